@@ -1,0 +1,713 @@
+"""First Impressions reading: labels, clips, the authors' frame sampling and the frame store.
+
+Used by chapter 01 and by every later chapter through :func:`open_frame_store`. The same code
+reads the real ChaLearn First Impressions v2 release and the synthetic set in its layout.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import pickle
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "TRAITS",
+    "TRAIT_LETTERS",
+    "SPLITS",
+    "ANNOTATION_FILES",
+    "CLIP_NAME_PATTERN",
+    "DataError",
+    "UnsafePickleError",
+    "UnsafeZipError",
+    "load_annotations",
+    "load_challenge_csv",
+    "load_split_labels",
+    "safe_extract_zip",
+    "find_clips",
+    "sample_frame_indices",
+    "read_sampled_frames",
+    "SampledClip",
+    "FrameStore",
+    "build_frame_store",
+    "open_frame_store",
+    "trait_accuracy",
+    "constant_baseline",
+]
+
+log = logging.getLogger(__name__)
+
+#: The Big Five in the paper's table order (O, C, E, A, N). Always map by name.
+TRAITS: tuple[str, ...] = (
+    "openness",
+    "conscientiousness",
+    "extraversion",
+    "agreeableness",
+    "neuroticism",
+)
+TRAIT_LETTERS: dict[str, str] = {trait: trait[0].upper() for trait in TRAITS}
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+ANNOTATION_FILES: dict[str, str] = {
+    "train": "annotation_training.pkl",
+    "validation": "annotation_validation.pkl",
+    "test": "annotation_test.pkl",
+}
+#: An 11-character YouTube id, a 3-digit clip number, ``.mp4``.
+CLIP_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{11}\.\d{3}\.mp4$")
+
+# The 2016 challenge CSV header, with its official spelling of "Neurotisicm".
+_CSV_COLUMNS = {
+    "ValueExtraversion": "extraversion",
+    "ValueAgreeableness": "agreeableness",
+    "ValueConscientiousness": "conscientiousness",
+    "ValueNeurotisicm": "neuroticism",
+    "ValueNeuroticism": "neuroticism",
+    "ValueOpenness": "openness",
+}
+
+
+class DataError(ValueError):
+    """A dataset file is missing, malformed or inconsistent; the message names the file."""
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickle asked for something the annotation format never contains."""
+
+
+class UnsafeZipError(DataError):
+    """A zip member would be written outside the extraction folder."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Labels
+# ----------------------------------------------------------------------------------------------
+
+
+def _checked_dtype(*args):
+    dtype = np.dtype(*args)
+    if dtype.kind not in "fiub":
+        raise UnsafePickleError(f"numpy dtype {dtype!r} is not a plain number type")
+    return dtype
+
+
+def _checked_scalar(dtype, data=None):
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub":
+        raise UnsafePickleError(f"numpy scalar of dtype {dtype!r} refused")
+    if isinstance(data, str):  # Python-2 byte strings arrive as latin-1 text
+        data = data.encode("latin1")
+    if not isinstance(data, bytes) or len(data) != dtype.itemsize:
+        raise UnsafePickleError("numpy scalar payload has the wrong size")
+    return np.frombuffer(data, dtype=dtype)[0]
+
+
+class _AnnotationUnpickler(pickle.Unpickler):
+    """Admits only what the annotation pickles need: dicts, strings, floats, numpy scalars.
+
+    Containers, strings and floats are pickle opcodes of their own and never reach
+    ``find_class``; the only globals these files name are numpy's scalar reconstructor and
+    ``numpy.dtype``, which are replaced by checked versions. Everything else is refused before it
+    is imported, so a crafted file cannot run code.
+    """
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "scalar"): _checked_scalar,
+        ("numpy._core.multiarray", "scalar"): _checked_scalar,
+        ("numpy", "dtype"): _checked_dtype,
+    }
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise UnsafePickleError(
+                f"refusing to load global {module}.{name}: annotation pickles hold only "
+                "dicts of clip names to numbers"
+            ) from None
+
+    def persistent_load(self, pid):
+        raise UnsafePickleError("persistent ids are not allowed in annotation pickles")
+
+
+def load_annotations(path: str | os.PathLike) -> pd.DataFrame:
+    """Read an ``annotation_*.pkl`` file safely.
+
+    Args:
+        path: Path to a First Impressions v2 annotation pickle (Python-2, protocol 2).
+
+    Returns:
+        A DataFrame indexed by clip name (sorted) with one float column per trait (in
+        :data:`TRAITS` order) and ``interview`` when the file has it.
+
+    Raises:
+        UnsafePickleError: If the pickle names anything but numbers, strings and dicts.
+        DataError: If the file is missing or its content is not the annotation layout.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: annotation file not found")
+    with path.open("rb") as handle:
+        try:
+            content = _AnnotationUnpickler(handle, encoding="latin1").load()
+        except UnsafePickleError as error:
+            raise UnsafePickleError(f"{path}: {error}") from None
+        except Exception as error:  # truncated or not a pickle at all
+            raise DataError(f"{path}: not a readable annotation pickle ({error})") from None
+    if not isinstance(content, dict):
+        raise DataError(f"{path}: expected a dict of traits, found {type(content).__name__}")
+    missing = [trait for trait in TRAITS if trait not in content]
+    if missing:
+        raise DataError(f"{path}: missing trait keys {missing}; found {sorted(map(str, content))}")
+    columns = list(TRAITS) + (["interview"] if "interview" in content else [])
+    clip_names: set[str] | None = None
+    for column in columns:
+        scores = content[column]
+        if not isinstance(scores, dict):
+            raise DataError(f"{path}: '{column}' should map clip names to scores")
+        names = set(scores)
+        if clip_names is None:
+            clip_names = names
+        elif names != clip_names:
+            raise DataError(f"{path}: '{column}' lists different clips than '{columns[0]}'")
+        for name, value in scores.items():
+            if not isinstance(name, str) or not isinstance(value, (float, int, np.number)):
+                raise DataError(f"{path}: '{column}' has a non-numeric entry for {name!r}")
+    ordered = sorted(clip_names or [])
+    frame = pd.DataFrame(
+        {column: [float(content[column][name]) for name in ordered] for column in columns},
+        index=pd.Index(ordered, name="clip"),
+    )
+    out_of_range = frame[list(TRAITS)].stack()
+    out_of_range = out_of_range[(out_of_range < 0) | (out_of_range > 1)]
+    if len(out_of_range):
+        raise DataError(f"{path}: scores outside [0, 1], e.g. {out_of_range.index[0]}")
+    return frame
+
+
+def load_challenge_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read the 2016 challenge CSV form of the labels (``VideoName,ValueExtraversion,...``).
+
+    Columns are mapped by name (the file's order is E, A, C, N, O), including the official
+    "Neurotisicm" spelling.
+
+    Raises:
+        DataError: If the file is missing, or a trait column is absent.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: label CSV not found")
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle, skipinitialspace=True)
+        header = [name.strip() for name in (reader.fieldnames or [])]
+        reader.fieldnames = header
+        mapping = {column: _CSV_COLUMNS[column] for column in header if column in _CSV_COLUMNS}
+        if "VideoName" not in header or sorted(set(mapping.values())) != sorted(TRAITS):
+            raise DataError(
+                f"{path}: expected VideoName and the five Value<Trait> columns, found {header}"
+            )
+        rows = {}
+        for line_number, row in enumerate(reader, start=2):
+            try:
+                rows[row["VideoName"].strip()] = {
+                    trait: float(row[column]) for column, trait in mapping.items()
+                }
+            except (TypeError, ValueError) as error:
+                raise DataError(f"{path}:{line_number}: bad number ({error})") from None
+    frame = pd.DataFrame.from_dict(rows, orient="index")[list(TRAITS)].sort_index()
+    frame.index.name = "clip"
+    return frame
+
+
+def load_split_labels(data_root: str | os.PathLike) -> dict[str, pd.DataFrame]:
+    """Labels of every split found under ``data_root``.
+
+    Looks for the three ``annotation_*.pkl`` files (anywhere below the root); a split without a
+    pickle may instead have a challenge CSV named after it (``*training*.csv`` ...).
+
+    Returns:
+        ``{split: DataFrame}`` for the splits that have labels, in :data:`SPLITS` order.
+
+    Raises:
+        DataError: If no split has labels.
+    """
+    root = Path(data_root)
+    if not root.is_dir():
+        raise DataError(f"{root}: data root is not a folder")
+    found: dict[str, pd.DataFrame] = {}
+    csv_names = {"train": "train", "validation": "val", "test": "test"}
+    for split in SPLITS:
+        pickles = sorted(root.rglob(ANNOTATION_FILES[split]))
+        if pickles:
+            found[split] = load_annotations(pickles[0])
+            continue
+        csvs = sorted(p for p in root.rglob("*.csv") if csv_names[split] in p.name.lower())
+        if csvs:
+            found[split] = load_challenge_csv(csvs[0])
+    if not found:
+        raise DataError(f"{root}: no annotation_*.pkl (or challenge CSV) found")
+    return found
+
+
+# ----------------------------------------------------------------------------------------------
+# Clips and zips
+# ----------------------------------------------------------------------------------------------
+
+
+def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+    """Extract a First Impressions zip (zips inside zips included) without trusting it.
+
+    Members with absolute paths, drive letters or ``..`` components, and symbolic links, are
+    refused before anything is written. Extraction goes to a temporary folder that is renamed
+    into place, so an interrupted run leaves nothing half-written; a folder already extracted is
+    reused.
+
+    Args:
+        zip_path: The zip file.
+        out_dir: Folder to extract into (``out_dir/<zip stem>/...``).
+
+    Returns:
+        The extracted ``.mp4`` files, sorted.
+
+    Raises:
+        UnsafeZipError: If a member would escape the extraction folder.
+        DataError: If the file is not a valid zip.
+    """
+    zip_path = Path(zip_path)
+    target = Path(out_dir) / zip_path.stem
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{zip_path.stem}-", dir=target.parent))
+        try:
+            _extract_members(zip_path, zip_path.read_bytes(), staging, depth=0)
+            os.replace(staging, target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    return sorted(target.rglob("*.mp4"))
+
+
+def _extract_members(label: Path | str, payload: bytes, out_dir: Path, depth: int) -> None:
+    if depth > 3:
+        raise UnsafeZipError(f"{label}: zips nested more than 3 deep")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(payload))
+    except zipfile.BadZipFile as error:
+        raise DataError(f"{label}: not a valid zip ({error})") from None
+    with archive:
+        members = archive.infolist()
+        for member in members:  # check everything before writing anything
+            _check_member(label, member)
+        for member in members:
+            if member.is_dir():
+                continue
+            destination = out_dir / member.filename
+            data = archive.read(member)
+            if member.filename.lower().endswith(".zip"):
+                inner = destination.with_suffix("")
+                inner.mkdir(parents=True, exist_ok=True)
+                _extract_members(f"{label}!{member.filename}", data, inner, depth + 1)
+            else:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.write_bytes(data)
+
+
+def _check_member(label: Path | str, member: zipfile.ZipInfo) -> None:
+    name = member.filename.replace("\\", "/")
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        raise UnsafeZipError(f"{label}: member {member.filename!r} escapes the target folder")
+    mode = member.external_attr >> 16
+    if mode and (mode & 0o170000) == 0o120000:
+        raise UnsafeZipError(f"{label}: member {member.filename!r} is a symbolic link")
+
+
+def find_clips(
+    data_root: str | os.PathLike, extract_dir: str | os.PathLike | None = None
+) -> dict[str, Path]:
+    """Map clip names to video files under ``data_root``.
+
+    Already-extracted ``.mp4`` files are found anywhere below the root; zips (the official
+    ``training80_XX.zip`` ...) are extracted safely into ``extract_dir`` first (default
+    ``data_root/_extracted``).
+
+    Raises:
+        DataError: If two files carry the same clip name.
+    """
+    root = Path(data_root)
+    extract_dir = Path(extract_dir) if extract_dir is not None else root / "_extracted"
+    videos = {p for p in root.rglob("*.mp4") if extract_dir not in p.parents}
+    for zip_path in sorted(root.rglob("*.zip")):
+        if extract_dir not in zip_path.parents:
+            videos.update(safe_extract_zip(zip_path, extract_dir))
+    clips: dict[str, Path] = {}
+    for video in sorted(set(videos)):
+        if video.name in clips and clips[video.name] != video:
+            raise DataError(f"clip {video.name} found twice: {clips[video.name]} and {video}")
+        clips[video.name] = video
+    return dict(sorted(clips.items()))
+
+
+# ----------------------------------------------------------------------------------------------
+# Frame sampling (PyAV)
+# ----------------------------------------------------------------------------------------------
+
+
+def _matlab_round(value: float) -> int:
+    # MATLAB rounds halves away from zero; Python's round() would send 4.5 to 4.
+    return int(np.floor(value + 0.5)) if value >= 0 else -int(np.floor(-value + 0.5))
+
+
+def sample_frame_indices(n_frames: int, n_samples: int = 10) -> list[int]:
+    """The authors' sampling rule, ``1:round((N-1)/n_samples):N`` in MATLAB, as 0-based indices.
+
+    For N = 459 this gives MATLAB frames 1, 47, ..., 415; some N give one frame more than
+    ``n_samples`` (the authors kept it). A clip shorter than ``n_samples + 5`` frames, where the
+    MATLAB step would round to 0, is sampled at every frame.
+
+    Raises:
+        ValueError: If ``n_frames`` or ``n_samples`` is not positive.
+    """
+    if n_frames <= 0:
+        raise ValueError(f"a clip needs at least one frame, got {n_frames}")
+    if n_samples <= 0:
+        raise ValueError(f"n_samples must be positive, got {n_samples}")
+    step = max(1, _matlab_round((n_frames - 1) / n_samples))
+    return list(range(0, n_frames, step))
+
+
+@dataclass
+class SampledClip:
+    """Frames sampled from one clip.
+
+    Attributes:
+        frames: uint8 array (n, height, width, 3), RGB, at the video's own resolution.
+        indices: 0-based index of each frame among the frames actually decoded.
+        n_decoded: Frames the decoder produced (can differ from the container's header).
+        fps: Average frame rate the container declares.
+    """
+
+    frames: np.ndarray
+    indices: list[int]
+    n_decoded: int
+    fps: float
+
+
+def read_sampled_frames(path: str | os.PathLike, n_samples: int = 10) -> SampledClip:
+    """Decode a clip with PyAV and keep the frames the authors' rule selects.
+
+    The rule needs N, the number of frames actually decoded, which container headers can
+    misstate. The header's count is used as a first guess so that one pass usually suffices;
+    when the decoded count differs, a second pass samples with the true N. Only the selected
+    frames are converted to arrays.
+
+    Raises:
+        DataError: If the file cannot be opened, has no video stream or decodes to no frame.
+    """
+    import av  # PyAV; imported here so that label-only users need not load FFmpeg
+
+    path = Path(path)
+    guess = 0
+    fps = 0.0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DataError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            guess = int(stream.frames or 0)
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+        wanted = set(sample_frame_indices(guess, n_samples)) if guess > 0 else set()
+        kept, n_decoded = _decode_selected(path, wanted)
+        if n_decoded == 0:
+            raise DataError(f"{path}: the video decodes to no frame")
+        indices = sample_frame_indices(n_decoded, n_samples)
+        if set(indices) != set(kept):
+            kept, n_decoded_again = _decode_selected(path, set(indices))
+            if n_decoded_again != n_decoded:
+                raise DataError(f"{path}: decoding is not repeatable")
+    except DataError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as error:
+        raise DataError(f"{path}: cannot decode video ({error})") from None
+    frames = np.stack([kept[index] for index in indices])
+    return SampledClip(frames=frames, indices=indices, n_decoded=n_decoded, fps=fps)
+
+
+def _decode_selected(path: Path, wanted: set[int]) -> tuple[dict[int, np.ndarray], int]:
+    import av
+
+    kept: dict[int, np.ndarray] = {}
+    count = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            if count in wanted:
+                kept[count] = frame.to_ndarray(format="rgb24")
+            count += 1
+    return kept, count
+
+
+# ----------------------------------------------------------------------------------------------
+# Frame store
+# ----------------------------------------------------------------------------------------------
+
+_STORE_VERSION = 1
+
+
+@dataclass
+class FrameStore:
+    """Sampled frames of one split, memory-mapped, with their metadata.
+
+    Attributes:
+        frames: uint8 array (n_frames, size, size, 3), memory-mapped read-only.
+        meta: One row per frame: clip, frame_index, n_decoded, split, the five traits, fps,
+            width and height of the original video.
+        skipped: Clips that could not be read, with the reason.
+        path: Folder of the store.
+    """
+
+    frames: np.ndarray
+    meta: pd.DataFrame
+    skipped: dict[str, str]
+    path: Path
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    def clip_labels(self) -> pd.DataFrame:
+        """One row of trait scores per clip (clip order of the store)."""
+        return self.meta.groupby("clip", sort=True)[list(TRAITS)].first()
+
+
+def _resize(frame: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    # Whole frames are squashed to a square, as the authors did (aspect ratio not kept).
+    return np.asarray(Image.fromarray(frame).resize((size, size), Image.BILINEAR))
+
+
+def _write_atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _shard_clip(task: tuple[str, str, Path, int, int]) -> tuple[str, str | None]:
+    clip, video, shard_path, n_samples, size = task
+    try:
+        sampled = read_sampled_frames(video, n_samples)
+    except DataError as error:
+        return clip, str(error)
+    resized = np.stack([_resize(frame, size) for frame in sampled.frames])
+    info = {
+        "indices": sampled.indices,
+        "n_decoded": sampled.n_decoded,
+        "fps": sampled.fps,
+        "width": int(sampled.frames.shape[2]),
+        "height": int(sampled.frames.shape[1]),
+    }
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, frames=resized, info=np.frombuffer(json.dumps(info).encode(), np.uint8))
+
+    _write_atomic(Path(shard_path), write)
+    return clip, None
+
+
+def build_frame_store(
+    data_root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    splits: Sequence[str] = SPLITS,
+    n_samples: int = 10,
+    size: int = 224,
+    workers: int = 0,
+    progress: bool = True,
+) -> dict[str, FrameStore]:
+    """Sample every labelled clip and write one memory-mappable frame store per split.
+
+    Each clip becomes a shard written atomically, so a rerun resumes where an interrupted run
+    stopped; the split's array and metadata are then assembled (also atomically). A clip that
+    cannot be decoded, or has labels but no video, is reported by name in ``skipped`` and the
+    others continue.
+
+    Args:
+        data_root: Dataset root (annotation pickles plus clips, extracted or zipped).
+        out_dir: Folder of the store.
+        splits: Splits to build (those without labels are skipped).
+        n_samples: ``n_samples`` of the authors' rule (10).
+        size: Side of the stored square frames.
+        workers: Processes (0 = every core).
+        progress: Show a progress bar.
+
+    Returns:
+        ``{split: FrameStore}``.
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    labels = load_split_labels(data_root)
+    clips = find_clips(data_root, extract_dir=out_dir / "_extracted")
+    workers = workers or os.cpu_count() or 1
+    stores = {}
+    for split in splits:
+        if split not in labels:
+            continue
+        split_dir = out_dir / split
+        final = split_dir / "frames.npy"
+        settings = {"version": _STORE_VERSION, "n_samples": n_samples, "size": size}
+        if final.is_file() and _read_json(split_dir / "store.json").get("settings") == settings:
+            stores[split] = open_frame_store(out_dir, split)
+            continue
+        shard_dir = split_dir / f"shards-{n_samples}-{size}"
+        skipped: dict[str, str] = {}
+        tasks = []
+        for clip in labels[split].index:
+            if clip not in clips:
+                skipped[clip] = "labelled but no video file found"
+                continue
+            shard = shard_dir / f"{clip}.npz"
+            if not shard.is_file():
+                tasks.append((clip, str(clips[clip]), shard, n_samples, size))
+        if tasks:
+            bar = tqdm(total=len(tasks), desc=f"frames {split}", disable=not progress)
+            if workers > 1 and len(tasks) > 1:
+                with ProcessPoolExecutor(max_workers=workers) as pool:
+                    for clip, error in pool.map(_shard_clip, tasks, chunksize=4):
+                        if error:
+                            skipped[clip] = error
+                        bar.update()
+            else:
+                for task in tasks:
+                    clip, error = _shard_clip(task)
+                    if error:
+                        skipped[clip] = error
+                    bar.update()
+            bar.close()
+        for clip, reason in sorted(skipped.items()):
+            log.warning("skipped %s: %s", clip, reason)
+        _assemble_split(split, labels[split], shard_dir, split_dir, skipped, settings)
+        stores[split] = open_frame_store(out_dir, split)
+    return stores
+
+
+def _assemble_split(
+    split: str,
+    labels: pd.DataFrame,
+    shard_dir: Path,
+    split_dir: Path,
+    skipped: dict[str, str],
+    settings: dict,
+) -> None:
+    from numpy.lib.format import open_memmap
+
+    rows = []
+    shards = []
+    for clip in labels.index:  # sorted clip order: never file-system order
+        shard = shard_dir / f"{clip}.npz"
+        if clip in skipped or not shard.is_file():
+            continue
+        with np.load(shard, allow_pickle=False) as content:
+            info = json.loads(content["info"].tobytes())
+            n = content["frames"].shape[0]
+        shards.append((shard, n))
+        for index in info["indices"]:
+            row = {"clip": clip, "frame_index": index, "n_decoded": info["n_decoded"],
+                   "split": split}
+            row.update({trait: float(labels.at[clip, trait]) for trait in TRAITS})
+            row.update(fps=info["fps"], width=info["width"], height=info["height"])
+            rows.append(row)
+    total = sum(n for _, n in shards)
+    size = settings["size"]
+
+    def write_frames(temporary: str) -> None:
+        array = open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(total, size, size, 3))
+        position = 0
+        for shard, n in shards:
+            with np.load(shard, allow_pickle=False) as content:
+                array[position : position + n] = content["frames"]
+            position += n
+        array.flush()
+        del array
+
+    meta = pd.DataFrame(rows, columns=["clip", "frame_index", "n_decoded", "split", *TRAITS,
+                                       "fps", "width", "height"])
+    _write_atomic(split_dir / "frames.npy", write_frames)
+    _write_atomic(split_dir / "meta.csv", lambda temporary: meta.to_csv(temporary, index=False))
+    record = {"settings": settings, "skipped": skipped, "n_frames": total,
+              "n_clips": len(shards)}
+    _write_atomic(split_dir / "store.json",
+                  lambda temporary: Path(temporary).write_text(json.dumps(record, indent=1)))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def open_frame_store(store_dir: str | os.PathLike, split: str) -> FrameStore:
+    """Open a split written by :func:`build_frame_store` (frames memory-mapped, read-only).
+
+    Raises:
+        DataError: If the split's files are missing or disagree with each other.
+    """
+    split_dir = Path(store_dir) / split
+    record = _read_json(split_dir / "store.json")
+    if not record or not (split_dir / "frames.npy").is_file():
+        raise DataError(f"{split_dir}: no frame store here (run build_frame_store first)")
+    frames = np.load(split_dir / "frames.npy", mmap_mode="r", allow_pickle=False)
+    meta = pd.read_csv(split_dir / "meta.csv")
+    if len(meta) != frames.shape[0]:
+        raise DataError(f"{split_dir}: meta.csv has {len(meta)} rows for {frames.shape[0]} frames")
+    return FrameStore(frames=frames, meta=meta, skipped=record.get("skipped", {}), path=split_dir)
+
+
+# ----------------------------------------------------------------------------------------------
+# The challenge's measure
+# ----------------------------------------------------------------------------------------------
+
+
+def trait_accuracy(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
+    """Accuracy per trait, ``mean over clips of 1 - |pred - truth|``, plus ``mean`` (the MA).
+
+    Both frames are indexed by clip and have the trait columns; they are aligned by clip name.
+
+    Raises:
+        DataError: If a clip of ``truth`` has no prediction.
+    """
+    missing = truth.index.difference(predicted.index)
+    if len(missing):
+        raise DataError(f"no prediction for {len(missing)} clips, e.g. {missing[0]}")
+    errors = (predicted.loc[truth.index, list(TRAITS)] - truth[list(TRAITS)]).abs()
+    accuracy = 1.0 - errors.mean(axis=0)
+    accuracy["mean"] = accuracy[list(TRAITS)].mean()
+    return accuracy
+
+
+def constant_baseline(train: pd.DataFrame, evaluate: pd.DataFrame) -> pd.Series:
+    """Score the constant predictor (the training mean of each trait) on ``evaluate``."""
+    means = train[list(TRAITS)].mean(axis=0)
+    predicted = pd.DataFrame([means.values] * len(evaluate), index=evaluate.index,
+                             columns=list(TRAITS))
+    return trait_accuracy(predicted, evaluate)
+

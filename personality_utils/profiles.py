@@ -1,0 +1,81 @@
+"""Run profiles: one place that says how big every experiment is.
+
+``smoke`` runs each notebook in seconds (the test suite), ``default`` is the book on a 2-core
+CPU with the synthetic dataset, ``paper`` is the real study on a GPU (REFERENCE.md). Every
+notebook's ``parameters`` cell names a profile and reads its sizes from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+__all__ = ["Profile", "PROFILES", "get_profile"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of one run.
+
+    Attributes:
+        name: Profile name.
+        synthetic_clips: Number of synthetic clips per split (train, validation, test); ignored
+            when the notebooks read a real dataset.
+        synthetic_frame_size: (width, height) of the synthetic videos.
+        synthetic_seconds: Duration range of a synthetic clip in seconds.
+        synthetic_fps: Frame rates a synthetic clip is drawn from (the real set mixes these).
+        frames_per_clip: Frames sampled per clip with the authors' rule (10 in the paper).
+        store_size: Side of the square frames kept in the frame store (224 in the paper).
+        workers: Processes for per-clip work (0 = every core).
+    """
+
+    name: str
+    synthetic_clips: dict[str, int] = field(default_factory=dict)
+    synthetic_frame_size: tuple[int, int] = (640, 360)
+    synthetic_seconds: tuple[float, float] = (0.85, 0.95)
+    synthetic_fps: tuple[float, ...] = (24.0, 25.0, 30.0)
+    frames_per_clip: int = 10
+    store_size: int = 224
+    workers: int = 0
+
+    def replace(self, **changes) -> "Profile":
+        """Return a copy with some fields changed (for one-off experiments)."""
+        return dataclasses.replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        synthetic_clips={"train": 16, "validation": 6, "test": 6},
+        synthetic_seconds=(0.85, 0.95),
+        workers=1,
+    ),
+    "default": Profile(
+        name="default",
+        synthetic_clips={"train": 400, "validation": 100, "test": 100},
+    ),
+    "paper": Profile(
+        name="paper",
+        # The paper profile is meant for the real dataset; if it is pointed at the synthetic
+        # generator it makes a set the size of First Impressions, with 15 s clips.
+        synthetic_clips={"train": 6000, "validation": 2000, "test": 2000},
+        synthetic_seconds=(15.0, 15.4),
+        synthetic_frame_size=(1280, 720),
+    ),
+}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    """Return the profile called ``name`` (a Profile passes through unchanged).
+
+    Raises:
+        ValueError: If no profile has that name.
+    """
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown profile {name!r}; choose one of {sorted(PROFILES)}"
+        ) from None
