@@ -46,6 +46,8 @@ __all__ = [
     "open_frame_store",
     "trait_accuracy",
     "constant_baseline",
+    "Dataset",
+    "prepare_dataset",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,12 +115,20 @@ def _checked_scalar(dtype, data=None):
     return np.frombuffer(data, dtype=dtype)[0]
 
 
+def _checked_encode(text, encoding="utf-8"):
+    # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(text, "latin1").
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError("only latin-1 byte strings may be encoded in annotation pickles")
+    return text.encode("latin1")
+
+
 class _AnnotationUnpickler(pickle.Unpickler):
     """Admits only what the annotation pickles need: dicts, strings, floats, numpy scalars.
 
     Containers, strings and floats are pickle opcodes of their own and never reach
-    ``find_class``; the only globals these files name are numpy's scalar reconstructor and
-    ``numpy.dtype``, which are replaced by checked versions. Everything else is refused before it
+    ``find_class``; the only globals these files name are numpy's scalar reconstructor,
+    ``numpy.dtype`` and (when written by Python 3) ``_codecs.encode`` for the scalar's bytes;
+    each is replaced by a checked version. Everything else is refused before it
     is imported, so a crafted file cannot run code.
     """
 
@@ -126,6 +136,7 @@ class _AnnotationUnpickler(pickle.Unpickler):
         ("numpy.core.multiarray", "scalar"): _checked_scalar,
         ("numpy._core.multiarray", "scalar"): _checked_scalar,
         ("numpy", "dtype"): _checked_dtype,
+        ("_codecs", "encode"): _checked_encode,
     }
 
     def find_class(self, module: str, name: str):
@@ -606,6 +617,8 @@ def build_frame_store(
             log.warning("skipped %s: %s", clip, reason)
         _assemble_split(split, labels[split], shard_dir, split_dir, skipped, settings)
         stores[split] = open_frame_store(out_dir, split)
+        # The assembled split is complete; its shards were only needed to resume.
+        shutil.rmtree(shard_dir, ignore_errors=True)
     return stores
 
 
@@ -711,3 +724,71 @@ def constant_baseline(train: pd.DataFrame, evaluate: pd.DataFrame) -> pd.Series:
                              columns=list(TRAITS))
     return trait_accuracy(predicted, evaluate)
 
+
+
+# ----------------------------------------------------------------------------------------------
+# One call for notebooks: the dataset a profile asks for, with its frame store
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    """A dataset ready for the chapters.
+
+    Attributes:
+        root: Dataset root in the official layout.
+        store_dir: Folder of its frame stores (one sub-folder per split).
+        synthetic: Whether it is the generated planted-signal set (it then has ground truth).
+        description: What produced it, for results files and captions.
+    """
+
+    root: Path
+    store_dir: Path
+    synthetic: bool
+    description: str
+
+    def store(self, split: str) -> FrameStore:
+        """The frame store of one split."""
+        return open_frame_store(self.store_dir, split)
+
+
+def prepare_dataset(
+    profile,
+    data_root: str | os.PathLike | None = None,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Dataset:
+    """Resolve ``data_root`` (None = the synthetic set, generated on first use) and build its
+    frame stores with the profile's sampling and size.
+
+    Args:
+        profile: A :class:`~personality_utils.profiles.Profile` or its name.
+        data_root: Real dataset root, or None for the synthetic set.
+        seed: Seed of the synthetic set.
+        cache_dir: Where generated data and stores go (default: the package cache).
+        progress: Show progress bars.
+    """
+    import hashlib
+
+    from . import synthetic
+    from .profiles import get_profile
+
+    profile = get_profile(profile)
+    cache = Path(cache_dir) if cache_dir is not None else synthetic.default_cache_dir()
+    if data_root is None:
+        root = synthetic.ensure_dataset(profile, seed, cache, progress=progress)
+        key = root.name
+        description = f"synthetic planted-signal set ({profile.name} profile, seed {seed})"
+        is_synthetic = True
+    else:
+        root = Path(data_root).expanduser().resolve()
+        if not root.is_dir():
+            raise DataError(f"{root}: data_root is not a folder")
+        key = "real-" + hashlib.sha1(str(root).encode()).hexdigest()[:10]
+        description = f"First Impressions at {root}"
+        is_synthetic = (root / "ground_truth.json").is_file()
+    store_dir = cache / "stores" / key
+    build_frame_store(root, store_dir, n_samples=profile.frames_per_clip, size=profile.store_size,
+                      workers=profile.workers, progress=progress)
+    return Dataset(root=root, store_dir=store_dir, synthetic=is_synthetic, description=description)

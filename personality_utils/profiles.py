@@ -27,6 +27,8 @@ class Profile:
         frames_per_clip: Frames sampled per clip with the authors' rule (10 in the paper).
         store_size: Side of the square frames kept in the frame store (224 in the paper).
         workers: Processes for per-clip work (0 = every core).
+        detection_check_clips: Validation clips on which chapter 01 runs dlib against the
+            ground truth (None = all).
     """
 
     name: str
@@ -37,6 +39,7 @@ class Profile:
     frames_per_clip: int = 10
     store_size: int = 224
     workers: int = 0
+    detection_check_clips: int | None = 100
 
     def replace(self, **changes) -> "Profile":
         """Return a copy with some fields changed (for one-off experiments)."""
@@ -48,7 +51,7 @@ PROFILES: dict[str, Profile] = {
         name="smoke",
         synthetic_clips={"train": 16, "validation": 6, "test": 6},
         synthetic_seconds=(0.85, 0.95),
-        workers=1,
+        detection_check_clips=6,
     ),
     "default": Profile(
         name="default",
@@ -61,6 +64,7 @@ PROFILES: dict[str, Profile] = {
         synthetic_clips={"train": 6000, "validation": 2000, "test": 2000},
         synthetic_seconds=(15.0, 15.4),
         synthetic_frame_size=(1280, 720),
+        detection_check_clips=None,
     ),
 }
 

@@ -57,6 +57,7 @@ __all__ = [
     "clip_landmarks",
     "face_box",
     "dataset_key",
+    "dlib_agreement",
 ]
 
 GENERATOR_VERSION = 1
@@ -185,7 +186,7 @@ def _displacements() -> dict[int, np.ndarray]:
     fields[26] = field({8: (0, 0.040), 7: (0, 0.036), 9: (0, 0.036), 6: (0, 0.026), 5: (0, 0.014),
                         4: (0, 0.005), 57: (0, 0.036), 58: (0, 0.032), 59: (0, 0.020),
                         66: (0, 0.034), 67: (0, 0.030), 48: (0, 0.008)})
-    fields[45] = field({37: (0, 0.0185), 38: (0, 0.0185)})
+    fields[45] = field({37: (0, 0.0187), 38: (0, 0.0187)})
     return fields
 
 
@@ -934,3 +935,66 @@ def load_frame_truth(data_root: str | os.PathLike, clip: str) -> dict[str, np.nd
     path = Path(data_root) / "ground_truth" / f"{clip.removesuffix('.mp4')}.npz"
     with np.load(path, allow_pickle=False) as content:
         return {key: content[key] for key in content.files}
+
+
+def _agreement_task(task: tuple[str, str, str, int]) -> list[dict]:
+    from .data import DataError, read_sampled_frames
+    from .faces import detect_face, landmark_error_iod
+
+    root, clip, video, n_samples = task
+    try:
+        sampled = read_sampled_frames(video, n_samples)
+    except DataError as error:
+        return [{"clip": clip, "frame_index": -1, "found": False, "error": str(error)}]
+    # Real data has no ground truth: only the detection rate is measured there.
+    truth_path = Path(root) / "ground_truth" / f"{clip.removesuffix('.mp4')}.npz"
+    truth = load_frame_truth(root, clip) if truth_path.is_file() else None
+    rows = []
+    for frame, index in zip(sampled.frames, sampled.indices):
+        detection = detect_face(frame)
+        row = {"clip": clip, "frame_index": index, "found": detection.found,
+               "score": detection.score, "upsampled": detection.upsampled,
+               "error_iod": float("nan")}
+        if detection.found and truth is not None:
+            row["error_iod"] = landmark_error_iod(detection.landmarks, truth["landmarks"][index])
+        rows.append(row)
+    return rows
+
+
+def dlib_agreement(
+    data_root: str | os.PathLike,
+    split: str = "validation",
+    max_clips: int | None = None,
+    n_samples: int = 10,
+    workers: int = 0,
+    progress: bool = True,
+):
+    """Run dlib's real HOG detector and 68-point predictor on the sampled frames of a split and
+    compare with the ground truth (on real data, where there is none, only detection counts).
+
+    Returns:
+        A DataFrame, one row per frame: clip, frame_index, found, score, upsampled and
+        ``error_iod`` (mean landmark error in inter-ocular distances; NaN when no face).
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from .data import find_clips, load_split_labels
+
+    labels = load_split_labels(data_root)[split]
+    clips = find_clips(data_root)
+    names = [name for name in labels.index if name in clips][:max_clips]
+    tasks = [(str(data_root), name, str(clips[name]), n_samples) for name in names]
+    workers = workers or os.cpu_count() or 1
+    rows: list[dict] = []
+    with tqdm(total=len(tasks), desc="dlib check", disable=not progress) as bar:
+        if workers > 1 and len(tasks) > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for result in pool.map(_agreement_task, tasks, chunksize=2):
+                    rows.extend(result)
+                    bar.update()
+        else:
+            for task in tasks:
+                rows.extend(_agreement_task(task))
+                bar.update()
+    return pd.DataFrame(rows)

@@ -1,0 +1,87 @@
+"""Headline figures of each chapter, saved as ``book/results/<notebook-stem>.json``.
+
+Every notebook ends with :func:`save_results`; later chapters and the summary page read them
+back with :func:`load_results`, so no number is typed in twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["results_dir", "save_results", "load_results", "to_jsonable"]
+
+
+def results_dir() -> Path:
+    """``$PERSONALITY_UTILS_RESULTS`` if set, else ``results/`` under the working directory
+    (the Makefile runs notebooks from ``book/``, so they land in ``book/results``)."""
+    return Path(os.environ.get("PERSONALITY_UTILS_RESULTS", Path.cwd() / "results"))
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy and pandas values (recursively) into plain JSON types; NaN becomes None."""
+    if isinstance(value, dict):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
+    if hasattr(value, "to_dict"):  # pandas Series / DataFrame
+        return to_jsonable(value.to_dict())
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot store {type(value).__name__} in a results file")
+
+
+def save_results(stem: str, values: dict[str, Any], *, profile: str, data: str,
+                 directory: str | os.PathLike | None = None) -> Path:
+    """Write a chapter's headline figures atomically.
+
+    Args:
+        stem: Notebook stem, e.g. ``"01_data"``.
+        values: Figures to save (numpy and pandas values are converted).
+        profile: Profile that produced them.
+        data: What data produced them, e.g. ``"synthetic (seed 0)"`` or ``"real: /path"``.
+        directory: Folder (default :func:`results_dir`).
+
+    Returns:
+        The path written.
+    """
+    if not stem or "/" in stem:
+        raise ValueError(f"bad results stem {stem!r}")
+    folder = Path(directory) if directory is not None else results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"notebook": stem, "profile": profile, "data": data, **to_jsonable(values)}
+    path = folder / f"{stem}.json"
+    handle, temporary = tempfile.mkstemp(prefix=f".{stem}.", dir=folder)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(record, stream, indent=1, sort_keys=False)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+def load_results(stem: str, directory: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Read a chapter's results.
+
+    Raises:
+        FileNotFoundError: If that chapter has not been run yet (with the path it looked for).
+    """
+    folder = Path(directory) if directory is not None else results_dir()
+    path = folder / f"{stem}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: run notebook {stem} first")
+    return json.loads(path.read_text())

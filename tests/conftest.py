@@ -1,0 +1,45 @@
+"""Shared fixtures: the real public files in ../shared/data, and the tiny synthetic dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_dir() -> Path:
+    return Path(os.environ.get("SHARED_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real public files (labels, clips, OpenFace CSV, photos).
+
+    Skips when it is absent (a user's machine); fails instead when REQUIRE_SHARED_DATA=1, as
+    in CI, so those tests can never be skipped silently there.
+    """
+    folder = _shared_dir()
+    if not (folder / "firstimpressions").is_dir():
+        message = f"real test files not found at {folder}"
+        if os.environ.get("REQUIRE_SHARED_DATA") == "1":
+            pytest.fail(message + " (REQUIRE_SHARED_DATA=1)")
+        pytest.skip(message)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """Where generated data goes: the Makefile's cache when set, else a temporary folder."""
+    configured = os.environ.get("PERSONALITY_UTILS_CACHE")
+    return Path(configured) if configured else tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def smoke_dataset(cache_dir):
+    """The smoke-profile synthetic dataset with its frame stores (generated once)."""
+    from personality_utils import data
+
+    return data.prepare_dataset("smoke", seed=0, cache_dir=cache_dir, progress=False)

@@ -1,0 +1,39 @@
+"""Tests of ``python -m personality_utils``."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+from personality_utils import data
+
+
+def test_prepare_reports_skipped_clips_and_continues(tmp_path, smoke_dataset):
+    root = tmp_path / "fi"
+    (root / "train").mkdir(parents=True)
+    labels = data.load_split_labels(smoke_dataset.root)["train"].head(2)
+    clips = data.find_clips(smoke_dataset.root)
+    for name in labels.index:
+        (root / "train" / name).symlink_to(clips[name])
+    (root / "train" / "brokenbroke.001.mp4").write_bytes(b"not a video")
+    content = {trait: {**labels[trait].to_dict(), "brokenbroke.001.mp4": 0.5} for trait in data.TRAITS}
+    (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
+    result = subprocess.run(
+        [sys.executable, "-m", "personality_utils", "prepare", "--data-root", str(root),
+         "--out", str(tmp_path / "stores"), "--profile", "smoke", "--workers", "1"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "train: 2 clips" in result.stdout
+    assert "skipped brokenbroke.001.mp4" in result.stderr
+
+
+def test_bad_data_root_is_an_error_not_a_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "personality_utils", "prepare", "--data-root", str(tmp_path / "nope"),
+         "--out", str(tmp_path / "stores")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 2
+    assert "nope" in result.stderr and "Traceback" not in result.stderr

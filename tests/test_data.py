@@ -1,0 +1,296 @@
+"""Tests of personality_utils.data: labels, zips, sampling, frame store, the challenge measure."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personality_utils import data
+
+
+# ----------------------------------------------------------------------------- real label files
+
+
+def test_real_annotation_pickles(shared_data):
+    train = data.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
+    validation = data.load_annotations(shared_data / "firstimpressions" / "annotation_validation.pkl")
+    assert len(train) == 6000 and len(validation) == 2000
+    expected = set(data.TRAITS) | {"interview"}
+    assert set(train.columns) == expected and set(validation.columns) == expected
+    for table in (train, validation):
+        assert all(data.CLIP_NAME_PATTERN.match(name) for name in table.index)
+        values = table.to_numpy()
+        assert values.min() >= 0 and values.max() <= 1
+    # Mapped by name: the SOURCES.md values of one clip.
+    row = train.loc["-AmMDnVl4s8.003.mp4"]
+    assert row.extraversion == pytest.approx(0.7664, abs=1e-4)
+    assert row.neuroticism == pytest.approx(0.8438, abs=1e-4)
+    assert row.agreeableness == pytest.approx(0.8242, abs=1e-4)
+    assert row.conscientiousness == pytest.approx(0.7573, abs=1e-4)
+    assert row.openness == pytest.approx(0.7889, abs=1e-4)
+
+
+def test_constant_baseline_on_real_labels(shared_data):
+    train = data.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
+    validation = data.load_annotations(shared_data / "firstimpressions" / "annotation_validation.pkl")
+    accuracy = data.constant_baseline(train, validation)
+    assert accuracy["mean"] == pytest.approx(0.8834, abs=0.0005)
+
+
+# ----------------------------------------------------------------------------- pickle safety
+
+
+class _RunsCode:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_crafted_pickle_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    payload = {trait: {"aaaaaaaaaaa.001.mp4": 0.5} for trait in data.TRAITS}
+    payload["interview"] = {"aaaaaaaaaaa.001.mp4": _RunsCode(marker)}
+    path = tmp_path / "annotation_training.pkl"
+    path.write_bytes(pickle.dumps(payload, protocol=2))
+    with pytest.raises(data.UnsafePickleError, match="refusing to load global"):
+        data.load_annotations(path)
+    assert not marker.exists()
+    # The same file through plain pickle would have run the command: the test is not vacuous.
+    pickle.loads(path.read_bytes())
+    assert marker.exists()
+
+
+def test_numpy_scalars_pass_but_arrays_are_refused(tmp_path):
+    content = {trait: {"aaaaaaaaaaa.001.mp4": np.float64(0.5)} for trait in data.TRAITS}
+    raw = pickle.dumps(content, protocol=2)
+    path = tmp_path / "annotation_validation.pkl"
+    path.write_bytes(raw)
+    table = data.load_annotations(path)  # numpy float scalars, written by Python 3, are fine
+    assert table.loc["aaaaaaaaaaa.001.mp4", "openness"] == 0.5
+    evil = pickle.dumps({"openness": np.array(["x"], dtype=object)[0:1]}, protocol=2)
+    path.write_bytes(evil)
+    with pytest.raises(data.UnsafePickleError):
+        data.load_annotations(path)
+
+
+def test_bad_annotation_files_name_the_file(tmp_path):
+    path = tmp_path / "annotation_test.pkl"
+    path.write_bytes(b"not a pickle at all")
+    with pytest.raises(data.DataError, match="annotation_test.pkl"):
+        data.load_annotations(path)
+    path.write_bytes(pickle.dumps({"openness": {}}, protocol=2))
+    with pytest.raises(data.DataError, match="missing trait keys"):
+        data.load_annotations(path)
+
+
+def test_challenge_csv_maps_by_name(tmp_path):
+    path = tmp_path / "validation_gt.csv"
+    path.write_text(
+        "VideoName,ValueExtraversion,ValueAgreeableness,ValueConscientiousness,"
+        "ValueNeurotisicm,ValueOpenness\nabcdefghijk.001.mp4,0.1,0.2,0.3,0.4,0.5\n"
+    )
+    table = data.load_challenge_csv(path)
+    row = table.loc["abcdefghijk.001.mp4"]
+    assert (row.extraversion, row.agreeableness, row.conscientiousness, row.neuroticism,
+            row.openness) == (0.1, 0.2, 0.3, 0.4, 0.5)
+    assert list(table.columns) == list(data.TRAITS)
+
+
+# ----------------------------------------------------------------------------- zips
+
+
+def _zip_bytes(members: dict[str, bytes], symlink: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, payload in members.items():
+            archive.writestr(name, payload)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (0o120777 << 16)
+            archive.writestr(info, "/etc/passwd")
+    return buffer.getvalue()
+
+
+def test_nested_zip_is_extracted(tmp_path):
+    inner = _zip_bytes({"abcdefghijk.001.mp4": b"video-1"})
+    outer = tmp_path / "training80_01.zip"
+    outer.write_bytes(_zip_bytes({"training80_01/inner.zip": inner,
+                                  "training80_01/abcdefghijk.002.mp4": b"video-2"}))
+    files = data.safe_extract_zip(outer, tmp_path / "out")
+    assert sorted(path.name for path in files) == ["abcdefghijk.001.mp4", "abcdefghijk.002.mp4"]
+    assert data.safe_extract_zip(outer, tmp_path / "out") == files  # reused, not re-extracted
+
+
+@pytest.mark.parametrize("name", ["../evil.mp4", "/tmp/evil.mp4", "a/../../evil.mp4", "C:/evil.mp4"])
+def test_escaping_zip_members_are_refused(tmp_path, name):
+    archive = tmp_path / "training80_02.zip"
+    archive.write_bytes(_zip_bytes({"fine.mp4": b"ok", name: b"evil"}))
+    with pytest.raises(data.UnsafeZipError, match="escapes"):
+        data.safe_extract_zip(archive, tmp_path / "out" / "deep")
+    assert not (tmp_path / "evil.mp4").exists()
+    assert not (tmp_path / "out" / "deep" / "training80_02").exists()  # nothing half-written
+
+
+def test_symlink_members_are_refused(tmp_path):
+    archive = tmp_path / "training80_03.zip"
+    archive.write_bytes(_zip_bytes({"fine.mp4": b"ok"}, symlink="link.mp4"))
+    with pytest.raises(data.UnsafeZipError, match="symbolic link"):
+        data.safe_extract_zip(archive, tmp_path / "out")
+
+
+# ----------------------------------------------------------------------------- frame sampling
+
+
+def test_sampling_rule_matches_the_authors():
+    assert [i + 1 for i in data.sample_frame_indices(459)] == list(range(1, 416, 46))
+    assert [i + 1 for i in data.sample_frame_indices(367)] == list(range(1, 335, 37))
+    assert len(data.sample_frame_indices(452)) == 11  # the rule sometimes gives 11
+    assert data.sample_frame_indices(5) == [0, 1, 2, 3, 4]  # step would round to 0
+    assert data.sample_frame_indices(16) == list(range(0, 16, 2))  # 1.5 rounds up, as MATLAB
+    with pytest.raises(ValueError):
+        data.sample_frame_indices(0)
+
+
+def test_sampler_on_real_clips(shared_data):
+    clips = sorted((shared_data / "firstimpressions" / "train").glob("*.mp4"))
+    assert len(clips) == 3
+    for clip in clips:
+        sampled = data.read_sampled_frames(clip)
+        assert sampled.n_decoded == 459
+        assert sampled.indices == data.sample_frame_indices(459)
+        assert sampled.frames.shape == (10, 720, 1280, 3) and sampled.frames.dtype == np.uint8
+        assert 29 < sampled.fps < 31
+        # Frames differ from each other: they were really taken at different times.
+        assert np.abs(sampled.frames[0].astype(int) - sampled.frames[-1]).mean() > 1
+
+
+def _write_video(path: Path, n_frames: int, size=(64, 48), fps=24, container="mp4"):
+    import av
+
+    with av.open(str(path), "w", format=container) as output:
+        stream = output.add_stream("libx264" if container == "mp4" else "mpeg4", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for index in range(n_frames):
+            image = np.full((size[1], size[0], 3), index * 10 % 250, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                output.mux(packet)
+        for packet in stream.encode():
+            output.mux(packet)
+
+
+def test_sampler_counts_decoded_frames_when_the_header_has_none(tmp_path):
+    path = tmp_path / "clip.mkv"  # Matroska stores no frame count: the header says 0
+    _write_video(path, 23, container="matroska")
+    sampled = data.read_sampled_frames(path)
+    assert sampled.n_decoded == 23
+    assert sampled.indices == data.sample_frame_indices(23)
+    # Each kept frame is the one at its index (brightness encodes the index).
+    for frame, index in zip(sampled.frames, sampled.indices):
+        assert abs(frame.mean() - index * 10) < 5
+
+
+def test_portrait_clip(tmp_path):
+    path = tmp_path / "portrait.mp4"
+    _write_video(path, 30, size=(48, 64))
+    sampled = data.read_sampled_frames(path)
+    assert sampled.frames.shape[1:] == (64, 48, 3)
+
+
+def test_undecodable_clip_names_the_file(tmp_path):
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(b"\x00" * 1000)
+    with pytest.raises(data.DataError, match="broken.mp4"):
+        data.read_sampled_frames(path)
+
+
+# ----------------------------------------------------------------------------- frame store
+
+
+def _tiny_dataset(root: Path, n_clips: int = 3, broken: str | None = None) -> dict[str, float]:
+    root.mkdir(parents=True, exist_ok=True)
+    names = [f"abcdefghij{k}.00{k}.mp4" for k in range(n_clips)]
+    for k, name in enumerate(names):
+        _write_video(root / name, 20 + k)
+    if broken:
+        names.append(broken)
+        (root / broken).write_bytes(b"garbage")
+    names.append("zzzzzzzzzzz.001.mp4")  # labelled but missing
+    content = {trait: {name: 0.1 * (i + 1) for i, name in enumerate(names)} for trait in data.TRAITS}
+    (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
+    return content
+
+
+def test_frame_store_skips_bad_clips_and_resumes(tmp_path, monkeypatch):
+    root = tmp_path / "fi"
+    _tiny_dataset(root, broken="brokenbroke.009.mp4")
+    stores = data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)
+    store = stores["train"]
+    assert set(store.skipped) == {"brokenbroke.009.mp4", "zzzzzzzzzzz.001.mp4"}
+    assert "brokenbroke.009.mp4" in store.skipped["brokenbroke.009.mp4"]
+    assert store.frames.shape[1:] == (32, 32, 3) and store.frames.dtype == np.uint8
+    expected = sum(len(data.sample_frame_indices(20 + k)) for k in range(3))
+    assert len(store) == expected == store.frames.shape[0]
+    assert list(store.meta["clip"]) == sorted(store.meta["clip"])  # clip order, not file-system order
+    assert isinstance(store.frames, np.memmap)
+    reopened = data.open_frame_store(tmp_path / "store", "train")
+    np.testing.assert_array_equal(reopened.frames, store.frames)
+
+    # A finished split is reused as it is, without decoding anything.
+    monkeypatch.setattr(data, "_shard_clip", lambda task: pytest.fail("decoded again"))
+    assert len(data.build_frame_store(root, tmp_path / "store", size=32, workers=1,
+                                      progress=False)["train"]) == expected
+
+
+def test_interrupted_frame_store_resumes(tmp_path, monkeypatch):
+    root = tmp_path / "fi"
+    _tiny_dataset(root)
+    original = data._shard_clip
+    done = []
+
+    def interrupted(task):
+        if len(done) == 2:
+            raise KeyboardInterrupt
+        done.append(task[0])
+        return original(task)
+
+    monkeypatch.setattr(data, "_shard_clip", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)
+    assert not (tmp_path / "store" / "train" / "frames.npy").exists()
+    resumed = []
+    monkeypatch.setattr(data, "_shard_clip", lambda task: resumed.append(task[0]) or original(task))
+    store = data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)
+    assert resumed == ["abcdefghij2.002.mp4"]  # only the clip that was not finished
+    fresh = data.build_frame_store(root, tmp_path / "fresh", size=32, workers=1, progress=False)
+    np.testing.assert_array_equal(store["train"].frames, fresh["train"].frames)
+    pd.testing.assert_frame_equal(store["train"].meta, fresh["train"].meta)
+
+
+def test_open_missing_store_is_clear(tmp_path):
+    with pytest.raises(data.DataError, match="no frame store"):
+        data.open_frame_store(tmp_path, "train")
+
+
+# ----------------------------------------------------------------------------- the measure
+
+
+def test_trait_accuracy_by_hand():
+    clips = ["a", "b"]
+    truth = pd.DataFrame({trait: [0.5, 1.0] for trait in data.TRAITS}, index=clips)
+    predicted = pd.DataFrame({trait: [0.4, 0.8] for trait in data.TRAITS}, index=clips[::-1])
+    # aligned by clip: a -> 0.8 (error 0.3), b -> 0.4 (error 0.6)
+    accuracy = data.trait_accuracy(predicted, truth)
+    assert accuracy["openness"] == pytest.approx(1 - 0.45)
+    assert accuracy["mean"] == pytest.approx(1 - 0.45)
+    with pytest.raises(data.DataError, match="no prediction"):
+        data.trait_accuracy(predicted.iloc[:1], truth)

@@ -1,0 +1,52 @@
+"""Every notebook runs under papermill on the smoke profile and saves its results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9]*.py"))
+#: Keys each chapter's results file must hold.
+REQUIRED_KEYS = {
+    "01_data": {"constant_baseline_accuracy", "hog_detection_rate", "landmark_error_iod"},
+}
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_notebook_runs_on_smoke(source, tmp_path, smoke_dataset, monkeypatch):
+    import jupytext
+    import papermill
+
+    monkeypatch.setenv("PERSONALITY_UTILS_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("PERSONALITY_UTILS_CACHE", str(smoke_dataset.store_dir.parents[1]))
+    notebook = jupytext.read(source)
+    tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one parameters cell"
+    for name in ("profile", "data_root", "device", "seed"):
+        assert f"{name} =" in tagged[0].source
+    ipynb = tmp_path / f"{source.stem}.ipynb"
+    jupytext.write(notebook, ipynb)
+    output = tmp_path / f"{source.stem}.out.ipynb"
+    papermill.execute_notebook(str(ipynb), str(output), parameters={"profile": "smoke"},
+                               kernel_name="python3", cwd=str(tmp_path), progress_bar=False)
+    executed = json.loads(output.read_text())
+    errors = [out for cell in executed["cells"] for out in cell.get("outputs", [])
+              if out.get("output_type") == "error"]
+    assert not errors
+    figures = [out for cell in executed["cells"] for out in cell.get("outputs", [])
+               if "text/html" in out.get("data", {}) and "Plotly.newPlot" in "".join(out["data"]["text/html"])]
+    assert figures, "the notebook shows at least one plotly figure as offline HTML"
+    for figure in figures:
+        assert "cdn.plot.ly" not in "".join(figure["data"]["text/html"])
+    saved = json.loads((tmp_path / "results" / f"{source.stem}.json").read_text())
+    assert saved["profile"] == "smoke"
+    assert REQUIRED_KEYS.get(source.stem, set()) <= set(saved)
+    if source.stem == "01_data":
+        assert saved["hog_detection_rate"] >= 0.9
+        assert saved["landmark_error_iod"] < 0.12
+        assert 0.7 < saved["constant_baseline_accuracy"] < 0.95
