@@ -192,7 +192,8 @@ else:
 
 # %%
 agreement = synthetic.dlib_agreement(dataset.root, "validation", max_clips=settings.detection_check_clips,
-                                     n_samples=settings.frames_per_clip, progress=False)
+                                     n_samples=settings.frames_per_clip, progress=False,
+                                     clips=dataset.clips())
 hog_detection_rate = float(agreement.found.mean())
 landmark_error = float(agreement.error_iod.mean()) if agreement.error_iod.notna().any() else None
 print(f"{len(agreement)} frames of {agreement['clip'].nunique()} validation clips")
@@ -214,7 +215,7 @@ if ground_truth is not None:
     from personality_utils import faces
 
     example = agreement.dropna(subset=["error_iod"]).sort_values("error_iod").iloc[len(agreement) // 2]
-    clip_path = data.find_clips(dataset.root)[example["clip"]]
+    clip_path = dataset.clips()[example["clip"]]
     sampled = data.read_sampled_frames(clip_path, settings.frames_per_clip)
     frame = sampled.frames[sampled.indices.index(int(example.frame_index))]
     truth = synthetic.load_frame_truth(dataset.root, example["clip"])["landmarks"][int(example.frame_index)]

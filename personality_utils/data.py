@@ -751,6 +751,11 @@ class Dataset:
         """The frame store of one split."""
         return open_frame_store(self.store_dir, split)
 
+    def clips(self) -> dict[str, Path]:
+        """Clip name -> video file (zips were extracted next to the stores, not into the
+        dataset, which may be read-only)."""
+        return find_clips(self.root, extract_dir=self.store_dir / "_extracted")
+
 
 def prepare_dataset(
     profile,

@@ -60,7 +60,7 @@ __all__ = [
     "dlib_agreement",
 ]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: The paper's 17 AUs, OpenFace's intensity set.
 AU_IDS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
@@ -716,8 +716,8 @@ def render_clip(recipe: ClipRecipe, path: str | os.PathLike) -> dict[str, np.nda
             stream = container.add_stream("libx264", rate=_fraction(recipe.fps))
             stream.width, stream.height = recipe.width, recipe.height
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": "20", "preset": "veryfast"}
-            stream.thread_type = "AUTO"
+            # One encoder thread: clips are already encoded in parallel, one per process.
+            stream.options = {"crf": "20", "preset": "veryfast", "threads": "1"}
             for t in range(recipe.n_frames):
                 image = render_frame(recipe, background, landmarks[t], intensities[t], rng)
                 frame = av.VideoFrame.from_ndarray(image, format="rgb24")
@@ -968,6 +968,7 @@ def dlib_agreement(
     n_samples: int = 10,
     workers: int = 0,
     progress: bool = True,
+    clips: dict[str, Path] | None = None,
 ):
     """Run dlib's real HOG detector and 68-point predictor on the sampled frames of a split and
     compare with the ground truth (on real data, where there is none, only detection counts).
@@ -975,6 +976,8 @@ def dlib_agreement(
     Returns:
         A DataFrame, one row per frame: clip, frame_index, found, score, upsampled and
         ``error_iod`` (mean landmark error in inter-ocular distances; NaN when no face).
+        ``clips`` maps clip names to files when they are not directly under ``data_root``
+        (see :meth:`personality_utils.data.Dataset.clips`).
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -982,7 +985,7 @@ def dlib_agreement(
     from .data import find_clips, load_split_labels
 
     labels = load_split_labels(data_root)[split]
-    clips = find_clips(data_root)
+    clips = clips if clips is not None else find_clips(data_root)
     names = [name for name in labels.index if name in clips][:max_clips]
     tasks = [(str(data_root), name, str(clips[name]), n_samples) for name in names]
     workers = workers or os.cpu_count() or 1
