@@ -46,8 +46,10 @@ plots.setup()
 settings = profiles.get_profile(profile)
 dataset = data.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
 print(dataset.description)
-print(f"profile {settings.name}: {settings.frames_per_clip} frames per clip, "
-      f"stored at {settings.store_size}x{settings.store_size}")
+print(
+    f"profile {settings.name}: {settings.frames_per_clip} frames per clip, "
+    f"stored at {settings.store_size}x{settings.store_size}"
+)
 
 # %% [markdown]
 # ## 1.1 Clips and labels
@@ -59,15 +61,17 @@ print(f"profile {settings.name}: {settings.frames_per_clip} frames per clip, "
 # %%
 labels = data.load_split_labels(dataset.root)
 stores = {split: dataset.store(split) for split in labels}
-summary = pd.DataFrame({
-    split: {
-        "labelled clips": len(labels[split]),
-        "clips in store": stores[split].meta["clip"].nunique(),
-        "frames in store": len(stores[split]),
-        "clips skipped": len(stores[split].skipped),
+summary = pd.DataFrame(
+    {
+        split: {
+            "labelled clips": len(labels[split]),
+            "clips in store": stores[split].meta["clip"].nunique(),
+            "frames in store": len(stores[split]),
+            "clips skipped": len(stores[split].skipped),
+        }
+        for split in labels
     }
-    for split in labels
-}).T
+).T
 summary
 
 # %%
@@ -76,24 +80,42 @@ for split, store in stores.items():
         print(f"{split}: skipped {clip}: {reason}")
 
 # %%
-figure = make_subplots(rows=1, cols=len(data.TRAITS), subplot_titles=[t.capitalize() for t in data.TRAITS],
-                       shared_yaxes=True)
+figure = make_subplots(
+    rows=1,
+    cols=len(data.TRAITS),
+    subplot_titles=[t.capitalize() for t in data.TRAITS],
+    shared_yaxes=True,
+)
 split_colours = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
 for column, trait in enumerate(data.TRAITS, start=1):
     for split, table in labels.items():
         figure.add_trace(
-            go.Histogram(x=table[trait], name=split, legendgroup=split, showlegend=column == 1,
-                         marker_color=split_colours[split], opacity=0.6, histnorm="probability",
-                         xbins=dict(start=0, end=1, size=0.05)),
-            row=1, col=column,
+            go.Histogram(
+                x=table[trait],
+                name=split,
+                legendgroup=split,
+                showlegend=column == 1,
+                marker_color=split_colours[split],
+                opacity=0.6,
+                histnorm="probability",
+                xbins=dict(start=0, end=1, size=0.05),
+            ),
+            row=1,
+            col=column,
         )
-figure.update_layout(barmode="overlay", height=320, title="Label distributions per trait and split",
-                     legend_title_text="split")
+figure.update_layout(
+    barmode="overlay",
+    height=320,
+    title="Label distributions per trait and split",
+    legend_title_text="split",
+)
 figure.update_xaxes(range=[0, 1])
 figure.show()
 
 # %%
-label_summary = pd.concat({split: table[list(data.TRAITS)].agg(["mean", "std"]) for split, table in labels.items()})
+label_summary = pd.concat(
+    {split: table[list(data.TRAITS)].agg(["mean", "std"]) for split, table in labels.items()}
+)
 label_summary.round(3)
 
 # %% [markdown]
@@ -106,7 +128,10 @@ label_summary.round(3)
 # the same rule gives them 9 to 13 frames.
 
 # %%
-examples = {n: [i + 1 for i in data.sample_frame_indices(n, settings.frames_per_clip)] for n in (459, 367, 452)}
+examples = {
+    n: [i + 1 for i in data.sample_frame_indices(n, settings.frames_per_clip)]
+    for n in (459, 367, 452)
+}
 for n, matlab_frames in examples.items():
     print(f"N = {n}: {len(matlab_frames)} frames, MATLAB indices {matlab_frames}")
 per_clip = pd.concat([store.meta.groupby("clip").size() for store in stores.values()])
@@ -118,7 +143,7 @@ first_frames = train_store.meta.groupby("clip", sort=True).head(1).head(15)
 images = [np.asarray(train_store.frames[i]) for i in first_frames.index]
 titles = [f"{row.clip[:11]} E={row.extraversion:.2f}" for row in first_frames.itertuples()]
 plots.image_grid(images, titles, columns=5, tile_height=170).update_layout(
-    title="First sampled frame of 15 training clips, squashed to the store's square (as the authors did)"
+    title="First sampled frame of 15 training clips, squashed to a square as the authors did"
 ).show()
 
 # %% [markdown]
@@ -128,19 +153,33 @@ plots.image_grid(images, titles, columns=5, tile_height=170).update_layout(
 # `0.5 + 0.15 · (W·z + √0.3 · ε)`, clipped to [0, 1] and quantised like the real
 # labels, where *z* holds the standardised clip-mean intensities of the 17 action units, a
 # glasses indicator and the strength of a coloured poster in the background, and *ε*
-# is standard normal noise. Each row of **W** is scaled so that the signal explains 70% of a label's variance;
-# no image model can explain the other 30%. Openness is driven mostly by the poster, outside
-# the face: that is the cue the CAM chapter must find (or fail to).
+# is standard normal noise. Each row of **W** is scaled so that the signal explains 70% of a
+# label's variance; no image model can explain the other 30%. Openness is driven mostly by
+# the poster, outside the face: that is the cue the CAM chapter must find (or fail to).
 
 # %%
 ground_truth = synthetic.load_ground_truth(dataset.root) if dataset.synthetic else None
 if ground_truth is not None:
-    weights = pd.DataFrame(ground_truth["weight_matrix"], index=list(data.TRAITS), columns=ground_truth["features"])
+    weights = pd.DataFrame(
+        ground_truth["weight_matrix"], index=list(data.TRAITS), columns=ground_truth["features"]
+    )
     weights = weights.loc[:, (weights != 0).any(axis=0)]
-    figure = go.Figure(go.Heatmap(z=weights.values, x=weights.columns, y=[t.capitalize() for t in weights.index],
-                                  colorscale="RdBu", zmid=0, text=weights.round(2).values,
-                                  texttemplate="%{text}", hovertemplate="%{y} ← %{x}: %{z:.3f}<extra></extra>"))
-    figure.update_layout(title="Planted weights W (standardised features → trait, before the 0.15 scale)", height=330)
+    figure = go.Figure(
+        go.Heatmap(
+            z=weights.values,
+            x=weights.columns,
+            y=[t.capitalize() for t in weights.index],
+            colorscale="RdBu",
+            zmid=0,
+            text=weights.round(2).values,
+            texttemplate="%{text}",
+            hovertemplate="%{y} ← %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Planted weights W (standardised features → trait, before the 0.15 scale)",
+        height=330,
+    )
     figure.show()
 else:
     print("Real data: no planted weights.")
@@ -148,13 +187,23 @@ else:
 # %%
 if ground_truth is not None:
     shares = pd.DataFrame(ground_truth["planted_shares"]).T
-    figure = go.Figure([
-        go.Bar(name=region, x=[t.capitalize() for t in shares.index], y=shares[region],
-               marker_color=plots.REGION_COLOURS[region])
-        for region in shares.columns
-    ])
-    figure.update_layout(barmode="stack", title="Share of each label's variance planted per source",
-                         yaxis_title="share of variance", height=360)
+    figure = go.Figure(
+        [
+            go.Bar(
+                name=region,
+                x=[t.capitalize() for t in shares.index],
+                y=shares[region],
+                marker_color=plots.REGION_COLOURS[region],
+            )
+            for region in shares.columns
+        ]
+    )
+    figure.update_layout(
+        barmode="stack",
+        title="Share of each label's variance planted per source",
+        yaxis_title="share of variance",
+        height=360,
+    )
     figure.show()
 
 # %% [markdown]
@@ -164,73 +213,96 @@ if ground_truth is not None:
 
 # %%
 if ground_truth is not None:
-    clips_table = pd.DataFrame({name: info["features"] for name, info in ground_truth["clips"].items()}).T
-    all_labels = pd.concat(labels.values())[list(data.TRAITS)]
-    features = clips_table.loc[all_labels.index, ground_truth["features"]].astype(float)
-    standardised = (features - features.mean()) / features.std()
-    design = np.column_stack([np.ones(len(standardised)), standardised.values])
-    coefficients, *_ = np.linalg.lstsq(design, all_labels.values, rcond=None)
-    fitted = design @ coefficients
-    r_squared = 1 - ((all_labels.values - fitted) ** 2).sum(0) / ((all_labels.values - all_labels.values.mean(0)) ** 2).sum(0)
-    recovered = pd.DataFrame(coefficients[1:].T / 0.15, index=list(data.TRAITS), columns=ground_truth["features"])
-    planted = pd.DataFrame(ground_truth["weight_matrix"], index=list(data.TRAITS), columns=ground_truth["features"])
-    weight_recovery = {trait: float(np.corrcoef(recovered.loc[trait], planted.loc[trait])[0, 1]) for trait in data.TRAITS}
-    label_check = pd.DataFrame({"R² of the linear fit": r_squared, "corr(recovered W, planted W)": pd.Series(weight_recovery)},
-                               index=list(data.TRAITS))
+    label_check = synthetic.label_fit(dataset.root)
     display(label_check.round(3))
 else:
-    weight_recovery, r_squared = None, None
+    label_check = None
 
 # %% [markdown]
 # ## 1.4 Does dlib see these faces?
 #
 # The later chapters find faces with dlib's HOG frontal detector and its 68-point shape
-# predictor, exactly as on real video. Synthetic faces are only useful if dlib treats them as
-# faces: here the real detector and predictor run on the sampled frames of validation clips at
-# full resolution, and the landmarks are compared with the ground truth, in units of the
-# inter-ocular distance (IOD). The bar: at least 95% detected, mean error under 0.10 IOD.
+# predictor, exactly as on real video (chapter 2 describes the pipeline). Synthetic faces are
+# only useful if dlib treats them as faces: here the detections that the real detector and
+# predictor made on every sampled validation frame, at full resolution, are compared with the
+# ground truth, in units of the inter-ocular distance (IOD). The bar: at least 95% detected,
+# mean error under 0.10 IOD.
 
 # %%
-agreement = synthetic.dlib_agreement(dataset.root, "validation", max_clips=settings.detection_check_clips,
-                                     n_samples=settings.frames_per_clip, progress=False,
-                                     clips=dataset.clips())
+agreement = synthetic.landmark_agreement(dataset.root, stores["validation"])
 hog_detection_rate = float(agreement.found.mean())
-landmark_error = float(agreement.error_iod.mean()) if agreement.error_iod.notna().any() else None
+landmark_error = (
+    float(agreement.error_iod.mean()) if agreement.error_iod.notna().any() else None
+)
 print(f"{len(agreement)} frames of {agreement['clip'].nunique()} validation clips")
-print(f"HOG detection rate: {hog_detection_rate:.3f}  (found with the upsampled fallback: {agreement.upsampled.fillna(False).mean():.3f})")
+upsampled_share = agreement.upsampled.fillna(False).mean()
+print(f"HOG detection rate: {hog_detection_rate:.3f}")
+print(f"found only by the upsampled fallback: {upsampled_share:.3f}")
 if landmark_error is not None:
-    print(f"landmark error: mean {landmark_error:.4f} IOD, median {agreement.error_iod.median():.4f}, "
-          f"90th percentile {agreement.error_iod.quantile(0.9):.4f}")
+    print(
+        f"landmark error: mean {landmark_error:.4f} IOD, "
+        f"median {agreement.error_iod.median():.4f}, "
+        f"90th percentile {agreement.error_iod.quantile(0.9):.4f}"
+    )
 
 # %%
 if landmark_error is not None:
-    figure = go.Figure(go.Histogram(x=agreement.error_iod.dropna(), nbinsx=40, marker_color="#1f77b4"))
+    figure = go.Figure(
+        go.Histogram(x=agreement.error_iod.dropna(), nbinsx=40, marker_color="#1f77b4")
+    )
     figure.add_vline(x=0.10, line_dash="dash", annotation_text="0.10 IOD")
-    figure.update_layout(title="dlib landmark error per frame (mean over 68 points)",
-                         xaxis_title="error / inter-ocular distance", yaxis_title="frames", height=320)
+    figure.update_layout(
+        title="dlib landmark error per frame (mean over 68 points)",
+        xaxis_title="error / inter-ocular distance",
+        yaxis_title="frames",
+        height=320,
+    )
     figure.show()
 
 # %%
 if ground_truth is not None:
     from personality_utils import faces
 
-    example = agreement.dropna(subset=["error_iod"]).sort_values("error_iod").iloc[len(agreement) // 2]
+    example = (
+        agreement.dropna(subset=["error_iod"])
+        .sort_values("error_iod")
+        .iloc[len(agreement) // 2]
+    )
     clip_path = dataset.clips()[example["clip"]]
     sampled = data.read_sampled_frames(clip_path, settings.frames_per_clip)
     frame = sampled.frames[sampled.indices.index(int(example.frame_index))]
-    truth = synthetic.load_frame_truth(dataset.root, example["clip"])["landmarks"][int(example.frame_index)]
-    detected = faces.detect_face(frame)
+    truth = synthetic.load_frame_truth(dataset.root, example["clip"])["landmarks"][
+        int(example.frame_index)
+    ]
+    detected = faces.detect_face(frame)  # the same call the store made
     figure = go.Figure(go.Image(source=plots.image_uri(frame, "jpeg")))
-    figure.add_trace(go.Scatter(x=truth[:, 0], y=truth[:, 1], mode="markers", name="ground truth",
-                                marker=dict(color="lime", size=5)))
-    figure.add_trace(go.Scatter(x=detected.landmarks[:, 0], y=detected.landmarks[:, 1], mode="markers",
-                                name="dlib", marker=dict(color="red", size=4, symbol="x")))
+    figure.add_trace(
+        go.Scatter(
+            x=truth[:, 0],
+            y=truth[:, 1],
+            mode="markers",
+            name="ground truth",
+            marker=dict(color="lime", size=5),
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=detected.landmarks[:, 0],
+            y=detected.landmarks[:, 1],
+            mode="markers",
+            name="dlib",
+            marker=dict(color="red", size=4, symbol="x"),
+        )
+    )
     left, top, right, bottom = detected.box
     figure.add_shape(type="rect", x0=left, y0=top, x1=right, y1=bottom, line=dict(color="red"))
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)
-    figure.update_layout(title=f"{example['clip']}, frame {int(example.frame_index)}: a median case "
-                         f"({example.error_iod:.3f} IOD)", height=420)
+    figure.update_layout(
+        title=f"{example['clip']}, frame {int(example.frame_index)}: a median case "
+        f"({example.error_iod:.3f} IOD)",
+        height=420,
+    )
     figure.show()
 
 # %% [markdown]
@@ -244,28 +316,36 @@ if ground_truth is not None:
 # about 0.925. Every model in this book is shown next to this number.
 
 # %%
-baseline = pd.DataFrame({
-    split: data.constant_baseline(labels["train"], labels[split])
-    for split in ("validation", "test") if split in labels
-}).T
+baseline = pd.DataFrame(
+    {
+        split: data.constant_baseline(labels["train"], labels[split])
+        for split in ("validation", "test")
+        if split in labels
+    }
+).T
 baseline.round(4)
 
 # %%
-constant_baseline_accuracy = float(baseline.loc["validation", "mean"]) if "validation" in baseline.index else None
+constant_baseline_accuracy = (
+    float(baseline.loc["validation", "mean"]) if "validation" in baseline.index else None
+)
 saved = results.save_results(
     "01_data",
     {
         "constant_baseline_accuracy": constant_baseline_accuracy,
-        "constant_baseline_per_trait": baseline.loc["validation", list(data.TRAITS)] if constant_baseline_accuracy else None,
-        "constant_baseline_test": baseline.loc["test"].to_dict() if "test" in baseline.index else None,
+        "constant_baseline_per_trait": baseline.loc["validation", list(data.TRAITS)]
+        if constant_baseline_accuracy
+        else None,
+        "constant_baseline_test": baseline.loc["test"].to_dict()
+        if "test" in baseline.index
+        else None,
         "hog_detection_rate": hog_detection_rate,
         "landmark_error_iod": landmark_error,
         "detection_check_frames": int(len(agreement)),
         "clips": {split: int(len(table)) for split, table in labels.items()},
         "frames": {split: int(len(store)) for split, store in stores.items()},
         "skipped_clips": {split: sorted(store.skipped) for split, store in stores.items()},
-        "label_fit_r2": dict(zip(data.TRAITS, map(float, r_squared))) if r_squared is not None else None,
-        "weight_recovery_corr": weight_recovery,
+        "label_fit": label_check,
         "synthetic": dataset.synthetic,
     },
     profile=settings.name,

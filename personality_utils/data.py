@@ -42,8 +42,11 @@ __all__ = [
     "read_sampled_frames",
     "SampledClip",
     "FrameStore",
+    "FaceStore",
+    "DETECTION_FIELDS",
     "build_frame_store",
     "open_frame_store",
+    "open_face_store",
     "trait_accuracy",
     "constant_baseline",
     "Dataset",
@@ -474,7 +477,10 @@ def _decode_selected(path: Path, wanted: set[int]) -> tuple[dict[int, np.ndarray
 # Frame store
 # ----------------------------------------------------------------------------------------------
 
-_STORE_VERSION = 1
+_STORE_VERSION = 2
+#: Per-frame face records kept in ``detections.npz`` (one entry per frame-store row).
+DETECTION_FIELDS = ("found", "score", "upsampled", "box_frame", "box_store", "landmarks_frame",
+                    "landmarks_store", "landmarks_crop")
 
 
 @dataclass
@@ -487,18 +493,46 @@ class FrameStore:
             width and height of the original video.
         skipped: Clips that could not be read, with the reason.
         path: Folder of the store.
+        detections: Face records per frame when the store was built with faces
+            (:data:`DETECTION_FIELDS`; boxes are (left, top, right, bottom); NaN where no face).
     """
 
     frames: np.ndarray
     meta: pd.DataFrame
     skipped: dict[str, str]
     path: Path
+    detections: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.meta)
 
     def clip_labels(self) -> pd.DataFrame:
         """One row of trait scores per clip (clip order of the store)."""
+        return self.meta.groupby("clip", sort=True)[list(TRAITS)].first()
+
+
+@dataclass
+class FaceStore:
+    """Aligned face crops of one split: only frames where a face was found.
+
+    Attributes:
+        crops: uint8 array (n_faces, size, size, 3), memory-mapped read-only.
+        meta: The frame store's metadata rows of those frames, plus ``frame_row`` (row in the
+            frame store).
+        landmarks: (n_faces, 68, 2) landmarks in crop coordinates.
+        path: Folder of the store.
+    """
+
+    crops: np.ndarray
+    meta: pd.DataFrame
+    landmarks: np.ndarray
+    path: Path
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    def clip_labels(self) -> pd.DataFrame:
+        """One row of trait scores per clip that kept at least one face."""
         return self.meta.groupby("clip", sort=True)[list(TRAITS)].first()
 
 
@@ -521,13 +555,38 @@ def _write_atomic(path: Path, write) -> None:
             os.unlink(temporary)
 
 
-def _shard_clip(task: tuple[str, str, Path, int, int]) -> tuple[str, str | None]:
-    clip, video, shard_path, n_samples, size = task
+def _face_records(frames: np.ndarray, size: int, face_size: int) -> dict[str, np.ndarray]:
+    from .faces import align_frame
+
+    aligned = [align_frame(frame, store_size=size, face_size=face_size) for frame in frames]
+    nan_box = np.full(4, np.nan, dtype=np.float32)
+    records = {
+        "found": np.array([a.detection.found for a in aligned]),
+        "score": np.array([a.detection.score for a in aligned], dtype=np.float32),
+        "upsampled": np.array([a.detection.upsampled for a in aligned]),
+        "box_frame": np.stack([np.asarray(a.detection.box, dtype=np.float32)
+                               if a.detection.found else nan_box for a in aligned]),
+        "box_store": np.stack([a.box_store for a in aligned]),
+        "landmarks_frame": np.stack([a.detection.landmarks if a.detection.found
+                                     else a.landmarks_store for a in aligned]).astype(np.float32),
+        "landmarks_store": np.stack([a.landmarks_store for a in aligned]),
+        "landmarks_crop": np.stack([a.landmarks_crop for a in aligned]),
+    }
+    crops = [a.crop for a in aligned if a.crop is not None]
+    records["crops"] = (np.stack(crops) if crops
+                        else np.zeros((0, face_size, face_size, 3), dtype=np.uint8))
+    return records
+
+
+def _shard_clip(task: tuple) -> tuple[str, str | None]:
+    clip, video, shard_path, n_samples, size, face_size = task
     try:
         sampled = read_sampled_frames(video, n_samples)
     except DataError as error:
         return clip, str(error)
-    resized = np.stack([_resize(frame, size) for frame in sampled.frames])
+    arrays = {"frames": np.stack([_resize(frame, size) for frame in sampled.frames])}
+    if face_size:
+        arrays.update(_face_records(sampled.frames, size, face_size))
     info = {
         "indices": sampled.indices,
         "n_decoded": sampled.n_decoded,
@@ -535,10 +594,11 @@ def _shard_clip(task: tuple[str, str, Path, int, int]) -> tuple[str, str | None]
         "width": int(sampled.frames.shape[2]),
         "height": int(sampled.frames.shape[1]),
     }
+    arrays["info"] = np.frombuffer(json.dumps(info).encode(), np.uint8)
 
     def write(temporary: str) -> None:
         with open(temporary, "wb") as handle:
-            np.savez(handle, frames=resized, info=np.frombuffer(json.dumps(info).encode(), np.uint8))
+            np.savez(handle, **arrays)
 
     _write_atomic(Path(shard_path), write)
     return clip, None
@@ -552,13 +612,16 @@ def build_frame_store(
     size: int = 224,
     workers: int = 0,
     progress: bool = True,
+    face_size: int = 0,
 ) -> dict[str, FrameStore]:
-    """Sample every labelled clip and write one memory-mappable frame store per split.
+    """Sample every labelled clip and write one memory-mappable frame store per split, and with
+    ``face_size`` its aligned faces too, from a single decoding of each clip.
 
     Each clip becomes a shard written atomically, so a rerun resumes where an interrupted run
-    stopped; the split's array and metadata are then assembled (also atomically). A clip that
+    stopped; the split's arrays and metadata are then assembled (also atomically). A clip that
     cannot be decoded, or has labels but no video, is reported by name in ``skipped`` and the
-    others continue.
+    others continue. Frames without a detected face stay in the frame store (flagged in its
+    ``detections``) and are absent from the face store: never replaced or duplicated.
 
     Args:
         data_root: Dataset root (annotation pickles plus clips, extracted or zipped).
@@ -568,9 +631,10 @@ def build_frame_store(
         size: Side of the stored square frames.
         workers: Processes (0 = every core).
         progress: Show a progress bar.
+        face_size: Side of the aligned face crops (0 = no faces).
 
     Returns:
-        ``{split: FrameStore}``.
+        ``{split: FrameStore}``; open the faces with :func:`open_face_store`.
     """
     from tqdm.auto import tqdm
 
@@ -584,11 +648,12 @@ def build_frame_store(
             continue
         split_dir = out_dir / split
         final = split_dir / "frames.npy"
-        settings = {"version": _STORE_VERSION, "n_samples": n_samples, "size": size}
+        settings = {"version": _STORE_VERSION, "n_samples": n_samples, "size": size,
+                    "face_size": face_size}
         if final.is_file() and _read_json(split_dir / "store.json").get("settings") == settings:
             stores[split] = open_frame_store(out_dir, split)
             continue
-        shard_dir = split_dir / f"shards-{n_samples}-{size}"
+        shard_dir = split_dir / f"shards-{n_samples}-{size}-{face_size}"
         skipped: dict[str, str] = {}
         tasks = []
         for clip in labels[split].index:
@@ -597,12 +662,13 @@ def build_frame_store(
                 continue
             shard = shard_dir / f"{clip}.npz"
             if not shard.is_file():
-                tasks.append((clip, str(clips[clip]), shard, n_samples, size))
+                tasks.append((clip, str(clips[clip]), shard, n_samples, size, face_size))
         if tasks:
-            bar = tqdm(total=len(tasks), desc=f"frames {split}", disable=not progress)
+            what = "frames + faces" if face_size else "frames"
+            bar = tqdm(total=len(tasks), desc=f"{what} {split}", disable=not progress)
             if workers > 1 and len(tasks) > 1:
                 with ProcessPoolExecutor(max_workers=workers) as pool:
-                    for clip, error in pool.map(_shard_clip, tasks, chunksize=4):
+                    for clip, error in pool.map(_shard_clip, tasks, chunksize=2):
                         if error:
                             skipped[clip] = error
                         bar.update()
@@ -634,6 +700,8 @@ def _assemble_split(
 
     rows = []
     shards = []
+    face_size = settings["face_size"]
+    detections: dict[str, list] = {field: [] for field in DETECTION_FIELDS}
     for clip in labels.index:  # sorted clip order: never file-system order
         shard = shard_dir / f"{clip}.npz"
         if clip in skipped or not shard.is_file():
@@ -641,32 +709,60 @@ def _assemble_split(
         with np.load(shard, allow_pickle=False) as content:
             info = json.loads(content["info"].tobytes())
             n = content["frames"].shape[0]
-        shards.append((shard, n))
+            n_faces = content["crops"].shape[0] if face_size else 0
+            if face_size:
+                for field in DETECTION_FIELDS:
+                    detections[field].append(content[field])
+        shards.append((shard, n, n_faces))
         for index in info["indices"]:
             row = {"clip": clip, "frame_index": index, "n_decoded": info["n_decoded"],
                    "split": split}
             row.update({trait: float(labels.at[clip, trait]) for trait in TRAITS})
             row.update(fps=info["fps"], width=info["width"], height=info["height"])
             rows.append(row)
-    total = sum(n for _, n in shards)
+    total = sum(n for _, n, _ in shards)
+    total_faces = sum(n for _, _, n in shards)
     size = settings["size"]
 
-    def write_frames(temporary: str) -> None:
-        array = open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(total, size, size, 3))
-        position = 0
-        for shard, n in shards:
-            with np.load(shard, allow_pickle=False) as content:
-                array[position : position + n] = content["frames"]
-            position += n
-        array.flush()
-        del array
+    def write_array(key: str, count: int, side: int):
+        def write(temporary: str) -> None:
+            array = open_memmap(temporary, mode="w+", dtype=np.uint8,
+                                shape=(count, side, side, 3))
+            position = 0
+            for shard, *_ in shards:
+                with np.load(shard, allow_pickle=False) as content:
+                    block = content[key]
+                array[position : position + len(block)] = block
+                position += len(block)
+            array.flush()
+            del array
+        return write
 
     meta = pd.DataFrame(rows, columns=["clip", "frame_index", "n_decoded", "split", *TRAITS,
                                        "fps", "width", "height"])
-    _write_atomic(split_dir / "frames.npy", write_frames)
+    _write_atomic(split_dir / "frames.npy", write_array("frames", total, size))
     _write_atomic(split_dir / "meta.csv", lambda temporary: meta.to_csv(temporary, index=False))
     record = {"settings": settings, "skipped": skipped, "n_frames": total,
               "n_clips": len(shards)}
+    if face_size:
+        merged = {field: (np.concatenate(parts) if parts else np.zeros((0,)))
+                  for field, parts in detections.items()}
+
+        def write_detections(temporary: str) -> None:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, **merged)
+
+        found = merged["found"].astype(bool) if total else np.zeros(0, dtype=bool)
+        face_meta = meta[found].copy()
+        face_meta.insert(0, "frame_row", np.flatnonzero(found))
+        _write_atomic(split_dir / "detections.npz", write_detections)
+        _write_atomic(split_dir / "faces.npy", write_array("crops", total_faces, face_size))
+        _write_atomic(split_dir / "faces_meta.csv",
+                      lambda temporary: face_meta.to_csv(temporary, index=False))
+        record["n_faces"] = total_faces
+        clips_losing = face_meta.groupby("clip").size().reindex(meta["clip"].unique(), fill_value=0)
+        per_clip_total = meta.groupby("clip").size()
+        record["clips_missing_faces"] = int((clips_losing < per_clip_total.loc[clips_losing.index]).sum())
     _write_atomic(split_dir / "store.json",
                   lambda temporary: Path(temporary).write_text(json.dumps(record, indent=1)))
 
@@ -692,7 +788,30 @@ def open_frame_store(store_dir: str | os.PathLike, split: str) -> FrameStore:
     meta = pd.read_csv(split_dir / "meta.csv")
     if len(meta) != frames.shape[0]:
         raise DataError(f"{split_dir}: meta.csv has {len(meta)} rows for {frames.shape[0]} frames")
-    return FrameStore(frames=frames, meta=meta, skipped=record.get("skipped", {}), path=split_dir)
+    detections = None
+    if (split_dir / "detections.npz").is_file():
+        with np.load(split_dir / "detections.npz", allow_pickle=False) as content:
+            detections = {key: content[key] for key in content.files}
+    return FrameStore(frames=frames, meta=meta, skipped=record.get("skipped", {}), path=split_dir,
+                      detections=detections)
+
+
+def open_face_store(store_dir: str | os.PathLike, split: str) -> FaceStore:
+    """Open the aligned faces of a split built with ``face_size`` (memory-mapped, read-only).
+
+    Raises:
+        DataError: If the store was built without faces.
+    """
+    split_dir = Path(store_dir) / split
+    if not (split_dir / "faces.npy").is_file():
+        raise DataError(f"{split_dir}: no face store here (build the store with face_size > 0)")
+    crops = np.load(split_dir / "faces.npy", mmap_mode="r", allow_pickle=False)
+    meta = pd.read_csv(split_dir / "faces_meta.csv")
+    with np.load(split_dir / "detections.npz", allow_pickle=False) as content:
+        landmarks = content["landmarks_crop"][meta["frame_row"].to_numpy()]
+    if len(meta) != crops.shape[0]:
+        raise DataError(f"{split_dir}: faces_meta.csv has {len(meta)} rows for {crops.shape[0]} crops")
+    return FaceStore(crops=crops, meta=meta, landmarks=landmarks, path=split_dir)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -751,6 +870,10 @@ class Dataset:
         """The frame store of one split."""
         return open_frame_store(self.store_dir, split)
 
+    def faces(self, split: str) -> FaceStore:
+        """The aligned faces of one split."""
+        return open_face_store(self.store_dir, split)
+
     def clips(self) -> dict[str, Path]:
         """Clip name -> video file (zips were extracted next to the stores, not into the
         dataset, which may be read-only)."""
@@ -765,7 +888,7 @@ def prepare_dataset(
     progress: bool = True,
 ) -> Dataset:
     """Resolve ``data_root`` (None = the synthetic set, generated on first use) and build its
-    frame stores with the profile's sampling and size.
+    frame and face stores with the profile's sampling and sizes (one decoding per clip).
 
     Args:
         profile: A :class:`~personality_utils.profiles.Profile` or its name.
@@ -795,5 +918,5 @@ def prepare_dataset(
         is_synthetic = (root / "ground_truth.json").is_file()
     store_dir = cache / "stores" / key
     build_frame_store(root, store_dir, n_samples=profile.frames_per_clip, size=profile.store_size,
-                      workers=profile.workers, progress=progress)
+                      workers=profile.workers, progress=progress, face_size=profile.face_size)
     return Dataset(root=root, store_dir=store_dir, synthetic=is_synthetic, description=description)

@@ -23,6 +23,18 @@ __all__ = [
     "eye_centres",
     "inter_ocular_distance",
     "landmark_error_iod",
+    "CANONICAL_EYES",
+    "canonical_eyes",
+    "alignment_matrix",
+    "apply_matrix",
+    "warp_face",
+    "AlignedFace",
+    "align_frame",
+    "REGIONS",
+    "region_masks",
+    "mean_face",
+    "detection_summary",
+    "eye_alignment_error",
 ]
 
 #: iBUG 68-point indices of the subject's right eye (image left) and left eye (image right).
@@ -66,6 +78,7 @@ class FaceDetection:
         box: (left, top, right, bottom) in full-resolution frame pixels.
         landmarks: (68, 2) array of (x, y) in full-resolution frame pixels.
         upsampled: Whether the finer fallback search found it.
+        n_faces: How many faces the detector found (the largest is kept).
     """
 
     found: bool
@@ -73,6 +86,7 @@ class FaceDetection:
     box: tuple[float, float, float, float] | None = None
     landmarks: np.ndarray | None = None
     upsampled: bool = False
+    n_faces: int = 0
 
 
 def detect_face(rgb: np.ndarray, detect_width: int = 640) -> FaceDetection:
@@ -114,7 +128,7 @@ def detect_face(rgb: np.ndarray, detect_width: int = 640) -> FaceDetection:
     rect = dlib.rectangle(*(int(round(v)) for v in full_box))
     shape = predictor(rgb, rect)
     landmarks = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float32)
-    return FaceDetection(True, float(scores[best]), full_box, landmarks, upsampled)
+    return FaceDetection(True, float(scores[best]), full_box, landmarks, upsampled, len(boxes))
 
 
 def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,3 +151,220 @@ def landmark_error_iod(predicted: np.ndarray, truth: np.ndarray) -> float:
     if predicted.shape != (68, 2) or truth.shape != (68, 2):
         raise ValueError(f"expected two (68, 2) arrays, got {predicted.shape} and {truth.shape}")
     return float(np.linalg.norm(predicted - truth, axis=1).mean() / inter_ocular_distance(truth))
+
+
+# ----------------------------------------------------------------------------------------------
+# Alignment by the eyes
+# ----------------------------------------------------------------------------------------------
+
+#: Canonical eye centres as fractions of the crop side: (x, y) of the subject's right eye (image
+#: left) and left eye. With the 68-point mean shape this puts the brows, the mouth and the chin
+#: inside the crop with a margin (chin at about 0.87 of the side).
+CANONICAL_EYES = ((0.5 - 0.13, 0.40), (0.5 + 0.13, 0.40))
+
+
+def canonical_eyes(size: int) -> np.ndarray:
+    """Canonical eye centres in pixels of a ``size`` x ``size`` crop, (2, 2) array."""
+    return np.asarray(CANONICAL_EYES, dtype=np.float64) * size
+
+
+def alignment_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """The similarity transform (2x3, crop = M @ [x, y, 1]) that maps the two eye centres of
+    ``landmarks`` exactly onto the canonical positions of a ``size`` crop."""
+    source = np.stack(eye_centres(landmarks))
+    target = canonical_eyes(size)
+    source_vector = source[1] - source[0]
+    target_vector = target[1] - target[0]
+    # A similarity is multiplication by one complex number plus a translation.
+    ratio = complex(*target_vector) / complex(*source_vector)
+    linear = np.array([[ratio.real, -ratio.imag], [ratio.imag, ratio.real]])
+    translation = target[0] - linear @ source[0]
+    return np.column_stack([linear, translation])
+
+
+def apply_matrix(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 affine matrix to (n, 2) points."""
+    points = np.asarray(points, dtype=np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def warp_face(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Resample the aligned ``size`` x ``size`` crop (bilinear; outside the frame is black)."""
+    from PIL import Image
+
+    inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
+    image = Image.fromarray(rgb).transform(
+        (size, size), Image.AFFINE, data=tuple(inverse.ravel()), resample=Image.BILINEAR
+    )
+    return np.asarray(image)
+
+
+@dataclass
+class AlignedFace:
+    """One sampled frame after detection and alignment.
+
+    Attributes:
+        detection: The dlib result in original-frame pixels.
+        box_store: Face box in the square frame-store coordinates (NaN when no face).
+        landmarks_store: Landmarks in frame-store coordinates ((68, 2), NaN when no face).
+        landmarks_crop: Landmarks in the aligned crop ((68, 2), NaN when no face).
+        crop: The aligned uint8 crop, or None when no face was found.
+        matrix: The 2x3 alignment matrix (frame -> crop), or None.
+    """
+
+    detection: FaceDetection
+    box_store: np.ndarray
+    landmarks_store: np.ndarray
+    landmarks_crop: np.ndarray
+    crop: np.ndarray | None
+    matrix: np.ndarray | None
+
+
+def align_frame(rgb: np.ndarray, store_size: int = 224, face_size: int = 224,
+                detect_width: int = 640) -> AlignedFace:
+    """Detect, place landmarks and align one full-resolution frame.
+
+    Coordinates are also mapped into the square frame store (the whole frame squashed to
+    ``store_size``), where the CAM chapter measures overlap.
+    """
+    detection = detect_face(rgb, detect_width=detect_width)
+    missing = np.full((68, 2), np.nan, dtype=np.float32)
+    if not detection.found:
+        return AlignedFace(detection, np.full(4, np.nan, dtype=np.float32), missing, missing,
+                           None, None)
+    height, width = rgb.shape[:2]
+    scale = np.array([store_size / width, store_size / height])
+    box = np.asarray(detection.box, dtype=np.float64).reshape(2, 2) * scale
+    matrix = alignment_matrix(detection.landmarks, face_size)
+    return AlignedFace(
+        detection=detection,
+        box_store=box.ravel().astype(np.float32),
+        landmarks_store=(detection.landmarks * scale).astype(np.float32),
+        landmarks_crop=apply_matrix(matrix, detection.landmarks).astype(np.float32),
+        crop=warp_face(rgb, matrix, face_size),
+        matrix=matrix,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Face-part masks (Fig. 8)
+# ----------------------------------------------------------------------------------------------
+
+#: The four face parts of the paper's Fig. 8, in drawing order.
+REGIONS = ("eyebrows", "eyes", "nose", "mouth")
+
+
+def _region_polygons(landmarks: np.ndarray) -> dict[str, list[np.ndarray]]:
+    """Polygons of each face part, from one set of 68 landmarks (any coordinate frame)."""
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    right, left = eye_centres(landmarks)
+    iod = float(np.linalg.norm(left - right))
+    across = (left - right) / iod
+    down = np.array([-across[1], across[0]])  # towards the chin
+    polygons: dict[str, list[np.ndarray]] = {region: [] for region in REGIONS}
+    angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    for centre, start in ((right, 36), (left, 42)):
+        width = np.linalg.norm(landmarks[start + 3] - landmarks[start])
+        half_width, half_height = 0.65 * width, 0.16 * iod
+        polygons["eyes"].append(np.array([centre + half_width * np.cos(a) * across
+                                          + half_height * np.sin(a) * down for a in angles]))
+    for start in (17, 22):
+        brow = landmarks[start : start + 5]
+        polygons["eyebrows"].append(np.concatenate([brow - 0.09 * iod * down,
+                                                    brow[::-1] + 0.09 * iod * down]))
+    bridge_top = landmarks[27] + 0.05 * iod * down
+    polygons["nose"].append(np.array([
+        bridge_top - 0.10 * iod * across, bridge_top + 0.10 * iod * across,
+        landmarks[35] + 0.08 * iod * across, landmarks[33] + 0.06 * iod * down,
+        landmarks[31] - 0.08 * iod * across,
+    ]))
+    mouth = landmarks[48:60]
+    centre = mouth.mean(axis=0)
+    polygons["mouth"].append(centre + 1.2 * (mouth - centre))
+    return polygons
+
+
+def region_masks(landmarks: np.ndarray, size: int, grid: int | None = None,
+                 min_coverage: float = 0.25) -> dict[str, np.ndarray]:
+    """Masks of the eyebrows, eyes, nose and mouth drawn from 68 landmarks.
+
+    Args:
+        landmarks: (68, 2) points in the pixel coordinates of a ``size`` x ``size`` image (the
+            mean landmarks of the aligned faces, or one frame's own).
+        size: Side of the image in pixels.
+        grid: If given, masks on a ``grid`` x ``grid`` lattice (e.g. 14, the conv5 map at 224
+            input): a cell belongs to the part that covers most of it, if that part covers at
+            least ``min_coverage`` of the cell. Parts are then disjoint by construction.
+
+    Returns:
+        ``{region: bool array}`` of shape (size, size), or (grid, grid) with ``grid``.
+    """
+    from PIL import Image, ImageDraw
+
+    if np.asarray(landmarks).shape != (68, 2):
+        raise ValueError(f"expected (68, 2) landmarks, got {np.asarray(landmarks).shape}")
+    masks = {}
+    for region, polygons in _region_polygons(landmarks).items():
+        canvas = Image.new("L", (size, size), 0)
+        draw = ImageDraw.Draw(canvas)
+        for polygon in polygons:
+            draw.polygon([tuple(map(float, point)) for point in polygon], fill=1)
+        masks[region] = np.asarray(canvas, dtype=bool)
+    if grid is None:
+        return masks
+    if size % grid:
+        raise ValueError(f"size {size} is not a multiple of the grid {grid}")
+    cell = size // grid
+    coverage = np.stack([masks[region].reshape(grid, cell, grid, cell).mean(axis=(1, 3))
+                         for region in REGIONS])
+    winner = coverage.argmax(axis=0)
+    keep = coverage.max(axis=0) >= min_coverage
+    return {region: (winner == index) & keep for index, region in enumerate(REGIONS)}
+
+
+def mean_face(crops: np.ndarray, batch: int = 512) -> np.ndarray:
+    """Average of aligned crops (streamed over a memory-mapped array), as uint8."""
+    if len(crops) == 0:
+        raise ValueError("no faces to average")
+    total = np.zeros(crops.shape[1:], dtype=np.float64)
+    for start in range(0, len(crops), batch):
+        total += np.asarray(crops[start : start + batch], dtype=np.float64).sum(axis=0)
+    return np.clip(np.round(total / len(crops)), 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------
+# Measures of chapter 02
+# ----------------------------------------------------------------------------------------------
+
+
+def detection_summary(store) -> dict[str, float]:
+    """Detection figures of one split's frame store (built with faces).
+
+    Returns:
+        frames, faces, detection_rate, share found only by the upsampled fallback, clips, and
+        the share of clips that lost at least one frame (about 10% for the authors).
+    """
+    if store.detections is None:
+        raise ValueError(f"{store.path}: the store was built without faces")
+    found = store.detections["found"].astype(bool)
+    per_clip = store.meta.assign(found=found).groupby("clip")["found"].all()
+    return {
+        "frames": int(len(found)),
+        "faces": int(found.sum()),
+        "detection_rate": float(found.mean()) if len(found) else float("nan"),
+        "upsampled_share": float(store.detections["upsampled"][found].mean()) if found.any() else 0.0,
+        "clips": int(len(per_clip)),
+        "clips_missing_frames": float((~per_clip).mean()) if len(per_clip) else float("nan"),
+    }
+
+
+def eye_alignment_error(detected: np.ndarray, reference: np.ndarray, size: int) -> float:
+    """Distance in crop pixels between the canonical eye positions and the ``reference`` eye
+    centres after the alignment estimated from ``detected`` landmarks (mean of both eyes).
+
+    With ``reference = detected`` this checks the transform itself (≈ 0); with the true
+    landmarks of a synthetic frame it measures how far dlib's errors move the real eyes.
+    """
+    matrix = alignment_matrix(detected, size)
+    aligned = np.stack(eye_centres(apply_matrix(matrix, reference)))
+    return float(np.linalg.norm(aligned - canonical_eyes(size), axis=1).mean())

@@ -26,9 +26,9 @@ class Profile:
         synthetic_fps: Frame rates a synthetic clip is drawn from (the real set mixes these).
         frames_per_clip: Frames sampled per clip with the authors' rule (10 in the paper).
         store_size: Side of the square frames kept in the frame store (224 in the paper).
+        face_size: Side of the aligned face crops (224 in the paper).
+        model_input_size: Side of the images the models see; their conv5 maps are 1/16 of it.
         workers: Processes for per-clip work (0 = every core).
-        detection_check_clips: Validation clips on which chapter 01 runs dlib against the
-            ground truth (None = all).
     """
 
     name: str
@@ -38,8 +38,14 @@ class Profile:
     synthetic_fps: tuple[float, ...] = (24.0, 25.0, 30.0)
     frames_per_clip: int = 10
     store_size: int = 224
+    face_size: int = 224
+    model_input_size: int = 224
     workers: int = 0
-    detection_check_clips: int | None = 100
+
+    @property
+    def feature_grid(self) -> int:
+        """Side of the conv5 maps (14 at 224 input): the grid of the CAM and unit chapters."""
+        return self.model_input_size // 16
 
     def replace(self, **changes) -> "Profile":
         """Return a copy with some fields changed (for one-off experiments)."""
@@ -51,11 +57,12 @@ PROFILES: dict[str, Profile] = {
         name="smoke",
         synthetic_clips={"train": 16, "validation": 6, "test": 6},
         synthetic_seconds=(0.85, 0.95),
-        detection_check_clips=6,
+        model_input_size=64,
     ),
     "default": Profile(
         name="default",
         synthetic_clips={"train": 400, "validation": 100, "test": 100},
+        model_input_size=112,
     ),
     "paper": Profile(
         name="paper",
@@ -64,7 +71,6 @@ PROFILES: dict[str, Profile] = {
         synthetic_clips={"train": 6000, "validation": 2000, "test": 2000},
         synthetic_seconds=(15.0, 15.4),
         synthetic_frame_size=(1280, 720),
-        detection_check_clips=None,
     ),
 }
 

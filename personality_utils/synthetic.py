@@ -57,7 +57,9 @@ __all__ = [
     "clip_landmarks",
     "face_box",
     "dataset_key",
-    "dlib_agreement",
+    "landmark_agreement",
+    "label_fit",
+    "fit_labels",
 ]
 
 GENERATOR_VERSION = 2
@@ -937,67 +939,87 @@ def load_frame_truth(data_root: str | os.PathLike, clip: str) -> dict[str, np.nd
         return {key: content[key] for key in content.files}
 
 
-def _agreement_task(task: tuple[str, str, str, int]) -> list[dict]:
-    from .data import DataError, read_sampled_frames
-    from .faces import detect_face, landmark_error_iod
+def landmark_agreement(data_root: str | os.PathLike, store) -> "pd.DataFrame":
+    """Compare the dlib detections kept in a frame store with the ground truth.
 
-    root, clip, video, n_samples = task
-    try:
-        sampled = read_sampled_frames(video, n_samples)
-    except DataError as error:
-        return [{"clip": clip, "frame_index": -1, "found": False, "error": str(error)}]
-    # Real data has no ground truth: only the detection rate is measured there.
-    truth_path = Path(root) / "ground_truth" / f"{clip.removesuffix('.mp4')}.npz"
-    truth = load_frame_truth(root, clip) if truth_path.is_file() else None
-    rows = []
-    for frame, index in zip(sampled.frames, sampled.indices):
-        detection = detect_face(frame)
-        row = {"clip": clip, "frame_index": index, "found": detection.found,
-               "score": detection.score, "upsampled": detection.upsampled,
-               "error_iod": float("nan")}
-        if detection.found and truth is not None:
-            row["error_iod"] = landmark_error_iod(detection.landmarks, truth["landmarks"][index])
-        rows.append(row)
-    return rows
-
-
-def dlib_agreement(
-    data_root: str | os.PathLike,
-    split: str = "validation",
-    max_clips: int | None = None,
-    n_samples: int = 10,
-    workers: int = 0,
-    progress: bool = True,
-    clips: dict[str, Path] | None = None,
-):
-    """Run dlib's real HOG detector and 68-point predictor on the sampled frames of a split and
-    compare with the ground truth (on real data, where there is none, only detection counts).
+    Args:
+        data_root: Dataset root (synthetic sets have ``ground_truth/``; real data has none).
+        store: A :class:`~personality_utils.data.FrameStore` built with faces.
 
     Returns:
-        A DataFrame, one row per frame: clip, frame_index, found, score, upsampled and
-        ``error_iod`` (mean landmark error in inter-ocular distances; NaN when no face).
-        ``clips`` maps clip names to files when they are not directly under ``data_root``
-        (see :meth:`personality_utils.data.Dataset.clips`).
+        One row per stored frame: clip, frame_index, found, upsampled, score and ``error_iod``
+        (mean distance of dlib's 68 landmarks from the true ones, in true inter-ocular
+        distances; NaN where no face was found or no ground truth exists).
     """
     import pandas as pd
-    from tqdm.auto import tqdm
 
-    from .data import find_clips, load_split_labels
+    from .faces import landmark_error_iod
 
-    labels = load_split_labels(data_root)[split]
-    clips = clips if clips is not None else find_clips(data_root)
-    names = [name for name in labels.index if name in clips][:max_clips]
-    tasks = [(str(data_root), name, str(clips[name]), n_samples) for name in names]
-    workers = workers or os.cpu_count() or 1
-    rows: list[dict] = []
-    with tqdm(total=len(tasks), desc="dlib check", disable=not progress) as bar:
-        if workers > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for result in pool.map(_agreement_task, tasks, chunksize=2):
-                    rows.extend(result)
-                    bar.update()
-        else:
-            for task in tasks:
-                rows.extend(_agreement_task(task))
-                bar.update()
-    return pd.DataFrame(rows)
+    if store.detections is None:
+        raise ValueError(f"{store.path}: the store was built without faces")
+    table = store.meta[["clip", "frame_index"]].copy()
+    for field in ("found", "upsampled", "score"):
+        table[field] = store.detections[field]
+    table["found"] = table["found"].astype(bool)
+    errors = np.full(len(table), np.nan)
+    truth_dir = Path(data_root) / "ground_truth"
+    if truth_dir.is_dir():
+        for clip, rows in table.groupby("clip", sort=False).groups.items():
+            truth = load_frame_truth(data_root, clip)["landmarks"]
+            for row in rows:
+                position = table.index.get_loc(row)
+                if table.at[row, "found"]:
+                    detected = store.detections["landmarks_frame"][position]
+                    errors[position] = landmark_error_iod(
+                        detected, truth[int(table.at[row, "frame_index"])]
+                    )
+    table["error_iod"] = errors
+    return table
+
+
+def label_fit(data_root: str | os.PathLike) -> "pd.DataFrame":
+    """Check that the written labels follow the documented function.
+
+    Fits each trait by least squares on the realised, standardised features of every clip and
+    compares the recovered weights with the planted ones.
+
+    Returns:
+        A DataFrame indexed by trait with ``r2`` (variance the linear fit explains; about
+        1 - NOISE_SHARE when the labels are right) and ``weight_corr`` (correlation between
+        recovered and planted weights).
+    """
+    import pandas as pd
+
+    from .data import load_split_labels
+
+    truth = load_ground_truth(data_root)
+    labels = pd.concat(load_split_labels(data_root).values())[list(TRAITS)]
+    features = pd.DataFrame({name: info["features"] for name, info in truth["clips"].items()}).T
+    return fit_labels(features.loc[labels.index], labels, np.asarray(truth["weight_matrix"]))
+
+
+def fit_labels(features, labels, weight_matrix: np.ndarray) -> "pd.DataFrame":
+    """Least-squares fit of each trait on standardised features (see :func:`label_fit`).
+
+    Args:
+        features: DataFrame, one row per clip, the :data:`FEATURES` columns.
+        labels: DataFrame, same rows, one column per trait.
+        weight_matrix: Planted weights (traits x features).
+    """
+    import pandas as pd
+
+    features = features[list(FEATURES)].astype(float)
+    standardised = (features - features.mean()) / features.std().replace(0, 1)
+    design = np.column_stack([np.ones(len(standardised)), standardised.to_numpy()])
+    targets = labels[list(TRAITS)].to_numpy(dtype=float)
+    coefficients, *_ = np.linalg.lstsq(design, targets, rcond=None)
+    residual = ((targets - design @ coefficients) ** 2).sum(axis=0)
+    total = ((targets - targets.mean(axis=0)) ** 2).sum(axis=0)
+    rows = {}
+    for index, trait in enumerate(TRAITS):
+        recovered = coefficients[1:, index]
+        rows[trait] = {
+            "r2": float(1 - residual[index] / total[index]),
+            "weight_corr": float(np.corrcoef(recovered, weight_matrix[index])[0, 1]),
+        }
+    return pd.DataFrame(rows).T

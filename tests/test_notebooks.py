@@ -14,6 +14,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9]*.py"))
 #: Keys each chapter's results file must hold.
 REQUIRED_KEYS = {
     "01_data": {"constant_baseline_accuracy", "hog_detection_rate", "landmark_error_iod"},
+    "02_faces": {"detection_rate", "eye_alignment_error_px", "landmark_error_iod"},
 }
 
 

@@ -138,3 +138,24 @@ def test_dlib_finds_the_synthetic_faces():
             errors.append(faces.landmark_error_iod(detection.landmarks, landmarks[t]))
     assert found / len(recipes) >= 0.9
     assert np.mean(errors) < 0.10
+
+
+def test_labels_follow_the_documented_function():
+    import pandas as pd
+
+    recipes = synthetic._recipes(MICRO.replace(synthetic_clips={"train": 600}), 1)
+    features = pd.DataFrame({r.clip: r.features for r in recipes}).T
+    labels = pd.DataFrame({r.clip: r.labels for r in recipes}).T
+    fit = synthetic.fit_labels(features, labels, synthetic._weight_matrix())
+    assert (fit["weight_corr"] > 0.95).all()
+    # The signal explains 1 - NOISE_SHARE of the variance, less what clipping and quantising cost.
+    assert fit["r2"].between(0.6, 0.78).all()
+    # A wrong weight matrix is caught: the test can fail.
+    shuffled = synthetic._weight_matrix()[::-1]
+    assert (synthetic.fit_labels(features, labels, shuffled)["weight_corr"] < 0.5).any()
+
+
+def test_label_fit_on_a_generated_dataset(smoke_dataset):
+    fit = synthetic.label_fit(smoke_dataset.root)
+    assert list(fit.index) == list(data.TRAITS)
+    assert fit["r2"].notna().all()
