@@ -1,7 +1,7 @@
 """Command line: ``python -m personality_utils synth | prepare``.
 
 ``synth`` writes the planted-signal synthetic dataset in the official layout; ``prepare`` builds
-the frame stores of a dataset (real or synthetic) outside the notebooks, on every core.
+the frame and face stores of a dataset (real or synthetic) outside the notebooks, on every core.
 """
 
 from __future__ import annotations
@@ -33,10 +33,13 @@ def _prepare(arguments: argparse.Namespace) -> int:
     stores = data.build_frame_store(
         arguments.data_root, arguments.out, n_samples=profile.frames_per_clip,
         size=profile.store_size, workers=profile.workers,
+        face_size=0 if arguments.no_faces else profile.face_size,
     )
     skipped = 0
     for split, store in stores.items():
-        print(f"{split}: {len(store.clip_labels())} clips, {len(store)} frames -> {store.path}")
+        faces_found = int(store.detections["found"].sum()) if store.detections is not None else 0
+        print(f"{split}: {len(store.clip_labels())} clips, {len(store)} frames, "
+              f"{faces_found} faces -> {store.path}")
         for clip, reason in sorted(store.skipped.items()):
             print(f"  skipped {clip}: {reason}", file=sys.stderr)
         skipped += len(store.skipped)
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare.add_argument("--out", type=Path, required=True, help="folder of the stores")
     prepare.add_argument("--profile", default="paper", choices=sorted(PROFILES))
     prepare.add_argument("--workers", type=int, default=None, help="processes (0 = every core)")
+    prepare.add_argument("--no-faces", action="store_true", help="frames only, no face store")
     prepare.set_defaults(run=_prepare)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -25,7 +25,7 @@ def test_prepare_reports_skipped_clips_and_continues(tmp_path, smoke_dataset):
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "train: 2 clips" in result.stdout
+    assert "train: 2 clips" in result.stdout and "faces" in result.stdout
     assert "skipped brokenbroke.001.mp4" in result.stderr
 
 
