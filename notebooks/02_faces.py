@@ -156,14 +156,7 @@ for split, store in stores.items():
     row = {"eye_alignment_error_px": float(np.mean(self_error)) if len(found) else None}
     if dataset.synthetic:
         agreement = synthetic.landmark_agreement(dataset.root, store)
-        true_error = []
-        for i in found:
-            clip, frame_index = (
-                store.meta["clip"].iloc[i],
-                int(store.meta["frame_index"].iloc[i]),
-            )
-            truth = synthetic.load_frame_truth(dataset.root, clip)["landmarks"][frame_index]
-            true_error.append(faces.eye_alignment_error(detected[i], truth, settings.face_size))
+        true_error = synthetic.true_eye_alignment_errors(dataset.root, store, settings.face_size)
         per_frame_true_error += [(split, e) for e in true_error]
         row["true_eye_alignment_error_px"] = float(np.mean(true_error))
         row["landmark_error_iod"] = float(agreement.error_iod.mean())

@@ -48,6 +48,9 @@ __all__ = [
     "open_frame_store",
     "open_face_store",
     "trait_accuracy",
+    "video_id",
+    "identity_disjoint_clips",
+    "write_challenge_csv",
     "constant_baseline",
     "Dataset",
     "prepare_dataset",
@@ -817,6 +820,34 @@ def open_face_store(store_dir: str | os.PathLike, split: str) -> FaceStore:
 # ----------------------------------------------------------------------------------------------
 # The challenge's measure
 # ----------------------------------------------------------------------------------------------
+
+
+def video_id(clip: str) -> str:
+    """The YouTube id of a clip name (the part before the clip number)."""
+    return clip.split(".")[0]
+
+
+def identity_disjoint_clips(train_clips: Iterable[str], evaluate_clips: Iterable[str]) -> list[str]:
+    """Evaluation clips whose YouTube id never occurs in training.
+
+    The official splits share ids (1201 of the 1455 test ids are also in training), so a model
+    can score by recognising people; scoring on this subset removes that help.
+    """
+    seen = {video_id(clip) for clip in train_clips}
+    return sorted(clip for clip in evaluate_clips if video_id(clip) not in seen)
+
+
+def write_challenge_csv(predictions: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write clip predictions in the 2016 challenge format (official column order and the
+    official "Neurotisicm" spelling), so the official tools can score them."""
+    path = Path(path)
+    columns = {"extraversion": "ValueExtraversion", "agreeableness": "ValueAgreeableness",
+               "conscientiousness": "ValueConscientiousness", "neuroticism": "ValueNeurotisicm",
+               "openness": "ValueOpenness"}
+    table = predictions[list(columns)].rename(columns=columns)
+    table.index.name = "VideoName"
+    _write_atomic(path, lambda temporary: table.to_csv(temporary, float_format="%.6f"))
+    return path
 
 
 def trait_accuracy(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:

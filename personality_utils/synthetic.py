@@ -59,6 +59,7 @@ __all__ = [
     "dataset_key",
     "landmark_agreement",
     "label_fit",
+    "true_eye_alignment_errors",
     "fit_labels",
 ]
 
@@ -975,6 +976,20 @@ def landmark_agreement(data_root: str | os.PathLike, store) -> "pd.DataFrame":
                     )
     table["error_iod"] = errors
     return table
+
+
+def true_eye_alignment_errors(data_root: str | os.PathLike, store, face_size: int) -> np.ndarray:
+    """For every frame with a face: where the *true* eye centres land after the alignment that
+    dlib's landmarks produced, as the distance (crop pixels) from the canonical positions."""
+    from .faces import eye_alignment_error
+
+    found = np.flatnonzero(store.detections["found"])
+    errors = []
+    for row in found:
+        clip, frame_index = store.meta["clip"].iloc[row], int(store.meta["frame_index"].iloc[row])
+        truth = load_frame_truth(data_root, clip)["landmarks"][frame_index]
+        errors.append(eye_alignment_error(store.detections["landmarks_frame"][row], truth, face_size))
+    return np.asarray(errors)
 
 
 def label_fit(data_root: str | os.PathLike) -> "pd.DataFrame":

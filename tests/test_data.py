@@ -294,3 +294,24 @@ def test_trait_accuracy_by_hand():
     assert accuracy["mean"] == pytest.approx(1 - 0.45)
     with pytest.raises(data.DataError, match="no prediction"):
         data.trait_accuracy(predicted.iloc[:1], truth)
+
+
+def test_challenge_csv_roundtrip(tmp_path):
+    predictions = pd.DataFrame({trait: [0.1 * (k + 1), 0.5] for k, trait in enumerate(data.TRAITS)},
+                               index=["abcdefghijk.001.mp4", "abcdefghijk.002.mp4"])
+    path = data.write_challenge_csv(predictions, tmp_path / "predictions.csv")
+    header = path.read_text().splitlines()[0]
+    assert header == ("VideoName,ValueExtraversion,ValueAgreeableness,ValueConscientiousness,"
+                      "ValueNeurotisicm,ValueOpenness")
+    pd.testing.assert_frame_equal(data.load_challenge_csv(path), predictions.rename_axis("clip"),
+                                  check_exact=False)
+
+
+def test_identity_disjoint_clips(shared_data):
+    train = data.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
+    validation = data.load_annotations(shared_data / "firstimpressions" / "annotation_validation.pkl")
+    disjoint = data.identity_disjoint_clips(train.index, validation.index)
+    train_ids = {data.video_id(clip) for clip in train.index}
+    assert disjoint and all(data.video_id(clip) not in train_ids for clip in disjoint)
+    # The official splits leak identities: most validation clips share an id with training.
+    assert len(disjoint) < 0.5 * len(validation)

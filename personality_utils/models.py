@@ -1,0 +1,284 @@
+"""DAN+ and the CAM model of the paper, on torchvision's VGG-16 ``features``.
+
+Chapters 03 and 04 train them; chapters 05-07 read their maps and units. Weights: random
+initialisation (the offline default), torchvision's ImageNet weights if they are already in the
+local cache (never downloaded here), or a VGG-Face state dict in the common PyTorch port's
+layout (``conv1_1.weight`` ... ``conv5_3.bias``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "CONV_NAMES",
+    "VGG_FACE_MEAN",
+    "WeightsError",
+    "VGGBackbone",
+    "DANPlus",
+    "CAMModel",
+    "build_model",
+    "load_vgg_face",
+    "resolve_device",
+]
+
+#: VGG-16's 13 convolutions, named as in the VGG-Face port and in the paper (conv5_3 ...).
+CONV_NAMES: tuple[str, ...] = (
+    "conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
+    "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3",
+)
+_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+#: VGG-Face expects RGB on a 0-255 scale minus this mean, with no division by a std.
+VGG_FACE_MEAN = (129.186, 104.762, 93.594)
+
+
+class WeightsError(ValueError):
+    """A weight file does not fit the model; the message names the file and the keys."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` means CUDA when present, else the CPU; anything else is passed to torch."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class VGGBackbone(nn.Module):
+    """VGG-16 ``features`` (torchvision's builder) with named taps.
+
+    Args:
+        width_divisor: Divide every layer's channels by this (1 = VGG-16 itself); the topology
+            (13 convolutions, 5 poolings) is unchanged.
+        until: Last layer to build: ``"pool5"`` (DAN+) or ``"relu5_3"`` (the CAM model, pool5
+            removed).
+    """
+
+    def __init__(self, width_divisor: int = 1, until: str = "pool5"):
+        super().__init__()
+        from torchvision.models.vgg import make_layers
+
+        if width_divisor < 1 or 64 % width_divisor:
+            raise ValueError(f"width_divisor must divide 64, got {width_divisor}")
+        config = [c if c == "M" else c // width_divisor for c in _CONFIG]
+        features = make_layers(config, batch_norm=False)
+        self.names: list[str] = []
+        block, index = 1, 1
+        for layer in features:
+            if isinstance(layer, nn.Conv2d):
+                self.names.append(f"conv{block}_{index}")
+            elif isinstance(layer, nn.ReLU):
+                layer.inplace = False  # taps and hooks must see the values, not a rewritten buffer
+                self.names.append(f"relu{block}_{index}")
+                index += 1
+            else:
+                self.names.append(f"pool{block}")
+                block, index = block + 1, 1
+        if until not in self.names:
+            raise ValueError(f"unknown layer {until!r}")
+        keep = self.names.index(until) + 1
+        self.names = self.names[:keep]
+        self.features = nn.Sequential(*list(features)[:keep])
+        self.width_divisor = width_divisor
+        for module in self.features:
+            if isinstance(module, nn.Conv2d):  # torchvision's VGG initialisation
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+
+    @property
+    def channels(self) -> int:
+        """Channels of the conv5 layers."""
+        return 512 // self.width_divisor
+
+    def conv(self, name: str) -> nn.Conv2d:
+        """The convolution called ``name`` (``conv5_3`` ...)."""
+        return self.features[self.names.index(name)]
+
+    def forward(self, images: torch.Tensor, taps: tuple[str, ...] = ("pool5",)) -> dict[str, torch.Tensor]:
+        """Run the layers and return the outputs named in ``taps``."""
+        wanted = set(taps)
+        missing = wanted - set(self.names)
+        if missing:
+            raise ValueError(f"layers {sorted(missing)} are not in this backbone")
+        out = {}
+        last = max(self.names.index(name) for name in wanted)
+        x = images
+        for index, layer in enumerate(self.features[: last + 1]):
+            x = layer(x)
+            if self.names[index] in wanted:
+                out[self.names[index]] = x
+        return out
+
+
+def _l2(x: torch.Tensor) -> torch.Tensor:
+    return F.normalize(x, p=2, dim=1, eps=1e-8)
+
+
+class DANPlus(nn.Module):
+    """DAN+ (Zhang et al. 2016), as in the paper's Fig. 3a.
+
+    Global max and global average pooling of relu5_2 and of pool5, each L2-normalised,
+    concatenated (4 x 512 for full width), then a linear layer to the five traits and a sigmoid.
+    """
+
+    def __init__(self, width_divisor: int = 1):
+        super().__init__()
+        self.backbone = VGGBackbone(width_divisor, until="pool5")
+        channels = self.backbone.channels
+        self.head = nn.Linear(4 * channels, 5)
+        nn.init.normal_(self.head.weight, std=0.05)  # the authors' 0.05·randn
+        nn.init.zeros_(self.head.bias)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid outputs (batch, 5): the regression target for Grad-CAM."""
+        taps = self.backbone(images, ("relu5_2", "pool5"))
+        pooled = []
+        for name in ("relu5_2", "pool5"):
+            maps = taps[name].flatten(2)
+            pooled += [_l2(maps.amax(dim=2)), _l2(maps.mean(dim=2))]
+        return self.head(torch.cat(pooled, dim=1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Trait scores in [0, 1], (batch, 5) in :data:`~personality_utils.data.TRAITS` order."""
+        return torch.sigmoid(self.logits(images))
+
+
+class CAMModel(nn.Module):
+    """The paper's CAM model (Fig. 3b, as in the authors' code), or the textbook Fig. 4 form.
+
+    ``head="authors"``: pool5 removed; on relu5_3 a 3x3 convolution to 5 maps, ReLU, global
+    average pooling, L2 normalisation, dropout, a 5 -> 5 linear layer and a sigmoid. The CAM of
+    trait t is the 5 maps weighted by the last layer's weights for t.
+
+    ``head="fig4"``: global average pooling of the 512 relu5_3 maps and a linear layer to the
+    five traits; the CAM of trait t weights those 512 maps.
+    """
+
+    def __init__(self, width_divisor: int = 1, head: Literal["authors", "fig4"] = "authors",
+                 dropout: float = 0.5):
+        super().__init__()
+        if head not in ("authors", "fig4"):
+            raise ValueError(f"head must be 'authors' or 'fig4', got {head!r}")
+        self.backbone = VGGBackbone(width_divisor, until="relu5_3")
+        self.head_type = head
+        channels = self.backbone.channels
+        if head == "authors":
+            self.cam_conv = nn.Conv2d(channels, 5, kernel_size=3, padding=1)
+            self.dropout = nn.Dropout(dropout)
+            self.fc = nn.Linear(5, 5)
+        else:
+            self.fc = nn.Linear(channels, 5)
+        nn.init.normal_(self.fc.weight, std=0.05)
+        nn.init.zeros_(self.fc.bias)
+
+    def maps(self, images: torch.Tensor) -> torch.Tensor:
+        """The maps the CAM weights: (batch, 5 or 512, h, w)."""
+        features = self.backbone(images, ("relu5_3",))["relu5_3"]
+        if self.head_type == "authors":
+            return F.relu(self.cam_conv(features))
+        return features
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid outputs (batch, 5)."""
+        pooled = self.maps(images).mean(dim=(2, 3))
+        if self.head_type == "authors":
+            pooled = self.dropout(_l2(pooled))
+        return self.fc(pooled)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Trait scores in [0, 1], (batch, 5)."""
+        return torch.sigmoid(self.logits(images))
+
+    def cam(self, images: torch.Tensor) -> torch.Tensor:
+        """Class activation maps (batch, 5 traits, h, w) at the resolution of conv5_3 (14x14 at
+        224 input): ``sum_k w[t, k] · map_k``. Upsample them for display."""
+        maps = self.maps(images)
+        return torch.einsum("tk,bkhw->bthw", self.fc.weight, maps)
+
+
+def build_model(kind: Literal["danplus", "cam", "cam_fig4"], width_divisor: int = 1,
+                backbone_weights: str | os.PathLike | None = None) -> nn.Module:
+    """Build DAN+ or the CAM model and load backbone weights.
+
+    Args:
+        kind: ``"danplus"``, ``"cam"`` (authors' head) or ``"cam_fig4"``.
+        width_divisor: Channel divisor (1 = VGG-16).
+        backbone_weights: None (random init), ``"imagenet"`` (torchvision's weights, only if
+            already cached locally) or a path to a VGG-Face state dict.
+
+    Raises:
+        WeightsError: If the weights do not fit or are not available offline.
+    """
+    if kind == "danplus":
+        model = DANPlus(width_divisor)
+    elif kind in ("cam", "cam_fig4"):
+        model = CAMModel(width_divisor, head="authors" if kind == "cam" else "fig4")
+    else:
+        raise ValueError(f"unknown model kind {kind!r}")
+    if backbone_weights is None:
+        return model
+    if width_divisor != 1:
+        raise WeightsError("pretrained weights need the full-width VGG-16 (width_divisor=1)")
+    if str(backbone_weights) == "imagenet":
+        _load_imagenet(model.backbone)
+    else:
+        load_vgg_face(model.backbone, backbone_weights)
+    return model
+
+
+def _load_imagenet(backbone: VGGBackbone) -> None:
+    from torchvision.models import VGG16_Weights
+
+    url = VGG16_Weights.IMAGENET1K_V1.url
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    if not cached.is_file():
+        raise WeightsError(
+            f"ImageNet VGG-16 weights are not cached at {cached}; this project never downloads "
+            "weights: place the file there yourself, or use backbone_weights=None"
+        )
+    state = torch.load(cached, map_location="cpu", weights_only=True)
+    features = {key[len("features."):]: value for key, value in state.items()
+                if key.startswith("features.")}
+    own = backbone.features.state_dict()
+    missing = [key for key in own if key not in features]
+    if missing:
+        raise WeightsError(f"{cached}: missing {missing}")
+    backbone.features.load_state_dict({key: features[key] for key in own})
+
+
+def load_vgg_face(backbone: VGGBackbone, path: str | os.PathLike) -> None:
+    """Load a VGG-Face state dict (keys ``conv1_1.weight`` ... ``conv5_3.bias``; fc6-fc8 are
+    ignored) into the backbone's convolutions, safely (``weights_only=True``).
+
+    Raises:
+        WeightsError: If the file is missing, unreadable, or lacks keys (named) or shapes fit.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: VGG-Face weight file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated, not a torch file, or unsafe content
+        raise WeightsError(f"{path}: cannot read weights safely ({error})") from None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
+    conv_names = [name for name in CONV_NAMES if name in backbone.names]
+    missing = [f"{name}.{part}" for name in conv_names for part in ("weight", "bias")
+               if f"{name}.{part}" not in state]
+    if missing:
+        raise WeightsError(f"{path}: missing keys {missing}")
+    for name in conv_names:
+        conv = backbone.conv(name)
+        for part in ("weight", "bias"):
+            tensor = state[f"{name}.{part}"]
+            target = getattr(conv, part)
+            if tuple(tensor.shape) != tuple(target.shape):
+                raise WeightsError(f"{path}: {name}.{part} has shape {tuple(tensor.shape)}, "
+                                   f"expected {tuple(target.shape)}")
+            with torch.no_grad():
+                target.copy_(tensor)

@@ -1,0 +1,386 @@
+"""Training and evaluating DAN+ and the CAM model from the uint8 stores.
+
+Chapters 03 and 04 (and ``python -m personality_utils train``) use it. Batches are read straight
+from the memory-mapped stores; resizing, normalisation and the whole-batch flip happen on the
+device. Checkpoints are written atomically after every epoch and a run resumes from the last one
+with the same result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .data import TRAITS, DataError, trait_accuracy
+from .models import VGG_FACE_MEAN, build_model, resolve_device
+
+__all__ = [
+    "TrainConfig",
+    "TrainedModel",
+    "euclidean_loss",
+    "learning_rates",
+    "mean_image",
+    "train_model",
+    "load_trained",
+    "predict",
+    "clip_predictions",
+    "regression_metrics",
+    "bootstrap_intervals",
+    "evaluate",
+]
+
+
+@dataclass
+class TrainConfig:
+    """How one model is trained.
+
+    Attributes:
+        kind: ``"danplus"``, ``"cam"`` or ``"cam_fig4"`` (see :func:`models.build_model`).
+        width_divisor: Channel divisor of VGG-16 (1 = the paper's network).
+        input_size: Side of the images the model sees (stores are resized on the device).
+        epochs: Passes over the training frames.
+        batch_size: Frames per step (32 in the paper).
+        lr_start, lr_end: Learning rate, log-spaced per epoch from start to end (1e-3 -> 1e-6
+            in the paper).
+        optimizer: ``"sgd"`` (momentum 0.9, the paper) or ``"adam"`` (the CPU profiles: a
+            randomly initialised narrow VGG-16 without pretraining learns far faster with it).
+        momentum: SGD momentum.
+        weight_decay: L2 penalty (0 in the paper recipe).
+        flip_probability: Probability of flipping a whole batch horizontally (0.5).
+        seed: Seed of the initialisation, batch order, flips and dropout.
+        backbone_weights: None, ``"imagenet"`` or a VGG-Face state dict path.
+        device: ``"auto"`` = CUDA when present.
+    """
+
+    kind: str = "danplus"
+    width_divisor: int = 1
+    input_size: int = 224
+    epochs: int = 10
+    batch_size: int = 32
+    lr_start: float = 1e-3
+    lr_end: float = 1e-6
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    flip_probability: float = 0.5
+    seed: int = 0
+    backbone_weights: str | None = None
+    device: str = "auto"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainedModel:
+    """A trained model with what is needed to feed it.
+
+    Attributes:
+        model: The network (eval mode).
+        config: Its training configuration.
+        mean: Mean image subtracted from the input, (3, size, size), 0-255 scale.
+        scale: Divisor applied after subtracting the mean.
+        history: Per-epoch records (epoch, learning rate, mean training loss, seconds).
+    """
+
+    model: torch.nn.Module
+    config: TrainConfig
+    mean: torch.Tensor
+    scale: float
+    history: list[dict] = field(default_factory=list)
+
+    def prepare(self, batch: np.ndarray | torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
+        """uint8 (n, h, w, 3) images -> the normalised (n, 3, size, size) input."""
+        device = device or next(self.model.parameters()).device
+        return _prepare(batch, self.config.input_size, self.mean.to(device), self.scale, device)
+
+
+def euclidean_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The paper's loss: Euclidean distance over the five traits (not squared), batch mean."""
+    return torch.linalg.vector_norm(predicted - target, dim=1).mean()
+
+
+def learning_rates(config: TrainConfig) -> np.ndarray:
+    """One learning rate per epoch, log-spaced from ``lr_start`` to ``lr_end``."""
+    if config.epochs == 1:
+        return np.array([config.lr_start])
+    return np.logspace(math.log10(config.lr_start), math.log10(config.lr_end), config.epochs)
+
+
+def _prepare(batch, size: int, mean: torch.Tensor, scale: float, device: torch.device) -> torch.Tensor:
+    images = torch.as_tensor(np.asarray(batch), device=device)
+    images = images.permute(0, 3, 1, 2).float()
+    if images.shape[-1] != size or images.shape[-2] != size:
+        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                               align_corners=False)
+    return (images - mean) / scale
+
+
+def mean_image(images: np.ndarray, size: int, batch: int = 256) -> tuple[torch.Tensor, float]:
+    """Mean image (3, size, size) and the pixel standard deviation of a uint8 store, streamed."""
+    total = torch.zeros(3, size, size, dtype=torch.float64)
+    square = 0.0
+    count = 0
+    zero = torch.zeros(3, size, size)
+    for start in range(0, len(images), batch):
+        resized = _prepare(images[start : start + batch], size, zero, 1.0, torch.device("cpu"))
+        total += resized.double().sum(dim=0)
+        square += float((resized.double() ** 2).sum())
+        count += len(resized)
+    if count == 0:
+        raise DataError("cannot compute the mean image of an empty store")
+    mean = total / count
+    variance = square / (count * 3 * size * size) - float((mean**2).mean())
+    return mean.float(), float(math.sqrt(max(variance, 1e-6)))
+
+
+def _normalisation(config: TrainConfig, images: np.ndarray) -> tuple[torch.Tensor, float]:
+    size = config.input_size
+    if config.backbone_weights is None:
+        # Random initialisation: the paper's "input minus the training mean image", divided by
+        # the pixel std so that a network without pretraining starts in a sane range.
+        return mean_image(images, size)
+    if config.backbone_weights == "imagenet":
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1) * 255
+        return mean.expand(3, size, size).clone(), 255 * 0.226
+    # VGG-Face: RGB 0-255 minus its mean, no std.
+    return torch.tensor(VGG_FACE_MEAN).view(3, 1, 1).expand(3, size, size).clone(), 1.0
+
+
+def _atomic_save(payload: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr_start, momentum=config.momentum,
+                               weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr_start,
+                                weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}")
+
+
+def train_model(
+    config: TrainConfig,
+    images: np.ndarray,
+    targets: np.ndarray,
+    checkpoint_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+) -> TrainedModel:
+    """Train one model on uint8 images and their trait targets.
+
+    Args:
+        config: The recipe.
+        images: uint8 (n, h, w, 3), typically a memory-mapped store.
+        targets: (n, 5) trait scores in :data:`~personality_utils.data.TRAITS` order.
+        checkpoint_dir: Where ``checkpoint.pt`` is written after each epoch (atomically); if it
+            holds one from the same configuration, training resumes after its epoch.
+        progress: Show a progress bar with the running loss.
+        stop_after_epoch: Stop after this epoch (to simulate an interruption in tests).
+
+    Returns:
+        The trained model, in eval mode.
+    """
+    from tqdm.auto import tqdm
+
+    targets = np.asarray(targets, dtype=np.float32)
+    if len(images) != len(targets) or targets.shape[1:] != (len(TRAITS),):
+        raise ValueError(f"{len(images)} images but targets of shape {targets.shape}")
+    if len(images) == 0:
+        raise DataError("no training images")
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = build_model(config.kind, config.width_divisor, config.backbone_weights).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    mean, scale = _normalisation(config, images)
+    optimizer = _optimizer(config, model)
+    rates = learning_rates(config)
+    history: list[dict] = []
+    first_epoch = 0
+    checkpoint = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        if state["config"] == config.to_dict():
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            history = json.loads(state["history"])
+            first_epoch = int(state["epoch"]) + 1
+    mean_device = mean.to(device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
+    for epoch in range(first_epoch, config.epochs):
+        import time
+
+        started = time.perf_counter()
+        # Everything random in an epoch derives from (seed, epoch): resuming replays it exactly.
+        rng = np.random.default_rng([config.seed, epoch])
+        torch.manual_seed(config.seed * 10_007 + epoch)
+        order = rng.permutation(len(images))
+        batches = [np.sort(order[i : i + config.batch_size])
+                   for i in range(0, len(order), config.batch_size)]
+        flips = rng.random(len(batches)) < config.flip_probability
+        for group in optimizer.param_groups:
+            group["lr"] = float(rates[epoch])
+        model.train()
+        running, seen = 0.0, 0
+        bar = tqdm(total=len(batches), desc=f"{config.kind} epoch {epoch + 1}/{config.epochs}",
+                   disable=not progress, leave=False)
+        for batch, flip in zip(batches, flips):
+            inputs = _prepare(images[batch], config.input_size, mean_device, scale, device)
+            if flip:
+                inputs = inputs.flip(-1)
+            if device.type == "cuda":
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            target = torch.as_tensor(targets[batch], device=device)
+            optimizer.zero_grad(set_to_none=True)
+            if autocast is not None:
+                with autocast:
+                    loss = euclidean_loss(model(inputs).float(), target)
+            else:
+                loss = euclidean_loss(model(inputs), target)
+            loss.backward()
+            optimizer.step()
+            running += float(loss.detach()) * len(batch)
+            seen += len(batch)
+            bar.set_postfix(loss=f"{running / seen:.4f}")
+            bar.update()
+        bar.close()
+        history.append({"epoch": epoch + 1, "lr": float(rates[epoch]), "loss": running / seen,
+                        "seconds": time.perf_counter() - started})
+        if checkpoint is not None:
+            _atomic_save({"config": config.to_dict(), "model": model.state_dict(),
+                          "optimizer": optimizer.state_dict(), "epoch": epoch,
+                          "history": json.dumps(history), "mean": mean, "scale": scale},
+                         checkpoint)
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+            break
+    model.eval()
+    return TrainedModel(model=model, config=config, mean=mean, scale=scale, history=history)
+
+
+def load_trained(checkpoint_dir: str | os.PathLike, device: str = "auto") -> TrainedModel:
+    """Load a finished model from its checkpoint folder (safely: ``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: If there is no checkpoint.
+        DataError: If the checkpoint stopped before its last epoch.
+    """
+    path = Path(checkpoint_dir) / "checkpoint.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint")
+    target = resolve_device(device)
+    state = torch.load(path, map_location=target, weights_only=True)
+    config = TrainConfig(**state["config"])
+    if int(state["epoch"]) + 1 < config.epochs:
+        raise DataError(f"{path}: training stopped after epoch {int(state['epoch']) + 1} of "
+                        f"{config.epochs}; rerun to resume")
+    model = build_model(config.kind, config.width_divisor).to(target)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return TrainedModel(model, config, state["mean"].cpu(), float(state["scale"]),
+                        json.loads(state["history"]))
+
+
+@torch.no_grad()
+def predict(trained: TrainedModel, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
+    """Trait scores (n, 5) for uint8 images, one prediction per frame."""
+    model = trained.model.eval()
+    device = next(model.parameters()).device
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        inputs = trained.prepare(images[start : start + batch_size], device)
+        outputs.append(model(inputs).float().cpu().numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, len(TRAITS)), dtype=np.float32)
+
+
+def clip_predictions(meta: pd.DataFrame, frame_predictions: np.ndarray) -> pd.DataFrame:
+    """A clip's prediction is the mean over its frames (indexed by clip, trait columns)."""
+    table = pd.DataFrame(frame_predictions, columns=list(TRAITS))
+    table["clip"] = meta["clip"].to_numpy()
+    return table.groupby("clip", sort=True)[list(TRAITS)].mean()
+
+
+def regression_metrics(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Per trait: accuracy (1 - MAE), R², Pearson r and Lin's concordance correlation."""
+    from scipy import stats
+
+    truth = truth.loc[:, list(TRAITS)]
+    predicted = predicted.loc[truth.index, list(TRAITS)]
+    accuracy = trait_accuracy(predicted, truth)
+    rows = {}
+    for trait in TRAITS:
+        y, p = truth[trait].to_numpy(float), predicted[trait].to_numpy(float)
+        r = float(stats.pearsonr(p, y)[0]) if np.std(p) > 0 and np.std(y) > 0 else float("nan")
+        ccc = 2 * np.cov(p, y, bias=True)[0, 1] / (p.var() + y.var() + (p.mean() - y.mean()) ** 2)
+        rows[trait] = {
+            "accuracy": float(accuracy[trait]),
+            "r2": float(1 - ((y - p) ** 2).sum() / ((y - y.mean()) ** 2).sum()),
+            "pearson": r,
+            "ccc": float(ccc),
+        }
+    table = pd.DataFrame(rows).T
+    table.loc["mean"] = table.mean()
+    return table
+
+
+def bootstrap_intervals(predicted: pd.DataFrame, truth: pd.DataFrame, resamples: int = 1000,
+                        seed: int = 0) -> pd.DataFrame:
+    """95% bootstrap intervals over clips of the accuracy of each trait and of the mean."""
+    truth = truth.loc[:, list(TRAITS)]
+    errors = (predicted.loc[truth.index, list(TRAITS)] - truth).abs().to_numpy()
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, len(errors), size=(resamples, len(errors)))
+    accuracy = 1 - errors[samples].mean(axis=1)  # (resamples, traits)
+    accuracy = np.column_stack([accuracy, accuracy.mean(axis=1)])
+    low, high = np.percentile(accuracy, [2.5, 97.5], axis=0)
+    return pd.DataFrame({"low": low, "high": high}, index=[*TRAITS, "mean"])
+
+
+def evaluate(trained: TrainedModel, images: np.ndarray, meta: pd.DataFrame,
+             train_labels: pd.DataFrame, clips: pd.Index | None = None) -> dict:
+    """Score a model on a store: clip-level metrics, bootstrap intervals, constant baseline.
+
+    Args:
+        trained: The model.
+        images: uint8 frames (or faces) of the evaluation split.
+        meta: Their metadata rows (clip and trait columns).
+        train_labels: Training clip labels (for the constant baseline).
+        clips: Restrict to these clips (e.g. an identity-disjoint subset).
+
+    Returns:
+        ``predictions`` (per clip), ``metrics`` (DataFrame), ``intervals`` (DataFrame),
+        ``baseline`` (accuracy of the training mean, per trait and mean).
+    """
+    from .data import constant_baseline
+
+    frame_predictions = predict(trained, images)
+    predictions = clip_predictions(meta, frame_predictions)
+    truth = meta.groupby("clip", sort=True)[list(TRAITS)].first()
+    if clips is not None:
+        truth = truth.loc[truth.index.intersection(clips)]
+    return {
+        "predictions": predictions.loc[truth.index],
+        "metrics": regression_metrics(predictions, truth),
+        "intervals": bootstrap_intervals(predictions, truth),
+        "baseline": constant_baseline(train_labels, truth),
+    }

@@ -1,0 +1,116 @@
+"""Tests of personality_utils.models: shapes, taps, CAM algebra, weight loading."""
+
+from __future__ import annotations
+
+import torch
+import pytest
+
+from personality_utils import models
+
+
+def test_backbone_taps_and_shapes():
+    backbone = models.VGGBackbone(width_divisor=16)
+    convs = [name for name in backbone.names if name.startswith("conv")]
+    assert tuple(convs) == models.CONV_NAMES
+    out = backbone(torch.zeros(2, 3, 224, 224), ("relu5_2", "relu5_3", "pool5"))
+    assert out["relu5_2"].shape == (2, 32, 14, 14)
+    assert out["relu5_3"].shape == (2, 32, 14, 14)
+    assert out["pool5"].shape == (2, 32, 7, 7)
+    full = models.VGGBackbone(width_divisor=1)
+    assert full.conv("conv5_3").out_channels == 512 and full.conv("conv1_1").in_channels == 3
+    with pytest.raises(ValueError):
+        models.VGGBackbone(width_divisor=3)
+
+
+def test_danplus_matches_its_definition():
+    torch.manual_seed(0)
+    model = models.DANPlus(width_divisor=16).eval()
+    images = torch.randn(3, 3, 64, 64)
+    taps = model.backbone(images, ("relu5_2", "pool5"))
+    parts = []
+    for name in ("relu5_2", "pool5"):
+        flat = taps[name].flatten(2)
+        for pooled in (flat.amax(2), flat.mean(2)):
+            parts.append(pooled / pooled.norm(dim=1, keepdim=True).clamp_min(1e-8))
+    expected = torch.sigmoid(model.head(torch.cat(parts, 1)))
+    torch.testing.assert_close(model(images), expected)
+    assert model.head.in_features == 4 * 32
+
+
+@pytest.mark.parametrize("head", ["authors", "fig4"])
+def test_cam_is_the_weighted_sum_of_maps(head):
+    torch.manual_seed(0)
+    model = models.CAMModel(width_divisor=16, head=head).eval()
+    images = torch.randn(2, 3, 224, 224)
+    cams = model.cam(images)
+    assert cams.shape == (2, 5, 14, 14)
+    maps = model.maps(images)
+    for trait in range(5):
+        manual = sum(model.fc.weight[trait, k] * maps[:, k] for k in range(maps.shape[1]))
+        torch.testing.assert_close(cams[:, trait], manual, rtol=1e-4, atol=1e-5)
+    if head == "fig4":  # GAP + linear: the CAM's mean is exactly the logit minus the bias
+        torch.testing.assert_close(cams.mean(dim=(2, 3)) + model.fc.bias, model.logits(images),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def _fake_vgg_face(include_fc: bool = True) -> dict[str, torch.Tensor]:
+    """A state dict with the VGG-Face port's exact key names and shapes, each tensor distinct."""
+    shapes = {"conv1_1": (64, 3), "conv1_2": (64, 64), "conv2_1": (128, 64), "conv2_2": (128, 128),
+              "conv3_1": (256, 128), "conv3_2": (256, 256), "conv3_3": (256, 256),
+              "conv4_1": (512, 256), "conv4_2": (512, 512), "conv4_3": (512, 512),
+              "conv5_1": (512, 512), "conv5_2": (512, 512), "conv5_3": (512, 512)}
+    state = {}
+    for index, (name, (out_channels, in_channels)) in enumerate(shapes.items()):
+        state[f"{name}.weight"] = torch.full((out_channels, in_channels, 3, 3), float(index + 1))
+        state[f"{name}.bias"] = torch.full((out_channels,), -float(index + 1))
+    if include_fc:
+        state["fc6.weight"] = torch.zeros(4096, 25088)
+        state["fc6.bias"] = torch.zeros(4096)
+        state["fc8.weight"] = torch.zeros(2622, 4096)
+    return state
+
+
+def test_vgg_face_state_dict_lands_in_the_right_layers(tmp_path):
+    path = tmp_path / "vgg_face_dag.pth"
+    torch.save(_fake_vgg_face(), path)
+    model = models.build_model("cam", width_divisor=1, backbone_weights=path)
+    for index, name in enumerate(models.CONV_NAMES):
+        conv = model.backbone.conv(name)
+        assert torch.all(conv.weight == index + 1), name
+        assert torch.all(conv.bias == -(index + 1)), name
+    danplus = models.build_model("danplus", backbone_weights=path)
+    assert torch.all(danplus.backbone.conv("conv3_2").weight == 6)
+
+
+def test_truncated_or_wrong_weights_are_clear(tmp_path):
+    state = _fake_vgg_face(include_fc=False)
+    del state["conv5_3.bias"], state["conv4_1.weight"]
+    path = tmp_path / "partial.pth"
+    torch.save(state, path)
+    with pytest.raises(models.WeightsError, match=r"missing keys \['conv4_1.weight', 'conv5_3.bias'\]"):
+        models.build_model("danplus", backbone_weights=path)
+    truncated = tmp_path / "truncated.pth"
+    full = tmp_path / "full.pth"
+    torch.save(_fake_vgg_face(include_fc=False), full)
+    truncated.write_bytes(full.read_bytes()[: 1000])
+    with pytest.raises(models.WeightsError, match="truncated.pth"):
+        models.build_model("danplus", backbone_weights=truncated)
+    with pytest.raises(models.WeightsError, match="full-width"):
+        models.build_model("danplus", width_divisor=8, backbone_weights=full)
+
+
+def test_pickled_code_in_a_weight_file_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"conv1_1.weight": Evil()}, path)
+    with pytest.raises(models.WeightsError, match="cannot read weights safely"):
+        models.build_model("danplus", backbone_weights=path)
+
+
+def test_imagenet_is_never_downloaded(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(models.WeightsError, match="never downloads"):
+        models.build_model("danplus", backbone_weights="imagenet")

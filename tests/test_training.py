@@ -1,0 +1,96 @@
+"""Tests of personality_utils.training: loss, schedule, resume, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from personality_utils import data, training
+
+TINY = dict(kind="danplus", width_divisor=16, input_size=32, epochs=3, batch_size=8,
+            lr_start=1e-3, lr_end=1e-4, optimizer="adam", device="cpu", seed=1)
+
+
+def _toy(n=48, seed=0):
+    """Images whose brightness on the left half encodes the first trait."""
+    rng = np.random.default_rng(seed)
+    targets = rng.uniform(0.2, 0.8, size=(n, 5)).astype(np.float32)
+    images = rng.integers(0, 40, size=(n, 32, 32, 3)).astype(np.uint8)
+    images[:, :, :16] += (targets[:, 0] * 200).astype(np.uint8)[:, None, None, None]
+    return images, targets
+
+
+def test_euclidean_loss_and_schedule():
+    predicted = torch.tensor([[0.0, 0, 0, 0, 0], [1.0, 1, 1, 1, 1]])
+    target = torch.tensor([[0.3, 0, 0.4, 0, 0], [1.0, 1, 1, 1, 1]])
+    assert float(training.euclidean_loss(predicted, target)) == pytest.approx(0.25)
+    rates = training.learning_rates(training.TrainConfig(epochs=10))
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-6)
+    assert np.allclose(np.diff(np.log10(rates)), -1 / 3)
+
+
+def test_resumed_training_equals_uninterrupted(tmp_path):
+    images, targets = _toy()
+    config = training.TrainConfig(**TINY)
+    whole = training.train_model(config, images, targets, tmp_path / "whole", progress=False)
+    config_cam = training.TrainConfig(**{**TINY, "kind": "cam"})  # dropout draws random numbers
+    whole_cam = training.train_model(config_cam, images, targets, tmp_path / "whole_cam", progress=False)
+    for cfg, reference, folder in ((config, whole, "cut"), (config_cam, whole_cam, "cut_cam")):
+        training.train_model(cfg, images, targets, tmp_path / folder, progress=False, stop_after_epoch=1)
+        with pytest.raises(data.DataError, match="stopped after epoch 1 of 3"):
+            training.load_trained(tmp_path / folder, device="cpu")
+        resumed = training.train_model(cfg, images, targets, tmp_path / folder, progress=False)
+        assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+        for (name, a), b in zip(reference.model.state_dict().items(), resumed.model.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    loaded = training.load_trained(tmp_path / "whole", device="cpu")
+    np.testing.assert_allclose(training.predict(loaded, images), training.predict(whole, images))
+    assert not list((tmp_path / "whole").glob(".*"))  # no temporary left behind
+
+
+def test_a_tiny_model_learns_a_planted_signal():
+    images, targets = _toy(n=160)
+    config = training.TrainConfig(**{**TINY, "epochs": 12, "lr_start": 3e-3, "lr_end": 3e-4,
+                                     "flip_probability": 0.0})
+    trained = training.train_model(config, images, targets, progress=False)
+    test_images, test_targets = _toy(n=64, seed=5)
+    predictions = training.predict(trained, test_images)
+    r = np.corrcoef(predictions[:, 0], test_targets[:, 0])[0, 1]
+    assert r > 0.8  # the planted trait is learned
+    assert trained.history[-1]["loss"] < trained.history[0]["loss"]
+
+
+def test_clip_predictions_average_frames():
+    meta = pd.DataFrame({"clip": ["b", "a", "b"]})
+    frames = np.array([[0.2] * 5, [0.5] * 5, [0.4] * 5])
+    table = training.clip_predictions(meta, frames)
+    assert list(table.index) == ["a", "b"]
+    assert table.loc["b", "openness"] == pytest.approx(0.3)
+
+
+def test_regression_metrics_by_hand():
+    truth = pd.DataFrame({t: [0.2, 0.4, 0.6, 0.8] for t in data.TRAITS}, index=list("abcd"))
+    perfect = training.regression_metrics(truth.copy(), truth)
+    assert perfect.loc["openness"].tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0])
+    shifted = truth + 0.1
+    metrics = training.regression_metrics(shifted, truth)
+    assert metrics.loc["openness", "accuracy"] == pytest.approx(0.9)
+    assert metrics.loc["openness", "pearson"] == pytest.approx(1.0)
+    assert metrics.loc["openness", "r2"] == pytest.approx(1 - 0.04 / 0.2)
+    # Lin's CCC penalises the shift: 2·cov / (var_p + var_y + shift²) = 0.1 / (0.05 + 0.05 + 0.01)
+    assert metrics.loc["openness", "ccc"] == pytest.approx(0.1 / 0.11)
+    constant = pd.DataFrame({t: [0.5] * 4 for t in data.TRAITS}, index=list("abcd"))
+    assert np.isnan(training.regression_metrics(constant, truth).loc["openness", "pearson"])
+
+
+def test_bootstrap_interval_contains_the_estimate():
+    rng = np.random.default_rng(0)
+    truth = pd.DataFrame(rng.uniform(size=(200, 5)), columns=list(data.TRAITS))
+    predicted = truth + rng.normal(0, 0.1, size=truth.shape)
+    intervals = training.bootstrap_intervals(predicted, truth)
+    accuracy = data.trait_accuracy(predicted, truth)
+    for name in [*data.TRAITS, "mean"]:
+        assert intervals.loc[name, "low"] < accuracy[name] < intervals.loc[name, "high"]
+        assert intervals.loc[name, "high"] - intervals.loc[name, "low"] < 0.05
