@@ -124,8 +124,10 @@ label_summary.round(3)
 # The authors take MATLAB frames `1:round((N-1)/10):N`, with N the frames actually decoded
 # (container headers can disagree with the decoder, so the store counts decoded frames). For a
 # 459-frame clip that is frames 1, 47, ..., 415; some lengths give 11 frames and the authors
-# kept them. The synthetic clips are short (about 20-28 frames, to keep generation cheap), so
-# the same rule gives them 9 to 13 frames.
+# kept them. The synthetic clips are short (about half a second, to keep generation cheap),
+# and the CPU profiles take 5 frames per clip instead of 10 (labels are per clip, so on a CPU
+# budget more clips teach a model more than more frames of the same clip; chapter 3 says
+# more); the table shows what the rule gives at this profile.
 
 # %%
 examples = {

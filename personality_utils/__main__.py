@@ -1,7 +1,8 @@
-"""Command line: ``python -m personality_utils synth | prepare``.
+"""Command line: ``python -m personality_utils synth | prepare | train``.
 
 ``synth`` writes the planted-signal synthetic dataset in the official layout; ``prepare`` builds
-the frame and face stores of a dataset (real or synthetic) outside the notebooks, on every core.
+the frame and face stores of a dataset (real or synthetic) outside the notebooks, on every core;
+``train`` trains and scores one model as chapters 03-04 do (resuming from its checkpoint).
 """
 
 from __future__ import annotations
@@ -49,6 +50,24 @@ def _prepare(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _train(arguments: argparse.Namespace) -> int:
+    from . import training
+
+    profile = get_profile(arguments.profile)
+    dataset = data.prepare_dataset(profile, data_root=arguments.data_root, seed=arguments.seed,
+                                   cache_dir=arguments.cache_dir)
+    experiment = training.run_experiment(dataset, profile, arguments.source, arguments.kind,
+                                         arguments.backbone_weights, arguments.device,
+                                         arguments.seed)
+    print(f"checkpoint: {experiment['checkpoint']}")
+    for split in ("validation", "test"):
+        if split in experiment:
+            scored = experiment[split]["all"]
+            print(f"{split}: MA {scored['metrics'].loc['mean', 'accuracy']:.4f} "
+                  f"(constant {scored['baseline']['mean']:.4f}, {scored['clips']} clips)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m personality_utils``."""
     parser = argparse.ArgumentParser(prog="python -m personality_utils", description=__doc__)
@@ -67,11 +86,23 @@ def main(argv: list[str] | None = None) -> int:
     prepare.add_argument("--workers", type=int, default=None, help="processes (0 = every core)")
     prepare.add_argument("--no-faces", action="store_true", help="frames only, no face store")
     prepare.set_defaults(run=_prepare)
+    train = commands.add_parser("train", help="train DAN+ or the CAM model and score it")
+    train.add_argument("--data-root", type=Path, default=None,
+                       help="real dataset root (default: the synthetic set)")
+    train.add_argument("--profile", default="default", choices=sorted(PROFILES))
+    train.add_argument("--source", default="frames", choices=["frames", "faces"])
+    train.add_argument("--kind", default="danplus", choices=["danplus", "cam", "cam_fig4"])
+    train.add_argument("--backbone-weights", default=None,
+                       help='"imagenet" (if cached) or a VGG-Face state dict path')
+    train.add_argument("--device", default="auto")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--cache-dir", type=Path, default=None)
+    train.set_defaults(run=_train)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return arguments.run(arguments)
-    except (data.DataError, FileNotFoundError) as error:
+    except (data.DataError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -37,6 +37,10 @@ __all__ = [
     "regression_metrics",
     "bootstrap_intervals",
     "evaluate",
+    "config_for",
+    "run_experiment",
+    "summary_table",
+    "results_record",
 ]
 
 
@@ -59,6 +63,7 @@ class TrainConfig:
         flip_probability: Probability of flipping a whole batch horizontally (0.5).
         seed: Seed of the initialisation, batch order, flips and dropout.
         backbone_weights: None, ``"imagenet"`` or a VGG-Face state dict path.
+        batch_norm: Batch normalisation after each convolution (CPU profiles; not the paper).
         device: ``"auto"`` = CUDA when present.
     """
 
@@ -75,6 +80,7 @@ class TrainConfig:
     flip_probability: float = 0.5
     seed: int = 0
     backbone_weights: str | None = None
+    batch_norm: bool = False
     device: str = "auto"
 
     def to_dict(self) -> dict:
@@ -118,7 +124,7 @@ def learning_rates(config: TrainConfig) -> np.ndarray:
 
 
 def _prepare(batch, size: int, mean: torch.Tensor, scale: float, device: torch.device) -> torch.Tensor:
-    images = torch.as_tensor(np.asarray(batch), device=device)
+    images = torch.from_numpy(np.array(batch, dtype=np.uint8, copy=True)).to(device)
     images = images.permute(0, 3, 1, 2).float()
     if images.shape[-1] != size or images.shape[-2] != size:
         images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
@@ -210,7 +216,8 @@ def train_model(
         raise DataError("no training images")
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    model = build_model(config.kind, config.width_divisor, config.backbone_weights).to(device)
+    model = build_model(config.kind, config.width_divisor, config.backbone_weights,
+                        config.batch_norm).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     mean, scale = _normalisation(config, images)
@@ -294,7 +301,7 @@ def load_trained(checkpoint_dir: str | os.PathLike, device: str = "auto") -> Tra
     if int(state["epoch"]) + 1 < config.epochs:
         raise DataError(f"{path}: training stopped after epoch {int(state['epoch']) + 1} of "
                         f"{config.epochs}; rerun to resume")
-    model = build_model(config.kind, config.width_divisor).to(target)
+    model = build_model(config.kind, config.width_divisor, batch_norm=config.batch_norm).to(target)
     model.load_state_dict(state["model"])
     model.eval()
     return TrainedModel(model, config, state["mean"].cpu(), float(state["scale"]),
@@ -384,3 +391,127 @@ def evaluate(trained: TrainedModel, images: np.ndarray, meta: pd.DataFrame,
         "intervals": bootstrap_intervals(predictions, truth),
         "baseline": constant_baseline(train_labels, truth),
     }
+
+
+def config_for(profile, kind: str, backbone_weights: str | None = None, device: str = "auto",
+               seed: int = 0) -> TrainConfig:
+    """The training recipe a profile sets for one model kind."""
+    from .profiles import get_profile
+
+    profile = get_profile(profile)
+    return TrainConfig(
+        kind=kind, width_divisor=1 if backbone_weights else profile.width_divisor,
+        input_size=profile.model_input_size, epochs=profile.epochs,
+        batch_size=profile.batch_size, lr_start=profile.lr_start, lr_end=profile.lr_end,
+        optimizer=profile.optimizer, seed=seed, backbone_weights=backbone_weights, device=device,
+        batch_norm=profile.batch_norm and not backbone_weights,
+    )
+
+
+def _source_arrays(dataset, split: str, source: str):
+    if source == "frames":
+        store = dataset.store(split)
+        return store.frames, store.meta
+    if source == "faces":
+        store = dataset.faces(split)
+        return store.crops, store.meta
+    raise ValueError(f"source must be 'frames' or 'faces', got {source!r}")
+
+
+def run_experiment(dataset, profile, source: str, kind: str, backbone_weights: str | None = None,
+                   device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
+    """Train (or resume, or reload) one model on a dataset's train split and score it on
+    validation and test, all clips and the identity-disjoint subset.
+
+    Checkpoints live under ``<store_dir>/models/``; a finished one is reused as it is. Clips
+    with no usable frame (a face model on a clip where no face was found) get the training mean,
+    so every model is scored on the same clips; how many is reported.
+
+    Returns:
+        ``trained``, ``config``, ``history`` and per split ``{"all": ..., "identity_disjoint":
+        ...}`` evaluations (see :func:`evaluate`), plus ``fallback_clips`` and
+        ``dropped_frames`` (training frames without a face, for the face source).
+    """
+    from .data import identity_disjoint_clips
+    from .profiles import get_profile
+
+    profile = get_profile(profile)
+    config = config_for(profile, kind, backbone_weights, device, seed)
+    images, meta = _source_arrays(dataset, "train", source)
+    train_labels = dataset.store("train").clip_labels()
+    folder = dataset.store_dir / "models" / f"{profile.name}-{kind}-{source}-seed{seed}"
+    trained = train_model(config, images, meta[list(TRAITS)].to_numpy(), folder, progress=progress)
+    out = {"trained": trained, "config": config, "history": pd.DataFrame(trained.history),
+           "checkpoint": folder, "fallback_clips": {},
+           "dropped_frames": int(len(dataset.store("train")) - len(meta))}
+    for split in ("validation", "test"):
+        if not (dataset.store_dir / split).is_dir():
+            continue
+        split_images, split_meta = _source_arrays(dataset, split, source)
+        truth = dataset.store(split).clip_labels()
+        predictions = clip_predictions(split_meta, predict(trained, split_images))
+        missing = truth.index.difference(predictions.index)
+        if len(missing):
+            means = train_labels[list(TRAITS)].mean()
+            filler = pd.DataFrame([means.to_numpy()] * len(missing), index=missing, columns=list(TRAITS))
+            predictions = pd.concat([predictions, filler]).sort_index()
+        out["fallback_clips"][split] = int(len(missing))
+        disjoint = identity_disjoint_clips(train_labels.index, truth.index)
+        out[split] = {}
+        for name, clips in (("all", truth.index), ("identity_disjoint", pd.Index(disjoint))):
+            subset = truth.loc[clips]
+            if len(subset) < 3:
+                continue
+            out[split][name] = {
+                "predictions": predictions.loc[subset.index],
+                "metrics": regression_metrics(predictions, subset),
+                "intervals": bootstrap_intervals(predictions, subset),
+                "baseline": _baseline(train_labels, subset),
+                "clips": int(len(subset)),
+            }
+    return out
+
+
+def _baseline(train_labels: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
+    from .data import constant_baseline
+
+    return constant_baseline(train_labels, truth)
+
+
+def summary_table(experiments: dict[str, dict], split: str = "test", subset: str = "all") -> pd.DataFrame:
+    """Rows of mean accuracy and per-trait accuracy (MA, O, C, E, A, N) for several runs."""
+    rows = {}
+    for name, experiment in experiments.items():
+        scored = experiment[split][subset]
+        metrics = scored["metrics"]["accuracy"]
+        rows[name] = {"MA": metrics["mean"], **{t[0].upper(): metrics[t] for t in TRAITS}}
+    return pd.DataFrame(rows).T
+
+
+def results_record(experiment: dict, split: str = "test") -> dict:
+    """The headline figures of one run for ``book/results``: mean and per-trait accuracy, the
+    constant baseline, R², Pearson r and CCC per trait, intervals, identity-disjoint scores."""
+    scored = experiment[split]["all"]
+    metrics = scored["metrics"]
+    record = {
+        "split": split,
+        "clips": scored["clips"],
+        "mean_accuracy": float(metrics.loc["mean", "accuracy"]),
+        "mean_accuracy_interval": scored["intervals"].loc["mean"].tolist(),
+        "per_trait_accuracy": metrics.loc[list(TRAITS), "accuracy"].to_dict(),
+        "constant_baseline_accuracy": float(scored["baseline"]["mean"]),
+        "r2": metrics.loc[list(TRAITS), "r2"].to_dict(),
+        "pearson": metrics.loc[list(TRAITS), "pearson"].to_dict(),
+        "ccc": metrics.loc[list(TRAITS), "ccc"].to_dict(),
+        "fallback_clips": experiment["fallback_clips"].get(split, 0),
+        "config": experiment["config"].to_dict(),
+        "epochs_seconds": float(experiment["history"]["seconds"].sum()),
+    }
+    disjoint = experiment[split].get("identity_disjoint")
+    if disjoint is not None:
+        record["identity_disjoint"] = {
+            "clips": disjoint["clips"],
+            "mean_accuracy": float(disjoint["metrics"].loc["mean", "accuracy"]),
+            "constant_baseline_accuracy": float(disjoint["baseline"]["mean"]),
+        }
+    return record

@@ -37,3 +37,13 @@ def test_bad_data_root_is_an_error_not_a_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert "nope" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_command_on_smoke(smoke_dataset):
+    result = subprocess.run(
+        [sys.executable, "-m", "personality_utils", "train", "--profile", "smoke", "--source", "faces",
+         "--kind", "danplus", "--device", "cpu", "--cache-dir", str(smoke_dataset.store_dir.parents[1])],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test: MA 0." in result.stdout and "constant 0." in result.stdout

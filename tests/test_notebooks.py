@@ -15,6 +15,10 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9]*.py"))
 REQUIRED_KEYS = {
     "01_data": {"constant_baseline_accuracy", "hog_detection_rate", "landmark_error_iod"},
     "02_faces": {"detection_rate", "eye_alignment_error_px", "landmark_error_iod"},
+    "03_full_frames": {"mean_accuracy", "per_trait_accuracy", "constant_baseline_accuracy", "r2",
+                       "pearson", "ccc"},
+    "04_faces_model": {"mean_accuracy", "per_trait_accuracy", "constant_baseline_accuracy", "r2",
+                       "pearson", "ccc", "table1"},
 }
 
 

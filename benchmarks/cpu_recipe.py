@@ -1,0 +1,61 @@
+"""Why the CPU profiles train the way they do: train recipe variants on the synthetic default
+set and print their speed and validation scores side by side.
+
+    .venv/bin/python benchmarks/cpu_recipe.py [--source faces] [--epochs 5]
+
+Each variant is one DAN+ on the same training frames; the printed table is what chapter 03's
+choice of recipe (1/8 width, batch normalisation, Adam) rests on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+
+from personality_utils import data, training
+from personality_utils.profiles import get_profile
+
+VARIANTS = {
+    "1/8 width, plain VGG, Adam": dict(width_divisor=8, batch_norm=False),
+    "1/8 width, batch norm, Adam (chosen)": dict(width_divisor=8, batch_norm=True),
+    "1/16 width, batch norm, Adam": dict(width_divisor=16, batch_norm=True),
+    "1/8 width, plain VGG, SGD 0.9 (paper)": dict(width_divisor=8, batch_norm=False, optimizer="sgd",
+                                                  lr_end=1e-6),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", default="faces", choices=["frames", "faces"])
+    parser.add_argument("--epochs", type=int, default=None)
+    arguments = parser.parse_args()
+    profile = get_profile("default")
+    dataset = data.prepare_dataset(profile, progress=False)
+    train = dataset.faces("train") if arguments.source == "faces" else dataset.store("train")
+    valid = dataset.faces("validation") if arguments.source == "faces" else dataset.store("validation")
+    train_images = np.asarray(train.crops if arguments.source == "faces" else train.frames)
+    valid_images = np.asarray(valid.crops if arguments.source == "faces" else valid.frames)
+    labels = dataset.store("train").clip_labels()
+    base = training.config_for(profile, "danplus", device="cpu")
+    if arguments.epochs:
+        base = dataclasses.replace(base, epochs=arguments.epochs)
+    print(f"{arguments.source}, {len(train_images)} training images, {base.epochs} epochs")
+    print(f"{'variant':40s} {'img/s':>7s} {'last loss':>10s} {'val MA':>7s} {'constant':>9s} {'mean r':>7s}")
+    for name, changes in VARIANTS.items():
+        config = dataclasses.replace(base, **changes)
+        started = time.perf_counter()
+        trained = training.train_model(config, train_images, train.meta[list(data.TRAITS)].to_numpy(),
+                                       progress=False)
+        speed = len(train_images) * config.epochs / (time.perf_counter() - started)
+        scored = training.evaluate(trained, valid_images, valid.meta, labels)
+        metrics = scored["metrics"]
+        print(f"{name:40s} {speed:7.0f} {trained.history[-1]['loss']:10.4f} "
+              f"{metrics.loc['mean', 'accuracy']:7.4f} {scored['baseline']['mean']:9.4f} "
+              f"{metrics.loc['mean', 'pearson']:7.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Training and inference throughput of DAN+ at a profile, on the current device.
+
+    .venv/bin/python benchmarks/train_throughput.py [--profile default] [--steps 20] [--device auto]
+
+Random uint8 batches in the store's layout go through the same preparation as training (resize,
+normalisation, flip on the device; bf16 autocast and channels_last on CUDA). On CUDA it also
+prints the fraction of the physical limit: about 92 GFLOP per training image for the full-width
+VGG-16 at 224 (3 x 30.7 GFLOP forward), scaled by width² and input area, against the dense bf16
+peak given with --peak-tflops (H100 SXM about 990).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from personality_utils import training
+from personality_utils.models import resolve_device
+from personality_utils.profiles import get_profile
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--peak-tflops", type=float, default=990.0)
+    arguments = parser.parse_args()
+    profile = get_profile(arguments.profile)
+    device = resolve_device(arguments.device)
+    config = training.config_for(profile, "danplus", device=str(device))
+    batch = config.batch_size
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(batch * 4, profile.store_size, profile.store_size, 3),
+                          dtype=np.uint8)
+    targets = rng.uniform(size=(len(images), 5)).astype(np.float32)
+    warm = training.train_model(training.TrainConfig(**{**config.to_dict(), "epochs": 1}),
+                                images, targets, progress=False)
+    model = warm.model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else torch.autocast("cpu", enabled=False))
+
+    def step(train: bool) -> None:
+        index = rng.integers(0, len(images), size=batch)
+        inputs = warm.prepare(images[np.sort(index)], device)
+        if device.type == "cuda":
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with autocast:
+            if train:
+                loss = training.euclidean_loss(model(inputs).float(),
+                                               torch.as_tensor(targets[index], device=device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            else:
+                with torch.no_grad():
+                    model(inputs)
+
+    results = {}
+    for mode in ("train", "inference"):
+        model.train(mode == "train")
+        for _ in range(3):
+            step(mode == "train")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        for _ in range(arguments.steps):
+            step(mode == "train")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        results[mode] = arguments.steps * batch / (time.perf_counter() - started)
+    print(f"profile {profile.name}: width 1/{config.width_divisor}, input {config.input_size} px, "
+          f"batch {batch}, batch norm {config.batch_norm}, device {device} "
+          f"({torch.get_num_threads()} CPU threads)")
+    print(f"training:  {results['train']:9.1f} images/s")
+    print(f"inference: {results['inference']:9.1f} images/s")
+    if device.type == "cuda":
+        flop = 92e9 / config.width_divisor**2 * (config.input_size / 224) ** 2
+        fraction = results["train"] * flop / (arguments.peak_tflops * 1e12)
+        print(f"training uses {fraction:.1%} of a {arguments.peak_tflops:.0f} TFLOP/s bf16 peak "
+              f"({flop / 1e9:.1f} GFLOP per image)")
+
+
+if __name__ == "__main__":
+    main()
