@@ -26,8 +26,12 @@ for name in files:
     notebook = root / f"{name}.ipynb"
     if notebook.is_file():
         cells = json.loads(notebook.read_text())["cells"]
-        errors = [out for cell in cells for out in cell.get("outputs", [])
-                  if out.get("output_type") == "error"]
+        errors = [
+            out
+            for cell in cells
+            for out in cell.get("outputs", [])
+            if out.get("output_type") == "error"
+        ]
         if errors:
             problems.append(f"{notebook}: {len(errors)} error outputs")
 for problem in problems:

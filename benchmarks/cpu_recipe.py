@@ -22,8 +22,9 @@ VARIANTS = {
     "1/8 width, plain VGG, Adam": dict(width_divisor=8, batch_norm=False),
     "1/8 width, batch norm, Adam (chosen)": dict(width_divisor=8, batch_norm=True),
     "1/16 width, batch norm, Adam": dict(width_divisor=16, batch_norm=True),
-    "1/8 width, plain VGG, SGD 0.9 (paper)": dict(width_divisor=8, batch_norm=False, optimizer="sgd",
-                                                  lr_end=1e-6),
+    "1/8 width, plain VGG, SGD 0.9 (paper)": dict(
+        width_divisor=8, batch_norm=False, optimizer="sgd", lr_end=1e-6
+    ),
 }
 
 
@@ -35,7 +36,9 @@ def main() -> None:
     profile = get_profile("default")
     dataset = data.prepare_dataset(profile, progress=False)
     train = dataset.faces("train") if arguments.source == "faces" else dataset.store("train")
-    valid = dataset.faces("validation") if arguments.source == "faces" else dataset.store("validation")
+    valid = (
+        dataset.faces("validation") if arguments.source == "faces" else dataset.store("validation")
+    )
     train_images = np.asarray(train.crops if arguments.source == "faces" else train.frames)
     valid_images = np.asarray(valid.crops if arguments.source == "faces" else valid.frames)
     labels = dataset.store("train").clip_labels()
@@ -43,18 +46,23 @@ def main() -> None:
     if arguments.epochs:
         base = dataclasses.replace(base, epochs=arguments.epochs)
     print(f"{arguments.source}, {len(train_images)} training images, {base.epochs} epochs")
-    print(f"{'variant':40s} {'img/s':>7s} {'last loss':>10s} {'val MA':>7s} {'constant':>9s} {'mean r':>7s}")
+    print(
+        f"{'variant':40s} {'img/s':>7s} {'last loss':>10s} {'val MA':>7s} {'constant':>9s} {'mean r':>7s}"
+    )
     for name, changes in VARIANTS.items():
         config = dataclasses.replace(base, **changes)
         started = time.perf_counter()
-        trained = training.train_model(config, train_images, train.meta[list(data.TRAITS)].to_numpy(),
-                                       progress=False)
+        trained = training.train_model(
+            config, train_images, train.meta[list(data.TRAITS)].to_numpy(), progress=False
+        )
         speed = len(train_images) * config.epochs / (time.perf_counter() - started)
         scored = training.evaluate(trained, valid_images, valid.meta, labels)
         metrics = scored["metrics"]
-        print(f"{name:40s} {speed:7.0f} {trained.history[-1]['loss']:10.4f} "
-              f"{metrics.loc['mean', 'accuracy']:7.4f} {scored['baseline']['mean']:9.4f} "
-              f"{metrics.loc['mean', 'pearson']:7.3f}")
+        print(
+            f"{name:40s} {speed:7.0f} {trained.history[-1]['loss']:10.4f} "
+            f"{metrics.loc['mean', 'accuracy']:7.4f} {scored['baseline']['mean']:9.4f} "
+            f"{metrics.loc['mean', 'pearson']:7.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -73,7 +73,9 @@ def measure(function, clips: list[Path]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument(
+        "--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     parser.add_argument("--synthetic", type=int, default=6, help="synthetic clips to time")
     arguments = parser.parse_args()
     groups = {}
@@ -84,16 +86,20 @@ def main() -> None:
     clips = data.find_clips(root)
     groups["synthetic 640x360"] = [clips[name] for name in sorted(clips)[: arguments.synthetic]]
     print(f"cores: {os.cpu_count()}; PyAV decodes with its own threads, dlib runs on one core")
-    print(f"{'clips':28s} {'pipeline s/clip':>20s} {'naive s/clip':>20s} {'speed-up':>9s} "
-          f"{'decode alone':>20s}")
+    print(
+        f"{'clips':28s} {'pipeline s/clip':>20s} {'naive s/clip':>20s} {'speed-up':>9s} "
+        f"{'decode alone':>20s}"
+    )
     for name, paths in groups.items():
         pipeline(paths[0])  # warm up: load the models once
         fast_wall, fast_cpu = measure(pipeline, paths)
         slow_wall, slow_cpu = measure(naive, paths)
         floor_wall, floor_cpu = measure(decode_only, paths)
-        print(f"{name:28s} {fast_wall:6.2f} wall {fast_cpu:5.2f} cpu {slow_wall:6.2f} wall "
-              f"{slow_cpu:5.2f} cpu {slow_wall / fast_wall:8.1f}x {floor_wall:6.2f} wall "
-              f"{floor_cpu:5.2f} cpu")
+        print(
+            f"{name:28s} {fast_wall:6.2f} wall {fast_cpu:5.2f} cpu {slow_wall:6.2f} wall "
+            f"{slow_cpu:5.2f} cpu {slow_wall / fast_wall:8.1f}x {floor_wall:6.2f} wall "
+            f"{floor_cpu:5.2f} cpu"
+        )
 
 
 if __name__ == "__main__":

@@ -34,15 +34,20 @@ def main() -> None:
     config = training.config_for(profile, "danplus", device=str(device))
     batch = config.batch_size
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 255, size=(batch * 4, profile.store_size, profile.store_size, 3),
-                          dtype=np.uint8)
+    images = rng.integers(
+        0, 255, size=(batch * 4, profile.store_size, profile.store_size, 3), dtype=np.uint8
+    )
     targets = rng.uniform(size=(len(images), 5)).astype(np.float32)
-    warm = training.train_model(training.TrainConfig(**{**config.to_dict(), "epochs": 1}),
-                                images, targets, progress=False)
+    warm = training.train_model(
+        training.TrainConfig(**{**config.to_dict(), "epochs": 1}), images, targets, progress=False
+    )
     model = warm.model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else torch.autocast("cpu", enabled=False))
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda"
+        else torch.autocast("cpu", enabled=False)
+    )
 
     def step(train: bool) -> None:
         index = rng.integers(0, len(images), size=batch)
@@ -51,8 +56,9 @@ def main() -> None:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with autocast:
             if train:
-                loss = training.euclidean_loss(model(inputs).float(),
-                                               torch.as_tensor(targets[index], device=device))
+                loss = training.euclidean_loss(
+                    model(inputs).float(), torch.as_tensor(targets[index], device=device)
+                )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -73,16 +79,20 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
         results[mode] = arguments.steps * batch / (time.perf_counter() - started)
-    print(f"profile {profile.name}: width 1/{config.width_divisor}, input {config.input_size} px, "
-          f"batch {batch}, batch norm {config.batch_norm}, device {device} "
-          f"({torch.get_num_threads()} CPU threads)")
+    print(
+        f"profile {profile.name}: width 1/{config.width_divisor}, input {config.input_size} px, "
+        f"batch {batch}, batch norm {config.batch_norm}, device {device} "
+        f"({torch.get_num_threads()} CPU threads)"
+    )
     print(f"training:  {results['train']:9.1f} images/s")
     print(f"inference: {results['inference']:9.1f} images/s")
     if device.type == "cuda":
         flop = 92e9 / config.width_divisor**2 * (config.input_size / 224) ** 2
         fraction = results["train"] * flop / (arguments.peak_tflops * 1e12)
-        print(f"training uses {fraction:.1%} of a {arguments.peak_tflops:.0f} TFLOP/s bf16 peak "
-              f"({flop / 1e9:.1f} GFLOP per image)")
+        print(
+            f"training uses {fraction:.1%} of a {arguments.peak_tflops:.0f} TFLOP/s bf16 peak "
+            f"({flop / 1e9:.1f} GFLOP per image)"
+        )
 
 
 if __name__ == "__main__":

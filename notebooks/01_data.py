@@ -38,6 +38,7 @@ seed = 0  # seed of the synthetic set
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from IPython.display import display
 from plotly.subplots import make_subplots
 
 from personality_utils import data, plots, profiles, results, synthetic

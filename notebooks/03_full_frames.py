@@ -79,8 +79,10 @@ for kind in ("danplus", "cam"):
         dataset, settings, "frames", kind, backbone_weights, device, seed, progress=False
     )
     seconds = experiments[kind]["history"]["seconds"].sum()
-    print(f"{kind}: {len(experiments[kind]['history'])} epochs, {seconds:.0f} s of training "
-          f"(checkpoint {experiments[kind]['checkpoint'].name})")
+    print(
+        f"{kind}: {len(experiments[kind]['history'])} epochs, {seconds:.0f} s of training "
+        f"(checkpoint {experiments[kind]['checkpoint'].name})"
+    )
 plots.training_curves({kind: run["history"] for kind, run in experiments.items()}).show()
 
 # %% [markdown]
@@ -94,18 +96,20 @@ plots.training_curves({kind: run["history"] for kind, run in experiments.items()
 # %%
 test_scores = {kind: run["test"]["all"] for kind, run in experiments.items()}
 baseline = test_scores["danplus"]["baseline"]
-table = pd.concat({kind: scored["metrics"].T for kind, scored in test_scores.items()})
-table.loc[("constant", "accuracy"), :] = baseline
-table.round(4)
+training.metrics_table(experiments).round(4)
 
 # %%
-plots.accuracy_with_intervals({f"{kind} (full frames)": scored for kind, scored in test_scores.items()},
-                              baseline).show()
+plots.accuracy_with_intervals(
+    {f"{kind} (full frames)": scored for kind, scored in test_scores.items()}, baseline
+).show()
 
 # %%
 truth = dataset.store("test").clip_labels()
-plots.prediction_scatter(test_scores["danplus"]["predictions"], truth,
-                         "DAN+ on full frames: test clips, predicted against true").show()
+plots.prediction_scatter(
+    test_scores["danplus"]["predictions"],
+    truth,
+    "DAN+ on full frames: test clips, predicted against true",
+).show()
 
 # %% [markdown]
 # ## 3.2 Identity-disjoint evaluation
@@ -136,18 +140,26 @@ pd.DataFrame(rows).T.round(4)
 # scoring tools can read them.
 
 # %%
-csv_path = data.write_challenge_csv(test_scores["danplus"]["predictions"],
-                                    results.results_dir() / "03_full_frames_danplus_test.csv")
+csv_path = data.write_challenge_csv(
+    test_scores["danplus"]["predictions"],
+    results.results_dir() / "03_full_frames_danplus_test.csv",
+)
 print(f"wrote {csv_path.name}")
 record = training.results_record(experiments["danplus"])
 record["cam_model"] = training.results_record(experiments["cam"])
 record["validation"] = training.results_record(experiments["danplus"], "validation")
 record["paper_mean_accuracy"] = 0.909
-saved = results.save_results("03_full_frames", {**record, "synthetic": dataset.synthetic},
-                             profile=settings.name, data=dataset.description)
+saved = results.save_results(
+    "03_full_frames",
+    {**record, "synthetic": dataset.synthetic},
+    profile=settings.name,
+    data=dataset.description,
+)
 print(f"saved {saved}")
-print(f"DAN+ on full frames: MA {record['mean_accuracy']:.4f} "
-      f"(constant {record['constant_baseline_accuracy']:.4f}, paper 0.909 on real data)")
+print(
+    f"DAN+ on full frames: MA {record['mean_accuracy']:.4f} "
+    f"(constant {record['constant_baseline_accuracy']:.4f}, paper 0.909 on real data)"
+)
 
 # %% [markdown]
 # ## Summary

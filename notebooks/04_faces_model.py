@@ -47,10 +47,14 @@ for kind in ("danplus", "cam"):
         dataset, settings, "faces", kind, backbone_weights, device, seed, progress=False
     )
 faces_run = experiments["danplus"]
-print(f"training frames without a face, dropped: {faces_run['dropped_frames']} "
-      f"of {len(dataset.store('train'))}")
-print(f"test clips with no face at all (scored with the training mean): "
-      f"{faces_run['fallback_clips'].get('test', 0)}")
+print(
+    f"training frames without a face, dropped: {faces_run['dropped_frames']} "
+    f"of {len(dataset.store('train'))}"
+)
+print(
+    f"test clips with no face at all (scored with the training mean): "
+    f"{faces_run['fallback_clips'].get('test', 0)}"
+)
 plots.training_curves({kind: run["history"] for kind, run in experiments.items()}).show()
 
 # %% [markdown]
@@ -59,14 +63,13 @@ plots.training_curves({kind: run["history"] for kind, run in experiments.items()
 # %%
 test_scores = {kind: run["test"]["all"] for kind, run in experiments.items()}
 baseline = test_scores["danplus"]["baseline"]
-table = pd.concat({kind: scored["metrics"].T for kind, scored in test_scores.items()})
-table.loc[("constant", "accuracy"), :] = baseline
-table.round(4)
+training.metrics_table(experiments).round(4)
 
 # %%
 full_frames = results.load_results("03_full_frames")
-frames_run = training.run_experiment(dataset, settings, "frames", "danplus", backbone_weights,
-                                     device, seed, progress=False)  # reloads chapter 3's model
+frames_run = training.run_experiment(
+    dataset, settings, "frames", "danplus", backbone_weights, device, seed, progress=False
+)  # reloads chapter 3's model
 plots.accuracy_with_intervals(
     {"DAN+ full frames": frames_run["test"]["all"], "DAN+ faces": test_scores["danplus"]},
     baseline,
@@ -74,8 +77,11 @@ plots.accuracy_with_intervals(
 
 # %%
 truth = dataset.store("test").clip_labels()
-plots.prediction_scatter(test_scores["danplus"]["predictions"], truth,
-                         "DAN+ on faces: test clips, predicted against true").show()
+plots.prediction_scatter(
+    test_scores["danplus"]["predictions"],
+    truth,
+    "DAN+ on faces: test clips, predicted against true",
+).show()
 
 # %% [markdown]
 # ## 4.2 Is the face model really better?
@@ -90,14 +96,28 @@ import numpy as np
 face_predictions = test_scores["danplus"]["predictions"]
 frame_predictions = frames_run["test"]["all"]["predictions"]
 clips = truth.index
-face_error = (face_predictions.loc[clips, list(data.TRAITS)] - truth[list(data.TRAITS)]).abs().mean(axis=1)
-frame_error = (frame_predictions.loc[clips, list(data.TRAITS)] - truth[list(data.TRAITS)]).abs().mean(axis=1)
+face_error = (
+    (face_predictions.loc[clips, list(data.TRAITS)] - truth[list(data.TRAITS)])
+    .abs()
+    .mean(axis=1)
+)
+frame_error = (
+    (frame_predictions.loc[clips, list(data.TRAITS)] - truth[list(data.TRAITS)])
+    .abs()
+    .mean(axis=1)
+)
 difference = (frame_error - face_error).to_numpy()  # > 0: the face model is more accurate
 rng = np.random.default_rng(seed)
-resampled = difference[rng.integers(0, len(difference), size=(2000, len(difference)))].mean(axis=1)
+resampled = difference[rng.integers(0, len(difference), size=(2000, len(difference)))].mean(
+    axis=1
+)
 low, high = np.percentile(resampled, [2.5, 97.5])
-paired = {"MA(faces) - MA(full frames)": float(difference.mean()), "95% low": float(low),
-          "95% high": float(high), "clips": int(len(difference))}
+paired = {
+    "MA(faces) - MA(full frames)": float(difference.mean()),
+    "95% low": float(low),
+    "95% high": float(high),
+    "clips": int(len(difference)),
+}
 pd.Series(paired).to_frame("paired bootstrap")
 
 # %% [markdown]
@@ -109,8 +129,9 @@ pd.Series(paired).to_frame("paired bootstrap")
 # dataset and the profile is `paper`.
 
 # %%
-ours = training.summary_table({"img (ours, DAN+ full frames)": frames_run,
-                               "face (ours, DAN+ faces)": faces_run})
+ours = training.summary_table(
+    {"img (ours, DAN+ full frames)": frames_run, "face (ours, DAN+ faces)": faces_run}
+)
 constant = {"MA": baseline["mean"], **{t[0].upper(): baseline[t] for t in data.TRAITS}}
 paper_rows = pd.DataFrame(
     {
@@ -120,10 +141,14 @@ paper_rows = pd.DataFrame(
     },
     index=["MA", "O", "C", "E", "A", "N"],
 ).T
-table1 = pd.concat([paper_rows, ours, pd.DataFrame({"constant (ours, training mean)": constant}).T])
+table1 = pd.concat(
+    [paper_rows, ours, pd.DataFrame({"constant (ours, training mean)": constant}).T]
+)
 table1 = table1[["MA", "O", "C", "E", "A", "N"]]
-print(f"our rows: {dataset.description}, profile '{settings.name}', test split "
-      f"({len(truth)} clips)")
+print(
+    f"our rows: {dataset.description}, profile '{settings.name}', test split "
+    f"({len(truth)} clips)"
+)
 table1.round(3)
 
 # %%
@@ -135,8 +160,12 @@ record["paired_difference_faces_minus_frames"] = paired
 record["table1"] = {name: row.to_dict() for name, row in table1.iterrows()}
 record["full_frames_mean_accuracy"] = full_frames["mean_accuracy"]
 record["paper_mean_accuracy"] = 0.912
-saved = results.save_results("04_faces_model", {**record, "synthetic": dataset.synthetic},
-                             profile=settings.name, data=dataset.description)
+saved = results.save_results(
+    "04_faces_model",
+    {**record, "synthetic": dataset.synthetic},
+    profile=settings.name,
+    data=dataset.description,
+)
 data.write_challenge_csv(face_predictions, results.results_dir() / "04_faces_danplus_test.csv")
 print(f"saved {saved}")
 
@@ -147,21 +176,29 @@ print(f"saved {saved}")
 
 # %%
 frames_ma, faces_ma = ours.iloc[0]["MA"], ours.iloc[1]["MA"]
-print(f"full frames beat the constant by {frames_ma - baseline['mean']:+.4f} MA, "
-      f"faces by {faces_ma - baseline['mean']:+.4f} (paper: +0.028 and +0.031 on real data)")
+print(
+    f"full frames beat the constant by {frames_ma - baseline['mean']:+.4f} MA, "
+    f"faces by {faces_ma - baseline['mean']:+.4f} (paper: +0.028 and +0.031 on real data)"
+)
 if low > 0:
     verdict = "the face model is more accurate than the full-frame model (interval above 0)"
 elif high < 0:
     verdict = "the full-frame model is more accurate than the face model (interval below 0)"
 else:
     verdict = "the two models cannot be told apart on this test set (interval contains 0)"
-print(f"paired difference faces - frames: {paired['MA(faces) - MA(full frames)']:+.4f} "
-      f"[{low:+.4f}, {high:+.4f}]: {verdict}")
+print(
+    f"paired difference faces - frames: {paired['MA(faces) - MA(full frames)']:+.4f} "
+    f"[{low:+.4f}, {high:+.4f}]: {verdict}"
+)
 if dataset.synthetic:
-    openness = {name: run["test"]["all"]["metrics"].loc["openness", "r2"]
-                for name, run in (("full frames", frames_run), ("faces", faces_run))}
-    print("openness is planted mostly in a poster outside the face; R² on openness: "
-          + ", ".join(f"{name} {value:.3f}" for name, value in openness.items()))
+    openness = {
+        name: run["test"]["all"]["metrics"].loc["openness", "r2"]
+        for name, run in (("full frames", frames_run), ("faces", faces_run))
+    }
+    print(
+        "openness is planted mostly in a poster outside the face; R² on openness: "
+        + ", ".join(f"{name} {value:.3f}" for name, value in openness.items())
+    )
 
 # %% [markdown]
 # ## Summary

@@ -482,8 +482,16 @@ def _decode_selected(path: Path, wanted: set[int]) -> tuple[dict[int, np.ndarray
 
 _STORE_VERSION = 2
 #: Per-frame face records kept in ``detections.npz`` (one entry per frame-store row).
-DETECTION_FIELDS = ("found", "score", "upsampled", "box_frame", "box_store", "landmarks_frame",
-                    "landmarks_store", "landmarks_crop")
+DETECTION_FIELDS = (
+    "found",
+    "score",
+    "upsampled",
+    "box_frame",
+    "box_store",
+    "landmarks_frame",
+    "landmarks_store",
+    "landmarks_crop",
+)
 
 
 @dataclass
@@ -567,17 +575,23 @@ def _face_records(frames: np.ndarray, size: int, face_size: int) -> dict[str, np
         "found": np.array([a.detection.found for a in aligned]),
         "score": np.array([a.detection.score for a in aligned], dtype=np.float32),
         "upsampled": np.array([a.detection.upsampled for a in aligned]),
-        "box_frame": np.stack([np.asarray(a.detection.box, dtype=np.float32)
-                               if a.detection.found else nan_box for a in aligned]),
+        "box_frame": np.stack(
+            [
+                np.asarray(a.detection.box, dtype=np.float32) if a.detection.found else nan_box
+                for a in aligned
+            ]
+        ),
         "box_store": np.stack([a.box_store for a in aligned]),
-        "landmarks_frame": np.stack([a.detection.landmarks if a.detection.found
-                                     else a.landmarks_store for a in aligned]).astype(np.float32),
+        "landmarks_frame": np.stack(
+            [a.detection.landmarks if a.detection.found else a.landmarks_store for a in aligned]
+        ).astype(np.float32),
         "landmarks_store": np.stack([a.landmarks_store for a in aligned]),
         "landmarks_crop": np.stack([a.landmarks_crop for a in aligned]),
     }
     crops = [a.crop for a in aligned if a.crop is not None]
-    records["crops"] = (np.stack(crops) if crops
-                        else np.zeros((0, face_size, face_size, 3), dtype=np.uint8))
+    records["crops"] = (
+        np.stack(crops) if crops else np.zeros((0, face_size, face_size, 3), dtype=np.uint8)
+    )
     return records
 
 
@@ -651,8 +665,12 @@ def build_frame_store(
             continue
         split_dir = out_dir / split
         final = split_dir / "frames.npy"
-        settings = {"version": _STORE_VERSION, "n_samples": n_samples, "size": size,
-                    "face_size": face_size}
+        settings = {
+            "version": _STORE_VERSION,
+            "n_samples": n_samples,
+            "size": size,
+            "face_size": face_size,
+        }
         if final.is_file() and _read_json(split_dir / "store.json").get("settings") == settings:
             stores[split] = open_frame_store(out_dir, split)
             continue
@@ -718,8 +736,12 @@ def _assemble_split(
                     detections[field].append(content[field])
         shards.append((shard, n, n_faces))
         for index in info["indices"]:
-            row = {"clip": clip, "frame_index": index, "n_decoded": info["n_decoded"],
-                   "split": split}
+            row = {
+                "clip": clip,
+                "frame_index": index,
+                "n_decoded": info["n_decoded"],
+                "split": split,
+            }
             row.update({trait: float(labels.at[clip, trait]) for trait in TRAITS})
             row.update(fps=info["fps"], width=info["width"], height=info["height"])
             rows.append(row)
@@ -729,8 +751,7 @@ def _assemble_split(
 
     def write_array(key: str, count: int, side: int):
         def write(temporary: str) -> None:
-            array = open_memmap(temporary, mode="w+", dtype=np.uint8,
-                                shape=(count, side, side, 3))
+            array = open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(count, side, side, 3))
             position = 0
             for shard, *_ in shards:
                 with np.load(shard, allow_pickle=False) as content:
@@ -739,17 +760,21 @@ def _assemble_split(
                 position += len(block)
             array.flush()
             del array
+
         return write
 
-    meta = pd.DataFrame(rows, columns=["clip", "frame_index", "n_decoded", "split", *TRAITS,
-                                       "fps", "width", "height"])
+    meta = pd.DataFrame(
+        rows,
+        columns=["clip", "frame_index", "n_decoded", "split", *TRAITS, "fps", "width", "height"],
+    )
     _write_atomic(split_dir / "frames.npy", write_array("frames", total, size))
     _write_atomic(split_dir / "meta.csv", lambda temporary: meta.to_csv(temporary, index=False))
-    record = {"settings": settings, "skipped": skipped, "n_frames": total,
-              "n_clips": len(shards)}
+    record = {"settings": settings, "skipped": skipped, "n_frames": total, "n_clips": len(shards)}
     if face_size:
-        merged = {field: (np.concatenate(parts) if parts else np.zeros((0,)))
-                  for field, parts in detections.items()}
+        merged = {
+            field: (np.concatenate(parts) if parts else np.zeros((0,)))
+            for field, parts in detections.items()
+        }
 
         def write_detections(temporary: str) -> None:
             with open(temporary, "wb") as handle:
@@ -760,14 +785,22 @@ def _assemble_split(
         face_meta.insert(0, "frame_row", np.flatnonzero(found))
         _write_atomic(split_dir / "detections.npz", write_detections)
         _write_atomic(split_dir / "faces.npy", write_array("crops", total_faces, face_size))
-        _write_atomic(split_dir / "faces_meta.csv",
-                      lambda temporary: face_meta.to_csv(temporary, index=False))
+        _write_atomic(
+            split_dir / "faces_meta.csv",
+            lambda temporary: face_meta.to_csv(temporary, index=False),
+        )
         record["n_faces"] = total_faces
-        clips_losing = face_meta.groupby("clip").size().reindex(meta["clip"].unique(), fill_value=0)
+        clips_losing = (
+            face_meta.groupby("clip").size().reindex(meta["clip"].unique(), fill_value=0)
+        )
         per_clip_total = meta.groupby("clip").size()
-        record["clips_missing_faces"] = int((clips_losing < per_clip_total.loc[clips_losing.index]).sum())
-    _write_atomic(split_dir / "store.json",
-                  lambda temporary: Path(temporary).write_text(json.dumps(record, indent=1)))
+        record["clips_missing_faces"] = int(
+            (clips_losing < per_clip_total.loc[clips_losing.index]).sum()
+        )
+    _write_atomic(
+        split_dir / "store.json",
+        lambda temporary: Path(temporary).write_text(json.dumps(record, indent=1)),
+    )
 
 
 def _read_json(path: Path) -> dict:
@@ -795,8 +828,13 @@ def open_frame_store(store_dir: str | os.PathLike, split: str) -> FrameStore:
     if (split_dir / "detections.npz").is_file():
         with np.load(split_dir / "detections.npz", allow_pickle=False) as content:
             detections = {key: content[key] for key in content.files}
-    return FrameStore(frames=frames, meta=meta, skipped=record.get("skipped", {}), path=split_dir,
-                      detections=detections)
+    return FrameStore(
+        frames=frames,
+        meta=meta,
+        skipped=record.get("skipped", {}),
+        path=split_dir,
+        detections=detections,
+    )
 
 
 def open_face_store(store_dir: str | os.PathLike, split: str) -> FaceStore:
@@ -813,7 +851,9 @@ def open_face_store(store_dir: str | os.PathLike, split: str) -> FaceStore:
     with np.load(split_dir / "detections.npz", allow_pickle=False) as content:
         landmarks = content["landmarks_crop"][meta["frame_row"].to_numpy()]
     if len(meta) != crops.shape[0]:
-        raise DataError(f"{split_dir}: faces_meta.csv has {len(meta)} rows for {crops.shape[0]} crops")
+        raise DataError(
+            f"{split_dir}: faces_meta.csv has {len(meta)} rows for {crops.shape[0]} crops"
+        )
     return FaceStore(crops=crops, meta=meta, landmarks=landmarks, path=split_dir)
 
 
@@ -827,7 +867,9 @@ def video_id(clip: str) -> str:
     return clip.split(".")[0]
 
 
-def identity_disjoint_clips(train_clips: Iterable[str], evaluate_clips: Iterable[str]) -> list[str]:
+def identity_disjoint_clips(
+    train_clips: Iterable[str], evaluate_clips: Iterable[str]
+) -> list[str]:
     """Evaluation clips whose YouTube id never occurs in training.
 
     The official splits share ids (1201 of the 1455 test ids are also in training), so a model
@@ -841,9 +883,13 @@ def write_challenge_csv(predictions: pd.DataFrame, path: str | os.PathLike) -> P
     """Write clip predictions in the 2016 challenge format (official column order and the
     official "Neurotisicm" spelling), so the official tools can score them."""
     path = Path(path)
-    columns = {"extraversion": "ValueExtraversion", "agreeableness": "ValueAgreeableness",
-               "conscientiousness": "ValueConscientiousness", "neuroticism": "ValueNeurotisicm",
-               "openness": "ValueOpenness"}
+    columns = {
+        "extraversion": "ValueExtraversion",
+        "agreeableness": "ValueAgreeableness",
+        "conscientiousness": "ValueConscientiousness",
+        "neuroticism": "ValueNeurotisicm",
+        "openness": "ValueOpenness",
+    }
     table = predictions[list(columns)].rename(columns=columns)
     table.index.name = "VideoName"
     _write_atomic(path, lambda temporary: table.to_csv(temporary, float_format="%.6f"))
@@ -870,10 +916,10 @@ def trait_accuracy(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
 def constant_baseline(train: pd.DataFrame, evaluate: pd.DataFrame) -> pd.Series:
     """Score the constant predictor (the training mean of each trait) on ``evaluate``."""
     means = train[list(TRAITS)].mean(axis=0)
-    predicted = pd.DataFrame([means.values] * len(evaluate), index=evaluate.index,
-                             columns=list(TRAITS))
+    predicted = pd.DataFrame(
+        [means.values] * len(evaluate), index=evaluate.index, columns=list(TRAITS)
+    )
     return trait_accuracy(predicted, evaluate)
-
 
 
 # ----------------------------------------------------------------------------------------------
@@ -948,6 +994,13 @@ def prepare_dataset(
         description = f"First Impressions at {root}"
         is_synthetic = (root / "ground_truth.json").is_file()
     store_dir = cache / "stores" / key
-    build_frame_store(root, store_dir, n_samples=profile.frames_per_clip, size=profile.store_size,
-                      workers=profile.workers, progress=progress, face_size=profile.face_size)
+    build_frame_store(
+        root,
+        store_dir,
+        n_samples=profile.frames_per_clip,
+        size=profile.store_size,
+        workers=profile.workers,
+        progress=progress,
+        face_size=profile.face_size,
+    )
     return Dataset(root=root, store_dir=store_dir, synthetic=is_synthetic, description=description)

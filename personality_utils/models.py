@@ -30,8 +30,19 @@ __all__ = [
 
 #: VGG-16's 13 convolutions, named as in the VGG-Face port and in the paper (conv5_3 ...).
 CONV_NAMES: tuple[str, ...] = (
-    "conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
-    "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3",
+    "conv1_1",
+    "conv1_2",
+    "conv2_1",
+    "conv2_2",
+    "conv3_1",
+    "conv3_2",
+    "conv3_3",
+    "conv4_1",
+    "conv4_2",
+    "conv4_3",
+    "conv5_1",
+    "conv5_2",
+    "conv5_3",
 )
 _CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 #: VGG-Face expects RGB on a 0-255 scale minus this mean, with no division by a std.
@@ -104,7 +115,9 @@ class VGGBackbone(nn.Module):
         """The convolution called ``name`` (``conv5_3`` ...)."""
         return self.features[self.names.index(name)]
 
-    def forward(self, images: torch.Tensor, taps: tuple[str, ...] = ("pool5",)) -> dict[str, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, taps: tuple[str, ...] = ("pool5",)
+    ) -> dict[str, torch.Tensor]:
         """Run the layers and return the outputs named in ``taps``."""
         wanted = set(taps)
         missing = wanted - set(self.names)
@@ -164,8 +177,13 @@ class CAMModel(nn.Module):
     five traits; the CAM of trait t weights those 512 maps.
     """
 
-    def __init__(self, width_divisor: int = 1, head: Literal["authors", "fig4"] = "authors",
-                 dropout: float = 0.5, batch_norm: bool = False):
+    def __init__(
+        self,
+        width_divisor: int = 1,
+        head: Literal["authors", "fig4"] = "authors",
+        dropout: float = 0.5,
+        batch_norm: bool = False,
+    ):
         super().__init__()
         if head not in ("authors", "fig4"):
             raise ValueError(f"head must be 'authors' or 'fig4', got {head!r}")
@@ -206,9 +224,12 @@ class CAMModel(nn.Module):
         return torch.einsum("tk,bkhw->bthw", self.fc.weight, maps)
 
 
-def build_model(kind: Literal["danplus", "cam", "cam_fig4"], width_divisor: int = 1,
-                backbone_weights: str | os.PathLike | None = None,
-                batch_norm: bool = False) -> nn.Module:
+def build_model(
+    kind: Literal["danplus", "cam", "cam_fig4"],
+    width_divisor: int = 1,
+    backbone_weights: str | os.PathLike | None = None,
+    batch_norm: bool = False,
+) -> nn.Module:
     """Build DAN+ or the CAM model and load backbone weights.
 
     Args:
@@ -224,15 +245,18 @@ def build_model(kind: Literal["danplus", "cam", "cam_fig4"], width_divisor: int 
     if kind == "danplus":
         model = DANPlus(width_divisor, batch_norm=batch_norm)
     elif kind in ("cam", "cam_fig4"):
-        model = CAMModel(width_divisor, head="authors" if kind == "cam" else "fig4",
-                         batch_norm=batch_norm)
+        model = CAMModel(
+            width_divisor, head="authors" if kind == "cam" else "fig4", batch_norm=batch_norm
+        )
     else:
         raise ValueError(f"unknown model kind {kind!r}")
     if backbone_weights is None:
         return model
     if width_divisor != 1 or batch_norm:
-        raise WeightsError("pretrained weights need the paper's VGG-16: full width "
-                           "(width_divisor=1), no batch normalisation")
+        raise WeightsError(
+            "pretrained weights need the paper's VGG-16: full width "
+            "(width_divisor=1), no batch normalisation"
+        )
     if str(backbone_weights) == "imagenet":
         _load_imagenet(model.backbone)
     else:
@@ -251,8 +275,11 @@ def _load_imagenet(backbone: VGGBackbone) -> None:
             "weights: place the file there yourself, or use backbone_weights=None"
         )
     state = torch.load(cached, map_location="cpu", weights_only=True)
-    features = {key[len("features."):]: value for key, value in state.items()
-                if key.startswith("features.")}
+    features = {
+        key[len("features.") :]: value
+        for key, value in state.items()
+        if key.startswith("features.")
+    }
     own = backbone.features.state_dict()
     missing = [key for key in own if key not in features]
     if missing:
@@ -277,8 +304,12 @@ def load_vgg_face(backbone: VGGBackbone, path: str | os.PathLike) -> None:
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
     conv_names = [name for name in CONV_NAMES if name in backbone.names]
-    missing = [f"{name}.{part}" for name in conv_names for part in ("weight", "bias")
-               if f"{name}.{part}" not in state]
+    missing = [
+        f"{name}.{part}"
+        for name in conv_names
+        for part in ("weight", "bias")
+        if f"{name}.{part}" not in state
+    ]
     if missing:
         raise WeightsError(f"{path}: missing keys {missing}")
     for name in conv_names:
@@ -287,7 +318,9 @@ def load_vgg_face(backbone: VGGBackbone, path: str | os.PathLike) -> None:
             tensor = state[f"{name}.{part}"]
             target = getattr(conv, part)
             if tuple(tensor.shape) != tuple(target.shape):
-                raise WeightsError(f"{path}: {name}.{part} has shape {tuple(tensor.shape)}, "
-                                   f"expected {tuple(target.shape)}")
+                raise WeightsError(
+                    f"{path}: {name}.{part} has shape {tuple(tensor.shape)}, "
+                    f"expected {tuple(target.shape)}"
+                )
             with torch.no_grad():
                 target.copy_(tensor)

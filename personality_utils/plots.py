@@ -9,11 +9,15 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "setup",
@@ -88,13 +92,19 @@ def image_grid(
     if not len(images):
         raise ValueError("image_grid needs at least one image")
     rows = int(np.ceil(len(images) / columns))
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=list(titles) if titles else None,
-                           horizontal_spacing=0.01, vertical_spacing=0.06 if titles else 0.01)
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=list(titles) if titles else None,
+        horizontal_spacing=0.01,
+        vertical_spacing=0.06 if titles else 0.01,
+    )
     for index, image in enumerate(images):
         height, width = image.shape[:2]
         figure.add_trace(
             go.Image(source=image_uri(image, format), hoverinfo="skip"),
-            row=index // columns + 1, col=index % columns + 1,
+            row=index // columns + 1,
+            col=index % columns + 1,
         )
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)
@@ -108,10 +118,15 @@ def training_curves(histories: dict[str, "pd.DataFrame"]) -> go.Figure:
     """Mean training loss per epoch for several runs (chapters 03-04)."""
     figure = go.Figure()
     for name, history in histories.items():
-        figure.add_trace(go.Scatter(x=history["epoch"], y=history["loss"], mode="lines+markers",
-                                    name=name))
-    figure.update_layout(title="Training loss (mean Euclidean distance over the five traits)",
-                         xaxis_title="epoch", yaxis_title="loss", height=320)
+        figure.add_trace(
+            go.Scatter(x=history["epoch"], y=history["loss"], mode="lines+markers", name=name)
+        )
+    figure.update_layout(
+        title="Training loss (mean Euclidean distance over the five traits)",
+        xaxis_title="epoch",
+        yaxis_title="loss",
+        height=320,
+    )
     return figure
 
 
@@ -126,38 +141,80 @@ def accuracy_with_intervals(runs: dict[str, dict], baseline: "pd.Series") -> go.
     for run_name, scored in runs.items():
         accuracy = scored["metrics"].loc[names, "accuracy"]
         intervals = scored["intervals"].loc[names]
-        figure.add_trace(go.Bar(
-            x=labels, y=accuracy, name=run_name,
-            error_y=dict(type="data", symmetric=False, array=intervals["high"] - accuracy,
-                         arrayminus=accuracy - intervals["low"]),
-        ))
-    figure.add_trace(go.Scatter(x=labels, y=baseline.loc[names], mode="markers", name="constant (training mean)",
-                                marker=dict(symbol="line-ew-open", size=28, color="black", line=dict(width=3))))
-    low = min(float(baseline.min()), min(float(s["intervals"]["low"].min()) for s in runs.values()))
-    figure.update_layout(barmode="group", yaxis=dict(range=[low - 0.01, 1.0], title="accuracy (1 − |error|)"),
-                         title="Accuracy per trait, 95% bootstrap intervals over clips", height=380)
+        figure.add_trace(
+            go.Bar(
+                x=labels,
+                y=accuracy,
+                name=run_name,
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=intervals["high"] - accuracy,
+                    arrayminus=accuracy - intervals["low"],
+                ),
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=labels,
+            y=baseline.loc[names],
+            mode="markers",
+            name="constant (training mean)",
+            marker=dict(symbol="line-ew-open", size=28, color="black", line=dict(width=3)),
+        )
+    )
+    low = min(
+        float(baseline.min()), min(float(s["intervals"]["low"].min()) for s in runs.values())
+    )
+    figure.update_layout(
+        barmode="group",
+        yaxis=dict(range=[low - 0.01, 1.0], title="accuracy (1 − |error|)"),
+        title="Accuracy per trait, 95% bootstrap intervals over clips",
+        height=380,
+    )
     return figure
 
 
-def prediction_scatter(predictions: "pd.DataFrame", truth: "pd.DataFrame", title: str) -> go.Figure:
+def prediction_scatter(
+    predictions: "pd.DataFrame", truth: "pd.DataFrame", title: str
+) -> go.Figure:
     """Predicted against true scores, one trait at a time chosen with a dropdown."""
     from .data import TRAITS
 
     figure = go.Figure()
     for index, trait in enumerate(TRAITS):
-        figure.add_trace(go.Scatter(
-            x=truth.loc[predictions.index, trait], y=predictions[trait], mode="markers",
-            name=trait, visible=index == 0, marker=dict(size=5, color=TRAIT_COLOURS[trait], opacity=0.7),
-            text=list(predictions.index), hovertemplate="%{text}<br>true %{x:.3f}<br>predicted %{y:.3f}<extra></extra>",
-        ))
-    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"),
-                                name="y = x", hoverinfo="skip"))
+        figure.add_trace(
+            go.Scatter(
+                x=truth.loc[predictions.index, trait],
+                y=predictions[trait],
+                mode="markers",
+                name=trait,
+                visible=index == 0,
+                marker=dict(size=5, color=TRAIT_COLOURS[trait], opacity=0.7),
+                text=list(predictions.index),
+                hovertemplate="%{text}<br>true %{x:.3f}<br>predicted %{y:.3f}<extra></extra>",
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line=dict(dash="dash", color="grey"),
+            name="y = x",
+            hoverinfo="skip",
+        )
+    )
     buttons = []
     for index, trait in enumerate(TRAITS):
         visible = [i == index for i in range(len(TRAITS))] + [True]
-        buttons.append(dict(label=trait.capitalize(), method="update", args=[{"visible": visible}]))
+        buttons.append(
+            dict(label=trait.capitalize(), method="update", args=[{"visible": visible}])
+        )
     figure.update_layout(
-        title=title, height=420, xaxis=dict(title="true score", range=[0, 1]),
+        title=title,
+        height=420,
+        xaxis=dict(title="true score", range=[0, 1]),
         yaxis=dict(title="predicted score (clip mean)", range=[0, 1], scaleanchor="x"),
         updatemenus=[dict(buttons=buttons, x=1.0, xanchor="right", y=1.15, yanchor="top")],
     )

@@ -117,6 +117,4 @@ def get_profile(name: str | Profile) -> Profile:
     try:
         return PROFILES[name]
     except KeyError:
-        raise ValueError(
-            f"unknown profile {name!r}; choose one of {sorted(PROFILES)}"
-        ) from None
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None

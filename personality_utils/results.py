@@ -43,8 +43,14 @@ def to_jsonable(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a results file")
 
 
-def save_results(stem: str, values: dict[str, Any], *, profile: str, data: str,
-                 directory: str | os.PathLike | None = None) -> Path:
+def save_results(
+    stem: str,
+    values: dict[str, Any],
+    *,
+    profile: str,
+    data: str,
+    directory: str | os.PathLike | None = None,
+) -> Path:
     """Write a chapter's headline figures atomically.
 
     Args:

@@ -25,11 +25,15 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .data import ANNOTATION_FILES, SPLITS, TRAITS
 from .profiles import Profile, get_profile
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "AU_IDS",
@@ -68,16 +72,43 @@ GENERATOR_VERSION = 4
 #: The paper's 17 AUs, OpenFace's intensity set.
 AU_IDS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
 AU_NAMES: dict[int, str] = {
-    1: "inner brow raiser", 2: "outer brow raiser", 4: "brow lowerer", 5: "upper lid raiser",
-    6: "cheek raiser", 7: "lid tightener", 9: "nose wrinkler", 10: "upper lip raiser",
-    12: "lip corner puller", 14: "dimpler", 15: "lip corner depressor", 17: "chin raiser",
-    20: "lip stretcher", 23: "lip tightener", 25: "lips part", 26: "jaw drop", 45: "blink",
+    1: "inner brow raiser",
+    2: "outer brow raiser",
+    4: "brow lowerer",
+    5: "upper lid raiser",
+    6: "cheek raiser",
+    7: "lid tightener",
+    9: "nose wrinkler",
+    10: "upper lip raiser",
+    12: "lip corner puller",
+    14: "dimpler",
+    15: "lip corner depressor",
+    17: "chin raiser",
+    20: "lip stretcher",
+    23: "lip tightener",
+    25: "lips part",
+    26: "jaw drop",
+    45: "blink",
 }
 #: The face part each AU moves (the masks of chapters 02 and 06 use the same four parts).
 AU_REGIONS: dict[int, str] = {
-    1: "eyebrows", 2: "eyebrows", 4: "eyebrows", 5: "eyes", 6: "eyes", 7: "eyes", 9: "nose",
-    10: "mouth", 12: "mouth", 14: "mouth", 15: "mouth", 17: "mouth", 20: "mouth", 23: "mouth",
-    25: "mouth", 26: "mouth", 45: "eyes",
+    1: "eyebrows",
+    2: "eyebrows",
+    4: "eyebrows",
+    5: "eyes",
+    6: "eyes",
+    7: "eyes",
+    9: "nose",
+    10: "mouth",
+    12: "mouth",
+    14: "mouth",
+    15: "mouth",
+    17: "mouth",
+    20: "mouth",
+    23: "mouth",
+    25: "mouth",
+    26: "mouth",
+    45: "eyes",
 }
 REGIONS: tuple[str, ...] = ("eyes", "eyebrows", "nose", "mouth", "glasses", "context")
 
@@ -98,8 +129,13 @@ NOISE_SHARE = 0.3
 #: Spread of the labels around 0.5 (the real ones have a std of about 0.14-0.155).
 LABEL_STD = 0.15
 #: Labels are quantised like the real ones (k/107 for E, ...).
-LABEL_STEPS = {"extraversion": 107, "neuroticism": 96, "agreeableness": 91,
-               "conscientiousness": 103, "openness": 90}
+LABEL_STEPS = {
+    "extraversion": 107,
+    "neuroticism": 96,
+    "agreeableness": 91,
+    "conscientiousness": 103,
+    "openness": 90,
+}
 
 # Clip-mean AU intensities are 5·Beta(a, b); the moments standardise the features.
 _AU_BETA = (1.6, 3.4)
@@ -111,23 +147,74 @@ _GLASSES_P = 0.35
 #: measured with dlib's predictor on 34 real faces (tools/derive_mean_shape.py) and symmetrised.
 MEAN_SHAPE = np.array(
     [
-        (-1.149, -0.020), (-1.139, 0.287), (-1.103, 0.594), (-1.048, 0.899),
-        (-0.945, 1.181), (-0.770, 1.431), (-0.539, 1.635), (-0.282, 1.794),
-        (0.000, 1.846), (0.282, 1.794), (0.539, 1.635), (0.770, 1.431),
-        (0.945, 1.181), (1.048, 0.899), (1.103, 0.594), (1.139, 0.287),
-        (1.149, -0.020), (-0.929, -0.243), (-0.786, -0.363), (-0.589, -0.402),
-        (-0.385, -0.379), (-0.196, -0.304), (0.196, -0.304), (0.385, -0.379),
-        (0.589, -0.402), (0.786, -0.363), (0.929, -0.243), (0.000, -0.058),
-        (0.000, 0.151), (0.000, 0.358), (0.000, 0.572), (-0.235, 0.694),
-        (-0.121, 0.736), (0.000, 0.772), (0.121, 0.736), (0.235, 0.694),
-        (-0.703, -0.005), (-0.571, -0.047), (-0.428, -0.049), (-0.289, 0.013),
-        (-0.432, 0.044), (-0.577, 0.044), (0.289, 0.013), (0.428, -0.049),
-        (0.571, -0.047), (0.703, -0.005), (0.577, 0.044), (0.432, 0.044),
-        (-0.465, 1.037), (-0.296, 0.974), (-0.130, 0.946), (0.000, 0.975),
-        (0.130, 0.946), (0.296, 0.974), (0.465, 1.037), (0.303, 1.208),
-        (0.140, 1.280), (0.000, 1.295), (-0.140, 1.280), (-0.303, 1.208),
-        (-0.392, 1.048), (-0.131, 1.039), (0.000, 1.053), (0.131, 1.039),
-        (0.392, 1.048), (0.134, 1.121), (0.000, 1.137), (-0.134, 1.121),
+        (-1.149, -0.020),
+        (-1.139, 0.287),
+        (-1.103, 0.594),
+        (-1.048, 0.899),
+        (-0.945, 1.181),
+        (-0.770, 1.431),
+        (-0.539, 1.635),
+        (-0.282, 1.794),
+        (0.000, 1.846),
+        (0.282, 1.794),
+        (0.539, 1.635),
+        (0.770, 1.431),
+        (0.945, 1.181),
+        (1.048, 0.899),
+        (1.103, 0.594),
+        (1.139, 0.287),
+        (1.149, -0.020),
+        (-0.929, -0.243),
+        (-0.786, -0.363),
+        (-0.589, -0.402),
+        (-0.385, -0.379),
+        (-0.196, -0.304),
+        (0.196, -0.304),
+        (0.385, -0.379),
+        (0.589, -0.402),
+        (0.786, -0.363),
+        (0.929, -0.243),
+        (0.000, -0.058),
+        (0.000, 0.151),
+        (0.000, 0.358),
+        (0.000, 0.572),
+        (-0.235, 0.694),
+        (-0.121, 0.736),
+        (0.000, 0.772),
+        (0.121, 0.736),
+        (0.235, 0.694),
+        (-0.703, -0.005),
+        (-0.571, -0.047),
+        (-0.428, -0.049),
+        (-0.289, 0.013),
+        (-0.432, 0.044),
+        (-0.577, 0.044),
+        (0.289, 0.013),
+        (0.428, -0.049),
+        (0.571, -0.047),
+        (0.703, -0.005),
+        (0.577, 0.044),
+        (0.432, 0.044),
+        (-0.465, 1.037),
+        (-0.296, 0.974),
+        (-0.130, 0.946),
+        (0.000, 0.975),
+        (0.130, 0.946),
+        (0.296, 0.974),
+        (0.465, 1.037),
+        (0.303, 1.208),
+        (0.140, 1.280),
+        (0.000, 1.295),
+        (-0.140, 1.280),
+        (-0.303, 1.208),
+        (-0.392, 1.048),
+        (-0.131, 1.039),
+        (0.000, 1.053),
+        (0.131, 1.039),
+        (0.392, 1.048),
+        (0.134, 1.121),
+        (0.000, 1.137),
+        (-0.134, 1.121),
     ],
     dtype=np.float64,
 )
@@ -136,10 +223,76 @@ MEAN_SHAPE[[61, 62, 63]] = MEAN_SHAPE[[61, 62, 63]] * [1, 0] + [0, 1.070]
 MEAN_SHAPE[[67, 66, 65]] = MEAN_SHAPE[[67, 66, 65]] * [1, 0] + [0, 1.080]
 
 #: Index of each landmark's mirror image (left-right flip of the face).
-MIRROR = [16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 26, 25, 24, 23, 22, 21,
-          20, 19, 18, 17, 27, 28, 29, 30, 35, 34, 33, 32, 31, 45, 44, 43, 42, 47, 46, 39, 38,
-          37, 36, 41, 40, 54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60,
-          67, 66, 65]
+MIRROR = [
+    16,
+    15,
+    14,
+    13,
+    12,
+    11,
+    10,
+    9,
+    8,
+    7,
+    6,
+    5,
+    4,
+    3,
+    2,
+    1,
+    0,
+    26,
+    25,
+    24,
+    23,
+    22,
+    21,
+    20,
+    19,
+    18,
+    17,
+    27,
+    28,
+    29,
+    30,
+    35,
+    34,
+    33,
+    32,
+    31,
+    45,
+    44,
+    43,
+    42,
+    47,
+    46,
+    39,
+    38,
+    37,
+    36,
+    41,
+    40,
+    54,
+    53,
+    52,
+    51,
+    50,
+    49,
+    48,
+    59,
+    58,
+    57,
+    56,
+    55,
+    64,
+    63,
+    62,
+    61,
+    60,
+    67,
+    66,
+    65,
+]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -164,31 +317,104 @@ def _displacements() -> dict[int, np.ndarray]:
 
     fields[1] = field({21: (0, -0.022), 20: (0, -0.016), 19: (0, -0.007)})
     fields[2] = field({17: (0, -0.022), 18: (0, -0.020), 19: (0, -0.012)})
-    fields[4] = field({17: (0.002, 0.008), 18: (0.004, 0.012), 19: (0.006, 0.016),
-                       20: (0.010, 0.020), 21: (0.012, 0.022)})
+    fields[4] = field(
+        {
+            17: (0.002, 0.008),
+            18: (0.004, 0.012),
+            19: (0.006, 0.016),
+            20: (0.010, 0.020),
+            21: (0.012, 0.022),
+        }
+    )
     fields[5] = field({37: (0, -0.008), 38: (0, -0.008)})
     fields[6] = field({40: (0, -0.006), 41: (0, -0.006), 48: (0, -0.005)})
     fields[7] = field({40: (0, -0.007), 41: (0, -0.007), 37: (0, 0.003), 38: (0, 0.003)})
-    fields[9] = field({31: (0.004, -0.014), 32: (0, -0.012), 33: (0, -0.010), 21: (0, 0.008),
-                       49: (0, -0.008), 50: (0, -0.008), 51: (0, -0.006), 61: (0, -0.004)})
-    fields[10] = field({49: (0, -0.016), 50: (0, -0.018), 51: (0, -0.018), 61: (0, -0.012),
-                        62: (0, -0.012)})
-    fields[12] = field({48: (-0.022, -0.026), 60: (-0.020, -0.024), 49: (-0.010, -0.010),
-                        59: (-0.010, -0.010), 61: (-0.006, -0.006), 67: (-0.006, -0.004)})
+    fields[9] = field(
+        {
+            31: (0.004, -0.014),
+            32: (0, -0.012),
+            33: (0, -0.010),
+            21: (0, 0.008),
+            49: (0, -0.008),
+            50: (0, -0.008),
+            51: (0, -0.006),
+            61: (0, -0.004),
+        }
+    )
+    fields[10] = field(
+        {49: (0, -0.016), 50: (0, -0.018), 51: (0, -0.018), 61: (0, -0.012), 62: (0, -0.012)}
+    )
+    fields[12] = field(
+        {
+            48: (-0.022, -0.026),
+            60: (-0.020, -0.024),
+            49: (-0.010, -0.010),
+            59: (-0.010, -0.010),
+            61: (-0.006, -0.006),
+            67: (-0.006, -0.004),
+        }
+    )
     fields[14] = field({48: (0.008, -0.004), 60: (0.008, -0.004)})
-    fields[15] = field({48: (-0.004, 0.026), 60: (-0.004, 0.022), 59: (0, 0.010),
-                        49: (0, 0.006)})
-    fields[17] = field({57: (0, -0.014), 58: (0, -0.012), 66: (0, -0.012), 67: (0, -0.010),
-                        7: (0, -0.008), 8: (0, -0.012)})
-    fields[20] = field({48: (-0.028, 0.006), 60: (-0.026, 0.006), 59: (-0.012, 0.004),
-                        49: (-0.012, 0.0), 67: (-0.008, 0.004), 61: (-0.008, 0.0)})
-    fields[23] = field({49: (0.004, 0.010), 50: (0, 0.012), 51: (0, 0.012), 59: (0.004, -0.010),
-                        58: (0, -0.012), 57: (0, -0.012), 48: (0.008, 0), 60: (0.006, 0)})
-    fields[25] = field({66: (0, 0.024), 67: (0, 0.020), 57: (0, 0.016), 58: (0, 0.014),
-                        59: (0, 0.008), 62: (0, -0.004), 61: (0, -0.003)})
-    fields[26] = field({8: (0, 0.040), 7: (0, 0.036), 9: (0, 0.036), 6: (0, 0.026), 5: (0, 0.014),
-                        4: (0, 0.005), 57: (0, 0.036), 58: (0, 0.032), 59: (0, 0.020),
-                        66: (0, 0.034), 67: (0, 0.030), 48: (0, 0.008)})
+    fields[15] = field({48: (-0.004, 0.026), 60: (-0.004, 0.022), 59: (0, 0.010), 49: (0, 0.006)})
+    fields[17] = field(
+        {
+            57: (0, -0.014),
+            58: (0, -0.012),
+            66: (0, -0.012),
+            67: (0, -0.010),
+            7: (0, -0.008),
+            8: (0, -0.012),
+        }
+    )
+    fields[20] = field(
+        {
+            48: (-0.028, 0.006),
+            60: (-0.026, 0.006),
+            59: (-0.012, 0.004),
+            49: (-0.012, 0.0),
+            67: (-0.008, 0.004),
+            61: (-0.008, 0.0),
+        }
+    )
+    fields[23] = field(
+        {
+            49: (0.004, 0.010),
+            50: (0, 0.012),
+            51: (0, 0.012),
+            59: (0.004, -0.010),
+            58: (0, -0.012),
+            57: (0, -0.012),
+            48: (0.008, 0),
+            60: (0.006, 0),
+        }
+    )
+    fields[25] = field(
+        {
+            66: (0, 0.024),
+            67: (0, 0.020),
+            57: (0, 0.016),
+            58: (0, 0.014),
+            59: (0, 0.008),
+            62: (0, -0.004),
+            61: (0, -0.003),
+        }
+    )
+    fields[26] = field(
+        {
+            8: (0, 0.040),
+            7: (0, 0.036),
+            9: (0, 0.036),
+            6: (0, 0.026),
+            5: (0, 0.014),
+            4: (0, 0.005),
+            57: (0, 0.036),
+            58: (0, 0.032),
+            59: (0, 0.020),
+            66: (0, 0.034),
+            67: (0, 0.030),
+            48: (0, 0.008),
+        }
+    )
     fields[45] = field({37: (0, 0.0187), 38: (0, 0.0187)})
     return fields
 
@@ -299,10 +525,30 @@ def planted_shares() -> dict[str, dict[str, float]]:
 # One clip's recipe
 # ----------------------------------------------------------------------------------------------
 
-_SKIN = np.array([(247, 219, 196), (235, 194, 160), (214, 164, 126), (186, 131, 94),
-                  (150, 100, 70), (110, 72, 50), (240, 205, 180), (200, 150, 110)])
-_HAIR = np.array([(25, 20, 18), (60, 40, 28), (105, 72, 40), (170, 130, 80), (210, 180, 120),
-                  (140, 60, 30), (120, 120, 120), (45, 35, 30)])
+_SKIN = np.array(
+    [
+        (247, 219, 196),
+        (235, 194, 160),
+        (214, 164, 126),
+        (186, 131, 94),
+        (150, 100, 70),
+        (110, 72, 50),
+        (240, 205, 180),
+        (200, 150, 110),
+    ]
+)
+_HAIR = np.array(
+    [
+        (25, 20, 18),
+        (60, 40, 28),
+        (105, 72, 40),
+        (170, 130, 80),
+        (210, 180, 120),
+        (140, 60, 30),
+        (120, 120, 120),
+        (45, 35, 30),
+    ]
+)
 _LIPS = np.array([(170, 80, 80), (150, 70, 70), (190, 100, 100), (120, 60, 55)])
 _IRIS = np.array([(60, 40, 25), (70, 110, 150), (80, 110, 70), (40, 30, 25)])
 
@@ -364,21 +610,42 @@ def make_clip_recipe(
     face_height = 3.3 * inter_ocular  # forehead top to chin
     centre = (
         float(rng.uniform(0.38, 0.62) * width),
-        float(np.clip(rng.uniform(0.36, 0.46) * height, face_height * 0.5, height - 2.0 * inter_ocular)),
+        float(
+            np.clip(
+                rng.uniform(0.36, 0.46) * height, face_height * 0.5, height - 2.0 * inter_ocular
+            )
+        ),
     )
     au_means = 5 * rng.beta(*_AU_BETA, size=len(AU_IDS))
     context_cue = float(rng.uniform(0, 1))
     seed = int(rng.integers(2**31))
     recipe = ClipRecipe(
-        clip=clip, split=split, seed=seed, n_frames=n_frames, fps=fps, width=width,
-        height=height, skin=identity["skin"], hair=identity["hair"],
-        hair_long=identity["hair_long"], lips=identity["lips"], iris=identity["iris"],
-        shirt=identity["shirt"], shape_modes=identity["shape_modes"],
-        glasses=identity["glasses"], inter_ocular=inter_ocular, centre=centre,
-        roll=float(rng.uniform(-8, 8)), light=tuple(float(v) for v in rng.uniform(-1, 1, 2)),
-        wall=identity["wall"], context_cue=context_cue, poster_side=int(rng.choice([-1, 1])),
-        au_means=tuple(float(v) for v in au_means), scene_seed=identity["scene_seed"],
-        labels={}, features={},
+        clip=clip,
+        split=split,
+        seed=seed,
+        n_frames=n_frames,
+        fps=fps,
+        width=width,
+        height=height,
+        skin=identity["skin"],
+        hair=identity["hair"],
+        hair_long=identity["hair_long"],
+        lips=identity["lips"],
+        iris=identity["iris"],
+        shirt=identity["shirt"],
+        shape_modes=identity["shape_modes"],
+        glasses=identity["glasses"],
+        inter_ocular=inter_ocular,
+        centre=centre,
+        roll=float(rng.uniform(-8, 8)),
+        light=tuple(float(v) for v in rng.uniform(-1, 1, 2)),
+        wall=identity["wall"],
+        context_cue=context_cue,
+        poster_side=int(rng.choice([-1, 1])),
+        au_means=tuple(float(v) for v in au_means),
+        scene_seed=identity["scene_seed"],
+        labels={},
+        features={},
     )
     intensities = frame_intensities(recipe)
     features = {f"AU{au:02d}": float(intensities[:, i].mean()) for i, au in enumerate(AU_IDS)}
@@ -442,8 +709,9 @@ def _identity_shape(modes: tuple[float, float, float, float]) -> np.ndarray:
     shape = MEAN_SHAPE.copy()
     width, length, nose, mouth = modes
     shape[0:17, 0] *= 1 + 0.06 * width
-    shape[0:17, 1] = np.where(shape[0:17, 1] > 0, shape[0:17, 1] * (1 + 0.06 * length),
-                              shape[0:17, 1])
+    shape[0:17, 1] = np.where(
+        shape[0:17, 1] > 0, shape[0:17, 1] * (1 + 0.06 * length), shape[0:17, 1]
+    )
     shape[30:36, 1] *= 1 + 0.06 * nose
     shape[48:68, 0] *= 1 + 0.06 * mouth
     return shape
@@ -462,7 +730,10 @@ def _scene(recipe: ClipRecipe) -> tuple[np.ndarray, tuple[float, float, float, f
     rng = np.random.default_rng(recipe.scene_seed)
     width, height = recipe.width, recipe.height
     wall = np.array(recipe.wall, dtype=np.float64)
-    shade = np.linspace(0.85, 1.1, width)[None, :, None] * np.linspace(1.05, 0.9, height)[:, None, None]
+    shade = (
+        np.linspace(0.85, 1.1, width)[None, :, None]
+        * np.linspace(1.05, 0.9, height)[:, None, None]
+    )
     image = np.clip(wall[None, None] * shade, 0, 255).astype(np.uint8)
     canvas = Image.fromarray(image)
     draw = ImageDraw.Draw(canvas)
@@ -473,15 +744,22 @@ def _scene(recipe: ClipRecipe) -> tuple[np.ndarray, tuple[float, float, float, f
         y0 = rng.uniform(0.05, 0.7) * height
         w = rng.uniform(0.08, 0.3) * width
         h = rng.uniform(0.1, 0.5) * height
-        colour = tuple(int(v) for v in np.clip(wall * rng.uniform(0.5, 0.9) + rng.integers(-20, 20, 3), 0, 255))
+        colour = tuple(
+            int(v)
+            for v in np.clip(wall * rng.uniform(0.5, 0.9) + rng.integers(-20, 20, 3), 0, 255)
+        )
         draw.rectangle([x0, y0, x0 + w, y0 + h], fill=colour)
         for shelf in range(int(rng.integers(0, 4))):
             y = y0 + (shelf + 1) * h / 4
             draw.line([x0, y, x0 + w, y], fill=tuple(int(c * 0.7) for c in colour), width=2)
     if rng.random() < 0.5:  # a window
         x0 = rng.uniform(0.0, 0.8) * width
-        draw.rectangle([x0, 0.1 * height, x0 + 0.16 * width, 0.45 * height],
-                       fill=(200, 225, 245), outline=(235, 235, 235), width=4)
+        draw.rectangle(
+            [x0, 0.1 * height, x0 + 0.16 * width, 0.45 * height],
+            fill=(200, 225, 245),
+            outline=(235, 235, 235),
+            width=4,
+        )
     # The context cue: a poster whose size and colourfulness grow with the cue's strength.
     cue = recipe.context_cue
     side = 0.22 * (0.6 + 0.8 * cue) * height
@@ -495,7 +773,9 @@ def _scene(recipe: ClipRecipe) -> tuple[np.ndarray, tuple[float, float, float, f
     box = (x0, y0, x0 + side, y0 + side * 1.3)
     grey = np.array([150, 150, 150])
     for stripe in range(4):
-        hue_colour = np.array([(255, 40, 40), (255, 200, 0), (30, 160, 255), (40, 200, 80)][stripe])
+        hue_colour = np.array(
+            [(255, 40, 40), (255, 200, 0), (30, 160, 255), (40, 200, 80)][stripe]
+        )
         colour = tuple(int(v) for v in grey + cue * (hue_colour - grey))
         top = y0 + stripe * side * 1.3 / 4
         draw.rectangle([x0, top, x0 + side, top + side * 1.3 / 4], fill=colour)
@@ -504,8 +784,10 @@ def _scene(recipe: ClipRecipe) -> tuple[np.ndarray, tuple[float, float, float, f
     iod = recipe.inter_ocular
     chin_x, chin_y = recipe.centre[0], recipe.centre[1] + 1.85 * iod
     shoulders_y = chin_y + 0.9 * iod
-    draw.ellipse([chin_x - 2.6 * iod, shoulders_y, chin_x + 2.6 * iod, shoulders_y + 4.5 * iod],
-                 fill=tuple(recipe.shirt))
+    draw.ellipse(
+        [chin_x - 2.6 * iod, shoulders_y, chin_x + 2.6 * iod, shoulders_y + 4.5 * iod],
+        fill=tuple(recipe.shirt),
+    )
     canvas = canvas.filter(ImageFilter.GaussianBlur(radius=0.8))
     return np.asarray(canvas).copy(), box
 
@@ -518,8 +800,9 @@ def _forehead(points: np.ndarray, inter_ocular_px: float, up: np.ndarray) -> np.
     across = (right - left) / (2 * radius_x)
     height = 1.05 * inter_ocular_px
     angles = np.linspace(0, np.pi, 15)
-    return np.array([middle + math.cos(a) * radius_x * across + math.sin(a) * height * up
-                     for a in angles])
+    return np.array(
+        [middle + math.cos(a) * radius_x * across + math.sin(a) * height * up for a in angles]
+    )
 
 
 def render_frame(
@@ -556,22 +839,37 @@ def render_frame(
     def xy(points) -> list[tuple[float, float]]:
         return [tuple(map(float, p)) for p in np.atleast_2d(points)]
 
-    neck = [landmarks[5] + (0.1 * iod, 0), landmarks[11] - (0.1 * iod, 0),
-            landmarks[11] + (-0.1 * iod, 1.5 * iod), landmarks[5] + (0.1 * iod, 1.5 * iod)]
+    neck = [
+        landmarks[5] + (0.1 * iod, 0),
+        landmarks[11] - (0.1 * iod, 0),
+        landmarks[11] + (-0.1 * iod, 1.5 * iod),
+        landmarks[5] + (0.1 * iod, 1.5 * iod),
+    ]
     draw.polygon(xy(neck), fill=tuple(int(v) for v in skin * 0.8))
     forehead = _forehead(landmarks, iod, up)
     # Long hair falls behind the head.
     if recipe.hair_long:
         top = forehead[7] + 0.25 * iod * up
-        back = [landmarks[0] - 0.35 * iod * across, top, landmarks[16] + 0.35 * iod * across,
-                landmarks[13] + 0.5 * iod * across - 1.6 * iod * up,
-                landmarks[3] - 0.5 * iod * across - 1.6 * iod * up]
+        back = [
+            landmarks[0] - 0.35 * iod * across,
+            top,
+            landmarks[16] + 0.35 * iod * across,
+            landmarks[13] + 0.5 * iod * across - 1.6 * iod * up,
+            landmarks[3] - 0.5 * iod * across - 1.6 * iod * up,
+        ]
         draw.polygon(xy(back), fill=hair)
     # Ears.
     for side, index in ((-1, 1), (1, 15)):
         centre = landmarks[index] + side * 0.08 * iod * across
-        draw.ellipse([centre[0] - 0.17 * iod, centre[1] - 0.3 * iod, centre[0] + 0.17 * iod,
-                      centre[1] + 0.3 * iod], fill=tuple(int(v) for v in skin * 0.9))
+        draw.ellipse(
+            [
+                centre[0] - 0.17 * iod,
+                centre[1] - 0.3 * iod,
+                centre[0] + 0.17 * iod,
+                centre[1] + 0.3 * iod,
+            ],
+            fill=tuple(int(v) for v in skin * 0.9),
+        )
     # Head: jaw polygon closed by the forehead arc, shaded by a directional light.
     head = np.concatenate([landmarks[0:17], forehead[1:-1]])
     mask = Image.new("L", canvas.size, 0)
@@ -600,35 +898,51 @@ def render_frame(
     for index in (2, 14):
         point = 0.55 * landmarks[index] + 0.45 * landmarks[30]
         radius = 0.28 * iod
-        draw.ellipse([point[0] - radius, point[1] - radius, point[0] + radius, point[1] + radius],
-                     fill=cheek)
+        draw.ellipse(
+            [point[0] - radius, point[1] - radius, point[0] + radius, point[1] + radius],
+            fill=cheek,
+        )
     dark_skin = tuple(int(v) for v in skin * 0.62)
     if au[14] > 0.5:
         for index, side in ((48, -1), (54, 1)):
             point = landmarks[index] + side * 0.12 * iod * across
-            draw.line(xy([point - 0.1 * iod * up, point + 0.1 * iod * up]), fill=dark_skin,
-                      width=max(1, int(0.02 * iod * au[14])))
+            draw.line(
+                xy([point - 0.1 * iod * up, point + 0.1 * iod * up]),
+                fill=dark_skin,
+                width=max(1, int(0.02 * iod * au[14])),
+            )
     # Eye sockets are darker than the cheeks: the strongest cue of a face for a HOG detector,
     # and the one that dark skin loses first without it.
     socket = tuple(int(v) for v in skin * 0.78)
     for eye_centre in (right_eye, left_eye):
         centre = eye_centre - 0.06 * iod * up
         radius_x, radius_y = 0.3 * iod, 0.17 * iod
-        draw.ellipse([centre[0] - radius_x, centre[1] - radius_y, centre[0] + radius_x,
-                      centre[1] + radius_y], fill=socket)
+        draw.ellipse(
+            [
+                centre[0] - radius_x,
+                centre[1] - radius_y,
+                centre[0] + radius_x,
+                centre[1] + radius_y,
+            ],
+            fill=socket,
+        )
     # Eyebrows: thick polylines.
     brow_width = max(2, int(round(0.09 * iod)))
     # Brows darker than the hair (fair hair on dark skin would otherwise leave no brows).
     brow_colour = tuple(int(v * 0.5) for v in hair)
     for start in (17, 22):
-        draw.line(xy(landmarks[start : start + 5]), fill=brow_colour, width=brow_width,
-                  joint="curve")
+        draw.line(
+            xy(landmarks[start : start + 5]), fill=brow_colour, width=brow_width, joint="curve"
+        )
     # AU9 wrinkles the nose bridge.
     if au[9] > 0.5:
         for offset in (-0.06, 0.06):
             point = landmarks[28] + offset * iod * up
-            draw.line(xy([point - 0.1 * iod * across, point + 0.1 * iod * across]),
-                      fill=dark_skin, width=max(1, int(0.015 * iod * au[9])))
+            draw.line(
+                xy([point - 0.1 * iod * across, point + 0.1 * iod * across]),
+                fill=dark_skin,
+                width=max(1, int(0.015 * iod * au[9])),
+            )
     # Eyes: white, iris clipped to the lids, lash line.
     for start, eye_centre in ((36, right_eye), (42, left_eye)):
         outline = landmarks[start : start + 6]
@@ -637,25 +951,51 @@ def render_frame(
         eye_layer = Image.new("RGB", canvas.size, (240, 240, 236))
         eye_draw = ImageDraw.Draw(eye_layer)
         radius = 0.11 * iod
-        eye_draw.ellipse([eye_centre[0] - radius, eye_centre[1] - radius,
-                          eye_centre[0] + radius, eye_centre[1] + radius], fill=tuple(recipe.iris))
+        eye_draw.ellipse(
+            [
+                eye_centre[0] - radius,
+                eye_centre[1] - radius,
+                eye_centre[0] + radius,
+                eye_centre[1] + radius,
+            ],
+            fill=tuple(recipe.iris),
+        )
         radius *= 0.45
-        eye_draw.ellipse([eye_centre[0] - radius, eye_centre[1] - radius,
-                          eye_centre[0] + radius, eye_centre[1] + radius], fill=(10, 10, 10))
+        eye_draw.ellipse(
+            [
+                eye_centre[0] - radius,
+                eye_centre[1] - radius,
+                eye_centre[0] + radius,
+                eye_centre[1] + radius,
+            ],
+            fill=(10, 10, 10),
+        )
         canvas.paste(eye_layer, (0, 0), eye_mask)
-        draw.line(xy(np.concatenate([outline[0:4]])), fill=(30, 25, 20),
-                  width=max(2, int(0.04 * iod)), joint="curve")
-        draw.line(xy(np.concatenate([outline[3:6], outline[0:1]])), fill=dark_skin,
-                  width=max(1, int(0.02 * iod)))
+        draw.line(
+            xy(np.concatenate([outline[0:4]])),
+            fill=(30, 25, 20),
+            width=max(2, int(0.04 * iod)),
+            joint="curve",
+        )
+        draw.line(
+            xy(np.concatenate([outline[3:6], outline[0:1]])),
+            fill=dark_skin,
+            width=max(1, int(0.02 * iod)),
+        )
     # Nose: bridge shading, nostrils.
-    draw.line(xy(landmarks[27:31] + 0.05 * iod * across), fill=tuple(int(v) for v in skin * 0.85),
-              width=max(1, int(0.03 * iod)))
+    draw.line(
+        xy(landmarks[27:31] + 0.05 * iod * across),
+        fill=tuple(int(v) for v in skin * 0.85),
+        width=max(1, int(0.03 * iod)),
+    )
     draw.line(xy(landmarks[31:36]), fill=dark_skin, width=max(2, int(0.035 * iod)), joint="curve")
     for index in (32, 34):
         point = landmarks[index] - 0.02 * iod * up
         radius = 0.035 * iod
-        draw.ellipse([point[0] - radius, point[1] - radius, point[0] + radius, point[1] + radius],
-                     fill=tuple(int(v) for v in skin * 0.45))
+        draw.ellipse(
+            [point[0] - radius, point[1] - radius, point[0] + radius, point[1] + radius],
+            fill=tuple(int(v) for v in skin * 0.45),
+        )
     # Mouth: lips, then the opening with teeth when the lips part.
     draw.polygon(xy(landmarks[48:60]), fill=tuple(recipe.lips))
     inner = landmarks[60:68]
@@ -666,26 +1006,43 @@ def render_frame(
         ImageDraw.Draw(teeth_mask).polygon(xy(inner), fill=255)
         teeth = Image.new("L", canvas.size, 0)
         top = inner[2]
-        ImageDraw.Draw(teeth).rectangle([inner[0][0], top[1] - iod, inner[4][0],
-                                         top[1] + 0.5 * opening], fill=255)
+        ImageDraw.Draw(teeth).rectangle(
+            [inner[0][0], top[1] - iod, inner[4][0], top[1] + 0.5 * opening], fill=255
+        )
         combined = Image.fromarray(np.minimum(np.asarray(teeth_mask), np.asarray(teeth)))
         canvas.paste((235, 232, 220), (0, 0), combined)
-    draw.line(xy([landmarks[60], *inner[1:4], landmarks[64]]), fill=tuple(int(v * 0.6) for v in recipe.lips),
-              width=max(1, int(0.02 * iod)))
+    draw.line(
+        xy([landmarks[60], *inner[1:4], landmarks[64]]),
+        fill=tuple(int(v * 0.6) for v in recipe.lips),
+        width=max(1, int(0.02 * iod)),
+    )
     # Glasses: two round frames and a bridge.
     if recipe.glasses:
         frame_width = max(2, int(round(0.05 * iod)))
         for eye_centre in (right_eye, left_eye):
             radius_x, radius_y = 0.32 * iod, 0.24 * iod
-            draw.ellipse([eye_centre[0] - radius_x, eye_centre[1] - radius_y,
-                          eye_centre[0] + radius_x, eye_centre[1] + radius_y],
-                         outline=(20, 20, 25), width=frame_width)
-        draw.line(xy([right_eye + 0.32 * iod * across, left_eye - 0.32 * iod * across]),
-                  fill=(20, 20, 25), width=frame_width)
+            draw.ellipse(
+                [
+                    eye_centre[0] - radius_x,
+                    eye_centre[1] - radius_y,
+                    eye_centre[0] + radius_x,
+                    eye_centre[1] + radius_y,
+                ],
+                outline=(20, 20, 25),
+                width=frame_width,
+            )
+        draw.line(
+            xy([right_eye + 0.32 * iod * across, left_eye - 0.32 * iod * across]),
+            fill=(20, 20, 25),
+            width=frame_width,
+        )
         for eye_centre, side in ((right_eye, -1), (left_eye, 1)):
             start = eye_centre + side * 0.32 * iod * across
-            draw.line(xy([start, start + side * 0.5 * iod * across]), fill=(20, 20, 25),
-                      width=frame_width)
+            draw.line(
+                xy([start, start + side * 0.5 * iod * across]),
+                fill=(20, 20, 25),
+                width=frame_width,
+            )
     canvas = canvas.filter(ImageFilter.GaussianBlur(radius=0.8))
     image = background.copy()
     image[y0:y1, x0:x1] = np.asarray(canvas)
@@ -702,11 +1059,17 @@ def clip_landmarks(recipe: ClipRecipe) -> tuple[np.ndarray, np.ndarray]:
     # Small head motion: a random walk in position and roll.
     shift = np.cumsum(rng.normal(0, 0.01 * recipe.inter_ocular, (n, 2)), axis=0)
     roll = recipe.roll + np.cumsum(rng.normal(0, 0.25, n))
-    landmarks = np.stack([
-        _pose(deform(base, intensities[t]), recipe.inter_ocular,
-              np.asarray(recipe.centre) + shift[t], roll[t])
-        for t in range(n)
-    ])
+    landmarks = np.stack(
+        [
+            _pose(
+                deform(base, intensities[t]),
+                recipe.inter_ocular,
+                np.asarray(recipe.centre) + shift[t],
+                roll[t],
+            )
+            for t in range(n)
+        ]
+    )
     return landmarks.astype(np.float32), intensities.astype(np.float32)
 
 
@@ -773,7 +1136,9 @@ def _fraction(fps: float):
 def default_cache_dir() -> Path:
     """Where generated datasets and stores live: ``$PERSONALITY_UTILS_CACHE`` or
     ``~/.cache/personality_utils``."""
-    return Path(os.environ.get("PERSONALITY_UTILS_CACHE", Path.home() / ".cache" / "personality_utils"))
+    return Path(
+        os.environ.get("PERSONALITY_UTILS_CACHE", Path.home() / ".cache" / "personality_utils")
+    )
 
 
 def _recipes(profile: Profile, seed: int) -> list[ClipRecipe]:
@@ -784,7 +1149,9 @@ def _recipes(profile: Profile, seed: int) -> list[ClipRecipe]:
     n_videos = max(1, int(math.ceil(total / 3)))
     video_ids = _video_ids(rng, n_videos)
     identities = [_identity(rng) for _ in range(n_videos)]
-    split_of = np.concatenate([[split] * profile.synthetic_clips.get(split, 0) for split in SPLITS])
+    split_of = np.concatenate(
+        [[split] * profile.synthetic_clips.get(split, 0) for split in SPLITS]
+    )
     rng.shuffle(split_of)
     used: dict[int, int] = {}
     recipes = []
@@ -901,8 +1268,9 @@ def generate_dataset(
         "label_std": LABEL_STD,
         "planted_shares": planted_shares(),
         "clips": {
-            r.clip: {key: value for key, value in asdict(r).items()
-                     if key not in ("clip", "scene_seed")}
+            r.clip: {
+                key: value for key, value in asdict(r).items() if key not in ("clip", "scene_seed")
+            }
             for r in recipes
         },
     }
@@ -925,7 +1293,9 @@ def _atomic_bytes(path: Path, payload: bytes) -> None:
 def dataset_key(profile: str | Profile, seed: int) -> str:
     """Folder name of a generated dataset: profile, seed and a hash of its settings."""
     profile = get_profile(profile)
-    digest = hashlib.sha1(json.dumps(_settings(profile, seed), sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha1(
+        json.dumps(_settings(profile, seed), sort_keys=True).encode()
+    ).hexdigest()
     return f"synthetic-{profile.name}-seed{seed}-{digest[:8]}"
 
 
@@ -971,7 +1341,6 @@ def landmark_agreement(data_root: str | os.PathLike, store) -> "pd.DataFrame":
         (mean distance of dlib's 68 landmarks from the true ones, in true inter-ocular
         distances; NaN where no face was found or no ground truth exists).
     """
-    import pandas as pd
 
     from .faces import landmark_error_iod
 
@@ -1007,7 +1376,9 @@ def true_eye_alignment_errors(data_root: str | os.PathLike, store, face_size: in
     for row in found:
         clip, frame_index = store.meta["clip"].iloc[row], int(store.meta["frame_index"].iloc[row])
         truth = load_frame_truth(data_root, clip)["landmarks"][frame_index]
-        errors.append(eye_alignment_error(store.detections["landmarks_frame"][row], truth, face_size))
+        errors.append(
+            eye_alignment_error(store.detections["landmarks_frame"][row], truth, face_size)
+        )
     return np.asarray(errors)
 
 

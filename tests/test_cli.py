@@ -17,12 +17,28 @@ def test_prepare_reports_skipped_clips_and_continues(tmp_path, smoke_dataset):
     for name in labels.index:
         (root / "train" / name).symlink_to(clips[name])
     (root / "train" / "brokenbroke.001.mp4").write_bytes(b"not a video")
-    content = {trait: {**labels[trait].to_dict(), "brokenbroke.001.mp4": 0.5} for trait in data.TRAITS}
+    content = {
+        trait: {**labels[trait].to_dict(), "brokenbroke.001.mp4": 0.5} for trait in data.TRAITS
+    }
     (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
     result = subprocess.run(
-        [sys.executable, "-m", "personality_utils", "prepare", "--data-root", str(root),
-         "--out", str(tmp_path / "stores"), "--profile", "smoke", "--workers", "1"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "personality_utils",
+            "prepare",
+            "--data-root",
+            str(root),
+            "--out",
+            str(tmp_path / "stores"),
+            "--profile",
+            "smoke",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "train: 2 clips" in result.stdout and "faces" in result.stdout
@@ -31,9 +47,19 @@ def test_prepare_reports_skipped_clips_and_continues(tmp_path, smoke_dataset):
 
 def test_bad_data_root_is_an_error_not_a_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "personality_utils", "prepare", "--data-root", str(tmp_path / "nope"),
-         "--out", str(tmp_path / "stores")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "personality_utils",
+            "prepare",
+            "--data-root",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "stores"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert "nope" in result.stderr and "Traceback" not in result.stderr
@@ -41,9 +67,25 @@ def test_bad_data_root_is_an_error_not_a_traceback(tmp_path):
 
 def test_train_command_on_smoke(smoke_dataset):
     result = subprocess.run(
-        [sys.executable, "-m", "personality_utils", "train", "--profile", "smoke", "--source", "faces",
-         "--kind", "danplus", "--device", "cpu", "--cache-dir", str(smoke_dataset.store_dir.parents[1])],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "personality_utils",
+            "train",
+            "--profile",
+            "smoke",
+            "--source",
+            "faces",
+            "--kind",
+            "danplus",
+            "--device",
+            "cpu",
+            "--cache-dir",
+            str(smoke_dataset.store_dir.parents[1]),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "test: MA 0." in result.stdout and "constant 0." in result.stdout

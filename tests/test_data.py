@@ -20,7 +20,9 @@ from personality_utils import data
 
 def test_real_annotation_pickles(shared_data):
     train = data.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
-    validation = data.load_annotations(shared_data / "firstimpressions" / "annotation_validation.pkl")
+    validation = data.load_annotations(
+        shared_data / "firstimpressions" / "annotation_validation.pkl"
+    )
     assert len(train) == 6000 and len(validation) == 2000
     expected = set(data.TRAITS) | {"interview"}
     assert set(train.columns) == expected and set(validation.columns) == expected
@@ -39,7 +41,9 @@ def test_real_annotation_pickles(shared_data):
 
 def test_constant_baseline_on_real_labels(shared_data):
     train = data.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
-    validation = data.load_annotations(shared_data / "firstimpressions" / "annotation_validation.pkl")
+    validation = data.load_annotations(
+        shared_data / "firstimpressions" / "annotation_validation.pkl"
+    )
     accuracy = data.constant_baseline(train, validation)
     assert accuracy["mean"] == pytest.approx(0.8834, abs=0.0005)
 
@@ -100,8 +104,13 @@ def test_challenge_csv_maps_by_name(tmp_path):
     )
     table = data.load_challenge_csv(path)
     row = table.loc["abcdefghijk.001.mp4"]
-    assert (row.extraversion, row.agreeableness, row.conscientiousness, row.neuroticism,
-            row.openness) == (0.1, 0.2, 0.3, 0.4, 0.5)
+    assert (
+        row.extraversion,
+        row.agreeableness,
+        row.conscientiousness,
+        row.neuroticism,
+        row.openness,
+    ) == (0.1, 0.2, 0.3, 0.4, 0.5)
     assert list(table.columns) == list(data.TRAITS)
 
 
@@ -115,7 +124,7 @@ def _zip_bytes(members: dict[str, bytes], symlink: str | None = None) -> bytes:
             archive.writestr(name, payload)
         if symlink:
             info = zipfile.ZipInfo(symlink)
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             archive.writestr(info, "/etc/passwd")
     return buffer.getvalue()
 
@@ -123,14 +132,19 @@ def _zip_bytes(members: dict[str, bytes], symlink: str | None = None) -> bytes:
 def test_nested_zip_is_extracted(tmp_path):
     inner = _zip_bytes({"abcdefghijk.001.mp4": b"video-1"})
     outer = tmp_path / "training80_01.zip"
-    outer.write_bytes(_zip_bytes({"training80_01/inner.zip": inner,
-                                  "training80_01/abcdefghijk.002.mp4": b"video-2"}))
+    outer.write_bytes(
+        _zip_bytes(
+            {"training80_01/inner.zip": inner, "training80_01/abcdefghijk.002.mp4": b"video-2"}
+        )
+    )
     files = data.safe_extract_zip(outer, tmp_path / "out")
     assert sorted(path.name for path in files) == ["abcdefghijk.001.mp4", "abcdefghijk.002.mp4"]
     assert data.safe_extract_zip(outer, tmp_path / "out") == files  # reused, not re-extracted
 
 
-@pytest.mark.parametrize("name", ["../evil.mp4", "/tmp/evil.mp4", "a/../../evil.mp4", "C:/evil.mp4"])
+@pytest.mark.parametrize(
+    "name", ["../evil.mp4", "/tmp/evil.mp4", "a/../../evil.mp4", "C:/evil.mp4"]
+)
 def test_escaping_zip_members_are_refused(tmp_path, name):
     archive = tmp_path / "training80_02.zip"
     archive.write_bytes(_zip_bytes({"fine.mp4": b"ok", name: b"evil"}))
@@ -225,7 +239,9 @@ def _tiny_dataset(root: Path, n_clips: int = 3, broken: str | None = None) -> di
         names.append(broken)
         (root / broken).write_bytes(b"garbage")
     names.append("zzzzzzzzzzz.001.mp4")  # labelled but missing
-    content = {trait: {name: 0.1 * (i + 1) for i, name in enumerate(names)} for trait in data.TRAITS}
+    content = {
+        trait: {name: 0.1 * (i + 1) for i, name in enumerate(names)} for trait in data.TRAITS
+    }
     (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
     return content
 
@@ -240,15 +256,23 @@ def test_frame_store_skips_bad_clips_and_resumes(tmp_path, monkeypatch):
     assert store.frames.shape[1:] == (32, 32, 3) and store.frames.dtype == np.uint8
     expected = sum(len(data.sample_frame_indices(20 + k)) for k in range(3))
     assert len(store) == expected == store.frames.shape[0]
-    assert list(store.meta["clip"]) == sorted(store.meta["clip"])  # clip order, not file-system order
+    assert list(store.meta["clip"]) == sorted(
+        store.meta["clip"]
+    )  # clip order, not file-system order
     assert isinstance(store.frames, np.memmap)
     reopened = data.open_frame_store(tmp_path / "store", "train")
     np.testing.assert_array_equal(reopened.frames, store.frames)
 
     # A finished split is reused as it is, without decoding anything.
     monkeypatch.setattr(data, "_shard_clip", lambda task: pytest.fail("decoded again"))
-    assert len(data.build_frame_store(root, tmp_path / "store", size=32, workers=1,
-                                      progress=False)["train"]) == expected
+    assert (
+        len(
+            data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)[
+                "train"
+            ]
+        )
+        == expected
+    )
 
 
 def test_interrupted_frame_store_resumes(tmp_path, monkeypatch):
@@ -268,7 +292,9 @@ def test_interrupted_frame_store_resumes(tmp_path, monkeypatch):
         data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)
     assert not (tmp_path / "store" / "train" / "frames.npy").exists()
     resumed = []
-    monkeypatch.setattr(data, "_shard_clip", lambda task: resumed.append(task[0]) or original(task))
+    monkeypatch.setattr(
+        data, "_shard_clip", lambda task: resumed.append(task[0]) or original(task)
+    )
     store = data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)
     assert resumed == ["abcdefghij2.002.mp4"]  # only the clip that was not finished
     fresh = data.build_frame_store(root, tmp_path / "fresh", size=32, workers=1, progress=False)
@@ -297,19 +323,26 @@ def test_trait_accuracy_by_hand():
 
 
 def test_challenge_csv_roundtrip(tmp_path):
-    predictions = pd.DataFrame({trait: [0.1 * (k + 1), 0.5] for k, trait in enumerate(data.TRAITS)},
-                               index=["abcdefghijk.001.mp4", "abcdefghijk.002.mp4"])
+    predictions = pd.DataFrame(
+        {trait: [0.1 * (k + 1), 0.5] for k, trait in enumerate(data.TRAITS)},
+        index=["abcdefghijk.001.mp4", "abcdefghijk.002.mp4"],
+    )
     path = data.write_challenge_csv(predictions, tmp_path / "predictions.csv")
     header = path.read_text().splitlines()[0]
-    assert header == ("VideoName,ValueExtraversion,ValueAgreeableness,ValueConscientiousness,"
-                      "ValueNeurotisicm,ValueOpenness")
-    pd.testing.assert_frame_equal(data.load_challenge_csv(path), predictions.rename_axis("clip"),
-                                  check_exact=False)
+    assert header == (
+        "VideoName,ValueExtraversion,ValueAgreeableness,ValueConscientiousness,"
+        "ValueNeurotisicm,ValueOpenness"
+    )
+    pd.testing.assert_frame_equal(
+        data.load_challenge_csv(path), predictions.rename_axis("clip"), check_exact=False
+    )
 
 
 def test_identity_disjoint_clips(shared_data):
     train = data.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
-    validation = data.load_annotations(shared_data / "firstimpressions" / "annotation_validation.pkl")
+    validation = data.load_annotations(
+        shared_data / "firstimpressions" / "annotation_validation.pkl"
+    )
     disjoint = data.identity_disjoint_clips(train.index, validation.index)
     train_ids = {data.video_id(clip) for clip in train.index}
     assert disjoint and all(data.video_id(clip) not in train_ids for clip in disjoint)

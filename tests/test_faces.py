@@ -20,7 +20,9 @@ def test_predictor_ships_with_the_install():
     assert path.is_file() and path.stat().st_size > 50_000_000
 
 
-@pytest.mark.parametrize("name, expected", [("obama.jpg", 1), ("biden.jpg", 1), ("two_people.jpg", 2)])
+@pytest.mark.parametrize(
+    "name, expected", [("obama.jpg", 1), ("biden.jpg", 1), ("two_people.jpg", 2)]
+)
 def test_counts_real_faces(shared_data, name, expected):
     detection = faces.detect_face(_photo(shared_data, name))
     assert detection.found and detection.n_faces == expected
@@ -30,8 +32,12 @@ def test_counts_real_faces(shared_data, name, expected):
 def test_detects_a_real_face(shared_data):
     detection = faces.detect_face(_photo(shared_data, "obama.jpg"))
     left, top, right, bottom = detection.box
-    inside = ((detection.landmarks[:, 0] > left - 20) & (detection.landmarks[:, 0] < right + 20)
-              & (detection.landmarks[:, 1] > top - 20) & (detection.landmarks[:, 1] < bottom + 20))
+    inside = (
+        (detection.landmarks[:, 0] > left - 20)
+        & (detection.landmarks[:, 0] < right + 20)
+        & (detection.landmarks[:, 1] > top - 20)
+        & (detection.landmarks[:, 1] < bottom + 20)
+    )
     assert inside.mean() > 0.9
     right_eye, left_eye = faces.eye_centres(detection.landmarks)
     assert right_eye[0] < left_eye[0]  # subject's right eye is on the image's left
@@ -57,7 +63,9 @@ def test_alignment_puts_the_eyes_on_the_canonical_positions(shared_data, name):
     # cheeks below them (eyes, brows and lashes), not background.
     gray = aligned.crop.mean(axis=2)
     for x, y in faces.canonical_eyes(224).astype(int):
-        assert gray[y - 3 : y + 4, x - 3 : x + 4].mean() < gray[y + 25 : y + 32, x - 3 : x + 4].mean()
+        assert (
+            gray[y - 3 : y + 4, x - 3 : x + 4].mean() < gray[y + 25 : y + 32, x - 3 : x + 4].mean()
+        )
 
 
 def test_alignment_matrix_is_a_similarity():
@@ -112,7 +120,9 @@ def test_masks_are_in_anatomical_order_and_disjoint():
 
     assert centre_y(masks["eyebrows"]) < centre_y(masks["eyes"]) < centre_y(masks["nose"])
     assert centre_y(masks["nose"]) < centre_y(masks["mouth"])
-    assert np.nonzero(masks["mouth"])[0].min() > np.nonzero(masks["nose"])[0].max()  # strictly below
+    assert (
+        np.nonzero(masks["mouth"])[0].min() > np.nonzero(masks["nose"])[0].max()
+    )  # strictly below
     for a in faces.REGIONS:
         assert masks[a].any()
         for b in faces.REGIONS:
@@ -155,15 +165,18 @@ def test_face_store_counts_frames_without_a_face(tmp_path, smoke_dataset):
         stream = output.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         for _ in range(20):
-            frame = av.VideoFrame.from_ndarray(np.full((240, 320, 3), 90, np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.full((240, 320, 3), 90, np.uint8), format="rgb24"
+            )
             for packet in stream.encode(frame):
                 output.mux(packet)
         for packet in stream.encode():
             output.mux(packet)
     content = {t: {**labels[t].to_dict(), "blankblankb.001.mp4": 0.5} for t in data.TRAITS}
     (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
-    store = data.build_frame_store(root, tmp_path / "store", size=64, face_size=96, workers=1,
-                                   progress=False)["train"]
+    store = data.build_frame_store(
+        root, tmp_path / "store", size=64, face_size=96, workers=1, progress=False
+    )["train"]
     face_store = data.open_face_store(tmp_path / "store", "train")
     blank = (store.meta["clip"] == "blankblankb.001.mp4").to_numpy()
     assert blank.sum() == 10 and not store.detections["found"][blank].any()

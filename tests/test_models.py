@@ -49,16 +49,28 @@ def test_cam_is_the_weighted_sum_of_maps(head):
         manual = sum(model.fc.weight[trait, k] * maps[:, k] for k in range(maps.shape[1]))
         torch.testing.assert_close(cams[:, trait], manual, rtol=1e-4, atol=1e-5)
     if head == "fig4":  # GAP + linear: the CAM's mean is exactly the logit minus the bias
-        torch.testing.assert_close(cams.mean(dim=(2, 3)) + model.fc.bias, model.logits(images),
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            cams.mean(dim=(2, 3)) + model.fc.bias, model.logits(images), rtol=1e-4, atol=1e-5
+        )
 
 
 def _fake_vgg_face(include_fc: bool = True) -> dict[str, torch.Tensor]:
     """A state dict with the VGG-Face port's exact key names and shapes, each tensor distinct."""
-    shapes = {"conv1_1": (64, 3), "conv1_2": (64, 64), "conv2_1": (128, 64), "conv2_2": (128, 128),
-              "conv3_1": (256, 128), "conv3_2": (256, 256), "conv3_3": (256, 256),
-              "conv4_1": (512, 256), "conv4_2": (512, 512), "conv4_3": (512, 512),
-              "conv5_1": (512, 512), "conv5_2": (512, 512), "conv5_3": (512, 512)}
+    shapes = {
+        "conv1_1": (64, 3),
+        "conv1_2": (64, 64),
+        "conv2_1": (128, 64),
+        "conv2_2": (128, 128),
+        "conv3_1": (256, 128),
+        "conv3_2": (256, 256),
+        "conv3_3": (256, 256),
+        "conv4_1": (512, 256),
+        "conv4_2": (512, 512),
+        "conv4_3": (512, 512),
+        "conv5_1": (512, 512),
+        "conv5_2": (512, 512),
+        "conv5_3": (512, 512),
+    }
     state = {}
     for index, (name, (out_channels, in_channels)) in enumerate(shapes.items()):
         state[f"{name}.weight"] = torch.full((out_channels, in_channels, 3, 3), float(index + 1))
@@ -87,15 +99,17 @@ def test_truncated_or_wrong_weights_are_clear(tmp_path):
     del state["conv5_3.bias"], state["conv4_1.weight"]
     path = tmp_path / "partial.pth"
     torch.save(state, path)
-    with pytest.raises(models.WeightsError, match=r"missing keys \['conv4_1.weight', 'conv5_3.bias'\]"):
+    with pytest.raises(
+        models.WeightsError, match=r"missing keys \['conv4_1.weight', 'conv5_3.bias'\]"
+    ):
         models.build_model("danplus", backbone_weights=path)
     truncated = tmp_path / "truncated.pth"
     full = tmp_path / "full.pth"
     torch.save(_fake_vgg_face(include_fc=False), full)
-    truncated.write_bytes(full.read_bytes()[: 1000])
+    truncated.write_bytes(full.read_bytes()[:1000])
     with pytest.raises(models.WeightsError, match="truncated.pth"):
         models.build_model("danplus", backbone_weights=truncated)
-    with pytest.raises(models.WeightsError, match="full-width"):
+    with pytest.raises(models.WeightsError, match="full width"):
         models.build_model("danplus", width_divisor=8, backbone_weights=full)
 
 
@@ -114,3 +128,14 @@ def test_imagenet_is_never_downloaded(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(models.WeightsError, match="never downloads"):
         models.build_model("danplus", backbone_weights="imagenet")
+
+
+def test_batch_norm_variant_keeps_the_topology():
+    backbone = models.VGGBackbone(width_divisor=8, batch_norm=True)
+    convs = [name for name in backbone.names if name.startswith("conv")]
+    assert tuple(convs) == models.CONV_NAMES
+    assert sum(name.startswith("bn") for name in backbone.names) == 13
+    out = backbone(torch.zeros(2, 3, 112, 112), ("relu5_2", "relu5_3", "pool5"))
+    assert out["relu5_3"].shape == (2, 64, 7, 7) and out["pool5"].shape == (2, 64, 3, 3)
+    with pytest.raises(models.WeightsError, match="no batch normalisation"):
+        models.build_model("danplus", width_divisor=1, backbone_weights="imagenet", batch_norm=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,19 +13,38 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9]*.py"))
 REQUIRED_KEYS = {
     "01_data": {"constant_baseline_accuracy", "hog_detection_rate", "landmark_error_iod"},
     "02_faces": {"detection_rate", "eye_alignment_error_px", "landmark_error_iod"},
-    "03_full_frames": {"mean_accuracy", "per_trait_accuracy", "constant_baseline_accuracy", "r2",
-                       "pearson", "ccc"},
-    "04_faces_model": {"mean_accuracy", "per_trait_accuracy", "constant_baseline_accuracy", "r2",
-                       "pearson", "ccc", "table1"},
+    "03_full_frames": {
+        "mean_accuracy",
+        "per_trait_accuracy",
+        "constant_baseline_accuracy",
+        "r2",
+        "pearson",
+        "ccc",
+    },
+    "04_faces_model": {
+        "mean_accuracy",
+        "per_trait_accuracy",
+        "constant_baseline_accuracy",
+        "r2",
+        "pearson",
+        "ccc",
+        "table1",
+    },
 }
 
 
+@pytest.fixture(scope="module")
+def shared_results(tmp_path_factory):
+    """One results folder for the whole sequence: later chapters read earlier ones' results."""
+    return tmp_path_factory.mktemp("results")
+
+
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
-def test_notebook_runs_on_smoke(source, tmp_path, smoke_dataset, monkeypatch):
+def test_notebook_runs_on_smoke(source, tmp_path, smoke_dataset, monkeypatch, shared_results):
     import jupytext
     import papermill
 
-    monkeypatch.setenv("PERSONALITY_UTILS_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("PERSONALITY_UTILS_RESULTS", str(shared_results))
     monkeypatch.setenv("PERSONALITY_UTILS_CACHE", str(smoke_dataset.store_dir.parents[1]))
     notebook = jupytext.read(source)
     tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
@@ -37,18 +54,33 @@ def test_notebook_runs_on_smoke(source, tmp_path, smoke_dataset, monkeypatch):
     ipynb = tmp_path / f"{source.stem}.ipynb"
     jupytext.write(notebook, ipynb)
     output = tmp_path / f"{source.stem}.out.ipynb"
-    papermill.execute_notebook(str(ipynb), str(output), parameters={"profile": "smoke"},
-                               kernel_name="python3", cwd=str(tmp_path), progress_bar=False)
+    papermill.execute_notebook(
+        str(ipynb),
+        str(output),
+        parameters={"profile": "smoke"},
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
     executed = json.loads(output.read_text())
-    errors = [out for cell in executed["cells"] for out in cell.get("outputs", [])
-              if out.get("output_type") == "error"]
+    errors = [
+        out
+        for cell in executed["cells"]
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
     assert not errors
-    figures = [out for cell in executed["cells"] for out in cell.get("outputs", [])
-               if "text/html" in out.get("data", {}) and "Plotly.newPlot" in "".join(out["data"]["text/html"])]
+    figures = [
+        out
+        for cell in executed["cells"]
+        for out in cell.get("outputs", [])
+        if "text/html" in out.get("data", {})
+        and "Plotly.newPlot" in "".join(out["data"]["text/html"])
+    ]
     assert figures, "the notebook shows at least one plotly figure as offline HTML"
     for figure in figures:
         assert "cdn.plot.ly" not in "".join(figure["data"]["text/html"])
-    saved = json.loads((tmp_path / "results" / f"{source.stem}.json").read_text())
+    saved = json.loads((shared_results / f"{source.stem}.json").read_text())
     assert saved["profile"] == "smoke"
     assert REQUIRED_KEYS.get(source.stem, set()) <= set(saved)
     if source.stem == "01_data":

@@ -10,13 +10,28 @@ from personality_utils import results
 
 
 def test_roundtrip_converts_numpy_and_pandas(tmp_path):
-    values = {"a": np.float32(0.5), "b": np.arange(3), "c": pd.Series({"x": 1.0}),
-              "d": float("nan"), "e": {"nested": np.int64(4)}}
-    path = results.save_results("01_data", values, profile="smoke", data="synthetic", directory=tmp_path)
+    values = {
+        "a": np.float32(0.5),
+        "b": np.arange(3),
+        "c": pd.Series({"x": 1.0}),
+        "d": float("nan"),
+        "e": {"nested": np.int64(4)},
+    }
+    path = results.save_results(
+        "01_data", values, profile="smoke", data="synthetic", directory=tmp_path
+    )
     assert path == tmp_path / "01_data.json"
     loaded = results.load_results("01_data", directory=tmp_path)
-    assert loaded == {"notebook": "01_data", "profile": "smoke", "data": "synthetic", "a": 0.5,
-                      "b": [0, 1, 2], "c": {"x": 1.0}, "d": None, "e": {"nested": 4}}
+    assert loaded == {
+        "notebook": "01_data",
+        "profile": "smoke",
+        "data": "synthetic",
+        "a": 0.5,
+        "b": [0, 1, 2],
+        "c": {"x": 1.0},
+        "d": None,
+        "e": {"nested": 4},
+    }
     assert [p.name for p in tmp_path.iterdir()] == ["01_data.json"]  # no temporary left
     json.loads(path.read_text())
 

@@ -64,7 +64,9 @@ def test_interrupted_generation_resumes(tmp_path, monkeypatch):
     assert not (root / "COMPLETE.json").exists()
     assert not list(root.rglob(".*.mp4"))  # no half-written clip left behind
     calls.clear()
-    monkeypatch.setattr(synthetic, "_render_task", lambda task: calls.append(task[0].clip) or original(task))
+    monkeypatch.setattr(
+        synthetic, "_render_task", lambda task: calls.append(task[0].clip) or original(task)
+    )
     synthetic.generate_dataset(root, MICRO, seed=0, progress=False)
     assert len(calls) == 5 - 2  # only the clips that were not finished
     assert (root / "COMPLETE.json").exists()
@@ -78,11 +80,16 @@ def test_label_function():
     scores = synthetic.trait_scores(mean_features, np.zeros(5))
     for trait, value in scores.items():
         assert value == pytest.approx(0.5, abs=1 / synthetic.LABEL_STEPS[trait])
-        assert (value * synthetic.LABEL_STEPS[trait]) == pytest.approx(round(value * synthetic.LABEL_STEPS[trait]))
+        assert (value * synthetic.LABEL_STEPS[trait]) == pytest.approx(
+            round(value * synthetic.LABEL_STEPS[trait])
+        )
     more_poster = dict(mean_features, context_cue=1.0)
     assert synthetic.trait_scores(more_poster, np.zeros(5))["openness"] > scores["openness"] + 0.1
     with_glasses = dict(mean_features, glasses=1.0)
-    assert synthetic.trait_scores(with_glasses, np.zeros(5))["conscientiousness"] > scores["conscientiousness"] + 0.1
+    assert (
+        synthetic.trait_scores(with_glasses, np.zeros(5))["conscientiousness"]
+        > scores["conscientiousness"] + 0.1
+    )
 
 
 def test_planted_shares_add_up():
@@ -111,7 +118,9 @@ def test_deform_moves_the_right_points():
     blink = zero.copy()
     blink[synthetic.AU_IDS.index(45)] = 5
     closed = synthetic.deform(base, blink)
-    assert closed[37, 1] == pytest.approx(closed[41, 1]) and closed[38, 1] == pytest.approx(closed[40, 1])
+    assert closed[37, 1] == pytest.approx(closed[41, 1]) and closed[38, 1] == pytest.approx(
+        closed[40, 1]
+    )
     smile = zero.copy()
     smile[synthetic.AU_IDS.index(12)] = 5
     smiling = synthetic.deform(base, smile)
@@ -123,8 +132,12 @@ def test_deform_moves_the_right_points():
 
 def test_dlib_finds_the_synthetic_faces():
     """The issue's bar on a fresh sample: >= 95% detected, landmarks within 0.10 IOD."""
-    recipes = synthetic._recipes(profiles.get_profile("default").replace(
-        synthetic_clips={"train": 12, "validation": 0, "test": 0}), seed=11)
+    recipes = synthetic._recipes(
+        profiles.get_profile("default").replace(
+            synthetic_clips={"train": 12, "validation": 0, "test": 0}
+        ),
+        seed=11,
+    )
     rng = np.random.default_rng(0)
     found, errors = 0, []
     for recipe in recipes:

@@ -9,8 +9,18 @@ import torch
 
 from personality_utils import data, training
 
-TINY = dict(kind="danplus", width_divisor=16, input_size=32, epochs=3, batch_size=8,
-            lr_start=1e-3, lr_end=1e-4, optimizer="adam", device="cpu", seed=1)
+TINY = dict(
+    kind="danplus",
+    width_divisor=16,
+    input_size=32,
+    epochs=3,
+    batch_size=8,
+    lr_start=1e-3,
+    lr_end=1e-4,
+    optimizer="adam",
+    device="cpu",
+    seed=1,
+)
 
 
 def _toy(n=48, seed=0):
@@ -36,14 +46,20 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
     config = training.TrainConfig(**TINY)
     whole = training.train_model(config, images, targets, tmp_path / "whole", progress=False)
     config_cam = training.TrainConfig(**{**TINY, "kind": "cam"})  # dropout draws random numbers
-    whole_cam = training.train_model(config_cam, images, targets, tmp_path / "whole_cam", progress=False)
+    whole_cam = training.train_model(
+        config_cam, images, targets, tmp_path / "whole_cam", progress=False
+    )
     for cfg, reference, folder in ((config, whole, "cut"), (config_cam, whole_cam, "cut_cam")):
-        training.train_model(cfg, images, targets, tmp_path / folder, progress=False, stop_after_epoch=1)
+        training.train_model(
+            cfg, images, targets, tmp_path / folder, progress=False, stop_after_epoch=1
+        )
         with pytest.raises(data.DataError, match="stopped after epoch 1 of 3"):
             training.load_trained(tmp_path / folder, device="cpu")
         resumed = training.train_model(cfg, images, targets, tmp_path / folder, progress=False)
         assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
-        for (name, a), b in zip(reference.model.state_dict().items(), resumed.model.state_dict().values()):
+        for (name, a), b in zip(
+            reference.model.state_dict().items(), resumed.model.state_dict().values()
+        ):
             torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     loaded = training.load_trained(tmp_path / "whole", device="cpu")
     np.testing.assert_allclose(training.predict(loaded, images), training.predict(whole, images))
@@ -52,8 +68,9 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
 
 def test_a_tiny_model_learns_a_planted_signal():
     images, targets = _toy(n=160)
-    config = training.TrainConfig(**{**TINY, "epochs": 12, "lr_start": 3e-3, "lr_end": 3e-4,
-                                     "flip_probability": 0.0})
+    config = training.TrainConfig(
+        **{**TINY, "epochs": 12, "lr_start": 3e-3, "lr_end": 3e-4, "flip_probability": 0.0}
+    )
     trained = training.train_model(config, images, targets, progress=False)
     test_images, test_targets = _toy(n=64, seed=5)
     predictions = training.predict(trained, test_images)
@@ -94,3 +111,12 @@ def test_bootstrap_interval_contains_the_estimate():
     for name in [*data.TRAITS, "mean"]:
         assert intervals.loc[name, "low"] < accuracy[name] < intervals.loc[name, "high"]
         assert intervals.loc[name, "high"] - intervals.loc[name, "low"] < 0.05
+
+
+def test_resizing_once_equals_resizing_each_batch():
+    images = np.random.default_rng(0).integers(0, 256, size=(5, 64, 64, 3), dtype=np.uint8)
+    mean, device = torch.full((3, 32, 32), 100.0), torch.device("cpu")
+    once = training._prepare(training._resized_store(images, 32), 32, mean, 2.0, device)
+    each = training._prepare(images, 32, mean, 2.0, device)
+    torch.testing.assert_close(once, each, rtol=0, atol=0)
+    assert training._resized_store(images, 64) is images
