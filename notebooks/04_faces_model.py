@@ -91,34 +91,12 @@ plots.prediction_scatter(
 # difference itself.
 
 # %%
-import numpy as np
-
 face_predictions = test_scores["danplus"]["predictions"]
-frame_predictions = frames_run["test"]["all"]["predictions"]
-clips = truth.index
-face_error = (
-    (face_predictions.loc[clips, list(data.TRAITS)] - truth[list(data.TRAITS)])
-    .abs()
-    .mean(axis=1)
+paired = training.paired_bootstrap(
+    face_predictions, frames_run["test"]["all"]["predictions"], truth, seed=seed
 )
-frame_error = (
-    (frame_predictions.loc[clips, list(data.TRAITS)] - truth[list(data.TRAITS)])
-    .abs()
-    .mean(axis=1)
-)
-difference = (frame_error - face_error).to_numpy()  # > 0: the face model is more accurate
-rng = np.random.default_rng(seed)
-resampled = difference[rng.integers(0, len(difference), size=(2000, len(difference)))].mean(
-    axis=1
-)
-low, high = np.percentile(resampled, [2.5, 97.5])
-paired = {
-    "MA(faces) - MA(full frames)": float(difference.mean()),
-    "95% low": float(low),
-    "95% high": float(high),
-    "clips": int(len(difference)),
-}
-pd.Series(paired).to_frame("paired bootstrap")
+low, high = paired["low"], paired["high"]
+pd.Series(paired, name="MA(faces) − MA(full frames), paired bootstrap").to_frame()
 
 # %% [markdown]
 # ## 4.3 Table 1
@@ -187,7 +165,7 @@ elif high < 0:
 else:
     verdict = "the two models cannot be told apart on this test set (interval contains 0)"
 print(
-    f"paired difference faces - frames: {paired['MA(faces) - MA(full frames)']:+.4f} "
+    f"paired difference faces - frames: {paired['difference']:+.4f} "
     f"[{low:+.4f}, {high:+.4f}]: {verdict}"
 )
 if dataset.synthetic:

@@ -42,6 +42,7 @@ __all__ = [
     "summary_table",
     "results_record",
     "metrics_table",
+    "paired_bootstrap",
 ]
 
 
@@ -610,3 +611,22 @@ def metrics_table(experiments: dict[str, dict], split: str = "test") -> pd.DataF
     table = pd.concat({name: scored["metrics"].T for name, scored in scores.items()})
     table.loc[("constant", "accuracy"), :] = next(iter(scores.values()))["baseline"]
     return table
+
+
+def paired_bootstrap(predictions_a: pd.DataFrame, predictions_b: pd.DataFrame,
+                     truth: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> dict:
+    """Mean-accuracy difference A − B on the same clips, with a 95% paired bootstrap interval.
+
+    Each clip's error is its mean absolute error over the five traits; resampling clips keeps
+    the pairing, so the interval is for the difference itself (chapter 04).
+    """
+    columns = list(TRAITS)
+    truth = truth.loc[:, columns]
+    error_a = (predictions_a.loc[truth.index, columns] - truth).abs().mean(axis=1).to_numpy()
+    error_b = (predictions_b.loc[truth.index, columns] - truth).abs().mean(axis=1).to_numpy()
+    difference = error_b - error_a  # accuracy(A) - accuracy(B)
+    rng = np.random.default_rng(seed)
+    samples = difference[rng.integers(0, len(difference), size=(resamples, len(difference)))]
+    low, high = np.percentile(samples.mean(axis=1), [2.5, 97.5])
+    return {"difference": float(difference.mean()), "low": float(low), "high": float(high),
+            "clips": int(len(difference))}

@@ -120,3 +120,16 @@ def test_resizing_once_equals_resizing_each_batch():
     each = training._prepare(images, 32, mean, 2.0, device)
     torch.testing.assert_close(once, each, rtol=0, atol=0)
     assert training._resized_store(images, 64) is images
+
+
+def test_paired_bootstrap_sign_and_interval():
+    rng = np.random.default_rng(1)
+    truth = pd.DataFrame(rng.uniform(size=(300, 5)), columns=list(data.TRAITS))
+    good = truth + rng.normal(0, 0.05, size=truth.shape)
+    bad = truth + rng.normal(0, 0.15, size=truth.shape)
+    result = training.paired_bootstrap(good, bad, truth)
+    expected = data.trait_accuracy(good, truth)["mean"] - data.trait_accuracy(bad, truth)["mean"]
+    assert result["difference"] == pytest.approx(expected)
+    assert 0 < result["low"] < result["difference"] < result["high"]
+    same = training.paired_bootstrap(good, good, truth)
+    assert same["low"] == same["high"] == 0
