@@ -7,4 +7,14 @@ One module per stage; notebooks import them explicitly, e.g.
 
 __version__ = "0.1.0"
 
-__all__ = ["data", "faces", "plots", "profiles", "results", "synthetic"]
+__all__ = [
+    "cam",
+    "data",
+    "faces",
+    "models",
+    "plots",
+    "profiles",
+    "results",
+    "synthetic",
+    "training",
+]
