@@ -196,14 +196,7 @@ if per_frame_true_error:
 
 # %%
 pooled_crops = [face_stores[split] for split in ("train", "validation") if split in face_stores]
-average_face = (
-    np.mean(
-        [faces.mean_face(fs.crops).astype(np.float64) * len(fs) for fs in pooled_crops], axis=0
-    )
-    * len(pooled_crops)
-    / sum(len(fs) for fs in pooled_crops)
-)
-average_face = np.clip(np.round(average_face), 0, 255).astype(np.uint8)
+average_face = faces.mean_face(*(fs.crops for fs in pooled_crops))
 mean_landmarks = np.nanmean(np.concatenate([fs.landmarks for fs in pooled_crops]), axis=0)
 grid = settings.feature_grid
 size = settings.face_size

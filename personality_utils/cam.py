@@ -34,8 +34,9 @@ def upsample(cam: np.ndarray, size: int) -> np.ndarray:
     return resized[0, 0].numpy()
 
 
-def binarise(cam: np.ndarray, fraction: float = 0.8,
-             mode: Literal["raw", "minmax"] = "raw") -> np.ndarray:
+def binarise(
+    cam: np.ndarray, fraction: float = 0.8, mode: Literal["raw", "minmax"] = "raw"
+) -> np.ndarray:
     """The paper's M_CAM: pixels at or above ``fraction`` of the map's maximum.
 
     ``mode="raw"`` thresholds at ``fraction · max`` of the map as it is (the paper's wording;
@@ -92,7 +93,9 @@ def energy_in_box(cam: np.ndarray, face_mask: np.ndarray) -> float:
     """Share of the map's positive mass inside the face (NaN if the map has none)."""
     positive = np.clip(np.asarray(cam, dtype=np.float64), 0, None)
     total = positive.sum()
-    return float(positive[np.asarray(face_mask, dtype=bool)].sum() / total) if total else float("nan")
+    return (
+        float(positive[np.asarray(face_mask, dtype=bool)].sum() / total) if total else float("nan")
+    )
 
 
 def centre_prior(size: int, sigma: float = 0.25) -> np.ndarray:

@@ -44,6 +44,7 @@ __all__ = [
     "FrameStore",
     "FaceStore",
     "DETECTION_FIELDS",
+    "write_atomic",
     "build_frame_store",
     "open_frame_store",
     "open_face_store",
@@ -554,7 +555,11 @@ def _resize(frame: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize((size, size), Image.BILINEAR))
 
 
-def _write_atomic(path: Path, write) -> None:
+def write_atomic(path: str | os.PathLike, write) -> None:
+    """Write a file so that it is either complete or absent: ``write(temporary_path)`` fills a
+    hidden temporary file beside ``path``, which then replaces ``path`` in one rename. Every
+    store, checkpoint, clip and results file of the package is written through this."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
@@ -617,7 +622,7 @@ def _shard_clip(task: tuple) -> tuple[str, str | None]:
         with open(temporary, "wb") as handle:
             np.savez(handle, **arrays)
 
-    _write_atomic(Path(shard_path), write)
+    write_atomic(Path(shard_path), write)
     return clip, None
 
 
@@ -767,8 +772,8 @@ def _assemble_split(
         rows,
         columns=["clip", "frame_index", "n_decoded", "split", *TRAITS, "fps", "width", "height"],
     )
-    _write_atomic(split_dir / "frames.npy", write_array("frames", total, size))
-    _write_atomic(split_dir / "meta.csv", lambda temporary: meta.to_csv(temporary, index=False))
+    write_atomic(split_dir / "frames.npy", write_array("frames", total, size))
+    write_atomic(split_dir / "meta.csv", lambda temporary: meta.to_csv(temporary, index=False))
     record = {"settings": settings, "skipped": skipped, "n_frames": total, "n_clips": len(shards)}
     if face_size:
         merged = {
@@ -783,21 +788,14 @@ def _assemble_split(
         found = merged["found"].astype(bool) if total else np.zeros(0, dtype=bool)
         face_meta = meta[found].copy()
         face_meta.insert(0, "frame_row", np.flatnonzero(found))
-        _write_atomic(split_dir / "detections.npz", write_detections)
-        _write_atomic(split_dir / "faces.npy", write_array("crops", total_faces, face_size))
-        _write_atomic(
+        write_atomic(split_dir / "detections.npz", write_detections)
+        write_atomic(split_dir / "faces.npy", write_array("crops", total_faces, face_size))
+        write_atomic(
             split_dir / "faces_meta.csv",
             lambda temporary: face_meta.to_csv(temporary, index=False),
         )
         record["n_faces"] = total_faces
-        clips_losing = (
-            face_meta.groupby("clip").size().reindex(meta["clip"].unique(), fill_value=0)
-        )
-        per_clip_total = meta.groupby("clip").size()
-        record["clips_missing_faces"] = int(
-            (clips_losing < per_clip_total.loc[clips_losing.index]).sum()
-        )
-    _write_atomic(
+    write_atomic(
         split_dir / "store.json",
         lambda temporary: Path(temporary).write_text(json.dumps(record, indent=1)),
     )
@@ -892,7 +890,7 @@ def write_challenge_csv(predictions: pd.DataFrame, path: str | os.PathLike) -> P
     }
     table = predictions[list(columns)].rename(columns=columns)
     table.index.name = "VideoName"
-    _write_atomic(path, lambda temporary: table.to_csv(temporary, float_format="%.6f"))
+    write_atomic(path, lambda temporary: table.to_csv(temporary, float_format="%.6f"))
     return path
 
 

@@ -341,14 +341,17 @@ def region_masks(
     return {region: (winner == index) & keep for index, region in enumerate(REGIONS)}
 
 
-def mean_face(crops: np.ndarray, batch: int = 512) -> np.ndarray:
-    """Average of aligned crops (streamed over a memory-mapped array), as uint8."""
-    if len(crops) == 0:
+def mean_face(*crop_arrays: np.ndarray, batch: int = 512) -> np.ndarray:
+    """Average of the aligned crops of one or more arrays (e.g. train and validation),
+    streamed over memory-mapped stores, as uint8."""
+    count = sum(len(crops) for crops in crop_arrays)
+    if count == 0:
         raise ValueError("no faces to average")
-    total = np.zeros(crops.shape[1:], dtype=np.float64)
-    for start in range(0, len(crops), batch):
-        total += np.asarray(crops[start : start + batch], dtype=np.float64).sum(axis=0)
-    return np.clip(np.round(total / len(crops)), 0, 255).astype(np.uint8)
+    total = np.zeros(crop_arrays[0].shape[1:], dtype=np.float64)
+    for crops in crop_arrays:
+        for start in range(0, len(crops), batch):
+            total += np.asarray(crops[start : start + batch], dtype=np.float64).sum(axis=0)
+    return np.clip(np.round(total / count), 0, 255).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------------------------

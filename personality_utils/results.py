@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +68,9 @@ def save_results(
     folder.mkdir(parents=True, exist_ok=True)
     record = {"notebook": stem, "profile": profile, "data": data, **to_jsonable(values)}
     path = folder / f"{stem}.json"
-    handle, temporary = tempfile.mkstemp(prefix=f".{stem}.", dir=folder)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(record, stream, indent=1, sort_keys=False)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    from .data import write_atomic
+
+    write_atomic(path, lambda temporary: Path(temporary).write_text(json.dumps(record, indent=1)))
     return path
 
 

@@ -21,7 +21,6 @@ import json
 import math
 import os
 import pickle
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .data import ANNOTATION_FILES, SPLITS, TRAITS
+from .data import ANNOTATION_FILES, SPLITS, TRAITS, write_atomic
 from .profiles import Profile, get_profile
 
 if TYPE_CHECKING:
@@ -1094,9 +1093,8 @@ def render_clip(recipe: ClipRecipe, path: str | os.PathLike) -> dict[str, np.nda
     landmarks, intensities = clip_landmarks(recipe)
     background, poster = _scene(recipe)
     rng = np.random.default_rng(recipe.seed + 3)
-    handle, temporary = tempfile.mkstemp(suffix=".mp4", prefix=".", dir=path.parent)
-    os.close(handle)
-    try:
+
+    def encode(temporary: str) -> None:
         with av.open(temporary, mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=_fraction(recipe.fps))
             stream.width, stream.height = recipe.width, recipe.height
@@ -1110,10 +1108,8 @@ def render_clip(recipe: ClipRecipe, path: str | os.PathLike) -> dict[str, np.nda
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+
+    write_atomic(path, encode)
     return {
         "landmarks": landmarks,
         "aus": intensities,
@@ -1166,15 +1162,12 @@ def _recipes(profile: Profile, seed: int) -> list[ClipRecipe]:
 def _render_task(task: tuple[ClipRecipe, str, str]) -> str:
     recipe, video_path, truth_path = task
     truth = render_clip(recipe, video_path)
-    handle, temporary = tempfile.mkstemp(suffix=".npz", prefix=".", dir=Path(truth_path).parent)
-    os.close(handle)
-    try:
+
+    def write(temporary: str) -> None:
         with open(temporary, "wb") as stream:
             np.savez(stream, **truth)
-        os.replace(temporary, truth_path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+
+    write_atomic(truth_path, write)
     return recipe.clip
 
 
@@ -1254,7 +1247,7 @@ def generate_dataset(
             r.clip: np.float64(np.clip(np.mean([r.labels[t] for t in TRAITS]), 0, 1))
             for r in chosen
         }
-        _atomic_bytes(out_dir / ANNOTATION_FILES[split], pickle.dumps(content, protocol=2))
+        _write_bytes(out_dir / ANNOTATION_FILES[split], pickle.dumps(content, protocol=2))
     sidecar = {
         "description": "Planted-signal synthetic First Impressions (personality_utils.synthetic)",
         "settings": settings,
@@ -1274,20 +1267,13 @@ def generate_dataset(
             for r in recipes
         },
     }
-    _atomic_bytes(out_dir / "ground_truth.json", json.dumps(sidecar, indent=1).encode())
-    _atomic_bytes(marker, json.dumps({"settings": settings, "n_clips": len(recipes)}).encode())
+    _write_bytes(out_dir / "ground_truth.json", json.dumps(sidecar, indent=1).encode())
+    _write_bytes(marker, json.dumps({"settings": settings, "n_clips": len(recipes)}).encode())
     return out_dir
 
 
-def _atomic_bytes(path: Path, payload: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+def _write_bytes(path: Path, payload: bytes) -> None:
+    write_atomic(path, lambda temporary: Path(temporary).write_bytes(payload))
 
 
 def dataset_key(profile: str | Profile, seed: int) -> str:
@@ -1329,6 +1315,20 @@ def load_frame_truth(data_root: str | os.PathLike, clip: str) -> dict[str, np.nd
         return {key: content[key] for key in content.files}
 
 
+def _true_landmarks_of_found(data_root: str | os.PathLike, store):
+    """Yield (store row, true landmarks) for every frame where dlib found a face, reading each
+    clip's ground truth once."""
+    found = np.flatnonzero(store.detections["found"])
+    clips = store.meta["clip"].to_numpy()
+    frame_indices = store.meta["frame_index"].to_numpy()
+    loaded_clip, truth = None, None
+    for row in found:  # store rows are grouped by clip
+        if clips[row] != loaded_clip:
+            loaded_clip = clips[row]
+            truth = load_frame_truth(data_root, loaded_clip)["landmarks"]
+        yield row, truth[int(frame_indices[row])]
+
+
 def landmark_agreement(data_root: str | os.PathLike, store) -> "pd.DataFrame":
     """Compare the dlib detections kept in a frame store with the ground truth.
 
@@ -1341,7 +1341,6 @@ def landmark_agreement(data_root: str | os.PathLike, store) -> "pd.DataFrame":
         (mean distance of dlib's 68 landmarks from the true ones, in true inter-ocular
         distances; NaN where no face was found or no ground truth exists).
     """
-
     from .faces import landmark_error_iod
 
     if store.detections is None:
@@ -1351,17 +1350,9 @@ def landmark_agreement(data_root: str | os.PathLike, store) -> "pd.DataFrame":
         table[field] = store.detections[field]
     table["found"] = table["found"].astype(bool)
     errors = np.full(len(table), np.nan)
-    truth_dir = Path(data_root) / "ground_truth"
-    if truth_dir.is_dir():
-        for clip, rows in table.groupby("clip", sort=False).groups.items():
-            truth = load_frame_truth(data_root, clip)["landmarks"]
-            for row in rows:
-                position = table.index.get_loc(row)
-                if table.at[row, "found"]:
-                    detected = store.detections["landmarks_frame"][position]
-                    errors[position] = landmark_error_iod(
-                        detected, truth[int(table.at[row, "frame_index"])]
-                    )
+    if (Path(data_root) / "ground_truth").is_dir():
+        for row, truth in _true_landmarks_of_found(data_root, store):
+            errors[row] = landmark_error_iod(store.detections["landmarks_frame"][row], truth)
     table["error_iod"] = errors
     return table
 
@@ -1371,15 +1362,13 @@ def true_eye_alignment_errors(data_root: str | os.PathLike, store, face_size: in
     dlib's landmarks produced, as the distance (crop pixels) from the canonical positions."""
     from .faces import eye_alignment_error
 
-    found = np.flatnonzero(store.detections["found"])
-    errors = []
-    for row in found:
-        clip, frame_index = store.meta["clip"].iloc[row], int(store.meta["frame_index"].iloc[row])
-        truth = load_frame_truth(data_root, clip)["landmarks"][frame_index]
-        errors.append(
-            eye_alignment_error(store.detections["landmarks_frame"][row], truth, face_size)
-        )
-    return np.asarray(errors)
+    detected = store.detections["landmarks_frame"]
+    return np.asarray(
+        [
+            eye_alignment_error(detected[row], truth, face_size)
+            for row, truth in _true_landmarks_of_found(data_root, store)
+        ]
+    )
 
 
 def label_fit(data_root: str | os.PathLike) -> "pd.DataFrame":

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .data import TRAITS, DataError, trait_accuracy
+from .data import TRAITS, DataError, constant_baseline, trait_accuracy, write_atomic
 from .models import VGG_FACE_MEAN, build_model, resolve_device
 
 __all__ = [
@@ -188,16 +188,8 @@ def _normalisation(config: TrainConfig, images: np.ndarray) -> tuple[torch.Tenso
     return torch.tensor(VGG_FACE_MEAN).view(3, 1, 1).expand(3, size, size).clone(), 1.0
 
 
-def _atomic_save(payload: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+def _save_checkpoint(payload: dict, path: Path) -> None:
+    write_atomic(path, lambda temporary: torch.save(payload, temporary))
 
 
 def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -269,8 +261,6 @@ def train_model(
     mean_device = mean.to(device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
     for epoch in range(first_epoch, config.epochs):
-        import time
-
         started = time.perf_counter()
         # Everything random in an epoch derives from (seed, epoch): resuming replays it exactly.
         rng = np.random.default_rng([config.seed, epoch])
@@ -320,7 +310,7 @@ def train_model(
             }
         )
         if checkpoint is not None:
-            _atomic_save(
+            _save_checkpoint(
                 {
                     "config": config.to_dict(),
                     "model": model.state_dict(),
@@ -440,13 +430,16 @@ def evaluate(
         ``predictions`` (per clip), ``metrics`` (DataFrame), ``intervals`` (DataFrame),
         ``baseline`` (accuracy of the training mean, per trait and mean).
     """
-    from .data import constant_baseline
 
-    frame_predictions = predict(trained, images)
-    predictions = clip_predictions(meta, frame_predictions)
+    predictions = clip_predictions(meta, predict(trained, images))
     truth = meta.groupby("clip", sort=True)[list(TRAITS)].first()
     if clips is not None:
         truth = truth.loc[truth.index.intersection(clips)]
+    return _score(predictions, truth, train_labels)
+
+
+def _score(predictions: pd.DataFrame, truth: pd.DataFrame, train_labels: pd.DataFrame) -> dict:
+    """Clip predictions scored on ``truth``'s clips (see :func:`evaluate`)."""
     return {
         "predictions": predictions.loc[truth.index],
         "metrics": regression_metrics(predictions, truth),
@@ -516,7 +509,8 @@ def run_experiment(
     profile = get_profile(profile)
     config = config_for(profile, kind, backbone_weights, device, seed)
     images, meta = _source_arrays(dataset, "train", source)
-    train_labels = dataset.store("train").clip_labels()
+    train_store = dataset.store("train")
+    train_labels = train_store.clip_labels()
     folder = dataset.store_dir / "models" / f"{profile.name}-{kind}-{source}-seed{seed}"
     trained = train_model(config, images, meta[list(TRAITS)].to_numpy(), folder, progress=progress)
     out = {
@@ -525,7 +519,7 @@ def run_experiment(
         "history": pd.DataFrame(trained.history),
         "checkpoint": folder,
         "fallback_clips": {},
-        "dropped_frames": int(len(dataset.store("train")) - len(meta)),
+        "dropped_frames": int(len(train_store) - len(meta)),
     }
     for split in ("validation", "test"):
         if not (dataset.store_dir / split).is_dir():
@@ -548,19 +542,10 @@ def run_experiment(
             if len(subset) < 3:
                 continue
             out[split][name] = {
-                "predictions": predictions.loc[subset.index],
-                "metrics": regression_metrics(predictions, subset),
-                "intervals": bootstrap_intervals(predictions, subset),
-                "baseline": _baseline(train_labels, subset),
+                **_score(predictions, subset, train_labels),
                 "clips": int(len(subset)),
             }
     return out
-
-
-def _baseline(train_labels: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
-    from .data import constant_baseline
-
-    return constant_baseline(train_labels, truth)
 
 
 def summary_table(
@@ -613,8 +598,13 @@ def metrics_table(experiments: dict[str, dict], split: str = "test") -> pd.DataF
     return table
 
 
-def paired_bootstrap(predictions_a: pd.DataFrame, predictions_b: pd.DataFrame,
-                     truth: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> dict:
+def paired_bootstrap(
+    predictions_a: pd.DataFrame,
+    predictions_b: pd.DataFrame,
+    truth: pd.DataFrame,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict:
     """Mean-accuracy difference A − B on the same clips, with a 95% paired bootstrap interval.
 
     Each clip's error is its mean absolute error over the five traits; resampling clips keeps
@@ -628,5 +618,9 @@ def paired_bootstrap(predictions_a: pd.DataFrame, predictions_b: pd.DataFrame,
     rng = np.random.default_rng(seed)
     samples = difference[rng.integers(0, len(difference), size=(resamples, len(difference)))]
     low, high = np.percentile(samples.mean(axis=1), [2.5, 97.5])
-    return {"difference": float(difference.mean()), "low": float(low), "high": float(high),
-            "clips": int(len(difference))}
+    return {
+        "difference": float(difference.mean()),
+        "low": float(low),
+        "high": float(high),
+        "clips": int(len(difference)),
+    }

@@ -14,7 +14,6 @@ import pytest
 
 from personality_utils import data
 
-
 # ----------------------------------------------------------------------------- real label files
 
 

@@ -195,3 +195,11 @@ def test_synthetic_detection_against_the_sidecar(smoke_dataset):
     agreement = synthetic.landmark_agreement(smoke_dataset.root, smoke_dataset.store("train"))
     assert agreement.found.mean() >= 0.95
     assert agreement.error_iod.mean() < 0.10
+
+
+def test_mean_face_pools_several_stores():
+    first = np.full((3, 2, 2, 3), 10, dtype=np.uint8)
+    second = np.full((1, 2, 2, 3), 50, dtype=np.uint8)
+    assert (faces.mean_face(first, second) == 20).all()  # (3·10 + 50) / 4
+    with pytest.raises(ValueError):
+        faces.mean_face(first[:0])

@@ -62,7 +62,7 @@ def test_interrupted_generation_resumes(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         synthetic.generate_dataset(root, MICRO, seed=0, progress=False)
     assert not (root / "COMPLETE.json").exists()
-    assert not list(root.rglob(".*.mp4"))  # no half-written clip left behind
+    assert not list(root.rglob(".*"))  # no half-written clip or sidecar left behind
     calls.clear()
     monkeypatch.setattr(
         synthetic, "_render_task", lambda task: calls.append(task[0].clip) or original(task)
