@@ -43,3 +43,18 @@ test: $(STAMP)
 
 clean:
 	rm -rf _build book/*.ipynb book/results _static/plotly.min.js
+
+# The browser check of the built book (.ci/check_browser.py): Debian's Chromium, installed with
+# apt-get (sudo when not root) only when /usr/bin/chromium is missing, and Playwright in .venv
+# (the `browser` extra). Playwright never downloads a browser of its own here.
+.PHONY: browser-deps check-browser
+
+browser-deps: $(STAMP)
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+		$$SUDO apt-get update -qq \
+		&& $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	@$(PY) -c 'import playwright.sync_api' 2>/dev/null || $(PY) -m pip install --quiet -e '.[test,browser]'
+
+check-browser: browser-deps
+	$(PY) .ci/check_browser.py

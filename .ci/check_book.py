@@ -2,6 +2,7 @@
 free of error outputs, and each page that shows a plotly figure has plotly.js locally."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ for name in files:
     html = page.read_text()
     if "Plotly.newPlot" in html and "plotly.min.js" not in html:
         problems.append(f"{page}: plotly figure without the local plotly.js")
-    if "cdn.plot.ly" in html or "cdn.jsdelivr.net/npm/mathjax" in html:
+    if re.search(r"""src=["']?(https?:)?//""", html):
         problems.append(f"{page}: loads a script from a CDN")
     notebook = root / f"{name}.ipynb"
     if notebook.is_file():

@@ -26,8 +26,15 @@
 #
 # * **DAN+**: global max and global average pooling of relu5_2 and of pool5, each
 #   L2-normalised, concatenated, one linear layer to the five traits, sigmoid;
-# * **CAM model** (the authors' Fig. 3b): pool5 removed; on relu5_3 a 3x3 convolution to five
-#   maps, ReLU, global average pooling, L2 normalisation, dropout, a 5→5 linear layer, sigmoid.
+# * **CAM model**, in one of two forms. The authors' code (their Fig. 3b): pool5 removed; on
+#   relu5_3 a 3x3 convolution to five maps, ReLU, global average pooling, L2 normalisation,
+#   dropout, a 5→5 linear layer, sigmoid. The paper's Fig. 4 describes the textbook form: global
+#   average pooling of the conv5_3 maps and one linear layer to the traits. Both give class
+#   activation maps; the profile says which one is trained (`cam_kind`): the authors' head on
+#   the `paper` profile, the Fig. 4 head on the CPU profiles, because the authors' head barely
+#   leaves the constant predictor in a CPU budget (measured on this synthetic set: test MA
+#   0.877 on full frames and 0.875 on faces against a constant 0.873, where the Fig. 4 head
+#   reaches 0.882 and 0.890).
 #
 # Both are trained with the paper's loss, the Euclidean distance over the five traits, with
 # the whole batch flipped horizontally half of the time and the training mean image
@@ -73,15 +80,16 @@ pd.Series(recipe.to_dict(), name="training recipe").to_frame()
 #   images, clip diversity is what a model generalises from.
 
 # %%
+print(f"CAM model: {settings.cam_kind}")
 experiments = {}
-for kind in ("danplus", "cam"):
-    experiments[kind] = training.run_experiment(
+for name, kind in (("danplus", "danplus"), ("cam", settings.cam_kind)):
+    experiments[name] = training.run_experiment(
         dataset, settings, "frames", kind, backbone_weights, device, seed, progress=False
     )
-    seconds = experiments[kind]["history"]["seconds"].sum()
+    seconds = experiments[name]["history"]["seconds"].sum()
     print(
-        f"{kind}: {len(experiments[kind]['history'])} epochs, {seconds:.0f} s of training "
-        f"(checkpoint {experiments[kind]['checkpoint'].name})"
+        f"{kind}: {len(experiments[name]['history'])} epochs, {seconds:.0f} s of training "
+        f"(checkpoint {experiments[name]['checkpoint'].name})"
     )
 plots.training_curves({kind: run["history"] for kind, run in experiments.items()}).show()
 
@@ -147,6 +155,7 @@ csv_path = data.write_challenge_csv(
 print(f"wrote {csv_path.name}")
 record = training.results_record(experiments["danplus"])
 record["cam_model"] = training.results_record(experiments["cam"])
+record["cam_model"]["kind"] = settings.cam_kind
 record["validation"] = training.results_record(experiments["danplus"], "validation")
 record["paper_mean_accuracy"] = 0.909
 saved = results.save_results(

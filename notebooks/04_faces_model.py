@@ -42,8 +42,8 @@ dataset = data.prepare_dataset(settings, data_root=data_root, seed=seed, progres
 print(dataset.description)
 
 experiments = {}
-for kind in ("danplus", "cam"):
-    experiments[kind] = training.run_experiment(
+for name, kind in (("danplus", "danplus"), ("cam", settings.cam_kind)):
+    experiments[name] = training.run_experiment(
         dataset, settings, "faces", kind, backbone_weights, device, seed, progress=False
     )
 faces_run = experiments["danplus"]
@@ -132,6 +132,7 @@ table1.round(3)
 # %%
 record = training.results_record(faces_run)
 record["cam_model"] = training.results_record(experiments["cam"])
+record["cam_model"]["kind"] = settings.cam_kind
 record["validation"] = training.results_record(faces_run, "validation")
 record["dropped_training_frames"] = faces_run["dropped_frames"]
 record["paired_difference_faces_minus_frames"] = paired

@@ -8,8 +8,10 @@ One module per stage; notebooks import them explicitly, e.g.
 __version__ = "0.1.0"
 
 __all__ = [
+    "aus",
     "cam",
     "data",
+    "distributed",
     "faces",
     "models",
     "plots",
@@ -17,4 +19,5 @@ __all__ = [
     "results",
     "synthetic",
     "training",
+    "units",
 ]

@@ -1,14 +1,19 @@
-"""Command line: ``python -m personality_utils synth | prepare | train``.
+"""Command line: ``python -m personality_utils synth | prepare | train | evaluate``.
 
 ``synth`` writes the planted-signal synthetic dataset in the official layout; ``prepare`` builds
 the frame and face stores of a dataset (real or synthetic) outside the notebooks, on every core;
-``train`` trains and scores one model as chapters 03-04 do (resuming from its checkpoint).
+``train`` trains and scores one model as chapters 03-04 do (resuming from its checkpoint), in one
+process or under ``torchrun`` on several GPUs or machines (:mod:`personality_utils.distributed`);
+``evaluate`` scores a trained checkpoint and writes the challenge CSV.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -28,18 +33,41 @@ def _synth(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _available_cores() -> int:
+    """Cores this process may use (its CPU affinity: a container's or a job's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _prepare(arguments: argparse.Namespace) -> int:
     profile = get_profile(arguments.profile)
-    if arguments.workers is not None:
-        profile = profile.replace(workers=arguments.workers)
-    stores = data.build_frame_store(
-        arguments.data_root,
-        arguments.out,
-        n_samples=profile.frames_per_clip,
-        size=profile.store_size,
-        workers=profile.workers,
-        face_size=0 if arguments.no_faces else profile.face_size,
-    )
+    # 0 or unset (in the option and the profile) = every core available to this process.
+    workers = arguments.workers or profile.workers or _available_cores()
+    profile = profile.replace(workers=workers)
+    print(f"sampling clips with {workers} processes", file=sys.stderr)
+    if arguments.out is None:
+        if arguments.no_faces:
+            raise ValueError("--no-faces needs --out: train and evaluate read stores with faces")
+        # Where train and evaluate look for this dataset's stores.
+        dataset = data.prepare_dataset(
+            profile, data_root=arguments.data_root, cache_dir=arguments.cache_dir
+        )
+        stores = {
+            split: dataset.store(split)
+            for split in data.SPLITS
+            if (dataset.store_dir / split / "frames.npy").is_file()
+        }
+    else:
+        stores = data.build_frame_store(
+            arguments.data_root,
+            arguments.out,
+            n_samples=profile.frames_per_clip,
+            size=profile.store_size,
+            workers=profile.workers,
+            face_size=0 if arguments.no_faces else profile.face_size,
+        )
     skipped = 0
     for split, store in stores.items():
         faces_found = int(store.detections["found"].sum()) if store.detections is not None else 0
@@ -58,30 +86,114 @@ def _prepare(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _train(arguments: argparse.Namespace) -> int:
-    from . import training
-
-    profile = get_profile(arguments.profile)
-    dataset = data.prepare_dataset(
-        profile, data_root=arguments.data_root, seed=arguments.seed, cache_dir=arguments.cache_dir
-    )
-    experiment = training.run_experiment(
-        dataset,
-        profile,
-        arguments.source,
-        arguments.kind,
-        arguments.backbone_weights,
-        arguments.device,
-        arguments.seed,
-    )
+def _report(experiment: dict) -> None:
+    """Print the checkpoint and each split's mean accuracy, interval, baseline and R²."""
     print(f"checkpoint: {experiment['checkpoint']}")
     for split in ("validation", "test"):
-        if split in experiment:
-            scored = experiment[split]["all"]
+        for subset, label in (("all", split), ("identity_disjoint", f"{split} (new identities)")):
+            scored = experiment.get(split, {}).get(subset)
+            if scored is None:
+                continue
+            low, high = scored["intervals"].loc["mean"]
             print(
-                f"{split}: MA {scored['metrics'].loc['mean', 'accuracy']:.4f} "
-                f"(constant {scored['baseline']['mean']:.4f}, {scored['clips']} clips)"
+                f"{label}: MA {scored['metrics'].loc['mean', 'accuracy']:.4f} "
+                f"[{low:.4f}, {high:.4f}] (constant {scored['baseline']['mean']:.4f}, "
+                f"R² {scored['metrics'].loc['mean', 'r2']:.3f}, {scored['clips']} clips)"
             )
+
+
+def _dataset(arguments: argparse.Namespace, progress: bool = True) -> data.Dataset:
+    return data.prepare_dataset(
+        arguments.profile,
+        data_root=arguments.data_root,
+        seed=arguments.seed,
+        cache_dir=arguments.cache_dir,
+        progress=progress,
+    )
+
+
+def _train(arguments: argparse.Namespace) -> int:
+    from . import distributed, training
+
+    profile = get_profile(arguments.profile)
+    config = training.config_for(
+        profile, arguments.kind, arguments.backbone_weights, arguments.device, arguments.seed
+    )
+    if arguments.batch_size is not None:
+        if arguments.batch_size < 1:
+            raise ValueError(f"--batch-size must be positive, got {arguments.batch_size}")
+        config = dataclasses.replace(config, batch_size=arguments.batch_size)
+    context = distributed.from_environment()
+    if context is None:
+        dataset = _dataset(arguments)
+        experiment = training.run_experiment(
+            dataset,
+            profile,
+            arguments.source,
+            arguments.kind,
+            seed=arguments.seed,
+            config=config,
+            checkpoint_dir=_checkpoint_dir(arguments, dataset, config, profile),
+        )
+        _report(experiment)
+        return 0
+    distributed.setup(context, arguments.device, arguments.timeout_minutes)
+    try:
+        dataset = distributed.main_first(context, lambda: _dataset(arguments, context.is_main))
+        folder = _checkpoint_dir(arguments, dataset, config, profile)
+        images, meta = training._source_arrays(dataset, "train", arguments.source)
+        distributed.train_distributed(
+            config, images, meta[list(data.TRAITS)].to_numpy(), folder, context
+        )
+    finally:
+        distributed.teardown()
+    if context.is_main:
+        _report(training.load_experiment(dataset, folder, arguments.source, arguments.device))
+    return 0
+
+
+def _checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> Path:
+    from . import training
+
+    if arguments.out is not None:
+        return arguments.out
+    folder = training.experiment_dir(
+        dataset, profile, arguments.kind, arguments.source, arguments.seed
+    )
+    if config.batch_size != profile.batch_size:
+        # Not the profile's recipe: keep it apart from the profile's own checkpoint.
+        folder = folder.with_name(f"{folder.name}-batch{config.batch_size}")
+    return folder
+
+
+def _evaluate(arguments: argparse.Namespace) -> int:
+    from . import training
+
+    dataset = _dataset(arguments)
+    checkpoint = arguments.checkpoint or training.experiment_dir(
+        dataset, arguments.profile, arguments.kind, arguments.source, arguments.seed
+    )
+    experiment = training.load_experiment(dataset, checkpoint, arguments.source, arguments.device)
+    _report(experiment)
+    splits = [s for s in ("validation", "test") if "all" in experiment.get(s, {})]
+    csv_dir = arguments.csv_dir or Path(checkpoint)
+    for split in splits:
+        path = data.write_challenge_csv(
+            experiment[split]["all"]["predictions"], csv_dir / f"predictions_{split}.csv"
+        )
+        print(f"{split} predictions (challenge format): {path}")
+    if arguments.out is not None:
+        record = {
+            "checkpoint": str(checkpoint),
+            "dataset": dataset.description,
+            "source": arguments.source,
+            "splits": {split: training.results_record(experiment, split) for split in splits},
+        }
+        data.write_atomic(
+            arguments.out,
+            lambda temporary: Path(temporary).write_text(json.dumps(record, indent=2) + "\n"),
+        )
+        print(f"metrics: {arguments.out}")
     return 0
 
 
@@ -98,30 +210,80 @@ def main(argv: list[str] | None = None) -> int:
     synth.set_defaults(run=_synth)
     prepare = commands.add_parser("prepare", help="sample frames of a dataset into frame stores")
     prepare.add_argument("--data-root", type=Path, required=True)
-    prepare.add_argument("--out", type=Path, required=True, help="folder of the stores")
-    prepare.add_argument("--profile", default="paper", choices=sorted(PROFILES))
-    prepare.add_argument("--workers", type=int, default=None, help="processes (0 = every core)")
-    prepare.add_argument("--no-faces", action="store_true", help="frames only, no face store")
-    prepare.set_defaults(run=_prepare)
-    train = commands.add_parser("train", help="train DAN+ or the CAM model and score it")
-    train.add_argument(
-        "--data-root",
+    prepare.add_argument(
+        "--out",
         type=Path,
         default=None,
-        help="real dataset root (default: the synthetic set)",
+        help="folder of the stores (default: the cache folder train and evaluate read)",
     )
-    train.add_argument("--profile", default="default", choices=sorted(PROFILES))
-    train.add_argument("--source", default="frames", choices=["frames", "faces"])
-    train.add_argument("--kind", default="danplus", choices=["danplus", "cam", "cam_fig4"])
+    prepare.add_argument("--profile", default="paper", choices=sorted(PROFILES))
+    prepare.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes (default and 0: every core this process may use)",
+    )
+    prepare.add_argument("--no-faces", action="store_true", help="frames only, no face store")
+    prepare.add_argument("--cache-dir", type=Path, default=None)
+    prepare.set_defaults(run=_prepare)
+    train = commands.add_parser(
+        "train",
+        help="train DAN+ or the CAM model and score it (several GPUs: start it with torchrun)",
+    )
+    evaluate = commands.add_parser(
+        "evaluate", help="score a trained checkpoint, write the challenge CSV"
+    )
+    for command in (train, evaluate):
+        command.add_argument(
+            "--data-root",
+            type=Path,
+            default=None,
+            help="real dataset root (default: the synthetic set)",
+        )
+        command.add_argument("--profile", default="default", choices=sorted(PROFILES))
+        command.add_argument("--source", default="frames", choices=["frames", "faces"])
+        command.add_argument("--kind", default="danplus", choices=["danplus", "cam", "cam_fig4"])
+        command.add_argument("--device", default="auto")
+        command.add_argument("--seed", type=int, default=0)
+        command.add_argument("--cache-dir", type=Path, default=None)
     train.add_argument(
         "--backbone-weights",
         default=None,
         help='"imagenet" (if cached) or a VGG-Face state dict path',
     )
-    train.add_argument("--device", default="auto")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--cache-dir", type=Path, default=None)
+    train.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="global batch, split across torchrun's processes (default: the profile's)",
+    )
+    train.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="checkpoint folder (default: under the stores)",
+    )
+    train.add_argument(
+        "--timeout-minutes",
+        type=float,
+        default=120,
+        help="under torchrun: longest wait for the other processes",
+    )
     train.set_defaults(run=_train)
+    evaluate.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="checkpoint folder (default: the one train uses for these options)",
+    )
+    evaluate.add_argument("--out", type=Path, default=None, help="write the metrics as JSON")
+    evaluate.add_argument(
+        "--csv-dir",
+        type=Path,
+        default=None,
+        help="folder of predictions_<split>.csv (default: the checkpoint folder)",
+    )
+    evaluate.set_defaults(run=_evaluate)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -1,15 +1,19 @@
 """Scoring class activation maps against face boxes and face-part masks.
 
 Chapter 05 uses it: the paper's overlap measure (Section 4.2), the baselines it lacks (a centre
-prior and random maps), the pointing game and the energy inside the box. Maps are plain arrays
-here; computing them is the models' job (:meth:`personality_utils.models.CAMModel.cam`).
+prior and random maps), the pointing game and the energy inside the box; the maps themselves
+(the CAM model's own, and Grad-CAM / LayerCAM on any of the models through ``torchcam``); the
+cascading-randomisation sanity check of Adebayo et al. (2018); and bootstrap intervals that
+resample clips, not frames.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 __all__ = [
     "upsample",
@@ -21,6 +25,19 @@ __all__ = [
     "centre_prior",
     "random_map",
     "region_mass",
+    "class_activation_maps",
+    "gradient_maps",
+    "top_predicted",
+    "store_boxes",
+    "score_maps",
+    "threshold_curve",
+    "cluster_bootstrap",
+    "summarise_overlap",
+    "rank_correlation",
+    "randomisation_stages",
+    "randomise_until",
+    "region_shares",
+    "trait_difference_test",
 ]
 
 
@@ -125,3 +142,422 @@ def region_mass(cam: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, floa
         covered |= mask
     shares["elsewhere"] = float(positive[~covered].sum() / total) if total else float("nan")
     return shares
+
+
+# ----------------------------------------------------------------------------------------------
+# Maps from the models
+# ----------------------------------------------------------------------------------------------
+
+
+def class_activation_maps(
+    trained, images: np.ndarray, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """The CAM model's maps and predictions for uint8 images.
+
+    Args:
+        trained: A :class:`~personality_utils.training.TrainedModel` whose network is a
+            :class:`~personality_utils.models.CAMModel`.
+        images: uint8 (n, h, w, 3) frames or crops (a memory-mapped store is read in batches).
+
+    Returns:
+        ``(maps, predictions)``: float32 (n, 5, g, g) CAMs at the conv5_3 resolution (trait
+        order of :data:`~personality_utils.data.TRAITS`; raw, signed values) and the (n, 5)
+        sigmoid predictions of the same forward pass.
+    """
+    import torch
+
+    model = trained.model.eval()
+    if not hasattr(model, "cam"):
+        raise TypeError(f"{type(model).__name__} has no CAM head; use gradient_maps for it")
+    device = next(model.parameters()).device
+    maps, predictions = [], []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            inputs = trained.prepare(images[start : start + batch_size], device)
+            cams, logits = model.cam_and_logits(inputs)
+            maps.append(cams.float().cpu())
+            predictions.append(torch.sigmoid(logits).float().cpu())
+    if not maps:
+        raise ValueError("no images")
+    return torch.cat(maps).numpy(), torch.cat(predictions).numpy()
+
+
+class _Logits:
+    """Wrap a model so that calling it returns its pre-sigmoid outputs (the Grad-CAM target of a
+    regression: the sigmoid only squashes it and would shrink the gradients near 0 and 1)."""
+
+    @staticmethod
+    def wrap(model):
+        import torch
+
+        class Logits(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.model = inner
+
+            def forward(self, images):
+                return self.model.logits(images)
+
+        return Logits(model)
+
+
+def gradient_maps(
+    trained,
+    images: np.ndarray,
+    method: Literal["GradCAM", "LayerCAM", "XGradCAM"] = "GradCAM",
+    layer: str = "relu5_3",
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Gradient-based maps of every trait through ``torchcam`` (no change to the network).
+
+    The target of trait t is the network's pre-sigmoid output t (a regression has no class
+    scores; maps explain what raises the predicted score). ``torchcam`` applies its ReLU; maps
+    are left unnormalised so that they can be compared with the CAM up to scale.
+
+    Args:
+        trained: A :class:`~personality_utils.training.TrainedModel` (DAN+ or a CAM model).
+        images: uint8 (n, h, w, 3).
+        method: ``torchcam.methods`` class name.
+        layer: Backbone layer the maps are taken at (its ReLU output, e.g. ``relu5_3``).
+
+    Returns:
+        float32 (n, 5, g, g) maps at that layer's resolution.
+    """
+    import torch
+    import torchcam.methods
+
+    model = trained.model.eval()
+    names = model.backbone.names
+    if layer not in names:
+        raise ValueError(f"layer {layer!r} is not in the backbone ({names[0]} ... {names[-1]})")
+    wrapper = _Logits.wrap(model)
+    target = f"model.backbone.features.{names.index(layer)}"
+    device = next(model.parameters()).device
+    out = []
+    extractor_class = getattr(torchcam.methods, method)
+    with extractor_class(wrapper, target_layer=target) as extractor:
+        for start in range(0, len(images), batch_size):
+            inputs = trained.prepare(images[start : start + batch_size], device)
+            scores = wrapper(inputs)
+            per_trait = []
+            for trait in range(scores.shape[1]):
+                last = trait == scores.shape[1] - 1
+                maps = extractor(
+                    class_idx=trait, scores=scores, normalized=False, retain_graph=not last
+                )[0]
+                per_trait.append(maps.detach().float().cpu())
+            out.append(torch.stack(per_trait, dim=1))
+    if not out:
+        raise ValueError("no images")
+    return torch.cat(out).numpy()
+
+
+def top_predicted(predictions: np.ndarray, n: int = 50, eligible=None) -> dict[str, np.ndarray]:
+    """For each trait, the rows of the ``n`` highest predicted values (the paper's "50 images
+    that give the highest predicted value"), highest first; ties go to the lower row.
+
+    Args:
+        predictions: (rows, 5) predicted trait scores.
+        eligible: Optional boolean (rows,) mask: only these rows compete (e.g. frames where a
+            face was detected, since the overlap needs a face box).
+    """
+    from .data import TRAITS
+
+    predictions = np.asarray(predictions, dtype=np.float64)
+    rows = np.arange(len(predictions))
+    if eligible is not None:
+        rows = rows[np.asarray(eligible, dtype=bool)]
+    out = {}
+    for column, trait in enumerate(TRAITS):
+        order = np.lexsort((rows, -predictions[rows, column]))
+        out[trait] = rows[order[:n]]
+    return out
+
+
+def store_boxes(store) -> np.ndarray:
+    """dlib's face boxes (left, top, right, bottom) in frame-store pixels, NaN where no face."""
+    if store.detections is None:
+        raise ValueError(f"{store.path}: this frame store was built without faces")
+    return np.asarray(store.detections["box_store"], dtype=np.float64)
+
+
+def score_maps(
+    maps: np.ndarray,
+    boxes: np.ndarray,
+    size: int,
+    fraction: float = 0.8,
+    mode: Literal["raw", "minmax"] = "raw",
+) -> pd.DataFrame:
+    """Score maps against face boxes the paper's way, plus pointing game and energy.
+
+    Args:
+        maps: (n, g, g) maps at any resolution; each is upsampled to ``size`` first, as the
+            authors did before binarising.
+        boxes: (n, 4) face boxes (left, top, right, bottom) in the ``size`` x ``size`` frame;
+            rows with a NaN box get NaN scores.
+        fraction, mode: The binarisation (see :func:`binarise`).
+
+    Returns:
+        One row per map: ``overlap`` (the paper's), ``pointing`` (1.0 if the maximum is in the
+        box), ``energy`` (positive mass in the box), ``cam_area`` (share of the frame in
+        M_CAM) and ``box_area`` (share of the frame in the box: the overlap a map with no
+        preference for faces would get on average).
+    """
+    maps = np.asarray(maps)
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if len(maps) != len(boxes):
+        raise ValueError(f"{len(maps)} maps but {len(boxes)} boxes")
+    rows = []
+    for cam_map, box in zip(maps, boxes):
+        if not np.isfinite(box).all():
+            rows.append(dict.fromkeys(("overlap", "pointing", "energy", "cam_area"), np.nan))
+            rows[-1]["box_area"] = np.nan
+            continue
+        full = upsample(cam_map, size) if cam_map.shape != (size, size) else cam_map
+        face = box_mask(box, size)
+        activated = binarise(full, fraction, mode)
+        rows.append(
+            {
+                "overlap": overlap(activated, face),
+                "pointing": float(pointing_game(full, face)),
+                "energy": energy_in_box(full, face),
+                "cam_area": float(activated.mean()),
+                "box_area": float(face.mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def threshold_curve(
+    maps: np.ndarray,
+    boxes: np.ndarray,
+    size: int,
+    fractions=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
+    modes=("raw", "minmax"),
+) -> pd.DataFrame:
+    """Share of maps with overlap ≥ 0.9 and mean overlap at several binarisation thresholds."""
+    rows = []
+    for mode in modes:
+        for fraction in fractions:
+            scored = score_maps(maps, boxes, size, fraction, mode)["overlap"].dropna()
+            rows.append(
+                {
+                    "mode": mode,
+                    "fraction": fraction,
+                    "share_ge_0_9": float((scored >= 0.9).mean()),
+                    "mean_overlap": float(scored.mean()),
+                    "maps": int(len(scored)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def cluster_bootstrap(
+    values: np.ndarray,
+    groups: np.ndarray,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """Mean of ``values`` with a percentile bootstrap interval that resamples whole groups
+    (clips), so that frames of one clip, which are far from independent, do not narrow the
+    interval. A share is the mean of an indicator.
+
+    Returns:
+        ``(mean, low, high)``; NaN values are dropped first.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    groups = np.asarray(groups)
+    keep = np.isfinite(values)
+    values, groups = values[keep], groups[keep]
+    if len(values) == 0:
+        return (float("nan"),) * 3
+    _, codes = np.unique(groups, return_inverse=True)
+    n_groups = codes.max() + 1
+    sums = np.bincount(codes, weights=values, minlength=n_groups)
+    sizes = np.bincount(codes, minlength=n_groups).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    # Each draw picks n_groups clips with replacement: how often each was picked.
+    picks = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_boot)
+    draws = (picks @ sums) / (picks @ sizes)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(values.mean()), float(low), float(high)
+
+
+def summarise_overlap(
+    scores: pd.DataFrame, n_boot: int = 2000, seed: int = 0, by: str | None = "trait"
+) -> pd.DataFrame:
+    """The paper's two figures (share of overlap ≥ 0.9, mean overlap), the pointing game and
+    the energy in the box, with clip-bootstrap intervals, overall and per ``by`` value.
+
+    Args:
+        scores: Output of :func:`score_maps` with ``clip`` (and ``by``) columns added.
+    """
+
+    def one(frame: pd.DataFrame) -> dict:
+        clips = frame["clip"].to_numpy()
+        row = {"maps": int(frame["overlap"].notna().sum())}
+        overlaps = frame["overlap"].to_numpy(dtype=np.float64)
+        measures = {
+            "share_ge_0_9": np.where(np.isnan(overlaps), np.nan, overlaps >= 0.9),
+            "mean_overlap": overlaps,
+            "pointing_game": frame["pointing"].to_numpy(dtype=np.float64),
+            "energy_in_box": frame["energy"].to_numpy(dtype=np.float64),
+            "box_area": frame["box_area"].to_numpy(dtype=np.float64),
+        }
+        for name, column in measures.items():
+            estimate, low, high = cluster_bootstrap(column, clips, n_boot=n_boot, seed=seed)
+            row[name], row[f"{name}_low"], row[f"{name}_high"] = estimate, low, high
+        return row
+
+    rows = {"all": one(scores)}
+    if by is not None:
+        for value, frame in scores.groupby(by, sort=False):
+            rows[value] = one(frame)
+    return pd.DataFrame(rows).T
+
+
+# ----------------------------------------------------------------------------------------------
+# Sanity check: cascading randomisation (Adebayo et al., 2018)
+# ----------------------------------------------------------------------------------------------
+
+
+def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation between paired maps, one value per pair: (n, ...) arrays are
+    compared map by map over their trailing (spatial) axes. A constant map gives NaN."""
+    from scipy.stats import rankdata
+
+    first = np.asarray(first, dtype=np.float64)
+    second = np.asarray(second, dtype=np.float64)
+    if first.shape != second.shape:
+        raise ValueError(f"shapes differ: {first.shape} and {second.shape}")
+    a = rankdata(first.reshape(len(first), -1), axis=1)
+    b = rankdata(second.reshape(len(second), -1), axis=1)
+    a -= a.mean(axis=1, keepdims=True)
+    b -= b.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (a * b).sum(axis=1) / denominator, np.nan)
+
+
+def randomisation_stages(model) -> list[str]:
+    """The cascade, from the top: ``"head"`` (everything after the backbone), then the
+    convolutions from conv5_3 down to conv1_1."""
+    from .models import CONV_NAMES
+
+    present = [name for name in CONV_NAMES if name in model.backbone.names]
+    return ["head", *reversed(present)]
+
+
+def randomise_until(trained, stage: str, seed: int = 0):
+    """A copy of ``trained`` whose head and every convolution from the top down to ``stage``
+    (inclusive) are re-initialised, as in the cascading randomisation of Adebayo et al.
+
+    Convolutions get torchvision's VGG initialisation; a batch-normalisation layer after a
+    re-initialised convolution gets its default affine parameters back (its running statistics,
+    which belong to the trained network, are kept: the check asks whether the *maps* notice
+    that the weights are gone). The original model is not touched.
+    """
+    import torch
+    from torch import nn
+
+    stages = randomisation_stages(trained.model)
+    if stage not in stages:
+        raise ValueError(f"unknown stage {stage!r}; choose from {stages}")
+    clone = copy.copy(trained)
+    clone.model = copy.deepcopy(trained.model).eval()
+    generator = torch.Generator().manual_seed(seed)
+
+    def reinit(module: nn.Module) -> None:
+        with torch.no_grad():
+            if isinstance(module, nn.Conv2d):
+                fan_out = module.out_channels * module.kernel_size[0] * module.kernel_size[1]
+                std = (2.0 / fan_out) ** 0.5
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
+                module.bias.zero_()
+            elif isinstance(module, nn.Linear):
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * 0.05)
+                module.bias.zero_()
+            elif isinstance(module, nn.BatchNorm2d):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+
+    model = clone.model
+    for name, module in model.named_children():
+        if name != "backbone":
+            for sub in module.modules():
+                reinit(sub)
+    backbone = model.backbone
+    for current in stages[1 : stages.index(stage) + 1]:
+        index = backbone.names.index(current)
+        reinit(backbone.features[index])
+        bn_name = current.replace("conv", "bn")
+        if bn_name in backbone.names:
+            reinit(backbone.features[backbone.names.index(bn_name)])
+    return clone
+
+
+# ----------------------------------------------------------------------------------------------
+# Face parts (the face model's maps)
+# ----------------------------------------------------------------------------------------------
+
+
+def region_shares(maps: np.ndarray, landmarks: np.ndarray, size: int) -> pd.DataFrame:
+    """Share of each map's positive mass on the eyebrows, eyes, nose and mouth of its own face
+    (masks drawn from that crop's 68 landmarks), and each part's share of the crop's area.
+
+    Args:
+        maps: (n, g, g) maps of aligned face crops.
+        landmarks: (n, 68, 2) landmarks in crop pixels.
+        size: Side of the crops.
+
+    Returns:
+        One row per map: ``<region>`` mass shares (plus ``elsewhere``) and ``<region>_area``.
+    """
+    from .faces import region_masks
+
+    rows = []
+    for cam_map, points in zip(maps, landmarks):
+        masks = region_masks(points, size)
+        row = region_mass(upsample(cam_map, size), masks)
+        row.update({f"{region}_area": float(mask.mean()) for region, mask in masks.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def trait_difference_test(
+    shares: pd.DataFrame,
+    regions,
+    by: str = "trait",
+    n_permutations: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """Do the traits' maps put their mass on different face parts? The statistic is the
+    variance across traits of each region's mean share, summed over regions; its null comes from
+    shuffling the trait labels of the maps.
+
+    Returns:
+        ``statistic``, ``p_value`` and ``largest_spread`` (the region whose trait means differ
+        most, with that max − min difference).
+    """
+    values = shares[list(regions)].to_numpy(dtype=np.float64)
+    labels = pd.factorize(shares[by])[0]
+    groups = labels.max() + 1
+
+    def statistic(codes: np.ndarray) -> float:
+        counts = np.bincount(codes, minlength=groups)[:, None]
+        means = np.stack([np.bincount(codes, values[:, j], groups) for j in range(len(regions))], 1)
+        return float((means / counts).var(axis=0).sum())
+
+    observed = statistic(labels)
+    rng = np.random.default_rng(seed)
+    null = np.array([statistic(rng.permutation(labels)) for _ in range(n_permutations)])
+    means = shares.groupby(by)[list(regions)].mean()
+    spread = means.max() - means.min()
+    return {
+        "statistic": observed,
+        "p_value": float((1 + (null >= observed).sum()) / (1 + n_permutations)),
+        "largest_spread_region": str(spread.idxmax()),
+        "largest_spread": float(spread.max()),
+    }

@@ -206,12 +206,16 @@ class CAMModel(nn.Module):
             return F.relu(self.cam_conv(features))
         return features
 
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Pre-sigmoid outputs (batch, 5)."""
-        pooled = self.maps(images).mean(dim=(2, 3))
+    def head_logits(self, maps: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid outputs (batch, 5) from the output of :meth:`maps`."""
+        pooled = maps.mean(dim=(2, 3))
         if self.head_type == "authors":
             pooled = self.dropout(_l2(pooled))
         return self.fc(pooled)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid outputs (batch, 5)."""
+        return self.head_logits(self.maps(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Trait scores in [0, 1], (batch, 5)."""
@@ -220,8 +224,12 @@ class CAMModel(nn.Module):
     def cam(self, images: torch.Tensor) -> torch.Tensor:
         """Class activation maps (batch, 5 traits, h, w) at the resolution of conv5_3 (14x14 at
         224 input): ``sum_k w[t, k] · map_k``. Upsample them for display."""
+        return self.cam_and_logits(images)[0]
+
+    def cam_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CAMs (batch, 5, h, w) and the pre-sigmoid outputs (batch, 5) of one pass."""
         maps = self.maps(images)
-        return torch.einsum("tk,bkhw->bthw", self.fc.weight, maps)
+        return torch.einsum("tk,bkhw->bthw", self.fc.weight, maps), self.head_logits(maps)
 
 
 def build_model(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.io._base_renderers import HtmlRenderer
 from plotly.subplots import make_subplots
 
 if TYPE_CHECKING:
@@ -26,6 +27,11 @@ __all__ = [
     "training_curves",
     "accuracy_with_intervals",
     "prediction_scatter",
+    "cam_overlay",
+    "gallery_with_menu",
+    "measure_bars",
+    "threshold_curves",
+    "randomisation_curves",
     "TRAIT_COLOURS",
     "REGION_COLOURS",
 ]
@@ -50,6 +56,27 @@ REGION_COLOURS = {
 }
 
 
+class _BookHtmlRenderer(HtmlRenderer):
+    """An HTML snippet without plotly.js and without MathJax: plotly's own HtmlRenderer
+    hard-codes MathJax from a CDN, which a page of this book must never fetch (no figure uses
+    LaTeX)."""
+
+    def __init__(self):
+        super().__init__(connected=False, full_html=False, include_plotlyjs=False)
+
+    def to_mimebundle(self, fig_dict):
+        html = pio.to_html(
+            fig_dict,
+            include_plotlyjs=False,
+            include_mathjax=False,
+            full_html=False,
+            default_width="100%",
+            default_height=525,
+            validate=False,
+        )
+        return {"text/html": html}
+
+
 def setup(renderer: str = "book") -> None:
     """Choose how figures are shown.
 
@@ -60,11 +87,7 @@ def setup(renderer: str = "book") -> None:
     """
     if renderer == "book":
         if "book_html" not in pio.renderers:
-            from plotly.io._base_renderers import HtmlRenderer
-
-            pio.renderers["book_html"] = HtmlRenderer(
-                connected=False, full_html=False, include_plotlyjs=False
-            )
+            pio.renderers["book_html"] = _BookHtmlRenderer()
         pio.renderers.default = "plotly_mimetype+book_html"
     else:
         pio.renderers.default = renderer
@@ -163,9 +186,7 @@ def accuracy_with_intervals(runs: dict[str, dict], baseline: "pd.Series") -> go.
             marker=dict(symbol="line-ew-open", size=28, color="black", line=dict(width=3)),
         )
     )
-    low = min(
-        float(baseline.min()), min(float(s["intervals"]["low"].min()) for s in runs.values())
-    )
+    low = min(float(baseline.min()), min(float(s["intervals"]["low"].min()) for s in runs.values()))
     figure.update_layout(
         barmode="group",
         yaxis=dict(range=[low - 0.01, 1.0], title="accuracy (1 − |error|)"),
@@ -175,9 +196,7 @@ def accuracy_with_intervals(runs: dict[str, dict], baseline: "pd.Series") -> go.
     return figure
 
 
-def prediction_scatter(
-    predictions: "pd.DataFrame", truth: "pd.DataFrame", title: str
-) -> go.Figure:
+def prediction_scatter(predictions: "pd.DataFrame", truth: "pd.DataFrame", title: str) -> go.Figure:
     """Predicted against true scores, one trait at a time chosen with a dropdown."""
     from .data import TRAITS
 
@@ -208,9 +227,7 @@ def prediction_scatter(
     buttons = []
     for index, trait in enumerate(TRAITS):
         visible = [i == index for i in range(len(TRAITS))] + [True]
-        buttons.append(
-            dict(label=trait.capitalize(), method="update", args=[{"visible": visible}])
-        )
+        buttons.append(dict(label=trait.capitalize(), method="update", args=[{"visible": visible}]))
     figure.update_layout(
         title=title,
         height=420,
@@ -219,3 +236,209 @@ def prediction_scatter(
         updatemenus=[dict(buttons=buttons, x=1.0, xanchor="right", y=1.15, yanchor="top")],
     )
     return figure
+
+
+# Plotly's "Jet", the colour map of the paper's CAM figures, as a lookup table.
+_JET = np.array(
+    [(0, 0, 131), (0, 60, 170), (5, 255, 255), (255, 255, 0), (250, 0, 0), (128, 0, 0)],
+    dtype=np.float64,
+)
+_JET_STOPS = np.array([0, 0.35, 0.5, 0.6, 0.7, 1.0])
+
+
+def cam_overlay(
+    image: np.ndarray, cam_map: np.ndarray, alpha: float = 0.5, display_size: int | None = None
+) -> np.ndarray:
+    """A map drawn over an image as the paper shows CAMs: upsampled bilinearly to the image,
+    rescaled to [0, 1] for display only, coloured with Jet (red = high) and blended."""
+    from .cam import upsample
+
+    image = np.asarray(image, dtype=np.float64)
+    if image.shape[0] != image.shape[1]:
+        raise ValueError(f"expected a square image, got {image.shape}")
+    full = upsample(cam_map, image.shape[0])
+    low, high = full.min(), full.max()
+    scaled = (full - low) / (high - low) if high > low else np.zeros_like(full)
+    colour = np.stack([np.interp(scaled, _JET_STOPS, _JET[:, c]) for c in range(3)], axis=-1)
+    blended = np.clip((1 - alpha) * image + alpha * colour, 0, 255).astype(np.uint8)
+    if display_size is None or display_size == blended.shape[0]:
+        return blended
+    from PIL import Image
+
+    resized = Image.fromarray(blended).resize((display_size, display_size), Image.BILINEAR)
+    return np.asarray(resized)
+
+
+def gallery_with_menu(
+    panels: dict[str, Sequence[np.ndarray]],
+    columns: int = 5,
+    tile_height: int = 120,
+    title: str = "",
+    active: str | None = None,
+    format: str = "jpeg",
+) -> go.Figure:
+    """Several image grids in one figure, one shown at a time, chosen with a dropdown (works in
+    the static page: it is plotly's own control). Panels may have different lengths."""
+    if not panels:
+        raise ValueError("no panels")
+    slots = max(len(images) for images in panels.values())
+    if slots == 0:
+        raise ValueError("every panel is empty")
+    rows = int(np.ceil(slots / columns))
+    figure = make_subplots(rows=rows, cols=columns, horizontal_spacing=0.005, vertical_spacing=0.01)
+    names = list(panels)
+    active = names[0] if active is None else active
+    owner = []
+    for name in names:
+        for index, image in enumerate(panels[name]):
+            figure.add_trace(
+                go.Image(source=image_uri(image, format), hoverinfo="skip", visible=name == active),
+                row=index // columns + 1,
+                col=index % columns + 1,
+            )
+            owner.append(name)
+    buttons = [
+        dict(
+            label=name,
+            method="update",
+            args=[{"visible": [o == name for o in owner]}, {"title.text": f"{title}{name}"}],
+        )
+        for name in names
+    ]
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    figure.update_layout(
+        title=f"{title}{active}",
+        height=rows * tile_height + 90,
+        margin=dict(l=5, r=5, t=80, b=5),
+        updatemenus=[
+            dict(
+                buttons=buttons,
+                active=names.index(active),
+                x=0.0,
+                xanchor="left",
+                y=1.0,
+                yanchor="bottom",
+                pad=dict(b=30),
+            )
+        ],
+    )
+    return figure
+
+
+def measure_bars(
+    table: "pd.DataFrame",
+    measure: str,
+    group: str,
+    series: str,
+    title: str,
+    reference: dict[str, float] | None = None,
+    yaxis_title: str | None = None,
+) -> go.Figure:
+    """Grouped bars of ``measure`` with ``measure_low`` / ``measure_high`` error bars, one bar
+    per ``series`` value within each ``group`` value; optional horizontal reference lines
+    (e.g. the paper's figure)."""
+    figure = go.Figure()
+    for name, rows in table.groupby(series, sort=False):
+        value = rows[measure].astype(float)
+        figure.add_trace(
+            go.Bar(
+                x=rows[group],
+                y=value,
+                name=str(name),
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=rows[f"{measure}_high"].astype(float) - value,
+                    arrayminus=value - rows[f"{measure}_low"].astype(float),
+                ),
+            )
+        )
+    for label, level in (reference or {}).items():
+        figure.add_hline(
+            y=level,
+            line=dict(dash="dash", color="black"),
+            annotation_text=label,
+            annotation_position="top left",
+        )
+    figure.update_layout(
+        barmode="group", title=title, height=380, yaxis_title=yaxis_title or measure
+    )
+    return figure
+
+
+def threshold_curves(curve: "pd.DataFrame", paper: dict[str, float] | None = None) -> go.Figure:
+    """Share of maps with overlap ≥ 0.9 and mean overlap against the binarisation threshold,
+    one line per model/mode (columns ``fraction``, ``share_ge_0_9``, ``mean_overlap``,
+    ``label``), side by side."""
+    figure = make_subplots(
+        rows=1, cols=2, subplot_titles=("share of maps with overlap ≥ 0.9", "mean overlap")
+    )
+    for index, (label, rows) in enumerate(curve.groupby("label", sort=False)):
+        colour = _PALETTE[index % len(_PALETTE)]
+        for col, column in enumerate(("share_ge_0_9", "mean_overlap"), start=1):
+            figure.add_trace(
+                go.Scatter(
+                    x=rows["fraction"],
+                    y=rows[column],
+                    mode="lines+markers",
+                    name=str(label),
+                    legendgroup=str(label),
+                    showlegend=col == 1,
+                    line=dict(color=colour),
+                ),
+                row=1,
+                col=col,
+            )
+    for col, key in ((1, "share_ge_0_9"), (2, "mean_overlap")):
+        if paper and key in paper:
+            figure.add_trace(
+                go.Scatter(
+                    x=[0.8],
+                    y=[paper[key]],
+                    mode="markers",
+                    marker=dict(symbol="star", size=14, color="black"),
+                    name="paper (0.8·max)",
+                    showlegend=col == 1,
+                ),
+                row=1,
+                col=col,
+            )
+    figure.update_xaxes(title_text="threshold (fraction of the maximum)")
+    figure.update_yaxes(range=[0, 1.02])
+    figure.update_layout(height=380, title="How the overlap depends on the threshold")
+    return figure
+
+
+def randomisation_curves(table: "pd.DataFrame") -> go.Figure:
+    """The cascading-randomisation check: rank correlation with the trained maps and mean face
+    overlap after each stage (columns ``stage``, ``label``, ``rank_correlation``,
+    ``mean_overlap``)."""
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Spearman correlation with the trained maps", "mean face overlap"),
+    )
+    for index, (label, rows) in enumerate(table.groupby("label", sort=False)):
+        colour = _PALETTE[index % len(_PALETTE)]
+        for col, column in enumerate(("rank_correlation", "mean_overlap"), start=1):
+            figure.add_trace(
+                go.Scatter(
+                    x=rows["stage"],
+                    y=rows[column],
+                    mode="lines+markers",
+                    name=str(label),
+                    legendgroup=str(label),
+                    showlegend=col == 1,
+                    line=dict(color=colour),
+                ),
+                row=1,
+                col=col,
+            )
+    figure.update_xaxes(title_text="randomised from the top down to", tickangle=-45)
+    figure.update_yaxes(range=[-0.2, 1.02])
+    figure.update_layout(height=400, title="Cascading randomisation (Adebayo et al., 2018)")
+    return figure
+
+
+_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#7f7f7f")

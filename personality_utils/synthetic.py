@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "store_boxes",
     "AU_IDS",
     "AU_NAMES",
     "AU_REGIONS",
@@ -1327,6 +1328,25 @@ def _true_landmarks_of_found(data_root: str | os.PathLike, store):
             loaded_clip = clips[row]
             truth = load_frame_truth(data_root, loaded_clip)["landmarks"]
         yield row, truth[int(frame_indices[row])]
+
+
+def store_boxes(data_root: str | os.PathLike, store, key: str = "poster_box") -> np.ndarray:
+    """A ground-truth box of every frame of a store, in frame-store pixels: ``"poster_box"``
+    (the planted context cue) or ``"face_box"`` (the true face). Frames are squashed to the
+    store's square, so x and y are scaled separately."""
+    if key not in ("poster_box", "face_box"):
+        raise ValueError(f"key must be 'poster_box' or 'face_box', got {key!r}")
+    size = store.frames.shape[1]
+    meta = store.meta
+    out = np.full((len(meta), 4), np.nan)
+    loaded_clip, truth = None, None
+    for row, (clip, index) in enumerate(zip(meta["clip"], meta["frame_index"])):
+        if clip != loaded_clip:
+            loaded_clip, truth = clip, load_frame_truth(data_root, clip)[key]
+        box = truth if truth.ndim == 1 else truth[int(index)]
+        scale = np.array([size / meta["width"].iloc[row], size / meta["height"].iloc[row]] * 2)
+        out[row] = np.asarray(box, dtype=np.float64) * scale
+    return out
 
 
 def landmark_agreement(data_root: str | os.PathLike, store) -> "pd.DataFrame":

@@ -38,7 +38,10 @@ __all__ = [
     "bootstrap_intervals",
     "evaluate",
     "config_for",
+    "experiment_dir",
+    "score_splits",
     "run_experiment",
+    "load_experiment",
     "summary_table",
     "results_record",
     "metrics_table",
@@ -490,37 +493,66 @@ def run_experiment(
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
+    config: TrainConfig | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Train (or resume, or reload) one model on a dataset's train split and score it on
     validation and test, all clips and the identity-disjoint subset.
 
-    Checkpoints live under ``<store_dir>/models/``; a finished one is reused as it is. Clips
-    with no usable frame (a face model on a clip where no face was found) get the training mean,
-    so every model is scored on the same clips; how many is reported.
+    Checkpoints live under ``<store_dir>/models/`` (:func:`experiment_dir`); a finished one is
+    reused as it is. Clips with no usable frame (a face model on a clip where no face was found)
+    get the training mean, so every model is scored on the same clips; how many is reported.
+    ``config`` and ``checkpoint_dir`` override the profile's recipe and that folder
+    (``python -m personality_utils train --batch-size/--out``).
 
     Returns:
         ``trained``, ``config``, ``history`` and per split ``{"all": ..., "identity_disjoint":
         ...}`` evaluations (see :func:`evaluate`), plus ``fallback_clips`` and
         ``dropped_frames`` (training frames without a face, for the face source).
     """
-    from .data import identity_disjoint_clips
     from .profiles import get_profile
 
     profile = get_profile(profile)
-    config = config_for(profile, kind, backbone_weights, device, seed)
+    if config is None:
+        config = config_for(profile, kind, backbone_weights, device, seed)
     images, meta = _source_arrays(dataset, "train", source)
     train_store = dataset.store("train")
-    train_labels = train_store.clip_labels()
-    folder = dataset.store_dir / "models" / f"{profile.name}-{kind}-{source}-seed{seed}"
+    if checkpoint_dir is None:
+        folder = experiment_dir(dataset, profile, kind, source, seed)
+    else:
+        folder = Path(checkpoint_dir)
     trained = train_model(config, images, meta[list(TRAITS)].to_numpy(), folder, progress=progress)
-    out = {
+    return {
         "trained": trained,
         "config": config,
         "history": pd.DataFrame(trained.history),
         "checkpoint": folder,
-        "fallback_clips": {},
         "dropped_frames": int(len(train_store) - len(meta)),
+        **score_splits(dataset, trained, source),
     }
+
+
+def experiment_dir(dataset, profile, kind: str, source: str, seed: int = 0) -> Path:
+    """The checkpoint folder :func:`run_experiment` uses for one model of a dataset."""
+    from .profiles import get_profile
+
+    name = get_profile(profile).name
+    return dataset.store_dir / "models" / f"{name}-{kind}-{source}-seed{seed}"
+
+
+def score_splits(dataset, trained: TrainedModel, source: str) -> dict:
+    """Score a model on a dataset's validation and test splits (those it has), as
+    :func:`run_experiment` does: all clips and the identity-disjoint subset, clips without a
+    usable frame given the training mean.
+
+    Returns:
+        ``fallback_clips`` (per split) and per split ``{"all": ..., "identity_disjoint": ...}``
+        (see :func:`evaluate`, plus ``clips``).
+    """
+    from .data import identity_disjoint_clips
+
+    train_labels = dataset.store("train").clip_labels()
+    out: dict = {"fallback_clips": {}}
     for split in ("validation", "test"):
         if not (dataset.store_dir / split).is_dir():
             continue
@@ -546,6 +578,42 @@ def run_experiment(
                 "clips": int(len(subset)),
             }
     return out
+
+
+def load_experiment(
+    dataset,
+    checkpoint_dir: str | os.PathLike,
+    source: str,
+    device: str = "auto",
+) -> dict:
+    """A finished model scored like :func:`run_experiment`, without training
+    (``python -m personality_utils evaluate``).
+
+    Args:
+        dataset: The dataset (its train split gives the constant baseline).
+        checkpoint_dir: Folder of ``checkpoint.pt`` (from :func:`run_experiment`,
+            :func:`train_model` or the distributed trainer).
+        source: ``"frames"`` or ``"faces"``: what the model was trained on.
+        device: Where to run the model.
+
+    Returns:
+        The same keys as :func:`run_experiment` (``trained``, ``config``, ``history``,
+        ``checkpoint``, ``fallback_clips``, ``dropped_frames`` and one entry per scored split).
+
+    Raises:
+        FileNotFoundError: If there is no checkpoint.
+        DataError: If its training has not finished.
+    """
+    trained = load_trained(checkpoint_dir, device)
+    _, meta = _source_arrays(dataset, "train", source)
+    return {
+        "trained": trained,
+        "config": trained.config,
+        "history": pd.DataFrame(trained.history),
+        "checkpoint": Path(checkpoint_dir),
+        "dropped_frames": int(len(dataset.store("train")) - len(meta)),
+        **score_splits(dataset, trained, source),
+    }
 
 
 def summary_table(

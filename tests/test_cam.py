@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from personality_utils import cam
@@ -28,7 +29,9 @@ def test_binarise_raw_and_minmax():
     np.testing.assert_array_equal(cam.binarise(cam_map, 0.8), [[False, False], [False, True]])
     np.testing.assert_array_equal(cam.binarise(cam_map, 0.5), [[False, False], [True, True]])
     # min-max: threshold at -1 + 0.5 * 2 = 0 -> the zero passes too
-    np.testing.assert_array_equal(cam.binarise(cam_map, 0.5, "minmax"), [[False, True], [True, True]])
+    np.testing.assert_array_equal(
+        cam.binarise(cam_map, 0.5, "minmax"), [[False, True], [True, True]]
+    )
     assert not cam.binarise(-np.ones((3, 3)), 0.8).any()  # nothing positive, nothing activated
     with pytest.raises(ValueError):
         cam.binarise(cam_map, 0.0)
@@ -50,7 +53,12 @@ def test_pointing_game_and_energy():
 
 def test_centre_prior_and_random_map():
     prior = cam.centre_prior(16)
-    assert prior.shape == (16, 16) and prior.argmax() in {7 * 16 + 7, 7 * 16 + 8, 8 * 16 + 7, 8 * 16 + 8}
+    assert prior.shape == (16, 16) and prior.argmax() in {
+        7 * 16 + 7,
+        7 * 16 + 8,
+        8 * 16 + 7,
+        8 * 16 + 8,
+    }
     np.testing.assert_allclose(prior, prior.T)
     np.testing.assert_allclose(prior, prior[::-1])
     rng = np.random.default_rng(0)
@@ -70,3 +78,180 @@ def test_region_mass_adds_up():
     masks["mouth"][3, 3] = True
     shares = cam.region_mass(cam_map, masks)
     assert shares == pytest.approx({"eyes": 0.5, "mouth": 0.25, "elsewhere": 0.25})
+
+
+# ----------------------------------------------------------------------------------------------
+# Maps from models, the sanity check, intervals
+# ----------------------------------------------------------------------------------------------
+
+
+def _tiny_trained(kind: str = "cam_fig4", size: int = 32, seed: int = 0):
+    import torch
+
+    from personality_utils import models, training
+
+    torch.manual_seed(seed)
+    model = models.build_model(kind, width_divisor=16).eval()
+    config = training.TrainConfig(kind=kind, width_divisor=16, input_size=size, device="cpu")
+    return training.TrainedModel(model, config, torch.full((3, size, size), 120.0), 60.0)
+
+
+def _images(n: int = 6, size: int = 32, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def test_cam_equals_grad_cam_up_to_a_positive_scale_for_gap_linear():
+    trained = _tiny_trained("cam_fig4")
+    images = _images()
+    maps, predictions = cam.class_activation_maps(trained, images, batch_size=4)
+    grid = maps.shape[-1]
+    assert maps.shape == (6, 5, grid, grid) and predictions.shape == (6, 5)
+    # The same forward pass as the model's own prediction.
+    from personality_utils import training
+
+    np.testing.assert_allclose(predictions, training.predict(trained, images), atol=1e-6)
+    grad = cam.gradient_maps(trained, images, "GradCAM", batch_size=4)
+    # Grad-CAM weights of a GAP + linear head are w / (h * w); torchcam applies a ReLU.
+    np.testing.assert_allclose(grad, np.clip(maps, 0, None) / grid**2, rtol=1e-4, atol=1e-7)
+    assert (grad > 0).any()
+
+
+def test_grad_cam_runs_on_danplus_and_rejects_unknown_layers():
+    trained = _tiny_trained("danplus")
+    grad = cam.gradient_maps(trained, _images(3), "GradCAM", layer="relu5_3")
+    assert grad.shape == (3, 5, 2, 2) and np.isfinite(grad).all() and (grad >= 0).all()
+    layer = cam.gradient_maps(trained, _images(3), "LayerCAM", layer="relu4_3")
+    assert layer.shape == (3, 5, 4, 4)
+    with pytest.raises(ValueError, match="relu9_9"):
+        cam.gradient_maps(trained, _images(3), layer="relu9_9")
+    with pytest.raises(TypeError, match="CAM head"):
+        cam.class_activation_maps(trained, _images(3))
+
+
+def test_randomisation_changes_the_maps_and_leaves_the_model_alone():
+    trained = _tiny_trained("cam_fig4", seed=3)
+    images = _images(8)
+    before = {k: v.clone() for k, v in trained.model.state_dict().items()}
+    reference, _ = cam.class_activation_maps(trained, images)
+    stages = cam.randomisation_stages(trained.model)
+    assert stages[:3] == ["head", "conv5_3", "conv5_2"] and stages[-1] == "conv1_1"
+    correlations = {}
+    for stage in ("head", "conv5_3", "conv1_1"):
+        randomised = cam.randomise_until(trained, stage, seed=0)
+        maps, _ = cam.class_activation_maps(randomised, images)
+        assert not np.allclose(maps, reference)
+        flat = (len(maps) * 5, -1)
+        correlations[stage] = np.nanmean(
+            cam.rank_correlation(maps.reshape(flat), reference.reshape(flat))
+        )
+    # The original is untouched, and identical maps correlate perfectly.
+    for key, value in trained.model.state_dict().items():
+        assert torch_equal(value, before[key]), key
+    np.testing.assert_allclose(cam.rank_correlation(reference[:, 0], reference[:, 0]), 1.0)
+    # Deeper randomisation leaves less of the trained maps.
+    assert correlations["conv1_1"] < 0.9
+    with pytest.raises(ValueError, match="stage"):
+        cam.randomise_until(trained, "conv9_1")
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def test_rank_correlation_is_spearman():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((4, 5, 5)), rng.random((4, 5, 5))
+    expected = [spearmanr(x.ravel(), y.ravel())[0] for x, y in zip(a, b)]
+    np.testing.assert_allclose(cam.rank_correlation(a, b), expected)
+    np.testing.assert_allclose(cam.rank_correlation(a, np.exp(a)), 1.0)
+    np.testing.assert_allclose(cam.rank_correlation(a, -a), -1.0)
+    assert np.isnan(cam.rank_correlation(np.ones((1, 3, 3)), a[:1, :3, :3]))[0]
+
+
+def test_top_predicted_orders_breaks_ties_and_respects_eligibility():
+    predictions = np.zeros((6, 5))
+    predictions[:, 0] = [0.1, 0.9, 0.5, 0.9, 0.2, 0.95]
+    top = cam.top_predicted(predictions, n=3)
+    np.testing.assert_array_equal(top["openness"], [5, 1, 3])  # tie 0.9: lower row first
+    eligible = np.array([True, True, True, True, True, False])
+    np.testing.assert_array_equal(cam.top_predicted(predictions, 2, eligible)["openness"], [1, 3])
+
+
+def test_score_maps_on_hand_made_maps():
+    size = 8
+    maps = np.zeros((3, size, size))
+    maps[0, 2:4, 2:4] = 1.0  # entirely inside the box below
+    maps[1, 6:8, 6:8] = 1.0  # entirely outside
+    maps[2, 3, 3] = 1.0
+    maps[2, 7, 7] = 0.9  # two peaks, one in, one out: overlap 1/2, energy 1/1.9
+    boxes = np.array([(2, 2, 6, 6), (2, 2, 6, 6), (2, 2, 6, 6)], dtype=float)
+    scores = cam.score_maps(maps, boxes, size)
+    np.testing.assert_allclose(scores["overlap"], [1.0, 0.0, 0.5])
+    np.testing.assert_allclose(scores["pointing"], [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(scores["energy"], [1.0, 0.0, 1 / 1.9])
+    np.testing.assert_allclose(scores["box_area"], 16 / 64)
+    nan_box = cam.score_maps(maps[:1], np.full((1, 4), np.nan), size)
+    assert nan_box.isna().all(axis=None)
+    curve = cam.threshold_curve(maps, boxes, size, fractions=(0.5, 0.95), modes=("raw",))
+    # At 0.95 the second peak of map 2 drops out: overlap 1 there.
+    np.testing.assert_allclose(curve["mean_overlap"], [0.5, 2 / 3])
+
+
+def test_cluster_bootstrap_resamples_clips_not_frames():
+    rng = np.random.default_rng(0)
+    clip_values = rng.normal(size=30)
+    values = np.repeat(clip_values, 10)  # ten identical frames per clip
+    clips = np.repeat(np.arange(30), 10)
+    estimate, low, high = cam.cluster_bootstrap(values, clips, n_boot=1000, seed=1)
+    assert estimate == pytest.approx(values.mean()) and low < estimate < high
+    _, naive_low, naive_high = cam.cluster_bootstrap(values, np.arange(300), n_boot=1000, seed=1)
+    # Treating the 300 frames as independent gives an interval about sqrt(10) times too narrow.
+    assert (high - low) > 2.5 * (naive_high - naive_low)
+    scores = pd_scores(values, clips)
+    table = cam.summarise_overlap(scores, n_boot=200)
+    assert set(table.index) == {"all", "a", "b"}
+    assert table.loc["all", "maps"] == 300
+
+
+def pd_scores(values, clips):
+    import pandas as pd
+
+    overlap = (values - values.min()) / (values.max() - values.min())
+    return pd.DataFrame(
+        {
+            "overlap": overlap,
+            "pointing": (overlap > 0.5).astype(float),
+            "energy": overlap,
+            "box_area": 0.2,
+            "clip": clips,
+            "trait": np.where(clips % 2, "a", "b"),
+        }
+    )
+
+
+def test_region_shares_and_trait_difference():
+    from personality_utils import synthetic
+
+    size = 56
+    shape = synthetic.MEAN_SHAPE * size * 0.25 + size / 2  # a face filling the crop
+    shape = shape - shape.mean(axis=0) + size / 2
+    maps = np.zeros((2, 7, 7))
+    maps[0, 5, 3] = 1.0  # low in the face: the mouth
+    maps[1, 2, 2] = 1.0
+    shares = cam.region_shares(maps, np.stack([shape, shape]), size)
+    assert set(shares.columns) >= {"eyes", "mouth", "elsewhere", "mouth_area"}
+    np.testing.assert_allclose(
+        shares[["eyebrows", "eyes", "nose", "mouth", "elsewhere"]].sum(axis=1), 1
+    )
+    assert shares.loc[0, "mouth"] > shares.loc[1, "mouth"]
+    rng = np.random.default_rng(0)
+    same = pd.DataFrame({"a": rng.random(80), "b": rng.random(80), "trait": ["x", "y"] * 40})
+    assert cam.trait_difference_test(same, ["a", "b"], n_permutations=300)["p_value"] > 0.05
+    differ = same.copy()
+    differ.loc[differ["trait"] == "x", "a"] += 0.5
+    result = cam.trait_difference_test(differ, ["a", "b"], n_permutations=300)
+    assert result["p_value"] < 0.01 and result["largest_spread_region"] == "a"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
@@ -89,3 +90,27 @@ def test_train_command_on_smoke(smoke_dataset):
     )
     assert result.returncode == 0, result.stderr
     assert "test: MA 0." in result.stdout and "constant 0." in result.stdout
+
+
+def test_evaluate_writes_metrics_and_challenge_csv(tmp_path, smoke_dataset, capsys):
+    from personality_utils.__main__ import main
+
+    options = ["--profile", "smoke", "--source", "frames", "--device", "cpu"]
+    options += ["--cache-dir", str(smoke_dataset.store_dir.parents[1])]
+    model = tmp_path / "model"
+    assert main(["train", *options, "--batch-size", "20", "--out", str(model)]) == 0
+    metrics = model / "metrics.json"
+    assert main(["evaluate", *options, "--checkpoint", str(model), "--out", str(metrics)]) == 0
+    printed = capsys.readouterr().out
+    assert "validation: MA 0." in printed and "R² " in printed and "constant 0." in printed
+    record = json.loads(metrics.read_text())
+    test = record["splits"]["test"]
+    low, high = test["mean_accuracy_interval"]
+    assert low <= test["mean_accuracy"] <= high
+    assert set(test) >= {"constant_baseline_accuracy", "r2", "clips"}
+    assert test["config"]["batch_size"] == 20
+    for split in ("validation", "test"):
+        table = data.load_challenge_csv(model / f"predictions_{split}.csv")
+        assert len(table) == test["clips"] == 6
+    unfinished = main(["evaluate", *options, "--checkpoint", str(tmp_path / "none")])
+    assert unfinished == 2 and "no checkpoint" in capsys.readouterr().err

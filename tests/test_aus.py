@@ -1,0 +1,674 @@
+"""Tests of personality_utils.aus: OpenFace files, the landmark estimator, Table 2, AU -> traits."""
+
+from __future__ import annotations
+
+import math
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personality_utils import aus, synthetic
+from personality_utils.data import TRAITS, DataError
+
+AU_R = [f"{column}_r" for column in aus.AU_COLUMNS]
+AU_C = [f"{column}_c" for column in aus.PRESENCE_COLUMNS]
+
+
+# ----------------------------------------------------------------------------------------------
+# Table 2's formula
+# ----------------------------------------------------------------------------------------------
+
+
+def test_formula_reproduces_the_paper():
+    # REFERENCE.md: F=2000, N=50, U=512.
+    assert aus.overlap_p_value(10) == pytest.approx(9.32e-5, rel=2e-3)
+    assert aus.overlap_p_value(9) == pytest.approx(1.07e-3, rel=5e-3)  # paper prints 1.10e-3
+    assert aus.overlap_p_value(7) == pytest.approx(0.0855, rel=5e-3)  # paper prints 0.086
+    assert aus.overlap_p_value(5) == pytest.approx(0.976, abs=1e-3)  # paper prints 0.974
+    # The paper prints 0.439 for k=6; its own formula gives 0.469.
+    assert aus.overlap_p_value(6) == pytest.approx(0.469, abs=1e-3)
+    assert abs(aus.overlap_p_value(6) - 0.439) > 0.02
+    table = aus.paper_table2()
+    assert len(table) == 17 and table.loc["AU12", "unit"] == 108
+    agree = table["overlap"] != 6  # every row but the k=6 ones matches the printed value
+    np.testing.assert_allclose(
+        table.loc[agree, "formula_p"], table.loc[agree, "printed_p"], rtol=0.03
+    )
+    np.testing.assert_allclose(table.loc[~agree, "formula_p"], 0.4689, atol=1e-4)
+
+
+def test_formula_against_brute_force_and_for_tiny_p():
+    # Small case by direct counting: P(X >= k) from binomial coefficients.
+    population, n_top, n_units = 12, 4, 3
+    for k in range(n_top + 1):
+        tail = sum(
+            math.comb(n_top, i) * math.comb(population - n_top, n_top - i)
+            for i in range(k, n_top + 1)
+        ) / math.comb(population, n_top)
+        expected = 1 - (1 - tail) ** n_units
+        assert aus.overlap_p_value(k, population, n_top, n_units) == pytest.approx(expected)
+    # Tiny p keep their digits (1 - (1 - q)^U would round to 0 or lose them).
+    from scipy.stats import hypergeom
+
+    q = hypergeom.sf(29, 2000, 50, 50)
+    assert 0 < aus.overlap_p_value(30) == pytest.approx(512 * q, rel=1e-9)
+    np.testing.assert_allclose(
+        aus.overlap_p_value(np.array([7, 10])), [0.0855, 9.323e-5], rtol=5e-3
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# (a) OpenFace CSV files
+# ----------------------------------------------------------------------------------------------
+
+
+def _full_header() -> list[str]:
+    """OpenFace 2.x FeatureExtraction with every output on (714 columns)."""
+    header = ["frame", "face_id", "timestamp", "confidence", "success"]
+    header += [f"gaze_{e}_{a}" for e in (0, 1) for a in "xyz"] + ["gaze_angle_x", "gaze_angle_y"]
+    header += [f"eye_lmk_{a}_{i}" for a in ("x", "y", "X", "Y", "Z") for i in range(56)]
+    header += [f"pose_{a}" for a in ("Tx", "Ty", "Tz", "Rx", "Ry", "Rz")]
+    header += [f"{a}_{i}" for a in ("x", "y", "X", "Y", "Z") for i in range(68)]
+    header += [f"p_{a}" for a in ("scale", "rx", "ry", "rz", "tx", "ty")]
+    header += [f"p_{i}" for i in range(34)]
+    return header + AU_R + AU_C
+
+
+def _write(path, header, rows, separator=","):
+    lines = [separator.join(header)] + [separator.join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _rows(header, n_frames, rng, overrides=None):
+    """Rows with frame 1..n, success 1, confidence 0.95, AU intensity = 0.1 * frame."""
+    rows = []
+    for frame in range(1, n_frames + 1):
+        values = {name: round(float(rng.uniform(-1, 1)), 3) for name in header}
+        values.update(frame=frame, face_id=0, timestamp=round((frame - 1) / 30, 3))
+        values.update(confidence=0.95, success=1)
+        values.update({name: round(0.1 * frame, 2) for name in header if name.endswith("_r")})
+        values.update({name: frame % 2 for name in header if name.endswith("_c")})
+        for key, value in (overrides or {}).get(frame, {}).items():
+            values[key] = value
+        rows.append([values[name] for name in header])
+    return rows
+
+
+def test_reads_the_real_openface_file(shared_data):
+    path = shared_data / "openface" / "default.csv"
+    content = aus.read_openface_csv(path)
+    assert content.layout == "openface2-short" and content.missing == ()
+    assert content.intensity.shape == (288, 17) and content.presence.shape == (288, 18)
+    assert list(content.intensity.columns) == list(aus.AU_COLUMNS)
+    assert content.intensity.index[0] == 1 and content.intensity.index[-1] == 288
+    assert content.valid.all()
+    first = content.intensity.loc[1]
+    assert first["AU01"] == pytest.approx(1.45) and first["AU20"] == pytest.approx(2.18)
+    assert content.intensity.loc[288, "AU15"] == pytest.approx(0.50)
+    assert content.presence.loc[1, "AU28"] == 1.0 and content.presence.loc[1, "AU04"] == 0.0
+    # OpenFace counts frames from 1: frame 1 is at time 0, so frame f is 0-based index f - 1.
+    raw = pd.read_csv(path)
+    assert raw["frame"].iloc[0] == 1 and raw["timestamp"].iloc[0] == 0
+    fps = (raw["frame"].iloc[-1] - 1) / raw["timestamp"].iloc[-1]
+    assert fps == pytest.approx(15, rel=1e-3)
+    np.testing.assert_allclose(raw["timestamp"], (raw["frame"] - 1) / fps, atol=1e-3)
+    # Sampled frames map by frame_index + 1; a frame past the file's end is NaN.
+    meta = pd.DataFrame(
+        {"clip": "default.mp4", "frame_index": [0, 1, 287, 288]}, index=[5, 6, 7, 8]
+    )
+    table = aus.openface_intensities(meta, {"default.mp4": path})
+    assert list(table.index) == [5, 6, 7, 8]
+    np.testing.assert_allclose(table.loc[5], content.intensity.loc[1])
+    np.testing.assert_allclose(table.loc[7], content.intensity.loc[288])
+    assert table.loc[8].isna().all() and table.attrs["n_unmatched"] == 1
+    # The confidence filter: every frame of this file has 0.98.
+    assert aus.read_openface_csv(path, min_confidence=0.99).intensity.isna().all().all()
+
+
+def test_reads_the_full_layout_and_both_separators(tmp_path):
+    rng = np.random.default_rng(0)
+    header = _full_header()
+    assert len(header) == 714
+    overrides = {2: {"success": 0}, 3: {"confidence": 0.5}}
+    for separator in (",", ", "):
+        path = _write(tmp_path / "full.csv", header, _rows(header, 5, rng, overrides), separator)
+        content = aus.read_openface_csv(path)
+        assert content.layout == "openface2-full"
+        np.testing.assert_allclose(content.intensity["AU12"], [0.1, np.nan, np.nan, 0.4, 0.5])
+        assert content.valid.tolist() == [True, False, False, True, True]
+        assert content.presence.loc[5, "AU28"] == 1
+    # Short AU-only layout (no pose), ", " separators, a folder of files named after clips.
+    short = ["frame", "face_id", "timestamp", "confidence", "success"] + AU_R + AU_C
+    _write(tmp_path / "AAAAAAAAAAA.001.csv", short, _rows(short, 4, rng), ", ")
+    meta = pd.DataFrame({"clip": ["AAAAAAAAAAA.001.mp4"] * 2, "frame_index": [3, 0]})
+    table = aus.au_intensities("openface", meta, openface=tmp_path)
+    np.testing.assert_allclose(table["AU45"], [0.4, 0.1])
+    assert table.attrs["layouts"] == ["openface2-short"]
+
+
+def test_keeps_the_most_confident_face_of_a_frame(tmp_path):
+    rng = np.random.default_rng(1)
+    short = ["frame", "face_id", "timestamp", "confidence", "success"] + AU_R + AU_C
+    rows = _rows(short, 3, rng)
+    second = list(rows[1])
+    second[short.index("face_id")] = 1
+    second[short.index("confidence")] = 0.99
+    second[short.index("AU12_r")] = 4.0
+    path = _write(tmp_path / "multi.csv", short, rows + [second])
+    content = aus.read_openface_csv(path)
+    assert content.intensity.shape[0] == 3 and content.intensity.loc[2, "AU12"] == 4.0
+
+
+def test_reads_the_pre_2_layouts(tmp_path):
+    rng = np.random.default_rng(2)
+    # OpenFace of WACV 2016 (as documented for DAIC-WOZ's CLNF_AUs files): 14 intensities.
+    intensities = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU09", "AU10", "AU12", "AU14"]
+    intensities += ["AU15", "AU17", "AU20", "AU25", "AU26"]
+    presences = ["AU04", "AU12", "AU15", "AU23", "AU28", "AU45"]
+    old = ["frame", "timestamp", "confidence", "success"]
+    old += [f"{a}_r" for a in intensities] + [f"{a}_c" for a in presences]
+    path = _write(tmp_path / "old.csv", old, _rows(old, 3, rng), ", ")
+    with pytest.raises(aus.OpenFaceError) as error:
+        aus.read_openface_csv(path)
+    message = str(error.value)
+    assert "old.csv" in message and all(f"{a}_r" in message for a in ("AU07", "AU23", "AU45"))
+    content = aus.read_openface_csv(path, missing="nan")
+    assert content.layout == "openface-pre2"
+    assert content.intensity[["AU07", "AU23", "AU45"]].isna().all().all()
+    np.testing.assert_allclose(content.intensity["AU26"], [0.1, 0.2, 0.3])
+    assert {"AU07_r", "AU23_r", "AU45_r", "AU01_c"} <= set(content.missing)
+    # A later pre-2.0 release: gaze and pose with the old names, all 17 intensities, header
+    # with ", " and data rows rewritten with "," by the AU post-processing (tokens keep spaces).
+    later = ["frame", "timestamp", "confidence", "success"]
+    later += [f"gaze_{e}_{a}" for e in (0, 1) for a in "xyz"]
+    later += ["pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz"] + AU_R + AU_C
+    rows = _rows(later, 3, rng)
+    text = (
+        ", ".join(later)
+        + "\n"
+        + "\n".join(
+            str(row[0])
+            + "".join("," + (" " if i % 2 else "") + str(v) for i, v in enumerate(row[1:]))
+            for row in rows
+        )
+    )
+    (tmp_path / "later.csv").write_text(text + "\n\n")
+    content = aus.read_openface_csv(tmp_path / "later.csv")
+    assert content.layout == "openface-pre2" and content.intensity.shape == (3, 17)
+    np.testing.assert_allclose(content.intensity["AU07"], [0.1, 0.2, 0.3])
+
+
+def test_malformed_files_raise_clear_errors(tmp_path):
+    rng = np.random.default_rng(3)
+    short = ["frame", "face_id", "timestamp", "confidence", "success"] + AU_R + AU_C
+    assert issubclass(aus.OpenFaceError, DataError)
+    # Missing AU columns: named, with the file.
+    lacking = [name for name in short if name not in ("AU12_r", "AU45_r")]
+    path = _write(tmp_path / "lacking.csv", lacking, _rows(lacking, 2, rng))
+    with pytest.raises(aus.OpenFaceError, match=r"lacking\.csv.*AU12_r.*AU45_r"):
+        aus.read_openface_csv(path)
+    # No AU column at all: an error even with missing="nan".
+    pose_only = ["frame", "face_id", "timestamp", "confidence", "success", "pose_Tx"]
+    path = _write(tmp_path / "pose.csv", pose_only, _rows(pose_only, 2, rng))
+    with pytest.raises(aus.OpenFaceError, match=r"pose\.csv.*AU01_r"):
+        aus.read_openface_csv(path, missing="nan")
+    # A row with a field too many or too few.
+    rows = _rows(short, 3, rng)
+    rows[1] = rows[1][:-1]
+    path = _write(tmp_path / "ragged.csv", short, rows)
+    with pytest.raises(aus.OpenFaceError, match=r"ragged\.csv: line 3 has 39 fields.* 40"):
+        aus.read_openface_csv(path)
+    # A value that is not a number.
+    rows = _rows(short, 3, rng, {2: {"AU04_r": "high"}})
+    path = _write(tmp_path / "text.csv", short, rows)
+    with pytest.raises(aus.OpenFaceError, match=r"text\.csv: line 3, column AU04_r"):
+        aus.read_openface_csv(path)
+    # No frame column; an empty file; no file; a clip without its file.
+    no_frame = short[1:]
+    path = _write(tmp_path / "noframe.csv", no_frame, _rows(no_frame, 2, rng))
+    with pytest.raises(aus.OpenFaceError, match=r"noframe\.csv: missing columns \['frame'\]"):
+        aus.read_openface_csv(path)
+    (tmp_path / "empty.csv").write_text("\n")
+    with pytest.raises(aus.OpenFaceError, match="empty"):
+        aus.read_openface_csv(tmp_path / "empty.csv")
+    meta = pd.DataFrame({"clip": ["BBBBBBBBBBB.002.mp4"], "frame_index": [0]})
+    with pytest.raises(aus.OpenFaceError, match=r"BBBBBBBBBBB\.002\.csv: OpenFace CSV not found"):
+        aus.openface_intensities(meta, tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------
+# (b) The landmark estimator, on landmarks deformed by known AUs
+# ----------------------------------------------------------------------------------------------
+
+
+def _identity_shape(rng) -> np.ndarray:
+    """The mean face with the generator's kind of identity variation (about +-6% face width,
+    face length, nose length, mouth width)."""
+    shape = synthetic.MEAN_SHAPE.copy()
+    width, length, nose, mouth = rng.uniform(-1, 1, 4)
+    shape[0:17, 0] *= 1 + 0.06 * width
+    shape[0:17, 1] = np.where(
+        shape[0:17, 1] > 0, shape[0:17, 1] * (1 + 0.06 * length), shape[0:17, 1]
+    )
+    shape[30:36, 1] *= 1 + 0.06 * nose
+    shape[48:68, 0] *= 1 + 0.06 * mouth
+    return shape
+
+
+def _pose(shapes: np.ndarray, rng, jitter: float = 0.0) -> np.ndarray:
+    """Scale (40-90 px inter-ocular), roll (+-9 degrees), shift, and landmark jitter given in
+    inter-ocular distances."""
+    n = len(shapes)
+    angle = rng.uniform(-0.15, 0.15, n)
+    scale = rng.uniform(40, 90, n)
+    rotation = np.stack(
+        [
+            np.stack([np.cos(angle), -np.sin(angle)], -1),
+            np.stack([np.sin(angle), np.cos(angle)], -1),
+        ],
+        -2,
+    )
+    moved = np.einsum("nij,nkj->nki", rotation, shapes + rng.normal(0, jitter, shapes.shape))
+    return moved * scale[:, None, None] + rng.uniform(100, 300, (n, 1, 2))
+
+
+def _generator_mix(rng, n_clips=60, n_frames=10):
+    """Every AU on at once, as in the synthetic set: clip means 5 Beta(1.6, 3.4), slow drift,
+    speech on AU25/26, blinks (the generator's own frame_intensities), on the mean face."""
+    shapes, truth, clips = [], [], []
+    for clip in range(n_clips):
+        recipe = types.SimpleNamespace(
+            seed=int(rng.integers(2**31)),
+            n_frames=n_frames,
+            fps=3.0,
+            au_means=tuple(5 * rng.beta(1.6, 3.4, 17)),
+        )
+        for values in synthetic.frame_intensities(recipe):
+            shapes.append(synthetic.deform(synthetic.MEAN_SHAPE, values))
+            truth.append(values)
+            clips.append(f"clip{clip}")
+    return np.array(shapes), pd.DataFrame(truth, columns=aus.AU_COLUMNS), np.array(clips)
+
+
+def _sparse_mix(rng, n_clips=60, n_frames=10):
+    """Natural-looking expressions: 1-3 AUs at a time on a person-specific face; the first
+    frame of every clip is neutral."""
+    shapes, truth, clips = [], [], []
+    for clip in range(n_clips):
+        face = _identity_shape(rng)
+        for frame in range(n_frames):
+            values = np.zeros(17)
+            if frame:
+                active = rng.choice(17, int(rng.integers(1, 4)), replace=False)
+                values[active] = rng.uniform(0.5, 5, len(active))
+            shapes.append(synthetic.deform(face, values))
+            truth.append(values)
+            clips.append(f"clip{clip}")
+    return np.array(shapes), pd.DataFrame(truth, columns=aus.AU_COLUMNS), np.array(clips)
+
+
+def test_each_au_moves_its_own_estimate_most():
+    rng = np.random.default_rng(4)
+    visible = [column for column in aus.AU_COLUMNS if column not in aus.GEOMETRY_BLIND]
+    shapes = []
+    for column in aus.AU_COLUMNS:
+        values = np.zeros(17)
+        values[aus.AU_COLUMNS.index(column)] = 3.0
+        shapes.append(synthetic.deform(synthetic.MEAN_SHAPE, values))
+    table = aus.estimate_from_landmarks(_pose(np.array(shapes), rng), reference="population")
+    table.index = list(aus.AU_COLUMNS)
+    for column in visible:
+        row = table.loc[column]
+        assert row.idxmax() == column, (column, row.round(2).to_dict())
+        if column in ("AU06", "AU07"):
+            # Both lift the lower lid; the penalty shares a pure one between them (measured:
+            # AU6 at 3 reads AU6 1.5, AU7 0.9; AU7 at 3 reads AU7 1.6, AU6 1.1).
+            partner = "AU07" if column == "AU06" else "AU06"
+            assert row[column] > 1.3 and row.drop([column, partner]).max() < 0.3
+        else:
+            assert 2.6 < row[column] < 3.1  # the penalty shrinks the faint eyelid AUs a little
+            assert row.drop(column).max() < 0.35
+    # A pure smile: AU12 near 3, everything else near 0.
+    assert table.loc["AU12", "AU12"] == pytest.approx(3, abs=0.05)
+    assert table.loc["AU12"].drop("AU12").max() < 0.05
+    # AU14 is not reported, and its corner motion does not leak into the other AUs.
+    assert table["AU14"].isna().all()
+    assert table.loc["AU14"].max() < 0.1
+
+
+def test_estimator_on_the_generators_mix():
+    # Every AU at once, as in the synthetic set, on the mean face, with landmark jitter of
+    # 0.005 inter-ocular distances; the population reference keeps the held expressions.
+    rng = np.random.default_rng(0)
+    shapes, truth, clips = _generator_mix(rng)
+    estimated = aus.estimate_from_landmarks(_pose(shapes, rng, 0.005), clips, "population")
+    r = aus.estimator_correlation(estimated, truth)
+    # Measured (seed 0): AU01 .99 AU02 1.0 AU04 .99 AU05 .67 AU06 .45 AU07 .62 AU09 .99
+    # AU10 .99 AU12 .93 AU15 .83 AU17 .96 AU20 .92 AU23 .97 AU25 .99 AU26 .99 AU45 .98.
+    strong = ["AU01", "AU02", "AU04", "AU09", "AU10", "AU17", "AU23", "AU25", "AU26", "AU45"]
+    assert (r[strong] > 0.95).all(), r.round(2).to_dict()
+    assert r["AU12"] > 0.85 and r["AU20"] > 0.85 and r["AU15"] > 0.75
+    # The eyelids move about 0.01 inter-ocular distances per unit and a blink hides AU5.
+    assert r["AU05"] > 0.45 and r["AU06"] > 0.35 and r["AU07"] > 0.5
+    assert np.isnan(r["AU14"])
+    assert r[strong].mean() > r[["AU05", "AU06", "AU07"]].mean() + 0.3
+
+
+def test_estimator_on_people_with_natural_expressions():
+    # 1-3 AUs at a time on person-specific faces; the clip median removes the face shape.
+    rng = np.random.default_rng(0)
+    shapes, truth, clips = _sparse_mix(rng)
+    landmarks = _pose(shapes, rng, 0.005)
+    r = aus.estimator_correlation(aus.estimate_from_landmarks(landmarks, clips), truth)
+    # Measured (seed 0): AU06 .73, AU07 .79, every other visible AU >= .96.
+    others = [c for c in aus.AU_COLUMNS if c not in ("AU06", "AU07", "AU14")]
+    assert (r[others] > 0.9).all(), r.round(2).to_dict()
+    assert r["AU06"] > 0.6 and r["AU07"] > 0.65
+    # The mean face as reference reads face shape as AUs: the chin and jaw suffer most.
+    population = aus.estimate_from_landmarks(landmarks, reference="population")
+    r_population = aus.estimator_correlation(population, truth)
+    assert r_population[["AU17", "AU26"]].max() < r[["AU17", "AU26"]].min() - 0.05
+
+
+def test_estimator_references_invariance_and_missing_faces():
+    rng = np.random.default_rng(5)
+    smile = np.zeros(17)
+    smile[aus.AU_COLUMNS.index("AU12")] = 3.0
+    held = np.array([synthetic.deform(synthetic.MEAN_SHAPE, smile)] * 4)
+    landmarks = _pose(held, rng)
+    clips = np.array(["a"] * 4)
+    # An expression held all clip long: gone against the clip median, kept by the population.
+    assert aus.estimate_from_landmarks(landmarks, clips).max().max() < 0.05
+    population = aus.estimate_from_landmarks(landmarks, reference="population")
+    np.testing.assert_allclose(population["AU12"], 3.0, atol=0.05)
+    by_shape = aus.estimate_from_landmarks(landmarks, reference=synthetic.MEAN_SHAPE * 7 + 3)
+    pd.testing.assert_frame_equal(by_shape, population, atol=1e-9, check_like=True)
+    # Size, roll and position do not matter.
+    again = aus.estimate_from_landmarks(_pose(held, rng), reference="population")
+    np.testing.assert_allclose(again.to_numpy(), population.to_numpy(), atol=1e-6)
+    # A frame without a face gives a NaN row and leaves its clip's others alone.
+    landmarks[1] = np.nan
+    table = aus.estimate_from_landmarks(landmarks, clips, reference="population")
+    assert table.loc[1].isna().all() and table.loc[[0, 2, 3], "AU12"].notna().all()
+    assert table.attrs["blind"] == ["AU14"] and table.attrs["proxies"] == ["AU06", "AU09"]
+    measures = aus.landmark_measures(landmarks)
+    assert list(measures.columns) == list(aus.MEASURES) and measures.loc[1].isna().all()
+    assert aus.response_matrix().shape == (len(aus.MEASURES), 17)
+    with pytest.raises(ValueError, match="clip of every frame"):
+        aus.estimate_from_landmarks(landmarks)
+    with pytest.raises(ValueError, match="shape"):
+        aus.estimate_from_landmarks(landmarks[:, :60])
+
+
+# ----------------------------------------------------------------------------------------------
+# (c) The ground truth, and the one interface
+# ----------------------------------------------------------------------------------------------
+
+
+def test_truth_and_the_single_interface(tmp_path):
+    rng = np.random.default_rng(6)
+    (tmp_path / "ground_truth").mkdir()
+    planted = {}
+    for clip in ("AAAAAAAAAAA.001.mp4", "BBBBBBBBBBB.001.mp4"):
+        planted[clip] = rng.uniform(0, 5, (30, 17)).astype(np.float32)
+        landmarks = np.stack([synthetic.deform(synthetic.MEAN_SHAPE, v) for v in planted[clip]])
+        np.savez(
+            tmp_path / "ground_truth" / clip.replace(".mp4", ".npz"),
+            aus=planted[clip],
+            landmarks=landmarks * 60 + 200,
+        )
+    meta = pd.DataFrame(
+        {
+            "clip": ["BBBBBBBBBBB.001.mp4", "AAAAAAAAAAA.001.mp4", "AAAAAAAAAAA.001.mp4"],
+            "frame_index": [29, 0, 14],
+        },
+        index=[10, 11, 12],
+    )
+    truth = aus.au_intensities("truth", meta, data_root=tmp_path)
+    assert list(truth.columns) == list(aus.AU_COLUMNS) and list(truth.index) == [10, 11, 12]
+    np.testing.assert_allclose(truth.loc[10], planted["BBBBBBBBBBB.001.mp4"][29])
+    np.testing.assert_allclose(truth.loc[12], planted["AAAAAAAAAAA.001.mp4"][14])
+    # The landmark source through the same interface, on the sidecar's own landmarks.
+    landmarks = np.stack(
+        [
+            synthetic.load_frame_truth(tmp_path, clip)["landmarks"][index]
+            for clip, index in zip(meta["clip"], meta["frame_index"])
+        ]
+    )
+    estimated = aus.au_intensities("landmarks", meta, landmarks=landmarks, reference="population")
+    assert list(estimated.index) == [10, 11, 12]
+    np.testing.assert_allclose(estimated["AU02"], truth["AU02"], atol=0.1)
+    store = types.SimpleNamespace(meta=meta, landmarks=landmarks)  # a face store's shape
+    pd.testing.assert_frame_equal(
+        aus.au_intensities("landmarks", store, reference="population"), estimated
+    )
+    bad = meta.assign(frame_index=[30, 0, 1])
+    with pytest.raises(DataError, match="out of range"):
+        aus.truth_intensities(tmp_path, bad)
+    with pytest.raises(ValueError, match="source"):
+        aus.au_intensities("py-feat", meta)
+    with pytest.raises(ValueError, match="data_root"):
+        aus.au_intensities("truth", meta)
+    # estimator_correlation: per AU, over the rows both hold, finite only.
+    reference = pd.DataFrame(planted["AAAAAAAAAAA.001.mp4"], columns=aus.AU_COLUMNS)
+    noisy = reference + rng.normal(0, 0.05, reference.shape)
+    noisy.iloc[0, 3] = 1e6  # an outlier, then hidden
+    assert aus.estimator_correlation(noisy, reference)["AU05"] < 0.5
+    noisy.iloc[0, 3] = np.nan
+    noisy["AU14"] = np.nan
+    r = aus.estimator_correlation(noisy, reference)
+    assert list(r.index) == list(aus.AU_COLUMNS) and np.isnan(r["AU14"])
+    assert (r.drop("AU14") > 0.99).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# Table 2 at frame and clip level, the permutation null, Benjamini-Hochberg
+# ----------------------------------------------------------------------------------------------
+
+
+def _random_units(rng, population, n_units, n_top):
+    return np.stack([rng.choice(population, n_top, replace=False) for _ in range(n_units)])
+
+
+def test_unit_overlap_finds_a_planted_unit():
+    rng = np.random.default_rng(7)
+    population, n_units, n_top = 300, 40, 20
+    units = _random_units(rng, population, n_units, n_top)
+    values = rng.normal(size=(population, 2))
+    # AU "A": its 20 highest frames include 12 of unit 7's top frames.
+    values[units[7][:12], 0] += 10
+    values[np.setdiff1d(np.arange(population), units[7])[:8], 0] += 10
+    values[5, 1] = np.nan  # NaN is never in a top set
+    table = aus.unit_overlap(pd.DataFrame(values, columns=["A", "B"]), units)
+    assert table.loc["A", "unit"] == 7 and table.loc["A", "overlap"] == 12
+    assert table.loc["A", "p_value"] < 1e-8
+    assert table.loc["A", "population"] == population and table.loc["A", "n_units"] == n_units
+    # Brute force with Python sets for the other column.
+    top = set(aus.top_items(values[:, 1], n_top).tolist())
+    overlaps = [len(top & set(unit.tolist())) for unit in units]
+    assert table.loc["B", "overlap"] == max(overlaps)
+    assert table.loc["B", "unit"] == int(np.argmax(overlaps))
+    assert table.loc["B", "p_value"] == pytest.approx(
+        aus.overlap_p_value(max(overlaps), population, n_top, n_units)
+    )
+    # The units module pads with -1 when it saw fewer than N images: no item.
+    padded = units.copy()
+    padded[7, 15:] = -1
+    assert aus.unit_overlap(pd.DataFrame(values[:, :1]), padded).loc[0, "overlap"] == 12
+    padded[7, :12] = -1
+    assert aus.unit_overlap(pd.DataFrame(values[:, :1]), padded).loc[0, "unit"] != 7
+    np.testing.assert_array_equal(aus.top_items([1.0, np.nan, 3.0, 3.0, 0.0], 3), [2, 3, 0])
+    with pytest.raises(ValueError, match="finite"):
+        aus.top_items([1.0, np.nan], 2)
+    with pytest.raises(ValueError, match="outside"):
+        aus.unit_overlap(pd.DataFrame(values), units + population)
+
+
+def test_clip_level_overlap():
+    rng = np.random.default_rng(8)
+    n_clips, per_clip, n_units = 80, 5, 30
+    clips = np.repeat([f"c{i:02d}" for i in range(n_clips)], per_clip)
+    activations = rng.normal(size=(len(clips), n_units))
+    intensity = rng.normal(size=len(clips))
+    # Unit 3 fires on the clips where the AU is strong (one frame each is enough).
+    strong = np.flatnonzero(np.isin(clips, [f"c{i:02d}" for i in range(0, 80, 8)]))
+    intensity[strong[::per_clip]] += 10
+    activations[strong[1::per_clip], 3] += 10
+    frame_table = pd.DataFrame({"AU12": intensity})
+    table = aus.clip_unit_overlap(frame_table, clips, n_top=10, activations=activations)
+    assert table.loc["AU12", "unit"] == 3 and table.loc["AU12", "overlap"] == 10
+    assert table.loc["AU12", "population"] == n_clips
+    maxima = aus.clip_max(frame_table, clips)
+    assert len(maxima) == n_clips and maxima.index[0] == "c00"
+    # From top frame lists: distinct clips in rank order.
+    picked = aus.unit_top_clips(clips, 3, unit_top=np.array([[0, 1, -1, 5, 2, 10]]))
+    np.testing.assert_array_equal(picked, [[0, 1, 2]])
+    with pytest.raises(ValueError, match="span 1 clips"):
+        aus.unit_top_clips(clips, 2, unit_top=np.array([[5, 6, 7, 8, 9]]))
+
+
+def test_permutation_null():
+    rng = np.random.default_rng(9)
+    population, n_units, n_top = 400, 64, 20
+    units = _random_units(rng, population, n_units, n_top)
+    values = rng.normal(size=(population, 40))
+    values[units[11][:9], 0] += 10  # a planted overlap of 9 (chance level is about 4)
+    table = aus.permutation_test(pd.DataFrame(values), units, n_permutations=300, seed=1)
+    assert table.loc[0, "overlap"] >= 9
+    assert table.loc[0, "p_permutation"] == pytest.approx(1 / 301)
+    # No relation: permutation p-values spread over (0, 1].
+    p = table["p_permutation"].iloc[1:]
+    assert 0.25 < p.mean() < 0.75 and (p < 0.05).mean() <= 0.2 and p.max() > 0.5
+    # Seeded: the same seed gives the same null.
+    again = aus.permutation_test(pd.DataFrame(values[:, :3]), units, n_permutations=300, seed=1)
+    pd.testing.assert_frame_equal(again, table.iloc[:3])
+    # With independent random units the formula is exact: E[max] = sum over j of P(max >= j).
+    null = aus.permutation_test(
+        pd.DataFrame(rng.normal(size=(population, 1))), units, n_permutations=3000, seed=2
+    )
+    expected = sum(aus.overlap_p_value(j, population, n_top, n_units) for j in range(1, n_top + 1))
+    assert null.loc[0, "null_mean"] == pytest.approx(expected, rel=0.05)
+
+
+def test_permutation_null_at_the_papers_size_is_fast():
+    import time
+
+    rng = np.random.default_rng(10)
+    units = _random_units(rng, 2000, 512, 50)
+    start = time.perf_counter()
+    values = pd.DataFrame(rng.normal(size=(2000, 1)))
+    table = aus.permutation_test(values, units, n_permutations=1000)
+    elapsed = time.perf_counter() - start
+    expected = sum(aus.overlap_p_value(j) for j in range(1, 51))  # 5.54: the paper's 5-7/50
+    assert table.loc[0, "null_mean"] == pytest.approx(expected, rel=0.03)
+    assert elapsed < 15  # measured about 1 s on one core
+
+
+def test_benjamini_hochberg_by_hand():
+    p = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205]
+    # p * m / rank = .008 .032 .104 .082 .0672 .08 .0846 .205; then the running min from the top.
+    expected = [0.008, 0.032, 0.0672, 0.0672, 0.0672, 0.08, 0.0846, 0.205]
+    np.testing.assert_allclose(aus.benjamini_hochberg(p), expected, rtol=1e-3)
+    shuffled = pd.Series([0.042, 0.205, 0.001, np.nan, 0.06], index=list("abcde"))
+    q = aus.benjamini_hochberg(shuffled)
+    assert list(q.index) == list("abcde") and np.isnan(q["d"])
+    # m = 4 finite values: c .004, a .084, e .08 -> .08 after the step-up, b .205
+    np.testing.assert_allclose(q.drop("d"), [0.08, 0.205, 0.004, 0.08])
+    from scipy.stats import false_discovery_control
+
+    rng = np.random.default_rng(11)
+    values = rng.uniform(size=17) ** 3
+    np.testing.assert_allclose(aus.benjamini_hochberg(values), false_discovery_control(values))
+    assert aus.benjamini_hochberg([0.9, 0.95]).max() <= 1
+
+
+# ----------------------------------------------------------------------------------------------
+# AUs and traits
+# ----------------------------------------------------------------------------------------------
+
+
+def _planted_matrix() -> pd.DataFrame:
+    return pd.DataFrame(
+        [[synthetic.TRAIT_WEIGHTS[t].get(c, 0.0) for c in aus.AU_COLUMNS] for t in TRAITS],
+        index=list(TRAITS),
+        columns=list(aus.AU_COLUMNS),
+    )
+
+
+def _clip_split(rng, n, weights, noise=0.05, name="x"):
+    """Clip-mean AUs like the synthetic set's (5 Beta(1.6, 3.4)) and labels linear in them."""
+    features = pd.DataFrame(
+        5 * rng.beta(1.6, 3.4, (n, 17)),
+        index=[f"{name}{i:04d}" for i in range(n)],
+        columns=list(aus.AU_COLUMNS),
+    )
+    standard = (features - 1.6) / 1.0
+    labels = 0.5 + 0.06 * standard.to_numpy() @ weights.to_numpy().T
+    labels = labels + rng.normal(0, noise, labels.shape)
+    return features, pd.DataFrame(np.clip(labels, 0, 1), index=features.index, columns=list(TRAITS))
+
+
+def test_ridge_recovers_planted_weights_and_picks_a_sensible_alpha():
+    rng = np.random.default_rng(12)
+    weights = _planted_matrix()
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+        _clip_split(rng, n, weights, name=name) for n, name in ((400, "a"), (200, "b"), (200, "c"))
+    )
+    x_train["AU14"] = np.nan  # e.g. the geometric estimator's blind AU: dropped
+    x_val.iloc[0, 0] = np.nan  # a missing value: the training mean
+    result = aus.fit_au_ridge(x_train, y_train, x_val, y_val, x_test, y_test)
+    assert result.dropped == ("AU14",) and "AU14" not in result.coefficients.columns
+    assert list(result.coefficients.index) == list(TRAITS)
+    comparison = aus.compare_with_planted(result.coefficients)
+    # Measured: overall .96, every trait >= .93, all signs right.
+    assert comparison.loc["overall", "correlation"] > 0.95
+    assert (comparison["correlation"] > 0.9).all() and (comparison["sign_agreement"] == 1).all()
+    # Strong signal: little shrinkage, but the grid's interior, not its end.
+    assert result.alpha < 100 and result.alpha != result.validation_mse.index.max()
+    assert result.validation_mse.loc[result.alpha] == result.validation_mse.min()
+    assert result.r2["mean"] > 0.25  # measured .33 (openness has little AU signal)
+    baseline = 1 - (y_test - y_train.mean()).abs().mean()
+    assert result.accuracy["mean"] > baseline.mean() + 0.005  # measured +0.0099
+    assert list(result.predictions.index) == list(x_test.index)
+    assert result.predictions.to_numpy().min() >= 0 and result.predictions.to_numpy().max() <= 1
+    # The closed form at the chosen alpha.
+    columns = list(result.coefficients.columns)
+    design = ((x_train[columns] - x_train[columns].mean()) / x_train[columns].std()).to_numpy()
+    targets = (y_train - y_train.mean()).to_numpy()
+    direct = np.linalg.solve(
+        design.T @ design + result.alpha * np.eye(len(columns)), design.T @ targets
+    )
+    np.testing.assert_allclose(result.coefficients.to_numpy(), direct.T, atol=1e-10)
+    # No signal at all: the validation picks a heavy penalty.
+    noise_train = _clip_split(rng, 400, weights * 0, name="a")[1].iloc[::-1]  # order: by name
+    noise_val = _clip_split(rng, 200, weights * 0, name="b")[1]
+    flat = aus.fit_au_ridge(x_train, noise_train, x_val, noise_val, x_test)
+    assert flat.alpha >= 100 and flat.accuracy is None
+    assert flat.coefficients.abs().max().max() < result.coefficients.abs().max().max() / 5
+
+
+def test_compare_with_planted_and_correlation_matrix():
+    weights = _planted_matrix()
+    same = aus.compare_with_planted(weights * 3)
+    np.testing.assert_allclose(same["correlation"], 1.0)
+    assert (same["sign_agreement"] == 1).all() and "overall" in same.index
+    opposite = aus.compare_with_planted(-weights)
+    np.testing.assert_allclose(opposite["correlation"], -1.0)
+    assert (opposite["sign_agreement"] == 0).all()
+    rng = np.random.default_rng(13)
+    features = pd.DataFrame(rng.normal(size=(200, 17)), columns=list(aus.AU_COLUMNS))
+    labels = pd.DataFrame(rng.normal(size=(200, 5)), columns=list(TRAITS))
+    labels["extraversion"] = features["AU12"] + 0.1 * rng.normal(size=200)
+    labels.index = features.index = [f"clip{i}" for i in range(200)]
+    matrix = aus.trait_au_correlation(features, labels.iloc[::-1])  # aligned by clip name
+    assert matrix.shape == (5, 17) and list(matrix.index) == list(TRAITS)
+    assert matrix.loc["extraversion", "AU12"] > 0.99
+    assert matrix.drop(index="extraversion").abs().max().max() < 0.3
+    spearman = aus.trait_au_correlation(np.exp(features), labels, method="spearman")
+    assert spearman.loc["extraversion", "AU12"] > 0.99
+    frames = pd.DataFrame({"AU12": [1.0, 3.0, np.nan, 5.0]})
+    means = aus.clip_means(frames, ["b", "b", "a", "a"])
+    assert list(means.index) == ["a", "b"] and means["AU12"].tolist() == [5.0, 2.0]
