@@ -30,6 +30,13 @@ REQUIRED_KEYS = {
         "ccc",
         "table1",
     },
+    "05_cam": {
+        "overlap_ge_0_9_share",
+        "mean_overlap",
+        "centre_prior_mean_overlap",
+        "pointing_game",
+        "randomized_mean_overlap",
+    },
 }
 
 
@@ -83,6 +90,9 @@ def test_notebook_runs_on_smoke(source, tmp_path, smoke_dataset, monkeypatch, sh
     saved = json.loads((shared_results / f"{source.stem}.json").read_text())
     assert saved["profile"] == "smoke"
     assert REQUIRED_KEYS.get(source.stem, set()) <= set(saved)
+    if source.stem == "05_cam":
+        assert 0 <= saved["mean_overlap"]["all"] <= 1
+        assert set(saved["randomized_mean_overlap"]["CAM model"]) >= {"trained", "head", "conv1_1"}
     if source.stem == "01_data":
         assert saved["hog_detection_rate"] >= 0.9
         assert saved["landmark_error_iod"] < 0.12
