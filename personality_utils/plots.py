@@ -367,19 +367,18 @@ def measure_bars(
     return figure
 
 
-def threshold_curves(curve: "pd.DataFrame", paper: dict[str, float] | None = None) -> go.Figure:
-    """Share of maps with overlap ≥ 0.9 and mean overlap against the binarisation threshold,
-    one line per model/mode (columns ``fraction``, ``share_ge_0_9``, ``mean_overlap``,
-    ``label``), side by side."""
-    figure = make_subplots(
-        rows=1, cols=2, subplot_titles=("share of maps with overlap ≥ 0.9", "mean overlap")
-    )
-    for index, (label, rows) in enumerate(curve.groupby("label", sort=False)):
+def _paired_lines(
+    table: "pd.DataFrame", x: str, columns: tuple[str, str], titles: tuple[str, str]
+) -> go.Figure:
+    """Two panels side by side, ``columns[i]`` against ``x`` in panel i, one line per
+    ``label`` (same colour in both panels, one legend entry)."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=titles)
+    for index, (label, rows) in enumerate(table.groupby("label", sort=False)):
         colour = _PALETTE[index % len(_PALETTE)]
-        for col, column in enumerate(("share_ge_0_9", "mean_overlap"), start=1):
+        for col, column in enumerate(columns, start=1):
             figure.add_trace(
                 go.Scatter(
-                    x=rows["fraction"],
+                    x=rows[x],
                     y=rows[column],
                     mode="lines+markers",
                     name=str(label),
@@ -390,6 +389,19 @@ def threshold_curves(curve: "pd.DataFrame", paper: dict[str, float] | None = Non
                 row=1,
                 col=col,
             )
+    return figure
+
+
+def threshold_curves(curve: "pd.DataFrame", paper: dict[str, float] | None = None) -> go.Figure:
+    """Share of maps with overlap ≥ 0.9 and mean overlap against the binarisation threshold,
+    one line per model/mode (columns ``fraction``, ``share_ge_0_9``, ``mean_overlap``,
+    ``label``), side by side."""
+    figure = _paired_lines(
+        curve,
+        "fraction",
+        ("share_ge_0_9", "mean_overlap"),
+        ("share of maps with overlap ≥ 0.9", "mean overlap"),
+    )
     for col, key in ((1, "share_ge_0_9"), (2, "mean_overlap")):
         if paper and key in paper:
             figure.add_trace(
@@ -414,27 +426,12 @@ def randomisation_curves(table: "pd.DataFrame") -> go.Figure:
     """The cascading-randomisation check: rank correlation with the trained maps and mean face
     overlap after each stage (columns ``stage``, ``label``, ``rank_correlation``,
     ``mean_overlap``)."""
-    figure = make_subplots(
-        rows=1,
-        cols=2,
-        subplot_titles=("Spearman correlation with the trained maps", "mean face overlap"),
+    figure = _paired_lines(
+        table,
+        "stage",
+        ("rank_correlation", "mean_overlap"),
+        ("Spearman correlation with the trained maps", "mean face overlap"),
     )
-    for index, (label, rows) in enumerate(table.groupby("label", sort=False)):
-        colour = _PALETTE[index % len(_PALETTE)]
-        for col, column in enumerate(("rank_correlation", "mean_overlap"), start=1):
-            figure.add_trace(
-                go.Scatter(
-                    x=rows["stage"],
-                    y=rows[column],
-                    mode="lines+markers",
-                    name=str(label),
-                    legendgroup=str(label),
-                    showlegend=col == 1,
-                    line=dict(color=colour),
-                ),
-                row=1,
-                col=col,
-            )
     figure.update_xaxes(title_text="randomised from the top down to", tickangle=-45)
     figure.update_yaxes(range=[-0.2, 1.02])
     figure.update_layout(height=400, title="Cascading randomisation (Adebayo et al., 2018)")

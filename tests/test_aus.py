@@ -247,15 +247,7 @@ def test_malformed_files_raise_clear_errors(tmp_path):
 def _identity_shape(rng) -> np.ndarray:
     """The mean face with the generator's kind of identity variation (about +-6% face width,
     face length, nose length, mouth width)."""
-    shape = synthetic.MEAN_SHAPE.copy()
-    width, length, nose, mouth = rng.uniform(-1, 1, 4)
-    shape[0:17, 0] *= 1 + 0.06 * width
-    shape[0:17, 1] = np.where(
-        shape[0:17, 1] > 0, shape[0:17, 1] * (1 + 0.06 * length), shape[0:17, 1]
-    )
-    shape[30:36, 1] *= 1 + 0.06 * nose
-    shape[48:68, 0] *= 1 + 0.06 * mouth
-    return shape
+    return synthetic._identity_shape(tuple(rng.uniform(-1, 1, 4)))
 
 
 def _pose(shapes: np.ndarray, rng, jitter: float = 0.0) -> np.ndarray:
