@@ -32,6 +32,9 @@ __all__ = [
     "UnitStats",
     "attribute_units",
     "checkpoint_key",
+    "emerged_units",
+    "face_masks",
+    "face_unit_statistics",
     "grid_locations",
     "histogram_edges",
     "histogram_entropy",
@@ -42,8 +45,12 @@ __all__ = [
     "random_like",
     "random_model",
     "rank_units_by_region",
+    "region_shares",
     "save_stats",
     "top_unit_maps",
+    "trait_contributions",
+    "trait_region_enrichment",
+    "unit_contributions",
     "unit_histograms",
     "unit_segmentation",
     "unit_statistics",
@@ -1099,3 +1106,253 @@ def random_like(trained, seed: int = 0):
     model = random_model(config.kind, config.width_divisor, config.batch_norm, seed)
     model = model.to(next(trained.model.parameters()).device)
     return TrainedModel(model, config, trained.mean.clone(), trained.scale, history=[])
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter entry points: the statistics of a dataset's face crops, cached beside the checkpoint
+# ----------------------------------------------------------------------------------------------
+
+
+def face_masks(
+    landmarks: np.ndarray, crop_size: int, mask_size: int
+) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """A mask function for :func:`unit_statistics`: each face's own eyebrow, eye, nose and mouth
+    masks (:func:`~personality_utils.faces.region_masks`), drawn at ``mask_size`` from its
+    landmarks in ``crop_size`` crop coordinates.
+
+    Args:
+        landmarks: (n, 68, 2) landmarks of the crops (a face store's ``landmarks``).
+        crop_size: Side of the crops the landmarks refer to.
+        mask_size: Side of the masks (the model's input size: the IoU is measured at the
+            resolution the network sees).
+    """
+    from .faces import region_masks
+
+    landmarks = np.asarray(landmarks)
+    if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2):
+        raise ValueError(f"expected (n, 68, 2) landmarks, got {landmarks.shape}")
+    scale = mask_size / crop_size
+
+    def masks(indices: np.ndarray) -> dict[str, np.ndarray]:
+        drawn = [region_masks(landmarks[i] * scale, mask_size) for i in np.asarray(indices)]
+        return {region: np.stack([face[region] for face in drawn]) for region in REGIONS}
+
+    return masks
+
+
+def face_unit_statistics(
+    dataset,
+    trained,
+    checkpoint_dir: str | os.PathLike,
+    split: str = "test",
+    random_seed: int | None = None,
+    top_n: int = 50,
+    progress: bool = False,
+) -> UnitStats:
+    """Unit statistics of a face model over one split's aligned crops, as chapters 06 and 07
+    use them: all thirteen conv layers, the per-face part masks for the conv5_3 IoU, cached as
+    ``units-<split>.npz`` in the checkpoint folder (``units-<split>-random<seed>.npz`` for the
+    random-network null) so every chapter re-opens the same pass.
+
+    Args:
+        dataset: A :class:`~personality_utils.data.Dataset` with faces.
+        trained: The trained face model (DAN+ or a CAM model).
+        checkpoint_dir: Its checkpoint folder (:func:`~personality_utils.training.experiment_dir`);
+            retraining invalidates the cache.
+        split: Which split's crops.
+        random_seed: If given, the statistics of a randomly initialised network of the same
+            shape (:func:`random_like`) instead of the trained one.
+        top_n: N, top images per unit.
+        progress: Show a progress bar.
+    """
+    face_store = dataset.faces(split)
+    crops = face_store.crops
+    model = trained if random_seed is None else random_like(trained, random_seed)
+    suffix = "" if random_seed is None else f"-random{random_seed}"
+    key = f"{checkpoint_key(checkpoint_dir)}|{face_store.path.resolve()}|{split}{suffix}"
+    return unit_statistics(
+        model,
+        crops,
+        top_n=top_n,
+        masks=face_masks(face_store.landmarks, crops.shape[1], trained.config.input_size),
+        cache_path=Path(checkpoint_dir) / f"units-{split}{suffix}.npz",
+        cache_key=key,
+        progress=progress,
+    )
+
+
+def region_shares(
+    stats: UnitStats, layer: str, masks_grid: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
+    """Per unit, the share of its top-N maxima in each region (N' / N) and elsewhere.
+
+    Returns:
+        DataFrame indexed by unit, one column per region plus ``elsewhere`` (maxima outside
+        every region, or silent); rows sum to 1.
+    """
+    cells = grid_locations(stats, layer)
+    table = pd.DataFrame(
+        {
+            region: n_prime(cells, np.asarray(masks_grid[region], dtype=bool)) / stats.top_n
+            for region in _ordered_regions(masks_grid)
+        }
+    )
+    table["elsewhere"] = 1 - table.sum(axis=1)
+    table.index.name = "unit"
+    return table
+
+
+def trait_contributions(
+    trained, images: np.ndarray, layer: str = "conv5_3", batch_size: int = 64
+) -> pd.DataFrame:
+    """How much each unit of ``layer`` moves each trait's output, through the model's linear head.
+
+    For DAN+ the head is linear in the L2-normalised max- and average-pooled maps (pool5 for
+    conv5_3, relu5_2 for conv5_2); for the Fig. 4 CAM model in the average-pooled conv5_3
+    maps. A unit's contribution to trait t on an image is the sum of its pooled values times
+    their head weights for t; the contributions of all units plus the bias are the pre-sigmoid
+    output. Its importance is the standard deviation of that contribution over the images: a
+    unit with a large weight that never varies moves no prediction.
+
+    Args:
+        trained: A :class:`~personality_utils.training.TrainedModel`.
+        images: uint8 (n, h, w, 3), at least two.
+        layer: ``"conv5_3"`` (or ``"conv5_2"`` for DAN+).
+        batch_size: Images per forward pass.
+
+    Returns:
+        DataFrame indexed by unit, one column per trait (in
+        :data:`~personality_utils.data.TRAITS` order), of standard deviations of the
+        contributions (in logit units).
+
+    Raises:
+        TypeError: For a model whose head is not linear in per-unit pooled values (the authors'
+            CAM head mixes units in a 3x3 convolution before pooling).
+    """
+    from .data import TRAITS
+
+    contributions = unit_contributions(trained, images, layer, batch_size)
+    return pd.DataFrame(contributions.std(axis=0, ddof=1), columns=list(TRAITS)).rename_axis("unit")
+
+
+def unit_contributions(
+    trained, images: np.ndarray, layer: str = "conv5_3", batch_size: int = 64
+) -> np.ndarray:
+    """Per image, unit and trait, the unit's additive share of the pre-sigmoid output
+    (:func:`trait_contributions`): (n, units, 5) float64."""
+    from .models import CAMModel, DANPlus, _l2
+
+    model = trained.model
+    if isinstance(model, DANPlus):
+        tap = {"conv5_3": "pool5", "conv5_2": "relu5_2"}.get(layer)
+        if tap is None:
+            raise ValueError(f"DAN+ pools conv5_2 and conv5_3 only, not {layer!r}")
+        channels = model.backbone.channels
+        offset = 2 * channels if tap == "pool5" else 0
+        weight = model.head.weight.detach().double().cpu().numpy()
+        w_max, w_mean = (
+            weight[:, offset : offset + channels],
+            weight[:, offset + channels : offset + 2 * channels],
+        )
+    elif isinstance(model, CAMModel) and model.head_type == "fig4":
+        if layer != "conv5_3":
+            raise ValueError(f"the CAM model pools conv5_3 only, not {layer!r}")
+        tap = "relu5_3"
+        w_max, w_mean = None, model.fc.weight.detach().double().cpu().numpy()
+    else:
+        raise TypeError(
+            f"{type(model).__name__} has no head that is linear in per-unit pooled values"
+        )
+    if len(images) < 2:
+        raise ValueError("need at least two images")
+    device = next(model.parameters()).device
+    model.eval()
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            maps = model.backbone(
+                trained.prepare(images[start : start + batch_size], device), (tap,)
+            )[tap]
+            maps = maps.flatten(2).double()
+            if w_max is None:  # Fig. 4 head: plain average pooling
+                pooled_mean = maps.mean(dim=2).cpu().numpy()
+                parts.append(np.einsum("bu,tu->but", pooled_mean, w_mean))
+            else:
+                pooled_max = _l2(maps.amax(dim=2)).cpu().numpy()
+                pooled_mean = _l2(maps.mean(dim=2)).cpu().numpy()
+                parts.append(
+                    np.einsum("bu,tu->but", pooled_max, w_max)
+                    + np.einsum("bu,tu->but", pooled_mean, w_mean)
+                )
+    return np.concatenate(parts)
+
+
+def trait_region_enrichment(
+    shares: pd.DataFrame,
+    importance: pd.DataFrame,
+    top_k: int,
+    n_permutations: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Where the units that matter most for each trait put their maxima, against random units.
+
+    Args:
+        shares: Per unit, share of its top-N maxima per region (:func:`region_shares`).
+        importance: Per unit, importance per trait (:func:`trait_contributions`), same index.
+        top_k: Units kept per trait (the most important ones).
+        n_permutations: Random draws of ``top_k`` units for the null.
+        seed: Seed of the draws.
+
+    Returns:
+        One row per (trait, region): share_top (mean share of the trait's top-k units),
+        share_all (mean over all units), enrichment (share_top / share_all) and p_value (one
+        sided: the chance that ``top_k`` random units reach share_top, with the +1 correction).
+    """
+    if not shares.index.equals(importance.index):
+        raise ValueError("shares and importance must describe the same units")
+    units = len(shares)
+    if not 0 < top_k < units:
+        raise ValueError(f"top_k must be in 1..{units - 1}, got {top_k}")
+    values = shares.to_numpy(dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    draws = np.argsort(rng.random((n_permutations, units)), axis=1)[:, :top_k]
+    null = values[draws].mean(axis=1)  # (permutations, regions)
+    rows = []
+    for trait in importance.columns:
+        order = np.lexsort((np.arange(units), -importance[trait].to_numpy()))[:top_k]
+        top = values[order].mean(axis=0)
+        for index, region in enumerate(shares.columns):
+            overall = values[:, index].mean()
+            rows.append(
+                {
+                    "trait": trait,
+                    "region": region,
+                    "share_top": float(top[index]),
+                    "share_all": float(overall),
+                    "enrichment": float(top[index] / overall) if overall > 0 else np.nan,
+                    "p_value": float(
+                        (1 + (null[:, index] >= top[index] - 1e-12).sum()) / (1 + n_permutations)
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def emerged_units(trained_shares: pd.DataFrame, random_shares: pd.DataFrame) -> pd.DataFrame:
+    """Per region, how many trained units reach an N' share that no unit of the random network
+    reaches (the null: what the input's structure alone gives a network of that shape).
+
+    Returns:
+        Indexed by region: random_max (the random network's best share), trained_max,
+        trained_above (units strictly above random_max) and units (layer width).
+    """
+    rows = {}
+    for region in trained_shares.columns:
+        ceiling = float(random_shares[region].max())
+        rows[region] = {
+            "random_max": ceiling,
+            "trained_max": float(trained_shares[region].max()),
+            "trained_above": int((trained_shares[region] > ceiling + 1e-12).sum()),
+            "units": len(trained_shares),
+        }
+    return pd.DataFrame(rows).T.rename_axis("region")
