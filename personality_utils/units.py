@@ -777,15 +777,33 @@ def unit_statistics(
 # ----------------------------------------------------------------------------------------------
 
 
-def grid_locations(stats: UnitStats, layer: str) -> np.ndarray:
-    """Top-N locations of every unit of ``layer`` on the G grid: (units, N, 2) int64 (row,
-    col), -1 where undefined. A position p of a side-L map goes to cell ``floor(p * G / L)``."""
+def grid_locations(stats: UnitStats, layer: str, grid: int | None = None) -> np.ndarray:
+    """Top-N locations of every unit of ``layer`` on a G grid: (units, N, 2) int64 (row, col),
+    -1 where undefined. A position p of a side-L map goes to cell ``floor(p * G / L)``.
+
+    Args:
+        stats: The unit statistics.
+        layer: E.g. ``"conv5_3"``.
+        grid: G (default: the statistics' grid, the conv5 map). A layer's own side keeps its
+            full resolution (e.g. 14 for conv4_3 at 112-pixel input).
+    """
     layer = _check_layer(stats, layer)
+    grid = stats.grid if grid is None else int(grid)
+    if grid < 1:
+        raise ValueError(f"grid must be positive, got {grid}")
     locations = stats.locations[layer].astype(np.int64)
     sizes = np.array(stats.layer_sizes[layer], dtype=np.int64)
-    cells = locations * stats.grid // sizes
+    cells = locations * grid // sizes
     cells[locations < 0] = -1
     return cells
+
+
+def _mask_grid(masks_grid: Mapping[str, np.ndarray]) -> int:
+    """The common side of square region masks."""
+    shapes = {np.asarray(mask).shape for mask in masks_grid.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2 or len(set(next(iter(shapes)))) != 1:
+        raise ValueError(f"region masks must share one square shape, got {sorted(shapes)}")
+    return next(iter(shapes))[0]
 
 
 def unit_histograms(stats: UnitStats, layer: str) -> np.ndarray:
@@ -836,7 +854,8 @@ def rank_units_by_region(
         stats: The unit statistics.
         layer: E.g. ``"conv5_3"``.
         masks_grid: ``{region: bool (G, G)}``, e.g. ``faces.region_masks(mean_landmarks,
-            size, grid=G)`` drawn on the average face.
+            size, grid=G)`` drawn on the average face; their side G sets the grid the
+            locations are pooled to (:func:`grid_locations`).
         top: Keep only the best ``top`` units per region (all when None).
 
     Returns:
@@ -844,12 +863,10 @@ def rank_units_by_region(
         :data:`~personality_utils.faces.REGIONS` order, units by decreasing N' (ties: lower
         unit first).
     """
-    cells = grid_locations(stats, layer)
+    cells = grid_locations(stats, layer, _mask_grid(masks_grid))
     frames = []
     for region in _ordered_regions(masks_grid):
         mask = np.asarray(masks_grid[region], dtype=bool)
-        if mask.shape != (stats.grid, stats.grid):
-            raise ValueError(f"mask {region!r} is {mask.shape}, expected the {stats.grid} grid")
         counts = n_prime(cells, mask)
         order = np.lexsort((np.arange(len(counts)), -counts))
         if top is not None:
@@ -1150,7 +1167,8 @@ def face_unit_statistics(
     progress: bool = False,
 ) -> UnitStats:
     """Unit statistics of a face model over one split's aligned crops, as chapters 06 and 07
-    use them: all thirteen conv layers, the per-face part masks for the conv5_3 IoU, cached as
+    use them: all thirteen conv layers, the per-face part masks for the IoU of conv4_3 and
+    conv5_3 (conv4_3 has the paper's 14x14 conv5_3 grid at 112-pixel input), cached as
     ``units-<split>.npz`` in the checkpoint folder (``units-<split>-random<seed>.npz`` for the
     random-network null) so every chapter re-opens the same pass.
 
@@ -1174,6 +1192,7 @@ def face_unit_statistics(
         model,
         crops,
         top_n=top_n,
+        iou_layers=("conv4_3", "conv5_3"),
         masks=face_masks(face_store.landmarks, crops.shape[1], trained.config.input_size),
         cache_path=Path(checkpoint_dir) / f"units-{split}{suffix}.npz",
         cache_key=key,
@@ -1184,13 +1203,14 @@ def face_unit_statistics(
 def region_shares(
     stats: UnitStats, layer: str, masks_grid: Mapping[str, np.ndarray]
 ) -> pd.DataFrame:
-    """Per unit, the share of its top-N maxima in each region (N' / N) and elsewhere.
+    """Per unit, the share of its top-N maxima in each region (N' / N) and elsewhere; the
+    masks' side sets the grid (:func:`grid_locations`).
 
     Returns:
         DataFrame indexed by unit, one column per region plus ``elsewhere`` (maxima outside
         every region, or silent); rows sum to 1.
     """
-    cells = grid_locations(stats, layer)
+    cells = grid_locations(stats, layer, _mask_grid(masks_grid))
     table = pd.DataFrame(
         {
             region: n_prime(cells, np.asarray(masks_grid[region], dtype=bool)) / stats.top_n

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -426,3 +427,106 @@ def test_argument_checks():
         accumulator.update({"relu5_3": maps})
     with pytest.raises(ValueError):
         accumulator.update({"relu5_3": maps}, {"eyes": np.ones((3, 4, 4), dtype=bool)})
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter entry points: region shares, trait contributions, enrichment, the random null
+# ----------------------------------------------------------------------------------------------
+
+
+def test_region_shares_pool_to_the_masks_grid():
+    # One unit, four images: maxima at (0, 0), (1, 1), (3, 3) of a 4x4 map and one silent image.
+    maps = np.zeros((4, 1, 4, 4), dtype=np.float32)
+    maps[0, 0, 0, 0], maps[1, 0, 1, 1], maps[2, 0, 3, 3] = 3, 2, 1
+    stats = _hand_accumulator(maps, 2, top_n=4, grid=2).result()
+    fine = {"eyes": np.eye(4, dtype=bool), "mouth": np.zeros((4, 4), dtype=bool)}
+    shares = units.region_shares(stats, "conv5_3", fine)  # the layer's own 4x4 grid
+    assert shares.loc[0, "eyes"] == pytest.approx(3 / 4)
+    assert shares.loc[0, "elsewhere"] == pytest.approx(1 / 4)  # the silent image
+    coarse = {"eyes": np.array([[True, False], [False, False]])}  # cell (0, 0) of a 2x2 grid
+    assert units.region_shares(stats, "conv5_3", coarse).loc[0, "eyes"] == pytest.approx(2 / 4)
+    ranked = units.rank_units_by_region(stats, "conv5_3", fine)
+    assert ranked.loc[ranked["region"] == "eyes", "n_prime"].item() == 3
+    with pytest.raises(ValueError):
+        units.region_shares(stats, "conv5_3", {"eyes": np.ones((2, 3), dtype=bool)})
+
+
+def test_contributions_add_up_to_the_logits():
+    trained = _tiny_trained()
+    with torch.no_grad():  # a head with some weight on every slot
+        trained.model.head.weight.normal_(generator=torch.Generator().manual_seed(1))
+        trained.model.head.bias.fill_(0.25)
+    images = _images(12)
+    contributions = units.unit_contributions(trained, images, "conv5_3")
+    relu52 = units.unit_contributions(trained, images, "conv5_2")
+    with torch.inference_mode():
+        logits = trained.model.logits(trained.prepare(images)).double().numpy()
+    total = contributions.sum(axis=1) + relu52.sum(axis=1) + 0.25
+    np.testing.assert_allclose(total, logits, rtol=1e-5, atol=1e-5)
+    importance = units.trait_contributions(trained, images)
+    assert importance.shape == (trained.model.backbone.channels, 5)
+    np.testing.assert_allclose(importance.to_numpy(), contributions.std(axis=0, ddof=1))
+
+
+def test_contributions_of_the_fig4_head_and_the_authors_head():
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        fig4 = models.CAMModel(width_divisor=16, head="fig4", batch_norm=True).eval()
+        authors = models.CAMModel(width_divisor=16, head="authors", batch_norm=True).eval()
+    config = TrainConfig(kind="cam_fig4", width_divisor=16, input_size=INPUT, batch_norm=True)
+    trained = TrainedModel(fig4, config, torch.full((3, INPUT, INPUT), 127.5), 64.0)
+    images = _images(6)
+    with torch.inference_mode():
+        logits = fig4.logits(trained.prepare(images)).double().numpy()
+    contributions = units.unit_contributions(trained, images)
+    np.testing.assert_allclose(
+        contributions.sum(axis=1) + fig4.fc.bias.detach().double().numpy(),
+        logits,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    with pytest.raises(TypeError):
+        units.unit_contributions(TrainedModel(authors, config, trained.mean, 64.0), images)
+
+
+def test_enrichment_finds_the_planted_units_and_not_random_ones():
+    rng = np.random.default_rng(0)
+    units_n = 40
+    shares = pd.DataFrame(
+        {"eyes": rng.uniform(0, 0.2, units_n), "mouth": rng.uniform(0, 0.2, units_n)}
+    )
+    shares.loc[:4, "mouth"] = 0.9  # units 0-4 look at the mouth
+    shares["elsewhere"] = 1 - shares.sum(axis=1)
+    importance = pd.DataFrame(
+        {"extraversion": rng.uniform(0, 0.1, units_n), "openness": rng.uniform(0, 1, units_n)}
+    )
+    importance.loc[:4, "extraversion"] = 1.0  # ... and matter most for extraversion
+    table = units.trait_region_enrichment(shares, importance, top_k=5, n_permutations=999, seed=1)
+    row = table.set_index(["trait", "region"])
+    assert row.loc[("extraversion", "mouth"), "share_top"] == pytest.approx(0.9)
+    assert row.loc[("extraversion", "mouth"), "p_value"] < 0.01
+    assert row.loc[("extraversion", "mouth"), "enrichment"] > 2
+    assert row.loc[("extraversion", "eyes"), "p_value"] > 0.05
+    assert (table["p_value"] > 0).all()  # the +1 correction
+    with pytest.raises(ValueError):
+        units.trait_region_enrichment(shares, importance, top_k=units_n)
+
+
+def test_emerged_units_counts_above_the_random_ceiling():
+    trained = pd.DataFrame({"mouth": [0.9, 0.5, 0.2], "eyes": [0.1, 0.1, 0.1]})
+    random = pd.DataFrame({"mouth": [0.4, 0.3, 0.0], "eyes": [0.1, 0.0, 0.0]})
+    table = units.emerged_units(trained, random)
+    assert table.loc["mouth", "trained_above"] == 2 and table.loc["mouth", "random_max"] == 0.4
+    assert table.loc["eyes", "trained_above"] == 0  # equal is not above
+
+
+def test_face_masks_scale_the_landmarks():
+    landmarks = np.stack([_landmarks(), _landmarks()])
+    masks = units.face_masks(landmarks, crop_size=16, mask_size=32)([1])
+    direct = faces.region_masks(_landmarks() * 2, 32)
+    assert set(masks) == set(faces.REGIONS)
+    for region in faces.REGIONS:
+        assert masks[region].shape == (1, 32, 32)
+        np.testing.assert_array_equal(masks[region][0], direct[region])
+    with pytest.raises(ValueError):
+        units.face_masks(np.zeros((2, 5, 2)), 16, 16)
