@@ -32,6 +32,14 @@ __all__ = [
     "measure_bars",
     "threshold_curves",
     "randomisation_curves",
+    "mosaic",
+    "unit_segment",
+    "image_figure",
+    "face_grid",
+    "layer_histograms",
+    "thumbnail",
+    "grouped_bars",
+    "matrix_heatmaps",
     "TRAIT_COLOURS",
     "REGION_COLOURS",
 ]
@@ -439,3 +447,286 @@ def randomisation_curves(table: "pd.DataFrame") -> go.Figure:
 
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#7f7f7f")
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 06: units
+# ----------------------------------------------------------------------------------------------
+
+
+def mosaic(
+    images: Sequence[np.ndarray | None], columns: int, tile: int, gap: int = 2
+) -> np.ndarray:
+    """Tiles resized to ``tile`` pixels and laid out ``columns`` to a row on a white canvas, as
+    one RGB image (one plotly trace instead of one per tile keeps menus light). ``None``
+    leaves a tile blank."""
+    from PIL import Image
+
+    if columns < 1 or tile < 1:
+        raise ValueError("columns and tile must be positive")
+    if not len(images):
+        raise ValueError("mosaic needs at least one tile")
+    rows = int(np.ceil(len(images) / columns))
+    canvas = np.full(
+        (rows * tile + (rows - 1) * gap, columns * tile + (columns - 1) * gap, 3),
+        255,
+        dtype=np.uint8,
+    )
+    for index, image in enumerate(images):
+        if image is None:
+            continue
+        resized = np.asarray(
+            Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((tile, tile), Image.BILINEAR)
+        )
+        top, left = (index // columns) * (tile + gap), (index % columns) * (tile + gap)
+        canvas[top : top + tile, left : left + tile] = resized
+    return canvas
+
+
+def unit_segment(
+    image: np.ndarray, unit_map: np.ndarray, threshold: float = 0.5, dim: float = 0.25
+) -> np.ndarray:
+    """The authors' view of a unit on one of its top images (Fig. 7): the image where the
+    unit's upsampled map reaches ``threshold`` times its maximum, dimmed elsewhere."""
+    from .units import unit_segmentation
+
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 3 or image.shape[0] != image.shape[1]:
+        raise ValueError(f"expected a square RGB image, got {image.shape}")
+    if not np.isfinite(unit_map).all():
+        return np.full(image.shape, 255, dtype=np.uint8)  # no such top image
+    keep = unit_segmentation(unit_map, image.shape[0], threshold)[..., None]
+    return np.where(keep, image, dim * image).astype(np.uint8)
+
+
+def image_figure(image: np.ndarray, title: str, height: int | None = None) -> go.Figure:
+    """One image (e.g. a :func:`mosaic`) as a figure with hidden axes."""
+    figure = go.Figure(go.Image(source=image_uri(image, "jpeg"), hoverinfo="skip"))
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    figure.update_layout(
+        title=title,
+        height=height or int(image.shape[0] * 760 / image.shape[1]) + 70,
+        margin=dict(l=5, r=5, t=50, b=5),
+    )
+    return figure
+
+
+def face_grid(image: np.ndarray, masks_grid: dict[str, np.ndarray], title: str) -> go.Figure:
+    """The paper's Fig. 8: an average face divided into the G x G cells of a layer, with the
+    cells of each face-part mask tinted in :data:`REGION_COLOURS` (a legend names them)."""
+    side = image.shape[0]
+    grid = next(iter(masks_grid.values())).shape[0]
+    cell = side / grid
+    figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.03)
+    for col in (1, 2):
+        figure.add_trace(go.Image(source=image_uri(image), hoverinfo="skip"), row=1, col=col)
+    shapes = []
+    for index in range(grid + 1):
+        for axis in ("x", "x2"):
+            suffix = "" if axis == "x" else "2"
+            line = dict(color="white", width=1)
+            shapes.append(
+                dict(
+                    type="line",
+                    xref=axis,
+                    yref=f"y{suffix}",
+                    x0=index * cell,
+                    x1=index * cell,
+                    y0=0,
+                    y1=side,
+                    line=line,
+                )
+            )
+            shapes.append(
+                dict(
+                    type="line",
+                    xref=axis,
+                    yref=f"y{suffix}",
+                    x0=0,
+                    x1=side,
+                    y0=index * cell,
+                    y1=index * cell,
+                    line=line,
+                )
+            )
+    for region, mask in masks_grid.items():
+        colour = REGION_COLOURS.get(region, "#000000")
+        for row, column in zip(*np.nonzero(mask)):
+            shapes.append(
+                dict(
+                    type="rect",
+                    xref="x2",
+                    yref="y2",
+                    x0=column * cell,
+                    x1=(column + 1) * cell,
+                    y0=row * cell,
+                    y1=(row + 1) * cell,
+                    fillcolor=colour,
+                    opacity=0.55,
+                    line=dict(width=0),
+                )
+            )
+        figure.add_trace(  # a legend entry per part
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=f"{region} ({int(mask.sum())})",
+                marker=dict(symbol="square", size=12, color=colour),
+            ),
+            row=1,
+            col=2,
+        )
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    figure.update_layout(shapes=shapes, title=title, height=420, margin=dict(l=5, r=5, t=60, b=5))
+    return figure
+
+
+def layer_histograms(
+    histograms: dict[str, np.ndarray], subtitles: dict[str, str] | None = None, columns: int = 5
+) -> go.Figure:
+    """The paper's Fig. 10: one heatmap per layer of the summed max-location histograms, each
+    scaled to its own total (share of the layer's maxima per cell)."""
+    names = list(histograms)
+    rows = int(np.ceil(len(names) / columns))
+    titles = [f"{name}<br>{(subtitles or {}).get(name, '')}" for name in names]
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=titles,
+        horizontal_spacing=0.02,
+        vertical_spacing=0.12 / max(rows - 1, 1),
+    )
+    for index, name in enumerate(names):
+        counts = np.asarray(histograms[name], dtype=np.float64)
+        share = counts / counts.sum() if counts.sum() > 0 else counts
+        figure.add_trace(
+            go.Heatmap(
+                z=share,
+                colorscale="Jet",
+                showscale=False,
+                zmin=0,
+                hovertemplate="row %{y}, col %{x}: %{z:.3f} of the maxima<extra>"
+                + name
+                + "</extra>",
+            ),
+            row=index // columns + 1,
+            col=index % columns + 1,
+        )
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False, autorange="reversed", scaleanchor=None)
+    figure.update_annotations(font_size=10)
+    figure.update_layout(height=200 * rows + 80, margin=dict(l=5, r=5, t=70, b=5))
+    return figure
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 07: action units
+# ----------------------------------------------------------------------------------------------
+
+
+def thumbnail(
+    image: np.ndarray, size: int, outline: str | None = None, width: int = 3
+) -> np.ndarray:
+    """An image resized to ``size`` pixels (bilinear), with a coloured frame of ``width`` pixels
+    when ``outline`` (a ``"#rrggbb"`` colour) is given, e.g. to mark the frames two top sets
+    share."""
+    from PIL import Image
+
+    small = np.asarray(
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((size, size), Image.BILINEAR)
+    ).copy()
+    if outline is not None:
+        colour = [int(outline[i : i + 2], 16) for i in (1, 3, 5)]
+        small[:width], small[-width:], small[:, :width], small[:, -width:] = (colour,) * 4
+    return small
+
+
+def grouped_bars(
+    table: pd.DataFrame,
+    columns: dict[str, str],
+    title: str,
+    yaxis_title: str,
+    markers: dict[str, str] | None = None,
+    reference: dict[str, float] | None = None,
+) -> go.Figure:
+    """One bar per column of ``columns`` (legend label -> column of ``table``) at each row of
+    ``table`` (x = its index), plus optional markers (legend label -> column, drawn as a short
+    black line over each group, e.g. a null's 95% quantile) and horizontal reference lines."""
+    figure = go.Figure()
+    x = [str(label) for label in table.index]
+    for index, (label, column) in enumerate(columns.items()):
+        figure.add_trace(
+            go.Bar(
+                x=x,
+                y=table[column].astype(float),
+                name=label,
+                marker_color=_PALETTE[index % len(_PALETTE)],
+            )
+        )
+    for label, column in (markers or {}).items():
+        figure.add_trace(
+            go.Scatter(
+                x=x,
+                y=table[column].astype(float),
+                mode="markers",
+                name=label,
+                marker={
+                    "symbol": "line-ew-open",
+                    "size": 26,
+                    "line": {"width": 3, "color": "black"},
+                },
+            )
+        )
+    for label, level in (reference or {}).items():
+        figure.add_hline(
+            y=level,
+            line={"dash": "dash", "color": "black"},
+            annotation_text=label,
+            annotation_position="top left",
+        )
+    figure.update_layout(barmode="group", title=title, height=400, yaxis_title=yaxis_title)
+    return figure
+
+
+def matrix_heatmaps(
+    matrices: dict[str, pd.DataFrame], title: str, colorbar_title: str = ""
+) -> go.Figure:
+    """Matrices stacked one above the other (rows x columns, e.g. traits x AUs) on one
+    diverging colour scale centred on 0 and shared by every panel, values written in the
+    cells."""
+    if not matrices:
+        raise ValueError("no matrices")
+    limit = max(float(np.nanmax(np.abs(m.to_numpy(dtype=float)))) for m in matrices.values())
+    limit = limit if np.isfinite(limit) and limit > 0 else 1.0
+    figure = make_subplots(
+        rows=len(matrices), cols=1, subplot_titles=list(matrices), vertical_spacing=0.1
+    )
+    for index, (name, matrix) in enumerate(matrices.items()):
+        values = matrix.to_numpy(dtype=float)
+        figure.add_trace(
+            go.Heatmap(
+                z=values,
+                x=[str(c) for c in matrix.columns],
+                y=[str(r) for r in matrix.index],
+                zmin=-limit,
+                zmax=limit,
+                colorscale="RdBu",
+                reversescale=True,
+                showscale=index == 0,
+                colorbar={"title": colorbar_title},
+                text=np.where(np.isfinite(values), np.round(values, 2), np.nan),
+                texttemplate="%{text}",
+                textfont={"size": 9},
+                hovertemplate="%{y} · %{x}: %{z:.3f}<extra>" + name + "</extra>",
+            ),
+            row=index + 1,
+            col=1,
+        )
+    figure.update_yaxes(autorange="reversed")
+    figure.update_layout(
+        title=title, height=200 * len(matrices) + 90, margin={"l": 5, "r": 5, "t": 80, "b": 5}
+    )
+    return figure

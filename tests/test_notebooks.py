@@ -37,6 +37,13 @@ REQUIRED_KEYS = {
         "pointing_game",
         "randomized_mean_overlap",
     },
+    "06_units": {
+        "units_per_region_top5",
+        "layer_entropy",
+        "glasses_precision_at_n",
+        "iou_detectors_per_region",
+        "verdicts",
+    },
 }
 
 
@@ -93,6 +100,16 @@ def test_notebook_runs_on_smoke(source, tmp_path, smoke_dataset, monkeypatch, sh
     if source.stem == "05_cam":
         assert 0 <= saved["mean_overlap"]["all"] <= 1
         assert set(saved["randomized_mean_overlap"]["CAM model"]) >= {"trained", "head", "conv1_1"}
+    if source.stem == "06_units":
+        assert len(saved["layer_entropy"]) == 13
+        assert set(saved["units_per_region_top5"]) <= {"eyebrows", "eyes", "nose", "mouth"}
+        assert all(
+            0 <= row["n_prime"] <= saved["top_n"]
+            for rows in saved["units_per_region_top5"].values()
+            for row in rows
+        )
+        assert 0 < saved["glasses_precision_at_n"]["base_rate"] < 1
+        assert {v["holds"] for v in saved["verdicts"]} <= {True, False, None}
     if source.stem == "01_data":
         assert saved["hog_detection_rate"] >= 0.9
         assert saved["landmark_error_iod"] < 0.12
