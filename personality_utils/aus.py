@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .data import TRAITS, DataError, trait_accuracy
-from .synthetic import AU_IDS, MEAN_SHAPE, TRAIT_WEIGHTS, deform, load_frame_truth
+from .synthetic import AU_IDS, AU_REGIONS, MEAN_SHAPE, TRAIT_WEIGHTS, deform, load_frame_truth
 
 __all__ = [
     "AU_COLUMNS",
@@ -51,10 +51,13 @@ __all__ = [
     "paper_table2",
     "permutation_test",
     "read_openface_csv",
+    "region_agreement",
+    "region_agreement_summary",
     "response_matrix",
     "top_items",
     "trait_au_correlation",
     "truth_intensities",
+    "truth_landmarks",
     "unit_overlap",
     "unit_top_clips",
 ]
@@ -572,6 +575,28 @@ def _check_meta(meta: pd.DataFrame) -> None:
         raise ValueError(f"meta lacks columns {absent} (pass a frame or face store's meta)")
 
 
+def _frame_truth(
+    data_root: str | os.PathLike, meta: pd.DataFrame, key: str, shape: tuple[int, ...]
+) -> np.ndarray:
+    """One per-frame ground-truth array (``"aus"``, ``"landmarks"``) of a synthetic dataset,
+    (len(meta), *shape), reading each clip's sidecar once."""
+    _check_meta(meta)
+    values = np.full((len(meta), *shape), np.nan)
+    positions = pd.Series(np.arange(len(meta)), index=meta.index)
+    for clip, rows in meta.groupby("clip", sort=True):
+        try:
+            planted = load_frame_truth(data_root, clip)[key]
+        except (OSError, KeyError) as error:
+            raise DataError(f"{data_root}: no ground truth for {clip} ({error})") from None
+        indices = rows["frame_index"].to_numpy(dtype=np.int64)
+        if indices.min() < 0 or indices.max() >= len(planted):
+            raise DataError(
+                f"{clip}: frame index out of range (its truth has {len(planted)} frames)"
+            )
+        values[positions.loc[rows.index].to_numpy()] = planted[indices]
+    return values
+
+
 def truth_intensities(data_root: str | os.PathLike, meta: pd.DataFrame) -> pd.DataFrame:
     """The planted AU intensities of the sampled frames of a synthetic dataset.
 
@@ -581,23 +606,23 @@ def truth_intensities(data_root: str | os.PathLike, meta: pd.DataFrame) -> pd.Da
     Raises:
         DataError: If a clip has no ground truth or a frame index is out of its range.
     """
-    _check_meta(meta)
-    values = np.full((len(meta), len(AU_COLUMNS)), np.nan)
-    positions = pd.Series(np.arange(len(meta)), index=meta.index)
-    for clip, rows in meta.groupby("clip", sort=True):
-        try:
-            planted = load_frame_truth(data_root, clip)["aus"]
-        except (OSError, KeyError) as error:
-            raise DataError(f"{data_root}: no ground truth for {clip} ({error})") from None
-        indices = rows["frame_index"].to_numpy(dtype=np.int64)
-        if indices.min() < 0 or indices.max() >= len(planted):
-            raise DataError(
-                f"{clip}: frame index out of range (its truth has {len(planted)} frames)"
-            )
-        values[positions.loc[rows.index].to_numpy()] = planted[indices]
+    values = _frame_truth(data_root, meta, "aus", (len(AU_COLUMNS),))
     table = pd.DataFrame(values, index=meta.index, columns=list(AU_COLUMNS))
     table.attrs.update(source="truth")
     return table
+
+
+def truth_landmarks(data_root: str | os.PathLike, meta: pd.DataFrame) -> np.ndarray:
+    """The planted 68 landmarks (original frame pixels) of the sampled frames of a synthetic
+    dataset: (n, 68, 2), one per ``meta`` row.
+
+    Chapter 07 feeds them to :func:`estimate_from_landmarks` to separate the estimator's own
+    error from dlib's landmark error.
+
+    Raises:
+        DataError: If a clip has no ground truth or a frame index is out of its range.
+    """
+    return _frame_truth(data_root, meta, "landmarks", (68, 2))
 
 
 def _store_landmarks(store) -> np.ndarray:
@@ -954,6 +979,82 @@ def benjamini_hochberg(p_values):
     if isinstance(p_values, pd.Series):
         return pd.Series(adjusted, index=p_values.index, name="q_value")
     return adjusted
+
+
+def region_agreement(
+    best_units: Mapping[str, int] | pd.Series,
+    shares: pd.DataFrame,
+    regions: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Does each AU's best-matching unit look at the face part the AU moves?
+
+    For an AU moving region r (:data:`~personality_utils.synthetic.AU_REGIONS`), its unit's
+    share of top-N maxima in r is compared with the average unit's share in r. A unit drawn
+    at random beats the average with probability ``chance`` (the share of units above it), so
+    the number of AUs whose unit beats it can be compared with the sum of those chances
+    (:func:`region_agreement_summary`). An AU whose region holds no unit maximum at all (a
+    region with no cell on a coarse grid, e.g. the eyebrows at 7x7) is not testable.
+
+    Args:
+        best_units: AU -> unit (e.g. the ``unit`` column of :func:`unit_overlap`).
+        shares: Units x regions, each unit's share of maxima per region
+            (:func:`personality_utils.units.region_shares`).
+        regions: AU -> region (default: :data:`~personality_utils.synthetic.AU_REGIONS`).
+
+    Returns:
+        Indexed by AU: ``region``, ``unit``, ``unit_share``, ``mean_share``, ``chance``,
+        ``above`` (bool, NaN when not testable) and ``testable``.
+    """
+    if regions is None:
+        regions = {f"AU{au:02d}": region for au, region in AU_REGIONS.items()}
+    rows = {}
+    for au, unit in dict(best_units).items():
+        region = regions.get(au)
+        if region is None:
+            raise ValueError(f"no face region known for {au}")
+        if region not in shares.columns:
+            raise ValueError(f"the shares have no column {region!r} (columns {list(shares)})")
+        if unit not in shares.index:
+            raise ValueError(f"unit {unit} of {au} is not in the shares")
+        column = shares[region].astype(float)
+        mean = float(column.mean())
+        testable = bool(column.sum() > 0)
+        unit_share = float(column.loc[unit])
+        rows[au] = {
+            "region": region,
+            "unit": int(unit),
+            "unit_share": unit_share,
+            "mean_share": mean,
+            "chance": float((column > mean).mean()),
+            "above": (unit_share > mean) if testable else np.nan,
+            "testable": testable,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def region_agreement_summary(table: pd.DataFrame) -> dict[str, float]:
+    """How many testable AUs of :func:`region_agreement` have a unit above the average one,
+    against chance.
+
+    Under the null each AU's unit is a random unit, independent across AUs; the count is then
+    a sum of Bernoulli(``chance``) variables, whose exact tail gives ``p_value``
+    (P(count >= observed)).
+
+    Returns:
+        ``observed``, ``expected``, ``n_testable`` and ``p_value`` (NaN with no testable AU).
+    """
+    testable = table[table["testable"].astype(bool)]
+    chances = testable["chance"].to_numpy(dtype=np.float64)
+    observed = int(testable["above"].astype(bool).sum())
+    distribution = np.array([1.0])
+    for chance in chances:  # exact Poisson-binomial law by convolution
+        distribution = np.convolve(distribution, [1 - chance, chance])
+    return {
+        "observed": observed,
+        "expected": float(chances.sum()),
+        "n_testable": len(testable),
+        "p_value": float(distribution[observed:].sum()) if len(testable) else np.nan,
+    }
 
 
 # ----------------------------------------------------------------------------------------------

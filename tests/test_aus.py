@@ -664,3 +664,52 @@ def test_compare_with_planted_and_correlation_matrix():
     frames = pd.DataFrame({"AU12": [1.0, 3.0, np.nan, 5.0]})
     means = aus.clip_means(frames, ["b", "b", "a", "a"])
     assert list(means.index) == ["a", "b"] and means["AU12"].tolist() == [5.0, 2.0]
+
+
+def test_truth_landmarks(tmp_path):
+    (tmp_path / "ground_truth").mkdir()
+    planted = np.arange(5 * 68 * 2, dtype=np.float32).reshape(5, 68, 2)
+    np.savez(
+        tmp_path / "ground_truth" / "AAAAAAAAAAA.001.npz",
+        aus=np.zeros((5, 17), np.float32),
+        landmarks=planted,
+    )
+    meta = pd.DataFrame({"clip": ["AAAAAAAAAAA.001.mp4"] * 2, "frame_index": [4, 1]}, index=[7, 3])
+    landmarks = aus.truth_landmarks(tmp_path, meta)
+    assert landmarks.shape == (2, 68, 2)
+    np.testing.assert_array_equal(landmarks[0], planted[4])
+    np.testing.assert_array_equal(landmarks[1], planted[1])
+    with pytest.raises(DataError, match="out of range"):
+        aus.truth_landmarks(tmp_path, meta.assign(frame_index=[5, 0]))
+    with pytest.raises(DataError, match="no ground truth"):
+        aus.truth_landmarks(tmp_path, meta.assign(clip="BBBBBBBBBBB.001.mp4"))
+
+
+def test_region_agreement_against_chance():
+    # Four units; unit 0 looks at the mouth, unit 1 at the eyes, the eyebrows have no cell.
+    shares = pd.DataFrame(
+        {
+            "eyebrows": [0.0, 0.0, 0.0, 0.0],
+            "eyes": [0.0, 0.8, 0.1, 0.1],
+            "nose": [0.1, 0.0, 0.1, 0.1],
+            "mouth": [0.8, 0.0, 0.1, 0.2],
+        }
+    )
+    table = aus.region_agreement({"AU12": 0, "AU45": 1, "AU15": 2, "AU01": 3}, shares)
+    assert table.loc["AU12", "region"] == "mouth" and table.loc["AU45", "region"] == "eyes"
+    assert table.loc["AU12", "mean_share"] == pytest.approx(0.275)
+    assert table.loc["AU12", "chance"] == pytest.approx(0.25)  # only unit 0 beats 0.275
+    assert bool(table.loc["AU12", "above"]) and bool(table.loc["AU45", "above"])
+    assert not bool(table.loc["AU15", "above"])
+    assert not table.loc["AU01", "testable"] and np.isnan(table.loc["AU01", "above"])
+    summary = aus.region_agreement_summary(table)
+    assert summary["n_testable"] == 3 and summary["observed"] == 2
+    assert summary["expected"] == pytest.approx(0.25 + 0.25 + 0.25)
+    # P(at least 2 of 3 Bernoulli(0.25)) = 3 * 0.25**2 * 0.75 + 0.25**3
+    assert summary["p_value"] == pytest.approx(3 * 0.25**2 * 0.75 + 0.25**3)
+    none = aus.region_agreement_summary(aus.region_agreement({"AU01": 0}, shares))
+    assert none["n_testable"] == 0 and np.isnan(none["p_value"])
+    with pytest.raises(ValueError, match="no face region"):
+        aus.region_agreement({"AU99": 0}, shares)
+    with pytest.raises(ValueError, match="not in the shares"):
+        aus.region_agreement({"AU12": 9}, shares)
