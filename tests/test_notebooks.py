@@ -36,6 +36,7 @@ REQUIRED_KEYS = {
         "centre_prior_mean_overlap",
         "pointing_game",
         "randomized_mean_overlap",
+        "verdicts",
     },
     "06_units": {
         "units_per_region_top5",
@@ -44,6 +45,14 @@ REQUIRED_KEYS = {
         "iou_detectors_per_region",
         "verdicts",
     },
+    "07_action_units": {
+        "table2",
+        "au_model_accuracy",
+        "constant_baseline_accuracy",
+        "estimator_correlation",
+        "verdicts",
+    },
+    "08_summary": {"claims", "chapters"},
 }
 
 
