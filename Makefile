@@ -26,11 +26,12 @@ notebooks: $(STAMP) data
 	mkdir -p book/results _static
 	cp "$$($(PY) -c 'import plotly, pathlib; print(pathlib.Path(plotly.__file__).parent / "package_data" / "plotly.min.js")')" _static/plotly.min.js
 	set -e; for source in $(NOTEBOOKS); do \
-		stem=$$(basename $$source .py); \
+		stem=$$(basename $$source .py); start=$$(date +%s); \
 		echo "== $$stem ($(PROFILE))"; \
 		$(VENV)/bin/jupytext --to ipynb $$source -o - \
 			| $(VENV)/bin/papermill - book/$$stem.ipynb -p profile $(PROFILE) \
 				--cwd book --kernel python3 --no-progress-bar --log-level WARNING; \
+		echo "== $$stem: $$(( $$(date +%s) - start )) s"; \
 	done
 
 html: $(STAMP)

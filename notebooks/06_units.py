@@ -65,7 +65,7 @@ run = training.run_experiment(
     dataset, settings, "faces", "danplus", backbone_weights, device, seed, progress=False
 )  # reloads the DAN+ face model of chapter 4
 trained = run["trained"]
-checkpoint_dir = training.experiment_dir(dataset, settings, "danplus", "faces", seed)
+checkpoint_dir = run["checkpoint"]
 face_store = dataset.faces("test")
 crops = face_store.crops
 stats = units.face_unit_statistics(dataset, trained, checkpoint_dir, top_n=top_n)

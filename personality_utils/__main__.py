@@ -158,7 +158,7 @@ def _checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> 
     if arguments.out is not None:
         return arguments.out
     folder = training.experiment_dir(
-        dataset, profile, arguments.kind, arguments.source, arguments.seed
+        dataset, profile, arguments.kind, arguments.source, arguments.seed, config.backbone_weights
     )
     if config.batch_size != profile.batch_size:
         # Not the profile's recipe: keep it apart from the profile's own checkpoint.
@@ -171,7 +171,12 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
     dataset = _dataset(arguments)
     checkpoint = arguments.checkpoint or training.experiment_dir(
-        dataset, arguments.profile, arguments.kind, arguments.source, arguments.seed
+        dataset,
+        arguments.profile,
+        arguments.kind,
+        arguments.source,
+        arguments.seed,
+        arguments.backbone_weights,
     )
     experiment = training.load_experiment(dataset, checkpoint, arguments.source, arguments.device)
     _report(experiment)
@@ -246,11 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--device", default="auto")
         command.add_argument("--seed", type=int, default=0)
         command.add_argument("--cache-dir", type=Path, default=None)
-    train.add_argument(
-        "--backbone-weights",
-        default=None,
-        help='"imagenet" (if cached) or a VGG-Face state dict path',
-    )
+        command.add_argument(
+            "--backbone-weights",
+            default=None,
+            help='"imagenet" (if cached) or a VGG-Face state dict path (it also names the '
+            "checkpoint folder)",
+        )
     train.add_argument(
         "--batch-size",
         type=int,

@@ -349,6 +349,13 @@ def _check_member(label: Path | str, member: zipfile.ZipInfo) -> None:
     mode = member.external_attr >> 16
     if mode and (mode & 0o170000) == 0o120000:
         raise UnsafeZipError(f"{label}: member {member.filename!r} is a symbolic link")
+    if member.flag_bits & 0x1:
+        # Some archives of the official release are password-protected: the password comes
+        # with the registration, and the book never asks for it.
+        raise DataError(
+            f"{label}: member {member.filename!r} is encrypted; extract the archive with the "
+            "password of the ChaLearn release and point data_root at the extracted folder"
+        )
 
 
 def find_clips(

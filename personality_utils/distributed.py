@@ -33,6 +33,7 @@ from .training import (
     _optimizer,
     _prepare,
     _resized_store,
+    _same_recipe,
     _save_checkpoint,
     learning_rates,
 )
@@ -180,7 +181,7 @@ def _resume_state(
     state = None
     if context.is_main and checkpoint is not None and checkpoint.is_file():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if state["config"] != config.to_dict():
+        if not _same_recipe(state["config"], config.to_dict()):
             state = None
         elif int(state.get("world_size", 1)) != context.world_size:
             log.warning(

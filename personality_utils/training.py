@@ -256,7 +256,7 @@ def train_model(
     checkpoint = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
     if checkpoint is not None and checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=True)
-        if state["config"] == config.to_dict():
+        if _same_recipe(state["config"], config.to_dict()):
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             history = json.loads(state["history"])
@@ -518,7 +518,7 @@ def run_experiment(
     images, meta = _source_arrays(dataset, "train", source)
     train_store = dataset.store("train")
     if checkpoint_dir is None:
-        folder = experiment_dir(dataset, profile, kind, source, seed)
+        folder = experiment_dir(dataset, profile, kind, source, seed, config.backbone_weights)
     else:
         folder = Path(checkpoint_dir)
     trained = train_model(config, images, meta[list(TRAITS)].to_numpy(), folder, progress=progress)
@@ -532,12 +532,34 @@ def run_experiment(
     }
 
 
-def experiment_dir(dataset, profile, kind: str, source: str, seed: int = 0) -> Path:
-    """The checkpoint folder :func:`run_experiment` uses for one model of a dataset."""
+def _same_recipe(saved: dict, wanted: dict) -> bool:
+    """Whether a checkpoint's configuration is this one's: everything but the device, so a
+    model trained on a GPU resumes or reloads on a CPU (and "auto" matches "cuda")."""
+    return {k: v for k, v in saved.items() if k != "device"} == {
+        k: v for k, v in wanted.items() if k != "device"
+    }
+
+
+def experiment_dir(
+    dataset, profile, kind: str, source: str, seed: int = 0, backbone_weights: str | None = None
+) -> Path:
+    """The checkpoint folder :func:`run_experiment` uses for one model of a dataset.
+
+    Models started from pretrained weights get a folder of their own (``-imagenet``, or ``-w``
+    and a hash of the weights file's path), so that a run with other weights never retrains
+    over an earlier model.
+    """
+    import hashlib
+
     from .profiles import get_profile
 
-    name = get_profile(profile).name
-    return dataset.store_dir / "models" / f"{name}-{kind}-{source}-seed{seed}"
+    name = f"{get_profile(profile).name}-{kind}-{source}-seed{seed}"
+    if backbone_weights == "imagenet":
+        name += "-imagenet"
+    elif backbone_weights is not None:
+        resolved = str(Path(backbone_weights).expanduser().resolve())
+        name += "-w" + hashlib.sha1(resolved.encode()).hexdigest()[:8]
+    return dataset.store_dir / "models" / name
 
 
 def score_splits(dataset, trained: TrainedModel, source: str) -> dict:

@@ -160,6 +160,21 @@ def test_symlink_members_are_refused(tmp_path):
         data.safe_extract_zip(archive, tmp_path / "out")
 
 
+def test_encrypted_members_get_a_clear_error(tmp_path):
+    payload = bytearray(_zip_bytes({"abcdefghijk.001.mp4": b"ciphertext"}))
+    # Set the "encrypted" flag of the one member in its local and central headers, as a
+    # password-protected archive of the release has it (zipfile cannot write one).
+    local, central = payload.find(b"PK\x03\x04"), payload.find(b"PK\x01\x02")
+    payload[local + 6] |= 0x1
+    payload[central + 8] |= 0x1
+    path = tmp_path / "test80_01.zip"
+    path.write_bytes(bytes(payload))
+    with zipfile.ZipFile(path) as archive, pytest.raises(RuntimeError, match="encrypted"):
+        archive.read("abcdefghijk.001.mp4")  # what zipfile alone raises
+    with pytest.raises(data.DataError, match="test80_01.zip.*encrypted"):
+        data.safe_extract_zip(path, tmp_path / "out")
+
+
 # ----------------------------------------------------------------------------- frame sampling
 
 
@@ -291,9 +306,7 @@ def test_interrupted_frame_store_resumes(tmp_path, monkeypatch):
         data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)
     assert not (tmp_path / "store" / "train" / "frames.npy").exists()
     resumed = []
-    monkeypatch.setattr(
-        data, "_shard_clip", lambda task: resumed.append(task[0]) or original(task)
-    )
+    monkeypatch.setattr(data, "_shard_clip", lambda task: resumed.append(task[0]) or original(task))
     store = data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)
     assert resumed == ["abcdefghij2.002.mp4"]  # only the clip that was not finished
     fresh = data.build_frame_store(root, tmp_path / "fresh", size=32, workers=1, progress=False)

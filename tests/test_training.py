@@ -133,3 +133,21 @@ def test_paired_bootstrap_sign_and_interval():
     assert 0 < result["low"] < result["difference"] < result["high"]
     same = training.paired_bootstrap(good, good, truth)
     assert same["low"] == same["high"] == 0
+
+
+def test_checkpoint_folders_keep_weights_apart_and_ignore_the_device(tmp_path):
+    class Dataset:
+        store_dir = tmp_path
+
+    plain = training.experiment_dir(Dataset(), "smoke", "danplus", "faces", 0)
+    assert plain.name == "smoke-danplus-faces-seed0"
+    imagenet = training.experiment_dir(Dataset(), "smoke", "danplus", "faces", 0, "imagenet")
+    face_a = training.experiment_dir(Dataset(), "smoke", "danplus", "faces", 0, "a/vgg_face.pth")
+    face_b = training.experiment_dir(Dataset(), "smoke", "danplus", "faces", 0, "b/vgg_face.pth")
+    assert len({plain, imagenet, face_a, face_b}) == 4
+    assert face_a == training.experiment_dir(
+        Dataset(), "smoke", "danplus", "faces", 0, str(tmp_path.cwd() / "a/vgg_face.pth")
+    )
+    gpu = training.TrainConfig(device="cuda").to_dict()
+    assert training._same_recipe(gpu, training.TrainConfig(device="auto").to_dict())
+    assert not training._same_recipe(gpu, training.TrainConfig(device="cuda", epochs=3).to_dict())
