@@ -409,12 +409,7 @@ display_table
 
 
 # %%
-verdicts = []
-
-
-def verdict(claim, holds, evidence):
-    verdicts.append({"claim": claim, "holds": bool(holds), "evidence": evidence})
-    print(f"[{'holds' if holds else 'does not hold'}] {claim}: {evidence}")
+verdict = results.Verdicts()
 
 
 all_row = overlap_table.loc["all"]
@@ -517,7 +512,7 @@ record = {
     },
     "face_region_trait_difference": difference,
     "paper": {"overlap_ge_0_9_share": 0.728, "mean_overlap": 0.76},
-    "verdicts": verdicts,
+    "verdicts": verdict.records,
 }
 if isinstance(ground_truth, pd.DataFrame):
     record["ground_truth"] = {

@@ -530,15 +530,7 @@ plots.gallery_with_menu(explorer, columns=1, tile_height=110, title="Unit explor
 
 
 # %%
-verdicts = []
-
-
-def verdict(claim, holds, evidence):
-    verdicts.append(
-        {"claim": claim, "holds": None if holds is None else bool(holds), "evidence": evidence}
-    )
-    label = "not testable" if holds is None else "holds" if holds else "does not hold"
-    print(f"[{label}] {claim}: {evidence}")
+verdict = results.Verdicts()
 
 
 for layer_name in ("conv5_3", "conv4_3"):
@@ -632,7 +624,7 @@ record = {
     "iou_best_per_region": best_iou.to_dict(),
     "iou_n_prime_spearman": agreement,
     "glasses_precision_at_n": glasses,
-    "verdicts": verdicts,
+    "verdicts": verdict.records,
 }
 if isinstance(ground_truth, pd.DataFrame):
     record["ground_truth"] = ground_truth.to_dict(orient="index")

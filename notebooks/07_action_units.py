@@ -614,15 +614,7 @@ agreement[au_source].round(3)
 
 
 # %%
-verdicts = []
-
-
-def verdict(claim, holds, evidence):
-    verdicts.append(
-        {"claim": claim, "holds": None if holds is None else bool(holds), "evidence": evidence}
-    )
-    label = "not testable" if holds is None else "holds" if holds else "does not hold"
-    print(f"[{label}] {claim}: {evidence}")
+verdict = results.Verdicts()
 
 
 significant_frames = table2.index[table2["p_value"] < 0.05].tolist()
@@ -751,7 +743,7 @@ record = {
         estimator_table["dlib landmarks, per frame"] if dataset.synthetic else {}
     ),
     "region_agreement": {name: row.to_dict() for name, row in agreement_summary.iterrows()},
-    "verdicts": verdicts,
+    "verdicts": verdict.records,
     "paper": {
         "table2": records(paper_table.rename(columns={"overlap": "intersection"})),
         "au_model_accuracy": 0.886,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["results_dir", "save_results", "load_results", "to_jsonable"]
+__all__ = ["Verdicts", "load_results", "results_dir", "save_results", "to_jsonable"]
 
 
 def results_dir() -> Path:
@@ -85,3 +85,18 @@ def load_results(stem: str, directory: str | os.PathLike | None = None) -> dict[
     if not path.is_file():
         raise FileNotFoundError(f"{path}: run notebook {stem} first")
     return json.loads(path.read_text())
+
+
+class Verdicts:
+    """The "What held" lines of a chapter: calling it with a claim, whether it held (True,
+    False, or None when the data cannot test it) and the evidence prints one line and keeps a
+    record; ``records`` goes into the chapter's results file for the summary page."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def __call__(self, claim: str, holds: bool | None, evidence: str) -> None:
+        holds = None if holds is None else bool(holds)
+        self.records.append({"claim": claim, "holds": holds, "evidence": evidence})
+        label = "not testable" if holds is None else "holds" if holds else "does not hold"
+        print(f"[{label}] {claim}: {evidence}")
