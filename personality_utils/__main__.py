@@ -50,9 +50,13 @@ def _prepare(arguments: argparse.Namespace) -> int:
     if arguments.out is None:
         if arguments.no_faces:
             raise ValueError("--no-faces needs --out: train and evaluate read stores with faces")
-        # Where train and evaluate look for this dataset's stores.
+        # Where train, evaluate and the notebooks look for this dataset's stores (no
+        # --data-root: the synthetic set of this profile and seed, generated if missing).
         dataset = data.prepare_dataset(
-            profile, data_root=arguments.data_root, cache_dir=arguments.cache_dir
+            profile,
+            data_root=arguments.data_root,
+            seed=arguments.seed,
+            cache_dir=arguments.cache_dir,
         )
         stores = {
             split: dataset.store(split)
@@ -60,6 +64,8 @@ def _prepare(arguments: argparse.Namespace) -> int:
             if (dataset.store_dir / split / "frames.npy").is_file()
         }
     else:
+        if arguments.data_root is None:
+            raise ValueError("--out needs --data-root: the dataset whose clips it samples")
         stores = data.build_frame_store(
             arguments.data_root,
             arguments.out,
@@ -214,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     synth.add_argument("--cache-dir", type=Path, default=None)
     synth.set_defaults(run=_synth)
     prepare = commands.add_parser("prepare", help="sample frames of a dataset into frame stores")
-    prepare.add_argument("--data-root", type=Path, required=True)
+    prepare.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="real dataset root (default: the synthetic set of --profile and --seed)",
+    )
     prepare.add_argument(
         "--out",
         type=Path,
@@ -229,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         help="processes (default and 0: every core this process may use)",
     )
     prepare.add_argument("--no-faces", action="store_true", help="frames only, no face store")
+    prepare.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
     prepare.add_argument("--cache-dir", type=Path, default=None)
     prepare.set_defaults(run=_prepare)
     train = commands.add_parser(

@@ -46,6 +46,19 @@ def test_prepare_reports_skipped_clips_and_continues(tmp_path, smoke_dataset):
     assert "skipped brokenbroke.001.mp4" in result.stderr
 
 
+def test_prepare_without_data_root_fills_the_notebooks_stores(smoke_dataset, capsys):
+    """No --data-root: the synthetic set of the profile, in the very stores the notebooks and
+    ``train`` read (the Makefile prepares them before training in parallel lanes)."""
+    from personality_utils.__main__ import main
+
+    cache = str(smoke_dataset.store_dir.parents[1])
+    assert main(["prepare", "--profile", "smoke", "--workers", "1", "--cache-dir", cache]) == 0
+    printed = capsys.readouterr().out
+    assert f"-> {smoke_dataset.store_dir / 'train'}" in printed
+    assert main(["prepare", "--profile", "smoke", "--out", cache]) == 2
+    assert "--out needs --data-root" in capsys.readouterr().err
+
+
 def test_bad_data_root_is_an_error_not_a_traceback(tmp_path):
     result = subprocess.run(
         [
