@@ -874,16 +874,19 @@ def render_frame(
     head = np.concatenate([landmarks[0:17], forehead[1:-1]])
     mask = Image.new("L", canvas.size, 0)
     ImageDraw.Draw(mask).polygon(xy(head), fill=255)
-    frame = np.asarray(canvas).astype(np.float32)
-    mask_array = np.asarray(mask, dtype=np.float32) / 255.0
-    rows, columns = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)
+    # The polygon mask is 0 or 255 (no antialiasing), so the shaded skin replaces the pixels
+    # inside it and only those are computed (a third of the time of blending the whole window,
+    # with the same arithmetic per pixel, so the frames are the same to the bit).
+    frame = np.array(canvas)
+    inside = np.asarray(mask) > 0
+    rows, columns = (index.astype(np.float32) for index in np.nonzero(inside))
     centre = landmarks[27:31].mean(axis=0)
     dx = (columns - centre[0]) / (1.5 * iod)
     dy = (rows - centre[1]) / (2.0 * iod)
     light = 1.0 + 0.18 * (recipe.light[0] * dx + recipe.light[1] * dy) - 0.12 * (dx**2 + dy**2)
-    skin_layer = skin[None, None, :] * np.clip(light, 0.55, 1.25)[..., None]
-    frame = frame * (1 - mask_array[..., None]) + skin_layer * mask_array[..., None]
-    canvas = Image.fromarray(np.clip(frame, 0, 255).astype(np.uint8))
+    skin_layer = skin[None, :] * np.clip(light, 0.55, 1.25)[:, None]
+    frame[inside] = np.clip(skin_layer, 0, 255).astype(np.uint8)
+    canvas = Image.fromarray(frame)
     draw = ImageDraw.Draw(canvas)
     # Hair on top of the head, with a fringe.
     hair_line = [forehead[0] + 0.05 * iod * up]
