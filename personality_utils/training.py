@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,8 @@ __all__ = [
     "config_for",
     "experiment_dir",
     "score_splits",
+    "split_predictions",
+    "checkpoint_key",
     "run_experiment",
     "load_experiment",
     "summary_table",
@@ -528,7 +531,7 @@ def run_experiment(
         "history": pd.DataFrame(trained.history),
         "checkpoint": folder,
         "dropped_frames": int(len(train_store) - len(meta)),
-        **score_splits(dataset, trained, source),
+        **score_splits(dataset, trained, source, folder),
     }
 
 
@@ -562,10 +565,75 @@ def experiment_dir(
     return dataset.store_dir / "models" / name
 
 
-def score_splits(dataset, trained: TrainedModel, source: str) -> dict:
+def checkpoint_key(checkpoint: str | os.PathLike) -> str:
+    """A cache key for a model checkpoint (a folder with ``checkpoint.pt``, or a file such as a
+    store's images): its path, modification time and size, so retraining (or rebuilding the
+    store) makes what was cached from it stale."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    info = path.stat()
+    return f"{path.resolve()}|{info.st_mtime_ns}|{info.st_size}"
+
+
+def split_predictions(
+    trained: TrainedModel,
+    images: np.ndarray,
+    checkpoint_dir: str | os.PathLike | None,
+    name: str,
+) -> np.ndarray:
+    """:func:`predict` over a store's images, kept beside the model's checkpoint.
+
+    The book scores each model in several chapters (3, 4 and 5 reload the same four models,
+    chapters 6 and 7 the face DAN+), each time over the same validation and test stores. The
+    predictions go to ``<checkpoint_dir>/predictions-<name>.npz`` and are reused while the
+    checkpoint file and the memory-mapped images are the same files (path, modification time,
+    size) and the same number of images; otherwise they are computed again and replace it.
+    Without a checkpoint file, or for images that are not a memory-mapped file, nothing is kept.
+    """
+    filename = getattr(images, "filename", None)
+    if checkpoint_dir is None or filename is None:
+        return predict(trained, images)
+    folder = Path(checkpoint_dir)
+    if not (folder / "checkpoint.pt").is_file():
+        return predict(trained, images)
+    key = json.dumps(
+        {
+            "version": 1,
+            "checkpoint": checkpoint_key(folder),
+            "images": checkpoint_key(filename),
+            "n_images": len(images),
+        },
+        sort_keys=True,
+    )
+    path = folder / f"predictions-{name}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                if str(saved["key"]) == key and saved["predictions"].shape == (
+                    len(images),
+                    len(TRAITS),
+                ):
+                    return saved["predictions"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # unreadable or of another layout: computed again and replaced below
+    predictions = predict(trained, images)
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, key=np.array(key), predictions=predictions)
+
+    write_atomic(path, write)
+    return predictions
+
+
+def score_splits(
+    dataset, trained: TrainedModel, source: str, checkpoint_dir: str | os.PathLike | None = None
+) -> dict:
     """Score a model on a dataset's validation and test splits (those it has), as
     :func:`run_experiment` does: all clips and the identity-disjoint subset, clips without a
-    usable frame given the training mean.
+    usable frame given the training mean. With the model's ``checkpoint_dir``, its frame
+    predictions are kept there and reused (:func:`split_predictions`).
 
     Returns:
         ``fallback_clips`` (per split) and per split ``{"all": ..., "identity_disjoint": ...}``
@@ -580,7 +648,10 @@ def score_splits(dataset, trained: TrainedModel, source: str) -> dict:
             continue
         split_images, split_meta = _source_arrays(dataset, split, source)
         truth = dataset.store(split).clip_labels()
-        predictions = clip_predictions(split_meta, predict(trained, split_images))
+        frame_predictions = split_predictions(
+            trained, split_images, checkpoint_dir, f"{source}-{split}"
+        )
+        predictions = clip_predictions(split_meta, frame_predictions)
         missing = truth.index.difference(predictions.index)
         if len(missing):
             means = train_labels[list(TRAITS)].mean()
@@ -634,7 +705,7 @@ def load_experiment(
         "history": pd.DataFrame(trained.history),
         "checkpoint": Path(checkpoint_dir),
         "dropped_frames": int(len(dataset.store("train")) - len(meta)),
-        **score_splits(dataset, trained, source),
+        **score_splits(dataset, trained, source, checkpoint_dir),
     }
 
 

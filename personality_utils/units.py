@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from .data import write_atomic
 from .faces import REGIONS
 from .models import CONV_NAMES, build_model
+from .training import checkpoint_key
 
 __all__ = [
     "DETECTOR_IOU",
@@ -631,16 +632,6 @@ def _thresholds_and_iou(
     union = activated[:, None] + stats.mask_pixels[None, :] - intersection
     iou = np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
     return thresholds, iou
-
-
-def checkpoint_key(checkpoint: str | os.PathLike) -> str:
-    """A cache key for a model checkpoint (a folder with ``checkpoint.pt`` or the file): its
-    path, modification time and size, so retraining makes cached statistics stale."""
-    path = Path(checkpoint)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
-    info = path.stat()
-    return f"{path.resolve()}|{info.st_mtime_ns}|{info.st_size}"
 
 
 def _full_key(cache_key: str, n_images: int, **settings) -> str:

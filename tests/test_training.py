@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -151,3 +153,48 @@ def test_checkpoint_folders_keep_weights_apart_and_ignore_the_device(tmp_path):
     gpu = training.TrainConfig(device="cuda").to_dict()
     assert training._same_recipe(gpu, training.TrainConfig(device="auto").to_dict())
     assert not training._same_recipe(gpu, training.TrainConfig(device="cuda", epochs=3).to_dict())
+
+
+def test_split_predictions_are_kept_beside_the_checkpoint_until_it_changes(tmp_path, monkeypatch):
+    images, targets = _toy(n=24)
+    np.save(tmp_path / "frames.npy", images)
+    stored = np.load(tmp_path / "frames.npy", mmap_mode="r")
+    config = training.TrainConfig(**{**TINY, "epochs": 1})
+    folder = tmp_path / "model"
+    trained = training.train_model(config, images, targets, folder, progress=False)
+    first = training.split_predictions(trained, stored, folder, "frames-test")
+    np.testing.assert_array_equal(first, training.predict(trained, images))
+    assert (folder / "predictions-frames-test.npz").is_file()
+
+    def no_model_run(*args, **kwargs):
+        raise AssertionError("predicted again")
+
+    real_predict = training.predict
+    monkeypatch.setattr(training, "predict", no_model_run)
+    np.testing.assert_array_equal(
+        training.split_predictions(trained, stored, folder, "frames-test"), first
+    )
+    # Retraining the model (a new checkpoint file) or other images make them stale.
+    monkeypatch.setattr(training, "predict", real_predict)
+    retrained = training.train_model(
+        training.TrainConfig(**{**TINY, "epochs": 1, "seed": 2}),
+        images,
+        targets,
+        tmp_path / "other",
+        progress=False,
+    )
+    (folder / "checkpoint.pt").write_bytes((tmp_path / "other" / "checkpoint.pt").read_bytes())
+    again = training.split_predictions(retrained, stored, folder, "frames-test")
+    np.testing.assert_array_equal(again, training.predict(retrained, images))
+    assert not np.array_equal(again, first)
+    np.save(tmp_path / "fewer.npy", images[:12])
+    os.replace(tmp_path / "fewer.npy", tmp_path / "frames.npy")  # a rebuilt store, same path
+    fewer = training.split_predictions(
+        retrained, np.load(tmp_path / "frames.npy", mmap_mode="r"), folder, "frames-test"
+    )
+    assert fewer.shape == (12, 5)
+    # A damaged file is recomputed and replaced; in-memory images are never kept.
+    (folder / "predictions-frames-test.npz").write_bytes(b"not a zip")
+    assert training.split_predictions(retrained, stored, folder, "frames-test").shape == (24, 5)
+    training.split_predictions(retrained, images, folder, "frames-memory")
+    assert not (folder / "predictions-frames-memory.npz").exists()
