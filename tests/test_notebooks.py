@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pytest
@@ -56,35 +60,93 @@ REQUIRED_KEYS = {
 }
 
 
+#: What a chapter reads from another one's run: chapter 4 chapter 3's results, chapter 7 the
+#: unit statistics chapter 6 caches, the summary every results file (the Makefile's order).
+NEEDS = {
+    "04_faces_model": {"03_full_frames"},
+    "07_action_units": {"06_units"},
+    "08_summary": {path.stem for path in NOTEBOOKS} - {"08_summary"},
+}
+
+#: Started first (the Makefile's order too): the longest chapters.
+LONGEST = ("05_cam", "06_units", "03_full_frames")
+
+
 @pytest.fixture(scope="module")
-def shared_results(tmp_path_factory):
-    """One results folder for the whole sequence: later chapters read earlier ones' results."""
-    return tmp_path_factory.mktemp("results")
+def executed(tmp_path_factory, smoke_dataset):
+    """Every chapter executed once under papermill on the smoke profile, two at a time in the
+    order of :data:`NEEDS` (as ``make book`` runs them), with one shared results folder.
+
+    Returns:
+        ``{stem: (executed notebook path, return code, papermill's output)}``.
+    """
+    import jupytext
+
+    folder = tmp_path_factory.mktemp("notebooks")
+    environment = {
+        **os.environ,
+        "PERSONALITY_UTILS_RESULTS": str(folder / "results"),
+        "PERSONALITY_UTILS_CACHE": str(smoke_dataset.store_dir.parents[1]),
+        "OMP_NUM_THREADS": "1",
+    }
+
+    def run(source: Path) -> tuple[Path, int, str]:
+        ipynb = folder / f"{source.stem}.ipynb"
+        jupytext.write(jupytext.read(source), ipynb)
+        output = folder / f"{source.stem}.out.ipynb"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "papermill",
+                str(ipynb),
+                str(output),
+                "-p",
+                "profile",
+                "smoke",
+                "--cwd",
+                str(folder),
+                "--kernel",
+                "python3",
+                "--no-progress-bar",
+            ],
+            env=environment,
+            capture_output=True,
+            check=False,
+            text=True,
+        )
+        return output, done.returncode, done.stdout + done.stderr
+
+    finished: dict[str, tuple[Path, int, str]] = {}
+    order = {stem: rank for rank, stem in enumerate(LONGEST)}
+    waiting = sorted(NOTEBOOKS, key=lambda path: (order.get(path.stem, len(order)), path.stem))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        running: dict = {}
+        while waiting or running:
+            for source in [s for s in waiting if NEEDS.get(s.stem, set()) <= set(finished)]:
+                if len(running) < 2:
+                    running[pool.submit(run, source)] = source.stem
+                    waiting.remove(source)
+            if not running:  # a chapter needs one that is not in the sequence
+                raise AssertionError(f"unmet dependencies: {[s.stem for s in waiting]}")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                finished[running.pop(future)] = future.result()
+    return finished
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
-def test_notebook_runs_on_smoke(source, tmp_path, smoke_dataset, monkeypatch, shared_results):
+def test_notebook_runs_on_smoke(source, executed):
     import jupytext
-    import papermill
 
-    monkeypatch.setenv("PERSONALITY_UTILS_RESULTS", str(shared_results))
-    monkeypatch.setenv("PERSONALITY_UTILS_CACHE", str(smoke_dataset.store_dir.parents[1]))
     notebook = jupytext.read(source)
     tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one parameters cell"
     for name in ("profile", "data_root", "device", "seed"):
         assert f"{name} =" in tagged[0].source
-    ipynb = tmp_path / f"{source.stem}.ipynb"
-    jupytext.write(notebook, ipynb)
-    output = tmp_path / f"{source.stem}.out.ipynb"
-    papermill.execute_notebook(
-        str(ipynb),
-        str(output),
-        parameters={"profile": "smoke"},
-        kernel_name="python3",
-        cwd=str(tmp_path),
-        progress_bar=False,
-    )
+    output, returncode, log = executed[source.stem]
+    assert returncode == 0, log[-4000:]
+    shared_results = output.parent / "results"
     executed = json.loads(output.read_text())
     errors = [
         out
