@@ -10,6 +10,10 @@ PROFILE ?= default
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 export PERSONALITY_UTILS_CACHE ?= $(CURDIR)/.cache
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Two lanes side by side (training, then the chapters), each with half the cores.
+CORES := $(shell nproc 2>/dev/null || echo 2)
+LANE_THREADS := $(shell echo $$(( ($(CORES) + 1) / 2 )))
+LANES := $(if $(filter 1,$(CORES)),1,2)
 
 .PHONY: book test install data models notebooks html clean
 
@@ -36,7 +40,7 @@ data: $(STAMP)
 models: data
 	@set -o pipefail; mkdir -p $(PERSONALITY_UTILS_CACHE)/logs; start=$$(date +%s); \
 	cam=$$($(PY) -c 'from personality_utils.profiles import get_profile; print(get_profile("$(PROFILE)").cam_kind)'); \
-	threads=$$(( ($$(nproc 2>/dev/null || echo 2) + 1) / 2 )); \
+	threads=$(LANE_THREADS); \
 	lane() { \
 		log=$(PERSONALITY_UTILS_CACHE)/logs/train-$(PROFILE)-$$1.log; : > $$log; \
 		for source in frames faces; do \
@@ -62,9 +66,8 @@ SUMMARY := $(lastword $(RUNS))
 notebooks: $(STAMP) models
 	mkdir -p book/results _static
 	cp "$$($(PY) -c 'import plotly, pathlib; print(pathlib.Path(plotly.__file__).parent / "package_data" / "plotly.min.js")')" _static/plotly.min.js
-	@lanes=$$(( $$(nproc 2>/dev/null || echo 2) > 1 ? 2 : 1 )); start=$$(date +%s); \
-	$(MAKE) --no-print-directory -j$$lanes --output-sync=target \
-		NOTEBOOK_THREADS=$$(( ($$(nproc 2>/dev/null || echo 2) + 1) / 2 )) \
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j$(LANES) --output-sync=target NOTEBOOK_THREADS=$(LANE_THREADS) \
 		run-05_cam run-03_full_frames run-06_units $(RUNS) || status=1; \
 	echo "== notebooks: $$(( $$(date +%s) - start )) s"; exit $${status:-0}
 

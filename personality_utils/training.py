@@ -592,10 +592,8 @@ def split_predictions(
     Without a checkpoint file, or for images that are not a memory-mapped file, nothing is kept.
     """
     filename = getattr(images, "filename", None)
-    if checkpoint_dir is None or filename is None:
-        return predict(trained, images)
-    folder = Path(checkpoint_dir)
-    if not (folder / "checkpoint.pt").is_file():
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if filename is None or folder is None or not (folder / "checkpoint.pt").is_file():
         return predict(trained, images)
     key = json.dumps(
         {
@@ -607,16 +605,12 @@ def split_predictions(
         sort_keys=True,
     )
     path = folder / f"predictions-{name}.npz"
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as saved:
-                if str(saved["key"]) == key and saved["predictions"].shape == (
-                    len(images),
-                    len(TRAITS),
-                ):
-                    return saved["predictions"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # unreadable or of another layout: computed again and replaced below
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            if str(saved["key"]) == key:
+                return saved["predictions"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        pass  # absent, unreadable or of another layout: computed again and replaced below
     predictions = predict(trained, images)
 
     def write(temporary: str) -> None:

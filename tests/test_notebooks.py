@@ -73,7 +73,7 @@ LONGEST = ("05_cam", "06_units", "03_full_frames")
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory, smoke_dataset):
+def chapter_runs(tmp_path_factory, smoke_dataset):
     """Every chapter executed once under papermill on the smoke profile, two at a time in the
     order of :data:`NEEDS` (as ``make book`` runs them), with one shared results folder.
 
@@ -136,7 +136,7 @@ def executed(tmp_path_factory, smoke_dataset):
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
-def test_notebook_runs_on_smoke(source, executed):
+def test_notebook_runs_on_smoke(source, chapter_runs):
     import jupytext
 
     notebook = jupytext.read(source)
@@ -144,7 +144,7 @@ def test_notebook_runs_on_smoke(source, executed):
     assert len(tagged) == 1, "exactly one parameters cell"
     for name in ("profile", "data_root", "device", "seed"):
         assert f"{name} =" in tagged[0].source
-    output, returncode, log = executed[source.stem]
+    output, returncode, log = chapter_runs[source.stem]
     assert returncode == 0, log[-4000:]
     shared_results = output.parent / "results"
     executed = json.loads(output.read_text())
