@@ -123,7 +123,12 @@ def _train(arguments: argparse.Namespace) -> int:
 
     profile = get_profile(arguments.profile)
     config = training.config_for(
-        profile, arguments.kind, arguments.backbone_weights, arguments.device, arguments.seed
+        profile,
+        arguments.kind,
+        arguments.backbone_weights,
+        arguments.device,
+        arguments.seed,
+        arguments.source,
     )
     if arguments.batch_size is not None:
         if arguments.batch_size < 1:
@@ -166,7 +171,7 @@ def _checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> 
     folder = training.experiment_dir(
         dataset, profile, arguments.kind, arguments.source, arguments.seed, config.backbone_weights
     )
-    if config.batch_size != profile.batch_size:
+    if config.batch_size != profile.recipe.batch_size:
         # Not the profile's recipe: keep it apart from the profile's own checkpoint.
         folder = folder.with_name(f"{folder.name}-batch{config.batch_size}")
     return folder

@@ -10,10 +10,14 @@ resample clips, not frames.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Literal
 
 import numpy as np
-import pandas as pd
+
+from ._lazy import lazy_module
+
+pd = lazy_module("pandas")
 
 __all__ = [
     "upsample",
@@ -28,6 +32,7 @@ __all__ = [
     "class_activation_maps",
     "gradient_maps",
     "top_predicted",
+    "top_videos",
     "store_boxes",
     "score_maps",
     "threshold_curve",
@@ -41,14 +46,59 @@ __all__ = [
 ]
 
 
-def upsample(cam: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear upsampling of a (h, w) map to (size, size), as the authors display CAMs."""
-    import torch
-    import torch.nn.functional as F
+@functools.lru_cache(maxsize=32)
+def _imresize_weights(in_size: int, out_size: int) -> np.ndarray:
+    """(out_size, in_size) weights of MATLAB's ``imresize`` along one axis when enlarging:
+    Keys' cubic kernel (a = -0.5), output pixel i (1-based) centred on input coordinate
+    ``i/scale + 0.5·(1 - 1/scale)``, weights normalised to sum to 1, and indices past an edge
+    mirrored (MATLAB's ``aux = [1:in, in:-1:1]``)."""
+    if out_size < in_size:
+        raise ValueError(f"only enlarging is supported ({in_size} -> {out_size})")
+    scale = out_size / in_size
+    centres = np.arange(1, out_size + 1) / scale + 0.5 * (1 - 1 / scale)
+    left = np.floor(centres - 2)
+    taps = left[:, None] + np.arange(6)[None, :]  # ceil(kernel width 4) + 2 candidates
+    distance = np.abs(centres[:, None] - taps)
+    kernel = np.where(
+        distance <= 1,
+        1.5 * distance**3 - 2.5 * distance**2 + 1,
+        np.where(distance <= 2, -0.5 * distance**3 + 2.5 * distance**2 - 4 * distance + 2, 0.0),
+    )
+    kernel /= kernel.sum(axis=1, keepdims=True)
+    mirror = np.concatenate([np.arange(in_size), np.arange(in_size)[::-1]])
+    columns = mirror[(taps.astype(np.int64) - 1) % len(mirror)]
+    weights = np.zeros((out_size, in_size))
+    np.add.at(
+        weights, (np.repeat(np.arange(out_size), taps.shape[1]), columns.ravel()), kernel.ravel()
+    )
+    weights.setflags(write=False)  # shared by every call (cached)
+    return weights
 
-    tensor = torch.as_tensor(np.asarray(cam, dtype=np.float32))[None, None]
-    resized = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)
-    return resized[0, 0].numpy()
+
+def upsample(
+    cam: np.ndarray, size: int, method: Literal["bicubic", "bilinear"] = "bicubic"
+) -> np.ndarray:
+    """Upsample a (h, w) map to (size, size).
+
+    ``"bicubic"`` is MATLAB's ``imresize`` (its default method), with which the authors brought
+    their 14x14 CAMs to 224x224 (×16): Keys' cubic kernel with a = -0.5 and mirrored edges, not
+    PyTorch's a = -0.75. ``"bilinear"`` is PyTorch's (``align_corners=False``).
+    """
+    cam = np.asarray(cam, dtype=np.float64)
+    if cam.ndim != 2:
+        raise ValueError(f"expected a (h, w) map, got shape {cam.shape}")
+    if method == "bicubic":
+        rows = _imresize_weights(cam.shape[0], size)
+        columns = _imresize_weights(cam.shape[1], size)
+        return (rows @ cam @ columns.T).astype(np.float32)
+    if method == "bilinear":
+        import torch
+        import torch.nn.functional as F
+
+        tensor = torch.as_tensor(cam.astype(np.float32))[None, None]
+        resized = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)
+        return resized[0, 0].numpy()
+    raise ValueError(f"method must be 'bicubic' or 'bilinear', got {method!r}")
 
 
 def binarise(
@@ -123,9 +173,14 @@ def centre_prior(size: int, sigma: float = 0.25) -> np.ndarray:
     return np.exp(-squared / (2 * sigma**2))
 
 
-def random_map(size: int, grid: int, rng: np.random.Generator) -> np.ndarray:
+def random_map(
+    size: int,
+    grid: int,
+    rng: np.random.Generator,
+    upsampling: Literal["bicubic", "bilinear"] = "bicubic",
+) -> np.ndarray:
     """A random map at the model's grid resolution, upsampled like a CAM."""
-    return upsample(rng.random((grid, grid)), size)
+    return upsample(rng.random((grid, grid)), size, upsampling)
 
 
 def region_mass(cam: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, float]:
@@ -274,6 +329,36 @@ def top_predicted(predictions: np.ndarray, n: int = 50, eligible=None) -> dict[s
     return out
 
 
+def top_videos(meta: pd.DataFrame, predictions: np.ndarray, n: int = 50) -> dict[str, np.ndarray]:
+    """The authors' CAM images: for each trait, the clips ranked by their predicted score (the
+    mean of their frames' predictions, as the clip score of the challenge), highest first, and
+    the row of each top-``n`` clip's first stored frame (their ``1.jpg``;
+    :func:`~personality_utils.data.first_frame_rows`). Ties go to the clip name.
+
+    Args:
+        meta: One row per image (``clip`` and ``frame_index``): a frame or face store's meta.
+        predictions: (rows, 5) predictions of those images.
+
+    Returns:
+        ``{trait: rows}``, highest-ranked clip first.
+    """
+    from .data import TRAITS, first_frame_rows
+
+    predictions = np.asarray(predictions, dtype=np.float64)
+    if len(predictions) != len(meta):
+        raise ValueError(f"{len(predictions)} predictions for {len(meta)} images")
+    table = pd.DataFrame(predictions, columns=list(TRAITS))
+    table["clip"] = meta["clip"].to_numpy()
+    clip_scores = table.groupby("clip", sort=True)[list(TRAITS)].mean()  # clip name order
+    first = first_frame_rows(meta)  # the same clip order
+    names = clip_scores.index.to_numpy()
+    out = {}
+    for trait in TRAITS:
+        order = np.lexsort((names, -clip_scores[trait].to_numpy()))
+        out[trait] = first[order[:n]]
+    return out
+
+
 def store_boxes(store) -> np.ndarray:
     """dlib's face boxes (left, top, right, bottom) in frame-store pixels, NaN where no face."""
     if store.detections is None:
@@ -287,12 +372,14 @@ def score_maps(
     size: int,
     fraction: float = 0.8,
     mode: Literal["raw", "minmax"] = "raw",
+    upsampling: Literal["bicubic", "bilinear"] = "bicubic",
 ) -> pd.DataFrame:
     """Score maps against face boxes the paper's way, plus pointing game and energy.
 
     Args:
-        maps: (n, g, g) maps at any resolution; each is upsampled to ``size`` first, as the
-            authors did before binarising.
+        maps: (n, g, g) maps at any resolution; each is upsampled to ``size`` first
+            (:func:`upsample` with ``upsampling``; the authors' is bicubic), as the authors did
+            before binarising.
         boxes: (n, 4) face boxes (left, top, right, bottom) in the ``size`` x ``size`` frame;
             rows with a NaN box get NaN scores.
         fraction, mode: The binarisation (see :func:`binarise`).
@@ -313,7 +400,7 @@ def score_maps(
             rows.append(dict.fromkeys(("overlap", "pointing", "energy", "cam_area"), np.nan))
             rows[-1]["box_area"] = np.nan
             continue
-        full = upsample(cam_map, size) if cam_map.shape != (size, size) else cam_map
+        full = upsample(cam_map, size, upsampling) if cam_map.shape != (size, size) else cam_map
         face = box_mask(box, size)
         activated = binarise(full, fraction, mode)
         rows.append(
@@ -334,12 +421,13 @@ def threshold_curve(
     size: int,
     fractions=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
     modes=("raw", "minmax"),
+    upsampling: Literal["bicubic", "bilinear"] = "bicubic",
 ) -> pd.DataFrame:
     """Share of maps with overlap ≥ 0.9 and mean overlap at several binarisation thresholds."""
     rows = []
     for mode in modes:
         for fraction in fractions:
-            scored = score_maps(maps, boxes, size, fraction, mode)["overlap"].dropna()
+            scored = score_maps(maps, boxes, size, fraction, mode, upsampling)["overlap"].dropna()
             rows.append(
                 {
                     "mode": mode,
@@ -503,7 +591,12 @@ def randomise_until(trained, stage: str, seed: int = 0):
 # ----------------------------------------------------------------------------------------------
 
 
-def region_shares(maps: np.ndarray, landmarks: np.ndarray, size: int) -> pd.DataFrame:
+def region_shares(
+    maps: np.ndarray,
+    landmarks: np.ndarray,
+    size: int,
+    upsampling: Literal["bicubic", "bilinear"] = "bicubic",
+) -> pd.DataFrame:
     """Share of each map's positive mass on the eyebrows, eyes, nose and mouth of its own face
     (masks drawn from that crop's 68 landmarks), and each part's share of the crop's area.
 
@@ -520,7 +613,7 @@ def region_shares(maps: np.ndarray, landmarks: np.ndarray, size: int) -> pd.Data
     rows = []
     for cam_map, points in zip(maps, landmarks):
         masks = region_masks(points, size)
-        row = region_mass(upsample(cam_map, size), masks)
+        row = region_mass(upsample(cam_map, size, upsampling), masks)
         row.update({f"{region}_area": float(mask.mean()) for region, mask in masks.items()})
         rows.append(row)
     return pd.DataFrame(rows)

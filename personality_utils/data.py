@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+from ._lazy import lazy_module
+
+pd = lazy_module("pandas")
 
 __all__ = [
     "TRAITS",
@@ -49,6 +52,7 @@ __all__ = [
     "open_frame_store",
     "open_face_store",
     "trait_accuracy",
+    "first_frame_rows",
     "video_id",
     "identity_disjoint_clips",
     "write_challenge_csv",
@@ -865,6 +869,26 @@ def open_face_store(store_dir: str | os.PathLike, split: str) -> FaceStore:
 # ----------------------------------------------------------------------------------------------
 # The challenge's measure
 # ----------------------------------------------------------------------------------------------
+
+
+def first_frame_rows(meta: pd.DataFrame) -> np.ndarray:
+    """The row of each clip's first stored frame (lowest ``frame_index``), clips in name order.
+
+    On a frame store this is the first sampled frame of each clip (the authors' ``1.jpg``); on a
+    face store, the first frame with a face, so one crop per clip with a face: the population of
+    the authors' unit and action-unit studies (F = 2000 test clips in the paper).
+    """
+    if len(meta) == 0:
+        return np.zeros(0, dtype=np.int64)
+    table = pd.DataFrame(
+        {
+            "clip": meta["clip"].to_numpy(),
+            "frame_index": meta["frame_index"].to_numpy(),
+            "row": np.arange(len(meta)),
+        }
+    )
+    first = table.sort_values(["clip", "frame_index", "row"], kind="stable").groupby("clip").head(1)
+    return first["row"].to_numpy(dtype=np.int64)
 
 
 def video_id(clip: str) -> str:

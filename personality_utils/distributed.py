@@ -256,7 +256,11 @@ def train_distributed(
         device = torch.device("cuda", context.local_rank)
     torch.manual_seed(config.seed)
     model = build_model(
-        config.kind, config.width_divisor, config.backbone_weights, config.batch_norm
+        config.kind,
+        config.width_divisor,
+        config.backbone_weights,
+        config.batch_norm,
+        config.head_init_std,
     )
     synced_norm = device.type == "cuda" and world_size > 1 and _has_batch_norm(model)
     if synced_norm:

@@ -137,20 +137,30 @@ def _l2(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(x, p=2, dim=1, eps=1e-8)
 
 
+def _init_new_layer(layer: nn.Module, std: float | None) -> None:
+    """The authors initialise the layers they add on VGG-Face as ``std·randn`` with zero bias
+    (std 0.05); ``std=None`` keeps PyTorch's default initialisation."""
+    if std is not None:
+        nn.init.normal_(layer.weight, std=std)
+        nn.init.zeros_(layer.bias)
+
+
 class DANPlus(nn.Module):
     """DAN+ (Zhang et al. 2016), as in the paper's Fig. 3a.
 
     Global max and global average pooling of relu5_2 and of pool5, each L2-normalised,
     concatenated (4 x 512 for full width), then a linear layer to the five traits and a sigmoid.
+    The linear layer is initialised as ``head_init_std·randn`` (the authors' 0.05).
     """
 
-    def __init__(self, width_divisor: int = 1, batch_norm: bool = False):
+    def __init__(
+        self, width_divisor: int = 1, batch_norm: bool = False, head_init_std: float | None = 0.05
+    ):
         super().__init__()
         self.backbone = VGGBackbone(width_divisor, until="pool5", batch_norm=batch_norm)
         channels = self.backbone.channels
         self.head = nn.Linear(4 * channels, 5)
-        nn.init.normal_(self.head.weight, std=0.05)  # the authors' 0.05·randn
-        nn.init.zeros_(self.head.bias)
+        _init_new_layer(self.head, head_init_std)
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid outputs (batch, 5): the regression target for Grad-CAM."""
@@ -175,6 +185,9 @@ class CAMModel(nn.Module):
 
     ``head="fig4"``: global average pooling of the 512 relu5_3 maps and a linear layer to the
     five traits; the CAM of trait t weights those 512 maps.
+
+    The new layers are initialised as ``head_init_std·randn`` with zero biases (the authors'
+    0.05; None keeps PyTorch's default).
     """
 
     def __init__(
@@ -183,6 +196,7 @@ class CAMModel(nn.Module):
         head: Literal["authors", "fig4"] = "authors",
         dropout: float = 0.5,
         batch_norm: bool = False,
+        head_init_std: float | None = 0.05,
     ):
         super().__init__()
         if head not in ("authors", "fig4"):
@@ -192,12 +206,12 @@ class CAMModel(nn.Module):
         channels = self.backbone.channels
         if head == "authors":
             self.cam_conv = nn.Conv2d(channels, 5, kernel_size=3, padding=1)
+            _init_new_layer(self.cam_conv, head_init_std)
             self.dropout = nn.Dropout(dropout)
             self.fc = nn.Linear(5, 5)
         else:
             self.fc = nn.Linear(channels, 5)
-        nn.init.normal_(self.fc.weight, std=0.05)
-        nn.init.zeros_(self.fc.bias)
+        _init_new_layer(self.fc, head_init_std)
 
     def maps(self, images: torch.Tensor) -> torch.Tensor:
         """The maps the CAM weights: (batch, 5 or 512, h, w)."""
@@ -237,6 +251,7 @@ def build_model(
     width_divisor: int = 1,
     backbone_weights: str | os.PathLike | None = None,
     batch_norm: bool = False,
+    head_init_std: float | None = 0.05,
 ) -> nn.Module:
     """Build DAN+ or the CAM model and load backbone weights.
 
@@ -246,15 +261,20 @@ def build_model(
         backbone_weights: None (random init), ``"imagenet"`` (torchvision's weights, only if
             already cached locally) or a path to a VGG-Face state dict.
         batch_norm: Batch normalisation after each convolution (CPU profiles only).
+        head_init_std: Initialisation of the layers added on the backbone (the authors' 0.05·randn,
+            bias 0; None: PyTorch's default).
 
     Raises:
         WeightsError: If the weights do not fit or are not available offline.
     """
     if kind == "danplus":
-        model = DANPlus(width_divisor, batch_norm=batch_norm)
+        model = DANPlus(width_divisor, batch_norm=batch_norm, head_init_std=head_init_std)
     elif kind in ("cam", "cam_fig4"):
         model = CAMModel(
-            width_divisor, head="authors" if kind == "cam" else "fig4", batch_norm=batch_norm
+            width_divisor,
+            head="authors" if kind == "cam" else "fig4",
+            batch_norm=batch_norm,
+            head_init_std=head_init_std,
         )
     else:
         raise ValueError(f"unknown model kind {kind!r}")

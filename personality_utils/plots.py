@@ -257,7 +257,8 @@ _JET_STOPS = np.array([0, 0.35, 0.5, 0.6, 0.7, 1.0])
 def cam_overlay(
     image: np.ndarray, cam_map: np.ndarray, alpha: float = 0.5, display_size: int | None = None
 ) -> np.ndarray:
-    """A map drawn over an image as the paper shows CAMs: upsampled bilinearly to the image,
+    """A map drawn over an image as the paper shows CAMs: upsampled to the image as the authors
+    did (MATLAB's bicubic ``imresize``, :func:`~personality_utils.cam.upsample`),
     rescaled to [0, 1] for display only, coloured with Jet (red = high) and blended."""
     from .cam import upsample
 

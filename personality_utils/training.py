@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ._lazy import lazy_module
 from .data import TRAITS, DataError, constant_baseline, trait_accuracy, write_atomic
 from .models import VGG_FACE_MEAN, build_model, resolve_device
+from .profiles import TrainConfig
+
+pd = lazy_module("pandas")
 
 __all__ = [
     "TrainConfig",
@@ -50,49 +53,6 @@ __all__ = [
     "metrics_table",
     "paired_bootstrap",
 ]
-
-
-@dataclass
-class TrainConfig:
-    """How one model is trained.
-
-    Attributes:
-        kind: ``"danplus"``, ``"cam"`` or ``"cam_fig4"`` (see :func:`models.build_model`).
-        width_divisor: Channel divisor of VGG-16 (1 = the paper's network).
-        input_size: Side of the images the model sees (stores are resized on the device).
-        epochs: Passes over the training frames.
-        batch_size: Frames per step (32 in the paper).
-        lr_start, lr_end: Learning rate, log-spaced per epoch from start to end (1e-3 -> 1e-6
-            in the paper).
-        optimizer: ``"sgd"`` (momentum 0.9, the paper) or ``"adam"`` (the CPU profiles: a
-            randomly initialised narrow VGG-16 without pretraining learns far faster with it).
-        momentum: SGD momentum.
-        weight_decay: L2 penalty (0 in the paper recipe).
-        flip_probability: Probability of flipping a whole batch horizontally (0.5).
-        seed: Seed of the initialisation, batch order, flips and dropout.
-        backbone_weights: None, ``"imagenet"`` or a VGG-Face state dict path.
-        batch_norm: Batch normalisation after each convolution (CPU profiles; not the paper).
-        device: ``"auto"`` = CUDA when present.
-    """
-
-    kind: str = "danplus"
-    width_divisor: int = 1
-    input_size: int = 224
-    epochs: int = 10
-    batch_size: int = 32
-    lr_start: float = 1e-3
-    lr_end: float = 1e-6
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    flip_probability: float = 0.5
-    seed: int = 0
-    backbone_weights: str | None = None
-    batch_norm: bool = False
-    device: str = "auto"
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -127,10 +87,9 @@ def euclidean_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 
 def learning_rates(config: TrainConfig) -> np.ndarray:
-    """One learning rate per epoch, log-spaced from ``lr_start`` to ``lr_end``."""
-    if config.epochs == 1:
-        return np.array([config.lr_start])
-    return np.logspace(math.log10(config.lr_start), math.log10(config.lr_end), config.epochs)
+    """One learning rate per epoch (:meth:`TrainConfig.learning_rates`): on the authors' recipe
+    the first 10 of ``logspace(-3, -6, 30)``."""
+    return config.learning_rates()
 
 
 def _prepare(
@@ -182,16 +141,29 @@ def mean_image(images: np.ndarray, size: int, batch: int = 256) -> tuple[torch.T
 
 
 def _normalisation(config: TrainConfig, images: np.ndarray) -> tuple[torch.Tensor, float]:
+    """The mean image (3, size, size) subtracted from the 0-255 input and the divisor after it,
+    as ``config.input_mean`` says (:data:`~personality_utils.profiles.INPUT_MEANS`)."""
     size = config.input_size
-    if config.backbone_weights is None:
-        # Random initialisation: the paper's "input minus the training mean image", divided by
-        # the pixel std so that a network without pretraining starts in a sane range.
-        return mean_image(images, size)
-    if config.backbone_weights == "imagenet":
-        mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1) * 255
-        return mean.expand(3, size, size).clone(), 255 * 0.226
-    # VGG-Face: RGB 0-255 minus its mean, no std.
-    return torch.tensor(VGG_FACE_MEAN).view(3, 1, 1).expand(3, size, size).clone(), 1.0
+    choice = config.input_mean
+    if choice == "backbone":
+        if config.backbone_weights is None:
+            choice = "standardised"  # random weights: start in a sane range
+        elif config.backbone_weights == "imagenet":
+            mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1) * 255
+            return mean.expand(3, size, size).clone(), 255 * 0.226
+        else:  # VGG-Face: RGB 0-255 minus its channel mean, no std
+            mean = torch.tensor(VGG_FACE_MEAN).view(3, 1, 1)
+            return mean.expand(3, size, size).clone(), 1.0
+    mean, std = mean_image(images, size)
+    if choice == "standardised":
+        return mean, std
+    if choice == "mean_image":
+        return mean, 1.0
+    if choice == "mean_image_unit_scale":
+        # The authors' face model: its averageImage was stored on a 0-1 scale and subtracted
+        # from 0-255 pixels, so the network saw almost raw pixels.
+        return mean / 255.0, 1.0
+    raise ValueError(f"unknown input_mean {config.input_mean!r}")
 
 
 def _save_checkpoint(payload: dict, path: Path) -> None:
@@ -245,7 +217,11 @@ def train_model(
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model = build_model(
-        config.kind, config.width_divisor, config.backbone_weights, config.batch_norm
+        config.kind,
+        config.width_divisor,
+        config.backbone_weights,
+        config.batch_norm,
+        config.head_init_std,
     ).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -455,25 +431,31 @@ def _score(predictions: pd.DataFrame, truth: pd.DataFrame, train_labels: pd.Data
 
 
 def config_for(
-    profile, kind: str, backbone_weights: str | None = None, device: str = "auto", seed: int = 0
+    profile,
+    kind: str,
+    backbone_weights: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    source: str = "frames",
 ) -> TrainConfig:
-    """The training recipe a profile sets for one model kind."""
+    """The training recipe a profile sets for one model kind trained on ``source``.
+
+    Pretrained weights need the paper's network, so with ``backbone_weights`` a CPU profile's
+    narrow, batch-normalised VGG-16 becomes the full-width plain one.
+    """
     from .profiles import get_profile
 
     profile = get_profile(profile)
-    return TrainConfig(
+    recipe = profile.recipe
+    return dataclasses.replace(
+        recipe,
         kind=kind,
-        width_divisor=1 if backbone_weights else profile.width_divisor,
-        input_size=profile.model_input_size,
-        epochs=profile.epochs,
-        batch_size=profile.batch_size,
-        lr_start=profile.lr_start,
-        lr_end=profile.lr_end,
-        optimizer=profile.optimizer,
+        width_divisor=1 if backbone_weights else recipe.width_divisor,
         seed=seed,
         backbone_weights=backbone_weights,
         device=device,
-        batch_norm=profile.batch_norm and not backbone_weights,
+        batch_norm=recipe.batch_norm and not backbone_weights,
+        input_mean=profile.input_mean(source),
     )
 
 
@@ -517,7 +499,7 @@ def run_experiment(
 
     profile = get_profile(profile)
     if config is None:
-        config = config_for(profile, kind, backbone_weights, device, seed)
+        config = config_for(profile, kind, backbone_weights, device, seed, source)
     images, meta = _source_arrays(dataset, "train", source)
     train_store = dataset.store("train")
     if checkpoint_dir is None:

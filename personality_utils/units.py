@@ -28,6 +28,7 @@ from .training import checkpoint_key
 
 __all__ = [
     "DETECTOR_IOU",
+    "POPULATIONS",
     "UnitAccumulator",
     "UnitMaps",
     "UnitStats",
@@ -43,11 +44,13 @@ __all__ = [
     "layer_entropy",
     "load_stats",
     "n_prime",
+    "population_rows",
     "random_like",
     "random_model",
     "rank_units_by_region",
     "region_shares",
     "save_stats",
+    "study_top_n",
     "top_unit_maps",
     "trait_contributions",
     "trait_region_enrichment",
@@ -1006,8 +1009,9 @@ def attribute_units(stats: UnitStats, layer: str, has_attribute: np.ndarray) -> 
 
 
 def unit_segmentation(map_hw: np.ndarray, image_size: int, threshold: float = 0.5) -> np.ndarray:
-    """The authors' segmentation of a top image (Fig. 7): the unit's map upsampled (bilinear)
-    to the image and kept where it reaches ``threshold`` times its maximum.
+    """The authors' segmentation of a top image (Fig. 7): the unit's map upsampled to the image
+    (MATLAB's bicubic ``imresize``, :func:`~personality_utils.cam.upsample`) and kept where it
+    reaches ``threshold`` times its maximum.
 
     Returns:
         bool (image_size, image_size); empty when the map has no positive value.
@@ -1148,6 +1152,29 @@ def face_masks(
     return masks
 
 
+#: The test crops a unit study ranks (:attr:`~personality_utils.profiles.Profile.unit_population`).
+POPULATIONS = ("first_face_per_clip", "all_faces")
+
+
+def population_rows(meta: pd.DataFrame, population: str) -> np.ndarray:
+    """Rows of a face store that a unit or AU study ranks: ``"first_face_per_clip"`` (the
+    authors': the first face image of each clip, so F = the clips with a face) or
+    ``"all_faces"`` (every crop)."""
+    from .data import first_frame_rows
+
+    if population == "first_face_per_clip":
+        return first_frame_rows(meta)
+    if population == "all_faces":
+        return np.arange(len(meta))
+    raise ValueError(f"population must be one of {POPULATIONS}, got {population!r}")
+
+
+def study_top_n(population_size: int, top_n: int = 50) -> int:
+    """N for a population of F images: the paper's 50 where F allows it, else F // 10 (at least
+    1), so that a top set is never more than a tenth of the population (the paper's is 2.5%)."""
+    return max(1, min(top_n, population_size // 10))
+
+
 def face_unit_statistics(
     dataset,
     trained,
@@ -1156,12 +1183,13 @@ def face_unit_statistics(
     random_seed: int | None = None,
     top_n: int = 50,
     progress: bool = False,
+    population: str = "all_faces",
 ) -> UnitStats:
     """Unit statistics of a face model over one split's aligned crops, as chapters 06 and 07
     use them: all thirteen conv layers, the per-face part masks for the IoU of conv4_3 and
-    conv5_3 (conv4_3 has the paper's 14x14 conv5_3 grid at 112-pixel input), cached as
-    ``units-<split>.npz`` in the checkpoint folder (``units-<split>-random<seed>.npz`` for the
-    random-network null) so every chapter re-opens the same pass.
+    conv5_3 (conv4_3 has the paper's 14x14 conv5_3 grid at 112-pixel input), cached in the
+    checkpoint folder (``units-<split>[-first][-random<seed>].npz``) so every chapter re-opens
+    the same pass.
 
     Args:
         dataset: A :class:`~personality_utils.data.Dataset` with faces.
@@ -1173,18 +1201,22 @@ def face_unit_statistics(
             shape (:func:`random_like`) instead of the trained one.
         top_n: N, top images per unit.
         progress: Show a progress bar.
+        population: Which crops (:func:`population_rows`); image indices in the statistics
+            count from 0 over that population, in its row order.
     """
     face_store = dataset.faces(split)
-    crops = face_store.crops
+    rows = population_rows(face_store.meta, population)
+    every = population == "all_faces"
+    crops = face_store.crops if every else np.asarray(face_store.crops[rows])
     model = trained if random_seed is None else random_like(trained, random_seed)
-    suffix = "" if random_seed is None else f"-random{random_seed}"
+    suffix = ("" if every else "-first") + ("" if random_seed is None else f"-random{random_seed}")
     key = f"{checkpoint_key(checkpoint_dir)}|{face_store.path.resolve()}|{split}{suffix}"
     return unit_statistics(
         model,
         crops,
         top_n=top_n,
         iou_layers=("conv4_3", "conv5_3"),
-        masks=face_masks(face_store.landmarks, crops.shape[1], trained.config.input_size),
+        masks=face_masks(face_store.landmarks[rows], crops.shape[1], trained.config.input_size),
         cache_path=Path(checkpoint_dir) / f"units-{split}{suffix}.npz",
         cache_key=key,
         progress=progress,

@@ -62,12 +62,49 @@ def test_centre_prior_and_random_map():
     np.testing.assert_allclose(prior, prior.T)
     np.testing.assert_allclose(prior, prior[::-1])
     rng = np.random.default_rng(0)
-    noise = cam.random_map(32, 4, rng)
+    noise = cam.random_map(32, 4, rng, upsampling="bilinear")
     assert noise.shape == (32, 32) and 0 <= noise.min() and noise.max() <= 1
+    # Keys' cubic kernel has negative lobes: bicubic maps overshoot [0, 1] a little.
+    noise = cam.random_map(32, 4, np.random.default_rng(0))
+    assert -0.25 < noise.min() < 0 and 1 <= noise.max() < 1.25 or noise.max() <= 1
 
 
 def test_upsample_keeps_a_constant_map():
-    np.testing.assert_allclose(cam.upsample(np.full((7, 7), 2.5), 112), 2.5, rtol=1e-6)
+    for method in ("bicubic", "bilinear"):
+        np.testing.assert_allclose(cam.upsample(np.full((7, 7), 2.5), 112, method), 2.5, rtol=1e-6)
+    with pytest.raises(ValueError, match="bicubic"):
+        cam.upsample(np.ones((2, 2)), 4, "nearest")
+
+
+def test_bicubic_upsampling_is_matlabs_imresize():
+    # MATLAB's imresize([1 2 3 4], [1 8]) by hand: output 1 sits at input x = 0.75; the taps
+    # 0 and -1 mirror to pixels 1 and 2 (aux = [1:4, 4:-1:1]) and Keys' kernel (a = -0.5) at
+    # distances 1.75, 0.75, 0.25, 1.25 gives -0.0234375, 0.2265625, 0.8671875, -0.0703125,
+    # so 1.09375 * 1 - 0.09375 * 2 = 0.90625. Output 3 (x = 1.75) has tap 0 mirrored to pixel
+    # 1: -0.0234375 * 1 + 0.2265625 * 1 + 0.8671875 * 2 - 0.0703125 * 3 = 1.7265625. Where no
+    # tap leaves the signal (outputs 4, 5) the cubic reproduces the ramp: x itself.
+    row = cam.upsample(np.array([[1.0, 2, 3, 4]] * 4), 8)[0]
+    assert row[0] == pytest.approx(0.90625)
+    assert row[2] == pytest.approx(1.7265625)
+    np.testing.assert_allclose(row[3:5], [2.25, 2.75], rtol=1e-6)
+    np.testing.assert_allclose(row, 5 - row[::-1], rtol=1e-6)  # mirrored edges: symmetric
+    # Away from the edges it is PIL's bicubic (also a = -0.5, pixel centres at +0.5), which
+    # differs only in how it treats the edges (it drops and renormalises the taps).
+    from PIL import Image
+
+    small = np.random.default_rng(1).random((14, 14)).astype(np.float32)
+    ours = cam.upsample(small, 224)
+    pil = np.asarray(Image.fromarray(small, mode="F").resize((224, 224), Image.BICUBIC))
+    np.testing.assert_allclose(ours[40:-40, 40:-40], pil[40:-40, 40:-40], atol=1e-5)
+    assert np.abs(ours - pil).max() > 1e-3  # the edges do differ
+    # Not PyTorch's bicubic (a = -0.75).
+    import torch
+    import torch.nn.functional as F
+
+    torch_bicubic = F.interpolate(
+        torch.from_numpy(small)[None, None], size=224, mode="bicubic", align_corners=False
+    )[0, 0].numpy()
+    assert np.abs(ours - torch_bicubic)[40:-40, 40:-40].max() > 1e-3
 
 
 def test_region_mass_adds_up():
@@ -255,3 +292,24 @@ def test_region_shares_and_trait_difference():
     differ.loc[differ["trait"] == "x", "a"] += 0.5
     result = cam.trait_difference_test(differ, ["a", "b"], n_permutations=300)
     assert result["p_value"] < 0.01 and result["largest_spread_region"] == "a"
+
+
+def test_top_videos_rank_clips_and_map_their_first_frame():
+    # Three clips, frames stored out of order: the clip score is the mean of its frames.
+    meta = pd.DataFrame(
+        {
+            "clip": ["b", "a", "a", "b", "c", "c"],
+            "frame_index": [9, 5, 0, 0, 4, 2],
+        }
+    )
+    predictions = np.zeros((6, 5))
+    predictions[:, 0] = [0.9, 0.2, 0.3, 0.1, 0.6, 0.6]  # b: 0.5, a: 0.25, c: 0.6
+    predictions[:, 1] = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]  # a tie: clip name order
+    top = cam.top_videos(meta, predictions, n=2)
+    # c first (its first frame is frame 2, row 5), then b (frame 0, row 3).
+    np.testing.assert_array_equal(top["openness"], [5, 3])
+    np.testing.assert_array_equal(top["conscientiousness"], [2, 3])
+    # The frame-level ranking differs: its best frame (row 0) belongs to clip b.
+    assert cam.top_predicted(predictions, 1)["openness"][0] == 0
+    with pytest.raises(ValueError):
+        cam.top_videos(meta, predictions[:3])

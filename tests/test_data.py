@@ -189,8 +189,11 @@ def test_sampling_rule_matches_the_authors():
 
 
 def test_sampler_on_real_clips(shared_data):
-    clips = sorted((shared_data / "firstimpressions" / "train").glob("*.mp4"))
-    assert len(clips) == 3
+    # Three of the real clips, all 29.97-30 fps with 459 frames (SOURCES.md).
+    folder = shared_data / "firstimpressions" / "train"
+    clips = [
+        folder / f"{name}.mp4" for name in ("-AmMDnVl4s8.003", "98fnGDVky00.005", "L_gmlaz-0s4.003")
+    ]
     for clip in clips:
         sampled = data.read_sampled_frames(clip)
         assert sampled.n_decoded == 459
@@ -360,3 +363,9 @@ def test_identity_disjoint_clips(shared_data):
     assert disjoint and all(data.video_id(clip) not in train_ids for clip in disjoint)
     # The official splits leak identities: most validation clips share an id with training.
     assert len(disjoint) < 0.5 * len(validation)
+
+
+def test_first_frame_rows():
+    meta = pd.DataFrame({"clip": ["b", "a", "a", "b", "c"], "frame_index": [9, 5, 0, 3, 7]})
+    np.testing.assert_array_equal(data.first_frame_rows(meta), [2, 3, 4])  # a, b, c
+    assert data.first_frame_rows(meta.iloc[:0]).size == 0

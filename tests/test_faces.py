@@ -84,7 +84,11 @@ def test_alignment_matrix_is_a_similarity():
 
 
 def test_real_clips_have_faces_in_nine_of_ten_frames(shared_data):
-    for clip in sorted((shared_data / "firstimpressions" / "train").glob("*.mp4")):
+    # The three real clips this test was written for (SOURCES.md); the folder now holds more,
+    # some with a frame or two where the speaker turns away.
+    folder = shared_data / "firstimpressions" / "train"
+    for name in ("-AmMDnVl4s8.003", "98fnGDVky00.005", "L_gmlaz-0s4.003"):
+        clip = folder / f"{name}.mp4"
         sampled = data.read_sampled_frames(clip)
         found = [faces.detect_face(frame).found for frame in sampled.frames]
         assert sum(found) >= 9, f"{clip.name}: faces in {sum(found)} of {len(found)} frames"

@@ -139,3 +139,18 @@ def test_batch_norm_variant_keeps_the_topology():
     assert out["relu5_3"].shape == (2, 64, 7, 7) and out["pool5"].shape == (2, 64, 3, 3)
     with pytest.raises(models.WeightsError, match="no batch normalisation"):
         models.build_model("danplus", width_divisor=1, backbone_weights="imagenet", batch_norm=True)
+
+
+def test_new_layers_get_the_authors_init():
+    torch.manual_seed(0)
+    full = models.build_model("cam", width_divisor=1)
+    # The authors' 3x3 conv 512 -> 5 and 1x1 conv 5 -> 5: 0.05·randn, bias 0.
+    assert full.cam_conv.weight.std().item() == pytest.approx(0.05, rel=0.02)
+    assert full.cam_conv.bias.abs().max().item() == 0
+    assert full.fc.bias.abs().max().item() == 0
+    danplus = models.build_model("danplus", width_divisor=1)
+    assert danplus.head.weight.std().item() == pytest.approx(0.05, rel=0.02)
+    # PyTorch's default (Kaiming-uniform with a = sqrt(5)) is far narrower for 4,608 inputs.
+    default = models.build_model("cam", width_divisor=1, head_init_std=None)
+    assert default.cam_conv.weight.std().item() < 0.01
+    assert default.cam_conv.bias.abs().max().item() > 0

@@ -20,6 +20,8 @@ TINY = dict(
     lr_start=1e-3,
     lr_end=1e-4,
     optimizer="adam",
+    weight_decay=0.0,
+    input_mean="standardised",
     device="cpu",
     seed=1,
 )
@@ -38,9 +40,19 @@ def test_euclidean_loss_and_schedule():
     predicted = torch.tensor([[0.0, 0, 0, 0, 0], [1.0, 1, 1, 1, 1]])
     target = torch.tensor([[0.3, 0, 0.4, 0, 0], [1.0, 1, 1, 1, 1]])
     assert float(training.euclidean_loss(predicted, target)) == pytest.approx(0.25)
-    rates = training.learning_rates(training.TrainConfig(epochs=10))
-    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-6)
-    assert np.allclose(np.diff(np.log10(rates)), -1 / 3)
+    # The authors: learningRate = logspace(-3, -6, 30), 10 epochs, MatConvNet takes
+    # learningRate(min(epoch, 30)): the first 10 of the 30 values, 1e-3 ... 1e-3 * 10^(-27/29).
+    rates = training.learning_rates(training.TrainConfig())
+    np.testing.assert_allclose(rates, np.logspace(-3, -6, 30)[:10])
+    assert rates[-1] == pytest.approx(1e-3 * 10 ** (-27 / 29)) == pytest.approx(1.1721e-4, rel=1e-4)
+    # Past the schedule's length the last value stays; without a length the values span the
+    # epochs.
+    long = training.learning_rates(training.TrainConfig(epochs=32, lr_schedule_length=30))
+    assert long[29] == long[30] == long[31] == pytest.approx(1e-6)
+    spread = training.learning_rates(training.TrainConfig(epochs=10, lr_schedule_length=None))
+    assert spread[0] == pytest.approx(1e-3) and spread[-1] == pytest.approx(1e-6)
+    assert np.allclose(np.diff(np.log10(spread)), -1 / 3)
+    assert training.learning_rates(training.TrainConfig(epochs=1)) == pytest.approx([1e-3])
 
 
 def test_resumed_training_equals_uninterrupted(tmp_path):
@@ -198,3 +210,40 @@ def test_split_predictions_are_kept_beside_the_checkpoint_until_it_changes(tmp_p
     assert training.split_predictions(retrained, stored, folder, "frames-test").shape == (24, 5)
     training.split_predictions(retrained, images, folder, "frames-memory")
     assert not (folder / "predictions-frames-memory.npz").exists()
+
+
+def test_input_normalisations():
+    images, _ = _toy(n=16)
+    mean, std = training.mean_image(images, 32)
+    expected = {
+        "mean_image": (mean, 1.0),
+        "mean_image_unit_scale": (mean / 255, 1.0),  # the authors' face model
+        "standardised": (mean, std),
+        "backbone": (mean, std),  # random weights: standardised
+    }
+    for choice, (want_mean, want_scale) in expected.items():
+        config = training.TrainConfig(input_size=32, input_mean=choice)
+        got_mean, got_scale = training._normalisation(config, images)
+        torch.testing.assert_close(got_mean, want_mean)
+        assert got_scale == pytest.approx(want_scale)
+    # The mean image is per pixel, not per channel: the planted bright left half shows.
+    assert mean[:, :, :16].mean() > mean[:, :, 16:].mean() + 50
+    # The authors' face input: 0-255 pixels minus a mean of at most 1, so almost raw pixels.
+    unit = training.TrainConfig(input_size=32, input_mean="mean_image_unit_scale")
+    trained = training.TrainedModel(None, unit, *training._normalisation(unit, images))
+    prepared = trained.prepare(images[:2], torch.device("cpu"))
+    raw = torch.from_numpy(images[:2]).permute(0, 3, 1, 2).float()
+    assert (raw - prepared).abs().max() <= 1.0
+    vgg_face = training.TrainConfig(input_size=32, input_mean="backbone", backbone_weights="x.pth")
+    face_mean, face_scale = training._normalisation(vgg_face, images)
+    assert face_scale == 1.0 and face_mean[:, 0, 0].tolist() == pytest.approx(
+        [129.186, 104.762, 93.594]
+    )
+
+
+def test_weight_decay_reaches_the_optimiser():
+    config = training.TrainConfig(**{**TINY, "optimizer": "sgd", "weight_decay": 5e-4})
+    model = torch.nn.Linear(2, 2)
+    optimiser = training._optimizer(config, model)
+    assert optimiser.param_groups[0]["weight_decay"] == 5e-4
+    assert optimiser.param_groups[0]["momentum"] == 0.9

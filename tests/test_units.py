@@ -530,3 +530,13 @@ def test_face_masks_scale_the_landmarks():
         np.testing.assert_array_equal(masks[region][0], direct[region])
     with pytest.raises(ValueError):
         units.face_masks(np.zeros((2, 5, 2)), 16, 16)
+
+
+def test_population_rows_and_the_size_of_a_top_set():
+    meta = pd.DataFrame({"clip": ["x", "x", "y", "z", "z"], "frame_index": [4, 2, 0, 8, 1]})
+    np.testing.assert_array_equal(units.population_rows(meta, "first_face_per_clip"), [1, 2, 4])
+    np.testing.assert_array_equal(units.population_rows(meta, "all_faces"), np.arange(5))
+    with pytest.raises(ValueError, match="population"):
+        units.population_rows(meta, "clips")
+    assert units.study_top_n(2000) == 50  # the paper: F = 2000, N = 50
+    assert units.study_top_n(150) == 15 and units.study_top_n(3) == 1
