@@ -16,9 +16,11 @@
 #
 # **Overview.** The second half of the paper works on faces: the authors crop every sampled
 # frame around the detected face and "use the estimated location of the eyes to align and
-# normalize" it to 224x224. This chapter builds those aligned faces with dlib (its HOG frontal
-# detector and its 68-point landmark model), measures how well that works, and draws the face-
-# part masks (Fig. 8 of the paper) that the CAM and unit chapters score against.
+# normalize" it to 224x224. The authors took faces and eyes from OpenFace (the paper's [2]),
+# whose 1.x face detector is dlib's HOG detector, with its own landmark model. This chapter
+# builds the aligned faces with dlib itself (the HOG frontal detector and its 68-point landmark
+# model, both offline from pip), measures how well that works, and draws the face-part masks
+# (Fig. 8 of the paper) that the CAM and unit chapters score against.
 #
 # **The pipeline** (`personality_utils.faces`, run once per clip while the frame store is
 # built, so each video is decoded once):

@@ -4,7 +4,9 @@
 the frame and face stores of a dataset (real or synthetic) outside the notebooks, on every core;
 ``train`` trains and scores one model as chapters 03-04 do (resuming from its checkpoint), in one
 process or under ``torchrun`` on several GPUs or machines (:mod:`personality_utils.distributed`);
-``evaluate`` scores a trained checkpoint and writes the challenge CSV.
+``evaluate`` scores a trained checkpoint and writes the challenge CSV; ``random-vgg-face`` writes
+a weight file in the VGG-Face port's layout from seeded random numbers (CI's dry run of the
+paper path, where the real weights cannot be downloaded).
 """
 
 from __future__ import annotations
@@ -213,6 +215,18 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _random_vgg_face(arguments: argparse.Namespace) -> int:
+    import torch
+
+    from .models import random_vgg_face
+
+    state = random_vgg_face(arguments.seed)
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
+    data.write_atomic(arguments.out, lambda temporary: torch.save(state, temporary))
+    print(arguments.out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m personality_utils``."""
     parser = argparse.ArgumentParser(prog="python -m personality_utils", description=__doc__)
@@ -307,6 +321,13 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of predictions_<split>.csv (default: the checkpoint folder)",
     )
     evaluate.set_defaults(run=_evaluate)
+    weights = commands.add_parser(
+        "random-vgg-face",
+        help="write seeded random weights in the VGG-Face port's layout (the paper dry run)",
+    )
+    weights.add_argument("--out", type=Path, required=True, help="the .pth file to write")
+    weights.add_argument("--seed", type=int, default=0)
+    weights.set_defaults(run=_random_vgg_face)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

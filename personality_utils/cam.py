@@ -33,6 +33,8 @@ __all__ = [
     "gradient_maps",
     "top_predicted",
     "top_videos",
+    "top_images",
+    "score_top",
     "store_boxes",
     "score_maps",
     "threshold_curve",
@@ -41,6 +43,8 @@ __all__ = [
     "rank_correlation",
     "randomisation_stages",
     "randomise_until",
+    "model_maps",
+    "randomisation_cascade",
     "region_shares",
     "trait_difference_test",
 ]
@@ -359,6 +363,54 @@ def top_videos(meta: pd.DataFrame, predictions: np.ndarray, n: int = 50) -> dict
     return out
 
 
+def top_images(
+    meta: pd.DataFrame,
+    predictions: np.ndarray,
+    n: int = 50,
+    ranking: Literal["videos", "frames"] = "videos",
+    eligible: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The images chapter 05 maps per trait: :func:`top_videos` (the authors') or
+    :func:`top_predicted` among the ``eligible`` rows (frames with a face box)."""
+    if ranking == "videos":
+        return top_videos(meta, predictions, n)
+    if ranking == "frames":
+        return top_predicted(predictions, n, eligible)
+    raise ValueError(f"ranking must be 'videos' or 'frames', got {ranking!r}")
+
+
+def score_top(
+    maps: np.ndarray,
+    tops: dict[str, np.ndarray],
+    boxes: np.ndarray,
+    size: int,
+    clips: np.ndarray,
+    upsampling: Literal["bicubic", "bilinear"] = "bicubic",
+    fraction: float = 0.8,
+    mode: Literal["raw", "minmax"] = "raw",
+) -> pd.DataFrame:
+    """:func:`score_maps` for each trait's top images: the map of trait t of each of its rows.
+
+    Args:
+        maps: (rows, 5, g, g) maps of every image.
+        tops: ``{trait: rows}`` (:func:`top_images`).
+        boxes: (rows, 4) face boxes; a row with no box scores NaN.
+        clips: Clip name of every row.
+
+    Returns:
+        One row per mapped image: the scores plus ``trait``, ``clip`` and ``row``.
+    """
+    from .data import TRAITS
+
+    parts = []
+    for t, trait in enumerate(TRAITS):
+        rows = np.asarray(tops[trait], dtype=np.int64)
+        scored = score_maps(maps[rows, t], boxes[rows], size, fraction, mode, upsampling)
+        scored["trait"], scored["clip"], scored["row"] = trait, np.asarray(clips)[rows], rows
+        parts.append(scored)
+    return pd.concat(parts, ignore_index=True)
+
+
 def store_boxes(store) -> np.ndarray:
     """dlib's face boxes (left, top, right, bottom) in frame-store pixels, NaN where no face."""
     if store.detections is None:
@@ -589,6 +641,65 @@ def randomise_until(trained, stage: str, seed: int = 0):
 # ----------------------------------------------------------------------------------------------
 # Face parts (the face model's maps)
 # ----------------------------------------------------------------------------------------------
+
+
+def model_maps(trained, images: np.ndarray, method: str = "CAM") -> np.ndarray:
+    """(n, 5, g, g) maps of every trait: the CAM model's own (``"CAM"``) or a ``torchcam``
+    method on any model (``"GradCAM"``, ``"LayerCAM"``, ...)."""
+    if method == "CAM":
+        return class_activation_maps(trained, images)[0]
+    return gradient_maps(trained, images, method)
+
+
+def randomisation_cascade(
+    trained,
+    images: np.ndarray,
+    rows: np.ndarray,
+    traits: np.ndarray,
+    boxes: np.ndarray,
+    size: int,
+    method: str = "CAM",
+    seed: int = 0,
+    upsampling: Literal["bicubic", "bilinear"] = "bicubic",
+) -> pd.DataFrame:
+    """Cascading randomisation (Adebayo et al., 2018): re-initialise the network from the top
+    down (:func:`randomisation_stages`) and, after each step, compare the maps with the trained
+    network's (Spearman rank correlation, map by map) and score their face overlap.
+
+    Args:
+        trained: The model (a :class:`~personality_utils.training.TrainedModel`).
+        images: uint8 images that ``rows`` index (e.g. a memory-mapped store).
+        rows, traits: One map per (row, trait index) pair; a row may repeat (the same frame
+            tops several traits): each distinct image goes through the network once per stage.
+        boxes: (len(rows), 4) face boxes of those maps.
+        size: Side of the images the boxes refer to.
+        method: ``"CAM"`` or a ``torchcam`` method (:func:`model_maps`).
+
+    Returns:
+        One row per stage (``"trained"``, ``"head"``, ``"conv5_3"`` ... ``"conv1_1"``):
+        ``rank_correlation`` with the trained maps (mean over maps) and ``mean_overlap``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    traits = np.asarray(traits, dtype=np.int64)
+    unique, position = np.unique(rows, return_inverse=True)
+    pixels = np.asarray(images[unique])
+
+    def maps_of(model) -> np.ndarray:
+        return model_maps(model, pixels, method)[position, traits]
+
+    reference = maps_of(trained)
+    records = []
+    for stage in ["trained", *randomisation_stages(trained.model)]:
+        maps = reference if stage == "trained" else maps_of(randomise_until(trained, stage, seed))
+        scored = score_maps(maps, boxes, size, upsampling=upsampling)
+        records.append(
+            {
+                "stage": stage,
+                "rank_correlation": float(np.nanmean(rank_correlation(maps, reference))),
+                "mean_overlap": float(scored["overlap"].mean()),
+            }
+        )
+    return pd.DataFrame(records)
 
 
 def region_shares(

@@ -25,6 +25,7 @@ __all__ = [
     "CAMModel",
     "build_model",
     "load_vgg_face",
+    "random_vgg_face",
     "resolve_device",
 ]
 
@@ -47,6 +48,8 @@ CONV_NAMES: tuple[str, ...] = (
 _CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 #: VGG-Face expects RGB on a 0-255 scale minus this mean, with no division by a std.
 VGG_FACE_MEAN = (129.186, 104.762, 93.594)
+#: The fully connected layers of the VGG-Face port (out, in), which DAN+ drops.
+VGG_FACE_FC = {"fc6": (4096, 512 * 7 * 7), "fc7": (4096, 4096), "fc8": (2622, 4096)}
 
 
 class WeightsError(ValueError):
@@ -313,6 +316,28 @@ def _load_imagenet(backbone: VGGBackbone) -> None:
     if missing:
         raise WeightsError(f"{cached}: missing {missing}")
     backbone.features.load_state_dict({key: features[key] for key in own})
+
+
+def random_vgg_face(seed: int = 0) -> dict[str, torch.Tensor]:
+    """A state dict in the VGG-Face PyTorch port's layout (``vgg_face_dag``: ``conv1_1.weight``
+    ... ``conv5_3.bias``, ``fc6`` ... ``fc8``, 32 tensors of its shapes) filled with seeded
+    random numbers: what CI's dry run of the paper path loads in place of the real weights,
+    which cannot be downloaded here. Convolutions are He-normal (fan in) with zero biases, so
+    activations keep the 0-255 input's scale through the 13 layers, as a trained VGG's do.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    state: dict[str, torch.Tensor] = {}
+    backbone = VGGBackbone(width_divisor=1)
+    for name in CONV_NAMES:
+        conv = backbone.conv(name)
+        fan_in = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        shape = tuple(conv.weight.shape)
+        state[f"{name}.weight"] = torch.randn(shape, generator=generator) * (2 / fan_in) ** 0.5
+        state[f"{name}.bias"] = torch.zeros(shape[0])
+    for name, (outputs, inputs) in VGG_FACE_FC.items():
+        state[f"{name}.weight"] = torch.randn((outputs, inputs), generator=generator) * 0.005
+        state[f"{name}.bias"] = torch.zeros(outputs)
+    return state
 
 
 def load_vgg_face(backbone: VGGBackbone, path: str | os.PathLike) -> None:

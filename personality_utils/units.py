@@ -50,6 +50,7 @@ __all__ = [
     "rank_units_by_region",
     "region_shares",
     "save_stats",
+    "study_summary",
     "study_top_n",
     "top_unit_maps",
     "trait_contributions",
@@ -1399,3 +1400,54 @@ def emerged_units(trained_shares: pd.DataFrame, random_shares: pd.DataFrame) -> 
             "units": len(trained_shares),
         }
     return pd.DataFrame(rows).T.rename_axis("region")
+
+
+def study_summary(
+    stats: UnitStats,
+    random_stats: UnitStats,
+    masks_grid: Mapping[str, np.ndarray],
+    has_attribute: np.ndarray | None = None,
+    layer: str = "conv5_3",
+) -> dict[str, float]:
+    """The unit study's key figures for one population, trained against random network:
+    chapter 06 sets the paper's population (one face per test clip) beside every face frame.
+
+    Args:
+        stats, random_stats: The trained and random networks' statistics over one population.
+        masks_grid: Face-part masks on ``layer``'s grid (:func:`region_shares`).
+        has_attribute: Optional bool per image (glasses) for :func:`attribute_units`.
+
+    Returns:
+        F and N; per part the best trained and random N'/N and the trained units above the best
+        random one; the Spearman correlation of depth with layer entropy (trained, random) and
+        the layer's entropy minus the random network's; NetDissect detectors (trained, random);
+        and, with ``has_attribute``, the units with a layer-corrected p < 0.05 (trained, random).
+    """
+    from scipy.stats import spearmanr
+
+    shares = region_shares(stats, layer, masks_grid)
+    random_shares = region_shares(random_stats, layer, masks_grid)
+    emerged = emerged_units(
+        shares.drop(columns="elsewhere"), random_shares.drop(columns="elsewhere")
+    )
+    out: dict[str, float] = {"F": float(stats.n_images), "N": float(stats.top_n)}
+    for region, row in emerged.iterrows():
+        if masks_grid[region].any():
+            out[f"{region}: best N'/N"] = float(row["trained_max"])
+            out[f"{region}: best N'/N, random"] = float(row["random_max"])
+            out[f"{region}: units above random"] = float(row["trained_above"])
+    entropy, random_entropy = layer_entropy(stats), layer_entropy(random_stats)
+    depth = np.arange(len(entropy))
+    out["Spearman(depth, entropy)"] = float(spearmanr(depth, entropy).statistic)
+    out["Spearman(depth, entropy), random"] = float(spearmanr(depth, random_entropy).statistic)
+    out[f"{layer} entropy − random (bits)"] = float(entropy[layer] - random_entropy[layer])
+    if stats.regions and layer in stats.iou:
+        out["NetDissect detectors"] = float(iou_table(stats, layer)["detector"].sum())
+        out["NetDissect detectors, random"] = float(
+            iou_table(random_stats, layer)["detector"].sum()
+        )
+    if has_attribute is not None:
+        for label, source in (("", stats), (", random", random_stats)):
+            table = attribute_units(source, layer, has_attribute)
+            out[f"glasses units (p < 0.05){label}"] = float((table["p_value_layer"] < 0.05).sum())
+    return out

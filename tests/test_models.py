@@ -154,3 +154,21 @@ def test_new_layers_get_the_authors_init():
     default = models.build_model("cam", width_divisor=1, head_init_std=None)
     assert default.cam_conv.weight.std().item() < 0.01
     assert default.cam_conv.bias.abs().max().item() > 0
+
+
+def test_random_vgg_face_has_the_ports_layout_and_loads(tmp_path):
+    from personality_utils.__main__ import main
+
+    path = tmp_path / "vgg_face_random.pth"
+    assert main(["random-vgg-face", "--out", str(path), "--seed", "3"]) == 0
+    state = torch.load(path, weights_only=True)
+    assert len(state) == 32  # conv1_1 ... conv5_3 and fc6 ... fc8, weights and biases
+    assert state["fc6.weight"].shape == (4096, 25088) and state["fc8.weight"].shape == (2622, 4096)
+    assert state["conv1_1.weight"].shape == (64, 3, 3, 3)
+    torch.testing.assert_close(state["conv5_3.weight"], models.random_vgg_face(3)["conv5_3.weight"])
+    model = models.build_model("cam", backbone_weights=path)
+    torch.testing.assert_close(model.backbone.conv("conv3_2").weight, state["conv3_2.weight"])
+    # He-normal scale: a 0-255-scale input keeps its order of magnitude through 13 layers.
+    with torch.no_grad():
+        relu5_3 = model.backbone(torch.rand(1, 3, 224, 224) * 255 - 120, ("relu5_3",))["relu5_3"]
+    assert 1 < relu5_3.abs().max().item() < 1e5 and torch.isfinite(relu5_3).all()

@@ -40,6 +40,10 @@ REQUIRED_KEYS = {
         "centre_prior_mean_overlap",
         "pointing_game",
         "randomized_mean_overlap",
+        "cam_grid",
+        "cam_upsampling",
+        "cam_ranking",
+        "ranking_check",
         "verdicts",
     },
     "06_units": {
@@ -47,10 +51,18 @@ REQUIRED_KEYS = {
         "layer_entropy",
         "glasses_precision_at_n",
         "iou_detectors_per_region",
+        "layer_grid",
+        "population",
+        "n_images",
+        "test_clips_with_face",
+        "population_check",
         "verdicts",
     },
     "07_action_units": {
         "table2",
+        "table2_all_frames",
+        "population",
+        "n_faces",
         "au_model_accuracy",
         "constant_baseline_accuracy",
         "estimator_correlation",
@@ -171,8 +183,16 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
     if source.stem == "05_cam":
         assert 0 <= saved["mean_overlap"]["all"] <= 1
         assert set(saved["randomized_mean_overlap"]["CAM model"]) >= {"trained", "head", "conv1_1"}
+        # The authors' protocol is the headline: top videos, bicubic maps.
+        assert (saved["cam_ranking"], saved["cam_upsampling"]) == ("videos", "bicubic")
+        assert saved["ranking_check"]["ranking"] == "frames"
     if source.stem == "06_units":
         assert len(saved["layer_entropy"]) == 13
+        # One face per test clip (the authors' F): F = the test clips with a face.
+        assert saved["population"] == "first_face_per_clip"
+        assert saved["n_images"] == saved["test_clips_with_face"] <= saved["test_clips"]
+        check = saved["population_check"]["all_faces (check)"]
+        assert check["F"] > saved["n_images"]
         assert set(saved["units_per_region_top5"]) <= {"eyebrows", "eyes", "nose", "mouth"}
         assert all(
             0 <= row["n_prime"] <= saved["top_n"]
@@ -181,6 +201,12 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
         )
         assert 0 < saved["glasses_precision_at_n"]["base_rate"] < 1
         assert {v["holds"] for v in saved["verdicts"]} <= {True, False, None}
+    if source.stem == "07_action_units":
+        # Table 2 keeps all 17 of the paper's AUs; AU14 cannot be read from landmarks.
+        rows = {row["AU"]: row for row in saved["table2"]}
+        assert len(rows) == 17 and rows["AU14"]["measured"] == "not by landmarks"
+        assert rows["AU14"]["p"] is None and rows["AU14"]["intersection_planted_aus"] is not None
+        assert saved["n_faces"] == saved["n_clips"]  # one face per test clip with a face
     if source.stem == "01_data":
         assert saved["hog_detection_rate"] >= 0.9
         assert saved["landmark_error_iod"] < 0.12

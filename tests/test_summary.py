@@ -333,7 +333,10 @@ def test_au_model_prefers_the_paired_interval_and_real_data_has_no_estimator_che
     counts = {"frames_formula": 10, "frames_bh": 10, "clips_permutation_bh": 0}
     clip = _by_key(summary.evaluate_claims(_aus(significant_aus=counts)))["table2_clip_level"]
     assert clip["held"] is False and clip["ours"] == 0
-    assert clip["evidence"].endswith("as the paper counts them: 10")
+    assert clip["evidence"].endswith("with every frame (formula): 10")
+    counts["first_face_formula"] = 3
+    clip = _by_key(summary.evaluate_claims(_aus(significant_aus=counts)))["table2_clip_level"]
+    assert clip["evidence"].endswith("one face per clip, as the paper (formula): 3")
 
 
 def test_claims_figure_axis_holds_a_share_above_one():
