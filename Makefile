@@ -7,6 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= default
+# Where the executed chapters and their results/ go, and the VGG-Face weights the models start
+# from (an absolute path; empty: random initialisation).
+BOOK_DIR ?= book
+BACKBONE_WEIGHTS ?=
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 export PERSONALITY_UTILS_CACHE ?= $(CURDIR)/.cache
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
@@ -15,7 +19,7 @@ CORES := $(shell nproc 2>/dev/null || echo 2)
 LANE_THREADS := $(shell echo $$(( ($(CORES) + 1) / 2 )))
 LANES := $(if $(filter 1,$(CORES)),1,2)
 
-.PHONY: book test install data models notebooks html clean
+.PHONY: book test install data models notebooks html clean dry-run
 
 install: $(STAMP)
 
@@ -46,7 +50,8 @@ models: data
 		for source in frames faces; do \
 			echo "== training $$1 on $$source ($$threads threads)"; \
 			OMP_NUM_THREADS=$$threads $(PY) -m personality_utils train --profile $(PROFILE) \
-				--kind $$1 --source $$source 2>>$$log | sed "s/^/   $$1 $$source: /" \
+				--kind $$1 --source $$source $(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS)) \
+				2>>$$log | sed "s/^/   $$1 $$source: /" \
 				|| { tail -n 20 $$log; return 1; }; \
 		done; }; \
 	lane danplus & first=$$!; lane $$cam & second=$$!; \
@@ -64,7 +69,7 @@ SUMMARY := $(lastword $(RUNS))
 .PHONY: $(RUNS)
 
 notebooks: $(STAMP) models
-	mkdir -p book/results _static
+	mkdir -p $(BOOK_DIR)/results _static
 	cp "$$($(PY) -c 'import plotly, pathlib; print(pathlib.Path(plotly.__file__).parent / "package_data" / "plotly.min.js")')" _static/plotly.min.js
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory -j$(LANES) --output-sync=target NOTEBOOK_THREADS=$(LANE_THREADS) \
@@ -77,10 +82,13 @@ $(SUMMARY): $(filter-out $(SUMMARY),$(RUNS))
 
 NOTEBOOK_THREADS ?=
 $(RUNS): run-%:
-	@start=$$(date +%s); echo "== $* ($(PROFILE))"; set -o pipefail; \
+	@start=$$(date +%s); echo "== $* ($(PROFILE))"; set -o pipefail; mkdir -p $(BOOK_DIR)/results; \
+	weights=$$(test -n "$(BACKBONE_WEIGHTS)" && grep -q '^backbone_weights = ' notebooks/$*.py \
+		&& echo "-p backbone_weights $(BACKBONE_WEIGHTS)"); \
 	$(VENV)/bin/jupytext --to ipynb notebooks/$*.py -o - \
-		| $(if $(NOTEBOOK_THREADS),OMP_NUM_THREADS=$(NOTEBOOK_THREADS)) $(VENV)/bin/papermill - book/$*.ipynb \
-			-p profile $(PROFILE) --cwd book --kernel python3 --no-progress-bar --log-level WARNING; \
+		| $(if $(NOTEBOOK_THREADS),OMP_NUM_THREADS=$(NOTEBOOK_THREADS)) $(VENV)/bin/papermill - $(BOOK_DIR)/$*.ipynb \
+			-p profile $(PROFILE) $$weights --cwd $(BOOK_DIR) --kernel python3 --no-progress-bar \
+			--log-level WARNING; \
 	status=$$?; echo "== $*: $$(( $$(date +%s) - start )) s"; exit $$status
 
 html: $(STAMP)
@@ -92,7 +100,26 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 clean:
-	rm -rf _build book/*.ipynb book/results _static/plotly.min.js
+	rm -rf _build book/*.ipynb book/results _static/plotly.min.js $(DRY_RUN)
+
+# CI's dry run of the paper path on the CPU: the `paper-tiny` profile (every model and recipe
+# setting of `paper`: full-width VGG-16 at 224 px, the authors' CAM head, SGD with their schedule,
+# weight decay, mean image and head initialisation, bicubic maps, 10 frames per clip) on a few
+# synthetic clips for one epoch, from a weight file in the VGG-Face port's layout written from
+# seeded random numbers, through every chapter under papermill. Everything goes to $(DRY_RUN)/
+# and its own cache folders: the book's executed chapters and results are never touched.
+DRY_RUN := _dry_run
+DRY_WEIGHTS := $(PERSONALITY_UTILS_CACHE)/weights/vgg_face_random_seed0.pth
+
+$(DRY_WEIGHTS): | $(STAMP)
+	$(PY) -m personality_utils random-vgg-face --out $@ --seed 0
+
+dry-run: $(STAMP) $(DRY_WEIGHTS)
+	@start=$$(date +%s); set -e; \
+	$(MAKE) --no-print-directory data models notebooks PROFILE=paper-tiny \
+		BACKBONE_WEIGHTS=$(DRY_WEIGHTS) BOOK_DIR=$(DRY_RUN); \
+	$(PY) .ci/check_dry_run.py $(DRY_RUN); \
+	echo "== dry run: $$(( $$(date +%s) - start )) s"
 
 # The browser check of the built book (.ci/check_browser.py): Debian's Chromium, installed with
 # apt-get (sudo when not root) only when /usr/bin/chromium is missing, and Playwright in .venv

@@ -14,7 +14,75 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Verdicts", "load_results", "results_dir", "save_results", "to_jsonable"]
+__all__ = [
+    "RESULT_KEYS",
+    "Verdicts",
+    "load_results",
+    "results_dir",
+    "save_results",
+    "to_jsonable",
+]
+
+#: Keys each chapter's results file holds (the notebook tests and CI's dry run of the paper path
+#: check them).
+RESULT_KEYS: dict[str, set[str]] = {
+    "01_data": {"constant_baseline_accuracy", "hog_detection_rate", "landmark_error_iod"},
+    "02_faces": {"detection_rate", "eye_alignment_error_px", "landmark_error_iod"},
+    "03_full_frames": {
+        "config",
+        "mean_accuracy",
+        "per_trait_accuracy",
+        "constant_baseline_accuracy",
+        "r2",
+        "pearson",
+        "ccc",
+    },
+    "04_faces_model": {
+        "config",
+        "mean_accuracy",
+        "per_trait_accuracy",
+        "constant_baseline_accuracy",
+        "r2",
+        "pearson",
+        "ccc",
+        "table1",
+    },
+    "05_cam": {
+        "overlap_ge_0_9_share",
+        "mean_overlap",
+        "centre_prior_mean_overlap",
+        "pointing_game",
+        "randomized_mean_overlap",
+        "cam_grid",
+        "cam_upsampling",
+        "cam_ranking",
+        "ranking_check",
+        "verdicts",
+    },
+    "06_units": {
+        "units_per_region_top5",
+        "layer_entropy",
+        "glasses_precision_at_n",
+        "iou_detectors_per_region",
+        "layer_grid",
+        "population",
+        "n_images",
+        "test_clips_with_face",
+        "population_check",
+        "verdicts",
+    },
+    "07_action_units": {
+        "table2",
+        "table2_all_frames",
+        "population",
+        "n_faces",
+        "au_model_accuracy",
+        "constant_baseline_accuracy",
+        "estimator_correlation",
+        "verdicts",
+    },
+    "08_summary": {"claims", "chapters"},
+}
 
 
 def results_dir() -> Path:

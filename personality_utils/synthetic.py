@@ -52,6 +52,7 @@ __all__ = [
     "planted_shares",
     "make_clip_recipe",
     "render_clip",
+    "render_samples",
     "generate_dataset",
     "ensure_dataset",
     "default_cache_dir",
@@ -731,8 +732,7 @@ def _scene(recipe: ClipRecipe) -> tuple[np.ndarray, tuple[float, float, float, f
     width, height = recipe.width, recipe.height
     wall = np.array(recipe.wall, dtype=np.float64)
     shade = (
-        np.linspace(0.85, 1.1, width)[None, :, None]
-        * np.linspace(1.05, 0.9, height)[:, None, None]
+        np.linspace(0.85, 1.1, width)[None, :, None] * np.linspace(1.05, 0.9, height)[:, None, None]
     )
     image = np.clip(wall[None, None] * shade, 0, 255).astype(np.uint8)
     canvas = Image.fromarray(image)
@@ -745,8 +745,7 @@ def _scene(recipe: ClipRecipe) -> tuple[np.ndarray, tuple[float, float, float, f
         w = rng.uniform(0.08, 0.3) * width
         h = rng.uniform(0.1, 0.5) * height
         colour = tuple(
-            int(v)
-            for v in np.clip(wall * rng.uniform(0.5, 0.9) + rng.integers(-20, 20, 3), 0, 255)
+            int(v) for v in np.clip(wall * rng.uniform(0.5, 0.9) + rng.integers(-20, 20, 3), 0, 255)
         )
         draw.rectangle([x0, y0, x0 + w, y0 + h], fill=colour)
         for shelf in range(int(rng.integers(0, 4))):
@@ -773,9 +772,7 @@ def _scene(recipe: ClipRecipe) -> tuple[np.ndarray, tuple[float, float, float, f
     box = (x0, y0, x0 + side, y0 + side * 1.3)
     grey = np.array([150, 150, 150])
     for stripe in range(4):
-        hue_colour = np.array(
-            [(255, 40, 40), (255, 200, 0), (30, 160, 255), (40, 200, 80)][stripe]
-        )
+        hue_colour = np.array([(255, 40, 40), (255, 200, 0), (30, 160, 255), (40, 200, 80)][stripe])
         colour = tuple(int(v) for v in grey + cue * (hue_colour - grey))
         top = y0 + stripe * side * 1.3 / 4
         draw.rectangle([x0, top, x0 + side, top + side * 1.3 / 4], fill=colour)
@@ -1122,6 +1119,58 @@ def render_clip(recipe: ClipRecipe, path: str | os.PathLike) -> dict[str, np.nda
     }
 
 
+def _render_sampled(task: tuple[ClipRecipe, int, int]) -> np.ndarray:
+    from .data import _resize, sample_frame_indices
+
+    recipe, frames_per_clip, size = task
+    landmarks, intensities = clip_landmarks(recipe)
+    background, _ = _scene(recipe)
+    rng = np.random.default_rng(recipe.seed + 3)
+    return np.stack(
+        [
+            _resize(render_frame(recipe, background, landmarks[t], intensities[t], rng), size)
+            for t in sample_frame_indices(recipe.n_frames, frames_per_clip)
+        ]
+    )
+
+
+def render_samples(
+    profile: str | Profile,
+    n_clips: int,
+    seed: int = 0,
+    size: int | None = None,
+    workers: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Synthetic frames rendered straight to memory, no video written: ``n_clips`` clips drawn
+    as :func:`generate_dataset` draws them, each sampled by the authors' rule
+    (``profile.frames_per_clip``) and squashed to ``size`` (the profile's store size), as a
+    frame store holds them (``benchmarks/gpu_check.py`` trains on these). Frames are not
+    bit-identical to a decoded clip (no H.264 round trip).
+
+    Returns:
+        ``(images, labels, clip_of_frame)``: uint8 (n, size, size, 3), float32 (n, 5) in
+        :data:`~personality_utils.data.TRAITS` order, int (n,).
+    """
+    profile = get_profile(profile)
+    size = size or profile.store_size
+    rng = np.random.default_rng(seed)
+    recipes = [
+        make_clip_recipe(rng, f"render{i:06d}.000.mp4", "train", _identity(rng), profile)
+        for i in range(n_clips)
+    ]
+    tasks = [(recipe, profile.frames_per_clip, size) for recipe in recipes]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            clips = list(pool.map(_render_sampled, tasks))
+    else:
+        clips = [_render_sampled(task) for task in tasks]
+    labels = np.concatenate(
+        [np.tile([r.labels[t] for t in TRAITS], (len(c), 1)) for r, c in zip(recipes, clips)]
+    ).astype(np.float32)
+    owners = np.concatenate([np.full(len(c), i) for i, c in enumerate(clips)])
+    return np.concatenate(clips), labels, owners
+
+
 def _fraction(fps: float):
     from fractions import Fraction
 
@@ -1149,9 +1198,7 @@ def _recipes(profile: Profile, seed: int) -> list[ClipRecipe]:
     n_videos = max(1, int(math.ceil(total / 3)))
     video_ids = _video_ids(rng, n_videos)
     identities = [_identity(rng) for _ in range(n_videos)]
-    split_of = np.concatenate(
-        [[split] * profile.synthetic_clips.get(split, 0) for split in SPLITS]
-    )
+    split_of = np.concatenate([[split] * profile.synthetic_clips.get(split, 0) for split in SPLITS])
     rng.shuffle(split_of)
     used: dict[int, int] = {}
     recipes = []
@@ -1283,9 +1330,7 @@ def _write_bytes(path: Path, payload: bytes) -> None:
 def dataset_key(profile: str | Profile, seed: int) -> str:
     """Folder name of a generated dataset: profile, seed and a hash of its settings."""
     profile = get_profile(profile)
-    digest = hashlib.sha1(
-        json.dumps(_settings(profile, seed), sort_keys=True).encode()
-    ).hexdigest()
+    digest = hashlib.sha1(json.dumps(_settings(profile, seed), sort_keys=True).encode()).hexdigest()
     return f"synthetic-{profile.name}-seed{seed}-{digest[:8]}"
 
 

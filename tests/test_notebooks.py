@@ -11,67 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from personality_utils.results import RESULT_KEYS
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9]*.py"))
-#: Keys each chapter's results file must hold.
-REQUIRED_KEYS = {
-    "01_data": {"constant_baseline_accuracy", "hog_detection_rate", "landmark_error_iod"},
-    "02_faces": {"detection_rate", "eye_alignment_error_px", "landmark_error_iod"},
-    "03_full_frames": {
-        "mean_accuracy",
-        "per_trait_accuracy",
-        "constant_baseline_accuracy",
-        "r2",
-        "pearson",
-        "ccc",
-    },
-    "04_faces_model": {
-        "mean_accuracy",
-        "per_trait_accuracy",
-        "constant_baseline_accuracy",
-        "r2",
-        "pearson",
-        "ccc",
-        "table1",
-    },
-    "05_cam": {
-        "overlap_ge_0_9_share",
-        "mean_overlap",
-        "centre_prior_mean_overlap",
-        "pointing_game",
-        "randomized_mean_overlap",
-        "cam_grid",
-        "cam_upsampling",
-        "cam_ranking",
-        "ranking_check",
-        "verdicts",
-    },
-    "06_units": {
-        "units_per_region_top5",
-        "layer_entropy",
-        "glasses_precision_at_n",
-        "iou_detectors_per_region",
-        "layer_grid",
-        "population",
-        "n_images",
-        "test_clips_with_face",
-        "population_check",
-        "verdicts",
-    },
-    "07_action_units": {
-        "table2",
-        "table2_all_frames",
-        "population",
-        "n_faces",
-        "au_model_accuracy",
-        "constant_baseline_accuracy",
-        "estimator_correlation",
-        "verdicts",
-    },
-    "08_summary": {"claims", "chapters"},
-}
-
-
 #: What a chapter reads from another one's run: chapter 4 chapter 3's results, chapter 7 the
 #: unit statistics chapter 6 caches, the summary every results file (the Makefile's order).
 NEEDS = {
@@ -179,7 +122,7 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
         assert "cdn.plot.ly" not in "".join(figure["data"]["text/html"])
     saved = json.loads((shared_results / f"{source.stem}.json").read_text())
     assert saved["profile"] == "smoke"
-    assert REQUIRED_KEYS.get(source.stem, set()) <= set(saved)
+    assert RESULT_KEYS.get(source.stem, set()) <= set(saved)
     if source.stem == "05_cam":
         assert 0 <= saved["mean_overlap"]["all"] <= 1
         assert set(saved["randomized_mean_overlap"]["CAM model"]) >= {"trained", "head", "conv1_1"}
