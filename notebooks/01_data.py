@@ -51,6 +51,7 @@ print(
     f"profile {settings.name}: {settings.frames_per_clip} frames per clip, "
     f"stored at {settings.store_size}x{settings.store_size}"
 )
+profiles.compare_with_authors(settings, chapter="01")
 
 # %% [markdown]
 # ## 1.1 Clips and labels

@@ -61,6 +61,7 @@ print(
     f"aligned crops: {settings.face_size}x{settings.face_size}; canonical eye centres "
     f"{faces.canonical_eyes(settings.face_size).round(1).tolist()}"
 )
+profiles.compare_with_authors(settings, chapter="02")
 
 # %% [markdown]
 # ## 2.1 How often is a face found?

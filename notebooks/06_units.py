@@ -109,6 +109,9 @@ print(
 )
 print(f"kept by the streaming pass: {stats.nbytes_kept / 1e6:.2f} MB (cached in {checkpoint_dir})")
 
+# %%
+profiles.compare_with_authors(settings, chapter="06")
+
 # %% [markdown]
 # On the CPU profiles the network sees 112-pixel crops, so conv5_3 is a 7x7 map, half the
 # paper's 14x14, and conv4_3 has the paper's 14x14 grid; every analysis below is shown for

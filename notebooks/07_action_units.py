@@ -124,6 +124,9 @@ print(
 coverage = frame_aus.notna().mean().rename("frames with a value")
 coverage.to_frame().T.round(3)
 
+# %%
+profiles.compare_with_authors(settings, chapter="07")
+
 # %% [markdown]
 # ## 7.1 The AU intensities
 #

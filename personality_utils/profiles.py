@@ -312,7 +312,7 @@ def _rates(recipe: TrainConfig) -> str:
 #: What the authors did that no profile setting changes, beside what every profile here does.
 _FIXED = {
     "faces": (
-        "02 05",
+        "02 04 05 06 07",
         "OpenFace (its 1.x face detector is dlib's HOG), aligned by the eyes to 224x224",
         "dlib's HOG detector and 68 landmarks, aligned by the eyes",
     ),

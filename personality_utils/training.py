@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ._lazy import lazy_module
 from .data import TRAITS, DataError, constant_baseline, trait_accuracy, write_atomic
 from .models import VGG_FACE_MEAN, build_model, resolve_device
-from .profiles import TrainConfig
+from .profiles import TrainConfig, get_profile
 
 pd = lazy_module("pandas")
 
@@ -443,8 +443,6 @@ def config_for(
     Pretrained weights need the paper's network, so with ``backbone_weights`` a CPU profile's
     narrow, batch-normalised VGG-16 becomes the full-width plain one.
     """
-    from .profiles import get_profile
-
     profile = get_profile(profile)
     recipe = profile.recipe
     return dataclasses.replace(
@@ -495,7 +493,6 @@ def run_experiment(
         ...}`` evaluations (see :func:`evaluate`), plus ``fallback_clips`` and
         ``dropped_frames`` (training frames without a face, for the face source).
     """
-    from .profiles import get_profile
 
     profile = get_profile(profile)
     if config is None:
@@ -536,7 +533,6 @@ def experiment_dir(
     """
     import hashlib
 
-    from .profiles import get_profile
 
     name = f"{get_profile(profile).name}-{kind}-{source}-seed{seed}"
     if backbone_weights == "imagenet":
