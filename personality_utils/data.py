@@ -492,7 +492,7 @@ def _decode_selected(path: Path, wanted: set[int]) -> tuple[dict[int, np.ndarray
 # Frame store
 # ----------------------------------------------------------------------------------------------
 
-_STORE_VERSION = 2
+_STORE_VERSION = 3  # 3: frames resized bicubically, as the authors' imresize
 #: Per-frame face records kept in ``detections.npz`` (one entry per frame-store row).
 DETECTION_FIELDS = (
     "found",
@@ -562,8 +562,10 @@ class FaceStore:
 def _resize(frame: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image
 
-    # Whole frames are squashed to a square, as the authors did (aspect ratio not kept).
-    return np.asarray(Image.fromarray(frame).resize((size, size), Image.BILINEAR))
+    # Whole frames are squashed to a square, as the authors did (aspect ratio not kept), with
+    # their interpolation: MATLAB's imresize defaults to bicubic (Keys, a = -0.5) with its kernel
+    # widened by the scale when shrinking, which is what PIL's BICUBIC resize does too.
+    return np.asarray(Image.fromarray(frame).resize((size, size), Image.BICUBIC))
 
 
 def write_atomic(path: str | os.PathLike, write) -> None:
@@ -690,7 +692,7 @@ def build_frame_store(
         if final.is_file() and _read_json(split_dir / "store.json").get("settings") == settings:
             stores[split] = open_frame_store(out_dir, split)
             continue
-        shard_dir = split_dir / f"shards-{n_samples}-{size}-{face_size}"
+        shard_dir = split_dir / f"shards-v{_STORE_VERSION}-{n_samples}-{size}-{face_size}"
         skipped: dict[str, str] = {}
         tasks = []
         for clip in labels[split].index:

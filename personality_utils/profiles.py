@@ -341,6 +341,10 @@ def _settings(profile: Profile) -> dict[str, tuple[str, str]]:
             f"{recipe.input_size} px (conv5_3: {profile.feature_grid}x{profile.feature_grid})",
         ),
         "frames per clip": ("01 03", f"{profile.frames_per_clip}, by the rule 1:round((N-1)/n):N"),
+        "frames to a square": (
+            "01 03",
+            f"bicubic to {profile.store_size}x{profile.store_size}, aspect ratio not kept",
+        ),
         "optimiser": ("03 04", optimizer),
         "batch, epochs": ("03 04", f"{recipe.batch_size}, {recipe.epochs}"),
         "learning rates": ("03 04", _rates(recipe)),
