@@ -158,21 +158,28 @@ def measure_input_path(device, sizes, batch: int = 256, steps: int = 20) -> floa
     return batch * steps / (time.perf_counter() - started)
 
 
-def run_recipe(device, sizes, smoke: bool, workers: int) -> dict:
+def render_frames(sizes, workers: int) -> tuple:
+    """Synthetic frames of the paper profile rendered in memory, with their labels and the
+    seconds it took. Done before CUDA starts: the rendering processes are forked."""
+    from personality_utils import synthetic
+
+    started = time.perf_counter()
+    images, labels, _ = synthetic.render_samples(
+        "paper", sizes["clips"], seed=0, size=sizes["size"], workers=workers
+    )
+    return images, labels, time.perf_counter() - started
+
+
+def run_recipe(device, sizes, smoke: bool, rendered: tuple) -> dict:
     """Point 4 of the module: the paper recipe for two epochs, interrupted and resumed, then
     CAMs and Grad-CAM on the device."""
     import numpy as np
     import torch
 
-    from personality_utils import cam, models, synthetic, training
+    from personality_utils import cam, models, training
 
-    out: dict = {}
-    started = time.perf_counter()
-    images, labels, _ = synthetic.render_samples(
-        "paper", sizes["clips"], seed=0, size=sizes["size"], workers=workers
-    )
-    out["frames"] = int(len(images))
-    out["render_seconds"] = time.perf_counter() - started
+    images, labels, render_seconds = rendered
+    out: dict = {"frames": int(len(images)), "render_seconds": render_seconds}
     with tempfile.TemporaryDirectory() as folder:
         weights = None
         if not smoke:
@@ -249,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = torch.device(arguments.device)
     sizes = _sizes(arguments.smoke)
+    rendered = render_frames(sizes, arguments.workers)
     torch.backends.cudnn.benchmark = True
     report: dict = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -295,14 +303,15 @@ def main(argv: list[str] | None = None) -> int:
     report["best"] = best
     report["input_path_images_per_s"] = measure_input_path(device, sizes)
     print(f"input path alone: {report['input_path_images_per_s']:.0f} images/s")
-    report["recipe"] = run_recipe(device, sizes, arguments.smoke, arguments.workers)
+    report["recipe"] = run_recipe(device, sizes, arguments.smoke, rendered)
     recipe = report["recipe"]
     print(
         f"paper recipe on {recipe['frames']} rendered frames: losses "
         f"{[round(h['loss'], 4) for h in recipe['epochs']]} (falls: {recipe['loss_falls']}), "
         f"resumed after epoch {recipe['resumed_after_epoch']} on {recipe['model_device']}, "
         f"{[round(v) for v in recipe['train_images_per_s']]} images/s; CAMs "
-        f"{recipe['cam_maps_shape']}; Grad-CAM {recipe.get('gradcam_maps_shape', recipe.get('gradcam'))}"
+        f"{recipe['cam_maps_shape']}; Grad-CAM "
+        f"{recipe.get('gradcam_maps_shape', recipe.get('gradcam'))}"
     )
     report["seconds"] = time.perf_counter() - started
     out = arguments.out or Path(os.environ.get("OUT", ".")) / "gpu_check.json"

@@ -369,7 +369,9 @@ def _settings(profile: Profile) -> dict[str, tuple[str, str]]:
         "unit and AU population": (
             "06 07",
             {
-                "first_face_per_clip": "first face image of each test clip (F = test clips with a face)",
+                "first_face_per_clip": (
+                    "first face image of each test clip (F = test clips with a face)"
+                ),
                 "all_faces": "every test frame with a face",
             }[profile.unit_population],
         ),
