@@ -23,30 +23,23 @@ __all__ = [
     "to_jsonable",
 ]
 
+#: What chapters 03 and 04 save of each model (:func:`~personality_utils.training.results_record`).
+_MODEL_KEYS = {
+    "config",
+    "mean_accuracy",
+    "per_trait_accuracy",
+    "constant_baseline_accuracy",
+    "r2",
+    "pearson",
+    "ccc",
+}
 #: Keys each chapter's results file holds (the notebook tests and CI's dry run of the paper path
 #: check them).
 RESULT_KEYS: dict[str, set[str]] = {
     "01_data": {"constant_baseline_accuracy", "hog_detection_rate", "landmark_error_iod"},
     "02_faces": {"detection_rate", "eye_alignment_error_px", "landmark_error_iod"},
-    "03_full_frames": {
-        "config",
-        "mean_accuracy",
-        "per_trait_accuracy",
-        "constant_baseline_accuracy",
-        "r2",
-        "pearson",
-        "ccc",
-    },
-    "04_faces_model": {
-        "config",
-        "mean_accuracy",
-        "per_trait_accuracy",
-        "constant_baseline_accuracy",
-        "r2",
-        "pearson",
-        "ccc",
-        "table1",
-    },
+    "03_full_frames": _MODEL_KEYS,
+    "04_faces_model": _MODEL_KEYS | {"table1"},
     "05_cam": {
         "overlap_ge_0_9_share",
         "mean_overlap",
