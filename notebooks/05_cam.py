@@ -56,7 +56,7 @@ n_boot = 2000  # bootstrap resamples of clips
 import numpy as np
 import pandas as pd
 
-from personality_utils import cam, data, plots, profiles, results, synthetic, training
+from personality_utils import cam, data, paper, plots, profiles, results, synthetic, training
 
 plots.setup()
 settings = profiles.get_profile(profile)
@@ -149,7 +149,8 @@ print(
     f"{int(no_box.sum())}; counting their maps as overlap 0 instead: share ≥ 0.9 "
     f"{(as_zero >= 0.9).mean():.3f}, mean {as_zero.mean():.3f}"
 )
-paper_row = pd.DataFrame({"share_ge_0_9": [0.728], "mean_overlap": [0.76]}, index=["paper"])
+paper_figures = {"share_ge_0_9": paper.CAM_OVERLAP_SHARE, "mean_overlap": paper.CAM_MEAN_OVERLAP}
+paper_row = pd.DataFrame(paper_figures, index=["paper"])
 pd.concat([overlap_table, paper_row])[
     [
         "maps",
@@ -213,7 +214,7 @@ threshold_table = cam.threshold_curve(
     upsampling=upsampling,
 )
 threshold_table["label"] = "CAM model, full frames (" + threshold_table["mode"] + ")"
-plots.threshold_curves(threshold_table, {"share_ge_0_9": 0.728, "mean_overlap": 0.76}).show()
+plots.threshold_curves(threshold_table, paper_figures).show()
 
 # %% [markdown]
 # ## 5.3 What a map that ignores the image would score
@@ -465,7 +466,7 @@ verdict = results.Verdicts()
 all_row = overlap_table.loc["all"]
 centre = comparison.pivot(index="map", columns="measure", values="value")
 verdict(
-    "most maps overlap the face by ≥ 0.9 (paper 72.8%)",
+    f"most maps overlap the face by ≥ 0.9 (paper {paper.CAM_OVERLAP_SHARE:.1%})",
     all_row["share_ge_0_9"] >= 0.5,
     f"{all_row['share_ge_0_9']:.3f} [{all_row['share_ge_0_9_low']:.3f}, "
     f"{all_row['share_ge_0_9_high']:.3f}]",
@@ -574,7 +575,10 @@ record = {
         trait: {k: float(v) for k, v in row.items()} for trait, row in mass_table.iterrows()
     },
     "face_region_trait_difference": difference,
-    "paper": {"overlap_ge_0_9_share": 0.728, "mean_overlap": 0.76},
+    "paper": {
+        "overlap_ge_0_9_share": paper.CAM_OVERLAP_SHARE,
+        "mean_overlap": paper.CAM_MEAN_OVERLAP,
+    },
     "verdicts": verdict.records,
 }
 if isinstance(ground_truth, pd.DataFrame):
@@ -584,7 +588,8 @@ if isinstance(ground_truth, pd.DataFrame):
 saved = results.save_results("05_cam", record, profile=settings.name, data=dataset.description)
 print(f"saved {saved}")
 print(
-    f"overlap ≥ 0.9: {record['overlap_ge_0_9_share']['all']:.3f} (paper 0.728); mean overlap "
-    f"{record['mean_overlap']['all']:.3f} (paper 0.76); centre prior "
+    f"overlap ≥ 0.9: {record['overlap_ge_0_9_share']['all']:.3f} (paper "
+    f"{paper.CAM_OVERLAP_SHARE}); mean overlap {record['mean_overlap']['all']:.3f} (paper "
+    f"{paper.CAM_MEAN_OVERLAP}); centre prior "
     f"{record['centre_prior_mean_overlap']:.3f}; random {record['random_map_mean_overlap']:.3f}"
 )

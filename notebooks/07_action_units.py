@@ -63,7 +63,18 @@ n_boot = 2000  # bootstrap resamples of clips for the paired accuracy difference
 import numpy as np
 import pandas as pd
 
-from personality_utils import aus, data, faces, plots, profiles, results, synthetic, training, units
+from personality_utils import (
+    aus,
+    data,
+    faces,
+    paper,
+    plots,
+    profiles,
+    results,
+    synthetic,
+    training,
+    units,
+)
 
 plots.setup()
 settings = profiles.get_profile(profile)
@@ -293,10 +304,12 @@ side_by_side = pd.concat(
 k6 = aus.overlap_p_value(6)
 p_by_k = aus.overlap_p_value(np.arange(n_top + 1), n_faces, n_top, n_units)
 k_needed = int(np.argmax(p_by_k < 0.05)) if (p_by_k < 0.05).any() else "more than N"
+printed = {k: p for _unit, k, p in paper.TABLE2.values()}  # the paper's p for each k
 print(
-    f"the paper's formula at k = 6 (F = 2000, N = 50, U = 512): p = {k6:.3f}; the paper prints "
-    f"0.439 for every k = 6 row (k = 7: {aus.overlap_p_value(7):.4f}, printed 0.086; "
-    f"k = 10: {aus.overlap_p_value(10):.3g}, printed 9.32e-5)"
+    f"the paper's formula at k = 6 (F = {paper.TABLE2_FRAMES}, N = {paper.TABLE2_TOP_N}, "
+    f"U = {paper.TABLE2_UNITS}): p = {k6:.3f}; the paper prints {printed[6]} for every k = 6 row "
+    f"(k = 7: {aus.overlap_p_value(7):.4f}, printed {printed[7]}; k = 10: "
+    f"{aus.overlap_p_value(10):.3g}, printed {printed[10]})"
 )
 print(
     f"here F = {n_faces}, N = {n_top}, U = {n_units}: k = {n_top**2 / n_faces:.1f} is the "
@@ -453,7 +466,7 @@ plots.grouped_bars(
 # clip means of the AU intensities (over each clip's face frames) to the five traits, its
 # penalty chosen on the validation clips, scored on the test clips. Test clips with no face
 # get the training mean, as in chapter 4, so every row is scored on the same clips. The paper
-# reports 0.886; on the real test set the training mean alone scores 0.881 (REFERENCE.md),
+# reports 0.886; on the real test set the training mean alone scores 0.8814 (REFERENCE.md),
 # so the AUs add about 0.005 there, against 0.031 for its face CNN (0.912): "almost as good
 # as the CNN" in accuracy is a small share of what the CNN adds over a constant, and the
 # share is printed below for both. R² says the same without the constant's head start.
@@ -508,9 +521,9 @@ accuracy_table = pd.DataFrame(
             "mean accuracy": data.constant_baseline(labels["train"], labels["test"])["mean"],
             "mean R²": constant_r2,
         },
-        "paper: AU model": {"mean accuracy": 0.886},
-        "paper: DAN+ faces": {"mean accuracy": 0.912},
-        "paper: constant (real test set)": {"mean accuracy": 0.881},
+        "paper: AU model": {"mean accuracy": paper.AU_MODEL_ACCURACY},
+        "paper: DAN+ faces": {"mean accuracy": paper.TABLE1["face"]["MA"]},
+        "real test set: constant": {"mean accuracy": paper.REAL_CONSTANT["test"]},
     }
 ).T
 differences = {
@@ -539,7 +552,9 @@ measured = accuracy_table["mean accuracy"]
 gain_share = (measured[f"AU model ({au_source})"] - measured["constant (training mean)"]) / (
     measured["DAN+ face CNN (chapter 4)"] - measured["constant (training mean)"]
 )
-paper_gain_share = (0.886 - 0.881) / (0.912 - 0.881)
+paper_gain_share = (paper.AU_MODEL_ACCURACY - paper.REAL_CONSTANT["test"]) / (
+    paper.TABLE1["face"]["MA"] - paper.REAL_CONSTANT["test"]
+)
 gap = differences["AU model − DAN+ face CNN"]
 print(
     f"share of the CNN's gain over the constant that the AU model recovers: {gain_share:.2f} "
@@ -725,7 +740,8 @@ verdict(
     "the AU model beats the constant prediction (paired 95% interval above 0)",
     gain["low"] > 0,
     f"{gain['difference']:+.4f} [{gain['low']:+.4f}, {gain['high']:+.4f}] (paper, real data: "
-    f"0.886 − 0.881 = +0.005)",
+    f"{paper.AU_MODEL_ACCURACY} − {paper.REAL_CONSTANT['test']} = "
+    f"{paper.AU_MODEL_ACCURACY - paper.REAL_CONSTANT['test']:+.4f})",
 )
 verdict(
     "the AU model predicts almost as well as the CNN (it recovers at least half of the CNN's "
@@ -833,10 +849,10 @@ record = {
     "verdicts": verdict.records,
     "paper": {
         "table2": records(paper_table.rename(columns={"overlap": "intersection"})),
-        "au_model_accuracy": 0.886,
-        "danplus_faces_accuracy": 0.912,
-        "constant_baseline_accuracy_real": 0.881,
-        "k6_printed_p": 0.439,
+        "au_model_accuracy": paper.AU_MODEL_ACCURACY,
+        "danplus_faces_accuracy": paper.TABLE1["face"]["MA"],
+        "constant_baseline_accuracy_real": paper.REAL_CONSTANT["test"],
+        "k6_printed_p": printed[6],
         "k6_formula_p": float(k6),
         "au_model_gain_share": paper_gain_share,
     },
@@ -859,7 +875,7 @@ saved = results.save_results(
 )
 print(f"saved {saved}")
 print(
-    f"AU model {record['au_model_accuracy']:.4f} (paper 0.886), constant "
+    f"AU model {record['au_model_accuracy']:.4f} (paper {paper.AU_MODEL_ACCURACY}), constant "
     f"{record['constant_baseline_accuracy']:.4f}, DAN+ faces {record['cnn_accuracy']:.4f}; "
     "AUs significant: "
     + ", ".join(f"{name} {value}" for name, value in record["significant_aus"].items())

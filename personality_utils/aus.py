@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from . import paper
 from .data import TRAITS, DataError, trait_accuracy
 from .synthetic import AU_IDS, AU_REGIONS, MEAN_SHAPE, TRAIT_WEIGHTS, deform, load_frame_truth
 
@@ -29,7 +30,6 @@ __all__ = [
     "GEOMETRY_PROXIES",
     "MEASURES",
     "OPENFACE_LAYOUTS",
-    "PAPER_TABLE2",
     "PRESENCE_COLUMNS",
     "RIGID_POINTS",
     "OpenFaceError",
@@ -712,30 +712,12 @@ def estimator_correlation(estimated: pd.DataFrame, truth: pd.DataFrame) -> pd.Se
 # Table 2: AU top frames against unit top frames
 # ----------------------------------------------------------------------------------------------
 
-#: The paper's Table 2: AU -> (most confident conv5_3 unit, intersection out of 50, printed p).
-PAPER_TABLE2: dict[str, tuple[int, int, float]] = {
-    "AU01": (159, 6, 0.439),
-    "AU02": (344, 7, 0.086),
-    "AU04": (35, 6, 0.439),
-    "AU05": (261, 7, 0.086),
-    "AU06": (380, 6, 0.439),
-    "AU07": (7, 5, 0.974),
-    "AU09": (350, 6, 0.439),
-    "AU10": (397, 7, 0.086),
-    "AU12": (108, 10, 9.32e-5),
-    "AU14": (254, 6, 0.439),
-    "AU15": (220, 10, 9.32e-5),
-    "AU17": (77, 6, 0.439),
-    "AU20": (74, 7, 0.086),
-    "AU23": (475, 9, 1.10e-3),
-    "AU25": (146, 6, 0.439),
-    "AU26": (55, 7, 0.086),
-    "AU45": (302, 6, 0.439),
-}
-
 
 def overlap_p_value(
-    k: int | np.ndarray, population: int = 2000, n_top: int = 50, n_units: int = 512
+    k: int | np.ndarray,
+    population: int = paper.TABLE2_FRAMES,
+    n_top: int = paper.TABLE2_TOP_N,
+    n_units: int = paper.TABLE2_UNITS,
 ) -> float | np.ndarray:
     """The paper's significance of a best intersection of ``k``:
     ``p = 1 - (1 - P(X >= k))^U`` with X hypergeometric (``population`` frames, ``n_top`` of
@@ -757,7 +739,7 @@ def overlap_p_value(
 
 def paper_table2() -> pd.DataFrame:
     """The paper's Table 2 with the p-value its own formula gives (F=2000, N=50, U=512)."""
-    table = pd.DataFrame(PAPER_TABLE2, index=["unit", "overlap", "printed_p"]).T
+    table = pd.DataFrame(paper.TABLE2, index=["unit", "overlap", "printed_p"]).T
     table = table.astype({"unit": int, "overlap": int, "printed_p": float})
     table["formula_p"] = overlap_p_value(table["overlap"].to_numpy())
     return table

@@ -19,15 +19,12 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import results
-from .aus import PAPER_TABLE2
+from . import paper, results
 from .data import TRAITS
 
 __all__ = [
     "CHAPTERS",
     "CLAIMS",
-    "PAPER_TABLE1",
-    "TABLE1_COLUMNS",
     "Claim",
     "Measured",
     "chapter_verdicts",
@@ -53,24 +50,6 @@ CHAPTERS: tuple[str, ...] = (
     "06_units",
     "07_action_units",
 )
-TABLE1_COLUMNS: tuple[str, ...] = ("MA", "O", "C", "E", "A", "N")
-#: The paper's Table 1 (real First Impressions test set, 10 frames per clip).
-PAPER_TABLE1: dict[str, dict[str, float]] = {
-    "[23] NJU-LAMDA, audio+video": dict(
-        zip(TABLE1_COLUMNS, (0.913, 0.912, 0.917, 0.913, 0.913, 0.910))
-    ),
-    "img (full frames)": dict(zip(TABLE1_COLUMNS, (0.909, 0.909, 0.911, 0.909, 0.910, 0.905))),
-    "face": dict(zip(TABLE1_COLUMNS, (0.912, 0.910, 0.914, 0.915, 0.912, 0.907))),
-}
-#: Section 4.2: share of CAMs overlapping the face box by at least 0.9, and the mean overlap.
-PAPER_CAM_SHARE, PAPER_CAM_MEAN = 0.728, 0.76
-#: Section 4.5: mean accuracy of the linear model on 17 AU intensities.
-PAPER_AU_MODEL = 0.886
-#: Predicting the training mean on the real test set, computed from the release's labels
-#: (shared/data/SOURCES.md); the paper reports no baseline of its own.
-REAL_CONSTANT_TEST = 0.8814
-#: The paper's lip-corner AUs, its best Table 2 matches (10/50 each).
-LIP_CORNER_AUS = ("AU12", "AU15")
 _ALPHA = 0.05
 
 
@@ -530,7 +509,7 @@ def _table2_records(content: dict) -> list[dict]:
 
 
 def _paper_table2_significant() -> int:
-    return sum(p < _ALPHA / len(PAPER_TABLE2) for _unit, _k, p in PAPER_TABLE2.values())
+    return sum(p < _ALPHA / len(paper.TABLE2) for _unit, _k, p in paper.TABLE2.values())
 
 
 def _table2_significant(content: dict, _others) -> Measured:
@@ -580,7 +559,7 @@ def _table2_lip_corners(content: dict, _others) -> Measured:
     return Measured(
         ", ".join(winners),
         None,
-        all(au in LIP_CORNER_AUS for au in winners),
+        all(au in paper.LIP_CORNER_AUS for au in winners),
         f"largest intersection {best:g} for {', '.join(winners)}",
     )
 
@@ -588,7 +567,7 @@ def _table2_lip_corners(content: dict, _others) -> Measured:
 def _au_model(content: dict, _others) -> Measured:
     ours = _number(content["au_model_accuracy"])
     constant = _number(content["constant_baseline_accuracy"])
-    paper = f"(paper: {PAPER_AU_MODEL} vs {REAL_CONSTANT_TEST} on real data)"
+    quoted = f"(paper: {paper.AU_MODEL_ACCURACY} vs {paper.REAL_CONSTANT['test']} on real data)"
     differences = content.get("accuracy_differences")
     paired = None
     if isinstance(differences, Mapping):  # chapter 07's paired bootstrap over clips
@@ -607,7 +586,7 @@ def _au_model(content: dict, _others) -> Measured:
             constant,
             low > 0,
             f"AU model MA {ours:.4f} vs constant {constant:.4f}, paired 95% interval of the "
-            f"difference [{low:+.4f}, {high:+.4f}] {paper}",
+            f"difference [{low:+.4f}, {high:+.4f}] {quoted}",
         )
     interval = _interval(content, "au_model_accuracy_interval")
     low = interval[0] if interval else ours
@@ -615,7 +594,7 @@ def _au_model(content: dict, _others) -> Measured:
         ours,
         constant,
         low > constant,
-        f"AU model MA {_with_interval(ours, interval)} vs constant {constant:.4f} {paper}",
+        f"AU model MA {_with_interval(ours, interval)} vs constant {constant:.4f} {quoted}",
     )
 
 
@@ -668,7 +647,7 @@ CLAIMS: tuple[Claim, ...] = (
         "03_full_frames",
         "DAN+ on full video frames predicts the traits: mean accuracy above the constant "
         "predictor (held: 95% interval above it)",
-        PAPER_TABLE1["img (full frames)"]["MA"],
+        paper.TABLE1["img (full frames)"]["MA"],
         "training-mean constant",
         "full frames MA",
         _beats_constant,
@@ -676,8 +655,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "video_close_to_audio_video",
         "03_full_frames",
-        "video frames alone come within 0.004 of audio+video (0.909 vs 0.913)",
-        PAPER_TABLE1["img (full frames)"]["MA"] - PAPER_TABLE1["[23] NJU-LAMDA, audio+video"]["MA"],
+        "video frames alone come within 0.004 of audio+video (Table 1: img vs [23])",
+        paper.TABLE1["img (full frames)"]["MA"] - paper.TABLE1["[23] NJU-LAMDA, audio+video"]["MA"],
         "—",
         "video vs audio+video",
         _audio_video,
@@ -687,7 +666,7 @@ CLAIMS: tuple[Claim, ...] = (
         "04_faces_model",
         "DAN+ on aligned faces predicts the traits: mean accuracy above the constant predictor "
         "(held: 95% interval above it)",
-        PAPER_TABLE1["face"]["MA"],
+        paper.TABLE1["face"]["MA"],
         "training-mean constant",
         "faces MA",
         _beats_constant,
@@ -697,7 +676,7 @@ CLAIMS: tuple[Claim, ...] = (
         "04_faces_model",
         "faces alone are more accurate than full frames (held: paired 95% interval of the "
         "difference above 0)",
-        PAPER_TABLE1["face"]["MA"] - PAPER_TABLE1["img (full frames)"]["MA"],
+        paper.TABLE1["face"]["MA"] - paper.TABLE1["img (full frames)"]["MA"],
         "no difference",
         "MA faces − frames",
         _faces_vs_frames,
@@ -708,7 +687,7 @@ CLAIMS: tuple[Claim, ...] = (
         "the face model's gain is along all five traits (held: 5 of 5 traits)",
         float(
             sum(
-                PAPER_TABLE1["face"][t[0].upper()] > PAPER_TABLE1["img (full frames)"][t[0].upper()]
+                paper.TABLE1["face"][t[0].upper()] > paper.TABLE1["img (full frames)"][t[0].upper()]
                 for t in TRAITS
             )
         ),
@@ -731,7 +710,7 @@ CLAIMS: tuple[Claim, ...] = (
         "cam_share_ge_0_9",
         "05_cam",
         "most CAMs of the full-frame model overlap the face box by ≥ 0.9 (held: share ≥ 0.5)",
-        PAPER_CAM_SHARE,
+        paper.CAM_OVERLAP_SHARE,
         "image-blind centre prior",
         "CAM share overlap ≥ 0.9",
         _cam_share,
@@ -742,7 +721,7 @@ CLAIMS: tuple[Claim, ...] = (
         "05_cam",
         "the maps overlap the face more than an image-blind centre prior does (held: 95% "
         "interval of the mean overlap above the prior's)",
-        PAPER_CAM_MEAN,
+        paper.CAM_MEAN_OVERLAP,
         "centre prior mean overlap",
         "CAM mean overlap",
         _cam_against("centre_prior_mean_overlap", "centre prior"),
@@ -752,7 +731,7 @@ CLAIMS: tuple[Claim, ...] = (
         "cam_above_random",
         "05_cam",
         "the maps overlap the face more than random maps do (held: 95% interval above)",
-        PAPER_CAM_MEAN,
+        paper.CAM_MEAN_OVERLAP,
         "random map mean overlap",
         "CAM vs random map",
         _cam_against("random_map_mean_overlap", "random maps"),
@@ -858,8 +837,8 @@ CLAIMS: tuple[Claim, ...] = (
         ", ".join(
             sorted(
                 au
-                for au, (_u, k, _p) in PAPER_TABLE2.items()
-                if k == max(v[1] for v in PAPER_TABLE2.values())
+                for au, (_u, k, _p) in paper.TABLE2.items()
+                if k == max(v[1] for v in paper.TABLE2.values())
             )
         ),
         "—",
@@ -870,7 +849,7 @@ CLAIMS: tuple[Claim, ...] = (
         "au_model_beats_constant",
         "07_action_units",
         "17 AU intensities predict the traits: the linear AU model beats the constant predictor",
-        PAPER_AU_MODEL,
+        paper.AU_MODEL_ACCURACY,
         "training-mean constant",
         "AU model MA",
         _au_model,
@@ -880,8 +859,10 @@ CLAIMS: tuple[Claim, ...] = (
         "au_model_near_cnn",
         "07_action_units",
         "the AU model predicts almost as well as the CNN (held: it recovers at least half of the "
-        "CNN's gain over the constant; the paper's figure uses the real-data constant 0.8814)",
-        _gain_share(PAPER_AU_MODEL, REAL_CONSTANT_TEST, PAPER_TABLE1["face"]["MA"]),
+        "CNN's gain over the constant; the paper's figure uses the real-data constant)",
+        _gain_share(
+            paper.AU_MODEL_ACCURACY, paper.REAL_CONSTANT["test"], paper.TABLE1["face"]["MA"]
+        ),
         "half of the CNN's gain",
         "AU share of CNN's gain",
         _au_model_vs_cnn,
@@ -1021,12 +1002,13 @@ def table1_rows(chapters: Mapping[str, dict | None]) -> pd.DataFrame:
     the constant from 01, or only its MA from 03/04), each with its source.
 
     Returns:
-        Rows by name, columns :data:`TABLE1_COLUMNS` plus ``source`` (``"paper (real data)"``
+        Rows by name, columns :data:`~personality_utils.paper.TABLE1_COLUMNS` plus ``source``
+        (``"paper (real data)"``
         or the chapter's data description) and ``profile``.
     """
     rows = {
         f"{name} (paper)": {**values, "source": "paper (real First Impressions)", "profile": None}
-        for name, values in PAPER_TABLE1.items()
+        for name, values in paper.TABLE1.items()
     }
     for stem, name in (("03_full_frames", "img (ours)"), ("04_faces_model", "face (ours)")):
         content = chapters.get(stem)
@@ -1043,7 +1025,7 @@ def table1_rows(chapters: Mapping[str, dict | None]) -> pd.DataFrame:
     if constant is not None:
         rows["constant (ours, training mean)"] = constant
     table = pd.DataFrame.from_dict(rows, orient="index")
-    return table.reindex(columns=[*TABLE1_COLUMNS, "source", "profile"])
+    return table.reindex(columns=[*paper.TABLE1_COLUMNS, "source", "profile"])
 
 
 def _constant_row(chapters: Mapping[str, dict | None]) -> dict | None:
@@ -1073,22 +1055,22 @@ def table1_figure(table: pd.DataFrame) -> go.Figure:
     palette = {"img": "#1f77b4", "face": "#2ca02c", "[23]": "#9467bd", "constant": "#7f7f7f"}
     for name, row in table.iterrows():
         colour = next((c for key, c in palette.items() if name.startswith(key)), "#ff7f0e")
-        paper = name.endswith("(paper)")
-        values = row[list(TABLE1_COLUMNS)].astype(float)
+        from_paper = name.endswith("(paper)")
+        values = row[list(paper.TABLE1_COLUMNS)].astype(float)
         figure.add_trace(
             go.Bar(
-                x=list(TABLE1_COLUMNS),
+                x=list(paper.TABLE1_COLUMNS),
                 y=values,
                 name=name,
                 marker={
                     "color": colour,
-                    "opacity": 0.55 if paper else 1.0,
-                    "pattern": {"shape": "/" if paper else ""},
+                    "opacity": 0.55 if from_paper else 1.0,
+                    "pattern": {"shape": "/" if from_paper else ""},
                 },
                 hovertemplate="%{x}: %{y:.4f}<extra>" + name + "</extra>",
             )
         )
-    finite = table[list(TABLE1_COLUMNS)].astype(float).stack()
+    finite = table[list(paper.TABLE1_COLUMNS)].astype(float).stack()
     low = float(finite.min()) if len(finite) else 0.85
     high = float(finite.max()) if len(finite) else 0.95
     figure.update_layout(
