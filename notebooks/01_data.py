@@ -41,7 +41,7 @@ import plotly.graph_objects as go
 from IPython.display import display
 from plotly.subplots import make_subplots
 
-from personality_utils import data, plots, profiles, results, synthetic
+from personality_utils import data, plots, profiles, results, stats, synthetic
 
 plots.setup()
 settings = profiles.get_profile(profile)
@@ -235,9 +235,7 @@ else:
 # %%
 agreement = synthetic.landmark_agreement(dataset.root, stores["validation"])
 hog_detection_rate = float(agreement.found.mean())
-landmark_error = (
-    float(agreement.error_iod.mean()) if agreement.error_iod.notna().any() else None
-)
+landmark_error = float(agreement.error_iod.mean()) if agreement.error_iod.notna().any() else None
 print(f"{len(agreement)} frames of {agreement['clip'].nunique()} validation clips")
 upsampled_share = agreement.upsampled.fillna(False).mean()
 print(f"HOG detection rate: {hog_detection_rate:.3f}")
@@ -268,9 +266,7 @@ if ground_truth is not None:
     from personality_utils import faces
 
     example = (
-        agreement.dropna(subset=["error_iod"])
-        .sort_values("error_iod")
-        .iloc[len(agreement) // 2]
+        agreement.dropna(subset=["error_iod"]).sort_values("error_iod").iloc[len(agreement) // 2]
     )
     clip_path = dataset.clips()[example["clip"]]
     sampled = data.read_sampled_frames(clip_path, settings.frames_per_clip)
@@ -322,7 +318,7 @@ if ground_truth is not None:
 # %%
 baseline = pd.DataFrame(
     {
-        split: data.constant_baseline(labels["train"], labels[split])
+        split: stats.constant_baseline(labels["train"], labels[split])
         for split in ("validation", "test")
         if split in labels
     }

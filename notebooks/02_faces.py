@@ -173,9 +173,7 @@ if per_frame_true_error:
     table = pd.DataFrame(per_frame_true_error, columns=["split", "error"])
     figure = go.Figure(
         [
-            go.Histogram(
-                x=group.error, name=split, opacity=0.6, histnorm="probability", nbinsx=40
-            )
+            go.Histogram(x=group.error, name=split, opacity=0.6, histnorm="probability", nbinsx=40)
             for split, group in table.groupby("split")
         ]
     )
@@ -297,9 +295,7 @@ figure.show()
 # %%
 pd.DataFrame(
     {
-        "cells on the grid": {
-            region: int(grid_masks[region].sum()) for region in faces.REGIONS
-        },
+        "cells on the grid": {region: int(grid_masks[region].sum()) for region in faces.REGIONS},
         "pixels": {region: int(pixel_masks[region].sum()) for region in faces.REGIONS},
     }
 )

@@ -34,7 +34,7 @@ backbone_weights = None  # None (random init), "imagenet" (if cached) or a VGG-F
 # %%
 import pandas as pd
 
-from personality_utils import data, paper, plots, profiles, results, training
+from personality_utils import data, paper, plots, profiles, results, stats, training
 
 plots.setup()
 settings = profiles.get_profile(profile)
@@ -105,7 +105,7 @@ plots.prediction_scatter(
 
 # %%
 face_predictions = test_scores["danplus"]["predictions"]
-paired = training.paired_bootstrap(
+paired = stats.paired_difference(
     face_predictions, frames_run["test"]["all"]["predictions"], truth, seed=seed
 )
 low, high = paired["low"], paired["high"]

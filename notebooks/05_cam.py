@@ -56,7 +56,7 @@ n_boot = 2000  # bootstrap resamples of clips
 import numpy as np
 import pandas as pd
 
-from personality_utils import cam, data, paper, plots, profiles, results, synthetic, training
+from personality_utils import cam, data, paper, plots, profiles, results, stats, synthetic, training
 
 plots.setup()
 settings = profiles.get_profile(profile)
@@ -374,8 +374,8 @@ region_shares = pd.concat(region_rows, ignore_index=True)
 long = []
 for trait, frame in region_shares.groupby("trait", sort=False):
     for region in [*parts, "elsewhere"]:
-        value, low, high = cam.cluster_bootstrap(
-            frame[region].to_numpy(), frame["clip"].to_numpy(), n_boot=n_boot, seed=seed
+        value, low, high = stats.bootstrap_interval(
+            frame[region].to_numpy(), stats.people(frame["clip"]), n_boot, seed
         )
         long.append(
             {"trait": trait, "region": region, "value": value, "value_low": low, "value_high": high}
@@ -390,12 +390,24 @@ plots.measure_bars(
     title="Share of the face model's CAM mass per face part, top test crops per trait",
     yaxis_title="share of positive CAM mass",
 ).show()
-difference = cam.trait_difference_test(region_shares, parts, n_permutations=2000, seed=seed)
+# Paired: every trait's map of the same crops (the top crops of all traits together).
+paired_rows = np.unique(np.concatenate([top_faces[trait] for trait in TRAITS]))
+difference = cam.trait_difference_test(
+    cam.trait_part_values(
+        face_maps[paired_rows], face_store.landmarks[paired_rows], face_size, parts, upsampling
+    ),
+    parts,
+    stats.people(face_clips[paired_rows]),
+    n_permutations=n_boot,
+    seed=seed,
+)
 mass_table = long.pivot(index="trait", columns="region", values="value")[[*parts, "elsewhere"]]
 mass_table.loc["area of the part"] = [*area.to_numpy(), 1 - area.sum()]
 print(
-    f"do traits differ? permutation p = {difference['p_value']:.4f}; largest spread: "
-    f"{difference['largest_spread_region']} ({difference['largest_spread']:.3f})"
+    f"do traits differ on the same {len(paired_rows)} crops? paired permutation p = "
+    f"{difference['p_value']:.4f}; largest spread of a part's mean share across traits: "
+    f"{difference['largest_spread_region']} {difference['largest_spread']:.3f} "
+    f"[{difference['largest_spread_low']:.3f}, {difference['largest_spread_high']:.3f}]"
 )
 mass_table.round(3)
 

@@ -62,7 +62,17 @@ from PIL import Image
 from plotly.subplots import make_subplots
 from scipy import stats as scipy_stats
 
-from personality_utils import data, faces, plots, profiles, results, synthetic, training, units
+from personality_utils import (
+    data,
+    faces,
+    plots,
+    profiles,
+    results,
+    stats,
+    synthetic,
+    training,
+    units,
+)
 
 plots.setup()
 settings = profiles.get_profile(profile)
@@ -76,9 +86,11 @@ checkpoint_dir = run["checkpoint"]
 face_store = dataset.faces("test")
 population = settings.unit_population
 population_rows = units.population_rows(face_store.meta, population)
-crops = np.asarray(face_store.crops[population_rows])  # the population, in the statistics' image order
+crops = np.asarray(
+    face_store.crops[population_rows]
+)  # the population, in the statistics' image order
 n_top = units.study_top_n(len(population_rows), top_n)
-stats = units.face_unit_statistics(
+unit_stats = units.face_unit_statistics(
     dataset, trained, checkpoint_dir, top_n=n_top, population=population
 )
 random_stats = units.face_unit_statistics(
@@ -89,25 +101,27 @@ train_faces = dataset.faces("train")
 mean_face = faces.mean_face(train_faces.crops)
 mean_face_small = np.asarray(Image.fromarray(mean_face).resize((input_size, input_size)))
 mean_landmarks = train_faces.landmarks.mean(axis=0) * input_size / crop_size
-side = {layer: stats.layer_sizes[layer][0] for layer in stats.layers}
+side = {layer: unit_stats.layer_sizes[layer][0] for layer in unit_stats.layers}
 masks = {
     layer: faces.region_masks(mean_landmarks, input_size, grid=side[layer])
     for layer in ("conv4_3", "conv5_3")
 }
-shares = {layer: units.region_shares(stats, layer, masks[layer]) for layer in masks}
+shares = {layer: units.region_shares(unit_stats, layer, masks[layer]) for layer in masks}
 random_shares = {layer: units.region_shares(random_stats, layer, masks[layer]) for layer in masks}
 print(dataset.description)
 print(
-    f"population: {population}; F = {stats.n_images} crops ({len(np.unique(face_store.meta['clip']))}"
+    f"population: {population}; F = {unit_stats.n_images} crops ({len(np.unique(face_store.meta['clip']))}"
     f" test clips with a face, {dataset.store('test').meta['clip'].nunique()} test clips)"
 )
 print(
     f"DAN+ face model, test MA {run['test']['all']['metrics'].loc['mean', 'accuracy']:.4f}; "
-    f"F = {stats.n_images}, N = {stats.top_n}; conv5_3: {stats.n_units('conv5_3')} "
+    f"F = {unit_stats.n_images}, N = {unit_stats.top_n}; conv5_3: {unit_stats.n_units('conv5_3')} "
     f"units on a {side['conv5_3']}x{side['conv5_3']} grid, conv4_3: "
-    f"{stats.n_units('conv4_3')} units on {side['conv4_3']}x{side['conv4_3']}"
+    f"{unit_stats.n_units('conv4_3')} units on {side['conv4_3']}x{side['conv4_3']}"
 )
-print(f"kept by the streaming pass: {stats.nbytes_kept / 1e6:.2f} MB (cached in {checkpoint_dir})")
+print(
+    f"kept by the streaming pass: {unit_stats.nbytes_kept / 1e6:.2f} MB (cached in {checkpoint_dir})"
+)
 
 # %%
 profiles.compare_with_authors(settings, chapter="06")
@@ -126,7 +140,9 @@ profiles.compare_with_authors(settings, chapter="06")
 
 # %%
 TILE = 64
-first = units.top_unit_maps(trained, crops, stats, "conv5_3", range(10), n=min(10, stats.top_n))
+first = units.top_unit_maps(
+    trained, crops, unit_stats, "conv5_3", range(10), n=min(10, unit_stats.top_n)
+)
 tiles = [
     plots.unit_segment(crops[image], first.maps[u, k]) if image >= 0 else None
     for u in range(len(first.units))
@@ -181,19 +197,21 @@ def histogram_tile(stats_, layer, unit):
 
 
 def unit_rows(layer, unit_list, n_images=5):
-    n_images = min(n_images, stats.top_n)
-    maps = units.top_unit_maps(trained, crops, stats, layer, unit_list, n=n_images)
+    n_images = min(n_images, unit_stats.top_n)
+    maps = units.top_unit_maps(trained, crops, unit_stats, layer, unit_list, n=n_images)
     tiles_ = []
     for u, unit in enumerate(unit_list):
         tiles_ += [
             plots.unit_segment(crops[image], maps.maps[u, k]) if image >= 0 else None
             for k, image in enumerate(maps.image_indices[u])
         ]
-        tiles_.append(histogram_tile(stats, layer, unit))
+        tiles_.append(histogram_tile(unit_stats, layer, unit))
     return plots.mosaic(tiles_, columns=n_images + 1, tile=TILE)
 
 
-ranking = {layer: units.rank_units_by_region(stats, layer, masks[layer], top=5) for layer in masks}
+ranking = {
+    layer: units.rank_units_by_region(unit_stats, layer, masks[layer], top=5) for layer in masks
+}
 random_ranking = {
     layer: units.rank_units_by_region(random_stats, layer, masks[layer], top=5) for layer in masks
 }
@@ -264,11 +282,14 @@ emerged
 
 # %%
 entropy = pd.DataFrame(
-    {"trained": units.layer_entropy(stats), "random weights": units.layer_entropy(random_stats)}
+    {
+        "trained": units.layer_entropy(unit_stats),
+        "random weights": units.layer_entropy(random_stats),
+    }
 )
 entropy["trained − random"] = entropy["trained"] - entropy["random weights"]
 entropy["top cell share"] = [
-    stats.location_histograms[layer].max() / stats.location_histograms[layer].sum()
+    unit_stats.location_histograms[layer].max() / unit_stats.location_histograms[layer].sum()
     for layer in entropy.index
 ]
 depth = np.arange(len(entropy))
@@ -277,8 +298,8 @@ depth_trend = {
     for column in ("trained", "random weights", "trained − random")
 }
 plots.layer_histograms(
-    {layer: stats.location_histograms[layer] for layer in stats.layers},
-    {layer: f"{entropy.loc[layer, 'trained']:.2f} bits" for layer in stats.layers},
+    {layer: unit_stats.location_histograms[layer] for layer in unit_stats.layers},
+    {layer: f"{entropy.loc[layer, 'trained']:.2f} bits" for layer in unit_stats.layers},
     columns=7,
 ).update_layout(title="Fig. 10: peak locations per layer (trained face model)").show()
 figure = go.Figure(
@@ -287,7 +308,9 @@ figure = go.Figure(
         for column in ("trained", "random weights")
     ]
 )
-figure.add_hline(y=np.log2(stats.grid**2), line=dict(dash="dot"), annotation_text="flat histogram")
+figure.add_hline(
+    y=np.log2(unit_stats.grid**2), line=dict(dash="dot"), annotation_text="flat histogram"
+)
 figure.update_layout(height=350, yaxis_title="entropy (bits)", title="Spikiness by depth")
 figure.show()
 print(
@@ -310,7 +333,7 @@ entropy.round(3)
 iou = {
     (layer, kind): units.iou_table(source, layer)
     for layer in ("conv4_3", "conv5_3")
-    for kind, source in (("trained", stats), ("random weights", random_stats))
+    for kind, source in (("trained", unit_stats), ("random weights", random_stats))
 }
 detectors = (
     pd.DataFrame(
@@ -373,9 +396,12 @@ glasses = {}
 if dataset.synthetic:
     truth = synthetic.load_ground_truth(dataset.root)["clips"]
     wears = np.array(
-        [bool(truth[clip]["features"]["glasses"]) for clip in face_store.meta["clip"].iloc[population_rows]]
+        [
+            bool(truth[clip]["features"]["glasses"])
+            for clip in face_store.meta["clip"].iloc[population_rows]
+        ]
     )
-    ranked_glasses = units.attribute_units(stats, "conv5_3", wears)
+    ranked_glasses = units.attribute_units(unit_stats, "conv5_3", wears)
     random_glasses = units.attribute_units(random_stats, "conv5_3", wears)
     best = ranked_glasses.iloc[0]
     glasses = {
@@ -391,7 +417,7 @@ if dataset.synthetic:
     menu_title = "Fig. 11, units with the most glasses among their top crops: "
     print(
         f"glasses on {glasses['base_rate']:.1%} of test crops; best unit {glasses['best_unit']}: "
-        f"precision@{stats.top_n} {glasses['precision']:.2f}, layer-corrected p "
+        f"precision@{unit_stats.top_n} {glasses['precision']:.2f}, layer-corrected p "
         f"{glasses['p_value_layer']:.2g}; units with p < 0.05: {glasses['units_significant']} "
         f"(random network: {glasses['random_units_significant']}, best precision "
         f"{glasses['random_best_precision']:.2f})"
@@ -435,14 +461,17 @@ if merged_brows:
         "mouth": check_masks["mouth"],
     }
 parts = list(check_masks)
-cells_layer = units.grid_locations(stats, layer, side[layer])
+cells_layer = units.grid_locations(unit_stats, layer, side[layer])
 unit_values = pd.DataFrame(
-    {region: units.n_prime(cells_layer, mask) / stats.top_n for region, mask in check_masks.items()}
+    {
+        region: units.n_prime(cells_layer, mask) / unit_stats.top_n
+        for region, mask in check_masks.items()
+    }
 )
 if dataset.synthetic:
     unit_values["glasses"] = ranked_glasses.set_index("unit")["precision"].sort_index()
 importance = units.trait_contributions(trained, crops, layer)
-top_k = max(3, stats.n_units(layer) // 8)
+top_k = max(3, unit_stats.n_units(layer) // 8)
 enrichment = units.trait_region_enrichment(
     unit_values.fillna(0), importance, top_k=top_k, n_permutations=n_permutations, seed=seed
 )
@@ -468,6 +497,11 @@ if dataset.synthetic:
             "p_value": float(p_values.loc[trait, cue]),
         }
     ground_truth = pd.DataFrame(ground_truth).T
+    # Five checks, one per trait: Benjamini-Hochberg across those the model learned (R² ≥ 0.1).
+    tested = ground_truth["test_r2"].astype(float) >= 0.1
+    ground_truth["q_value"] = stats.benjamini_hochberg(
+        ground_truth["p_value"].astype(float).where(tested)
+    )
     ratio = (share_top / share_all).loc[TRAITS, cues]
     planted_vs_measured = float(
         scipy_stats.spearmanr(
@@ -531,11 +565,11 @@ display_truth
 
 # %%
 explorer = {}
-for layer_name in reversed(stats.layers):
+for layer_name in reversed(unit_stats.layers):
     grid_masks = faces.region_masks(
-        mean_landmarks, input_size, grid=min(side[layer_name], 2 * stats.grid)
+        mean_landmarks, input_size, grid=min(side[layer_name], 2 * unit_stats.grid)
     )
-    best_share = units.region_shares(stats, layer_name, grid_masks).drop(columns="elsewhere")
+    best_share = units.region_shares(unit_stats, layer_name, grid_masks).drop(columns="elsewhere")
     order = best_share.max(axis=1).sort_values(ascending=False, kind="stable").index
     for unit in order[: explorer_units if layer_name == "conv5_3" else 4]:
         part = best_share.loc[unit].idxmax()
@@ -567,7 +601,7 @@ if dataset.synthetic:
 population_check = pd.DataFrame(
     {
         f"{population} (headline)": units.study_summary(
-            stats, random_stats, masks["conv5_3"], wears if dataset.synthetic else None
+            unit_stats, random_stats, masks["conv5_3"], wears if dataset.synthetic else None
         ),
         "all_faces (check)": units.study_summary(
             all_stats, all_random, masks["conv5_3"], all_wears
@@ -633,10 +667,10 @@ if isinstance(ground_truth, pd.DataFrame):
         learned = row["test_r2"] >= 0.1
         verdict(
             f"{trait}: its most influential units carry its planted cue ({row['planted_cue']})",
-            (row["p_value"] < 0.05) if learned else None,
+            (row["q_value"] < 0.05) if learned else None,
             f"{row['top_units']:.2f} for its top {top_k} units vs {row['all_units']:.2f} for all, "
-            f"p = {row['p_value']:.3f}, test R² {row['test_r2']:.2f}"
-            + ("" if learned else " (the model barely learned it)"),
+            f"p = {row['p_value']:.3f}, q (BH over the learned traits) = {row['q_value']:.3f}, "
+            f"test R² {row['test_r2']:.2f}" + ("" if learned else " (the model barely learned it)"),
         )
 
 # %% [markdown]
@@ -662,12 +696,12 @@ def top5_record(table):
 
 record = {
     "layer_grid": {layer: int(side[layer]) for layer in ("conv4_3", "conv5_3")},
-    "units_conv5_3": int(stats.n_units("conv5_3")),
+    "units_conv5_3": int(unit_stats.n_units("conv5_3")),
     "population": population,
-    "n_images": int(stats.n_images),
+    "n_images": int(unit_stats.n_images),
     "test_clips": int(dataset.store("test").meta["clip"].nunique()),
     "test_clips_with_face": int(face_store.meta["clip"].nunique()),
-    "top_n": int(stats.top_n),
+    "top_n": int(unit_stats.top_n),
     "population_check": population_check.to_dict(),
     "units_per_region_top5": top5_record(ranking["conv5_3"]),
     "units_per_region_top5_conv4_3": top5_record(ranking["conv4_3"]),

@@ -71,6 +71,7 @@ from personality_utils import (
     plots,
     profiles,
     results,
+    stats,
     synthetic,
     training,
     units,
@@ -98,7 +99,7 @@ clips = face_store.meta["clip"].to_numpy()
 population = settings.unit_population
 population_rows = units.population_rows(face_store.meta, population)
 n_top = units.study_top_n(len(population_rows), top_n)
-stats = units.face_unit_statistics(
+unit_stats = units.face_unit_statistics(
     dataset, run["trained"], checkpoint_dir, top_n=n_top, population=population
 )  # chapter 6's pass
 random_stats = units.face_unit_statistics(
@@ -120,7 +121,7 @@ def au_table(split, source=au_source):
 frame_aus = au_table("test")  # every test face frame
 population_aus = frame_aus.iloc[population_rows]  # row i: image i of the unit statistics
 n_frames, n_clips, n_faces = len(face_store), len(np.unique(clips)), len(population_rows)
-unit_top = stats.images["conv5_3"][:, :n_top]
+unit_top = unit_stats.images["conv5_3"][:, :n_top]
 n_units = len(unit_top)
 print(dataset.description)
 print(
@@ -276,7 +277,7 @@ first_permutation = aus.permutation_test(
 random_table = aus.unit_overlap(population_aus, random_stats.images["conv5_3"][:, :n_top])
 table2["p_permutation"] = first_permutation["p_permutation"]
 table2["null_q95"] = first_permutation["null_q95"]
-table2["q_bh"] = aus.benjamini_hochberg(table2["p_value"])
+table2["q_bh"] = stats.benjamini_hochberg(table2["p_value"])
 table2["k_random_network"] = random_table["overlap"]
 if dataset.synthetic:
     truth_table = aus.unit_overlap(true_aus.iloc[population_rows], unit_top)
@@ -384,7 +385,7 @@ frame_permutation = aus.permutation_test(
     frame_aus, frame_unit_top, n_permutations=n_permutations, seed=seed
 )
 frame_table["p_permutation"] = frame_permutation["p_permutation"]
-frame_table["q_bh"] = aus.benjamini_hochberg(frame_table["p_value"])
+frame_table["q_bh"] = stats.benjamini_hochberg(frame_table["p_value"])
 frame_table["k_random_network"] = aus.unit_overlap(
     frame_aus, all_random.images["conv5_3"][:, :all_top_n]
 )["overlap"]
@@ -419,7 +420,7 @@ significance = pd.DataFrame(
         "clips: k": clip_table["overlap"],
         "clips: p (formula)": clip_table["p_value"],
         "clips: p (permutation)": clip_permutation["p_permutation"],
-        "clips: q (BH, permutation)": aus.benjamini_hochberg(clip_permutation["p_permutation"]),
+        "clips: q (BH, permutation)": stats.benjamini_hochberg(clip_permutation["p_permutation"]),
     }
 ).reindex(list(aus.AU_COLUMNS))
 clip_p_by_k = aus.overlap_p_value(np.arange(clip_top_n + 1), n_clips, clip_top_n, n_units)
@@ -518,7 +519,7 @@ accuracy_table = pd.DataFrame(
             "mean R²": cnn["metrics"].loc["mean", "r2"],
         },
         "constant (training mean)": {
-            "mean accuracy": data.constant_baseline(labels["train"], labels["test"])["mean"],
+            "mean accuracy": stats.constant_baseline(labels["train"], labels["test"])["mean"],
             "mean R²": constant_r2,
         },
         "paper: AU model": {"mean accuracy": paper.AU_MODEL_ACCURACY},
@@ -527,14 +528,14 @@ accuracy_table = pd.DataFrame(
     }
 ).T
 differences = {
-    "AU model − constant": training.paired_bootstrap(
-        au_model.predictions, constant, labels["test"], n_boot, seed
+    "AU model − constant": stats.paired_difference(
+        au_model.predictions, constant, labels["test"], n_resamples=n_boot, seed=seed
     ),
-    "AU model − DAN+ face CNN": training.paired_bootstrap(
-        au_model.predictions, cnn["predictions"], labels["test"], n_boot, seed
+    "AU model − DAN+ face CNN": stats.paired_difference(
+        au_model.predictions, cnn["predictions"], labels["test"], n_resamples=n_boot, seed=seed
     ),
-    "DAN+ face CNN − constant": training.paired_bootstrap(
-        cnn["predictions"], constant, labels["test"], n_boot, seed
+    "DAN+ face CNN − constant": stats.paired_difference(
+        cnn["predictions"], constant, labels["test"], n_resamples=n_boot, seed=seed
     ),
 }
 no_face = int(features["test"].reindex(test_clips).isna().all(axis=1).sum())
@@ -545,9 +546,11 @@ print(
 for name, d in differences.items():
     print(
         f"{name}: {d['difference']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] "
-        f"(paired clip bootstrap, {d['clips']} clips)"
+        f"(paired bootstrap over {d['people']} people, {d['clips']} clips)"
     )
-au_interval = training.bootstrap_intervals(au_model.predictions, labels["test"], n_boot, seed)
+au_interval = stats.accuracy_intervals(
+    au_model.predictions, labels["test"], n_resamples=n_boot, seed=seed
+)
 measured = accuracy_table["mean accuracy"]
 gain_share = (measured[f"AU model ({au_source})"] - measured["constant (training mean)"]) / (
     measured["DAN+ face CNN (chapter 4)"] - measured["constant (training mean)"]
@@ -567,7 +570,7 @@ per_trait = pd.DataFrame(
     {
         **{name: m.accuracy[TRAITS] for name, m in models.items()},
         "DAN+ face CNN": cnn["metrics"].loc[TRAITS, "accuracy"],
-        "constant": data.constant_baseline(labels["train"], labels["test"])[TRAITS],
+        "constant": stats.constant_baseline(labels["train"], labels["test"])[TRAITS],
     }
 )
 plots.grouped_bars(
@@ -637,12 +640,12 @@ crop_size = train_faces.crops.shape[1]
 masks_grid = faces.region_masks(
     mean_landmarks * settings.model_input_size / crop_size,
     settings.model_input_size,
-    grid=stats.grid,
+    grid=unit_stats.grid,
 )
-shares = units.region_shares(stats, "conv5_3", masks_grid)
+shares = units.region_shares(unit_stats, "conv5_3", masks_grid)
 empty_parts = [region for region, mask in masks_grid.items() if not mask.any()]
 print(
-    f"cells per face part on the {stats.grid}x{stats.grid} conv5_3 grid: "
+    f"cells per face part on the {unit_stats.grid}x{unit_stats.grid} conv5_3 grid: "
     + ", ".join(f"{region} {int(mask.sum())}" for region, mask in masks_grid.items())
 )
 if empty_parts:

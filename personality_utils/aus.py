@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from . import paper
-from .data import TRAITS, DataError, trait_accuracy
+from .data import TRAITS, DataError
+from .stats import N_RESAMPLES, permutation_p_value, trait_accuracy
 from .synthetic import AU_IDS, AU_REGIONS, MEAN_SHAPE, TRAIT_WEIGHTS, deform, load_frame_truth
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "RidgeResult",
     "align_landmarks",
     "au_intensities",
-    "benjamini_hochberg",
     "clip_max",
     "clip_means",
     "clip_unit_overlap",
@@ -896,7 +896,7 @@ def permutation_test(
     unit_top: np.ndarray,
     *,
     n_top: int | None = None,
-    n_permutations: int = 1000,
+    n_permutations: int = N_RESAMPLES,
     seed: int = 0,
     batch: int = 250,
 ) -> pd.DataFrame:
@@ -933,34 +933,12 @@ def permutation_test(
         null = np.concatenate(null).astype(np.int64)
         rows[column] = {
             "overlap": observed,
-            "p_permutation": (1 + int((null >= observed).sum())) / (1 + n_permutations),
+            "p_permutation": permutation_p_value(observed, null),
             "null_mean": float(null.mean()),
             "null_q95": float(np.quantile(null, 0.95)),
             "p_value": overlap_p_value(observed, population, n_top, len(unit_top)),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def benjamini_hochberg(p_values):
-    """Benjamini-Hochberg adjusted p-values (q-values): reject where q <= the FDR level.
-
-    ``q_(i) = min over j >= i of p_(j) m / j`` on the sorted p-values, capped at 1. NaN entries
-    are left out (m counts the finite ones) and stay NaN. Returns the input's type (Series
-    keep their index).
-    """
-    values = np.asarray(p_values, dtype=np.float64)
-    flat = values.ravel()
-    adjusted = np.full_like(flat, np.nan)
-    finite = np.flatnonzero(np.isfinite(flat))
-    if len(finite):
-        order = finite[np.argsort(flat[finite], kind="stable")]
-        m = len(order)
-        scaled = flat[order] * m / np.arange(1, m + 1)
-        adjusted[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-    adjusted = adjusted.reshape(values.shape)
-    if isinstance(p_values, pd.Series):
-        return pd.Series(adjusted, index=p_values.index, name="q_value")
-    return adjusted
 
 
 def region_agreement(
@@ -1064,7 +1042,7 @@ class RidgeResult:
         feature_mean: Training means used to standardise.
         feature_std: Training standard deviations used to standardise.
         predictions: Test predictions, clipped to [0, 1] (the labels' range).
-        accuracy: Per-trait accuracy and ``mean`` (:func:`~personality_utils.data.trait_accuracy`),
+        accuracy: Per-trait accuracy and ``mean`` (:func:`~personality_utils.stats.trait_accuracy`),
             when test labels were given.
         r2: Per-trait R^2 on the test set and their ``mean``, when test labels were given.
         dropped: Features left out because they had no value in training.

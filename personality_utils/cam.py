@@ -15,7 +15,9 @@ from typing import Literal
 
 import numpy as np
 
+from . import paper
 from ._lazy import lazy_module
+from .stats import N_RESAMPLES
 
 pd = lazy_module("pandas")
 
@@ -38,7 +40,6 @@ __all__ = [
     "store_boxes",
     "score_maps",
     "threshold_curve",
-    "cluster_bootstrap",
     "summarise_overlap",
     "rank_correlation",
     "randomisation_stages",
@@ -47,6 +48,7 @@ __all__ = [
     "randomisation_cascade",
     "region_shares",
     "trait_difference_test",
+    "trait_part_values",
 ]
 
 
@@ -106,7 +108,7 @@ def upsample(
 
 
 def binarise(
-    cam: np.ndarray, fraction: float = 0.8, mode: Literal["raw", "minmax"] = "raw"
+    cam: np.ndarray, fraction: float = paper.CAM_THRESHOLD, mode: Literal["raw", "minmax"] = "raw"
 ) -> np.ndarray:
     """The paper's M_CAM: pixels at or above ``fraction`` of the map's maximum.
 
@@ -311,7 +313,9 @@ def gradient_maps(
     return torch.cat(out).numpy()
 
 
-def top_predicted(predictions: np.ndarray, n: int = 50, eligible=None) -> dict[str, np.ndarray]:
+def top_predicted(
+    predictions: np.ndarray, n: int = paper.CAM_TOP_IMAGES, eligible=None
+) -> dict[str, np.ndarray]:
     """For each trait, the rows of the ``n`` highest predicted values (the paper's "50 images
     that give the highest predicted value"), highest first; ties go to the lower row.
 
@@ -333,7 +337,9 @@ def top_predicted(predictions: np.ndarray, n: int = 50, eligible=None) -> dict[s
     return out
 
 
-def top_videos(meta: pd.DataFrame, predictions: np.ndarray, n: int = 50) -> dict[str, np.ndarray]:
+def top_videos(
+    meta: pd.DataFrame, predictions: np.ndarray, n: int = paper.CAM_TOP_IMAGES
+) -> dict[str, np.ndarray]:
     """The authors' CAM images: for each trait, the clips ranked by their predicted score (the
     mean of their frames' predictions, as the clip score of the challenge), highest first, and
     the row of each top-``n`` clip's first stored frame (their ``1.jpg``;
@@ -366,7 +372,7 @@ def top_videos(meta: pd.DataFrame, predictions: np.ndarray, n: int = 50) -> dict
 def top_images(
     meta: pd.DataFrame,
     predictions: np.ndarray,
-    n: int = 50,
+    n: int = paper.CAM_TOP_IMAGES,
     ranking: Literal["videos", "frames"] = "videos",
     eligible: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
@@ -386,7 +392,7 @@ def score_top(
     size: int,
     clips: np.ndarray,
     upsampling: Literal["bicubic", "bilinear"] = "bicubic",
-    fraction: float = 0.8,
+    fraction: float = paper.CAM_THRESHOLD,
     mode: Literal["raw", "minmax"] = "raw",
 ) -> pd.DataFrame:
     """:func:`score_maps` for each trait's top images: the map of trait t of each of its rows.
@@ -422,7 +428,7 @@ def score_maps(
     maps: np.ndarray,
     boxes: np.ndarray,
     size: int,
-    fraction: float = 0.8,
+    fraction: float = paper.CAM_THRESHOLD,
     mode: Literal["raw", "minmax"] = "raw",
     upsampling: Literal["bicubic", "bilinear"] = "bicubic",
 ) -> pd.DataFrame:
@@ -484,7 +490,7 @@ def threshold_curve(
                 {
                     "mode": mode,
                     "fraction": fraction,
-                    "share_ge_0_9": float((scored >= 0.9).mean()),
+                    "share_ge_0_9": float((scored >= paper.CAM_SHARE_OVERLAP).mean()),
                     "mean_overlap": float(scored.mean()),
                     "maps": int(len(scored)),
                 }
@@ -492,62 +498,37 @@ def threshold_curve(
     return pd.DataFrame(rows)
 
 
-def cluster_bootstrap(
-    values: np.ndarray,
-    groups: np.ndarray,
-    n_boot: int = 2000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> tuple[float, float, float]:
-    """Mean of ``values`` with a percentile bootstrap interval that resamples whole groups
-    (clips), so that frames of one clip, which are far from independent, do not narrow the
-    interval. A share is the mean of an indicator.
-
-    Returns:
-        ``(mean, low, high)``; NaN values are dropped first.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    groups = np.asarray(groups)
-    keep = np.isfinite(values)
-    values, groups = values[keep], groups[keep]
-    if len(values) == 0:
-        return (float("nan"),) * 3
-    _, codes = np.unique(groups, return_inverse=True)
-    n_groups = codes.max() + 1
-    sums = np.bincount(codes, weights=values, minlength=n_groups)
-    sizes = np.bincount(codes, minlength=n_groups).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    # Each draw picks n_groups clips with replacement: how often each was picked.
-    picks = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_boot)
-    draws = (picks @ sums) / (picks @ sizes)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return float(values.mean()), float(low), float(high)
-
-
 def summarise_overlap(
-    scores: pd.DataFrame, n_boot: int = 2000, seed: int = 0, by: str | None = "trait"
+    scores: pd.DataFrame,
+    n_boot: int = N_RESAMPLES,
+    seed: int = 0,
+    by: str | None = "trait",
 ) -> pd.DataFrame:
     """The paper's two figures (share of overlap ≥ 0.9, mean overlap), the pointing game and
-    the energy in the box, with clip-bootstrap intervals, overall and per ``by`` value.
+    the energy in the box, with bootstrap intervals that resample people (the YouTube ids of
+    the maps' clips: :func:`~personality_utils.stats.bootstrap_interval`), overall and per
+    ``by`` value.
 
     Args:
         scores: Output of :func:`score_maps` with ``clip`` (and ``by``) columns added.
     """
+    from .stats import bootstrap_interval, people
 
     def one(frame: pd.DataFrame) -> dict:
-        clips = frame["clip"].to_numpy()
+        persons = people(frame["clip"].to_numpy())
         row = {"maps": int(frame["overlap"].notna().sum())}
         overlaps = frame["overlap"].to_numpy(dtype=np.float64)
         measures = {
-            "share_ge_0_9": np.where(np.isnan(overlaps), np.nan, overlaps >= 0.9),
+            "share_ge_0_9": np.where(
+                np.isnan(overlaps), np.nan, overlaps >= paper.CAM_SHARE_OVERLAP
+            ),
             "mean_overlap": overlaps,
             "pointing_game": frame["pointing"].to_numpy(dtype=np.float64),
             "energy_in_box": frame["energy"].to_numpy(dtype=np.float64),
             "box_area": frame["box_area"].to_numpy(dtype=np.float64),
         }
         for name, column in measures.items():
-            estimate, low, high = cluster_bootstrap(column, clips, n_boot=n_boot, seed=seed)
+            estimate, low, high = bootstrap_interval(column, persons, n_boot, seed)
             row[name], row[f"{name}_low"], row[f"{name}_high"] = estimate, low, high
         return row
 
@@ -730,38 +711,57 @@ def region_shares(
     return pd.DataFrame(rows)
 
 
+def trait_part_values(
+    maps: np.ndarray, landmarks: np.ndarray, size: int, regions, upsampling="bicubic"
+) -> np.ndarray:
+    """Each face crop's share of CAM mass per part under every trait's map: ``(crops, traits,
+    parts)``, the paired data of :func:`trait_difference_test` (one crop, five maps)."""
+    return np.stack(
+        [
+            region_shares(maps[:, t], landmarks, size, upsampling)[list(regions)].to_numpy()
+            for t in range(maps.shape[1])
+        ],
+        axis=1,
+    )
+
+
 def trait_difference_test(
-    shares: pd.DataFrame,
+    values: np.ndarray,
     regions,
-    by: str = "trait",
-    n_permutations: int = 2000,
+    groups: np.ndarray,
+    n_permutations: int = N_RESAMPLES,
     seed: int = 0,
 ) -> dict:
-    """Do the traits' maps put their mass on different face parts? The statistic is the
-    variance across traits of each region's mean share, summed over regions; its null comes from
-    shuffling the trait labels of the maps.
+    """Do the traits' maps put their mass on different face parts of the same faces?
+
+    A paired design: ``values[i, t, r]`` is crop i's share of trait t's CAM mass on part r
+    (:func:`trait_part_values`). The permutation null shuffles the traits' maps within each crop
+    (:func:`~personality_utils.stats.paired_permutation_test`; statistic: the variance across
+    traits of each part's mean share, summed over parts). The *size* of the difference is the
+    largest spread of a part's mean share across traits (max − min), with a bootstrap interval
+    that resamples the people the crops come from (``groups``), for judging sameness against a
+    margin.
 
     Returns:
-        ``statistic``, ``p_value`` and ``largest_spread`` (the region whose trait means differ
-        most, with that max − min difference).
+        ``statistic``, ``p_value``, ``largest_spread_region``, ``largest_spread`` and its
+        ``largest_spread_low`` / ``largest_spread_high``.
     """
-    values = shares[list(regions)].to_numpy(dtype=np.float64)
-    labels = pd.factorize(shares[by])[0]
-    groups = labels.max() + 1
+    from .stats import cluster_weights, paired_permutation_test, percentile_interval
 
-    def statistic(codes: np.ndarray) -> float:
-        counts = np.bincount(codes, minlength=groups)[:, None]
-        means = np.stack([np.bincount(codes, values[:, j], groups) for j in range(len(regions))], 1)
-        return float((means / counts).var(axis=0).sum())
-
-    observed = statistic(labels)
-    rng = np.random.default_rng(seed)
-    null = np.array([statistic(rng.permutation(labels)) for _ in range(n_permutations)])
-    means = shares.groupby(by)[list(regions)].mean()
-    spread = means.max() - means.min()
+    values = np.asarray(values, dtype=np.float64)
+    regions = list(regions)
+    test = paired_permutation_test(values, n_resamples=n_permutations, seed=seed)
+    means = values.mean(axis=0)  # (traits, parts)
+    spread = means.max(axis=0) - means.min(axis=0)
+    weights = cluster_weights(groups, n_permutations, seed)
+    draws = np.einsum("bi,itr->btr", weights, values) / weights.sum(axis=1)[:, None, None]
+    largest = (draws.max(axis=1) - draws.min(axis=1)).max(axis=1)
+    low, high = percentile_interval(largest)
     return {
-        "statistic": observed,
-        "p_value": float((1 + (null >= observed).sum()) / (1 + n_permutations)),
-        "largest_spread_region": str(spread.idxmax()),
+        "statistic": test["statistic"],
+        "p_value": test["p_value"],
+        "largest_spread_region": regions[int(spread.argmax())],
         "largest_spread": float(spread.max()),
+        "largest_spread_low": low,
+        "largest_spread_high": high,
     }

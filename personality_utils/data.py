@@ -51,12 +51,10 @@ __all__ = [
     "build_frame_store",
     "open_frame_store",
     "open_face_store",
-    "trait_accuracy",
     "first_frame_rows",
     "video_id",
     "identity_disjoint_clips",
     "write_challenge_csv",
-    "constant_baseline",
     "Dataset",
     "prepare_dataset",
 ]
@@ -925,32 +923,6 @@ def write_challenge_csv(predictions: pd.DataFrame, path: str | os.PathLike) -> P
     table.index.name = "VideoName"
     write_atomic(path, lambda temporary: table.to_csv(temporary, float_format="%.6f"))
     return path
-
-
-def trait_accuracy(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
-    """Accuracy per trait, ``mean over clips of 1 - |pred - truth|``, plus ``mean`` (the MA).
-
-    Both frames are indexed by clip and have the trait columns; they are aligned by clip name.
-
-    Raises:
-        DataError: If a clip of ``truth`` has no prediction.
-    """
-    missing = truth.index.difference(predicted.index)
-    if len(missing):
-        raise DataError(f"no prediction for {len(missing)} clips, e.g. {missing[0]}")
-    errors = (predicted.loc[truth.index, list(TRAITS)] - truth[list(TRAITS)]).abs()
-    accuracy = 1.0 - errors.mean(axis=0)
-    accuracy["mean"] = accuracy[list(TRAITS)].mean()
-    return accuracy
-
-
-def constant_baseline(train: pd.DataFrame, evaluate: pd.DataFrame) -> pd.Series:
-    """Score the constant predictor (the training mean of each trait) on ``evaluate``."""
-    means = train[list(TRAITS)].mean(axis=0)
-    predicted = pd.DataFrame(
-        [means.values] * len(evaluate), index=evaluate.index, columns=list(TRAITS)
-    )
-    return trait_accuracy(predicted, evaluate)
 
 
 # ----------------------------------------------------------------------------------------------

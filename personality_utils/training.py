@@ -22,9 +22,10 @@ import torch
 import torch.nn.functional as F
 
 from ._lazy import lazy_module
-from .data import TRAITS, DataError, constant_baseline, trait_accuracy, write_atomic
+from .data import TRAITS, DataError, write_atomic
 from .models import VGG_FACE_MEAN, build_model, resolve_device
 from .profiles import TrainConfig, get_profile
+from .stats import accuracy_intervals, constant_baseline, regression_metrics
 
 pd = lazy_module("pandas")
 
@@ -38,8 +39,6 @@ __all__ = [
     "load_trained",
     "predict",
     "clip_predictions",
-    "regression_metrics",
-    "bootstrap_intervals",
     "evaluate",
     "config_for",
     "experiment_dir",
@@ -51,7 +50,6 @@ __all__ = [
     "summary_table",
     "results_record",
     "metrics_table",
-    "paired_bootstrap",
 ]
 
 
@@ -355,43 +353,6 @@ def clip_predictions(meta: pd.DataFrame, frame_predictions: np.ndarray) -> pd.Da
     return table.groupby("clip", sort=True)[list(TRAITS)].mean()
 
 
-def regression_metrics(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """Per trait: accuracy (1 - MAE), R², Pearson r and Lin's concordance correlation."""
-    from scipy import stats
-
-    truth = truth.loc[:, list(TRAITS)]
-    predicted = predicted.loc[truth.index, list(TRAITS)]
-    accuracy = trait_accuracy(predicted, truth)
-    rows = {}
-    for trait in TRAITS:
-        y, p = truth[trait].to_numpy(float), predicted[trait].to_numpy(float)
-        r = float(stats.pearsonr(p, y)[0]) if np.std(p) > 0 and np.std(y) > 0 else float("nan")
-        ccc = 2 * np.cov(p, y, bias=True)[0, 1] / (p.var() + y.var() + (p.mean() - y.mean()) ** 2)
-        rows[trait] = {
-            "accuracy": float(accuracy[trait]),
-            "r2": float(1 - ((y - p) ** 2).sum() / ((y - y.mean()) ** 2).sum()),
-            "pearson": r,
-            "ccc": float(ccc),
-        }
-    table = pd.DataFrame(rows).T
-    table.loc["mean"] = table.mean()
-    return table
-
-
-def bootstrap_intervals(
-    predicted: pd.DataFrame, truth: pd.DataFrame, resamples: int = 1000, seed: int = 0
-) -> pd.DataFrame:
-    """95% bootstrap intervals over clips of the accuracy of each trait and of the mean."""
-    truth = truth.loc[:, list(TRAITS)]
-    errors = (predicted.loc[truth.index, list(TRAITS)] - truth).abs().to_numpy()
-    rng = np.random.default_rng(seed)
-    samples = rng.integers(0, len(errors), size=(resamples, len(errors)))
-    accuracy = 1 - errors[samples].mean(axis=1)  # (resamples, traits)
-    accuracy = np.column_stack([accuracy, accuracy.mean(axis=1)])
-    low, high = np.percentile(accuracy, [2.5, 97.5], axis=0)
-    return pd.DataFrame({"low": low, "high": high}, index=[*TRAITS, "mean"])
-
-
 def evaluate(
     trained: TrainedModel,
     images: np.ndarray,
@@ -425,7 +386,7 @@ def _score(predictions: pd.DataFrame, truth: pd.DataFrame, train_labels: pd.Data
     return {
         "predictions": predictions.loc[truth.index],
         "metrics": regression_metrics(predictions, truth),
-        "intervals": bootstrap_intervals(predictions, truth),
+        "intervals": accuracy_intervals(predictions, truth),
         "baseline": constant_baseline(train_labels, truth),
     }
 
@@ -729,31 +690,3 @@ def metrics_table(experiments: dict[str, dict], split: str = "test") -> pd.DataF
     table = pd.concat({name: scored["metrics"].T for name, scored in scores.items()})
     table.loc[("constant", "accuracy"), :] = next(iter(scores.values()))["baseline"]
     return table
-
-
-def paired_bootstrap(
-    predictions_a: pd.DataFrame,
-    predictions_b: pd.DataFrame,
-    truth: pd.DataFrame,
-    resamples: int = 2000,
-    seed: int = 0,
-) -> dict:
-    """Mean-accuracy difference A − B on the same clips, with a 95% paired bootstrap interval.
-
-    Each clip's error is its mean absolute error over the five traits; resampling clips keeps
-    the pairing, so the interval is for the difference itself (chapter 04).
-    """
-    columns = list(TRAITS)
-    truth = truth.loc[:, columns]
-    error_a = (predictions_a.loc[truth.index, columns] - truth).abs().mean(axis=1).to_numpy()
-    error_b = (predictions_b.loc[truth.index, columns] - truth).abs().mean(axis=1).to_numpy()
-    difference = error_b - error_a  # accuracy(A) - accuracy(B)
-    rng = np.random.default_rng(seed)
-    samples = difference[rng.integers(0, len(difference), size=(resamples, len(difference)))]
-    low, high = np.percentile(samples.mean(axis=1), [2.5, 97.5])
-    return {
-        "difference": float(difference.mean()),
-        "low": float(low),
-        "high": float(high),
-        "clips": int(len(difference)),
-    }

@@ -21,9 +21,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from . import paper
 from .data import write_atomic
 from .faces import REGIONS
 from .models import CONV_NAMES, build_model
+from .stats import N_RESAMPLES, permutation_p_value
 from .training import checkpoint_key
 
 __all__ = [
@@ -332,7 +334,7 @@ class UnitAccumulator:
     def __init__(
         self,
         layers: Sequence[str],
-        top_n: int = 50,
+        top_n: int = paper.UNIT_TOP_N,
         grid: int = 14,
         iou_layers: Sequence[str] = (),
         quantile: float = 0.995,
@@ -660,7 +662,7 @@ def unit_statistics(
     trained,
     images: np.ndarray,
     layers: Sequence[str] | None = None,
-    top_n: int = 50,
+    top_n: int = paper.UNIT_TOP_N,
     masks: Masks | None = None,
     iou_layers: Sequence[str] = ("conv5_3",),
     quantile: float = 0.995,
@@ -1170,7 +1172,7 @@ def population_rows(meta: pd.DataFrame, population: str) -> np.ndarray:
     raise ValueError(f"population must be one of {POPULATIONS}, got {population!r}")
 
 
-def study_top_n(population_size: int, top_n: int = 50) -> int:
+def study_top_n(population_size: int, top_n: int = paper.UNIT_TOP_N) -> int:
     """N for a population of F images: the paper's 50 where F allows it, else F // 10 (at least
     1), so that a top set is never more than a tenth of the population (the paper's is 2.5%)."""
     return max(1, min(top_n, population_size // 10))
@@ -1182,7 +1184,7 @@ def face_unit_statistics(
     checkpoint_dir: str | os.PathLike,
     split: str = "test",
     random_seed: int | None = None,
-    top_n: int = 50,
+    top_n: int = paper.UNIT_TOP_N,
     progress: bool = False,
     population: str = "all_faces",
 ) -> UnitStats:
@@ -1335,7 +1337,7 @@ def trait_region_enrichment(
     shares: pd.DataFrame,
     importance: pd.DataFrame,
     top_k: int,
-    n_permutations: int = 2000,
+    n_permutations: int = N_RESAMPLES,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Where the units that matter most for each trait put their maxima, against random units.
@@ -1350,7 +1352,8 @@ def trait_region_enrichment(
     Returns:
         One row per (trait, region): share_top (mean share of the trait's top-k units),
         share_all (mean over all units), enrichment (share_top / share_all) and p_value (one
-        sided: the chance that ``top_k`` random units reach share_top, with the +1 correction).
+        sided: the chance that ``top_k`` random units reach share_top,
+        :func:`~personality_utils.stats.permutation_p_value`).
     """
     if not shares.index.equals(importance.index):
         raise ValueError("shares and importance must describe the same units")
@@ -1374,9 +1377,7 @@ def trait_region_enrichment(
                     "share_top": float(top[index]),
                     "share_all": float(overall),
                     "enrichment": float(top[index] / overall) if overall > 0 else np.nan,
-                    "p_value": float(
-                        (1 + (null[:, index] >= top[index] - 1e-12).sum()) / (1 + n_permutations)
-                    ),
+                    "p_value": permutation_p_value(top[index] - 1e-12, null[:, index]),
                 }
             )
     return pd.DataFrame(rows)

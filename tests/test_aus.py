@@ -559,24 +559,6 @@ def test_permutation_null_at_the_papers_size_is_fast():
     assert elapsed < 15  # measured about 1 s on one core
 
 
-def test_benjamini_hochberg_by_hand():
-    p = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205]
-    # p * m / rank = .008 .032 .104 .082 .0672 .08 .0846 .205; then the running min from the top.
-    expected = [0.008, 0.032, 0.0672, 0.0672, 0.0672, 0.08, 0.0846, 0.205]
-    np.testing.assert_allclose(aus.benjamini_hochberg(p), expected, rtol=1e-3)
-    shuffled = pd.Series([0.042, 0.205, 0.001, np.nan, 0.06], index=list("abcde"))
-    q = aus.benjamini_hochberg(shuffled)
-    assert list(q.index) == list("abcde") and np.isnan(q["d"])
-    # m = 4 finite values: c .004, a .084, e .08 -> .08 after the step-up, b .205
-    np.testing.assert_allclose(q.drop("d"), [0.08, 0.205, 0.004, 0.08])
-    from scipy.stats import false_discovery_control
-
-    rng = np.random.default_rng(11)
-    values = rng.uniform(size=17) ** 3
-    np.testing.assert_allclose(aus.benjamini_hochberg(values), false_discovery_control(values))
-    assert aus.benjamini_hochberg([0.9, 0.95]).max() <= 1
-
-
 # ----------------------------------------------------------------------------------------------
 # AUs and traits
 # ----------------------------------------------------------------------------------------------

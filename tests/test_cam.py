@@ -238,20 +238,16 @@ def test_score_maps_on_hand_made_maps():
     np.testing.assert_allclose(curve["mean_overlap"], [0.5, 2 / 3])
 
 
-def test_cluster_bootstrap_resamples_clips_not_frames():
+def test_summarise_overlap_per_trait():
     rng = np.random.default_rng(0)
-    clip_values = rng.normal(size=30)
-    values = np.repeat(clip_values, 10)  # ten identical frames per clip
-    clips = np.repeat(np.arange(30), 10)
-    estimate, low, high = cam.cluster_bootstrap(values, clips, n_boot=1000, seed=1)
-    assert estimate == pytest.approx(values.mean()) and low < estimate < high
-    _, naive_low, naive_high = cam.cluster_bootstrap(values, np.arange(300), n_boot=1000, seed=1)
-    # Treating the 300 frames as independent gives an interval about sqrt(10) times too narrow.
-    assert (high - low) > 2.5 * (naive_high - naive_low)
-    scores = pd_scores(values, clips)
+    values = np.repeat(rng.normal(size=30), 10)
+    clips = np.array([f"{index:011d}.000.mp4" for index in np.repeat(np.arange(30), 10)])
+    scores = pd_scores(values, np.repeat(np.arange(30), 10))
+    scores["clip"] = clips
     table = cam.summarise_overlap(scores, n_boot=200)
     assert set(table.index) == {"all", "a", "b"}
     assert table.loc["all", "maps"] == 300
+    assert table.loc["all", "mean_overlap_low"] < table.loc["all", "mean_overlap"]
 
 
 def pd_scores(values, clips):
@@ -285,13 +281,23 @@ def test_region_shares_and_trait_difference():
         shares[["eyebrows", "eyes", "nose", "mouth", "elsewhere"]].sum(axis=1), 1
     )
     assert shares.loc[0, "mouth"] > shares.loc[1, "mouth"]
+    # Paired: five traits' maps of the same two crops, shares per part.
+    values = cam.trait_part_values(
+        np.stack([maps] * 5, axis=1), np.stack([shape, shape]), size, ["eyes", "mouth"]
+    )
+    assert values.shape == (2, 5, 2)
+    np.testing.assert_allclose(values[:, 0], values[:, 4])  # the same map under every trait
     rng = np.random.default_rng(0)
-    same = pd.DataFrame({"a": rng.random(80), "b": rng.random(80), "trait": ["x", "y"] * 40})
-    assert cam.trait_difference_test(same, ["a", "b"], n_permutations=300)["p_value"] > 0.05
-    differ = same.copy()
-    differ.loc[differ["trait"] == "x", "a"] += 0.5
-    result = cam.trait_difference_test(differ, ["a", "b"], n_permutations=300)
+    items = rng.random((60, 1, 2)) + np.zeros((60, 3, 2))  # 60 crops, 3 traits, 2 parts
+    noisy = items + rng.normal(0, 0.01, items.shape)
+    groups = np.repeat(np.arange(20), 3)  # 3 crops per person
+    same = cam.trait_difference_test(noisy, ["a", "b"], groups, n_permutations=300)
+    assert same["p_value"] > 0.05 and same["largest_spread_high"] < 0.02
+    differ = noisy.copy()
+    differ[:, 0, 0] += 0.05  # trait 0 puts more on part a, on every crop
+    result = cam.trait_difference_test(differ, ["a", "b"], groups, n_permutations=300)
     assert result["p_value"] < 0.01 and result["largest_spread_region"] == "a"
+    assert result["largest_spread_low"] < 0.05 < result["largest_spread_high"] + 0.01
 
 
 def test_top_videos_rank_clips_and_map_their_first_frame():

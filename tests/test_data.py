@@ -38,15 +38,6 @@ def test_real_annotation_pickles(shared_data):
     assert row.openness == pytest.approx(0.7889, abs=1e-4)
 
 
-def test_constant_baseline_on_real_labels(shared_data):
-    train = data.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
-    validation = data.load_annotations(
-        shared_data / "firstimpressions" / "annotation_validation.pkl"
-    )
-    accuracy = data.constant_baseline(train, validation)
-    assert accuracy["mean"] == pytest.approx(0.8834, abs=0.0005)
-
-
 # ----------------------------------------------------------------------------- pickle safety
 
 
@@ -323,18 +314,6 @@ def test_open_missing_store_is_clear(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the measure
-
-
-def test_trait_accuracy_by_hand():
-    clips = ["a", "b"]
-    truth = pd.DataFrame({trait: [0.5, 1.0] for trait in data.TRAITS}, index=clips)
-    predicted = pd.DataFrame({trait: [0.4, 0.8] for trait in data.TRAITS}, index=clips[::-1])
-    # aligned by clip: a -> 0.8 (error 0.3), b -> 0.4 (error 0.6)
-    accuracy = data.trait_accuracy(predicted, truth)
-    assert accuracy["openness"] == pytest.approx(1 - 0.45)
-    assert accuracy["mean"] == pytest.approx(1 - 0.45)
-    with pytest.raises(data.DataError, match="no prediction"):
-        data.trait_accuracy(predicted.iloc[:1], truth)
 
 
 def test_challenge_csv_roundtrip(tmp_path):

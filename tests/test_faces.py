@@ -169,9 +169,7 @@ def test_face_store_counts_frames_without_a_face(tmp_path, smoke_dataset):
         stream = output.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         for _ in range(20):
-            frame = av.VideoFrame.from_ndarray(
-                np.full((240, 320, 3), 90, np.uint8), format="rgb24"
-            )
+            frame = av.VideoFrame.from_ndarray(np.full((240, 320, 3), 90, np.uint8), format="rgb24")
             for packet in stream.encode(frame):
                 output.mux(packet)
         for packet in stream.encode():

@@ -101,32 +101,6 @@ def test_clip_predictions_average_frames():
     assert table.loc["b", "openness"] == pytest.approx(0.3)
 
 
-def test_regression_metrics_by_hand():
-    truth = pd.DataFrame({t: [0.2, 0.4, 0.6, 0.8] for t in data.TRAITS}, index=list("abcd"))
-    perfect = training.regression_metrics(truth.copy(), truth)
-    assert perfect.loc["openness"].tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0])
-    shifted = truth + 0.1
-    metrics = training.regression_metrics(shifted, truth)
-    assert metrics.loc["openness", "accuracy"] == pytest.approx(0.9)
-    assert metrics.loc["openness", "pearson"] == pytest.approx(1.0)
-    assert metrics.loc["openness", "r2"] == pytest.approx(1 - 0.04 / 0.2)
-    # Lin's CCC penalises the shift: 2·cov / (var_p + var_y + shift²) = 0.1 / (0.05 + 0.05 + 0.01)
-    assert metrics.loc["openness", "ccc"] == pytest.approx(0.1 / 0.11)
-    constant = pd.DataFrame({t: [0.5] * 4 for t in data.TRAITS}, index=list("abcd"))
-    assert np.isnan(training.regression_metrics(constant, truth).loc["openness", "pearson"])
-
-
-def test_bootstrap_interval_contains_the_estimate():
-    rng = np.random.default_rng(0)
-    truth = pd.DataFrame(rng.uniform(size=(200, 5)), columns=list(data.TRAITS))
-    predicted = truth + rng.normal(0, 0.1, size=truth.shape)
-    intervals = training.bootstrap_intervals(predicted, truth)
-    accuracy = data.trait_accuracy(predicted, truth)
-    for name in [*data.TRAITS, "mean"]:
-        assert intervals.loc[name, "low"] < accuracy[name] < intervals.loc[name, "high"]
-        assert intervals.loc[name, "high"] - intervals.loc[name, "low"] < 0.05
-
-
 def test_resizing_once_equals_resizing_each_batch():
     images = np.random.default_rng(0).integers(0, 256, size=(5, 64, 64, 3), dtype=np.uint8)
     mean, device = torch.full((3, 32, 32), 100.0), torch.device("cpu")
@@ -134,19 +108,6 @@ def test_resizing_once_equals_resizing_each_batch():
     each = training._prepare(images, 32, mean, 2.0, device)
     torch.testing.assert_close(once, each, rtol=0, atol=0)
     assert training._resized_store(images, 64) is images
-
-
-def test_paired_bootstrap_sign_and_interval():
-    rng = np.random.default_rng(1)
-    truth = pd.DataFrame(rng.uniform(size=(300, 5)), columns=list(data.TRAITS))
-    good = truth + rng.normal(0, 0.05, size=truth.shape)
-    bad = truth + rng.normal(0, 0.15, size=truth.shape)
-    result = training.paired_bootstrap(good, bad, truth)
-    expected = data.trait_accuracy(good, truth)["mean"] - data.trait_accuracy(bad, truth)["mean"]
-    assert result["difference"] == pytest.approx(expected)
-    assert 0 < result["low"] < result["difference"] < result["high"]
-    same = training.paired_bootstrap(good, good, truth)
-    assert same["low"] == same["high"] == 0
 
 
 def test_checkpoint_folders_keep_weights_apart_and_ignore_the_device(tmp_path):

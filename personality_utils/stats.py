@@ -1,0 +1,314 @@
+"""Statistics in one place: the challenge's accuracy and the regression measures beside it,
+bootstrap intervals, paired differences, permutation nulls and the Benjamini-Hochberg correction.
+
+Every chapter's intervals and tests come from here. Clip-level intervals resample *people*
+(YouTube ids) by default: the clips of one person share a face, a room and a voice, so they are not
+independent, and First Impressions has about three clips per person (chapter 01).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ._lazy import lazy_module
+from .data import TRAITS, DataError, video_id
+
+pd = lazy_module("pandas")
+
+__all__ = [
+    "LEVEL",
+    "N_RESAMPLES",
+    "accuracy_intervals",
+    "benjamini_hochberg",
+    "bootstrap_interval",
+    "cluster_weights",
+    "constant_baseline",
+    "paired_difference",
+    "paired_permutation_test",
+    "people",
+    "percentile_interval",
+    "permutation_p_value",
+    "regression_metrics",
+    "trait_accuracy",
+]
+
+#: Resamples of every bootstrap and permutation null, unless a caller asks otherwise.
+N_RESAMPLES = 2000
+#: Coverage of every interval.
+LEVEL = 0.95
+
+
+# ----------------------------------------------------------------------------------------------
+# The challenge's measure and the regression measures
+# ----------------------------------------------------------------------------------------------
+
+
+def trait_accuracy(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
+    """Accuracy per trait, ``mean over clips of 1 - |pred - truth|``, plus ``mean`` (the MA).
+
+    Both frames are indexed by clip and have the trait columns; they are aligned by clip name.
+
+    Raises:
+        DataError: If a clip of ``truth`` has no prediction.
+    """
+    missing = truth.index.difference(predicted.index)
+    if len(missing):
+        raise DataError(f"no prediction for {len(missing)} clips, e.g. {missing[0]}")
+    errors = (predicted.loc[truth.index, list(TRAITS)] - truth[list(TRAITS)]).abs()
+    accuracy = 1.0 - errors.mean(axis=0)
+    accuracy["mean"] = accuracy[list(TRAITS)].mean()
+    return accuracy
+
+
+def constant_baseline(train: pd.DataFrame, evaluate: pd.DataFrame) -> pd.Series:
+    """Score the constant predictor (the training mean of each trait) on ``evaluate``."""
+    means = train[list(TRAITS)].mean(axis=0)
+    predicted = pd.DataFrame(
+        [means.values] * len(evaluate), index=evaluate.index, columns=list(TRAITS)
+    )
+    return trait_accuracy(predicted, evaluate)
+
+
+def regression_metrics(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Per trait: accuracy (1 - MAE), R², Pearson r and Lin's concordance correlation, plus their
+    mean over the traits (row ``mean``)."""
+    from scipy import stats
+
+    truth = truth.loc[:, list(TRAITS)]
+    predicted = predicted.loc[truth.index, list(TRAITS)]
+    accuracy = trait_accuracy(predicted, truth)
+    rows = {}
+    for trait in TRAITS:
+        y, p = truth[trait].to_numpy(float), predicted[trait].to_numpy(float)
+        r = float(stats.pearsonr(p, y)[0]) if np.std(p) > 0 and np.std(y) > 0 else float("nan")
+        ccc = 2 * np.cov(p, y, bias=True)[0, 1] / (p.var() + y.var() + (p.mean() - y.mean()) ** 2)
+        rows[trait] = {
+            "accuracy": float(accuracy[trait]),
+            "r2": float(1 - ((y - p) ** 2).sum() / ((y - y.mean()) ** 2).sum()),
+            "pearson": r,
+            "ccc": float(ccc),
+        }
+    table = pd.DataFrame(rows).T
+    table.loc["mean"] = table.mean()
+    return table
+
+
+# ----------------------------------------------------------------------------------------------
+# Bootstrap
+# ----------------------------------------------------------------------------------------------
+
+
+def people(clips: Sequence[str] | np.ndarray) -> np.ndarray:
+    """The person (YouTube id) of each clip: the default cluster of clip-level intervals."""
+    return np.array([video_id(str(clip)) for clip in clips])
+
+
+def _percentiles(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
+    return low, high
+
+
+def bootstrap_interval(
+    values: np.ndarray,
+    groups: np.ndarray | None = None,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> tuple[float, float, float]:
+    """The mean of ``values`` with a percentile bootstrap interval.
+
+    Without ``groups`` the items are resampled (``scipy.stats.bootstrap``, percentile method).
+    With ``groups`` whole groups are (a cluster bootstrap): each draw picks as many groups as
+    there are, with replacement, and takes the mean over all the items of the picked groups, so
+    that items of one group (frames of a clip, clips of a person) do not narrow the interval.
+    A share is the mean of an indicator. NaN values are dropped first.
+
+    Returns:
+        ``(mean, low, high)``; NaN three times when no value is left.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(values)
+    values = values[keep]
+    if len(values) == 0:
+        return (float("nan"),) * 3
+    if len(values) == 1 or np.ptp(values) == 0:
+        return (float(values.mean()),) * 3
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        from scipy.stats import bootstrap
+
+        result = bootstrap(
+            (values,),
+            np.mean,
+            n_resamples=n_resamples,
+            confidence_level=level,
+            method="percentile",
+            random_state=rng,
+        )
+        interval = result.confidence_interval
+        return float(values.mean()), float(interval.low), float(interval.high)
+    _, codes = np.unique(np.asarray(groups)[keep], return_inverse=True)
+    n_groups = codes.max() + 1
+    sums = np.bincount(codes, weights=values, minlength=n_groups)
+    sizes = np.bincount(codes, minlength=n_groups).astype(np.float64)
+    picks = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_resamples)
+    draws = (picks @ sums) / (picks @ sizes)
+    low, high = _percentiles(draws, level)
+    return float(values.mean()), float(low), float(high)
+
+
+def _clip_errors(predicted: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
+    truth = truth.loc[:, list(TRAITS)]
+    return (predicted.loc[truth.index, list(TRAITS)] - truth).abs().to_numpy()
+
+
+def cluster_weights(
+    groups: np.ndarray, n_resamples: int = N_RESAMPLES, seed: int = 0
+) -> np.ndarray:
+    """Cluster-bootstrap draws as weights: ``(n_resamples, items)``, how many times each item's
+    group was picked when as many groups as there are are drawn with replacement. A weighted
+    mean with one row of weights is the statistic of one bootstrap sample."""
+    _, codes = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups = codes.max() + 1
+    rng = np.random.default_rng(seed)
+    picks = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_resamples)
+    return picks[:, codes].astype(np.float64)
+
+
+def percentile_interval(draws: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """The percentile interval of bootstrap draws (of a scalar statistic)."""
+    low, high = _percentiles(np.asarray(draws, dtype=np.float64), level)
+    return float(low), float(high)
+
+
+def accuracy_intervals(
+    predicted: pd.DataFrame,
+    truth: pd.DataFrame,
+    by_person: bool = True,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> pd.DataFrame:
+    """Bootstrap intervals of the accuracy of each trait and of the mean accuracy, resampling
+    people (``by_person``; the clips of one YouTube id go in or out together) or clips.
+
+    Returns:
+        ``low`` and ``high`` per trait and ``mean``.
+    """
+    errors = _clip_errors(predicted, truth)
+    groups = people(truth.index) if by_person else np.arange(len(truth))
+    weights = cluster_weights(groups, n_resamples, seed)
+    accuracy = 1 - (weights @ errors) / weights.sum(axis=1, keepdims=True)  # (resamples, traits)
+    accuracy = np.column_stack([accuracy, accuracy.mean(axis=1)])
+    low, high = _percentiles(accuracy, level)
+    return pd.DataFrame({"low": low, "high": high}, index=[*TRAITS, "mean"])
+
+
+def paired_difference(
+    predictions_a: pd.DataFrame,
+    predictions_b: pd.DataFrame,
+    truth: pd.DataFrame,
+    by_person: bool = True,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> dict:
+    """Mean-accuracy difference A − B on the same clips, with a paired bootstrap interval.
+
+    Each clip's error is its mean absolute error over the five traits; resampling people (or
+    clips) keeps the pairing, so the interval is for the difference itself.
+
+    Returns:
+        ``difference``, ``low``, ``high``, ``clips`` and ``people``.
+    """
+    error_a = _clip_errors(predictions_a, truth).mean(axis=1)
+    error_b = _clip_errors(predictions_b, truth).mean(axis=1)
+    difference = error_b - error_a  # accuracy(A) - accuracy(B)
+    groups = people(truth.index) if by_person else np.arange(len(truth))
+    weights = cluster_weights(groups, n_resamples, seed)
+    draws = (weights @ difference) / weights.sum(axis=1)
+    low, high = _percentiles(draws, level)
+    return {
+        "difference": float(difference.mean()),
+        "low": float(low),
+        "high": float(high),
+        "clips": int(len(difference)),
+        "people": int(len(np.unique(groups))),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Permutation nulls and multiple testing
+# ----------------------------------------------------------------------------------------------
+
+
+def permutation_p_value(observed: float, null: np.ndarray) -> float:
+    """One-sided p of ``observed`` against a permutation null, ``(1 + #null ≥ observed) /
+    (1 + n)``: never 0, and exact for a finite set of permutations drawn at random."""
+    null = np.asarray(null, dtype=np.float64)
+    return float((1 + np.count_nonzero(null >= observed)) / (1 + len(null)))
+
+
+def _spread(samples: Sequence[np.ndarray], axis: int) -> np.ndarray:
+    """Variance across conditions of each feature's condition mean, summed over features."""
+    means = np.stack([np.mean(sample, axis=axis) for sample in samples])
+    return means.var(axis=0).sum(axis=-1)
+
+
+def paired_permutation_test(
+    values: np.ndarray,
+    statistic: Callable[..., np.ndarray] = _spread,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+) -> dict:
+    """Do conditions differ when each item is measured under all of them? (A paired design.)
+
+    ``values[i, c, f]`` is feature f of item i under condition c (e.g. the share of a face
+    crop's CAM mass on part f under trait c's map). The null shuffles the conditions *within*
+    each item (``scipy.stats.permutation_test``, ``permutation_type="samples"``), so the
+    differences between items, which every condition shares, never enter it. The default
+    statistic is the variance across conditions of each feature's mean, summed over features.
+
+    Returns:
+        ``statistic``, ``p_value`` (one-sided: larger is more different) and ``resamples``.
+    """
+    from scipy.stats import permutation_test
+
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 3 or values.shape[1] < 2:
+        raise ValueError(f"expected (items, conditions >= 2, features), got {values.shape}")
+    samples = tuple(values[:, c, :] for c in range(values.shape[1]))
+    result = permutation_test(
+        samples,
+        lambda *groups, axis: statistic(groups, axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="greater",
+        random_state=np.random.default_rng(seed),
+        axis=0,
+    )
+    return {
+        "statistic": float(result.statistic),
+        "p_value": float(result.pvalue),
+        "resamples": int(len(result.null_distribution)),
+    }
+
+
+def benjamini_hochberg(p_values):
+    """Benjamini-Hochberg adjusted p-values (q-values; ``scipy.stats.false_discovery_control``):
+    reject where q <= the false-discovery level. NaN entries are left out (m counts the finite
+    ones) and stay NaN. Returns the input's type (Series keep their index)."""
+    from scipy.stats import false_discovery_control
+
+    values = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full(values.shape, np.nan)
+    finite = np.isfinite(values)
+    if finite.any():
+        adjusted[finite] = false_discovery_control(values[finite], method="bh")
+    if isinstance(p_values, pd.Series):
+        return pd.Series(adjusted, index=p_values.index, name="q_value")
+    return adjusted
