@@ -56,7 +56,18 @@ n_boot = 2000  # bootstrap resamples of clips
 import numpy as np
 import pandas as pd
 
-from personality_utils import cam, data, paper, plots, profiles, results, stats, synthetic, training
+from personality_utils import (
+    cam,
+    claims,
+    data,
+    paper,
+    plots,
+    profiles,
+    results,
+    stats,
+    synthetic,
+    training,
+)
 
 plots.setup()
 settings = profiles.get_profile(profile)
@@ -251,7 +262,7 @@ gradient = {
     for method in ("GradCAM", "LayerCAM")
 }
 
-comparison = []
+comparison, overlaps = [], {}
 for name, maps in {
     **baseline_maps,
     "DAN+ Grad-CAM": gradient["GradCAM"],
@@ -260,6 +271,7 @@ for name, maps in {
     rows = danplus_rows if name.startswith("DAN+") else stacked_rows
     scored = cam.score_maps(maps, boxes[rows], size, upsampling=upsampling)
     scored["clip"] = clips[rows]
+    overlaps[name] = scored["overlap"].to_numpy()
     summary = cam.summarise_overlap(scored, n_boot=n_boot, seed=seed, by=None).loc["all"]
     for measure in ("share_ge_0_9", "mean_overlap", "pointing_game", "energy_in_box"):
         comparison.append(
@@ -273,6 +285,21 @@ for name, maps in {
         )
     comparison.append({"map": name, "measure": "box_area", "value": summary["box_area"]})
 comparison = pd.DataFrame(comparison)
+# The CAM against each image-blind map on the same maps: a paired difference of overlaps.
+persons = stats.people(clips[stacked_rows])
+against = {
+    name: stats.estimate(
+        *stats.bootstrap_interval(overlaps["CAM model"] - overlaps[name], persons, n_boot, seed)
+    )
+    for name in ("centre prior", "random map")
+}
+print(
+    "mean overlap, CAM minus the same frames' image-blind map (paired, people resampled): "
+    + ", ".join(
+        f"{name} {d['value']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+        for name, d in against.items()
+    )
+)
 comparison.pivot(index="map", columns="measure", values="value").astype(float).round(3)
 
 # %%
@@ -466,62 +493,44 @@ display_table
 # %% [markdown]
 # ## What held
 #
-# The lines below are computed from the tables above, not typed in: each states a claim of
-# the paper (or of this chapter's checks) and whether the measured numbers support it on the
-# data this page was built from.
-
+# The chapter's claims, judged by the rules of `personality_utils.claims` from the measurements
+# below (the summary page judges the same rows from the same record). "The same face parts" is a
+# claim of sameness: it holds only if the interval of the largest difference between traits
+# lies inside a margin, never because a test failed to find a difference.
 
 # %%
-verdict = results.Verdicts()
-
-
 all_row = overlap_table.loc["all"]
-centre = comparison.pivot(index="map", columns="measure", values="value")
-verdict(
-    f"most maps overlap the face by ≥ 0.9 (paper {paper.CAM_OVERLAP_SHARE:.1%})",
-    all_row["share_ge_0_9"] >= 0.5,
-    f"{all_row['share_ge_0_9']:.3f} [{all_row['share_ge_0_9_low']:.3f}, "
-    f"{all_row['share_ge_0_9_high']:.3f}]",
-)
-verdict(
-    "the CAM overlaps the face more than a centre prior does",
-    all_row["mean_overlap_low"] > float(centre.loc["centre prior", "mean_overlap"]),
-    f"CAM {all_row['mean_overlap']:.3f} [{all_row['mean_overlap_low']:.3f}, "
-    f"{all_row['mean_overlap_high']:.3f}] vs centre prior "
-    f"{float(centre.loc['centre prior', 'mean_overlap']):.3f}",
-)
-verdict(
-    "the CAM overlaps the face more than a random map does",
-    all_row["mean_overlap_low"] > float(centre.loc["random map", "mean_overlap"]),
-    f"random map {float(centre.loc['random map', 'mean_overlap']):.3f}",
-)
-fully_random = randomisation[randomisation["stage"] == "conv1_1"].set_index("label")
-verdict(
-    "the maps depend on the learned weights (rank correlation after full randomisation < 0.5)",
-    bool((fully_random["rank_correlation"] < 0.5).all()),
-    ", ".join(f"{k}: {v:.2f}" for k, v in fully_random["rank_correlation"].items()),
-)
-verdict(
-    "face-model maps: traits barely differ in which parts they use (paper)",
-    difference["p_value"] >= 0.05,
-    f"permutation p = {difference['p_value']:.4f}, largest spread "
-    f"{difference['largest_spread_region']} {difference['largest_spread']:.3f}",
-)
+pivot = comparison.pivot(index="map", columns="measure", values="value").astype(float)
+measurements = {
+    "share_ge_0_9": stats.estimate(
+        all_row["share_ge_0_9"], all_row["share_ge_0_9_low"], all_row["share_ge_0_9_high"]
+    ),
+    "mean_overlap": stats.estimate(
+        all_row["mean_overlap"], all_row["mean_overlap_low"], all_row["mean_overlap_high"]
+    ),
+    "centre_prior_share": float(pivot.loc["centre prior", "share_ge_0_9"]),
+    "cam_minus_centre_prior": against["centre prior"],
+    "cam_minus_random_map": against["random map"],
+    "randomised_rank_correlation": {
+        label: float(rows.set_index("stage")["rank_correlation"].iloc[-1])
+        for label, rows in randomisation.groupby("label")
+    },
+    "part_spread": stats.estimate(
+        difference["largest_spread"],
+        difference["largest_spread_low"],
+        difference["largest_spread_high"],
+    ),
+    "part_spread_region": difference["largest_spread_region"],
+    "part_difference_p": difference["p_value"],
+}
 if isinstance(ground_truth, pd.DataFrame):
-    context_trait = ground_truth["planted outside the face"].idxmax()
-    others = ground_truth.drop(index=context_trait)
-    verdict(
-        f"the context-driven trait ({context_trait}) has the lowest face overlap",
-        ground_truth["mean overlap (top frames)"].idxmin() == context_trait,
-        ", ".join(f"{k}: {v:.3f}" for k, v in ground_truth["mean overlap (top frames)"].items()),
+    measurements.update(
+        context_trait=str(ground_truth["planted outside the face"].idxmax()),
+        overlap_by_trait=ground_truth["mean overlap (top frames)"].astype(float).to_dict(),
+        poster_energy_by_trait=ground_truth["energy in the poster box"].astype(float).to_dict(),
+        flat_poster_energy=poster_share,
     )
-    verdict(
-        f"the {context_trait} maps put more mass on the planted poster than the other traits' maps",
-        ground_truth.loc[context_trait, "energy in the poster box"]
-        > others["energy in the poster box"].max(),
-        f"{ground_truth.loc[context_trait, 'energy in the poster box']:.3f} vs at most "
-        f"{others['energy in the poster box'].max():.3f} (a flat map: {poster_share:.3f})",
-    )
+claim_rows = claims.report("05_cam", measurements, dataset.synthetic)
 
 # %% [markdown]
 # Read with chapter 3: a model that learned little about a trait (R² near 0) has maps that
@@ -540,7 +549,6 @@ def by_trait(table, column):
     }
 
 
-pivot = comparison.pivot(index="map", columns="measure", values="value").astype(float)
 record = {
     "cam_kind": settings.cam_kind,
     "cam_grid": int(grid),
@@ -591,7 +599,9 @@ record = {
         "overlap_ge_0_9_share": paper.CAM_OVERLAP_SHARE,
         "mean_overlap": paper.CAM_MEAN_OVERLAP,
     },
-    "verdicts": verdict.records,
+    "synthetic": dataset.synthetic,
+    "measurements": measurements,
+    "claims": claim_rows,
 }
 if isinstance(ground_truth, pd.DataFrame):
     record["ground_truth"] = {

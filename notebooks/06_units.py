@@ -63,6 +63,7 @@ from plotly.subplots import make_subplots
 from scipy import stats as scipy_stats
 
 from personality_utils import (
+    claims,
     data,
     faces,
     plots,
@@ -613,65 +614,59 @@ population_check.round(3)
 # %% [markdown]
 # ## What held
 #
-# Each line is computed from the tables above and states a claim of the paper, or of this
-# chapter's checks, and whether the numbers support it on the data this page was built from.
-
+# The chapter's claims, judged by the rules of `personality_utils.claims` from the measurements
+# below (the summary page judges the same rows from the same record).
 
 # %%
-verdict = results.Verdicts()
-
-
-for layer_name in ("conv5_3", "conv4_3"):
-    table = emerged.loc[layer_name]
-    parts_present = [r for r in faces.REGIONS if cells.loc[r, layer_name] > 0]
-    verdict(
-        f"{layer_name}: face-part units emerge beyond what a random network of the same shape "
-        "gives (some trained unit above the best random N' for every part with cells)",
-        bool((table.loc[parts_present, "trained_above"] > 0).all()),
-        ", ".join(
-            f"{r}: {int(table.loc[r, 'trained_above'])} units above {table.loc[r, 'random_max']:.2f}"
-            for r in parts_present
-        ),
-    )
-verdict(
-    "histograms get spikier with depth (entropy falls with depth, trained network)",
-    depth_trend["trained"] < 0,
-    f"Spearman(depth, entropy) {depth_trend['trained']:+.2f}; against the random network "
-    f"{depth_trend['trained − random']:+.2f}",
-)
-verdict(
-    "training makes the deepest layer spikier than a random network of the same shape",
-    entropy.loc["conv5_3", "trained − random"] < 0,
-    f"conv5_3 {entropy.loc['conv5_3', 'trained']:.2f} vs {entropy.loc['conv5_3', 'random weights']:.2f} bits",
-)
-verdict(
-    "NetDissect: conv5_3 has face-part detectors (IoU > 0.04) beyond the random network",
-    detectors["conv5_3 trained"].sum() > detectors["conv5_3 random weights"].sum(),
-    f"{int(detectors['conv5_3 trained'].sum())} vs {int(detectors['conv5_3 random weights'].sum())}",
-)
+with_cells = {
+    layer_name: [r for r in faces.REGIONS if cells.loc[r, layer_name] > 0]
+    for layer_name in ("conv5_3", "conv4_3")
+}
+measurements = {
+    "units_above_random": {
+        layer_name: {r: int(emerged.loc[(layer_name, r), "trained_above"]) for r in parts}
+        for layer_name, parts in with_cells.items()
+    },
+    "best_n_prime_share": {
+        layer_name: emerged.loc[layer_name, "trained_max"].astype(float).to_dict()
+        for layer_name in ("conv5_3", "conv4_3")
+    },
+    "random_best_n_prime_share": {
+        layer_name: emerged.loc[layer_name, "random_max"].astype(float).to_dict()
+        for layer_name in ("conv5_3", "conv4_3")
+    },
+    "entropy_depth_spearman": {
+        "trained": depth_trend["trained"],
+        "random": depth_trend["random weights"],
+    },
+    "deepest_entropy": {
+        "trained": float(entropy.loc["conv5_3", "trained"]),
+        "random": float(entropy.loc["conv5_3", "random weights"]),
+    },
+    "netdissect_detectors": {
+        "trained": int(detectors["conv5_3 trained"].sum()),
+        "random": int(detectors["conv5_3 random weights"].sum()),
+    },
+}
 if glasses:
-    verdict(
-        "some conv5_3 units respond to glasses beyond chance (layer-corrected p < 0.05)",
-        glasses["units_significant"] > 0,
-        f"best unit precision {glasses['precision']:.2f} vs base rate {glasses['base_rate']:.2f}, "
-        f"p {glasses['p_value_layer']:.2g}",
-    )
-    verdict(
-        "glasses units are learned: the trained network has more of them than a random one",
-        glasses["units_significant"] > glasses["random_units_significant"],
-        f"{glasses['units_significant']} vs {glasses['random_units_significant']} units "
-        f"(best precision {glasses['precision']:.2f} vs {glasses['random_best_precision']:.2f})",
-    )
+    measurements["glasses_units"] = {
+        "trained": glasses["units_significant"],
+        "random": glasses["random_units_significant"],
+    }
+    measurements["glasses_best_p_layer"] = glasses["p_value_layer"]
 if isinstance(ground_truth, pd.DataFrame):
-    for trait, row in ground_truth.iterrows():
-        learned = row["test_r2"] >= 0.1
-        verdict(
-            f"{trait}: its most influential units carry its planted cue ({row['planted_cue']})",
-            (row["q_value"] < 0.05) if learned else None,
-            f"{row['top_units']:.2f} for its top {top_k} units vs {row['all_units']:.2f} for all, "
-            f"p = {row['p_value']:.3f}, q (BH over the learned traits) = {row['q_value']:.3f}, "
-            f"test R² {row['test_r2']:.2f}" + ("" if learned else " (the model barely learned it)"),
-        )
+    measurements["planted_cues"] = {
+        trait: {
+            "cue": row["planted_cue"],
+            "top": row["top_units"],
+            "all": row["all_units"],
+            "p": row["p_value"],
+            "q": row["q_value"],
+            "r2": row["test_r2"],
+        }
+        for trait, row in ground_truth.iterrows()
+    }
+claim_rows = claims.report("06_units", measurements, dataset.synthetic)
 
 # %% [markdown]
 # How to read these lines. N' and the layer histograms describe where a unit peaks on aligned
@@ -716,7 +711,9 @@ record = {
     "iou_best_per_region": best_iou.to_dict(),
     "iou_n_prime_spearman": agreement,
     "glasses_precision_at_n": glasses,
-    "verdicts": verdict.records,
+    "synthetic": dataset.synthetic,
+    "measurements": measurements,
+    "claims": claim_rows,
 }
 if isinstance(ground_truth, pd.DataFrame):
     record["ground_truth"] = ground_truth.to_dict(orient="index")

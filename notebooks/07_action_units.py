@@ -65,6 +65,7 @@ import pandas as pd
 
 from personality_utils import (
     aus,
+    claims,
     data,
     faces,
     paper,
@@ -680,99 +681,46 @@ agreement[au_source].round(3)
 # %% [markdown]
 # ## What held
 #
-# The lines below are computed from the tables above, not typed in: each states a claim of
-# the paper (or of this chapter's checks) and whether the measured numbers support it on the
-# data this page was built from.
-
+# The chapter's claims, judged by the rules of `personality_utils.claims` from the measurements
+# below (the summary page judges the same rows from the same record). Table 2's significance is
+# judged after Benjamini–Hochberg across the AUs, at each level.
 
 # %%
-verdict = results.Verdicts()
-
-
-significant_faces = measured_table.index[measured_table["p_value"] < 0.05].tolist()
-verdict(
-    "some AU has a unit whose top faces overlap its own beyond chance (one face per test clip, "
-    "formula p < 0.05)",
-    len(significant_faces) > 0,
-    f"{len(significant_faces)} of {len(measured_table)} measured AUs: "
-    f"{', '.join(significant_faces) or 'none'}",
-)
-paper_significant = [au for au in ("AU12", "AU15", "AU23") if au in measured_table.index]
-verdict(
-    "the paper's significant AUs (AU12, AU15, AU23) are significant here (one face per clip, "
-    "formula)",
-    all(measured_table.loc[au, "p_value"] < 0.05 for au in paper_significant),
-    ", ".join(
-        f"{au} k={int(measured_table.loc[au, 'overlap'])} p={measured_table.loc[au, 'p_value']:.2g}"
-        for au in paper_significant
-    ),
-)
-verdict(
-    "some AU stays significant after Benjamini–Hochberg across the AUs (one face per clip, "
-    "q < 0.05)",
-    bool((measured_table["q_bh"] < 0.05).any()),
-    f"{int((measured_table['q_bh'] < 0.05).sum())} AUs",
-)
-significant_frames = frame_table.index[frame_table["p_value"] < 0.05].tolist()
-verdict(
-    "(check) with every test frame instead of one per clip, some AU has a matching unit "
-    "(frames, formula p < 0.05)",
-    len(significant_frames) > 0,
-    f"{len(significant_frames)} of {len(frame_table)} AUs: "
-    f"{', '.join(significant_frames) or 'none'} (one face per clip: {len(significant_faces)})",
-)
+q_frames = frame_table["q_bh"]
 clip_q = significance["clips: q (BH, permutation)"]
-verdict(
-    "some AU stays significant at the clip level, each clip scored by its best frame (clip "
-    "permutation, BH q < 0.05)",
-    bool((clip_q < 0.05).any()),
-    f"{int((clip_q < 0.05).sum())} AUs: {', '.join(clip_q.index[clip_q < 0.05]) or 'none'} "
-    f"(frames: {len(significant_frames)})",
-)
-verdict(
-    "the trained units match the AUs better than a random network's units (mean best k, one "
-    "face per clip)",
-    measured_table["overlap"].mean() > measured_table["k_random_network"].mean(),
-    f"trained {measured_table['overlap'].mean():.2f}, random "
-    f"{measured_table['k_random_network'].mean():.2f}; trained higher for "
-    f"{int((measured_table['overlap'] > measured_table['k_random_network']).sum())} "
-    f"of {len(measured_table)} AUs",
-)
-gain = differences["AU model − constant"]
-verdict(
-    "the AU model beats the constant prediction (paired 95% interval above 0)",
-    gain["low"] > 0,
-    f"{gain['difference']:+.4f} [{gain['low']:+.4f}, {gain['high']:+.4f}] (paper, real data: "
-    f"{paper.AU_MODEL_ACCURACY} − {paper.REAL_CONSTANT['test']} = "
-    f"{paper.AU_MODEL_ACCURACY - paper.REAL_CONSTANT['test']:+.4f})",
-)
-verdict(
-    "the AU model predicts almost as well as the CNN (it recovers at least half of the CNN's "
-    f"gain over the constant; the paper's own figures give {paper_gain_share:.2f})",
-    gain_share >= 0.5,
-    f"{gain_share:.2f}; AU model − CNN {gap['difference']:+.4f} "
-    f"[{gap['low']:+.4f}, {gap['high']:+.4f}]",
-)
+measurements = {
+    "aus_tested": len(measured_table),
+    "significant_aus": measured_table.index[measured_table["q_bh"] < 0.05].tolist(),
+    "paper_aus_q": {
+        au: float(measured_table.loc[au, "q_bh"])
+        for au in ("AU12", "AU15", "AU23")
+        if au in measured_table.index
+    },
+    "significant_aus_every_frame": q_frames.index[q_frames < 0.05].tolist(),
+    "significant_aus_clip_level": clip_q.index[clip_q < 0.05].tolist(),
+    "mean_best_k": {
+        "trained": float(measured_table["overlap"].mean()),
+        "random": float(measured_table["k_random_network"].mean()),
+    },
+    "best_matched_aus": measured_table.index[
+        measured_table["overlap"] == measured_table["overlap"].max()
+    ].tolist(),
+    "au_model_accuracy": float(au_model.accuracy["mean"]),
+    "constant": float(accuracy_table.loc["constant (training mean)", "mean accuracy"]),
+    "au_gain_over_constant": stats.as_estimate(differences["AU model − constant"]),
+    "au_gain_share": float(gain_share),
+    "cnn_gain": differences["DAN+ face CNN − constant"]["difference"],
+    "region_links": {
+        ("measured AUs" if name == au_source else name): row.to_dict()
+        for name, row in agreement_summary.iterrows()
+    },
+}
 if dataset.synthetic:
-    verdict(
-        "the landmark estimator reads the planted AUs (mean per-frame r ≥ 0.5, dlib landmarks)",
-        visible["dlib landmarks, per frame"].mean() >= 0.5,
-        f"mean {visible['dlib landmarks, per frame'].mean():.2f}; from the planted "
-        f"landmarks {visible['planted landmarks, per frame'].mean():.2f}",
+    measurements["estimator_r"] = float(visible["dlib landmarks, per frame"].mean())
+    measurements["coefficient_r"] = float(
+        planted_comparison.xs("overall")[(f"AU model ({au_source})", "correlation")]
     )
-    overall = planted_comparison.xs("overall")
-    verdict(
-        "the AU model's coefficients follow the planted weights (overall r ≥ 0.5)",
-        overall[(f"AU model ({au_source})", "correlation")] >= 0.5,
-        ", ".join(f"{name}: r = {overall[(name, 'correlation')]:.2f}" for name in models),
-    )
-for name, row in agreement_summary.iterrows():
-    verdict(
-        f"AU↔unit links ({name}) point at the AU's face part more often than chance",
-        row["p_value"] < 0.05 if row["n_testable"] > 0 else None,
-        f"{int(row['observed'])} of {int(row['n_testable'])} testable AUs, "
-        f"{row['expected']:.1f} expected, p = {row['p_value']:.3f}",
-    )
+claim_rows = claims.report("07_action_units", measurements, dataset.synthetic)
 
 # %% [markdown]
 # ## Results
@@ -849,7 +797,9 @@ record = {
         estimator_table["dlib landmarks, per frame"] if dataset.synthetic else {}
     ),
     "region_agreement": {name: row.to_dict() for name, row in agreement_summary.iterrows()},
-    "verdicts": verdict.records,
+    "synthetic": dataset.synthetic,
+    "measurements": measurements,
+    "claims": claim_rows,
     "paper": {
         "table2": records(paper_table.rename(columns={"overlap": "intersection"})),
         "au_model_accuracy": paper.AU_MODEL_ACCURACY,

@@ -14,19 +14,23 @@
 # %% [markdown]
 # # 8. What held: the paper's claims against ours
 #
-# **Overview.** Every chapter ends by saving its headline figures to `book/results/<chapter>.json`
-# together with the profile and the data that produced them. This page reads those files, and
-# only those: it trains nothing and types no result in. For each claim of the paper (and for
-# the checks this book adds, marked "book check") it sets the paper's figure beside ours and
-# beside the baseline that the claim must beat on the same data, and says whether the claim
-# held by a rule stated in the claim itself. The rules live in one table,
-# `personality_utils.summary.CLAIMS`, so they can be read and tested apart from this page.
+# **Overview.** Every chapter ends by saving its headline figures and the measurements its
+# claims rest on to `book/results/<chapter>.json`, together with the profile and the data that
+# produced them, and by judging its own claims. This page reads those files, and only those: it
+# trains nothing and types no result in. It judges every claim again with the same rules from
+# the same saved measurements (`personality_utils.claims`), so each row here is the row its
+# chapter printed: for each claim of the paper (and each check this book adds) the paper's
+# figure beside ours and beside the baseline that the claim must beat on the same data, the
+# rule, and the verdict.
 #
-# **How to read it.** The paper's figures come from the real First Impressions test set. Ours
-# come from whatever data each chapter ran on, named in every row: on the synthetic
-# planted-signal set they say whether a *method* recovers a cause that is known to be there, not
-# what the paper's network does on real people. A chapter that has not been run shows its rows
-# as "not run"; a results file that lacks what a claim reads shows "incomplete".
+# **How to read it.** Verdicts are *held*, *did not hold*, *inconclusive* (an interval straddles
+# the bar: the data cannot decide) and *not testable here* (no data for it, or a claim that needs
+# something this book does not have). The paper's figures come from the real First Impressions
+# test set. Ours come from whatever data each chapter ran on, named in every row: on the
+# synthetic planted-signal set, the rows whose answer the planted weights decide are marked
+# "check of the method (planted)": they say whether a *method* recovers a cause that is known to
+# be there, not what the paper's network does on real people. A chapter that has not been run
+# shows its rows as "not run".
 
 # %% tags=["parameters"]
 profile = "default"  # the profile the chapters are expected to have run with (checked below)
@@ -38,7 +42,6 @@ seed = 0  # unused; kept so that all notebooks share parameters
 import textwrap
 
 import pandas as pd
-from IPython.display import display
 
 from personality_utils import plots, profiles, results, summary
 
@@ -70,25 +73,25 @@ sources.fillna("—")
 
 # %%
 table1 = summary.table1_rows(chapters)
-summary.table1_figure(table1).show()
+plots.table1_figure(table1).show()
 table1.round(4).fillna("—")
 
 # %% [markdown]
 # ## 8.2 The claims, one by one
 #
 # `paper` is the paper's figure (for the AU model's share of the CNN's gain it is computed from
-# the paper's 0.886 and 0.912 and the real-data constant 0.8814, which the paper does not
-# report). `ours` is the same quantity on our data, `baseline` what an uninformed model or a
-# random network scores there, and `held?` applies the rule written in the claim.
+# the paper's figures and the real-data constant, which the paper does not report). `ours` is
+# the same quantity on our data, `baseline` what the rule compares it with, `rule` what decides
+# the verdict.
 
 # %%
 records = summary.evaluate_claims(chapters)
-counts = pd.Series([record["status"] for record in records]).value_counts()
-print(", ".join(f"{status}: {count}" for status, count in counts.items()))
+counts = pd.Series([record["verdict"] for record in records]).value_counts()
+print(", ".join(f"{verdict}: {count}" for verdict, count in counts.items()))
 summary.claims_frame(records)
 
 # %% [markdown]
-# The numbers behind each decision, and the profile of the run they come from:
+# The numbers behind each verdict, and the profile of the run they come from:
 
 # %%
 for line in summary.evidence_lines(records):
@@ -97,24 +100,11 @@ for line in summary.evidence_lines(records):
 # %% [markdown]
 # The figure shows the claims whose figures are shares or accuracies (the AU model's share of
 # the CNN's gain can leave 0–1: above 1 when AUs alone beat the CNN); ours is green where the
-# claim held, red where it did not and grey where it could not be tested or the chapter has not
-# run. Hover a bar for the numbers behind the decision.
+# claim held, red where it did not, orange where the data could not decide and grey where it
+# could not be tested or the chapter has not run. Hover a bar for the numbers behind it.
 
 # %%
-summary.claims_figure(records).show()
-
-# %% [markdown]
-# ## 8.3 What each chapter concluded
-#
-# Chapters that save their own verdicts in their results file state finer claims than the table
-# above, each with its evidence, computed in the chapter from the same run.
-
-# %%
-verdicts = summary.chapter_verdicts(chapters)
-if len(verdicts):
-    display(verdicts.set_index("chapter"))
-else:
-    print("no chapter has saved verdicts yet")
+plots.claims_figure(records).show()
 
 # %% [markdown]
 # ## Summary
@@ -136,12 +126,13 @@ record = {
             for key in (
                 "key",
                 "claim",
+                "rule",
                 "paper",
                 "ours",
                 "baseline",
                 "baseline_kind",
-                "held",
-                "status",
+                "verdict",
+                "reading",
                 "evidence",
                 "chapter",
                 "profile",
@@ -151,9 +142,8 @@ record = {
         for item in records
     ],
     "chapters": sources.reset_index().to_dict(orient="records"),
-    "chapter_verdicts": verdicts.to_dict(orient="records"),
     "table1": {name: row.to_dict() for name, row in table1.iterrows()},
-    "status_counts": counts.to_dict(),
+    "verdict_counts": counts.to_dict(),
 }
 saved = results.save_results(
     "08_summary", record, profile=settings.name, data=summary.summary_data(chapters)

@@ -750,6 +750,15 @@ def trait_difference_test(
 
     values = np.asarray(values, dtype=np.float64)
     regions = list(regions)
+    # A crop whose map has no positive mass under some trait has no shares: left out.
+    keep = np.isfinite(values).all(axis=(1, 2))
+    values, groups = values[keep], np.asarray(groups)[keep]
+    if len(values) < 2:
+        nan = float("nan")
+        return dict.fromkeys(
+            ("statistic", "p_value", "largest_spread", "largest_spread_low", "largest_spread_high"),
+            nan,
+        ) | {"largest_spread_region": None}
     test = paired_permutation_test(values, n_resamples=n_permutations, seed=seed)
     means = values.mean(axis=0)  # (traits, parts)
     spread = means.max(axis=0) - means.min(axis=0)

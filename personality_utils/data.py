@@ -896,9 +896,7 @@ def video_id(clip: str) -> str:
     return clip.split(".")[0]
 
 
-def identity_disjoint_clips(
-    train_clips: Iterable[str], evaluate_clips: Iterable[str]
-) -> list[str]:
+def identity_disjoint_clips(train_clips: Iterable[str], evaluate_clips: Iterable[str]) -> list[str]:
     """Evaluation clips whose YouTube id never occurs in training.
 
     The official splits share ids (1201 of the 1455 test ids are also in training), so a model

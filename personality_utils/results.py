@@ -16,7 +16,6 @@ import numpy as np
 
 __all__ = [
     "RESULT_KEYS",
-    "Verdicts",
     "load_results",
     "results_dir",
     "save_results",
@@ -38,8 +37,8 @@ _MODEL_KEYS = {
 RESULT_KEYS: dict[str, set[str]] = {
     "01_data": {"constant_baseline_accuracy", "hog_detection_rate", "landmark_error_iod"},
     "02_faces": {"detection_rate", "eye_alignment_error_px", "landmark_error_iod"},
-    "03_full_frames": _MODEL_KEYS,
-    "04_faces_model": _MODEL_KEYS | {"table1"},
+    "03_full_frames": _MODEL_KEYS | {"measurements", "claims"},
+    "04_faces_model": _MODEL_KEYS | {"table1", "measurements", "claims"},
     "05_cam": {
         "overlap_ge_0_9_share",
         "mean_overlap",
@@ -50,7 +49,8 @@ RESULT_KEYS: dict[str, set[str]] = {
         "cam_upsampling",
         "cam_ranking",
         "ranking_check",
-        "verdicts",
+        "measurements",
+        "claims",
     },
     "06_units": {
         "units_per_region_top5",
@@ -62,7 +62,8 @@ RESULT_KEYS: dict[str, set[str]] = {
         "n_images",
         "test_clips_with_face",
         "population_check",
-        "verdicts",
+        "measurements",
+        "claims",
     },
     "07_action_units": {
         "table2",
@@ -72,7 +73,8 @@ RESULT_KEYS: dict[str, set[str]] = {
         "au_model_accuracy",
         "constant_baseline_accuracy",
         "estimator_correlation",
-        "verdicts",
+        "measurements",
+        "claims",
     },
     "08_summary": {"claims", "chapters"},
 }
@@ -146,18 +148,3 @@ def load_results(stem: str, directory: str | os.PathLike | None = None) -> dict[
     if not path.is_file():
         raise FileNotFoundError(f"{path}: run notebook {stem} first")
     return json.loads(path.read_text())
-
-
-class Verdicts:
-    """The "What held" lines of a chapter: calling it with a claim, whether it held (True,
-    False, or None when the data cannot test it) and the evidence prints one line and keeps a
-    record; ``records`` goes into the chapter's results file for the summary page."""
-
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-
-    def __call__(self, claim: str, holds: bool | None, evidence: str) -> None:
-        holds = None if holds is None else bool(holds)
-        self.records.append({"claim": claim, "holds": holds, "evidence": evidence})
-        label = "not testable" if holds is None else "holds" if holds else "does not hold"
-        print(f"[{label}] {claim}: {evidence}")

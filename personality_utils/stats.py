@@ -21,10 +21,15 @@ __all__ = [
     "LEVEL",
     "N_RESAMPLES",
     "accuracy_intervals",
+    "as_estimate",
     "benjamini_hochberg",
     "bootstrap_interval",
     "cluster_weights",
+    "estimate",
     "constant_baseline",
+    "constant_predictions",
+    "gain_over_constant",
+    "model_measurements",
     "paired_difference",
     "paired_permutation_test",
     "people",
@@ -64,11 +69,7 @@ def trait_accuracy(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
 
 def constant_baseline(train: pd.DataFrame, evaluate: pd.DataFrame) -> pd.Series:
     """Score the constant predictor (the training mean of each trait) on ``evaluate``."""
-    means = train[list(TRAITS)].mean(axis=0)
-    predicted = pd.DataFrame(
-        [means.values] * len(evaluate), index=evaluate.index, columns=list(TRAITS)
-    )
-    return trait_accuracy(predicted, evaluate)
+    return trait_accuracy(constant_predictions(train, evaluate.index), evaluate)
 
 
 def regression_metrics(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
@@ -93,6 +94,21 @@ def regression_metrics(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.DataF
     table = pd.DataFrame(rows).T
     table.loc["mean"] = table.mean()
     return table
+
+
+def estimate(value: float, low: float | None = None, high: float | None = None) -> dict:
+    """A measurement as chapters save it for the claims (:mod:`personality_utils.claims`): its
+    value and, where there is one, its interval."""
+    return {
+        "value": float(value),
+        "low": None if low is None else float(low),
+        "high": None if high is None else float(high),
+    }
+
+
+def as_estimate(paired: dict) -> dict:
+    """:func:`estimate` of a :func:`paired_difference` result."""
+    return estimate(paired["difference"], paired["low"], paired["high"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -215,17 +231,20 @@ def paired_difference(
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
     level: float = LEVEL,
+    trait: str | None = None,
 ) -> dict:
     """Mean-accuracy difference A − B on the same clips, with a paired bootstrap interval.
 
-    Each clip's error is its mean absolute error over the five traits; resampling people (or
-    clips) keeps the pairing, so the interval is for the difference itself.
+    Each clip's error is its mean absolute error over the five traits (or over ``trait``
+    alone); resampling people (or clips) keeps the pairing, so the interval is for the
+    difference itself.
 
     Returns:
         ``difference``, ``low``, ``high``, ``clips`` and ``people``.
     """
-    error_a = _clip_errors(predictions_a, truth).mean(axis=1)
-    error_b = _clip_errors(predictions_b, truth).mean(axis=1)
+    column = slice(None) if trait is None else [list(TRAITS).index(trait)]
+    error_a = _clip_errors(predictions_a, truth)[:, column].mean(axis=1)
+    error_b = _clip_errors(predictions_b, truth)[:, column].mean(axis=1)
     difference = error_b - error_a  # accuracy(A) - accuracy(B)
     groups = people(truth.index) if by_person else np.arange(len(truth))
     weights = cluster_weights(groups, n_resamples, seed)
@@ -237,6 +256,37 @@ def paired_difference(
         "high": float(high),
         "clips": int(len(difference)),
         "people": int(len(np.unique(groups))),
+    }
+
+
+def constant_predictions(train: pd.DataFrame, clips) -> pd.DataFrame:
+    """The constant predictor's predictions: the training mean of each trait for every clip."""
+    means = train[list(TRAITS)].mean(axis=0)
+    return pd.DataFrame([means.to_numpy()] * len(clips), index=clips, columns=list(TRAITS))
+
+
+def gain_over_constant(
+    predictions: pd.DataFrame, truth: pd.DataFrame, train: pd.DataFrame, **options
+) -> dict:
+    """:func:`paired_difference` of a model against the constant predictor (the training mean)
+    on ``truth``'s clips: how much the model adds, with its interval."""
+    return paired_difference(
+        predictions, constant_predictions(train, truth.index), truth, **options
+    )
+
+
+def model_measurements(
+    predictions: pd.DataFrame, truth: pd.DataFrame, train: pd.DataFrame, seed: int = 0
+) -> dict:
+    """What the claims read of a model's clip predictions (chapters 03, 04 and 07): its mean
+    accuracy with a person-bootstrap interval, the constant predictor's, and the paired gain
+    over it (:func:`estimate` records)."""
+    accuracy = trait_accuracy(predictions, truth)["mean"]
+    interval = accuracy_intervals(predictions, truth, seed=seed).loc["mean"]
+    return {
+        "accuracy": estimate(accuracy, interval["low"], interval["high"]),
+        "constant": float(constant_baseline(train, truth)["mean"]),
+        "gain_over_constant": as_estimate(gain_over_constant(predictions, truth, train, seed=seed)),
     }
 
 

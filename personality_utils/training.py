@@ -494,7 +494,6 @@ def experiment_dir(
     """
     import hashlib
 
-
     name = f"{get_profile(profile).name}-{kind}-{source}-seed{seed}"
     if backbone_weights == "imagenet":
         name += "-imagenet"

@@ -41,18 +41,3 @@ def test_unknown_types_and_missing_results_are_clear(tmp_path):
         results.save_results("x", {"bad": object()}, profile="smoke", data="", directory=tmp_path)
     with pytest.raises(FileNotFoundError, match="run notebook 02_faces first"):
         results.load_results("02_faces", directory=tmp_path)
-
-
-def test_verdicts_print_and_keep_records(capsys):
-    verdict = results.Verdicts()
-    verdict("a held claim", 1 > 0, "1 > 0")
-    verdict("an untestable claim", None, "no data")
-    verdict("a failed claim", np.bool_(False), "0 < 1")
-    assert [r["holds"] for r in verdict.records] == [True, None, False]
-    assert all(type(r["holds"]) in (bool, type(None)) for r in verdict.records)
-    printed = capsys.readouterr().out.splitlines()
-    assert printed == [
-        "[holds] a held claim: 1 > 0",
-        "[not testable] an untestable claim: no data",
-        "[does not hold] a failed claim: 0 < 1",
-    ]
