@@ -207,22 +207,6 @@ print(f"average of {sum(len(fs) for fs in pooled_crops)} aligned faces; grid {gr
 
 
 # %%
-def mask_overlay(masks, resolution):
-    """An RGBA image of coloured masks at `resolution`, upsampled to the face size."""
-    overlay = np.zeros((resolution, resolution, 4), dtype=np.uint8)
-    for region in faces.REGIONS:
-        colour = plots.REGION_COLOURS[region].lstrip("#")
-        rgb = [int(colour[i : i + 2], 16) for i in (0, 2, 4)]
-        overlay[masks[region]] = rgb + [150]
-    scale = size // resolution
-    return np.kron(overlay, np.ones((scale, scale, 1), dtype=np.uint8))
-
-
-def blend(base, overlay):
-    alpha = overlay[..., 3:4] / 255.0
-    return (base * (1 - alpha) + overlay[..., :3] * alpha).astype(np.uint8)
-
-
 cells = np.arange(0, size + 1, size // grid)
 figure = make_subplots(
     rows=1,
@@ -247,12 +231,12 @@ figure.add_trace(
     col=1,
 )
 figure.add_trace(
-    go.Image(source=plots.image_uri(blend(average_face, mask_overlay(pixel_masks, size)))),
+    go.Image(source=plots.image_uri(plots.masks_over(average_face, pixel_masks))),
     row=1,
     col=2,
 )
 figure.add_trace(
-    go.Image(source=plots.image_uri(blend(average_face, mask_overlay(grid_masks, grid)))),
+    go.Image(source=plots.image_uri(plots.masks_over(average_face, grid_masks))),
     row=1,
     col=3,
 )
@@ -327,7 +311,7 @@ figure.add_trace(
     col=1,
 )
 figure.add_trace(
-    go.Image(source=plots.image_uri(blend(crop, mask_overlay(own_masks, size)))), row=1, col=2
+    go.Image(source=plots.image_uri(plots.masks_over(crop, own_masks))), row=1, col=2
 )
 figure.update_xaxes(visible=False)
 figure.update_yaxes(visible=False)

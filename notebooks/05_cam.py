@@ -543,12 +543,7 @@ claim_rows = claims.report("05_cam", measurements, dataset.synthetic)
 
 
 # %%
-def by_trait(table, column):
-    return {
-        name: float(table.loc[name, column]) for name in ["all", *TRAITS] if name in table.index
-    }
-
-
+by_trait = overlap_table.astype(float)  # rows "all" and the traits
 record = {
     "cam_kind": settings.cam_kind,
     "cam_grid": int(grid),
@@ -566,18 +561,18 @@ record = {
         "mean_overlap": float(check_table.loc["all", "mean_overlap"]),
         "distinct_clips": int(check_scores["clip"].nunique()),
     },
-    "overlap_ge_0_9_share": by_trait(overlap_table, "share_ge_0_9"),
+    "overlap_ge_0_9_share": by_trait["share_ge_0_9"].to_dict(),
     "overlap_ge_0_9_share_interval": [
         float(overlap_table.loc["all", "share_ge_0_9_low"]),
         float(overlap_table.loc["all", "share_ge_0_9_high"]),
     ],
-    "mean_overlap": by_trait(overlap_table, "mean_overlap"),
+    "mean_overlap": by_trait["mean_overlap"].to_dict(),
     "mean_overlap_interval": [
         float(overlap_table.loc["all", "mean_overlap_low"]),
         float(overlap_table.loc["all", "mean_overlap_high"]),
     ],
-    "pointing_game": by_trait(overlap_table, "pointing_game"),
-    "energy_in_box": by_trait(overlap_table, "energy_in_box"),
+    "pointing_game": by_trait["pointing_game"].to_dict(),
+    "energy_in_box": by_trait["energy_in_box"].to_dict(),
     "centre_prior_mean_overlap": float(pivot.loc["centre prior", "mean_overlap"]),
     "centre_prior_share_ge_0_9": float(pivot.loc["centre prior", "share_ge_0_9"]),
     "random_map_mean_overlap": float(pivot.loc["random map", "mean_overlap"]),

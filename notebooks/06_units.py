@@ -186,30 +186,6 @@ for layer, parts in missing_parts.items():
 
 
 # %%
-def histogram_tile(stats_, layer, unit):
-    grid = side[layer]
-    histogram = units.unit_histograms(stats_, layer)[unit] if grid == stats_.grid else None
-    if histogram is None:  # a layer finer than the statistics' grid: count peaks on its own grid
-        cells_ = units.grid_locations(stats_, layer, grid)[unit]
-        histogram = np.zeros((grid, grid))
-        valid = cells_[:, 0] >= 0
-        np.add.at(histogram, (cells_[valid, 0], cells_[valid, 1]), 1)
-    return plots.cam_overlay(mean_face, histogram.astype(np.float32), alpha=0.55)
-
-
-def unit_rows(layer, unit_list, n_images=5):
-    n_images = min(n_images, unit_stats.top_n)
-    maps = units.top_unit_maps(trained, crops, unit_stats, layer, unit_list, n=n_images)
-    tiles_ = []
-    for u, unit in enumerate(unit_list):
-        tiles_ += [
-            plots.unit_segment(crops[image], maps.maps[u, k]) if image >= 0 else None
-            for k, image in enumerate(maps.image_indices[u])
-        ]
-        tiles_.append(histogram_tile(unit_stats, layer, unit))
-    return plots.mosaic(tiles_, columns=n_images + 1, tile=TILE)
-
-
 ranking = {
     layer: units.rank_units_by_region(unit_stats, layer, masks[layer], top=5) for layer in masks
 }
@@ -220,7 +196,9 @@ top5 = ranking["conv5_3"][ranking["conv5_3"]["n_prime"] > 0]
 panels = {}
 for region, rows in top5.groupby("region", sort=False):
     label = ", ".join(f"{u} (N'={n})" for u, n in zip(rows["unit"], rows["n_prime"]))
-    panels[f"{region}: units {label}"] = [unit_rows("conv5_3", rows["unit"].tolist())]
+    panels[f"{region}: units {label}"] = [
+        plots.unit_rows(trained, crops, unit_stats, "conv5_3", rows["unit"].tolist(), mean_face)
+    ]
 plots.gallery_with_menu(
     panels, columns=1, tile_height=5 * 70, title="Fig. 9, conv5_3: ", format="jpeg"
 ).show()
@@ -429,7 +407,12 @@ else:
     menu_title = "Fig. 11 (inspect by hand), units that peak most on the eyes: "
     display_glasses = "real data: no glasses labels; inspect the units in the menu"
 plots.gallery_with_menu(
-    {f"unit {unit}": [unit_rows("conv5_3", [unit], n_images=10)] for unit in candidates},
+    {
+        f"unit {unit}": [
+            plots.unit_rows(trained, crops, unit_stats, "conv5_3", [unit], mean_face, n_images=10)
+        ]
+        for unit in candidates
+    },
     columns=1,
     tile_height=110,
     title=menu_title,
@@ -575,7 +558,7 @@ for layer_name in reversed(unit_stats.layers):
     for unit in order[: explorer_units if layer_name == "conv5_3" else 4]:
         part = best_share.loc[unit].idxmax()
         explorer[f"{layer_name} · unit {unit} · {part} {best_share.loc[unit, part]:.2f}"] = [
-            unit_rows(layer_name, [unit], n_images=10)
+            plots.unit_rows(trained, crops, unit_stats, layer_name, [unit], mean_face, n_images=10)
         ]
 plots.gallery_with_menu(explorer, columns=1, tile_height=110, title="Unit explorer: ").show()
 
@@ -682,13 +665,17 @@ claim_rows = claims.report("06_units", measurements, dataset.synthetic)
 
 
 # %%
-def top5_record(table):
-    return {
-        region: [{"unit": int(u), "n_prime": int(n)} for u, n in zip(rows["unit"], rows["n_prime"])]
+top5_record = {
+    name: {
+        region: rows[["unit", "n_prime"]].to_dict("records")
         for region, rows in table.groupby("region", sort=False)
     }
-
-
+    for name, table in (
+        ("units_per_region_top5", ranking["conv5_3"]),
+        ("units_per_region_top5_conv4_3", ranking["conv4_3"]),
+        ("units_per_region_top5_random", random_ranking["conv5_3"]),
+    )
+}
 record = {
     "layer_grid": {layer: int(side[layer]) for layer in ("conv4_3", "conv5_3")},
     "units_conv5_3": int(unit_stats.n_units("conv5_3")),
@@ -698,9 +685,7 @@ record = {
     "test_clips_with_face": int(face_store.meta["clip"].nunique()),
     "top_n": int(unit_stats.top_n),
     "population_check": population_check.to_dict(),
-    "units_per_region_top5": top5_record(ranking["conv5_3"]),
-    "units_per_region_top5_conv4_3": top5_record(ranking["conv4_3"]),
-    "units_per_region_top5_random": top5_record(random_ranking["conv5_3"]),
+    **top5_record,
     "emerged_units": {
         layer: emerged.loc[layer].to_dict(orient="index") for layer in ("conv4_3", "conv5_3")
     },

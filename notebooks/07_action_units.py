@@ -108,18 +108,9 @@ random_stats = units.face_unit_statistics(
 )
 
 
-def au_table(split, source=au_source):
-    """Per-frame AU intensities of one split's face crops from a source."""
-    return aus.au_intensities(
-        source,
-        dataset.faces(split),
-        openface=openface_dir,
-        data_root=dataset.root,
-        reference=landmark_reference,
-    )
-
-
-frame_aus = au_table("test")  # every test face frame
+frame_aus = aus.split_intensities(  # every test face frame
+    dataset, "test", au_source, openface_dir, landmark_reference
+)
 population_aus = frame_aus.iloc[population_rows]  # row i: image i of the unit statistics
 n_frames, n_clips, n_faces = len(face_store), len(np.unique(clips)), len(population_rows)
 unit_top = unit_stats.images["conv5_3"][:, :n_top]
@@ -479,27 +470,12 @@ labels = {split: dataset.store(split).clip_labels() for split in splits}
 test_clips = labels["test"].index
 
 
-def fit_au_model(source):
-    features = {
-        split: aus.clip_means(au_table(split, source), dataset.faces(split).meta["clip"])
-        for split in splits
-    }
-    model = aus.fit_au_ridge(
-        features["train"],
-        labels["train"],
-        features["validation"],
-        labels["validation"],
-        features["test"].reindex(test_clips),  # clips with no face: the training mean
-        labels["test"],
-        alphas,
-    )
-    return model, features
-
-
-au_model, features = fit_au_model(au_source)
+au_model, features = aus.fit_dataset_au_model(
+    dataset, au_source, alphas, openface_dir, landmark_reference
+)
 models = {f"AU model ({au_source})": au_model}
 if dataset.synthetic and au_source != "truth":
-    models["AU model (planted AUs)"], _ = fit_au_model("truth")
+    models["AU model (planted AUs)"], _ = aus.fit_dataset_au_model(dataset, "truth", alphas)
 train_mean = labels["train"][TRAITS].mean()
 constant = pd.DataFrame([train_mean] * len(test_clips), index=test_clips)
 test_truth = labels["test"][TRAITS]
@@ -603,7 +579,7 @@ correlations = {
 if dataset.synthetic:
     if au_source != "truth":
         planted_features = aus.clip_means(
-            au_table("train", "truth"), dataset.faces("train").meta["clip"]
+            aus.split_intensities(dataset, "train", "truth"), dataset.faces("train").meta["clip"]
         )
         correlations["correlation, planted AUs (training clips)"] = aus.trait_au_correlation(
             planted_features, labels["train"]
@@ -727,10 +703,6 @@ claim_rows = claims.report("07_action_units", measurements, dataset.synthetic)
 
 
 # %%
-def records(frame):
-    return frame.rename_axis("AU").reset_index().to_dict("records")
-
-
 table2_records = pd.DataFrame(
     {
         "measured": table2["measured"],
@@ -771,8 +743,8 @@ record = {
     "top_n": int(n_top),
     "all_frames_top_n": int(all_top_n),
     "clip_top_n": int(clip_top_n),
-    "table2": records(table2_records),
-    "table2_all_frames": records(check_records),
+    "table2": table2_records.rename_axis("AU").reset_index().to_dict("records"),
+    "table2_all_frames": check_records.rename_axis("AU").reset_index().to_dict("records"),
     "significant_aus": {
         "first_face_formula": int((measured_table["p_value"] < 0.05).sum()),
         "first_face_bh": int((measured_table["q_bh"] < 0.05).sum()),
@@ -801,7 +773,10 @@ record = {
     "measurements": measurements,
     "claims": claim_rows,
     "paper": {
-        "table2": records(paper_table.rename(columns={"overlap": "intersection"})),
+        "table2": paper_table.rename(columns={"overlap": "intersection"})
+        .rename_axis("AU")
+        .reset_index()
+        .to_dict("records"),
         "au_model_accuracy": paper.AU_MODEL_ACCURACY,
         "danplus_faces_accuracy": paper.TABLE1["face"]["MA"],
         "constant_baseline_accuracy_real": paper.REAL_CONSTANT["test"],

@@ -44,7 +44,9 @@ __all__ = [
     "compare_with_planted",
     "estimate_from_landmarks",
     "estimator_correlation",
+    "split_intensities",
     "fit_au_ridge",
+    "fit_dataset_au_model",
     "landmark_measures",
     "openface_intensities",
     "overlap_p_value",
@@ -1147,6 +1149,55 @@ def fit_au_ridge(
         result.accuracy = trait_accuracy(result.predictions, y_test.loc[x_test.index])
         result.r2 = _r2(result.predictions, y_test)
     return result
+
+
+def split_intensities(
+    dataset,
+    split: str,
+    source: Literal["openface", "landmarks", "truth"],
+    openface: str | os.PathLike | Mapping[str, str | os.PathLike] | None = None,
+    reference: Literal["clip_median", "population"] = "clip_median",
+) -> pd.DataFrame:
+    """Per-frame AU intensities of one split's face crops (:func:`au_intensities` on
+    ``dataset.faces(split)``; chapter 07)."""
+    return au_intensities(
+        source, dataset.faces(split), openface=openface, data_root=dataset.root, reference=reference
+    )
+
+
+def fit_dataset_au_model(
+    dataset,
+    source: Literal["openface", "landmarks", "truth"],
+    alphas: Sequence[float] | np.ndarray | None = None,
+    openface: str | os.PathLike | Mapping[str, str | os.PathLike] | None = None,
+    reference: Literal["clip_median", "population"] = "clip_median",
+) -> tuple[RidgeResult, dict[str, pd.DataFrame]]:
+    """The paper's AU model on a dataset (chapter 07): the clip means of each split's AU
+    intensities (:func:`clip_means`) as features, :func:`fit_au_ridge` with the penalty chosen
+    on validation, scored on every test clip (a clip with no face gets the training mean).
+
+    Returns:
+        The fitted model and the features per split.
+    """
+    splits = ("train", "validation", "test")
+    labels = {split: dataset.store(split).clip_labels() for split in splits}
+    features = {
+        split: clip_means(
+            split_intensities(dataset, split, source, openface, reference),
+            dataset.faces(split).meta["clip"],
+        )
+        for split in splits
+    }
+    model = fit_au_ridge(
+        features["train"],
+        labels["train"],
+        features["validation"],
+        labels["validation"],
+        features["test"].reindex(labels["test"].index),
+        labels["test"],
+        alphas,
+    )
+    return model, features
 
 
 def compare_with_planted(coefficients: pd.DataFrame) -> pd.DataFrame:

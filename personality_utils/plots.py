@@ -40,6 +40,8 @@ __all__ = [
     "thumbnail",
     "grouped_bars",
     "matrix_heatmaps",
+    "masks_over",
+    "unit_rows",
     "table1_figure",
     "claims_figure",
     "TRAIT_COLOURS",
@@ -833,3 +835,56 @@ def claims_figure(records: Sequence[Mapping]) -> go.Figure:
         margin={"b": 120, "t": 110},
     )
     return figure
+
+
+def masks_over(
+    image: np.ndarray, masks: dict[str, np.ndarray], alpha: float = 150 / 255
+) -> np.ndarray:
+    """Face-part masks (:func:`~personality_utils.faces.region_masks`, at any grid that divides
+    the image) painted over an image in :data:`REGION_COLOURS` (chapter 02's Fig. 8)."""
+    image = np.asarray(image)
+    size = image.shape[0]
+    out = image.astype(np.float64)
+    for region, mask in masks.items():
+        mask = np.asarray(mask, dtype=bool)
+        scale = size // mask.shape[0]
+        full = np.kron(mask, np.ones((scale, scale), dtype=bool))
+        colour = REGION_COLOURS[region].lstrip("#")
+        rgb = np.array([int(colour[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.float64)
+        out[full] = out[full] * (1 - alpha) + rgb * alpha
+    return out.astype(np.uint8)
+
+
+def unit_rows(
+    trained,
+    images: np.ndarray,
+    stats,
+    layer: str,
+    unit_list: Sequence[int],
+    background: np.ndarray,
+    n_images: int = 5,
+    tile: int = 64,
+) -> np.ndarray:
+    """One row per unit (chapter 06's Figs. 9 and 11 and its explorer): the unit's top images,
+    segmented as the authors did (:func:`unit_segment`), then its peak histogram on its layer's
+    own grid drawn over ``background`` (the average face), as one mosaic image.
+
+    Args:
+        trained: The model whose units these are.
+        images: The images the statistics ranked (uint8, in the statistics' order).
+        stats: Their :class:`~personality_utils.units.UnitStats`.
+        n_images: Top images per row (at most the statistics' N).
+    """
+    from . import units
+
+    n_images = min(n_images, stats.top_n)
+    maps = units.top_unit_maps(trained, images, stats, layer, unit_list, n=n_images)
+    histograms = units.unit_histograms(stats, layer, stats.layer_sizes[layer][0])
+    tiles: list[np.ndarray | None] = []
+    for row, unit in enumerate(unit_list):
+        tiles += [
+            unit_segment(images[image], maps.maps[row, k]) if image >= 0 else None
+            for k, image in enumerate(maps.image_indices[row])
+        ]
+        tiles.append(cam_overlay(background, histograms[unit].astype(np.float32), alpha=0.55))
+    return mosaic(tiles, columns=n_images + 1, tile=tile)

@@ -803,11 +803,13 @@ def _mask_grid(masks_grid: Mapping[str, np.ndarray]) -> int:
     return next(iter(shapes))[0]
 
 
-def unit_histograms(stats: UnitStats, layer: str) -> np.ndarray:
-    """Per unit, the histogram of its top-N maximum locations on the G grid: (units, G, G)."""
-    cells = grid_locations(stats, layer)
+def unit_histograms(stats: UnitStats, layer: str, grid: int | None = None) -> np.ndarray:
+    """Per unit, the histogram of its top-N maximum locations on a G grid: (units, G, G); G is
+    the statistics' grid by default (:func:`grid_locations`)."""
+    grid = stats.grid if grid is None else int(grid)
+    cells = grid_locations(stats, layer, grid)
     units = len(cells)
-    histograms = np.zeros((units, stats.grid, stats.grid), dtype=np.int64)
+    histograms = np.zeros((units, grid, grid), dtype=np.int64)
     valid = cells[..., 0] >= 0
     unit_index = np.broadcast_to(np.arange(units)[:, None], valid.shape)[valid]
     np.add.at(histograms, (unit_index, cells[valid][:, 0], cells[valid][:, 1]), 1)

@@ -540,3 +540,23 @@ def test_population_rows_and_the_size_of_a_top_set():
         units.population_rows(meta, "clips")
     assert units.study_top_n(2000) == 50  # the paper: F = 2000, N = 50
     assert units.study_top_n(150) == 15 and units.study_top_n(3) == 1
+
+
+def test_unit_histograms_on_a_layers_own_grid_and_unit_rows():
+    from personality_utils import plots
+
+    trained = _tiny_trained()
+    images = _images(20)
+    stats = units.unit_statistics(
+        trained, images, layers=["conv4_3", "conv5_3"], top_n=5, batch_size=BATCH
+    )
+    side = stats.layer_sizes["conv4_3"][0]  # finer than the statistics' grid
+    fine = units.unit_histograms(stats, "conv4_3", side)
+    assert fine.shape[1:] == (side, side) and (fine.sum(axis=(1, 2)) == 5).all()
+    coarse = units.unit_histograms(stats, "conv4_3")
+    assert coarse.shape[1:] == (stats.grid, stats.grid)
+    np.testing.assert_array_equal(coarse.sum(axis=(1, 2)), fine.sum(axis=(1, 2)))
+    background = np.full((INPUT, INPUT, 3), 128, dtype=np.uint8)
+    rows = plots.unit_rows(trained, images, stats, "conv5_3", [0, 3], background, 10, tile=16)
+    # two rows of the statistics' N = 5 crops (not 10) and a histogram tile, 2-pixel gaps
+    assert rows.shape[:2] == (2 * 16 + 2, 6 * 16 + 5 * 2)
