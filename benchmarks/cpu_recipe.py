@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from personality_utils import data, training
+from personality_utils import data, datasets, training
 from personality_utils.profiles import get_profile
 
 VARIANTS = {
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     arguments = parser.parse_args()
     profile = get_profile("default")
-    dataset = data.prepare_dataset(profile, progress=False)
+    dataset = datasets.prepare_dataset(profile, progress=False)
     train = dataset.faces("train") if arguments.source == "faces" else dataset.store("train")
     valid = (
         dataset.faces("validation") if arguments.source == "faces" else dataset.store("validation")

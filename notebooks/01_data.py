@@ -41,11 +41,11 @@ import plotly.graph_objects as go
 from IPython.display import display
 from plotly.subplots import make_subplots
 
-from personality_utils import data, plots, profiles, results, stats, synthetic
+from personality_utils import data, datasets, plots, profiles, results, stats, synthetic
 
 plots.setup()
 settings = profiles.get_profile(profile)
-dataset = data.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
+dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
 print(dataset.description)
 print(
     f"profile {settings.name}: {settings.frames_per_clip} frames per clip, "

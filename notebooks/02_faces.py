@@ -47,11 +47,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from personality_utils import data, faces, plots, profiles, results, synthetic
+from personality_utils import data, datasets, faces, plots, profiles, results, synthetic
 
 plots.setup()
 settings = profiles.get_profile(profile)
-dataset = data.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
+dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
 stores = {
     split: dataset.store(split) for split in data.SPLITS if (dataset.store_dir / split).is_dir()
 }
@@ -310,9 +310,7 @@ figure.add_trace(
     row=1,
     col=1,
 )
-figure.add_trace(
-    go.Image(source=plots.image_uri(plots.masks_over(crop, own_masks))), row=1, col=2
-)
+figure.add_trace(go.Image(source=plots.image_uri(plots.masks_over(crop, own_masks))), row=1, col=2)
 figure.update_xaxes(visible=False)
 figure.update_yaxes(visible=False)
 figure.update_layout(

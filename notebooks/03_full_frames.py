@@ -52,11 +52,22 @@ backbone_weights = None  # None (random init), "imagenet" (if cached) or a VGG-F
 # %%
 import pandas as pd
 
-from personality_utils import claims, data, models, paper, plots, profiles, results, stats, training
+from personality_utils import (
+    claims,
+    data,
+    datasets,
+    models,
+    paper,
+    plots,
+    profiles,
+    results,
+    stats,
+    training,
+)
 
 plots.setup()
 settings = profiles.get_profile(profile)
-dataset = data.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
+dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
 print(dataset.description)
 print(f"device: {models.resolve_device(device)}; backbone weights: {backbone_weights or 'random'}")
 profiles.compare_with_authors(settings, chapter="03")

@@ -34,11 +34,21 @@ backbone_weights = None  # None (random init), "imagenet" (if cached) or a VGG-F
 # %%
 import pandas as pd
 
-from personality_utils import claims, data, paper, plots, profiles, results, stats, training
+from personality_utils import (
+    claims,
+    data,
+    datasets,
+    paper,
+    plots,
+    profiles,
+    results,
+    stats,
+    training,
+)
 
 plots.setup()
 settings = profiles.get_profile(profile)
-dataset = data.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
+dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
 print(dataset.description)
 
 experiments = {}

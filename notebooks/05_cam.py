@@ -60,6 +60,7 @@ from personality_utils import (
     cam,
     claims,
     data,
+    datasets,
     paper,
     plots,
     profiles,
@@ -71,7 +72,7 @@ from personality_utils import (
 
 plots.setup()
 settings = profiles.get_profile(profile)
-dataset = data.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
+dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
 TRAITS = list(data.TRAITS)
 runs = {
     source: training.run_experiment(

@@ -65,6 +65,7 @@ from scipy import stats as scipy_stats
 from personality_utils import (
     claims,
     data,
+    datasets,
     faces,
     plots,
     profiles,
@@ -77,7 +78,7 @@ from personality_utils import (
 
 plots.setup()
 settings = profiles.get_profile(profile)
-dataset = data.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
+dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
 TRAITS = list(data.TRAITS)
 run = training.run_experiment(
     dataset, settings, "faces", "danplus", backbone_weights, device, seed, progress=False

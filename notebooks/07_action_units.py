@@ -67,6 +67,7 @@ from personality_utils import (
     aus,
     claims,
     data,
+    datasets,
     faces,
     paper,
     plots,
@@ -80,7 +81,7 @@ from personality_utils import (
 
 plots.setup()
 settings = profiles.get_profile(profile)
-dataset = data.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
+dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
 TRAITS = list(data.TRAITS)
 if au_source == "truth" and not dataset.synthetic:
     raise ValueError("au_source='truth' needs the synthetic set (real data has no planted AUs)")

@@ -19,7 +19,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import data, synthetic
+from . import data, datasets, synthetic
+from .stores import build_frame_store
 from .profiles import PROFILES, get_profile
 
 
@@ -54,7 +55,7 @@ def _prepare(arguments: argparse.Namespace) -> int:
             raise ValueError("--no-faces needs --out: train and evaluate read stores with faces")
         # Where train, evaluate and the notebooks look for this dataset's stores (no
         # --data-root: the synthetic set of this profile and seed, generated if missing).
-        dataset = data.prepare_dataset(
+        dataset = datasets.prepare_dataset(
             profile,
             data_root=arguments.data_root,
             seed=arguments.seed,
@@ -68,7 +69,7 @@ def _prepare(arguments: argparse.Namespace) -> int:
     else:
         if arguments.data_root is None:
             raise ValueError("--out needs --data-root: the dataset whose clips it samples")
-        stores = data.build_frame_store(
+        stores = build_frame_store(
             arguments.data_root,
             arguments.out,
             n_samples=profile.frames_per_clip,
@@ -110,8 +111,8 @@ def _report(experiment: dict) -> None:
             )
 
 
-def _dataset(arguments: argparse.Namespace, progress: bool = True) -> data.Dataset:
-    return data.prepare_dataset(
+def _dataset(arguments: argparse.Namespace, progress: bool = True) -> datasets.Dataset:
+    return datasets.prepare_dataset(
         arguments.profile,
         data_root=arguments.data_root,
         seed=arguments.seed,

@@ -655,8 +655,8 @@ def au_intensities(
         source: ``"openface"`` (CSV files, :func:`openface_intensities`), ``"landmarks"``
             (:func:`estimate_from_landmarks`) or ``"truth"`` (synthetic sidecar,
             :func:`truth_intensities`).
-        store: A :class:`~personality_utils.data.FrameStore` or
-            :class:`~personality_utils.data.FaceStore`, or their ``meta`` DataFrame.
+        store: A :class:`~personality_utils.stores.FrameStore` or
+            :class:`~personality_utils.stores.FaceStore`, or their ``meta`` DataFrame.
         openface: For ``"openface"``: folder of CSV files or mapping clip -> file.
         landmarks: For ``"landmarks"``: (n, 68, 2), one per meta row; by default the store's
             (a face store's crop landmarks, or a frame store's detections with NaN where no

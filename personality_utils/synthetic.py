@@ -1120,7 +1120,7 @@ def render_clip(recipe: ClipRecipe, path: str | os.PathLike) -> dict[str, np.nda
 
 
 def _render_sampled(task: tuple[ClipRecipe, int, int]) -> np.ndarray:
-    from .data import _resize, sample_frame_indices
+    from .data import sample_frame_indices, square_frame
 
     recipe, frames_per_clip, size = task
     landmarks, intensities = clip_landmarks(recipe)
@@ -1128,7 +1128,7 @@ def _render_sampled(task: tuple[ClipRecipe, int, int]) -> np.ndarray:
     rng = np.random.default_rng(recipe.seed + 3)
     return np.stack(
         [
-            _resize(render_frame(recipe, background, landmarks[t], intensities[t], rng), size)
+            square_frame(render_frame(recipe, background, landmarks[t], intensities[t], rng), size)
             for t in sample_frame_indices(recipe.n_frames, frames_per_clip)
         ]
     )
@@ -1402,7 +1402,7 @@ def landmark_agreement(data_root: str | os.PathLike, store) -> "pd.DataFrame":
 
     Args:
         data_root: Dataset root (synthetic sets have ``ground_truth/``; real data has none).
-        store: A :class:`~personality_utils.data.FrameStore` built with faces.
+        store: A :class:`~personality_utils.stores.FrameStore` built with faces.
 
     Returns:
         One row per stored frame: clip, frame_index, found, upsampled, score and ``error_iod``

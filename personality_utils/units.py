@@ -1197,7 +1197,7 @@ def face_unit_statistics(
     the same pass.
 
     Args:
-        dataset: A :class:`~personality_utils.data.Dataset` with faces.
+        dataset: A :class:`~personality_utils.datasets.Dataset` with faces.
         trained: The trained face model (DAN+ or a CAM model).
         checkpoint_dir: Its checkpoint folder (:func:`~personality_utils.training.experiment_dir`);
             retraining invalidates the cache.

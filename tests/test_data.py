@@ -1,4 +1,4 @@
-"""Tests of personality_utils.data: labels, zips, sampling, frame store, the challenge measure."""
+"""Tests of personality_utils.data: labels, zips, sampling, the challenge format and clip names."""
 
 from __future__ import annotations
 
@@ -233,84 +233,6 @@ def test_undecodable_clip_names_the_file(tmp_path):
     path.write_bytes(b"\x00" * 1000)
     with pytest.raises(data.DataError, match="broken.mp4"):
         data.read_sampled_frames(path)
-
-
-# ----------------------------------------------------------------------------- frame store
-
-
-def _tiny_dataset(root: Path, n_clips: int = 3, broken: str | None = None) -> dict[str, float]:
-    root.mkdir(parents=True, exist_ok=True)
-    names = [f"abcdefghij{k}.00{k}.mp4" for k in range(n_clips)]
-    for k, name in enumerate(names):
-        _write_video(root / name, 20 + k)
-    if broken:
-        names.append(broken)
-        (root / broken).write_bytes(b"garbage")
-    names.append("zzzzzzzzzzz.001.mp4")  # labelled but missing
-    content = {
-        trait: {name: 0.1 * (i + 1) for i, name in enumerate(names)} for trait in data.TRAITS
-    }
-    (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
-    return content
-
-
-def test_frame_store_skips_bad_clips_and_resumes(tmp_path, monkeypatch):
-    root = tmp_path / "fi"
-    _tiny_dataset(root, broken="brokenbroke.009.mp4")
-    stores = data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)
-    store = stores["train"]
-    assert set(store.skipped) == {"brokenbroke.009.mp4", "zzzzzzzzzzz.001.mp4"}
-    assert "brokenbroke.009.mp4" in store.skipped["brokenbroke.009.mp4"]
-    assert store.frames.shape[1:] == (32, 32, 3) and store.frames.dtype == np.uint8
-    expected = sum(len(data.sample_frame_indices(20 + k)) for k in range(3))
-    assert len(store) == expected == store.frames.shape[0]
-    assert list(store.meta["clip"]) == sorted(
-        store.meta["clip"]
-    )  # clip order, not file-system order
-    assert isinstance(store.frames, np.memmap)
-    reopened = data.open_frame_store(tmp_path / "store", "train")
-    np.testing.assert_array_equal(reopened.frames, store.frames)
-
-    # A finished split is reused as it is, without decoding anything.
-    monkeypatch.setattr(data, "_shard_clip", lambda task: pytest.fail("decoded again"))
-    assert (
-        len(
-            data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)[
-                "train"
-            ]
-        )
-        == expected
-    )
-
-
-def test_interrupted_frame_store_resumes(tmp_path, monkeypatch):
-    root = tmp_path / "fi"
-    _tiny_dataset(root)
-    original = data._shard_clip
-    done = []
-
-    def interrupted(task):
-        if len(done) == 2:
-            raise KeyboardInterrupt
-        done.append(task[0])
-        return original(task)
-
-    monkeypatch.setattr(data, "_shard_clip", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)
-    assert not (tmp_path / "store" / "train" / "frames.npy").exists()
-    resumed = []
-    monkeypatch.setattr(data, "_shard_clip", lambda task: resumed.append(task[0]) or original(task))
-    store = data.build_frame_store(root, tmp_path / "store", size=32, workers=1, progress=False)
-    assert resumed == ["abcdefghij2.002.mp4"]  # only the clip that was not finished
-    fresh = data.build_frame_store(root, tmp_path / "fresh", size=32, workers=1, progress=False)
-    np.testing.assert_array_equal(store["train"].frames, fresh["train"].frames)
-    pd.testing.assert_frame_equal(store["train"].meta, fresh["train"].meta)
-
-
-def test_open_missing_store_is_clear(tmp_path):
-    with pytest.raises(data.DataError, match="no frame store"):
-        data.open_frame_store(tmp_path, "train")
 
 
 # ----------------------------------------------------------------------------- the measure

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from personality_utils import data, faces, synthetic
+from personality_utils import data, faces, stores, synthetic
 
 
 def _photo(shared_data, name):
@@ -176,10 +176,10 @@ def test_face_store_counts_frames_without_a_face(tmp_path, smoke_dataset):
             output.mux(packet)
     content = {t: {**labels[t].to_dict(), "blankblankb.001.mp4": 0.5} for t in data.TRAITS}
     (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
-    store = data.build_frame_store(
+    store = stores.build_frame_store(
         root, tmp_path / "store", size=64, face_size=96, workers=1, progress=False
     )["train"]
-    face_store = data.open_face_store(tmp_path / "store", "train")
+    face_store = stores.open_face_store(tmp_path / "store", "train")
     blank = (store.meta["clip"] == "blankblankb.001.mp4").to_numpy()
     assert blank.sum() == 10 and not store.detections["found"][blank].any()
     assert store.detections["found"][~blank].mean() >= 0.9
