@@ -178,8 +178,9 @@ def wait_network_idle(page, in_flight: set, timeout_s: float, quiet_s: float = 0
     return False
 
 
-def check_page(browser, origin: str, html_dir: Path, name: str, timeout_s: float,
-               screenshots: Path | None) -> PageResult:
+def check_page(
+    browser, origin: str, html_dir: Path, name: str, timeout_s: float, screenshots: Path | None
+) -> PageResult:
     result = PageResult(name)
     path = html_dir / f"{name}.html"
     if not path.is_file():
@@ -298,13 +299,20 @@ def find_chromium(given: str | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--book", type=Path, default=ROOT,
-                        help="the book's folder, with _toc.yml (default: this repository)")
-    parser.add_argument("--html", type=Path,
-                        help="the built book (default: BOOK/_build/html)")
+    parser.add_argument(
+        "--book",
+        type=Path,
+        default=ROOT,
+        help="the book's folder, with _toc.yml (default: this repository)",
+    )
+    parser.add_argument("--html", type=Path, help="the built book (default: BOOK/_build/html)")
     parser.add_argument("--chromium", help="the browser (default: $CHROMIUM or /usr/bin/chromium)")
-    parser.add_argument("--timeout", type=float, default=20,
-                        help="seconds to wait for a page's network and figures (default 20)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=20,
+        help="seconds to wait for a page's network and figures (default 20)",
+    )
     parser.add_argument("--screenshots", type=Path, help="save a full-page PNG of each page here")
     args = parser.parse_args(argv)
 
@@ -315,12 +323,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     chromium = find_chromium(args.chromium)
     if chromium is None:
-        print("check_browser: no Chromium (looked at --chromium, $CHROMIUM, /usr/bin/chromium, "
-              "PATH); `make browser-deps` installs Debian's")
+        print(
+            "check_browser: no Chromium (looked at --chromium, $CHROMIUM, /usr/bin/chromium, "
+            "PATH); `make browser-deps` installs Debian's"
+        )
         return 2
     if sync_playwright is None:
-        print("check_browser: Playwright is not installed; `make browser-deps` installs it "
-              "(pip install -e '.[browser]')")
+        print(
+            "check_browser: Playwright is not installed; `make browser-deps` installs it "
+            "(pip install -e '.[browser]')"
+        )
         return 2
 
     pages = toc_pages(book)
@@ -330,8 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-            print(f"check_browser: {len(pages)} pages of {book / '_toc.yml'} served from {origin}, "
-                  f"Chromium {browser.version} ({chromium})")
+            print(
+                f"check_browser: {len(pages)} pages of {book / '_toc.yml'} served from {origin}, "
+                f"Chromium {browser.version} ({chromium})"
+            )
             try:
                 for name in pages:
                     results.append(
@@ -347,8 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'page':<{width}}  figures  traces  errors  external  seconds")
     for r in results:
         figures = f"{len(r.figures)}/{r.expected_figures}"
-        print(f"{r.name + '.html':<{width}}  {figures:>7}  {r.traces:>6}  "
-              f"{len(r.errors) + len(r.http_errors):>6}  {len(r.external):>8}  {r.seconds:>7.1f}")
+        print(
+            f"{r.name + '.html':<{width}}  {figures:>7}  {r.traces:>6}  "
+            f"{len(r.errors) + len(r.http_errors):>6}  {len(r.external):>8}  {r.seconds:>7.1f}"
+        )
     root_page = pages[0] if pages else None
     for r in results:
         if r.name != root_page and not r.figures and not r.problems:
@@ -367,8 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     figures = sum(len(r.figures) for r in results)
     traces = sum(r.traces for r in results)
     verdict = f"FAILED ({len(failed)} of {len(results)} pages)" if failed else "ok"
-    print(f"check_browser: {len(results)} pages, {figures} figures, {traces} traces, "
-          f"{time.monotonic() - started:.1f} s: {verdict}")
+    print(
+        f"check_browser: {len(results)} pages, {figures} figures, {traces} traces, "
+        f"{time.monotonic() - started:.1f} s: {verdict}"
+    )
     return 1 if failed else 0
 
 

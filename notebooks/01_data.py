@@ -41,7 +41,7 @@ import plotly.graph_objects as go
 from IPython.display import display
 from plotly.subplots import make_subplots
 
-from personality_utils import data, datasets, plots, profiles, results, stats, synthetic
+from personality_utils import data, datasets, plots, profiles, results, stats, truth
 
 plots.setup()
 settings = profiles.get_profile(profile)
@@ -162,7 +162,7 @@ plots.image_grid(images, titles, columns=5, tile_height=170).update_layout(
 # the poster, outside the face: that is the cue the CAM chapter must find (or fail to).
 
 # %%
-ground_truth = synthetic.load_ground_truth(dataset.root) if dataset.synthetic else None
+ground_truth = truth.load_ground_truth(dataset.root) if dataset.synthetic else None
 if ground_truth is not None:
     weights = pd.DataFrame(
         ground_truth["weight_matrix"], index=list(data.TRAITS), columns=ground_truth["features"]
@@ -217,7 +217,7 @@ if ground_truth is not None:
 
 # %%
 if ground_truth is not None:
-    label_check = synthetic.label_fit(dataset.root)
+    label_check = truth.label_fit(dataset.root)
     display(label_check.round(3))
 else:
     label_check = None
@@ -233,7 +233,7 @@ else:
 # mean error under 0.10 IOD.
 
 # %%
-agreement = synthetic.landmark_agreement(dataset.root, stores["validation"])
+agreement = truth.landmark_agreement(dataset.root, stores["validation"])
 hog_detection_rate = float(agreement.found.mean())
 landmark_error = float(agreement.error_iod.mean()) if agreement.error_iod.notna().any() else None
 print(f"{len(agreement)} frames of {agreement['clip'].nunique()} validation clips")
@@ -271,15 +271,15 @@ if ground_truth is not None:
     clip_path = dataset.clips()[example["clip"]]
     sampled = data.read_sampled_frames(clip_path, settings.frames_per_clip)
     frame = sampled.frames[sampled.indices.index(int(example.frame_index))]
-    truth = synthetic.load_frame_truth(dataset.root, example["clip"])["landmarks"][
+    true_points = truth.load_frame_truth(dataset.root, example["clip"])["landmarks"][
         int(example.frame_index)
     ]
     detected = faces.detect_face(frame)  # the same call the store made
     figure = go.Figure(go.Image(source=plots.image_uri(frame, "jpeg")))
     figure.add_trace(
         go.Scatter(
-            x=truth[:, 0],
-            y=truth[:, 1],
+            x=true_points[:, 0],
+            y=true_points[:, 1],
             mode="markers",
             name="ground truth",
             marker=dict(color="lime", size=5),

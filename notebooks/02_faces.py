@@ -47,7 +47,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from personality_utils import data, datasets, faces, plots, profiles, results, synthetic
+from personality_utils import data, datasets, faces, plots, profiles, results, truth
 
 plots.setup()
 settings = profiles.get_profile(profile)
@@ -158,8 +158,8 @@ for split, store in stores.items():
     ]
     row = {"eye_alignment_error_px": float(np.mean(self_error)) if len(found) else None}
     if dataset.synthetic:
-        agreement = synthetic.landmark_agreement(dataset.root, store)
-        true_error = synthetic.true_eye_alignment_errors(dataset.root, store, settings.face_size)
+        agreement = truth.landmark_agreement(dataset.root, store)
+        true_error = truth.true_eye_alignment_errors(dataset.root, store, settings.face_size)
         per_frame_true_error += [(split, e) for e in true_error]
         row["true_eye_alignment_error_px"] = float(np.mean(true_error))
         row["landmark_error_iod"] = float(agreement.error_iod.mean())

@@ -68,6 +68,7 @@ from personality_utils import (
     stats,
     synthetic,
     training,
+    truth,
 )
 
 plots.setup()
@@ -453,7 +454,7 @@ mass_table.round(3)
 ground_truth = {}
 if dataset.synthetic:
     planted = synthetic.planted_shares()
-    poster = synthetic.store_boxes(dataset.root, store, "poster_box")
+    poster = truth.store_boxes(dataset.root, store, "poster_box")
     rows_all = np.flatnonzero(has_face)
     truth_rows = []
     for t, trait in enumerate(TRAITS):

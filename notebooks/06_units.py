@@ -73,6 +73,7 @@ from personality_utils import (
     stats,
     synthetic,
     training,
+    truth,
     units,
 )
 
@@ -374,10 +375,10 @@ pd.concat({"detectors": detectors, "best IoU": best_iou.round(3)}, axis=1)
 # %%
 glasses = {}
 if dataset.synthetic:
-    truth = synthetic.load_ground_truth(dataset.root)["clips"]
+    clip_truth = truth.load_ground_truth(dataset.root)["clips"]
     wears = np.array(
         [
-            bool(truth[clip]["features"]["glasses"])
+            bool(clip_truth[clip]["features"]["glasses"])
             for clip in face_store.meta["clip"].iloc[population_rows]
         ]
     )
@@ -581,7 +582,7 @@ all_random = units.face_unit_statistics(
 all_wears = None
 if dataset.synthetic:
     all_wears = np.array(
-        [bool(truth[clip]["features"]["glasses"]) for clip in face_store.meta["clip"]]
+        [bool(clip_truth[clip]["features"]["glasses"]) for clip in face_store.meta["clip"]]
     )
 population_check = pd.DataFrame(
     {

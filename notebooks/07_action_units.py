@@ -69,6 +69,7 @@ from personality_utils import (
     data,
     datasets,
     faces,
+    facs,
     paper,
     plots,
     profiles,
@@ -157,7 +158,7 @@ status = pd.DataFrame(
             {**aus.GEOMETRY_BLIND, **aus.GEOMETRY_PROXIES}.get(column, "")
             for column in aus.AU_COLUMNS
         ],
-        "face part": [synthetic.AU_REGIONS[int(column[2:])] for column in aus.AU_COLUMNS],
+        "face part": [facs.AU_REGIONS[int(column[2:])] for column in aus.AU_COLUMNS],
     },
     index=list(aus.AU_COLUMNS),
 )

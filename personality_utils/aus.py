@@ -22,8 +22,8 @@ import pandas as pd
 
 from . import paper
 from .data import TRAITS, DataError
+from .facs import AU_IDS, AU_REGIONS, MEAN_SHAPE, deform
 from .stats import N_RESAMPLES, permutation_p_value, trait_accuracy
-from .synthetic import AU_IDS, AU_REGIONS, MEAN_SHAPE, TRAIT_WEIGHTS, deform, load_frame_truth
 
 __all__ = [
     "AU_COLUMNS",
@@ -369,7 +369,7 @@ GEOMETRY_PROXIES: dict[str, str] = {
 
 
 def align_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    """Map each frame's 68 landmarks onto :data:`~personality_utils.synthetic.MEAN_SHAPE`.
+    """Map each frame's 68 landmarks onto :data:`~personality_utils.facs.MEAN_SHAPE`.
 
     The similarity transform (scale, rotation, shift) is the least-squares fit of the
     :data:`RIGID_POINTS`; afterwards coordinates are in inter-ocular distances with the eyes
@@ -446,7 +446,7 @@ def _response() -> np.ndarray:
 def response_matrix() -> pd.DataFrame:
     """How much each measure moves per unit of each AU (inter-ocular distances).
 
-    It is the FACS displacement model of :func:`personality_utils.synthetic.deform` (written
+    It is the FACS displacement model of :func:`personality_utils.facs.deform` (written
     from FACS descriptions on dlib's mean face) measured at intensity 1. The estimator inverts
     it; on the synthetic set the model is the truth, on real faces it is an approximation.
     """
@@ -505,7 +505,7 @@ def estimate_from_landmarks(
       test, against 0.97 with the median), and the median of about ten frames also averages
       their landmark jitter. An expression held in most of the clip reads as 0, and frames
       calmer than the median are cut at 0.
-    * ``"population"``: the mean face (:data:`~personality_utils.synthetic.MEAN_SHAPE`,
+    * ``"population"``: the mean face (:data:`~personality_utils.facs.MEAN_SHAPE`,
       dlib's mean on real faces). It keeps expressions held all clip long, the clip-level
       signal of the synthetic set's labels, but reads differences in face shape as AUs.
     * a (68, 2) array: that neutral shape, for every frame.
@@ -582,6 +582,8 @@ def _frame_truth(
 ) -> np.ndarray:
     """One per-frame ground-truth array (``"aus"``, ``"landmarks"``) of a synthetic dataset,
     (len(meta), *shape), reading each clip's sidecar once."""
+    from .truth import load_frame_truth  # the synthetic set only: real data has no truth
+
     _check_meta(meta)
     values = np.full((len(meta), *shape), np.nan)
     positions = pd.Series(np.arange(len(meta)), index=meta.index)
@@ -602,7 +604,7 @@ def _frame_truth(
 def truth_intensities(data_root: str | os.PathLike, meta: pd.DataFrame) -> pd.DataFrame:
     """The planted AU intensities of the sampled frames of a synthetic dataset.
 
-    Reads each clip's sidecar (:func:`~personality_utils.synthetic.load_frame_truth`) once and
+    Reads each clip's sidecar (:func:`~personality_utils.truth.load_frame_truth`) once and
     takes the rows of the store's 0-based ``frame_index``.
 
     Raises:
@@ -950,7 +952,7 @@ def region_agreement(
 ) -> pd.DataFrame:
     """Does each AU's best-matching unit look at the face part the AU moves?
 
-    For an AU moving region r (:data:`~personality_utils.synthetic.AU_REGIONS`), its unit's
+    For an AU moving region r (:data:`~personality_utils.facs.AU_REGIONS`), its unit's
     share of top-N maxima in r is compared with the average unit's share in r. A unit drawn
     at random beats the average with probability ``chance`` (the share of units above it), so
     the number of AUs whose unit beats it can be compared with the sum of those chances
@@ -961,7 +963,7 @@ def region_agreement(
         best_units: AU -> unit (e.g. the ``unit`` column of :func:`unit_overlap`).
         shares: Units x regions, each unit's share of maxima per region
             (:func:`personality_utils.units.region_shares`).
-        regions: AU -> region (default: :data:`~personality_utils.synthetic.AU_REGIONS`).
+        regions: AU -> region (default: :data:`~personality_utils.facs.AU_REGIONS`).
 
     Returns:
         Indexed by AU: ``region``, ``unit``, ``unit_share``, ``mean_share``, ``chance``,
@@ -1217,6 +1219,8 @@ def compare_with_planted(coefficients: pd.DataFrame) -> pd.DataFrame:
         planted) and ``sign_agreement`` (share of planted non-zero weights whose fitted sign
         matches).
     """
+    from .synthetic import TRAIT_WEIGHTS  # the synthetic set only
+
     columns = [column for column in coefficients.columns if column in AU_COLUMNS]
     traits = [trait for trait in TRAITS if trait in coefficients.index]
     planted = pd.DataFrame(

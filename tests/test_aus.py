@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import aus, synthetic
+from personality_utils import aus, facs, render, synthetic, truth
 from personality_utils.data import TRAITS, DataError
 
 AU_R = [f"{column}_r" for column in aus.AU_COLUMNS]
@@ -247,7 +247,7 @@ def test_malformed_files_raise_clear_errors(tmp_path):
 def _identity_shape(rng) -> np.ndarray:
     """The mean face with the generator's kind of identity variation (about +-6% face width,
     face length, nose length, mouth width)."""
-    return synthetic._identity_shape(tuple(rng.uniform(-1, 1, 4)))
+    return render.identity_shape(tuple(rng.uniform(-1, 1, 4)))
 
 
 def _pose(shapes: np.ndarray, rng, jitter: float = 0.0) -> np.ndarray:
@@ -279,7 +279,7 @@ def _generator_mix(rng, n_clips=60, n_frames=10):
             au_means=tuple(5 * rng.beta(1.6, 3.4, 17)),
         )
         for values in synthetic.frame_intensities(recipe):
-            shapes.append(synthetic.deform(synthetic.MEAN_SHAPE, values))
+            shapes.append(facs.deform(facs.MEAN_SHAPE, values))
             truth.append(values)
             clips.append(f"clip{clip}")
     return np.array(shapes), pd.DataFrame(truth, columns=aus.AU_COLUMNS), np.array(clips)
@@ -296,7 +296,7 @@ def _sparse_mix(rng, n_clips=60, n_frames=10):
             if frame:
                 active = rng.choice(17, int(rng.integers(1, 4)), replace=False)
                 values[active] = rng.uniform(0.5, 5, len(active))
-            shapes.append(synthetic.deform(face, values))
+            shapes.append(facs.deform(face, values))
             truth.append(values)
             clips.append(f"clip{clip}")
     return np.array(shapes), pd.DataFrame(truth, columns=aus.AU_COLUMNS), np.array(clips)
@@ -309,7 +309,7 @@ def test_each_au_moves_its_own_estimate_most():
     for column in aus.AU_COLUMNS:
         values = np.zeros(17)
         values[aus.AU_COLUMNS.index(column)] = 3.0
-        shapes.append(synthetic.deform(synthetic.MEAN_SHAPE, values))
+        shapes.append(facs.deform(facs.MEAN_SHAPE, values))
     table = aus.estimate_from_landmarks(_pose(np.array(shapes), rng), reference="population")
     table.index = list(aus.AU_COLUMNS)
     for column in visible:
@@ -369,14 +369,14 @@ def test_estimator_references_invariance_and_missing_faces():
     rng = np.random.default_rng(5)
     smile = np.zeros(17)
     smile[aus.AU_COLUMNS.index("AU12")] = 3.0
-    held = np.array([synthetic.deform(synthetic.MEAN_SHAPE, smile)] * 4)
+    held = np.array([facs.deform(facs.MEAN_SHAPE, smile)] * 4)
     landmarks = _pose(held, rng)
     clips = np.array(["a"] * 4)
     # An expression held all clip long: gone against the clip median, kept by the population.
     assert aus.estimate_from_landmarks(landmarks, clips).max().max() < 0.05
     population = aus.estimate_from_landmarks(landmarks, reference="population")
     np.testing.assert_allclose(population["AU12"], 3.0, atol=0.05)
-    by_shape = aus.estimate_from_landmarks(landmarks, reference=synthetic.MEAN_SHAPE * 7 + 3)
+    by_shape = aus.estimate_from_landmarks(landmarks, reference=facs.MEAN_SHAPE * 7 + 3)
     pd.testing.assert_frame_equal(by_shape, population, atol=1e-9, check_like=True)
     # Size, roll and position do not matter.
     again = aus.estimate_from_landmarks(_pose(held, rng), reference="population")
@@ -406,7 +406,7 @@ def test_truth_and_the_single_interface(tmp_path):
     planted = {}
     for clip in ("AAAAAAAAAAA.001.mp4", "BBBBBBBBBBB.001.mp4"):
         planted[clip] = rng.uniform(0, 5, (30, 17)).astype(np.float32)
-        landmarks = np.stack([synthetic.deform(synthetic.MEAN_SHAPE, v) for v in planted[clip]])
+        landmarks = np.stack([facs.deform(facs.MEAN_SHAPE, v) for v in planted[clip]])
         np.savez(
             tmp_path / "ground_truth" / clip.replace(".mp4", ".npz"),
             aus=planted[clip],
@@ -419,20 +419,21 @@ def test_truth_and_the_single_interface(tmp_path):
         },
         index=[10, 11, 12],
     )
-    truth = aus.au_intensities("truth", meta, data_root=tmp_path)
-    assert list(truth.columns) == list(aus.AU_COLUMNS) and list(truth.index) == [10, 11, 12]
-    np.testing.assert_allclose(truth.loc[10], planted["BBBBBBBBBBB.001.mp4"][29])
-    np.testing.assert_allclose(truth.loc[12], planted["AAAAAAAAAAA.001.mp4"][14])
+    planted_aus = aus.au_intensities("truth", meta, data_root=tmp_path)
+    assert list(planted_aus.columns) == list(aus.AU_COLUMNS)
+    assert list(planted_aus.index) == [10, 11, 12]
+    np.testing.assert_allclose(planted_aus.loc[10], planted["BBBBBBBBBBB.001.mp4"][29])
+    np.testing.assert_allclose(planted_aus.loc[12], planted["AAAAAAAAAAA.001.mp4"][14])
     # The landmark source through the same interface, on the sidecar's own landmarks.
     landmarks = np.stack(
         [
-            synthetic.load_frame_truth(tmp_path, clip)["landmarks"][index]
+            truth.load_frame_truth(tmp_path, clip)["landmarks"][index]
             for clip, index in zip(meta["clip"], meta["frame_index"])
         ]
     )
     estimated = aus.au_intensities("landmarks", meta, landmarks=landmarks, reference="population")
     assert list(estimated.index) == [10, 11, 12]
-    np.testing.assert_allclose(estimated["AU02"], truth["AU02"], atol=0.1)
+    np.testing.assert_allclose(estimated["AU02"], planted_aus["AU02"], atol=0.1)
     store = types.SimpleNamespace(meta=meta, landmarks=landmarks)  # a face store's shape
     pd.testing.assert_frame_equal(
         aus.au_intensities("landmarks", store, reference="population"), estimated

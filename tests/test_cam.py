@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import cam
+from personality_utils import cam, facs
 
 
 def test_overlap_on_hand_made_masks():
@@ -267,10 +267,9 @@ def pd_scores(values, clips):
 
 
 def test_region_shares_and_trait_difference():
-    from personality_utils import synthetic
 
     size = 56
-    shape = synthetic.MEAN_SHAPE * size * 0.25 + size / 2  # a face filling the crop
+    shape = facs.MEAN_SHAPE * size * 0.25 + size / 2  # a face filling the crop
     shape = shape - shape.mean(axis=0) + size / 2
     maps = np.zeros((2, 7, 7))
     maps[0, 5, 3] = 1.0  # low in the face: the mouth

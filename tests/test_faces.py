@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from personality_utils import data, faces, stores, synthetic
+from personality_utils import data, faces, facs, stores, truth
 
 
 def _photo(shared_data, name):
@@ -70,7 +70,7 @@ def test_alignment_puts_the_eyes_on_the_canonical_positions(shared_data, name):
 
 def test_alignment_matrix_is_a_similarity():
     rng = np.random.default_rng(0)
-    landmarks = synthetic.MEAN_SHAPE * 40 + [100, 80]
+    landmarks = facs.MEAN_SHAPE * 40 + [100, 80]
     angle = 0.3
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     moved = landmarks @ rotation.T + rng.normal(0, 0.0, landmarks.shape)
@@ -112,8 +112,8 @@ def test_landmark_error_units():
 
 
 def _mean_crop_landmarks():
-    matrix = faces.alignment_matrix(synthetic.MEAN_SHAPE, 224)
-    return faces.apply_matrix(matrix, synthetic.MEAN_SHAPE)
+    matrix = faces.alignment_matrix(facs.MEAN_SHAPE, 224)
+    return faces.apply_matrix(matrix, facs.MEAN_SHAPE)
 
 
 def test_masks_are_in_anatomical_order_and_disjoint():
@@ -194,7 +194,7 @@ def test_face_store_counts_frames_without_a_face(tmp_path, smoke_dataset):
 
 
 def test_synthetic_detection_against_the_sidecar(smoke_dataset):
-    agreement = synthetic.landmark_agreement(smoke_dataset.root, smoke_dataset.store("train"))
+    agreement = truth.landmark_agreement(smoke_dataset.root, smoke_dataset.store("train"))
     assert agreement.found.mean() >= 0.95
     assert agreement.error_iod.mean() < 0.10
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from personality_utils import data, faces, profiles, synthetic
+from personality_utils import data, faces, facs, profiles, render, synthetic, truth
 
 MICRO = profiles.get_profile("smoke").replace(
     name="micro", synthetic_clips={"train": 3, "validation": 1, "test": 1}, workers=1
@@ -23,8 +23,8 @@ def test_generation_is_deterministic(tmp_path):
     truth_c = json.loads((other / "ground_truth.json").read_text())
     assert truth_a == truth_b and truth_a["clips"] != truth_c["clips"]
     for clip in truth_a["clips"]:
-        a = synthetic.load_frame_truth(first, clip)
-        b = synthetic.load_frame_truth(second, clip)
+        a = truth.load_frame_truth(first, clip)
+        b = truth.load_frame_truth(second, clip)
         np.testing.assert_array_equal(a["landmarks"], b["landmarks"])
         split = truth_a["clips"][clip]["split"]
         frames_a = data.read_sampled_frames(first / split / clip).frames
@@ -42,8 +42,8 @@ def test_official_layout(tmp_path):
             assert data.CLIP_NAME_PATTERN.match(name)
             assert clips[name].parent.name == split
         assert "interview" in table.columns
-    truth = synthetic.load_ground_truth(root)
-    for name, info in truth["clips"].items():
+    ground = truth.load_ground_truth(root)
+    for name, info in ground["clips"].items():
         assert labels[info["split"]].loc[name, "openness"] == info["labels"]["openness"]
 
 
@@ -74,7 +74,7 @@ def test_interrupted_generation_resumes(tmp_path, monkeypatch):
 
 def test_label_function():
     mean_features = {name: 0.0 for name in synthetic.FEATURES}
-    mean_features.update({f"AU{au:02d}": synthetic._AU_MEAN for au in synthetic.AU_IDS})
+    mean_features.update({f"AU{au:02d}": synthetic._AU_MEAN for au in facs.AU_IDS})
     mean_features["glasses"] = synthetic._GLASSES_P
     mean_features["context_cue"] = 0.5
     scores = synthetic.trait_scores(mean_features, np.zeros(5))
@@ -112,22 +112,22 @@ def test_labels_have_a_realistic_spread():
 
 
 def test_deform_moves_the_right_points():
-    base = synthetic.MEAN_SHAPE
-    zero = np.zeros(len(synthetic.AU_IDS))
-    np.testing.assert_array_equal(synthetic.deform(base, zero), base)
+    base = facs.MEAN_SHAPE
+    zero = np.zeros(len(facs.AU_IDS))
+    np.testing.assert_array_equal(facs.deform(base, zero), base)
     blink = zero.copy()
-    blink[synthetic.AU_IDS.index(45)] = 5
-    closed = synthetic.deform(base, blink)
+    blink[facs.AU_IDS.index(45)] = 5
+    closed = facs.deform(base, blink)
     assert closed[37, 1] == pytest.approx(closed[41, 1]) and closed[38, 1] == pytest.approx(
         closed[40, 1]
     )
     smile = zero.copy()
-    smile[synthetic.AU_IDS.index(12)] = 5
-    smiling = synthetic.deform(base, smile)
+    smile[facs.AU_IDS.index(12)] = 5
+    smiling = facs.deform(base, smile)
     assert smiling[48, 1] < base[48, 1] and smiling[54, 1] < base[54, 1]  # corners go up
     assert np.allclose(smiling[:36], base[:36])  # jaw, brows and nose stay
     with pytest.raises(ValueError):
-        synthetic.deform(base, np.zeros(3))
+        facs.deform(base, np.zeros(3))
 
 
 def test_dlib_finds_the_synthetic_faces():
@@ -142,9 +142,9 @@ def test_dlib_finds_the_synthetic_faces():
     found, errors = 0, []
     for recipe in recipes:
         landmarks, intensities = synthetic.clip_landmarks(recipe)
-        background, _ = synthetic._scene(recipe)
+        background, _ = render.scene(recipe)
         t = recipe.n_frames // 2
-        frame = synthetic.render_frame(recipe, background, landmarks[t], intensities[t], rng)
+        frame = render.render_frame(recipe, background, landmarks[t], intensities[t], rng)
         detection = faces.detect_face(frame)
         if detection.found:
             found += 1
@@ -159,16 +159,16 @@ def test_labels_follow_the_documented_function():
     recipes = synthetic._recipes(MICRO.replace(synthetic_clips={"train": 600}), 1)
     features = pd.DataFrame({r.clip: r.features for r in recipes}).T
     labels = pd.DataFrame({r.clip: r.labels for r in recipes}).T
-    fit = synthetic.fit_labels(features, labels, synthetic._weight_matrix())
+    fit = truth.fit_labels(features, labels, synthetic._weight_matrix())
     assert (fit["weight_corr"] > 0.95).all()
     # The signal explains 1 - NOISE_SHARE of the variance, less what clipping and quantising cost.
     assert fit["r2"].between(0.6, 0.78).all()
     # A wrong weight matrix is caught: the test can fail.
     shuffled = synthetic._weight_matrix()[::-1]
-    assert (synthetic.fit_labels(features, labels, shuffled)["weight_corr"] < 0.5).any()
+    assert (truth.fit_labels(features, labels, shuffled)["weight_corr"] < 0.5).any()
 
 
 def test_label_fit_on_a_generated_dataset(smoke_dataset):
-    fit = synthetic.label_fit(smoke_dataset.root)
+    fit = truth.label_fit(smoke_dataset.root)
     assert list(fit.index) == list(data.TRAITS)
     assert fit["r2"].notna().all()

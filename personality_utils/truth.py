@@ -1,0 +1,171 @@
+"""The synthetic set's ground truth, read back: its sidecar files, the planted boxes of every
+stored frame, dlib against the true landmarks, and a check that the labels follow the planted
+function. Chapters 01, 02 and 05-07 use it on the synthetic set only (real data has no truth).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .data import TRAITS
+from .synthetic import FEATURES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "fit_labels",
+    "label_fit",
+    "landmark_agreement",
+    "load_frame_truth",
+    "load_ground_truth",
+    "store_boxes",
+    "true_eye_alignment_errors",
+]
+
+
+def load_ground_truth(data_root: str | os.PathLike) -> dict:
+    """Read ``ground_truth.json`` of a synthetic dataset.
+
+    Raises:
+        FileNotFoundError: If ``data_root`` is not a synthetic dataset (real data has none).
+    """
+    path = Path(data_root) / "ground_truth.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no ground truth here (only synthetic datasets have one)")
+    return json.loads(path.read_text())
+
+
+def load_frame_truth(data_root: str | os.PathLike, clip: str) -> dict[str, np.ndarray]:
+    """Per-frame ground truth of one clip (landmarks, aus, face_box, poster_box)."""
+    path = Path(data_root) / "ground_truth" / f"{clip.removesuffix('.mp4')}.npz"
+    with np.load(path, allow_pickle=False) as content:
+        return {key: content[key] for key in content.files}
+
+
+def _true_landmarks_of_found(data_root: str | os.PathLike, store):
+    """Yield (store row, true landmarks) for every frame where dlib found a face, reading each
+    clip's ground truth once."""
+    found = np.flatnonzero(store.detections["found"])
+    clips = store.meta["clip"].to_numpy()
+    frame_indices = store.meta["frame_index"].to_numpy()
+    loaded_clip, truth = None, None
+    for row in found:  # store rows are grouped by clip
+        if clips[row] != loaded_clip:
+            loaded_clip = clips[row]
+            truth = load_frame_truth(data_root, loaded_clip)["landmarks"]
+        yield row, truth[int(frame_indices[row])]
+
+
+def store_boxes(data_root: str | os.PathLike, store, key: str = "poster_box") -> np.ndarray:
+    """A ground-truth box of every frame of a store, in frame-store pixels: ``"poster_box"``
+    (the planted context cue) or ``"face_box"`` (the true face). Frames are squashed to the
+    store's square, so x and y are scaled separately."""
+    if key not in ("poster_box", "face_box"):
+        raise ValueError(f"key must be 'poster_box' or 'face_box', got {key!r}")
+    size = store.frames.shape[1]
+    meta = store.meta
+    out = np.full((len(meta), 4), np.nan)
+    loaded_clip, truth = None, None
+    for row, (clip, index) in enumerate(zip(meta["clip"], meta["frame_index"])):
+        if clip != loaded_clip:
+            loaded_clip, truth = clip, load_frame_truth(data_root, clip)[key]
+        box = truth if truth.ndim == 1 else truth[int(index)]
+        scale = np.array([size / meta["width"].iloc[row], size / meta["height"].iloc[row]] * 2)
+        out[row] = np.asarray(box, dtype=np.float64) * scale
+    return out
+
+
+def landmark_agreement(data_root: str | os.PathLike, store) -> "pd.DataFrame":
+    """Compare the dlib detections kept in a frame store with the ground truth.
+
+    Args:
+        data_root: Dataset root (synthetic sets have ``ground_truth/``; real data has none).
+        store: A :class:`~personality_utils.stores.FrameStore` built with faces.
+
+    Returns:
+        One row per stored frame: clip, frame_index, found, upsampled, score and ``error_iod``
+        (mean distance of dlib's 68 landmarks from the true ones, in true inter-ocular
+        distances; NaN where no face was found or no ground truth exists).
+    """
+    from .faces import landmark_error_iod
+
+    if store.detections is None:
+        raise ValueError(f"{store.path}: the store was built without faces")
+    table = store.meta[["clip", "frame_index"]].copy()
+    for field in ("found", "upsampled", "score"):
+        table[field] = store.detections[field]
+    table["found"] = table["found"].astype(bool)
+    errors = np.full(len(table), np.nan)
+    if (Path(data_root) / "ground_truth").is_dir():
+        for row, truth in _true_landmarks_of_found(data_root, store):
+            errors[row] = landmark_error_iod(store.detections["landmarks_frame"][row], truth)
+    table["error_iod"] = errors
+    return table
+
+
+def true_eye_alignment_errors(data_root: str | os.PathLike, store, face_size: int) -> np.ndarray:
+    """For every frame with a face: where the *true* eye centres land after the alignment that
+    dlib's landmarks produced, as the distance (crop pixels) from the canonical positions."""
+    from .faces import eye_alignment_error
+
+    detected = store.detections["landmarks_frame"]
+    return np.asarray(
+        [
+            eye_alignment_error(detected[row], truth, face_size)
+            for row, truth in _true_landmarks_of_found(data_root, store)
+        ]
+    )
+
+
+def label_fit(data_root: str | os.PathLike) -> "pd.DataFrame":
+    """Check that the written labels follow the documented function.
+
+    Fits each trait by least squares on the realised, standardised features of every clip and
+    compares the recovered weights with the planted ones.
+
+    Returns:
+        A DataFrame indexed by trait with ``r2`` (variance the linear fit explains; about
+        1 - NOISE_SHARE when the labels are right) and ``weight_corr`` (correlation between
+        recovered and planted weights).
+    """
+    import pandas as pd
+
+    from .data import load_split_labels
+
+    truth = load_ground_truth(data_root)
+    labels = pd.concat(load_split_labels(data_root).values())[list(TRAITS)]
+    features = pd.DataFrame({name: info["features"] for name, info in truth["clips"].items()}).T
+    return fit_labels(features.loc[labels.index], labels, np.asarray(truth["weight_matrix"]))
+
+
+def fit_labels(features, labels, weight_matrix: np.ndarray) -> "pd.DataFrame":
+    """Least-squares fit of each trait on standardised features (see :func:`label_fit`).
+
+    Args:
+        features: DataFrame, one row per clip, the :data:`FEATURES` columns.
+        labels: DataFrame, same rows, one column per trait.
+        weight_matrix: Planted weights (traits x features).
+    """
+    import pandas as pd
+
+    features = features[list(FEATURES)].astype(float)
+    standardised = (features - features.mean()) / features.std().replace(0, 1)
+    design = np.column_stack([np.ones(len(standardised)), standardised.to_numpy()])
+    targets = labels[list(TRAITS)].to_numpy(dtype=float)
+    coefficients, *_ = np.linalg.lstsq(design, targets, rcond=None)
+    residual = ((targets - design @ coefficients) ** 2).sum(axis=0)
+    total = ((targets - targets.mean(axis=0)) ** 2).sum(axis=0)
+    rows = {}
+    for index, trait in enumerate(TRAITS):
+        recovered = coefficients[1:, index]
+        rows[trait] = {
+            "r2": float(1 - residual[index] / total[index]),
+            "weight_corr": float(np.corrcoef(recovered, weight_matrix[index])[0, 1]),
+        }
+    return pd.DataFrame(rows).T
