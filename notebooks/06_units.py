@@ -70,6 +70,7 @@ from personality_utils import (
     plots,
     profiles,
     results,
+    semantics,
     stats,
     synthetic,
     training,
@@ -88,15 +89,15 @@ trained = run["trained"]
 checkpoint_dir = run["checkpoint"]
 face_store = dataset.faces("test")
 population = settings.unit_population
-population_rows = units.population_rows(face_store.meta, population)
+population_rows = semantics.population_rows(face_store.meta, population)
 crops = np.asarray(
     face_store.crops[population_rows]
 )  # the population, in the statistics' image order
-n_top = units.study_top_n(len(population_rows), top_n)
-unit_stats = units.face_unit_statistics(
+n_top = semantics.study_top_n(len(population_rows), top_n)
+unit_stats = semantics.face_unit_statistics(
     dataset, trained, checkpoint_dir, top_n=n_top, population=population
 )
-random_stats = units.face_unit_statistics(
+random_stats = semantics.face_unit_statistics(
     dataset, trained, checkpoint_dir, random_seed=seed, top_n=n_top, population=population
 )
 input_size, crop_size = settings.model_input_size, crops.shape[1]
@@ -109,8 +110,10 @@ masks = {
     layer: faces.region_masks(mean_landmarks, input_size, grid=side[layer])
     for layer in ("conv4_3", "conv5_3")
 }
-shares = {layer: units.region_shares(unit_stats, layer, masks[layer]) for layer in masks}
-random_shares = {layer: units.region_shares(random_stats, layer, masks[layer]) for layer in masks}
+shares = {layer: semantics.region_shares(unit_stats, layer, masks[layer]) for layer in masks}
+random_shares = {
+    layer: semantics.region_shares(random_stats, layer, masks[layer]) for layer in masks
+}
 print(dataset.description)
 print(
     f"population: {population}; F = {unit_stats.n_images} crops ({len(np.unique(face_store.meta['clip']))}"
@@ -143,7 +146,7 @@ profiles.compare_with_authors(settings, chapter="06")
 
 # %%
 TILE = 64
-first = units.top_unit_maps(
+first = semantics.top_unit_maps(
     trained, crops, unit_stats, "conv5_3", range(10), n=min(10, unit_stats.top_n)
 )
 tiles = [
@@ -189,10 +192,11 @@ for layer, parts in missing_parts.items():
 
 # %%
 ranking = {
-    layer: units.rank_units_by_region(unit_stats, layer, masks[layer], top=5) for layer in masks
+    layer: semantics.rank_units_by_region(unit_stats, layer, masks[layer], top=5) for layer in masks
 }
 random_ranking = {
-    layer: units.rank_units_by_region(random_stats, layer, masks[layer], top=5) for layer in masks
+    layer: semantics.rank_units_by_region(random_stats, layer, masks[layer], top=5)
+    for layer in masks
 }
 top5 = ranking["conv5_3"][ranking["conv5_3"]["n_prime"] > 0]
 panels = {}
@@ -246,7 +250,7 @@ figure.update_layout(
 )
 figure.show()
 emerged = pd.concat(
-    {layer: units.emerged_units(shares[layer], random_shares[layer]) for layer in masks},
+    {layer: semantics.emerged_units(shares[layer], random_shares[layer]) for layer in masks},
     names=["layer"],
 )
 emerged
@@ -264,8 +268,8 @@ emerged
 # %%
 entropy = pd.DataFrame(
     {
-        "trained": units.layer_entropy(unit_stats),
-        "random weights": units.layer_entropy(random_stats),
+        "trained": semantics.layer_entropy(unit_stats),
+        "random weights": semantics.layer_entropy(random_stats),
     }
 )
 entropy["trained − random"] = entropy["trained"] - entropy["random weights"]
@@ -312,7 +316,7 @@ entropy.round(3)
 
 # %%
 iou = {
-    (layer, kind): units.iou_table(source, layer)
+    (layer, kind): semantics.iou_table(source, layer)
     for layer in ("conv4_3", "conv5_3")
     for kind, source in (("trained", unit_stats), ("random weights", random_stats))
 }
@@ -351,7 +355,7 @@ for region in faces.REGIONS:
             text=[f"unit {u}" for u in values.index],
         )
     )
-figure.add_hline(y=units.DETECTOR_IOU, line=dict(dash="dash"), annotation_text="IoU 0.04")
+figure.add_hline(y=semantics.DETECTOR_IOU, line=dict(dash="dash"), annotation_text="IoU 0.04")
 figure.update_layout(
     height=380,
     xaxis_title="N' / N (average face)",
@@ -382,8 +386,8 @@ if dataset.synthetic:
             for clip in face_store.meta["clip"].iloc[population_rows]
         ]
     )
-    ranked_glasses = units.attribute_units(unit_stats, "conv5_3", wears)
-    random_glasses = units.attribute_units(random_stats, "conv5_3", wears)
+    ranked_glasses = semantics.attribute_units(unit_stats, "conv5_3", wears)
+    random_glasses = semantics.attribute_units(random_stats, "conv5_3", wears)
     best = ranked_glasses.iloc[0]
     glasses = {
         "base_rate": float(best["base_rate"]),
@@ -450,15 +454,15 @@ parts = list(check_masks)
 cells_layer = units.grid_locations(unit_stats, layer, side[layer])
 unit_values = pd.DataFrame(
     {
-        region: units.n_prime(cells_layer, mask) / unit_stats.top_n
+        region: semantics.n_prime(cells_layer, mask) / unit_stats.top_n
         for region, mask in check_masks.items()
     }
 )
 if dataset.synthetic:
     unit_values["glasses"] = ranked_glasses.set_index("unit")["precision"].sort_index()
-importance = units.trait_contributions(trained, crops, layer)
+importance = semantics.trait_contributions(trained, crops, layer)
 top_k = max(3, unit_stats.n_units(layer) // 8)
-enrichment = units.trait_region_enrichment(
+enrichment = semantics.trait_region_enrichment(
     unit_values.fillna(0), importance, top_k=top_k, n_permutations=n_permutations, seed=seed
 )
 ground_truth = {}
@@ -555,7 +559,9 @@ for layer_name in reversed(unit_stats.layers):
     grid_masks = faces.region_masks(
         mean_landmarks, input_size, grid=min(side[layer_name], 2 * unit_stats.grid)
     )
-    best_share = units.region_shares(unit_stats, layer_name, grid_masks).drop(columns="elsewhere")
+    best_share = semantics.region_shares(unit_stats, layer_name, grid_masks).drop(
+        columns="elsewhere"
+    )
     order = best_share.max(axis=1).sort_values(ascending=False, kind="stable").index
     for unit in order[: explorer_units if layer_name == "conv5_3" else 4]:
         part = best_share.loc[unit].idxmax()
@@ -574,9 +580,9 @@ plots.gallery_with_menu(explorer, columns=1, tile_height=110, title="Unit explor
 # one-per-clip population is the headline.
 
 # %%
-all_top_n = units.study_top_n(len(face_store), top_n)
-all_stats = units.face_unit_statistics(dataset, trained, checkpoint_dir, top_n=all_top_n)
-all_random = units.face_unit_statistics(
+all_top_n = semantics.study_top_n(len(face_store), top_n)
+all_stats = semantics.face_unit_statistics(dataset, trained, checkpoint_dir, top_n=all_top_n)
+all_random = semantics.face_unit_statistics(
     dataset, trained, checkpoint_dir, random_seed=seed, top_n=all_top_n
 )
 all_wears = None
@@ -586,10 +592,10 @@ if dataset.synthetic:
     )
 population_check = pd.DataFrame(
     {
-        f"{population} (headline)": units.study_summary(
+        f"{population} (headline)": semantics.study_summary(
             unit_stats, random_stats, masks["conv5_3"], wears if dataset.synthetic else None
         ),
-        "all_faces (check)": units.study_summary(
+        "all_faces (check)": semantics.study_summary(
             all_stats, all_random, masks["conv5_3"], all_wears
         ),
     }

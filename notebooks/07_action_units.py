@@ -74,10 +74,10 @@ from personality_utils import (
     plots,
     profiles,
     results,
+    semantics,
     stats,
     synthetic,
     training,
-    units,
 )
 
 plots.setup()
@@ -100,12 +100,12 @@ checkpoint_dir = run["checkpoint"]
 face_store = dataset.faces("test")
 clips = face_store.meta["clip"].to_numpy()
 population = settings.unit_population
-population_rows = units.population_rows(face_store.meta, population)
-n_top = units.study_top_n(len(population_rows), top_n)
-unit_stats = units.face_unit_statistics(
+population_rows = semantics.population_rows(face_store.meta, population)
+n_top = semantics.study_top_n(len(population_rows), top_n)
+unit_stats = semantics.face_unit_statistics(
     dataset, run["trained"], checkpoint_dir, top_n=n_top, population=population
 )  # chapter 6's pass
-random_stats = units.face_unit_statistics(
+random_stats = semantics.face_unit_statistics(
     dataset, run["trained"], checkpoint_dir, random_seed=seed, top_n=n_top, population=population
 )
 
@@ -368,9 +368,9 @@ plots.gallery_with_menu(
 # permutation null and Benjamini–Hochberg q-values, beside the headline.
 
 # %%
-all_top_n = units.study_top_n(n_frames, top_n)
-all_stats = units.face_unit_statistics(dataset, run["trained"], checkpoint_dir, top_n=all_top_n)
-all_random = units.face_unit_statistics(
+all_top_n = semantics.study_top_n(n_frames, top_n)
+all_stats = semantics.face_unit_statistics(dataset, run["trained"], checkpoint_dir, top_n=all_top_n)
+all_random = semantics.face_unit_statistics(
     dataset, run["trained"], checkpoint_dir, random_seed=seed, top_n=all_top_n
 )  # chapter 6's check
 frame_unit_top = all_stats.images["conv5_3"][:, :all_top_n]
@@ -621,7 +621,7 @@ masks_grid = faces.region_masks(
     settings.model_input_size,
     grid=unit_stats.grid,
 )
-shares = units.region_shares(unit_stats, "conv5_3", masks_grid)
+shares = semantics.region_shares(unit_stats, "conv5_3", masks_grid)
 empty_parts = [region for region, mask in masks_grid.items() if not mask.any()]
 print(
     f"cells per face part on the {unit_stats.grid}x{unit_stats.grid} conv5_3 grid: "

@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 from . import data, datasets, synthetic
-from .stores import build_frame_store
 from .profiles import PROFILES, get_profile
+from .stores import build_frame_store
 
 
 def _synth(arguments: argparse.Namespace) -> int:

@@ -582,7 +582,9 @@ def _frame_truth(
 ) -> np.ndarray:
     """One per-frame ground-truth array (``"aus"``, ``"landmarks"``) of a synthetic dataset,
     (len(meta), *shape), reading each clip's sidecar once."""
-    from .truth import load_frame_truth  # the synthetic set only: real data has no truth
+    from .truth import (
+        load_frame_truth,  # the synthetic set only: real data has no truth
+    )
 
     _check_meta(meta)
     values = np.full((len(meta), *shape), np.nan)
@@ -962,7 +964,7 @@ def region_agreement(
     Args:
         best_units: AU -> unit (e.g. the ``unit`` column of :func:`unit_overlap`).
         shares: Units x regions, each unit's share of maxima per region
-            (:func:`personality_utils.units.region_shares`).
+            (:func:`personality_utils.semantics.region_shares`).
         regions: AU -> region (default: :data:`~personality_utils.facs.AU_REGIONS`).
 
     Returns:

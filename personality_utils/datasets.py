@@ -15,7 +15,13 @@ from pathlib import Path
 from . import synthetic
 from .data import DataError, find_clips
 from .profiles import get_profile
-from .stores import FaceStore, FrameStore, build_frame_store, open_face_store, open_frame_store
+from .stores import (
+    FaceStore,
+    FrameStore,
+    build_frame_store,
+    open_face_store,
+    open_frame_store,
+)
 
 __all__ = ["Dataset", "prepare_dataset"]
 

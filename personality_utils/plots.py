@@ -493,7 +493,7 @@ def unit_segment(
 ) -> np.ndarray:
     """The authors' view of a unit on one of its top images (Fig. 7): the image where the
     unit's upsampled map reaches ``threshold`` times its maximum, dimmed elsewhere."""
-    from .units import unit_segmentation
+    from .semantics import unit_segmentation
 
     image = np.asarray(image, dtype=np.float64)
     if image.ndim != 3 or image.shape[0] != image.shape[1]:
@@ -875,10 +875,10 @@ def unit_rows(
         stats: Their :class:`~personality_utils.units.UnitStats`.
         n_images: Top images per row (at most the statistics' N).
     """
-    from . import units
+    from . import semantics, units
 
     n_images = min(n_images, stats.top_n)
-    maps = units.top_unit_maps(trained, images, stats, layer, unit_list, n=n_images)
+    maps = semantics.top_unit_maps(trained, images, stats, layer, unit_list, n=n_images)
     histograms = units.unit_histograms(stats, layer, stats.layer_sizes[layer][0])
     tiles: list[np.ndarray | None] = []
     for row, unit in enumerate(unit_list):

@@ -24,12 +24,13 @@ import pickle
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
 import numpy as np
 
 from .data import ANNOTATION_FILES, SPLITS, TRAITS, write_atomic
 from .facs import AU_IDS, AU_NAMES, AU_REGIONS, deform
-from .render import face_box, identity_shape, pose, render_frame, scene
 from .profiles import Profile, get_profile
+from .render import face_box, identity_shape, pose, render_frame, scene
 
 __all__ = [
     "REGIONS",

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_data import _write_video
 
 from personality_utils import data, stores
-from test_data import _write_video
 
 
 def _tiny_dataset(root: Path, n_clips: int = 3, broken: str | None = None) -> dict[str, float]:
