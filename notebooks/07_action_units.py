@@ -64,6 +64,8 @@ import numpy as np
 import pandas as pd
 
 from personality_utils import (
+    au_traits,
+    au_units,
     aus,
     claims,
     data,
@@ -263,18 +265,18 @@ if dataset.synthetic:
 # measure keeps its row, marked, with the planted column filled.
 
 # %%
-paper_table = aus.paper_table2()
-table2 = aus.unit_overlap(population_aus, unit_top).reindex(list(aus.AU_COLUMNS))
-first_permutation = aus.permutation_test(
+paper_table = au_units.paper_table2()
+table2 = au_units.unit_overlap(population_aus, unit_top).reindex(list(aus.AU_COLUMNS))
+first_permutation = au_units.permutation_test(
     population_aus, unit_top, n_permutations=n_permutations, seed=seed
 )
-random_table = aus.unit_overlap(population_aus, random_stats.images["conv5_3"][:, :n_top])
+random_table = au_units.unit_overlap(population_aus, random_stats.images["conv5_3"][:, :n_top])
 table2["p_permutation"] = first_permutation["p_permutation"]
 table2["null_q95"] = first_permutation["null_q95"]
 table2["q_bh"] = stats.benjamini_hochberg(table2["p_value"])
 table2["k_random_network"] = random_table["overlap"]
 if dataset.synthetic:
-    truth_table = aus.unit_overlap(true_aus.iloc[population_rows], unit_top)
+    truth_table = au_units.unit_overlap(true_aus.iloc[population_rows], unit_top)
     table2["k_planted_aus"] = truth_table["overlap"]
 table2.insert(
     0,
@@ -296,15 +298,15 @@ side_by_side = pd.concat(
     },
     axis=1,
 )
-k6 = aus.overlap_p_value(6)
-p_by_k = aus.overlap_p_value(np.arange(n_top + 1), n_faces, n_top, n_units)
+k6 = au_units.overlap_p_value(6)
+p_by_k = au_units.overlap_p_value(np.arange(n_top + 1), n_faces, n_top, n_units)
 k_needed = int(np.argmax(p_by_k < 0.05)) if (p_by_k < 0.05).any() else "more than N"
 printed = {k: p for _unit, k, p in paper.TABLE2.values()}  # the paper's p for each k
 print(
     f"the paper's formula at k = 6 (F = {paper.TABLE2_FRAMES}, N = {paper.TABLE2_TOP_N}, "
     f"U = {paper.TABLE2_UNITS}): p = {k6:.3f}; the paper prints {printed[6]} for every k = 6 row "
-    f"(k = 7: {aus.overlap_p_value(7):.4f}, printed {printed[7]}; k = 10: "
-    f"{aus.overlap_p_value(10):.3g}, printed {printed[10]})"
+    f"(k = 7: {au_units.overlap_p_value(7):.4f}, printed {printed[7]}; k = 10: "
+    f"{au_units.overlap_p_value(10):.3g}, printed {printed[10]})"
 )
 print(
     f"here F = {n_faces}, N = {n_top}, U = {n_units}: k = {n_top**2 / n_faces:.1f} is the "
@@ -335,7 +337,9 @@ side_by_side.style.format(na_rep="–").format(
 # %%
 share_colour = "#ff7f0e"
 measured_table = table2.dropna(subset=["overlap"])
-tops = {column: aus.top_items(population_aus[column], n_top) for column in measured_table.index}
+tops = {
+    column: au_units.top_items(population_aus[column], n_top) for column in measured_table.index
+}
 panels = {}
 for column, row in measured_table.iterrows():
     unit_rows = unit_top[int(row["unit"])]
@@ -374,16 +378,16 @@ all_random = semantics.face_unit_statistics(
     dataset, run["trained"], checkpoint_dir, random_seed=seed, top_n=all_top_n
 )  # chapter 6's check
 frame_unit_top = all_stats.images["conv5_3"][:, :all_top_n]
-frame_table = aus.unit_overlap(frame_aus, frame_unit_top)
-frame_permutation = aus.permutation_test(
+frame_table = au_units.unit_overlap(frame_aus, frame_unit_top)
+frame_permutation = au_units.permutation_test(
     frame_aus, frame_unit_top, n_permutations=n_permutations, seed=seed
 )
 frame_table["p_permutation"] = frame_permutation["p_permutation"]
 frame_table["q_bh"] = stats.benjamini_hochberg(frame_table["p_value"])
-frame_table["k_random_network"] = aus.unit_overlap(
+frame_table["k_random_network"] = au_units.unit_overlap(
     frame_aus, all_random.images["conv5_3"][:, :all_top_n]
 )["overlap"]
-frame_tops = {c: aus.top_items(frame_aus[c], all_top_n) for c in frame_table.index}
+frame_tops = {c: au_units.top_items(frame_aus[c], all_top_n) for c in frame_table.index}
 au_clip_counts = [len(np.unique(clips[rows])) for rows in frame_tops.values()]
 unit_clip_counts = [len(np.unique(clips[rows[rows >= 0]])) for rows in frame_unit_top]
 print(
@@ -392,10 +396,10 @@ print(
     f"(the test set has {n_frames / n_clips:.1f} face frames per clip)"
 )
 clip_top_n = min(max(1, round(all_top_n * n_clips / n_frames)), min(unit_clip_counts))
-clip_table = aus.clip_unit_overlap(frame_aus, clips, clip_top_n, unit_top=frame_unit_top)
-clip_permutation = aus.permutation_test(
-    aus.clip_max(frame_aus, clips),
-    aus.unit_top_clips(clips, clip_top_n, unit_top=frame_unit_top),
+clip_table = au_units.clip_unit_overlap(frame_aus, clips, clip_top_n, unit_top=frame_unit_top)
+clip_permutation = au_units.permutation_test(
+    au_units.clip_max(frame_aus, clips),
+    au_units.unit_top_clips(clips, clip_top_n, unit_top=frame_unit_top),
     n_top=clip_top_n,
     n_permutations=n_permutations,
     seed=seed,
@@ -417,7 +421,7 @@ significance = pd.DataFrame(
         "clips: q (BH, permutation)": stats.benjamini_hochberg(clip_permutation["p_permutation"]),
     }
 ).reindex(list(aus.AU_COLUMNS))
-clip_p_by_k = aus.overlap_p_value(np.arange(clip_top_n + 1), n_clips, clip_top_n, n_units)
+clip_p_by_k = au_units.overlap_p_value(np.arange(clip_top_n + 1), n_clips, clip_top_n, n_units)
 print(
     f"clip level: F = {n_clips} clips, N = {clip_top_n} clips per top set, U = {n_units}; "
     f"p < 0.05 needs k ≥ "
@@ -472,12 +476,12 @@ labels = {split: dataset.store(split).clip_labels() for split in splits}
 test_clips = labels["test"].index
 
 
-au_model, features = aus.fit_dataset_au_model(
+au_model, features = au_traits.fit_dataset_au_model(
     dataset, au_source, alphas, openface_dir, landmark_reference
 )
 models = {f"AU model ({au_source})": au_model}
 if dataset.synthetic and au_source != "truth":
-    models["AU model (planted AUs)"], _ = aus.fit_dataset_au_model(dataset, "truth", alphas)
+    models["AU model (planted AUs)"], _ = au_traits.fit_dataset_au_model(dataset, "truth", alphas)
 train_mean = labels["train"][TRAITS].mean()
 constant = pd.DataFrame([train_mean] * len(test_clips), index=test_clips)
 test_truth = labels["test"][TRAITS]
@@ -574,7 +578,7 @@ source_label = {
     "truth": "planted AUs",
 }[au_source]
 correlations = {
-    f"correlation, {source_label} (training clips)": aus.trait_au_correlation(
+    f"correlation, {source_label} (training clips)": au_traits.trait_au_correlation(
         features["train"], labels["train"]
     )
 }
@@ -583,7 +587,7 @@ if dataset.synthetic:
         planted_features = aus.clip_means(
             aus.split_intensities(dataset, "train", "truth"), dataset.faces("train").meta["clip"]
         )
-        correlations["correlation, planted AUs (training clips)"] = aus.trait_au_correlation(
+        correlations["correlation, planted AUs (training clips)"] = au_traits.trait_au_correlation(
             planted_features, labels["train"]
         )
     correlations["planted weights of the labels"] = pd.DataFrame(
@@ -611,7 +615,7 @@ plots.matrix_heatmaps(correlations, "Traits and action units").show()
 planted_comparison = "real data: no planted weights to compare with"
 if dataset.synthetic:
     planted_comparison = pd.concat(
-        {name: aus.compare_with_planted(m.coefficients) for name, m in models.items()}, axis=1
+        {name: au_traits.compare_with_planted(m.coefficients) for name, m in models.items()}, axis=1
     )
 train_faces = dataset.faces("train")
 mean_landmarks = train_faces.landmarks.mean(axis=0)
@@ -636,10 +640,11 @@ link_sources = {au_source: measured_table}
 if dataset.synthetic and au_source != "truth":
     link_sources["planted AUs"] = truth_table
 agreement = {
-    name: aus.region_agreement(t["unit"].astype(int), shares) for name, t in link_sources.items()
+    name: au_units.region_agreement(t["unit"].astype(int), shares)
+    for name, t in link_sources.items()
 }
 agreement_summary = pd.DataFrame(
-    {name: aus.region_agreement_summary(t) for name, t in agreement.items()}
+    {name: au_units.region_agreement_summary(t) for name, t in agreement.items()}
 ).T
 planted_comparison
 
@@ -797,7 +802,7 @@ if dataset.synthetic:
         float(models["AU model (planted AUs)"].accuracy["mean"]) if au_source != "truth" else None
     )
     record["coefficients_vs_planted"] = {
-        name: aus.compare_with_planted(m.coefficients).loc["overall"].to_dict()
+        name: au_traits.compare_with_planted(m.coefficients).loc["overall"].to_dict()
         for name, m in models.items()
     }
 saved = results.save_results(

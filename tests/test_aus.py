@@ -1,8 +1,8 @@
-"""Tests of personality_utils.aus: OpenFace files, the landmark estimator, Table 2, AU -> traits."""
+"""Tests of personality_utils.aus: OpenFace files, the landmark estimator, the ground truth and
+the one interface."""
 
 from __future__ import annotations
 
-import math
 import types
 
 import numpy as np
@@ -10,76 +10,68 @@ import pandas as pd
 import pytest
 
 from personality_utils import aus, facs, render, synthetic, truth
-from personality_utils.data import TRAITS, DataError
+from personality_utils.data import DataError
 
 AU_R = [f"{column}_r" for column in aus.AU_COLUMNS]
 AU_C = [f"{column}_c" for column in aus.PRESENCE_COLUMNS]
 
 
-# ----------------------------------------------------------------------------------------------
-# Table 2's formula
-# ----------------------------------------------------------------------------------------------
+def _sparse_mix(rng, n_clips=60, n_frames=10):
+    """Natural-looking expressions: 1-3 AUs at a time on a person-specific face; the first
+    frame of every clip is neutral."""
+    shapes, truth, clips = [], [], []
+    for clip in range(n_clips):
+        face = _identity_shape(rng)
+        for frame in range(n_frames):
+            values = np.zeros(17)
+            if frame:
+                active = rng.choice(17, int(rng.integers(1, 4)), replace=False)
+                values[active] = rng.uniform(0.5, 5, len(active))
+            shapes.append(facs.deform(face, values))
+            truth.append(values)
+            clips.append(f"clip{clip}")
+    return np.array(shapes), pd.DataFrame(truth, columns=aus.AU_COLUMNS), np.array(clips)
 
 
-def test_formula_reproduces_the_paper():
-    # REFERENCE.md: F=2000, N=50, U=512.
-    assert aus.overlap_p_value(10) == pytest.approx(9.32e-5, rel=2e-3)
-    assert aus.overlap_p_value(9) == pytest.approx(1.07e-3, rel=5e-3)  # paper prints 1.10e-3
-    assert aus.overlap_p_value(7) == pytest.approx(0.0855, rel=5e-3)  # paper prints 0.086
-    assert aus.overlap_p_value(5) == pytest.approx(0.976, abs=1e-3)  # paper prints 0.974
-    # The paper prints 0.439 for k=6; its own formula gives 0.469.
-    assert aus.overlap_p_value(6) == pytest.approx(0.469, abs=1e-3)
-    assert abs(aus.overlap_p_value(6) - 0.439) > 0.02
-    table = aus.paper_table2()
-    assert len(table) == 17 and table.loc["AU12", "unit"] == 108
-    agree = table["overlap"] != 6  # every row but the k=6 ones matches the printed value
-    np.testing.assert_allclose(
-        table.loc[agree, "formula_p"], table.loc[agree, "printed_p"], rtol=0.03
+def _generator_mix(rng, n_clips=60, n_frames=10):
+    """Every AU on at once, as in the synthetic set: clip means 5 Beta(1.6, 3.4), slow drift,
+    speech on AU25/26, blinks (the generator's own frame_intensities), on the mean face."""
+    shapes, truth, clips = [], [], []
+    for clip in range(n_clips):
+        recipe = types.SimpleNamespace(
+            seed=int(rng.integers(2**31)),
+            n_frames=n_frames,
+            fps=3.0,
+            au_means=tuple(5 * rng.beta(1.6, 3.4, 17)),
+        )
+        for values in synthetic.frame_intensities(recipe):
+            shapes.append(facs.deform(facs.MEAN_SHAPE, values))
+            truth.append(values)
+            clips.append(f"clip{clip}")
+    return np.array(shapes), pd.DataFrame(truth, columns=aus.AU_COLUMNS), np.array(clips)
+
+
+def _pose(shapes: np.ndarray, rng, jitter: float = 0.0) -> np.ndarray:
+    """Scale (40-90 px inter-ocular), roll (+-9 degrees), shift, and landmark jitter given in
+    inter-ocular distances."""
+    n = len(shapes)
+    angle = rng.uniform(-0.15, 0.15, n)
+    scale = rng.uniform(40, 90, n)
+    rotation = np.stack(
+        [
+            np.stack([np.cos(angle), -np.sin(angle)], -1),
+            np.stack([np.sin(angle), np.cos(angle)], -1),
+        ],
+        -2,
     )
-    np.testing.assert_allclose(table.loc[~agree, "formula_p"], 0.4689, atol=1e-4)
+    moved = np.einsum("nij,nkj->nki", rotation, shapes + rng.normal(0, jitter, shapes.shape))
+    return moved * scale[:, None, None] + rng.uniform(100, 300, (n, 1, 2))
 
 
-def test_formula_against_brute_force_and_for_tiny_p():
-    # Small case by direct counting: P(X >= k) from binomial coefficients.
-    population, n_top, n_units = 12, 4, 3
-    for k in range(n_top + 1):
-        tail = sum(
-            math.comb(n_top, i) * math.comb(population - n_top, n_top - i)
-            for i in range(k, n_top + 1)
-        ) / math.comb(population, n_top)
-        expected = 1 - (1 - tail) ** n_units
-        assert aus.overlap_p_value(k, population, n_top, n_units) == pytest.approx(expected)
-    # Tiny p keep their digits (1 - (1 - q)^U would round to 0 or lose them).
-    from scipy.stats import hypergeom
-
-    q = hypergeom.sf(29, 2000, 50, 50)
-    assert 0 < aus.overlap_p_value(30) == pytest.approx(512 * q, rel=1e-9)
-    np.testing.assert_allclose(
-        aus.overlap_p_value(np.array([7, 10])), [0.0855, 9.323e-5], rtol=5e-3
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# (a) OpenFace CSV files
-# ----------------------------------------------------------------------------------------------
-
-
-def _full_header() -> list[str]:
-    """OpenFace 2.x FeatureExtraction with every output on (714 columns)."""
-    header = ["frame", "face_id", "timestamp", "confidence", "success"]
-    header += [f"gaze_{e}_{a}" for e in (0, 1) for a in "xyz"] + ["gaze_angle_x", "gaze_angle_y"]
-    header += [f"eye_lmk_{a}_{i}" for a in ("x", "y", "X", "Y", "Z") for i in range(56)]
-    header += [f"pose_{a}" for a in ("Tx", "Ty", "Tz", "Rx", "Ry", "Rz")]
-    header += [f"{a}_{i}" for a in ("x", "y", "X", "Y", "Z") for i in range(68)]
-    header += [f"p_{a}" for a in ("scale", "rx", "ry", "rz", "tx", "ty")]
-    header += [f"p_{i}" for i in range(34)]
-    return header + AU_R + AU_C
-
-
-def _write(path, header, rows, separator=","):
-    lines = [separator.join(header)] + [separator.join(str(v) for v in row) for row in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def _identity_shape(rng) -> np.ndarray:
+    """The mean face with the generator's kind of identity variation (about +-6% face width,
+    face length, nose length, mouth width)."""
+    return render.identity_shape(tuple(rng.uniform(-1, 1, 4)))
 
 
 def _rows(header, n_frames, rng, overrides=None):
@@ -95,6 +87,29 @@ def _rows(header, n_frames, rng, overrides=None):
             values[key] = value
         rows.append([values[name] for name in header])
     return rows
+
+
+def _write(path, header, rows, separator=","):
+    lines = [separator.join(header)] + [separator.join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _full_header() -> list[str]:
+    """OpenFace 2.x FeatureExtraction with every output on (714 columns)."""
+    header = ["frame", "face_id", "timestamp", "confidence", "success"]
+    header += [f"gaze_{e}_{a}" for e in (0, 1) for a in "xyz"] + ["gaze_angle_x", "gaze_angle_y"]
+    header += [f"eye_lmk_{a}_{i}" for a in ("x", "y", "X", "Y", "Z") for i in range(56)]
+    header += [f"pose_{a}" for a in ("Tx", "Ty", "Tz", "Rx", "Ry", "Rz")]
+    header += [f"{a}_{i}" for a in ("x", "y", "X", "Y", "Z") for i in range(68)]
+    header += [f"p_{a}" for a in ("scale", "rx", "ry", "rz", "tx", "ty")]
+    header += [f"p_{i}" for i in range(34)]
+    return header + AU_R + AU_C
+
+
+# ----------------------------------------------------------------------------------------------
+# (a) OpenFace CSV files
+# ----------------------------------------------------------------------------------------------
 
 
 def test_reads_the_real_openface_file(shared_data):
@@ -242,64 +257,6 @@ def test_malformed_files_raise_clear_errors(tmp_path):
 # ----------------------------------------------------------------------------------------------
 # (b) The landmark estimator, on landmarks deformed by known AUs
 # ----------------------------------------------------------------------------------------------
-
-
-def _identity_shape(rng) -> np.ndarray:
-    """The mean face with the generator's kind of identity variation (about +-6% face width,
-    face length, nose length, mouth width)."""
-    return render.identity_shape(tuple(rng.uniform(-1, 1, 4)))
-
-
-def _pose(shapes: np.ndarray, rng, jitter: float = 0.0) -> np.ndarray:
-    """Scale (40-90 px inter-ocular), roll (+-9 degrees), shift, and landmark jitter given in
-    inter-ocular distances."""
-    n = len(shapes)
-    angle = rng.uniform(-0.15, 0.15, n)
-    scale = rng.uniform(40, 90, n)
-    rotation = np.stack(
-        [
-            np.stack([np.cos(angle), -np.sin(angle)], -1),
-            np.stack([np.sin(angle), np.cos(angle)], -1),
-        ],
-        -2,
-    )
-    moved = np.einsum("nij,nkj->nki", rotation, shapes + rng.normal(0, jitter, shapes.shape))
-    return moved * scale[:, None, None] + rng.uniform(100, 300, (n, 1, 2))
-
-
-def _generator_mix(rng, n_clips=60, n_frames=10):
-    """Every AU on at once, as in the synthetic set: clip means 5 Beta(1.6, 3.4), slow drift,
-    speech on AU25/26, blinks (the generator's own frame_intensities), on the mean face."""
-    shapes, truth, clips = [], [], []
-    for clip in range(n_clips):
-        recipe = types.SimpleNamespace(
-            seed=int(rng.integers(2**31)),
-            n_frames=n_frames,
-            fps=3.0,
-            au_means=tuple(5 * rng.beta(1.6, 3.4, 17)),
-        )
-        for values in synthetic.frame_intensities(recipe):
-            shapes.append(facs.deform(facs.MEAN_SHAPE, values))
-            truth.append(values)
-            clips.append(f"clip{clip}")
-    return np.array(shapes), pd.DataFrame(truth, columns=aus.AU_COLUMNS), np.array(clips)
-
-
-def _sparse_mix(rng, n_clips=60, n_frames=10):
-    """Natural-looking expressions: 1-3 AUs at a time on a person-specific face; the first
-    frame of every clip is neutral."""
-    shapes, truth, clips = [], [], []
-    for clip in range(n_clips):
-        face = _identity_shape(rng)
-        for frame in range(n_frames):
-            values = np.zeros(17)
-            if frame:
-                active = rng.choice(17, int(rng.integers(1, 4)), replace=False)
-                values[active] = rng.uniform(0.5, 5, len(active))
-            shapes.append(facs.deform(face, values))
-            truth.append(values)
-            clips.append(f"clip{clip}")
-    return np.array(shapes), pd.DataFrame(truth, columns=aus.AU_COLUMNS), np.array(clips)
 
 
 def test_each_au_moves_its_own_estimate_most():
@@ -457,198 +414,6 @@ def test_truth_and_the_single_interface(tmp_path):
     assert (r.drop("AU14") > 0.99).all()
 
 
-# ----------------------------------------------------------------------------------------------
-# Table 2 at frame and clip level, the permutation null, Benjamini-Hochberg
-# ----------------------------------------------------------------------------------------------
-
-
-def _random_units(rng, population, n_units, n_top):
-    return np.stack([rng.choice(population, n_top, replace=False) for _ in range(n_units)])
-
-
-def test_unit_overlap_finds_a_planted_unit():
-    rng = np.random.default_rng(7)
-    population, n_units, n_top = 300, 40, 20
-    units = _random_units(rng, population, n_units, n_top)
-    values = rng.normal(size=(population, 2))
-    # AU "A": its 20 highest frames include 12 of unit 7's top frames.
-    values[units[7][:12], 0] += 10
-    values[np.setdiff1d(np.arange(population), units[7])[:8], 0] += 10
-    values[5, 1] = np.nan  # NaN is never in a top set
-    table = aus.unit_overlap(pd.DataFrame(values, columns=["A", "B"]), units)
-    assert table.loc["A", "unit"] == 7 and table.loc["A", "overlap"] == 12
-    assert table.loc["A", "p_value"] < 1e-8
-    assert table.loc["A", "population"] == population and table.loc["A", "n_units"] == n_units
-    # Brute force with Python sets for the other column.
-    top = set(aus.top_items(values[:, 1], n_top).tolist())
-    overlaps = [len(top & set(unit.tolist())) for unit in units]
-    assert table.loc["B", "overlap"] == max(overlaps)
-    assert table.loc["B", "unit"] == int(np.argmax(overlaps))
-    assert table.loc["B", "p_value"] == pytest.approx(
-        aus.overlap_p_value(max(overlaps), population, n_top, n_units)
-    )
-    # The units module pads with -1 when it saw fewer than N images: no item.
-    padded = units.copy()
-    padded[7, 15:] = -1
-    assert aus.unit_overlap(pd.DataFrame(values[:, :1]), padded).loc[0, "overlap"] == 12
-    padded[7, :12] = -1
-    assert aus.unit_overlap(pd.DataFrame(values[:, :1]), padded).loc[0, "unit"] != 7
-    np.testing.assert_array_equal(aus.top_items([1.0, np.nan, 3.0, 3.0, 0.0], 3), [2, 3, 0])
-    with pytest.raises(ValueError, match="finite"):
-        aus.top_items([1.0, np.nan], 2)
-    with pytest.raises(ValueError, match="outside"):
-        aus.unit_overlap(pd.DataFrame(values), units + population)
-
-
-def test_clip_level_overlap():
-    rng = np.random.default_rng(8)
-    n_clips, per_clip, n_units = 80, 5, 30
-    clips = np.repeat([f"c{i:02d}" for i in range(n_clips)], per_clip)
-    activations = rng.normal(size=(len(clips), n_units))
-    intensity = rng.normal(size=len(clips))
-    # Unit 3 fires on the clips where the AU is strong (one frame each is enough).
-    strong = np.flatnonzero(np.isin(clips, [f"c{i:02d}" for i in range(0, 80, 8)]))
-    intensity[strong[::per_clip]] += 10
-    activations[strong[1::per_clip], 3] += 10
-    frame_table = pd.DataFrame({"AU12": intensity})
-    table = aus.clip_unit_overlap(frame_table, clips, n_top=10, activations=activations)
-    assert table.loc["AU12", "unit"] == 3 and table.loc["AU12", "overlap"] == 10
-    assert table.loc["AU12", "population"] == n_clips
-    maxima = aus.clip_max(frame_table, clips)
-    assert len(maxima) == n_clips and maxima.index[0] == "c00"
-    # From top frame lists: distinct clips in rank order.
-    picked = aus.unit_top_clips(clips, 3, unit_top=np.array([[0, 1, -1, 5, 2, 10]]))
-    np.testing.assert_array_equal(picked, [[0, 1, 2]])
-    with pytest.raises(ValueError, match="span 1 clips"):
-        aus.unit_top_clips(clips, 2, unit_top=np.array([[5, 6, 7, 8, 9]]))
-
-
-def test_permutation_null():
-    rng = np.random.default_rng(9)
-    population, n_units, n_top = 400, 64, 20
-    units = _random_units(rng, population, n_units, n_top)
-    values = rng.normal(size=(population, 40))
-    values[units[11][:9], 0] += 10  # a planted overlap of 9 (chance level is about 4)
-    table = aus.permutation_test(pd.DataFrame(values), units, n_permutations=300, seed=1)
-    assert table.loc[0, "overlap"] >= 9
-    assert table.loc[0, "p_permutation"] == pytest.approx(1 / 301)
-    # No relation: permutation p-values spread over (0, 1].
-    p = table["p_permutation"].iloc[1:]
-    assert 0.25 < p.mean() < 0.75 and (p < 0.05).mean() <= 0.2 and p.max() > 0.5
-    # Seeded: the same seed gives the same null.
-    again = aus.permutation_test(pd.DataFrame(values[:, :3]), units, n_permutations=300, seed=1)
-    pd.testing.assert_frame_equal(again, table.iloc[:3])
-    # With independent random units the formula is exact: E[max] = sum over j of P(max >= j).
-    null = aus.permutation_test(
-        pd.DataFrame(rng.normal(size=(population, 1))), units, n_permutations=3000, seed=2
-    )
-    expected = sum(aus.overlap_p_value(j, population, n_top, n_units) for j in range(1, n_top + 1))
-    assert null.loc[0, "null_mean"] == pytest.approx(expected, rel=0.05)
-
-
-def test_permutation_null_at_the_papers_size_is_fast():
-    import time
-
-    rng = np.random.default_rng(10)
-    units = _random_units(rng, 2000, 512, 50)
-    start = time.perf_counter()
-    values = pd.DataFrame(rng.normal(size=(2000, 1)))
-    table = aus.permutation_test(values, units, n_permutations=1000)
-    elapsed = time.perf_counter() - start
-    expected = sum(aus.overlap_p_value(j) for j in range(1, 51))  # 5.54: the paper's 5-7/50
-    assert table.loc[0, "null_mean"] == pytest.approx(expected, rel=0.03)
-    assert elapsed < 15  # measured about 1 s on one core
-
-
-# ----------------------------------------------------------------------------------------------
-# AUs and traits
-# ----------------------------------------------------------------------------------------------
-
-
-def _planted_matrix() -> pd.DataFrame:
-    return pd.DataFrame(
-        [[synthetic.TRAIT_WEIGHTS[t].get(c, 0.0) for c in aus.AU_COLUMNS] for t in TRAITS],
-        index=list(TRAITS),
-        columns=list(aus.AU_COLUMNS),
-    )
-
-
-def _clip_split(rng, n, weights, noise=0.05, name="x"):
-    """Clip-mean AUs like the synthetic set's (5 Beta(1.6, 3.4)) and labels linear in them."""
-    features = pd.DataFrame(
-        5 * rng.beta(1.6, 3.4, (n, 17)),
-        index=[f"{name}{i:04d}" for i in range(n)],
-        columns=list(aus.AU_COLUMNS),
-    )
-    standard = (features - 1.6) / 1.0
-    labels = 0.5 + 0.06 * standard.to_numpy() @ weights.to_numpy().T
-    labels = labels + rng.normal(0, noise, labels.shape)
-    return features, pd.DataFrame(np.clip(labels, 0, 1), index=features.index, columns=list(TRAITS))
-
-
-def test_ridge_recovers_planted_weights_and_picks_a_sensible_alpha():
-    rng = np.random.default_rng(12)
-    weights = _planted_matrix()
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
-        _clip_split(rng, n, weights, name=name) for n, name in ((400, "a"), (200, "b"), (200, "c"))
-    )
-    x_train["AU14"] = np.nan  # e.g. the geometric estimator's blind AU: dropped
-    x_val.iloc[0, 0] = np.nan  # a missing value: the training mean
-    result = aus.fit_au_ridge(x_train, y_train, x_val, y_val, x_test, y_test)
-    assert result.dropped == ("AU14",) and "AU14" not in result.coefficients.columns
-    assert list(result.coefficients.index) == list(TRAITS)
-    comparison = aus.compare_with_planted(result.coefficients)
-    # Measured: overall .96, every trait >= .93, all signs right.
-    assert comparison.loc["overall", "correlation"] > 0.95
-    assert (comparison["correlation"] > 0.9).all() and (comparison["sign_agreement"] == 1).all()
-    # Strong signal: little shrinkage, but the grid's interior, not its end.
-    assert result.alpha < 100 and result.alpha != result.validation_mse.index.max()
-    assert result.validation_mse.loc[result.alpha] == result.validation_mse.min()
-    assert result.r2["mean"] > 0.25  # measured .33 (openness has little AU signal)
-    baseline = 1 - (y_test - y_train.mean()).abs().mean()
-    assert result.accuracy["mean"] > baseline.mean() + 0.005  # measured +0.0099
-    assert list(result.predictions.index) == list(x_test.index)
-    assert result.predictions.to_numpy().min() >= 0 and result.predictions.to_numpy().max() <= 1
-    # The closed form at the chosen alpha.
-    columns = list(result.coefficients.columns)
-    design = ((x_train[columns] - x_train[columns].mean()) / x_train[columns].std()).to_numpy()
-    targets = (y_train - y_train.mean()).to_numpy()
-    direct = np.linalg.solve(
-        design.T @ design + result.alpha * np.eye(len(columns)), design.T @ targets
-    )
-    np.testing.assert_allclose(result.coefficients.to_numpy(), direct.T, atol=1e-10)
-    # No signal at all: the validation picks a heavy penalty.
-    noise_train = _clip_split(rng, 400, weights * 0, name="a")[1].iloc[::-1]  # order: by name
-    noise_val = _clip_split(rng, 200, weights * 0, name="b")[1]
-    flat = aus.fit_au_ridge(x_train, noise_train, x_val, noise_val, x_test)
-    assert flat.alpha >= 100 and flat.accuracy is None
-    assert flat.coefficients.abs().max().max() < result.coefficients.abs().max().max() / 5
-
-
-def test_compare_with_planted_and_correlation_matrix():
-    weights = _planted_matrix()
-    same = aus.compare_with_planted(weights * 3)
-    np.testing.assert_allclose(same["correlation"], 1.0)
-    assert (same["sign_agreement"] == 1).all() and "overall" in same.index
-    opposite = aus.compare_with_planted(-weights)
-    np.testing.assert_allclose(opposite["correlation"], -1.0)
-    assert (opposite["sign_agreement"] == 0).all()
-    rng = np.random.default_rng(13)
-    features = pd.DataFrame(rng.normal(size=(200, 17)), columns=list(aus.AU_COLUMNS))
-    labels = pd.DataFrame(rng.normal(size=(200, 5)), columns=list(TRAITS))
-    labels["extraversion"] = features["AU12"] + 0.1 * rng.normal(size=200)
-    labels.index = features.index = [f"clip{i}" for i in range(200)]
-    matrix = aus.trait_au_correlation(features, labels.iloc[::-1])  # aligned by clip name
-    assert matrix.shape == (5, 17) and list(matrix.index) == list(TRAITS)
-    assert matrix.loc["extraversion", "AU12"] > 0.99
-    assert matrix.drop(index="extraversion").abs().max().max() < 0.3
-    spearman = aus.trait_au_correlation(np.exp(features), labels, method="spearman")
-    assert spearman.loc["extraversion", "AU12"] > 0.99
-    frames = pd.DataFrame({"AU12": [1.0, 3.0, np.nan, 5.0]})
-    means = aus.clip_means(frames, ["b", "b", "a", "a"])
-    assert list(means.index) == ["a", "b"] and means["AU12"].tolist() == [5.0, 2.0]
-
-
 def test_truth_landmarks(tmp_path):
     (tmp_path / "ground_truth").mkdir()
     planted = np.arange(5 * 68 * 2, dtype=np.float32).reshape(5, 68, 2)
@@ -666,33 +431,3 @@ def test_truth_landmarks(tmp_path):
         aus.truth_landmarks(tmp_path, meta.assign(frame_index=[5, 0]))
     with pytest.raises(DataError, match="no ground truth"):
         aus.truth_landmarks(tmp_path, meta.assign(clip="BBBBBBBBBBB.001.mp4"))
-
-
-def test_region_agreement_against_chance():
-    # Four units; unit 0 looks at the mouth, unit 1 at the eyes, the eyebrows have no cell.
-    shares = pd.DataFrame(
-        {
-            "eyebrows": [0.0, 0.0, 0.0, 0.0],
-            "eyes": [0.0, 0.8, 0.1, 0.1],
-            "nose": [0.1, 0.0, 0.1, 0.1],
-            "mouth": [0.8, 0.0, 0.1, 0.2],
-        }
-    )
-    table = aus.region_agreement({"AU12": 0, "AU45": 1, "AU15": 2, "AU01": 3}, shares)
-    assert table.loc["AU12", "region"] == "mouth" and table.loc["AU45", "region"] == "eyes"
-    assert table.loc["AU12", "mean_share"] == pytest.approx(0.275)
-    assert table.loc["AU12", "chance"] == pytest.approx(0.25)  # only unit 0 beats 0.275
-    assert bool(table.loc["AU12", "above"]) and bool(table.loc["AU45", "above"])
-    assert not bool(table.loc["AU15", "above"])
-    assert not table.loc["AU01", "testable"] and np.isnan(table.loc["AU01", "above"])
-    summary = aus.region_agreement_summary(table)
-    assert summary["n_testable"] == 3 and summary["observed"] == 2
-    assert summary["expected"] == pytest.approx(0.25 + 0.25 + 0.25)
-    # P(at least 2 of 3 Bernoulli(0.25)) = 3 * 0.25**2 * 0.75 + 0.25**3
-    assert summary["p_value"] == pytest.approx(3 * 0.25**2 * 0.75 + 0.25**3)
-    none = aus.region_agreement_summary(aus.region_agreement({"AU01": 0}, shares))
-    assert none["n_testable"] == 0 and np.isnan(none["p_value"])
-    with pytest.raises(ValueError, match="no face region"):
-        aus.region_agreement({"AU99": 0}, shares)
-    with pytest.raises(ValueError, match="not in the shares"):
-        aus.region_agreement({"AU12": 9}, shares)

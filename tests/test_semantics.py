@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_units import BATCH, INPUT, _hand_accumulator, _images, _landmarks, _tiny_trained
+from test_units import (
+    BATCH,
+    INPUT,
+    _hand_accumulator,
+    _images,
+    _landmarks,
+    _tiny_trained,
+)
 
 from personality_utils import faces, models, semantics, units
 from personality_utils.training import TrainConfig, TrainedModel
