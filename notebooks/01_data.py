@@ -41,7 +41,7 @@ import plotly.graph_objects as go
 from IPython.display import display
 from plotly.subplots import make_subplots
 
-from personality_utils import data, datasets, plots, profiles, results, stats, truth
+from personality_utils import data, datasets, images, plots, profiles, results, stats, truth
 
 plots.setup()
 settings = profiles.get_profile(profile)
@@ -144,9 +144,9 @@ per_clip.value_counts().sort_index().rename("clips").to_frame().rename_axis("fra
 # %%
 train_store = stores["train"]
 first_frames = train_store.meta.groupby("clip", sort=True).head(1).head(15)
-images = [np.asarray(train_store.frames[i]) for i in first_frames.index]
+first_images = [np.asarray(train_store.frames[i]) for i in first_frames.index]
 titles = [f"{row.clip[:11]} E={row.extraversion:.2f}" for row in first_frames.itertuples()]
-plots.image_grid(images, titles, columns=5, tile_height=170).update_layout(
+plots.image_grid(first_images, titles, columns=5, tile_height=170).update_layout(
     title="First sampled frame of 15 training clips, squashed to a square as the authors did"
 ).show()
 
@@ -275,7 +275,7 @@ if ground_truth is not None:
         int(example.frame_index)
     ]
     detected = faces.detect_face(frame)  # the same call the store made
-    figure = go.Figure(go.Image(source=plots.image_uri(frame, "jpeg")))
+    figure = go.Figure(go.Image(source=images.image_uri(frame, "jpeg")))
     figure.add_trace(
         go.Scatter(
             x=true_points[:, 0],

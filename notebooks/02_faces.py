@@ -47,7 +47,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from personality_utils import data, datasets, faces, plots, profiles, results, truth
+from personality_utils import data, datasets, faces, images, plots, profiles, results, truth
 
 plots.setup()
 settings = profiles.get_profile(profile)
@@ -91,7 +91,7 @@ figure = make_subplots(rows=2, cols=3, horizontal_spacing=0.01, vertical_spacing
 for k, row in enumerate(picks):
     position = dict(row=k // 3 + 1, col=k % 3 + 1)
     figure.add_trace(
-        go.Image(source=plots.image_uri(np.asarray(store.frames[row]), "jpeg")), **position
+        go.Image(source=images.image_uri(np.asarray(store.frames[row]), "jpeg")), **position
     )
     points = store.detections["landmarks_store"][row]
     figure.add_trace(
@@ -218,7 +218,7 @@ figure = make_subplots(
         f"masks on the {grid}x{grid} conv5 grid",
     ],
 )
-figure.add_trace(go.Image(source=plots.image_uri(average_face)), row=1, col=1)
+figure.add_trace(go.Image(source=images.image_uri(average_face)), row=1, col=1)
 figure.add_trace(
     go.Scatter(
         x=mean_landmarks[:, 0],
@@ -231,12 +231,12 @@ figure.add_trace(
     col=1,
 )
 figure.add_trace(
-    go.Image(source=plots.image_uri(plots.masks_over(average_face, pixel_masks))),
+    go.Image(source=images.image_uri(images.masks_over(average_face, pixel_masks))),
     row=1,
     col=2,
 )
 figure.add_trace(
-    go.Image(source=plots.image_uri(plots.masks_over(average_face, grid_masks))),
+    go.Image(source=images.image_uri(images.masks_over(average_face, grid_masks))),
     row=1,
     col=3,
 )
@@ -298,7 +298,7 @@ figure = make_subplots(
     subplot_titles=["its own landmarks", "its own masks"],
 )
 crop = np.asarray(face_store.crops[example])
-figure.add_trace(go.Image(source=plots.image_uri(crop)), row=1, col=1)
+figure.add_trace(go.Image(source=images.image_uri(crop)), row=1, col=1)
 figure.add_trace(
     go.Scatter(
         x=face_store.landmarks[example][:, 0],
@@ -310,7 +310,9 @@ figure.add_trace(
     row=1,
     col=1,
 )
-figure.add_trace(go.Image(source=plots.image_uri(plots.masks_over(crop, own_masks))), row=1, col=2)
+figure.add_trace(
+    go.Image(source=images.image_uri(images.masks_over(crop, own_masks))), row=1, col=2
+)
 figure.update_xaxes(visible=False)
 figure.update_yaxes(visible=False)
 figure.update_layout(

@@ -61,6 +61,7 @@ from personality_utils import (
     claims,
     data,
     datasets,
+    images,
     paper,
     plots,
     profiles,
@@ -131,13 +132,13 @@ pd.DataFrame(
 
 # %%
 panels = {}
-for source, maps, images, tops in (
+for source, maps, pictures, tops in (
     ("full frames", frame_maps, store.frames, top_frames),
     ("faces", face_maps, face_store.crops, top_faces),
 ):
     for t, trait in enumerate(TRAITS):
         panels[f"{source} · {trait}"] = [
-            plots.cam_overlay(images[row], maps[row, t], display_size=112)
+            images.cam_overlay(pictures[row], maps[row, t], display_size=112)
             for row in tops[trait][:20]
         ]
 plots.gallery_with_menu(

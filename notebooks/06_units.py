@@ -67,6 +67,7 @@ from personality_utils import (
     data,
     datasets,
     faces,
+    images,
     plots,
     profiles,
     results,
@@ -150,12 +151,12 @@ first = semantics.top_unit_maps(
     trained, crops, unit_stats, "conv5_3", range(10), n=min(10, unit_stats.top_n)
 )
 tiles = [
-    plots.unit_segment(crops[image], first.maps[u, k]) if image >= 0 else None
+    images.unit_segment(crops[image], first.maps[u, k]) if image >= 0 else None
     for u in range(len(first.units))
     for k, image in enumerate(first.image_indices[u])
 ]
 plots.image_figure(
-    plots.mosaic(tiles, columns=10, tile=TILE),
+    images.mosaic(tiles, columns=10, tile=TILE),
     "Fig. 7: ten conv5_3 units (rows), their ten top test crops, segmented at 0.5·max",
 ).show()
 
@@ -203,7 +204,7 @@ panels = {}
 for region, rows in top5.groupby("region", sort=False):
     label = ", ".join(f"{u} (N'={n})" for u, n in zip(rows["unit"], rows["n_prime"]))
     panels[f"{region}: units {label}"] = [
-        plots.unit_rows(trained, crops, unit_stats, "conv5_3", rows["unit"].tolist(), mean_face)
+        images.unit_rows(trained, crops, unit_stats, "conv5_3", rows["unit"].tolist(), mean_face)
     ]
 plots.gallery_with_menu(
     panels, columns=1, tile_height=5 * 70, title="Fig. 9, conv5_3: ", format="jpeg"
@@ -415,7 +416,7 @@ else:
 plots.gallery_with_menu(
     {
         f"unit {unit}": [
-            plots.unit_rows(trained, crops, unit_stats, "conv5_3", [unit], mean_face, n_images=10)
+            images.unit_rows(trained, crops, unit_stats, "conv5_3", [unit], mean_face, n_images=10)
         ]
         for unit in candidates
     },
@@ -566,7 +567,7 @@ for layer_name in reversed(unit_stats.layers):
     for unit in order[: explorer_units if layer_name == "conv5_3" else 4]:
         part = best_share.loc[unit].idxmax()
         explorer[f"{layer_name} · unit {unit} · {part} {best_share.loc[unit, part]:.2f}"] = [
-            plots.unit_rows(trained, crops, unit_stats, layer_name, [unit], mean_face, n_images=10)
+            images.unit_rows(trained, crops, unit_stats, layer_name, [unit], mean_face, n_images=10)
         ]
 plots.gallery_with_menu(explorer, columns=1, tile_height=110, title="Unit explorer: ").show()
 

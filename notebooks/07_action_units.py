@@ -72,6 +72,7 @@ from personality_utils import (
     datasets,
     faces,
     facs,
+    images,
     paper,
     plots,
     profiles,
@@ -345,7 +346,7 @@ for column, row in measured_table.iterrows():
     unit_rows = unit_top[int(row["unit"])]
     shared = set(tops[column]) & set(unit_rows[unit_rows >= 0])
     panels[f"{column} · unit {int(row['unit'])} (k = {int(row['overlap'])})"] = [
-        plots.thumbnail(
+        images.thumbnail(
             face_store.crops[population_rows[r]], 64, share_colour if r in shared else None
         )
         for r in [*tops[column][:10], *unit_rows[:10]]

@@ -1,11 +1,11 @@
-"""The claims engine: every claim of the paper, and every check this book adds, judged once.
+"""Every claim of the paper, and every check this book adds, judged once.
 
 Each chapter saves a record of its measurements (``measurements`` in its results file) and ends
 with :func:`report`, which judges that chapter's rows of :data:`CLAIMS`, prints them with their
 rules, and returns them for the results file; the summary page (chapter 08) judges the same rows
 from the same records with :func:`evaluate`, so a chapter and the summary cannot disagree.
 
-Verdicts are four-valued (:data:`VERDICTS`): *held*, *did not hold*, *inconclusive* (an
+Verdicts are four-valued (:data:`~personality_utils.verdicts.VERDICTS`): *held*, *did not hold*, *inconclusive* (an
 interval straddles the bar) and *not testable here* (no data, a missing or non-finite
 measurement, or a real-data-only claim). Where a measurement carries an interval the rule uses
 it; claims of sameness are judged against an equivalence margin with an interval, never by a
@@ -15,167 +15,34 @@ are read as checks of the method, not as findings about people.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from . import paper
 from .data import TRAITS
 from .results import to_jsonable
-
-__all__ = [
-    "CLAIMS",
-    "EQUIVALENCE_MARGIN",
-    "HELD",
-    "INCONCLUSIVE",
-    "NOT_HELD",
-    "NOT_TESTABLE",
-    "VERDICTS",
-    "Claim",
-    "Judgement",
-    "above",
-    "below",
-    "claims_of",
-    "counts",
-    "equivalent",
-    "evaluate",
-    "judge",
-    "report",
-]
-
-HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTABLE = (
-    "held",
-    "did not hold",
-    "inconclusive",
-    "not testable here",
+from .verdicts import (
+    ALPHA,
+    EQUIVALENCE_MARGIN,
+    HELD,
+    INCONCLUSIVE,
+    NOT_HELD,
+    NOT_TESTABLE,
+    VERDICTS,
+    Claim,
+    Judgement,
+    Untestable,
+    above,
+    equivalent,
+    get,
+    interval,
+    judge,
+    number,
+    point,
+    with_interval,
 )
-#: The four verdicts, in the order the summary counts them.
-VERDICTS: tuple[str, ...] = (HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTABLE)
-#: How far apart the traits' shares of CAM mass on a face part may be and still count as "the
-#: same parts" (chapter 05): five percentage points of the map's mass.
-EQUIVALENCE_MARGIN = 0.05
-_ALPHA = 0.05
 
-
-class _Untestable(Exception):
-    """A measurement the claim needs is absent, None or not finite."""
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """A claim judged on one chapter's measurements.
-
-    Attributes:
-        verdict: One of :data:`VERDICTS`.
-        ours: Our figure (a number, or a short text such as an AU name).
-        baseline: What the rule compares it with (None when nothing).
-        evidence: The numbers behind the verdict, in words.
-    """
-
-    verdict: str
-    ours: float | str | None
-    baseline: float | str | None
-    evidence: str
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One claim, and how to judge it.
-
-    Attributes:
-        key: Short identifier.
-        chapter: Results stem whose ``measurements`` it reads.
-        text: The claim.
-        rule: The rule that decides the verdict, printed with every row.
-        paper: The paper's figure for it (None when the paper gives none).
-        baseline: What the baseline column is.
-        label: Short name for figures.
-        judge: Reads the chapter's measurements and returns a :class:`Judgement`.
-        check: A check this book adds (True) or a claim of the paper (False).
-        planted: On the synthetic set, the planted weights decide it: a check of the method.
-        plot: Whether the summary's figure shows it (figures on a 0-1 scale).
-    """
-
-    key: str
-    chapter: str
-    text: str
-    rule: str
-    paper: float | str | None
-    baseline: str
-    label: str
-    judge: Callable[[Mapping[str, Any]], Judgement]
-    check: bool = False
-    planted: bool = False
-    plot: bool = False
-
-
-# ----------------------------------------------------------------------------------------------
-# Reading measurements and the rules
-# ----------------------------------------------------------------------------------------------
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Untestable(f"a measurement it needs has no finite value ({value!r})")
-    number = float(value)
-    if not math.isfinite(number):
-        raise _Untestable(f"a measurement it needs has no finite value ({value!r})")
-    return number
-
-
-def _get(measurements: Mapping[str, Any], *path: str) -> Any:
-    value: Any = measurements
-    for key in path:
-        if not isinstance(value, Mapping) or value.get(key) is None:
-            raise _Untestable(f"no measurement {'.'.join(path)}")
-        value = value[key]
-    return value
-
-
-def _interval(measurements: Mapping[str, Any], *path: str) -> tuple[float, float, float]:
-    item = _get(measurements, *path)
-    if not isinstance(item, Mapping):
-        raise _Untestable(f"{'.'.join(path)} has no interval")
-    return _number(item["value"]), _number(item.get("low")), _number(item.get("high"))
-
-
-def above(low: float, high: float, bar: float) -> str:
-    """Held if the whole interval lies above ``bar``, not held if it lies at or below it,
-    inconclusive if it straddles it."""
-    if low > bar:
-        return HELD
-    if high <= bar:
-        return NOT_HELD
-    return INCONCLUSIVE
-
-
-def below(low: float, high: float, bar: float) -> str:
-    """Held if the whole interval lies below ``bar``, not held if at or above it."""
-    if high < bar:
-        return HELD
-    if low >= bar:
-        return NOT_HELD
-    return INCONCLUSIVE
-
-
-def equivalent(low: float, high: float, margin: float) -> str:
-    """Sameness: held if the interval of a (non-negative) difference lies below ``margin``, not
-    held if it lies above it, inconclusive if it straddles it (a two one-sided test read from
-    the interval; a small sample can never make two things "the same")."""
-    if high < margin:
-        return HELD
-    if low > margin:
-        return NOT_HELD
-    return INCONCLUSIVE
-
-
-def _point(condition: bool) -> str:
-    return HELD if condition else NOT_HELD
-
-
-def _with_interval(value: float, low: float, high: float, digits: int = 4) -> str:
-    return f"{value:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+__all__ = ["CLAIMS", "VERDICTS", "claims_of", "counts", "evaluate", "judge", "report"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -183,21 +50,28 @@ def _with_interval(value: float, low: float, high: float, digits: int = 4) -> st
 # ----------------------------------------------------------------------------------------------
 
 
-def _gain_over_constant(measurements: Mapping[str, Any]) -> Judgement:
-    value, low, high = _interval(measurements, "gain_over_constant")
-    accuracy = _number(_get(measurements, "accuracy", "value"))
-    constant = _number(_get(measurements, "constant"))
-    return Judgement(
-        above(low, high, 0.0),
-        accuracy,
-        constant,
-        f"MA {accuracy:.4f} vs constant {constant:.4f}: paired difference "
-        f"{_with_interval(value, low, high)}",
-    )
+def _gain(key: str, what: str, ours: tuple[str, ...] = ()) -> Callable[..., Judgement]:
+    """Held if the paired interval of a difference lies above 0 (:func:`above`). ``ours`` names
+    the figure the difference is taken from (an accuracy, an overlap); the baseline is then that
+    figure minus the difference, the reference's value on the same items."""
+
+    def judge_(measurements: Mapping[str, Any]) -> Judgement:
+        value, low, high = interval(measurements, key)
+        figure = number(get(measurements, *ours)) if ours else value
+        baseline = figure - value if ours else 0.0
+        levels = f"{figure:.4f} vs {baseline:.4f}, " if ours else ""
+        return Judgement(
+            above(low, high, 0.0),
+            figure,
+            baseline,
+            f"{what}: {levels}paired difference {with_interval(value, low, high)}",
+        )
+
+    return judge_
 
 
 def _audio_video(measurements: Mapping[str, Any]) -> Judgement:
-    accuracy = _number(_get(measurements, "accuracy", "value"))
+    accuracy = number(get(measurements, "accuracy", "value"))
     return Judgement(
         NOT_TESTABLE,
         None,
@@ -207,22 +81,12 @@ def _audio_video(measurements: Mapping[str, Any]) -> Judgement:
     )
 
 
-def _faces_vs_frames(measurements: Mapping[str, Any]) -> Judgement:
-    value, low, high = _interval(measurements, "faces_minus_frames")
-    return Judgement(
-        above(low, high, 0.0),
-        value,
-        0.0,
-        f"MA(faces) − MA(full frames) {_with_interval(value, low, high)} (paired, same clips)",
-    )
-
-
 def _faces_every_trait(measurements: Mapping[str, Any]) -> Judgement:
     verdicts, parts = [], []
     for trait in TRAITS:
-        value, low, high = _interval(measurements, "faces_minus_frames_per_trait", trait)
+        value, low, high = interval(measurements, "faces_minus_frames_per_trait", trait)
         verdicts.append(above(low, high, 0.0))
-        parts.append(f"{trait[0].upper()} {_with_interval(value, low, high, 3)}")
+        parts.append(f"{trait[0].upper()} {with_interval(value, low, high, 3)}")
     if all(v == HELD for v in verdicts):
         verdict = HELD
     elif any(v == NOT_HELD for v in verdicts):
@@ -235,13 +99,13 @@ def _faces_every_trait(measurements: Mapping[str, Any]) -> Judgement:
 
 
 def _identity_disjoint(measurements: Mapping[str, Any]) -> Judgement:
-    value, low, high = _interval(measurements, "identity_disjoint_gain")
-    clips = int(_number(_get(measurements, "identity_disjoint_clips")))
+    value, low, high = interval(measurements, "identity_disjoint_gain")
+    clips = int(number(get(measurements, "identity_disjoint_clips")))
     return Judgement(
         above(low, high, 0.0),
         value,
         0.0,
-        f"faces MA − constant on {clips} clips of unseen people {_with_interval(value, low, high)}",
+        f"faces MA − constant on {clips} clips of unseen people {with_interval(value, low, high)}",
     )
 
 
@@ -251,8 +115,8 @@ def _identity_disjoint(measurements: Mapping[str, Any]) -> Judgement:
 
 
 def _cam_share(measurements: Mapping[str, Any]) -> Judgement:
-    value, low, high = _interval(measurements, "share_ge_0_9")
-    prior = _number(_get(measurements, "centre_prior_share"))
+    value, low, high = interval(measurements, "share_ge_0_9")
+    prior = number(get(measurements, "centre_prior_share"))
     bar = max(0.5, prior)
     return Judgement(
         above(low, high, bar),
@@ -262,29 +126,14 @@ def _cam_share(measurements: Mapping[str, Any]) -> Judgement:
     )
 
 
-def _cam_against(key: str, name: str) -> Callable[[Mapping[str, Any]], Judgement]:
-    def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        value, low, high = _interval(measurements, key)
-        cam = _number(_get(measurements, "mean_overlap", "value"))
-        return Judgement(
-            above(low, high, 0.0),
-            cam,
-            cam - value,
-            f"mean overlap {cam:.3f}, {name} {cam - value:.3f}; paired difference over the same "
-            f"maps {_with_interval(value, low, high, 3)}",
-        )
-
-    return judge_
-
-
 def _cam_randomisation(measurements: Mapping[str, Any]) -> Judgement:
-    finals = _get(measurements, "randomised_rank_correlation")
-    values = {label: _number(value) for label, value in finals.items()}
+    finals = get(measurements, "randomised_rank_correlation")
+    values = {label: number(value) for label, value in finals.items()}
     if not values:
-        raise _Untestable("no randomisation")
+        raise Untestable("no randomisation")
     worst = max(values.values())
     return Judgement(
-        _point(worst < 0.5),
+        point(worst < 0.5),
         worst,
         0.5,
         "rank correlation with the trained maps once every layer is randomised: "
@@ -292,37 +141,31 @@ def _cam_randomisation(measurements: Mapping[str, Any]) -> Judgement:
     )
 
 
-def _cam_context(measurements: Mapping[str, Any]) -> Judgement:
-    context = _get(measurements, "context_trait")
-    overlap = {t: _number(v) for t, v in _get(measurements, "overlap_by_trait").items()}
-    others = {t: v for t, v in overlap.items() if t != context}
-    return Judgement(
-        _point(overlap[context] < min(others.values())),
-        overlap[context],
-        min(others.values()),
-        f"mean overlap, {context} (planted outside the face) {overlap[context]:.3f}; others "
-        + ", ".join(f"{t} {v:.3f}" for t, v in others.items()),
-    )
+def _context_trait(key: str, lowest: bool, what: str) -> Callable[..., Judgement]:
+    """The synthetic set's context-driven trait against the others on one per-trait figure:
+    held if it is the lowest (``lowest``) or the highest (point values)."""
 
+    def judge_(measurements: Mapping[str, Any]) -> Judgement:
+        context = get(measurements, "context_trait")
+        values = {t: number(v) for t, v in get(measurements, key).items()}
+        others = {t: v for t, v in values.items() if t != context}
+        bar = min(others.values()) if lowest else max(others.values())
+        held = values[context] < bar if lowest else values[context] > bar
+        return Judgement(
+            point(held),
+            values[context],
+            bar,
+            f"{what}: {context} (planted outside the face) {values[context]:.3f}; others "
+            + ", ".join(f"{t} {v:.3f}" for t, v in others.items()),
+        )
 
-def _cam_poster(measurements: Mapping[str, Any]) -> Judgement:
-    context = _get(measurements, "context_trait")
-    energy = {t: _number(v) for t, v in _get(measurements, "poster_energy_by_trait").items()}
-    flat = _number(_get(measurements, "flat_poster_energy"))
-    others = {t: v for t, v in energy.items() if t != context}
-    return Judgement(
-        _point(energy[context] > max(others.values())),
-        energy[context],
-        max(others.values()),
-        f"share of map mass on the poster, {context} {energy[context]:.3f} vs at most "
-        f"{max(others.values()):.3f} for the others (a flat map: {flat:.3f})",
-    )
+    return judge_
 
 
 def _cam_parts(measurements: Mapping[str, Any]) -> Judgement:
-    value, low, high = _interval(measurements, "part_spread")
-    region = _get(measurements, "part_spread_region")
-    p_value = _number(_get(measurements, "part_difference_p"))
+    value, low, high = interval(measurements, "part_spread")
+    region = get(measurements, "part_spread_region")
+    p_value = number(get(measurements, "part_difference_p"))
     return Judgement(
         equivalent(low, high, EQUIVALENCE_MARGIN),
         value,
@@ -339,19 +182,19 @@ def _cam_parts(measurements: Mapping[str, Any]) -> Judgement:
 
 def _parts_emerge(layer: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        above_random = _get(measurements, "units_above_random", layer)
-        best = _get(measurements, "best_n_prime_share", layer)
-        random_best = _get(measurements, "random_best_n_prime_share", layer)
+        above_random = get(measurements, "units_above_random", layer)
+        best = get(measurements, "best_n_prime_share", layer)
+        random_best = get(measurements, "random_best_n_prime_share", layer)
         if not above_random:
-            raise _Untestable(f"no face part has a cell on the {layer} grid")
-        counts = {part: int(_number(n)) for part, n in above_random.items()}
+            raise Untestable(f"no face part has a cell on the {layer} grid")
+        counts = {part: int(number(n)) for part, n in above_random.items()}
         return Judgement(
-            _point(all(n > 0 for n in counts.values())),
-            min(_number(best[p]) for p in counts),
-            max(_number(random_best[p]) for p in counts),
+            point(all(n > 0 for n in counts.values())),
+            min(number(best[p]) for p in counts),
+            max(number(random_best[p]) for p in counts),
             f"{layer}, trained units above the best random N'/N per part: "
             + ", ".join(
-                f"{p} {n} (best {_number(best[p]):.2f} vs {_number(random_best[p]):.2f})"
+                f"{p} {n} (best {number(best[p]):.2f} vs {number(random_best[p]):.2f})"
                 for p, n in counts.items()
             ),
         )
@@ -360,46 +203,36 @@ def _parts_emerge(layer: str) -> Callable[[Mapping[str, Any]], Judgement]:
 
 
 def _spikier(measurements: Mapping[str, Any]) -> Judgement:
-    trained = _number(_get(measurements, "entropy_depth_spearman", "trained"))
-    random = _number(_get(measurements, "entropy_depth_spearman", "random"))
+    trained = number(get(measurements, "entropy_depth_spearman", "trained"))
+    random = number(get(measurements, "entropy_depth_spearman", "random"))
     return Judgement(
-        _point(trained < 0),
+        point(trained < 0),
         trained,
         random,
         f"Spearman(depth, entropy) {trained:+.2f}, random network {random:+.2f}",
     )
 
 
-def _deepest_spikier(measurements: Mapping[str, Any]) -> Judgement:
-    trained = _number(_get(measurements, "deepest_entropy", "trained"))
-    random = _number(_get(measurements, "deepest_entropy", "random"))
-    return Judgement(
-        _point(trained < random),
-        trained,
-        random,
-        f"conv5_3 entropy {trained:.2f} bits vs {random:.2f} with random weights",
-    )
+def _versus_random(key: str, what: str, lower: bool = False) -> Callable[..., Judgement]:
+    """Held if the trained network's figure is above (``lower``: below) the random network's of
+    the same shape (point values: the random network is one draw)."""
 
-
-def _count_above(key: str, what: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        trained = _number(_get(measurements, key, "trained"))
-        random = _number(_get(measurements, key, "random"))
+        trained = number(get(measurements, key, "trained"))
+        random = number(get(measurements, key, "random"))
+        held = trained < random if lower else trained > random
         return Judgement(
-            _point(trained > random),
-            trained,
-            random,
-            f"{what}: {int(trained)} trained vs {int(random)} random",
+            point(held), trained, random, f"{what}: {trained:.4g} trained vs {random:.4g} random"
         )
 
     return judge_
 
 
 def _glasses(measurements: Mapping[str, Any]) -> Judgement:
-    significant = _number(_get(measurements, "glasses_units", "trained"))
-    best_p = _number(_get(measurements, "glasses_best_p_layer"))
+    significant = number(get(measurements, "glasses_units", "trained"))
+    best_p = number(get(measurements, "glasses_best_p_layer"))
     return Judgement(
-        _point(significant > 0),
+        point(significant > 0),
         significant,
         None,
         f"conv5_3 units with a layer-corrected p < 0.05: {int(significant)} (best p {best_p:.2g})",
@@ -408,20 +241,20 @@ def _glasses(measurements: Mapping[str, Any]) -> Judgement:
 
 def _carries_cue(trait: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        row = _get(measurements, "planted_cues", trait)
-        r2 = _number(row["r2"])
+        row = get(measurements, "planted_cues", trait)
+        r2 = number(row["r2"])
         evidence = (
-            f"{trait}'s most influential units: {_number(row['top']):.2f} on its planted cue "
-            f"({row['cue']}) vs {_number(row['all']):.2f} for all units, test R² {r2:.2f}"
+            f"{trait}'s most influential units: {number(row['top']):.2f} on its planted cue "
+            f"({row['cue']}) vs {number(row['all']):.2f} for all units, test R² {r2:.2f}"
         )
         if r2 < 0.1:
             return Judgement(NOT_TESTABLE, None, None, evidence + ": the model barely learned it")
-        q_value = _number(row["q"])
+        q_value = number(row["q"])
         return Judgement(
-            _point(q_value < _ALPHA),
+            point(q_value < ALPHA),
             q_value,
-            _ALPHA,
-            evidence + f", BH q = {q_value:.3f} (p = {_number(row['p']):.3f})",
+            ALPHA,
+            evidence + f", BH q = {q_value:.3f} (p = {number(row['p']):.3f})",
         )
 
     return judge_
@@ -434,10 +267,10 @@ def _carries_cue(trait: str) -> Callable[[Mapping[str, Any]], Judgement]:
 
 def _significant(key: str, what: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        aus = list(_get(measurements, key))
-        tested = int(_number(_get(measurements, "aus_tested")))
+        aus = list(get(measurements, key))
+        tested = int(number(get(measurements, "aus_tested")))
         return Judgement(
-            _point(len(aus) > 0),
+            point(len(aus) > 0),
             float(len(aus)),
             None,
             f"{what}: {len(aus)} of {tested} AUs with BH q < 0.05"
@@ -448,63 +281,38 @@ def _significant(key: str, what: str) -> Callable[[Mapping[str, Any]], Judgement
 
 
 def _paper_aus(measurements: Mapping[str, Any]) -> Judgement:
-    q_values = {au: _get(measurements, "paper_aus_q").get(au) for au in ("AU12", "AU15", "AU23")}
-    measured = {au: _number(q) for au, q in q_values.items() if q is not None}
+    q_values = {au: get(measurements, "paper_aus_q").get(au) for au in ("AU12", "AU15", "AU23")}
+    measured = {au: number(q) for au, q in q_values.items() if q is not None}
     if not measured:
-        raise _Untestable("none of AU12, AU15, AU23 measured")
+        raise Untestable("none of AU12, AU15, AU23 measured")
     return Judgement(
-        _point(all(q < _ALPHA for q in measured.values())),
-        float(sum(q < _ALPHA for q in measured.values())),
+        point(all(q < ALPHA for q in measured.values())),
+        float(sum(q < ALPHA for q in measured.values())),
         float(len(measured)),
         "BH q (one face per clip): " + ", ".join(f"{au} {q:.3g}" for au, q in measured.items()),
     )
 
 
-def _table2_random(measurements: Mapping[str, Any]) -> Judgement:
-    trained = _number(_get(measurements, "mean_best_k", "trained"))
-    random = _number(_get(measurements, "mean_best_k", "random"))
-    return Judgement(
-        _point(trained > random),
-        trained,
-        random,
-        f"mean best intersection over the AUs: trained {trained:.2f}, random network {random:.2f}",
-    )
-
-
 def _lip_corners(measurements: Mapping[str, Any]) -> Judgement:
-    winners = sorted(_get(measurements, "best_matched_aus"))
+    winners = sorted(get(measurements, "best_matched_aus"))
     if not winners:
-        raise _Untestable("no AU measured")
+        raise Untestable("no AU measured")
     return Judgement(
-        _point(all(au in paper.LIP_CORNER_AUS for au in winners)),
+        point(all(au in paper.LIP_CORNER_AUS for au in winners)),
         ", ".join(winners),
         None,
         f"largest intersection for {', '.join(winners)}",
     )
 
 
-def _au_model(measurements: Mapping[str, Any]) -> Judgement:
-    value, low, high = _interval(measurements, "au_gain_over_constant")
-    accuracy = _number(_get(measurements, "au_model_accuracy"))
-    constant = _number(_get(measurements, "constant"))
-    return Judgement(
-        above(low, high, 0.0),
-        accuracy,
-        constant,
-        f"AU model MA {accuracy:.4f} vs constant {constant:.4f}, paired difference "
-        f"{_with_interval(value, low, high)} (paper: {paper.AU_MODEL_ACCURACY} vs "
-        f"{paper.REAL_CONSTANT['test']} on real data)",
-    )
-
-
 def _au_near_cnn(measurements: Mapping[str, Any]) -> Judgement:
-    share = _get(measurements, "au_gain_share")
-    cnn_gain = _number(_get(measurements, "cnn_gain"))
+    share = get(measurements, "au_gain_share")
+    cnn_gain = number(get(measurements, "cnn_gain"))
     if cnn_gain <= 0:
-        raise _Untestable(f"the CNN is not above the constant (gain {cnn_gain:+.4f})")
-    share = _number(share)
+        raise Untestable(f"the CNN is not above the constant (gain {cnn_gain:+.4f})")
+    share = number(share)
     return Judgement(
-        _point(share >= 0.5),
+        point(share >= 0.5),
         share,
         0.5,
         f"the AU model recovers {share:.2f} of the CNN's gain over the constant ({cnn_gain:+.4f})",
@@ -513,25 +321,25 @@ def _au_near_cnn(measurements: Mapping[str, Any]) -> Judgement:
 
 def _threshold(key: str, bar: float, what: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        value = _number(_get(measurements, key))
-        return Judgement(_point(value >= bar), value, bar, f"{what} {value:.2f}")
+        value = number(get(measurements, key))
+        return Judgement(point(value >= bar), value, bar, f"{what} {value:.2f}")
 
     return judge_
 
 
 def _links(source: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        row = _get(measurements, "region_links", source)
-        testable = int(_number(row["n_testable"]))
+        row = get(measurements, "region_links", source)
+        testable = int(number(row["n_testable"]))
         if testable == 0:
-            raise _Untestable("no AU's part has a cell on the grid")
-        p_value = _number(row["p_value"])
+            raise Untestable("no AU's part has a cell on the grid")
+        p_value = number(row["p_value"])
         return Judgement(
-            _point(p_value < _ALPHA),
-            _number(row["observed"]),
-            _number(row["expected"]),
-            f"{int(_number(row['observed']))} of {testable} testable AUs, "
-            f"{_number(row['expected']):.1f} expected by chance, p = {p_value:.3f}",
+            point(p_value < ALPHA),
+            number(row["observed"]),
+            number(row["expected"]),
+            f"{int(number(row['observed']))} of {testable} testable AUs, "
+            f"{number(row['expected']):.1f} expected by chance, p = {p_value:.3f}",
         )
 
     return judge_
@@ -553,7 +361,7 @@ CLAIMS: tuple[Claim, ...] = (
         _IMG["MA"],
         "training-mean constant",
         "full frames MA",
-        _gain_over_constant,
+        _gain("gain_over_constant", "MA vs the constant", ("accuracy", "value")),
         planted=True,
         plot=True,
     ),
@@ -575,7 +383,7 @@ CLAIMS: tuple[Claim, ...] = (
         _FACE["MA"],
         "training-mean constant",
         "faces MA",
-        _gain_over_constant,
+        _gain("gain_over_constant", "MA vs the constant", ("accuracy", "value")),
         planted=True,
         plot=True,
     ),
@@ -587,7 +395,7 @@ CLAIMS: tuple[Claim, ...] = (
         _FACE["MA"] - _IMG["MA"],
         "no difference",
         "MA faces − frames",
-        _faces_vs_frames,
+        _gain("faces_minus_frames", "MA(faces) − MA(full frames), same clips"),
         planted=True,
     ),
     Claim(
@@ -633,7 +441,9 @@ CLAIMS: tuple[Claim, ...] = (
         paper.CAM_MEAN_OVERLAP,
         "centre prior mean overlap",
         "CAM mean overlap",
-        _cam_against("cam_minus_centre_prior", "centre prior"),
+        _gain(
+            "cam_minus_centre_prior", "mean overlap, CAM vs centre prior", ("mean_overlap", "value")
+        ),
         check=True,
         planted=True,
         plot=True,
@@ -646,7 +456,9 @@ CLAIMS: tuple[Claim, ...] = (
         paper.CAM_MEAN_OVERLAP,
         "random map mean overlap",
         "CAM vs random map",
-        _cam_against("cam_minus_random_map", "random maps"),
+        _gain(
+            "cam_minus_random_map", "mean overlap, CAM vs random maps", ("mean_overlap", "value")
+        ),
         check=True,
         planted=True,
         plot=True,
@@ -672,7 +484,7 @@ CLAIMS: tuple[Claim, ...] = (
         None,
         "lowest overlap of the other traits",
         "overlap, context trait",
-        _cam_context,
+        _context_trait("overlap_by_trait", True, "mean overlap"),
         check=True,
         planted=True,
     ),
@@ -684,7 +496,7 @@ CLAIMS: tuple[Claim, ...] = (
         None,
         "largest share of the other traits",
         "poster mass, context trait",
-        _cam_poster,
+        _context_trait("poster_energy_by_trait", False, "share of map mass on the poster"),
         check=True,
         planted=True,
     ),
@@ -741,7 +553,7 @@ CLAIMS: tuple[Claim, ...] = (
         None,
         "random network's entropy",
         "conv5_3 entropy (bits)",
-        _deepest_spikier,
+        _versus_random("deepest_entropy", "conv5_3 entropy (bits)", lower=True),
         check=True,
     ),
     Claim(
@@ -752,7 +564,7 @@ CLAIMS: tuple[Claim, ...] = (
         None,
         "detectors of a random network",
         "conv5_3 detectors",
-        _count_above("netdissect_detectors", "conv5_3 units with IoU > 0.04"),
+        _versus_random("netdissect_detectors", "conv5_3 units with IoU > 0.04"),
         check=True,
     ),
     Claim(
@@ -773,7 +585,7 @@ CLAIMS: tuple[Claim, ...] = (
         None,
         "same count, random network",
         "glasses units vs random",
-        _count_above("glasses_units", "conv5_3 glasses units with p < 0.05"),
+        _versus_random("glasses_units", "conv5_3 glasses units with p < 0.05"),
         check=True,
     ),
     *(
@@ -798,7 +610,7 @@ CLAIMS: tuple[Claim, ...] = (
         "some AUs have a conv5_3 unit whose top faces overlap the AU's above chance (Table 2, "
         "one face per test clip)",
         "held: at least one AU with the paper's formula p, Benjamini-Hochberg q < 0.05",
-        float(sum(p < _ALPHA for _unit, _k, p in paper.TABLE2.values())),
+        float(sum(p < ALPHA for _unit, _k, p in paper.TABLE2.values())),
         "—",
         "AUs matched by a unit",
         _significant("significant_aus", "one face per test clip"),
@@ -843,7 +655,7 @@ CLAIMS: tuple[Claim, ...] = (
         None,
         "random network's mean",
         "mean best k",
-        _table2_random,
+        _versus_random("mean_best_k", "mean best intersection over the AUs"),
         check=True,
     ),
     Claim(
@@ -870,7 +682,7 @@ CLAIMS: tuple[Claim, ...] = (
         paper.AU_MODEL_ACCURACY,
         "training-mean constant",
         "AU model MA",
-        _au_model,
+        _gain("au_gain_over_constant", "AU model MA vs the constant", ("au_model_accuracy",)),
         planted=True,
         plot=True,
     ),
@@ -936,41 +748,6 @@ CLAIMS: tuple[Claim, ...] = (
 def claims_of(chapter: str) -> tuple[Claim, ...]:
     """The rows of :data:`CLAIMS` that one chapter judges."""
     return tuple(claim for claim in CLAIMS if claim.chapter == chapter)
-
-
-def judge(claim: Claim, measurements: Mapping[str, Any], synthetic: bool) -> dict:
-    """One claim judged on a chapter's measurements.
-
-    Returns:
-        ``key``, ``chapter``, ``claim``, ``rule``, ``paper``, ``ours``, ``baseline``,
-        ``baseline_kind``, ``verdict``, ``evidence``, ``reading`` ("finding", "check of the
-        method" for the book's checks, "check of the method (planted)" where the synthetic set's
-        planted weights decide it) and ``label``.
-    """
-    try:
-        judged = claim.judge(measurements)
-    except _Untestable as reason:
-        judged = Judgement(NOT_TESTABLE, None, None, str(reason))
-    if synthetic and claim.planted:
-        reading = "check of the method (planted)"
-    elif claim.check:
-        reading = "check of the method"
-    else:
-        reading = "finding"
-    return {
-        "key": claim.key,
-        "chapter": claim.chapter,
-        "claim": claim.text,
-        "rule": claim.rule,
-        "paper": claim.paper,
-        "ours": judged.ours,
-        "baseline": judged.baseline,
-        "baseline_kind": claim.baseline,
-        "verdict": judged.verdict,
-        "evidence": judged.evidence,
-        "reading": reading,
-        "label": claim.label,
-    }
 
 
 def report(chapter: str, measurements: Mapping[str, Any], synthetic: bool) -> list[dict]:

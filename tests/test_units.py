@@ -307,7 +307,6 @@ def test_argument_checks():
 
 
 def test_unit_histograms_on_a_layers_own_grid_and_unit_rows():
-    from personality_utils import plots
 
     trained = _tiny_trained()
     images = _images(20)
@@ -321,6 +320,6 @@ def test_unit_histograms_on_a_layers_own_grid_and_unit_rows():
     assert coarse.shape[1:] == (stats.grid, stats.grid)
     np.testing.assert_array_equal(coarse.sum(axis=(1, 2)), fine.sum(axis=(1, 2)))
     background = np.full((INPUT, INPUT, 3), 128, dtype=np.uint8)
-    rows = plots.unit_rows(trained, images, stats, "conv5_3", [0, 3], background, 10, tile=16)
+    rows = images.unit_rows(trained, images, stats, "conv5_3", [0, 3], background, 10, tile=16)
     # two rows of the statistics' N = 5 crops (not 10) and a histogram tile, 2-pixel gaps
     assert rows.shape[:2] == (2 * 16 + 2, 6 * 16 + 5 * 2)
