@@ -307,11 +307,12 @@ def test_argument_checks():
 
 
 def test_unit_histograms_on_a_layers_own_grid_and_unit_rows():
+    from personality_utils import images as image_tools
 
     trained = _tiny_trained()
-    images = _images(20)
+    crops = _images(20)
     stats = units.unit_statistics(
-        trained, images, layers=["conv4_3", "conv5_3"], top_n=5, batch_size=BATCH
+        trained, crops, layers=["conv4_3", "conv5_3"], top_n=5, batch_size=BATCH
     )
     side = stats.layer_sizes["conv4_3"][0]  # finer than the statistics' grid
     fine = units.unit_histograms(stats, "conv4_3", side)
@@ -320,6 +321,6 @@ def test_unit_histograms_on_a_layers_own_grid_and_unit_rows():
     assert coarse.shape[1:] == (stats.grid, stats.grid)
     np.testing.assert_array_equal(coarse.sum(axis=(1, 2)), fine.sum(axis=(1, 2)))
     background = np.full((INPUT, INPUT, 3), 128, dtype=np.uint8)
-    rows = images.unit_rows(trained, images, stats, "conv5_3", [0, 3], background, 10, tile=16)
+    rows = image_tools.unit_rows(trained, crops, stats, "conv5_3", [0, 3], background, 10, tile=16)
     # two rows of the statistics' N = 5 crops (not 10) and a histogram tile, 2-pixel gaps
     assert rows.shape[:2] == (2 * 16 + 2, 6 * 16 + 5 * 2)
