@@ -156,8 +156,8 @@ def _train(arguments: argparse.Namespace) -> int:
         dataset = distributed.main_first(context, lambda: _dataset(arguments, context.is_main))
         folder = _checkpoint_dir(arguments, dataset, config, profile)
         images, meta = training._source_arrays(dataset, "train", arguments.source)
-        distributed.train_distributed(
-            config, images, meta[list(data.TRAITS)].to_numpy(), folder, context
+        training.train_model(
+            config, images, meta[list(data.TRAITS)].to_numpy(), folder, context=context
         )
     finally:
         distributed.teardown()

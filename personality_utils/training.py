@@ -32,6 +32,7 @@ pd = lazy_module("pandas")
 __all__ = [
     "TrainConfig",
     "TrainedModel",
+    "epoch_plan",
     "euclidean_loss",
     "learning_rates",
     "mean_image",
@@ -183,6 +184,54 @@ def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optim
     raise ValueError(f"unknown optimizer {config.optimizer!r}")
 
 
+class _OneProcess:
+    """The training loop's ``context`` when one process trains: what
+    :class:`~personality_utils.distributed.DistributedContext` does across ranks, done alone."""
+
+    rank, world_size, is_main = 0, 1, True
+
+    def device(self, wanted: str) -> torch.device:
+        return resolve_device(wanted)
+
+    def prepare(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        return model
+
+    def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        return model
+
+    def resume(self, checkpoint: Path | None, config: TrainConfig, device) -> dict | None:
+        if checkpoint is None or not checkpoint.is_file():
+            return None
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        return state if _same_recipe(state["config"], config.to_dict()) else None
+
+    def shard(self, batch: np.ndarray) -> np.ndarray:
+        return batch
+
+    def end_epoch(self, model, running: float, seen: int, device) -> tuple[float, float]:
+        return running, seen
+
+    def finish(self) -> None:
+        pass
+
+
+def epoch_plan(
+    config: TrainConfig, n_images: int, epoch: int, world_size: int = 1
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The batches (sorted frame indices) and whole-batch flips of one epoch, drawn from
+    ``(seed, epoch)`` alone, so that a resumed run replays them and every rank of a distributed
+    run computes the same plan. A last batch smaller than ``world_size`` (which could not give
+    every rank a frame) is dropped."""
+    rng = np.random.default_rng([config.seed, epoch])
+    order = rng.permutation(n_images)
+    batches = [
+        np.sort(order[i : i + config.batch_size]) for i in range(0, n_images, config.batch_size)
+    ]
+    flips = rng.random(len(batches)) < config.flip_probability
+    keep = [len(batch) >= world_size for batch in batches]
+    return [b for b, k in zip(batches, keep, strict=True) if k], flips[np.array(keep, dtype=bool)]
+
+
 def train_model(
     config: TrainConfig,
     images: np.ndarray,
@@ -190,29 +239,41 @@ def train_model(
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
     stop_after_epoch: int | None = None,
+    context=None,
 ) -> TrainedModel:
-    """Train one model on uint8 images and their trait targets.
+    """Train one model on uint8 images and their trait targets: the one training loop of the
+    book, in one process or, with a ``context``, on every rank of a ``torchrun`` job.
 
     Args:
         config: The recipe.
-        images: uint8 (n, h, w, 3), typically a memory-mapped store.
+        images: uint8 (n, h, w, 3), typically a memory-mapped store (the whole of it on every
+            rank).
         targets: (n, 5) trait scores in :data:`~personality_utils.data.TRAITS` order.
-        checkpoint_dir: Where ``checkpoint.pt`` is written after each epoch (atomically); if it
-            holds one from the same configuration, training resumes after its epoch.
-        progress: Show a progress bar with the running loss.
+        checkpoint_dir: Where ``checkpoint.pt`` is written after each epoch (atomically, by rank
+            0); if it holds one from the same configuration, training resumes after its epoch.
+        progress: Show a progress bar with the running loss (rank 0).
         stop_after_epoch: Stop after this epoch (to simulate an interruption in tests).
+        context: A joined :class:`~personality_utils.distributed.DistributedContext`; None
+            trains in this process alone.
 
     Returns:
-        The trained model, in eval mode.
+        The trained model (unwrapped), in eval mode; the same on every rank.
     """
     from tqdm.auto import tqdm
 
+    context = context or _OneProcess()
     targets = np.asarray(targets, dtype=np.float32)
     if len(images) != len(targets) or targets.shape[1:] != (len(TRAITS),):
         raise ValueError(f"{len(images)} images but targets of shape {targets.shape}")
     if len(images) == 0:
         raise DataError("no training images")
-    device = resolve_device(config.device)
+    world_size = context.world_size
+    if config.batch_size < world_size:
+        raise ValueError(
+            f"batch_size {config.batch_size} is the global batch: it cannot be shared by "
+            f"{world_size} processes"
+        )
+    device = context.device(config.device)
     torch.manual_seed(config.seed)
     model = build_model(
         config.kind,
@@ -220,7 +281,8 @@ def train_model(
         config.backbone_weights,
         config.batch_norm,
         config.head_init_std,
-    ).to(device)
+    )
+    model = context.prepare(model, device).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     # Resizing once instead of every epoch (CPU profiles train at 112 from a 224 store).
@@ -231,56 +293,56 @@ def train_model(
     history: list[dict] = []
     first_epoch = 0
     checkpoint = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
-    if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
-        if _same_recipe(state["config"], config.to_dict()):
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            history = json.loads(state["history"])
-            first_epoch = int(state["epoch"]) + 1
+    state = context.resume(checkpoint, config, device)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = json.loads(state["history"])
+        first_epoch = int(state["epoch"]) + 1
+    del state
+    network = context.wrap(model, device)
     mean_device = mean.to(device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
     for epoch in range(first_epoch, config.epochs):
         started = time.perf_counter()
-        # Everything random in an epoch derives from (seed, epoch): resuming replays it exactly.
-        rng = np.random.default_rng([config.seed, epoch])
-        torch.manual_seed(config.seed * 10_007 + epoch)
-        order = rng.permutation(len(images))
-        batches = [
-            np.sort(order[i : i + config.batch_size])
-            for i in range(0, len(order), config.batch_size)
-        ]
-        flips = rng.random(len(batches)) < config.flip_probability
+        # Everything random in an epoch derives from (seed, epoch) (and the rank, for dropout):
+        # resuming replays it exactly.
+        torch.manual_seed(config.seed * 10_007 + epoch + 1_000_003 * context.rank)
+        batches, flips = epoch_plan(config, len(images), epoch, world_size)
         for group in optimizer.param_groups:
             group["lr"] = float(rates[epoch])
-        model.train()
+        network.train()
         running, seen = 0.0, 0
         bar = tqdm(
             total=len(batches),
             desc=f"{config.kind} epoch {epoch + 1}/{config.epochs}",
-            disable=not progress,
+            disable=not (progress and context.is_main),
             leave=False,
         )
-        for batch, flip in zip(batches, flips):
-            inputs = _prepare(images[batch], config.input_size, mean_device, scale, device)
+        for batch, flip in zip(batches, flips, strict=True):
+            local = context.shard(batch)
+            inputs = _prepare(images[local], config.input_size, mean_device, scale, device)
             if flip:
                 inputs = inputs.flip(-1)
             if device.type == "cuda":
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
-            target = torch.as_tensor(targets[batch], device=device)
+            target = torch.as_tensor(targets[local], device=device)
             optimizer.zero_grad(set_to_none=True)
             if autocast is not None:
                 with autocast:
-                    loss = euclidean_loss(model(inputs).float(), target)
+                    loss = euclidean_loss(network(inputs).float(), target)
             else:
-                loss = euclidean_loss(model(inputs), target)
-            loss.backward()
+                loss = euclidean_loss(network(inputs), target)
+            # DDP averages gradients over the ranks: scaling each rank's mean by its share of
+            # the global batch makes that average the gradient of the global batch's mean loss.
+            (loss * (len(local) * world_size / len(batch))).backward()
             optimizer.step()
-            running += float(loss.detach()) * len(batch)
-            seen += len(batch)
+            running += float(loss.detach()) * len(local)
+            seen += len(local)
             bar.set_postfix(loss=f"{running / seen:.4f}")
             bar.update()
         bar.close()
+        running, seen = context.end_epoch(model, running, seen, device)
         history.append(
             {
                 "epoch": epoch + 1,
@@ -289,7 +351,7 @@ def train_model(
                 "seconds": time.perf_counter() - started,
             }
         )
-        if checkpoint is not None:
+        if checkpoint is not None and context.is_main:
             _save_checkpoint(
                 {
                     "config": config.to_dict(),
@@ -299,11 +361,13 @@ def train_model(
                     "history": json.dumps(history),
                     "mean": mean,
                     "scale": scale,
+                    "world_size": world_size,
                 },
                 checkpoint,
             )
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
             break
+    context.finish()  # nobody returns (and perhaps reads the checkpoint) before it is written
     model.eval()
     return TrainedModel(model=model, config=config, mean=mean, scale=scale, history=history)
 

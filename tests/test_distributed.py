@@ -93,8 +93,8 @@ def test_environment_and_shards():
         distributed.from_environment({"RANK": "4", "WORLD_SIZE": "4"})
     config = training.TrainConfig(batch_size=32, seed=5)
     # 100 frames: three batches of 32 and one of 4, which 3 ranks share but 5 cannot.
-    batches, flips = distributed.epoch_plan(config, 100, epoch=2, world_size=3)
-    same_batches, same_flips = distributed.epoch_plan(config, 100, epoch=2, world_size=3)
+    batches, flips = training.epoch_plan(config, 100, epoch=2, world_size=3)
+    same_batches, same_flips = training.epoch_plan(config, 100, epoch=2, world_size=3)
     assert [len(b) for b in batches] == [32, 32, 32, 4] and len(flips) == 4
     assert all(np.array_equal(a, b) for a, b in zip(batches, same_batches))
     assert np.array_equal(flips, same_flips)
@@ -102,9 +102,9 @@ def test_environment_and_shards():
         shares = [distributed.shard(batch, rank, 3) for rank in range(3)]
         assert np.array_equal(np.sort(np.concatenate(shares)), batch)  # disjoint, complete
         assert max(map(len, shares)) - min(map(len, shares)) <= 1
-    dropped, _ = distributed.epoch_plan(config, 100, epoch=2, world_size=5)
+    dropped, _ = training.epoch_plan(config, 100, epoch=2, world_size=5)
     assert [len(b) for b in dropped] == [32, 32, 32]
-    other, _ = distributed.epoch_plan(config, 100, epoch=3, world_size=3)
+    other, _ = training.epoch_plan(config, 100, epoch=3, world_size=3)
     assert not np.array_equal(other[0], batches[0])  # each epoch its own order
 
 
@@ -173,20 +173,20 @@ def _worker(out: Path) -> None:
         images, targets = _toy(41)  # the last batch of 1 cannot be shared: dropped
         config = training.TrainConfig(**TINY)
         saved = {}
-        whole = distributed.train_distributed(
-            config, images, targets, out / "whole", context, progress=False
+        whole = training.train_model(
+            config, images, targets, out / "whole", progress=False, context=context
         )
         saved["whole"] = whole.model.state_dict()
-        distributed.train_distributed(
-            config, images, targets, out / "cut", context, progress=False, stop_after_epoch=1
+        training.train_model(
+            config, images, targets, out / "cut", False, stop_after_epoch=1, context=context
         )
-        resumed = distributed.train_distributed(
-            config, images, targets, out / "cut", context, progress=False
+        resumed = training.train_model(
+            config, images, targets, out / "cut", progress=False, context=context
         )
         assert [h["epoch"] for h in resumed.history] == [1, 2]
         saved["resumed"] = resumed.model.state_dict()
-        plain = distributed.train_distributed(
-            training.TrainConfig(**PLAIN), images[:40], targets[:40], None, context, False
+        plain = training.train_model(
+            training.TrainConfig(**PLAIN), images[:40], targets[:40], None, False, context=context
         )
         saved["plain"] = plain.model.state_dict()
         torch.save(saved, out / f"rank{context.rank}.pt")
