@@ -68,10 +68,10 @@ def main() -> None:
         )
         speed = len(train_images) * config.epochs / (time.perf_counter() - started)
         scored = training.evaluate(trained, valid_images, valid.meta, labels)
-        metrics = scored["metrics"]
+        metrics = scored.metrics
         print(
             f"{name:40s} {speed:7.0f} {trained.history[-1]['loss']:10.4f} "
-            f"{metrics.loc['mean', 'accuracy']:7.4f} {scored['baseline']['mean']:9.4f} "
+            f"{metrics.loc['mean', 'accuracy']:7.4f} {scored.constant_accuracy:9.4f} "
             f"{metrics.loc['mean', 'pearson']:7.3f}"
         )
 

@@ -50,7 +50,6 @@ seed = 0  # seed of the synthetic set and of the training
 backbone_weights = None  # None (random init), "imagenet" (if cached) or a VGG-Face .pth path
 
 # %%
-import pandas as pd
 
 from personality_utils import (
     claims,
@@ -105,12 +104,12 @@ for name, kind in (("danplus", "danplus"), ("cam", settings.cam_kind)):
     experiments[name] = training.run_experiment(
         dataset, settings, "frames", kind, backbone_weights, device, seed, progress=False
     )
-    seconds = experiments[name]["history"]["seconds"].sum()
+    run = experiments[name]
     print(
-        f"{kind}: {len(experiments[name]['history'])} epochs, {seconds:.0f} s of training "
-        f"(checkpoint {experiments[name]['checkpoint'].name})"
+        f"{kind}: {len(run.history)} epochs, {run.history['seconds'].sum():.0f} s of training "
+        f"(checkpoint {run.checkpoint.name})"
     )
-plots.training_curves({kind: run["history"] for kind, run in experiments.items()}).show()
+plots.training_curves({kind: run.history for kind, run in experiments.items()}).show()
 
 # %% [markdown]
 # ## 3.1 Scores on the test split
@@ -121,8 +120,8 @@ plots.training_curves({kind: run["history"] for kind, run in experiments.items()
 # (CCC) whether its predictions also match the scale of the labels.
 
 # %%
-test_scores = {kind: run["test"]["all"] for kind, run in experiments.items()}
-baseline = test_scores["danplus"]["baseline"]
+test_scores = {kind: run.test.all for kind, run in experiments.items()}
+baseline = test_scores["danplus"].baseline
 training.metrics_table(experiments).round(4)
 
 # %%
@@ -133,7 +132,7 @@ plots.accuracy_with_intervals(
 # %%
 truth = dataset.store("test").clip_labels()
 plots.prediction_scatter(
-    test_scores["danplus"]["predictions"],
+    test_scores["danplus"].predictions,
     truth,
     "DAN+ on full frames: test clips, predicted against true",
 ).show()
@@ -146,21 +145,7 @@ plots.prediction_scatter(
 # only the test clips whose id never occurs in training removes that help.
 
 # %%
-rows = {}
-for kind, run in experiments.items():
-    for subset in ("all", "identity_disjoint"):
-        scored = run["test"].get(subset)
-        if scored is None:
-            continue
-        rows[(kind, subset)] = {
-            "clips": scored["clips"],
-            "MA": scored["metrics"].loc["mean", "accuracy"],
-            "MA 95% low": scored["intervals"].loc["mean", "low"],
-            "MA 95% high": scored["intervals"].loc["mean", "high"],
-            "constant MA": scored["baseline"]["mean"],
-            "mean R²": scored["metrics"].loc["mean", "r2"],
-        }
-pd.DataFrame(rows).T.round(4)
+training.subset_table(experiments).round(4)
 
 # %% [markdown]
 # The test predictions are also written in the 2016 challenge's CSV format, so the official
@@ -168,7 +153,7 @@ pd.DataFrame(rows).T.round(4)
 
 # %%
 csv_path = data.write_challenge_csv(
-    test_scores["danplus"]["predictions"],
+    test_scores["danplus"].predictions,
     results.results_dir() / "03_full_frames_danplus_test.csv",
 )
 print(f"wrote {csv_path.name}")
@@ -182,7 +167,7 @@ print(f"wrote {csv_path.name}")
 
 # %%
 measurements = stats.model_measurements(
-    test_scores["danplus"]["predictions"], truth, dataset.store("train").clip_labels(), seed
+    test_scores["danplus"].predictions, truth, dataset.store("train").clip_labels(), seed
 )
 claim_rows = claims.report("03_full_frames", measurements, dataset.synthetic)
 

@@ -58,14 +58,14 @@ for name, kind in (("danplus", "danplus"), ("cam", settings.cam_kind)):
     )
 faces_run = experiments["danplus"]
 print(
-    f"training frames without a face, dropped: {faces_run['dropped_frames']} "
+    f"training frames without a face, dropped: {faces_run.dropped_frames} "
     f"of {len(dataset.store('train'))}"
 )
 print(
     f"test clips with no face at all (scored with the training mean): "
-    f"{faces_run['fallback_clips'].get('test', 0)}"
+    f"{faces_run.fallback_clips.get('test', 0)}"
 )
-plots.training_curves({kind: run["history"] for kind, run in experiments.items()}).show()
+plots.training_curves({kind: run.history for kind, run in experiments.items()}).show()
 
 # %% [markdown]
 # The face models are trained with chapter 3's recipe, with one difference the authors' code
@@ -84,8 +84,8 @@ profiles.compare_with_authors(settings, chapter="04")
 # ## 4.1 Scores on the test split
 
 # %%
-test_scores = {kind: run["test"]["all"] for kind, run in experiments.items()}
-baseline = test_scores["danplus"]["baseline"]
+test_scores = {kind: run.test.all for kind, run in experiments.items()}
+baseline = test_scores["danplus"].baseline
 training.metrics_table(experiments).round(4)
 
 # %%
@@ -94,14 +94,14 @@ frames_run = training.run_experiment(
     dataset, settings, "frames", "danplus", backbone_weights, device, seed, progress=False
 )  # reloads chapter 3's model
 plots.accuracy_with_intervals(
-    {"DAN+ full frames": frames_run["test"]["all"], "DAN+ faces": test_scores["danplus"]},
+    {"DAN+ full frames": frames_run.test.all, "DAN+ faces": test_scores["danplus"]},
     baseline,
 ).show()
 
 # %%
 truth = dataset.store("test").clip_labels()
 plots.prediction_scatter(
-    test_scores["danplus"]["predictions"],
+    test_scores["danplus"].predictions,
     truth,
     "DAN+ on faces: test clips, predicted against true",
 ).show()
@@ -115,10 +115,10 @@ plots.prediction_scatter(
 # are not independent.
 
 # %%
-face_predictions = test_scores["danplus"]["predictions"]
-paired = stats.paired_difference(
-    face_predictions, frames_run["test"]["all"]["predictions"], truth, seed=seed
+differences = stats.paired_differences(
+    faces_run.test.all.predictions, frames_run.test.all.predictions, truth, seed=seed
 )
+paired = differences["mean"]
 pd.Series(paired, name="MA(faces) − MA(full frames), paired bootstrap").to_frame()
 
 # %% [markdown]
@@ -130,15 +130,7 @@ pd.Series(paired, name="MA(faces) − MA(full frames), paired bootstrap").to_fra
 # dataset and the profile is `paper`.
 
 # %%
-ours = training.summary_table(
-    {"img (ours, DAN+ full frames)": frames_run, "face (ours, DAN+ faces)": faces_run}
-)
-constant = {"MA": baseline["mean"], **{t[0].upper(): baseline[t] for t in data.TRAITS}}
-paper_rows = pd.DataFrame(
-    {f"{name} (paper)": row for name, row in paper.TABLE1.items()}, index=paper.TABLE1_COLUMNS
-).T
-table1 = pd.concat([paper_rows, ours, pd.DataFrame({"constant (ours, training mean)": constant}).T])
-table1 = table1[["MA", "O", "C", "E", "A", "N"]]
+table1 = training.table1(frames_run, faces_run)
 print(
     f"our rows: {dataset.description}, profile '{settings.name}', test split ({len(truth)} clips)"
 )
@@ -151,31 +143,22 @@ table1.round(3)
 # below (the summary page judges the same rows from the same record).
 
 # %%
-train_labels = dataset.store("train").clip_labels()
-frame_predictions = frames_run["test"]["all"]["predictions"]
+unseen = faces_run.test.identity_disjoint
 measurements = {
-    **stats.model_measurements(face_predictions, truth, train_labels, seed),
+    **stats.model_measurements(
+        faces_run.test.all.predictions,
+        truth,
+        dataset.store("train").clip_labels(),
+        seed,
+        unseen_clips=None if unseen is None else unseen.predictions.index,
+    ),
     "faces_minus_frames": stats.as_estimate(paired),
-    "faces_minus_frames_per_trait": {
-        trait: stats.as_estimate(
-            stats.paired_difference(
-                face_predictions, frame_predictions, truth, seed=seed, trait=trait
-            )
-        )
-        for trait in data.TRAITS
-    },
+    "faces_minus_frames_per_trait": differences["traits"],
 }
-disjoint = faces_run["test"].get("identity_disjoint")
-if disjoint is not None:
-    disjoint_truth = truth.loc[disjoint["predictions"].index]
-    measurements["identity_disjoint_gain"] = stats.as_estimate(
-        stats.gain_over_constant(face_predictions, disjoint_truth, train_labels, seed=seed)
-    )
-    measurements["identity_disjoint_clips"] = len(disjoint_truth)
 claim_rows = claims.report("04_faces_model", measurements, dataset.synthetic)
 if dataset.synthetic:
     openness = {
-        name: run["test"]["all"]["metrics"].loc["openness", "r2"]
+        name: run.test.all.metrics.loc["openness", "r2"]
         for name, run in (("full frames", frames_run), ("faces", faces_run))
     }
     print(
@@ -188,7 +171,7 @@ record = training.results_record(faces_run)
 record["cam_model"] = training.results_record(experiments["cam"])
 record["cam_model"]["kind"] = settings.cam_kind
 record["validation"] = training.results_record(faces_run, "validation")
-record["dropped_training_frames"] = faces_run["dropped_frames"]
+record["dropped_training_frames"] = faces_run.dropped_frames
 record["paired_difference_faces_minus_frames"] = paired
 record["table1"] = {name: row.to_dict() for name, row in table1.iterrows()}
 record["full_frames_mean_accuracy"] = full_frames["mean_accuracy"]
@@ -204,7 +187,9 @@ saved = results.save_results(
     profile=settings.name,
     data=dataset.description,
 )
-data.write_challenge_csv(face_predictions, results.results_dir() / "04_faces_danplus_test.csv")
+data.write_challenge_csv(
+    faces_run.test.all.predictions, results.results_dir() / "04_faces_danplus_test.csv"
+)
 print(f"saved {saved}")
 
 # %% [markdown]

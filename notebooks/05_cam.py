@@ -89,8 +89,8 @@ has_face = np.isfinite(boxes).all(axis=1)
 clips = store.meta["clip"].to_numpy()
 face_clips = face_store.meta["clip"].to_numpy()
 upsampling, ranking = settings.cam_upsampling, settings.cam_ranking
-frame_maps, frame_predictions = cam.class_activation_maps(runs["frames"]["trained"], store.frames)
-face_maps, face_predictions = cam.class_activation_maps(runs["faces"]["trained"], face_store.crops)
+frame_maps, frame_predictions = cam.class_activation_maps(runs["frames"].trained, store.frames)
+face_maps, face_predictions = cam.class_activation_maps(runs["faces"].trained, face_store.crops)
 top_frames = cam.top_images(store.meta, frame_predictions, top_n, ranking, eligible=has_face)
 top_faces = cam.top_images(face_store.meta, face_predictions, top_n, ranking)
 grid = frame_maps.shape[-1]
@@ -109,9 +109,9 @@ profiles.compare_with_authors(settings, chapter="05")
 pd.DataFrame(
     {
         source: {
-            "test MA": run["test"]["all"]["metrics"].loc["mean", "accuracy"],
-            "constant MA": run["test"]["all"]["baseline"]["mean"],
-            "mean R²": run["test"]["all"]["metrics"].loc["mean", "r2"],
+            "test MA": run.test.all.metrics.loc["mean", "accuracy"],
+            "constant MA": run.test.all.constant_accuracy,
+            "mean R²": run.test.all.metrics.loc["mean", "r2"],
         }
         for source, run in runs.items()
     }
@@ -252,14 +252,14 @@ danplus = training.run_experiment(
     dataset, settings, "frames", "danplus", backbone_weights, device, seed, progress=False
 )
 danplus_predictions = training.split_predictions(
-    danplus["trained"], store.frames, danplus["checkpoint"], "frames-test"
+    danplus.trained, store.frames, danplus.checkpoint, "frames-test"
 )  # chapter 3's stored predictions
 danplus_top = cam.top_images(store.meta, danplus_predictions, top_n, ranking, eligible=has_face)
 danplus_rows = np.concatenate([danplus_top[t] for t in TRAITS])
 danplus_traits = np.concatenate([[i] * len(danplus_top[t]) for i, t in enumerate(TRAITS)])
 unique_rows, position = np.unique(danplus_rows, return_inverse=True)
 gradient = {
-    method: cam.gradient_maps(danplus["trained"], store.frames[unique_rows], method)[
+    method: cam.gradient_maps(danplus.trained, store.frames[unique_rows], method)[
         position, danplus_traits
     ]
     for method in ("GradCAM", "LayerCAM")
@@ -323,7 +323,7 @@ plots.measure_bars(
 # scale (the tests check it on a tiny network); on the CAM model itself:
 
 # %%
-cam_model = runs["frames"]["trained"]
+cam_model = runs["frames"].trained
 if settings.cam_kind == "cam_fig4":
     check_rows = np.unique(stacked_rows)[:100]
     grad_of_cam = cam.gradient_maps(cam_model, store.frames[check_rows], "GradCAM")
@@ -364,7 +364,7 @@ randomisation = pd.concat(
             upsampling,
         ).assign(label="CAM model"),
         cam.randomisation_cascade(
-            danplus["trained"],
+            danplus.trained,
             store.frames,
             danplus_rows,
             danplus_traits,
@@ -473,7 +473,7 @@ if dataset.synthetic:
                 "mean overlap (top frames)": overlap_table.loc[trait, "mean_overlap"],
                 "energy in the poster box": float(poster_energy.mean()),
                 "energy in the face box": float(face_energy.mean()),
-                "test R² (CAM model)": runs["frames"]["test"]["all"]["metrics"].loc[trait, "r2"],
+                "test R² (CAM model)": runs["frames"].test.all.metrics.loc[trait, "r2"],
             }
         )
     ground_truth = pd.DataFrame(truth_rows).set_index("trait")

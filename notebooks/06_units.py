@@ -86,8 +86,8 @@ TRAITS = list(data.TRAITS)
 run = training.run_experiment(
     dataset, settings, "faces", "danplus", backbone_weights, device, seed, progress=False
 )  # reloads the DAN+ face model of chapter 4
-trained = run["trained"]
-checkpoint_dir = run["checkpoint"]
+trained = run.trained
+checkpoint_dir = run.checkpoint
 face_store = dataset.faces("test")
 population = settings.unit_population
 population_rows = semantics.population_rows(face_store.meta, population)
@@ -121,7 +121,7 @@ print(
     f" test clips with a face, {dataset.store('test').meta['clip'].nunique()} test clips)"
 )
 print(
-    f"DAN+ face model, test MA {run['test']['all']['metrics'].loc['mean', 'accuracy']:.4f}; "
+    f"DAN+ face model, test MA {run.test.all.mean_accuracy:.4f}; "
     f"F = {unit_stats.n_images}, N = {unit_stats.top_n}; conv5_3: {unit_stats.n_units('conv5_3')} "
     f"units on a {side['conv5_3']}x{side['conv5_3']} grid, conv4_3: "
     f"{unit_stats.n_units('conv4_3')} units on {side['conv4_3']}x{side['conv4_3']}"
@@ -476,7 +476,7 @@ if dataset.synthetic:
     share_top = enrichment.pivot(index="trait", columns="region", values="share_top")
     share_all = enrichment.pivot(index="trait", columns="region", values="share_all")
     p_values = enrichment.pivot(index="trait", columns="region", values="p_value")
-    r2 = run["test"]["all"]["metrics"]["r2"]
+    r2 = run.test.all.metrics["r2"]
     for trait in TRAITS:
         cue = planted_cues.loc[trait].idxmax()
         ground_truth[trait] = {

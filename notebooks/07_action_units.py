@@ -99,17 +99,17 @@ if landmark_reference == "auto":
 run = training.run_experiment(
     dataset, settings, "faces", "danplus", backbone_weights, device, seed, progress=False
 )  # reloads chapter 4's DAN+ face model
-checkpoint_dir = run["checkpoint"]
+checkpoint_dir = run.checkpoint
 face_store = dataset.faces("test")
 clips = face_store.meta["clip"].to_numpy()
 population = settings.unit_population
 population_rows = semantics.population_rows(face_store.meta, population)
 n_top = semantics.study_top_n(len(population_rows), top_n)
 unit_stats = semantics.face_unit_statistics(
-    dataset, run["trained"], checkpoint_dir, top_n=n_top, population=population
+    dataset, run.trained, checkpoint_dir, top_n=n_top, population=population
 )  # chapter 6's pass
 random_stats = semantics.face_unit_statistics(
-    dataset, run["trained"], checkpoint_dir, random_seed=seed, top_n=n_top, population=population
+    dataset, run.trained, checkpoint_dir, random_seed=seed, top_n=n_top, population=population
 )
 
 
@@ -374,9 +374,9 @@ plots.gallery_with_menu(
 
 # %%
 all_top_n = semantics.study_top_n(n_frames, top_n)
-all_stats = semantics.face_unit_statistics(dataset, run["trained"], checkpoint_dir, top_n=all_top_n)
+all_stats = semantics.face_unit_statistics(dataset, run.trained, checkpoint_dir, top_n=all_top_n)
 all_random = semantics.face_unit_statistics(
-    dataset, run["trained"], checkpoint_dir, random_seed=seed, top_n=all_top_n
+    dataset, run.trained, checkpoint_dir, random_seed=seed, top_n=all_top_n
 )  # chapter 6's check
 frame_unit_top = all_stats.images["conv5_3"][:, :all_top_n]
 frame_table = au_units.unit_overlap(frame_aus, frame_unit_top)
@@ -491,7 +491,7 @@ constant_r2 = float(
         1 - ((test_truth - train_mean) ** 2).sum() / ((test_truth - test_truth.mean()) ** 2).sum()
     ).mean()
 )
-cnn = run["test"]["all"]
+cnn = run.test.all
 accuracy_table = pd.DataFrame(
     {
         **{
@@ -499,8 +499,8 @@ accuracy_table = pd.DataFrame(
             for name, m in models.items()
         },
         "DAN+ face CNN (chapter 4)": {
-            "mean accuracy": cnn["metrics"].loc["mean", "accuracy"],
-            "mean R²": cnn["metrics"].loc["mean", "r2"],
+            "mean accuracy": cnn.metrics.loc["mean", "accuracy"],
+            "mean R²": cnn.metrics.loc["mean", "r2"],
         },
         "constant (training mean)": {
             "mean accuracy": stats.constant_baseline(labels["train"], labels["test"])["mean"],
@@ -516,10 +516,10 @@ differences = {
         au_model.predictions, constant, labels["test"], n_resamples=n_boot, seed=seed
     ),
     "AU model − DAN+ face CNN": stats.paired_difference(
-        au_model.predictions, cnn["predictions"], labels["test"], n_resamples=n_boot, seed=seed
+        au_model.predictions, cnn.predictions, labels["test"], n_resamples=n_boot, seed=seed
     ),
     "DAN+ face CNN − constant": stats.paired_difference(
-        cnn["predictions"], constant, labels["test"], n_resamples=n_boot, seed=seed
+        cnn.predictions, constant, labels["test"], n_resamples=n_boot, seed=seed
     ),
 }
 no_face = int(features["test"].reindex(test_clips).isna().all(axis=1).sum())
@@ -553,7 +553,7 @@ accuracy_table.astype(float).round(4)
 per_trait = pd.DataFrame(
     {
         **{name: m.accuracy[TRAITS] for name, m in models.items()},
-        "DAN+ face CNN": cnn["metrics"].loc[TRAITS, "accuracy"],
+        "DAN+ face CNN": cnn.metrics.loc[TRAITS, "accuracy"],
         "constant": stats.constant_baseline(labels["train"], labels["test"])[TRAITS],
     }
 )
@@ -769,8 +769,8 @@ record = {
     "constant_baseline_accuracy": float(
         accuracy_table.loc["constant (training mean)", "mean accuracy"]
     ),
-    "cnn_accuracy": float(cnn["metrics"].loc["mean", "accuracy"]),
-    "cnn_r2": float(cnn["metrics"].loc["mean", "r2"]),
+    "cnn_accuracy": float(cnn.metrics.loc["mean", "accuracy"]),
+    "cnn_r2": float(cnn.metrics.loc["mean", "r2"]),
     "accuracy_differences": differences,
     "trait_au_correlation": correlations[next(iter(correlations))],
     "estimator_correlation": (

@@ -95,19 +95,23 @@ def _prepare(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _report(experiment: dict) -> None:
+def _report(experiment) -> None:
     """Print the checkpoint and each split's mean accuracy, interval, baseline and R²."""
-    print(f"checkpoint: {experiment['checkpoint']}")
+    print(f"checkpoint: {experiment.checkpoint}")
     for split in ("validation", "test"):
-        for subset, label in (("all", split), ("identity_disjoint", f"{split} (new identities)")):
-            scored = experiment.get(split, {}).get(subset)
+        scores = experiment.split(split)
+        if scores is None:
+            continue
+        for scored, label in (
+            (scores.all, split),
+            (scores.identity_disjoint, f"{split} (new identities)"),
+        ):
             if scored is None:
                 continue
-            low, high = scored["intervals"].loc["mean"]
+            low, high = scored.intervals.loc["mean"]
             print(
-                f"{label}: MA {scored['metrics'].loc['mean', 'accuracy']:.4f} "
-                f"[{low:.4f}, {high:.4f}] (constant {scored['baseline']['mean']:.4f}, "
-                f"R² {scored['metrics'].loc['mean', 'r2']:.3f}, {scored['clips']} clips)"
+                f"{label}: MA {scored.mean_accuracy:.4f} [{low:.4f}, {high:.4f}] (constant "
+                f"{scored.constant_accuracy:.4f}, R² {scored.mean_r2:.3f}, {scored.clips} clips)"
             )
 
 
@@ -194,11 +198,11 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     )
     experiment = training.load_experiment(dataset, checkpoint, arguments.source, arguments.device)
     _report(experiment)
-    splits = [s for s in ("validation", "test") if "all" in experiment.get(s, {})]
+    splits = [s for s in ("validation", "test") if experiment.split(s) is not None]
     csv_dir = arguments.csv_dir or Path(checkpoint)
     for split in splits:
         path = data.write_challenge_csv(
-            experiment[split]["all"]["predictions"], csv_dir / f"predictions_{split}.csv"
+            experiment.split(split).all.predictions, csv_dir / f"predictions_{split}.csv"
         )
         print(f"{split} predictions (challenge format): {path}")
     if arguments.out is not None:

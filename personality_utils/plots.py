@@ -129,17 +129,18 @@ def training_curves(histories: dict[str, "pd.DataFrame"]) -> go.Figure:
     return figure
 
 
-def accuracy_with_intervals(runs: dict[str, dict], baseline: "pd.Series") -> go.Figure:
+def accuracy_with_intervals(runs: dict, baseline: "pd.Series") -> go.Figure:
     """Per-trait accuracy with 95% bootstrap intervals for several runs, and the constant
-    baseline as a marker (chapters 03-04). ``runs`` maps a name to an evaluation dict."""
+    baseline as a marker (chapters 03-04). ``runs`` maps a name to its
+    :class:`~personality_utils.training.Scores`."""
     from .data import TRAITS
 
     names = [*TRAITS, "mean"]
     labels = [name.capitalize() if name != "mean" else "MA" for name in names]
     figure = go.Figure()
     for run_name, scored in runs.items():
-        accuracy = scored["metrics"].loc[names, "accuracy"]
-        intervals = scored["intervals"].loc[names]
+        accuracy = scored.metrics.loc[names, "accuracy"]
+        intervals = scored.intervals.loc[names]
         figure.add_trace(
             go.Bar(
                 x=labels,
@@ -162,11 +163,11 @@ def accuracy_with_intervals(runs: dict[str, dict], baseline: "pd.Series") -> go.
             marker=dict(symbol="line-ew-open", size=28, color="black", line=dict(width=3)),
         )
     )
-    low = min(float(baseline.min()), min(float(s["intervals"]["low"].min()) for s in runs.values()))
+    low = min(float(baseline.min()), min(float(s.intervals["low"].min()) for s in runs.values()))
     figure.update_layout(
         barmode="group",
         yaxis=dict(range=[low - 0.01, 1.0], title="accuracy (1 − |error|)"),
-        title="Accuracy per trait, 95% bootstrap intervals over clips",
+        title="Accuracy per trait, 95% bootstrap intervals (people resampled)",
         height=380,
     )
     return figure

@@ -276,17 +276,46 @@ def gain_over_constant(
 
 
 def model_measurements(
-    predictions: pd.DataFrame, truth: pd.DataFrame, train: pd.DataFrame, seed: int = 0
+    predictions: pd.DataFrame,
+    truth: pd.DataFrame,
+    train: pd.DataFrame,
+    seed: int = 0,
+    unseen_clips: Sequence[str] | None = None,
 ) -> dict:
     """What the claims read of a model's clip predictions (chapters 03, 04 and 07): its mean
     accuracy with a person-bootstrap interval, the constant predictor's, and the paired gain
-    over it (:func:`estimate` records)."""
+    over it (:func:`estimate` records). With ``unseen_clips`` (the clips of people never seen
+    in training, at least three), also the gain on those alone and how many there are
+    (``identity_disjoint_gain``, ``identity_disjoint_clips``)."""
     accuracy = trait_accuracy(predictions, truth)["mean"]
     interval = accuracy_intervals(predictions, truth, seed=seed).loc["mean"]
-    return {
+    out = {
         "accuracy": estimate(accuracy, interval["low"], interval["high"]),
         "constant": float(constant_baseline(train, truth)["mean"]),
         "gain_over_constant": as_estimate(gain_over_constant(predictions, truth, train, seed=seed)),
+    }
+    if unseen_clips is not None and len(unseen_clips) >= 3:
+        unseen = truth.loc[list(unseen_clips)]
+        out["identity_disjoint_gain"] = as_estimate(
+            gain_over_constant(predictions, unseen, train, seed=seed)
+        )
+        out["identity_disjoint_clips"] = len(unseen)
+    return out
+
+
+def paired_differences(
+    predictions_a: pd.DataFrame, predictions_b: pd.DataFrame, truth: pd.DataFrame, seed: int = 0
+) -> dict:
+    """:func:`paired_difference` A − B on the mean accuracy (``mean``, the full record) and on
+    each trait (``traits``, :func:`estimate` records)."""
+    return {
+        "mean": paired_difference(predictions_a, predictions_b, truth, seed=seed),
+        "traits": {
+            trait: as_estimate(
+                paired_difference(predictions_a, predictions_b, truth, seed=seed, trait=trait)
+            )
+            for trait in TRAITS
+        },
     }
 
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from ._lazy import lazy_module
 from .data import TRAITS, DataError, write_atomic
 from .models import VGG_FACE_MEAN, build_model, resolve_device
+from .paper import TABLE1, TABLE1_COLUMNS
 from .profiles import TrainConfig, get_profile
 from .stats import accuracy_intervals, constant_baseline, regression_metrics
 
@@ -32,6 +33,9 @@ pd = lazy_module("pandas")
 __all__ = [
     "TrainConfig",
     "TrainedModel",
+    "Scores",
+    "SplitScores",
+    "Experiment",
     "epoch_plan",
     "euclidean_loss",
     "learning_rates",
@@ -78,6 +82,80 @@ class TrainedModel:
         """uint8 (n, h, w, 3) images -> the normalised (n, 3, size, size) input."""
         device = device or next(self.model.parameters()).device
         return _prepare(batch, self.config.input_size, self.mean.to(device), self.scale, device)
+
+
+@dataclass
+class Scores:
+    """A model's clip predictions scored on a set of clips (:func:`evaluate`).
+
+    Attributes:
+        predictions: One row per clip, the five traits.
+        metrics: Per trait and ``mean``: accuracy, R², Pearson r, CCC
+            (:func:`~personality_utils.stats.regression_metrics`).
+        intervals: ``low`` / ``high`` of each trait's accuracy and of the mean, resampling
+            people (:func:`~personality_utils.stats.accuracy_intervals`).
+        baseline: The constant predictor's accuracy per trait and ``mean``.
+        clips: How many clips.
+    """
+
+    predictions: pd.DataFrame
+    metrics: pd.DataFrame
+    intervals: pd.DataFrame
+    baseline: pd.Series
+    clips: int
+
+    @property
+    def mean_accuracy(self) -> float:
+        """The challenge's measure, MA."""
+        return float(self.metrics.loc["mean", "accuracy"])
+
+    @property
+    def mean_r2(self) -> float:
+        return float(self.metrics.loc["mean", "r2"])
+
+    @property
+    def constant_accuracy(self) -> float:
+        """The constant predictor's MA on the same clips."""
+        return float(self.baseline["mean"])
+
+
+@dataclass
+class SplitScores:
+    """One split's scores: every clip, and the clips of people never seen in training (None
+    when fewer than three)."""
+
+    all: Scores
+    identity_disjoint: Scores | None = None
+
+
+@dataclass
+class Experiment:
+    """A trained model and its scores, as chapters 03-07 use it (:func:`run_experiment`).
+
+    Attributes:
+        trained: The model.
+        config: Its recipe.
+        history: One row per epoch (epoch, lr, loss, seconds).
+        checkpoint: Its checkpoint folder.
+        dropped_frames: Training frames without a face (face models).
+        fallback_clips: Per split, clips with no usable frame, given the training mean.
+        validation, test: The scored splits the dataset has (None when absent).
+    """
+
+    trained: TrainedModel
+    config: TrainConfig
+    history: pd.DataFrame
+    checkpoint: Path
+    dropped_frames: int
+    fallback_clips: dict[str, int]
+    validation: SplitScores | None = None
+    test: SplitScores | None = None
+
+    def split(self, name: str) -> SplitScores | None:
+        """``validation`` or ``test`` by name."""
+        if name not in ("validation", "test"):
+            raise ValueError(f"split must be 'validation' or 'test', got {name!r}")
+        return getattr(self, name)
 
 
 def euclidean_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -423,7 +501,7 @@ def evaluate(
     meta: pd.DataFrame,
     train_labels: pd.DataFrame,
     clips: pd.Index | None = None,
-) -> dict:
+) -> Scores:
     """Score a model on a store: clip-level metrics, bootstrap intervals, constant baseline.
 
     Args:
@@ -432,12 +510,7 @@ def evaluate(
         meta: Their metadata rows (clip and trait columns).
         train_labels: Training clip labels (for the constant baseline).
         clips: Restrict to these clips (e.g. an identity-disjoint subset).
-
-    Returns:
-        ``predictions`` (per clip), ``metrics`` (DataFrame), ``intervals`` (DataFrame),
-        ``baseline`` (accuracy of the training mean, per trait and mean).
     """
-
     predictions = clip_predictions(meta, predict(trained, images))
     truth = meta.groupby("clip", sort=True)[list(TRAITS)].first()
     if clips is not None:
@@ -445,14 +518,15 @@ def evaluate(
     return _score(predictions, truth, train_labels)
 
 
-def _score(predictions: pd.DataFrame, truth: pd.DataFrame, train_labels: pd.DataFrame) -> dict:
+def _score(predictions: pd.DataFrame, truth: pd.DataFrame, train_labels: pd.DataFrame) -> Scores:
     """Clip predictions scored on ``truth``'s clips (see :func:`evaluate`)."""
-    return {
-        "predictions": predictions.loc[truth.index],
-        "metrics": regression_metrics(predictions, truth),
-        "intervals": accuracy_intervals(predictions, truth),
-        "baseline": constant_baseline(train_labels, truth),
-    }
+    return Scores(
+        predictions=predictions.loc[truth.index],
+        metrics=regression_metrics(predictions, truth),
+        intervals=accuracy_intervals(predictions, truth),
+        baseline=constant_baseline(train_labels, truth),
+        clips=int(len(truth)),
+    )
 
 
 def config_for(
@@ -514,9 +588,7 @@ def run_experiment(
     (``python -m personality_utils train --batch-size/--out``).
 
     Returns:
-        ``trained``, ``config``, ``history`` and per split ``{"all": ..., "identity_disjoint":
-        ...}`` evaluations (see :func:`evaluate`), plus ``fallback_clips`` and
-        ``dropped_frames`` (training frames without a face, for the face source).
+        The :class:`Experiment`.
     """
 
     profile = get_profile(profile)
@@ -529,14 +601,14 @@ def run_experiment(
     else:
         folder = Path(checkpoint_dir)
     trained = train_model(config, images, meta[list(TRAITS)].to_numpy(), folder, progress=progress)
-    return {
-        "trained": trained,
-        "config": config,
-        "history": pd.DataFrame(trained.history),
-        "checkpoint": folder,
-        "dropped_frames": int(len(train_store) - len(meta)),
+    return Experiment(
+        trained=trained,
+        config=config,
+        history=pd.DataFrame(trained.history),
+        checkpoint=folder,
+        dropped_frames=int(len(train_store) - len(meta)),
         **score_splits(dataset, trained, source, folder),
-    }
+    )
 
 
 def _same_recipe(saved: dict, wanted: dict) -> bool:
@@ -632,8 +704,8 @@ def score_splits(
     predictions are kept there and reused (:func:`split_predictions`).
 
     Returns:
-        ``fallback_clips`` (per split) and per split ``{"all": ..., "identity_disjoint": ...}``
-        (see :func:`evaluate`, plus ``clips``).
+        ``fallback_clips`` (per split) and ``validation`` / ``test`` :class:`SplitScores`: the
+        scoring fields of an :class:`Experiment`.
     """
     from .data import identity_disjoint_clips
 
@@ -656,16 +728,15 @@ def score_splits(
             )
             predictions = pd.concat([predictions, filler]).sort_index()
         out["fallback_clips"][split] = int(len(missing))
-        disjoint = identity_disjoint_clips(train_labels.index, truth.index)
-        out[split] = {}
-        for name, clips in (("all", truth.index), ("identity_disjoint", pd.Index(disjoint))):
-            subset = truth.loc[clips]
-            if len(subset) < 3:
-                continue
-            out[split][name] = {
-                **_score(predictions, subset, train_labels),
-                "clips": int(len(subset)),
-            }
+        disjoint = truth.loc[identity_disjoint_clips(train_labels.index, truth.index)]
+        if len(truth) < 3:
+            continue
+        out[split] = SplitScores(
+            all=_score(predictions, truth, train_labels),
+            identity_disjoint=_score(predictions, disjoint, train_labels)
+            if len(disjoint) >= 3
+            else None,
+        )
     return out
 
 
@@ -674,7 +745,7 @@ def load_experiment(
     checkpoint_dir: str | os.PathLike,
     source: str,
     device: str = "auto",
-) -> dict:
+) -> Experiment:
     """A finished model scored like :func:`run_experiment`, without training
     (``python -m personality_utils evaluate``).
 
@@ -686,8 +757,7 @@ def load_experiment(
         device: Where to run the model.
 
     Returns:
-        The same keys as :func:`run_experiment` (``trained``, ``config``, ``history``,
-        ``checkpoint``, ``fallback_clips``, ``dropped_frames`` and one entry per scored split).
+        The :class:`Experiment`, as :func:`run_experiment` gives it.
 
     Raises:
         FileNotFoundError: If there is no checkpoint.
@@ -695,61 +765,93 @@ def load_experiment(
     """
     trained = load_trained(checkpoint_dir, device)
     _, meta = _source_arrays(dataset, "train", source)
-    return {
-        "trained": trained,
-        "config": trained.config,
-        "history": pd.DataFrame(trained.history),
-        "checkpoint": Path(checkpoint_dir),
-        "dropped_frames": int(len(dataset.store("train")) - len(meta)),
+    return Experiment(
+        trained=trained,
+        config=trained.config,
+        history=pd.DataFrame(trained.history),
+        checkpoint=Path(checkpoint_dir),
+        dropped_frames=int(len(dataset.store("train")) - len(meta)),
         **score_splits(dataset, trained, source, checkpoint_dir),
-    }
+    )
 
 
 def summary_table(
-    experiments: dict[str, dict], split: str = "test", subset: str = "all"
+    experiments: dict[str, Experiment], split: str = "test", subset: str = "all"
 ) -> pd.DataFrame:
     """Rows of mean accuracy and per-trait accuracy (MA, O, C, E, A, N) for several runs."""
     rows = {}
     for name, experiment in experiments.items():
-        scored = experiment[split][subset]
-        metrics = scored["metrics"]["accuracy"]
-        rows[name] = {"MA": metrics["mean"], **{t[0].upper(): metrics[t] for t in TRAITS}}
+        accuracy = getattr(experiment.split(split), subset).metrics["accuracy"]
+        rows[name] = {"MA": accuracy["mean"], **{t[0].upper(): accuracy[t] for t in TRAITS}}
     return pd.DataFrame(rows).T
 
 
-def results_record(experiment: dict, split: str = "test") -> dict:
+def results_record(experiment: Experiment, split: str = "test") -> dict:
     """The headline figures of one run for ``book/results``: mean and per-trait accuracy, the
     constant baseline, R², Pearson r and CCC per trait, intervals, identity-disjoint scores."""
-    scored = experiment[split]["all"]
-    metrics = scored["metrics"]
+    scores = experiment.split(split)
+    metrics = scores.all.metrics
     record = {
         "split": split,
-        "clips": scored["clips"],
-        "mean_accuracy": float(metrics.loc["mean", "accuracy"]),
-        "mean_accuracy_interval": scored["intervals"].loc["mean"].tolist(),
+        "clips": scores.all.clips,
+        "mean_accuracy": scores.all.mean_accuracy,
+        "mean_accuracy_interval": scores.all.intervals.loc["mean"].tolist(),
         "per_trait_accuracy": metrics.loc[list(TRAITS), "accuracy"].to_dict(),
-        "constant_baseline_accuracy": float(scored["baseline"]["mean"]),
+        "constant_baseline_accuracy": scores.all.constant_accuracy,
         "r2": metrics.loc[list(TRAITS), "r2"].to_dict(),
         "pearson": metrics.loc[list(TRAITS), "pearson"].to_dict(),
         "ccc": metrics.loc[list(TRAITS), "ccc"].to_dict(),
-        "fallback_clips": experiment["fallback_clips"].get(split, 0),
-        "config": experiment["config"].to_dict(),
-        "epochs_seconds": float(experiment["history"]["seconds"].sum()),
+        "fallback_clips": experiment.fallback_clips.get(split, 0),
+        "config": experiment.config.to_dict(),
+        "epochs_seconds": float(experiment.history["seconds"].sum()),
     }
-    disjoint = experiment[split].get("identity_disjoint")
-    if disjoint is not None:
+    if scores.identity_disjoint is not None:
         record["identity_disjoint"] = {
-            "clips": disjoint["clips"],
-            "mean_accuracy": float(disjoint["metrics"].loc["mean", "accuracy"]),
-            "constant_baseline_accuracy": float(disjoint["baseline"]["mean"]),
+            "clips": scores.identity_disjoint.clips,
+            "mean_accuracy": scores.identity_disjoint.mean_accuracy,
+            "constant_baseline_accuracy": scores.identity_disjoint.constant_accuracy,
         }
     return record
 
 
-def metrics_table(experiments: dict[str, dict], split: str = "test") -> pd.DataFrame:
+def metrics_table(experiments: dict[str, Experiment], split: str = "test") -> pd.DataFrame:
     """Accuracy, R², r and CCC per trait for several runs on one split, with the constant
     predictor's accuracy as a last row (chapters 03-04)."""
-    scores = {name: run[split]["all"] for name, run in experiments.items()}
-    table = pd.concat({name: scored["metrics"].T for name, scored in scores.items()})
-    table.loc[("constant", "accuracy"), :] = next(iter(scores.values()))["baseline"]
+    scores = {name: run.split(split).all for name, run in experiments.items()}
+    table = pd.concat({name: scored.metrics.T for name, scored in scores.items()})
+    table.loc[("constant", "accuracy"), :] = next(iter(scores.values())).baseline
     return table
+
+
+def subset_table(experiments: dict[str, Experiment], split: str = "test") -> pd.DataFrame:
+    """Each run on every clip of a split and on its identity-disjoint clips (people never seen
+    in training): clips, MA with its interval, the constant's MA and the mean R²."""
+    rows = {}
+    for name, run in experiments.items():
+        scores = run.split(split)
+        for subset in ("all", "identity_disjoint"):
+            scored = getattr(scores, subset)
+            if scored is None:
+                continue
+            rows[(name, subset)] = {
+                "clips": scored.clips,
+                "MA": scored.mean_accuracy,
+                "MA 95% low": scored.intervals.loc["mean", "low"],
+                "MA 95% high": scored.intervals.loc["mean", "high"],
+                "constant MA": scored.constant_accuracy,
+                "mean R²": scored.mean_r2,
+            }
+    return pd.DataFrame(rows).T
+
+
+def table1(frames: Experiment, faces: Experiment) -> pd.DataFrame:
+    """The paper's Table 1 (its rows, copied from :mod:`~personality_utils.paper`) above ours:
+    DAN+ on full frames and on faces, and the constant predictor, on the test split."""
+    ours = summary_table({"img (ours, DAN+ full frames)": frames, "face (ours, DAN+ faces)": faces})
+    baseline = faces.test.all.baseline
+    constant = {"MA": baseline["mean"], **{t[0].upper(): baseline[t] for t in TRAITS}}
+    paper_rows = pd.DataFrame(
+        {f"{name} (paper)": row for name, row in TABLE1.items()}, index=list(TABLE1_COLUMNS)
+    ).T
+    rows = [paper_rows, ours, pd.DataFrame({"constant (ours, training mean)": constant}).T]
+    return pd.concat(rows)[list(TABLE1_COLUMNS)]

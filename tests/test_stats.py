@@ -169,3 +169,32 @@ def test_benjamini_hochberg_by_hand():
     values = rng.uniform(size=17) ** 3
     np.testing.assert_allclose(stats.benjamini_hochberg(values), false_discovery_control(values))
     assert stats.benjamini_hochberg([0.9, 0.95]).max() <= 1
+
+
+def test_model_measurements_and_per_trait_differences():
+    rng = np.random.default_rng(5)
+    people = [f"{index:011d}" for index in range(30)]
+    clips = [f"{person}.{k:03d}.mp4" for person in people for k in range(3)]
+    truth = pd.DataFrame(rng.uniform(size=(90, 5)), index=clips, columns=list(data.TRAITS))
+    train = pd.DataFrame(rng.uniform(size=(50, 5)), columns=list(data.TRAITS))
+    good = truth + rng.normal(0, 0.05, size=truth.shape)
+    measured = stats.model_measurements(good, truth, train, unseen_clips=clips[:30])
+    assert measured["accuracy"]["value"] == pytest.approx(stats.trait_accuracy(good, truth)["mean"])
+    assert measured["constant"] == pytest.approx(stats.constant_baseline(train, truth)["mean"])
+    assert measured["gain_over_constant"]["low"] > 0
+    unseen = stats.gain_over_constant(good, truth.iloc[:30], train)
+    assert measured["identity_disjoint_clips"] == 30
+    assert measured["identity_disjoint_gain"] == stats.as_estimate(unseen)
+    # Fewer than three unseen clips: no identity-disjoint measurement at all.
+    assert "identity_disjoint_gain" not in stats.model_measurements(
+        good, truth, train, 0, clips[:2]
+    )
+    # Only openness is better: the per-trait differences say so, the others straddle 0.
+    better = good.copy()
+    worse = good.copy()
+    worse["openness"] = truth["openness"] + 0.3
+    differences = stats.paired_differences(better, worse, truth)
+    assert differences["mean"] == stats.paired_difference(better, worse, truth)
+    assert differences["traits"]["openness"]["low"] > 0.2
+    for trait in data.TRAITS[1:]:
+        assert differences["traits"][trait]["value"] == pytest.approx(0.0)

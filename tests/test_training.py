@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from personality_utils import data, training
+from personality_utils import data, stats, training
 
 TINY = dict(
     kind="danplus",
@@ -208,3 +208,53 @@ def test_weight_decay_reaches_the_optimiser():
     optimiser = training._optimizer(config, model)
     assert optimiser.param_groups[0]["weight_decay"] == 5e-4
     assert optimiser.param_groups[0]["momentum"] == 0.9
+
+
+def _experiment(predictions, truth, train, unseen=None):
+    scores = training.SplitScores(
+        all=training._score(predictions, truth, train),
+        identity_disjoint=None if unseen is None else training._score(predictions, unseen, train),
+    )
+    return training.Experiment(
+        trained=None,
+        config=training.TrainConfig(),
+        history=pd.DataFrame({"seconds": [1.0, 2.0]}),
+        checkpoint=None,
+        dropped_frames=0,
+        fallback_clips={"test": 0},
+        test=scores,
+    )
+
+
+def test_table1_and_the_identity_disjoint_table():
+    from personality_utils import paper
+
+    rng = np.random.default_rng(3)
+    clips = [f"{index:011d}.000.mp4" for index in range(20)]
+    truth = pd.DataFrame(rng.uniform(size=(20, 5)), index=clips, columns=list(data.TRAITS))
+    train = pd.DataFrame(rng.uniform(size=(40, 5)), columns=list(data.TRAITS))
+    frames = _experiment(truth + 0.1, truth, train)
+    faces = _experiment(truth + 0.05, truth, train, unseen=truth.iloc[:5])
+    table = training.table1(frames, faces)
+    assert list(table.columns) == list(paper.TABLE1_COLUMNS)
+    assert table.loc["face (paper)", "MA"] == paper.TABLE1["face"]["MA"]
+    assert table.loc["img (ours, DAN+ full frames)", "O"] == pytest.approx(0.9)
+    assert table.loc["face (ours, DAN+ faces)", "MA"] == pytest.approx(0.95)
+    constant = stats.constant_baseline(train, truth)
+    assert table.loc["constant (ours, training mean)", "N"] == pytest.approx(
+        constant["neuroticism"]
+    )
+    subsets = training.subset_table({"frames": frames, "faces": faces})
+    assert list(subsets.index) == [
+        ("frames", "all"),
+        ("faces", "all"),
+        ("faces", "identity_disjoint"),
+    ]
+    assert subsets.loc[("faces", "identity_disjoint"), "clips"] == 5
+    # Every clip is off by exactly 0.05: nothing to resample, the interval is the point.
+    interval = subsets.loc[("faces", "all"), ["MA 95% low", "MA 95% high"]]
+    assert interval.tolist() == pytest.approx([0.95, 0.95])
+    record = training.results_record(faces)
+    assert record["identity_disjoint"]["clips"] == 5 and record["epochs_seconds"] == 3.0
+    with pytest.raises(ValueError, match="split must be"):
+        faces.split("train")
