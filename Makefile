@@ -11,7 +11,6 @@ PROFILE ?= default
 # from (an absolute path; empty: random initialisation).
 BOOK_DIR ?= book
 BACKBONE_WEIGHTS ?=
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 export PERSONALITY_UTILS_CACHE ?= $(CURDIR)/.cache
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Two lanes side by side (training, then the chapters), each with half the cores.
@@ -58,38 +57,22 @@ models: data
 	status=0; wait $$first || status=1; wait $$second || status=1; \
 	echo "== models: $$(( $$(date +%s) - start )) s"; exit $$status
 
-# The chapters, two at a time (each with half the cores: much of a chapter is one-thread Python,
-# so on 2 cores two side by side take a quarter less time than one after another), in an order that
-# respects what they read from each other: chapter 4 reads chapter 3's results, chapter 7 reuses
-# chapter 6's unit statistics, and the summary reads them all. The longest chapters are started
-# first. Each chapter's output is printed when it ends; `make run-05_cam` runs one chapter.
-STEMS := $(notdir $(NOTEBOOKS:.py=))
-RUNS := $(addprefix run-,$(STEMS))
-SUMMARY := $(lastword $(RUNS))
-.PHONY: $(RUNS)
-
+# The chapters, two at a time, each with half the cores, in the order personality_utils.chapters
+# writes down once (what each reads from another, longest first; the tests use the same runner).
+# Each chapter's time is printed when it ends, its papermill output too if it fails.
+# `make run-05_cam` runs one chapter (reading what earlier runs left).
 notebooks: $(STAMP) models
 	mkdir -p $(BOOK_DIR)/results _static
 	cp "$$($(PY) -c 'import plotly, pathlib; print(pathlib.Path(plotly.__file__).parent / "package_data" / "plotly.min.js")')" _static/plotly.min.js
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory -j$(LANES) --output-sync=target NOTEBOOK_THREADS=$(LANE_THREADS) \
-		run-05_cam run-03_full_frames run-06_units $(RUNS) || status=1; \
+	$(PY) -m personality_utils chapters --profile $(PROFILE) --book-dir $(BOOK_DIR) \
+		--lanes $(LANES) --threads $(LANE_THREADS) \
+		$(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS)) || status=1; \
 	echo "== notebooks: $$(( $$(date +%s) - start )) s"; exit $${status:-0}
 
-run-04_faces_model: run-03_full_frames
-run-07_action_units: run-06_units
-$(SUMMARY): $(filter-out $(SUMMARY),$(RUNS))
-
-NOTEBOOK_THREADS ?=
-$(RUNS): run-%:
-	@start=$$(date +%s); echo "== $* ($(PROFILE))"; set -o pipefail; mkdir -p $(BOOK_DIR)/results; \
-	weights=$$(test -n "$(BACKBONE_WEIGHTS)" && grep -q '^backbone_weights = ' notebooks/$*.py \
-		&& echo "-p backbone_weights $(BACKBONE_WEIGHTS)"); \
-	$(VENV)/bin/jupytext --to ipynb notebooks/$*.py -o - \
-		| $(if $(NOTEBOOK_THREADS),OMP_NUM_THREADS=$(NOTEBOOK_THREADS)) $(VENV)/bin/papermill - $(BOOK_DIR)/$*.ipynb \
-			-p profile $(PROFILE) $$weights --cwd $(BOOK_DIR) --kernel python3 --no-progress-bar \
-			--log-level WARNING; \
-	status=$$?; echo "== $*: $$(( $$(date +%s) - start )) s"; exit $$status
+run-%: $(STAMP)
+	$(PY) -m personality_utils chapters --only $* --profile $(PROFILE) --book-dir $(BOOK_DIR) \
+		--lanes 1 $(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS))
 
 html: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going

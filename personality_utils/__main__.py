@@ -232,6 +232,38 @@ def _random_vgg_face(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _chapters(arguments: argparse.Namespace) -> int:
+    from . import chapters
+
+    sources = chapters.chapter_sources(arguments.notebooks)
+    if arguments.only:
+        unknown = set(arguments.only) - {source.stem for source in sources}
+        if unknown:
+            raise ValueError(f"no chapter {sorted(unknown)} in {arguments.notebooks}")
+        sources = [source for source in sources if source.stem in arguments.only]
+    failed = []
+
+    def report(run) -> None:
+        if run.returncode != 0:
+            failed.append(run.stem)
+            print(run.log[-6000:], file=sys.stderr)
+        state = "ok" if run.returncode == 0 else f"FAILED ({run.returncode})"
+        print(f"== {run.stem} ({arguments.profile}): {run.seconds:.0f} s, {state}", flush=True)
+
+    chapters.run_chapters(
+        sources,
+        arguments.book_dir,
+        arguments.profile,
+        lanes=arguments.lanes,
+        backbone_weights=arguments.backbone_weights,
+        threads=arguments.threads,
+        on_finish=report,
+    )
+    if failed:
+        print(f"error: chapters failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m personality_utils``."""
     parser = argparse.ArgumentParser(prog="python -m personality_utils", description=__doc__)
@@ -333,6 +365,19 @@ def main(argv: list[str] | None = None) -> int:
     weights.add_argument("--out", type=Path, required=True, help="the .pth file to write")
     weights.add_argument("--seed", type=int, default=0)
     weights.set_defaults(run=_random_vgg_face)
+    run = commands.add_parser(
+        "chapters", help="execute the book's chapters with papermill, in dependency order"
+    )
+    run.add_argument("--profile", default="default", choices=sorted(PROFILES))
+    run.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="their folder")
+    run.add_argument(
+        "--book-dir", type=Path, default=Path("book"), help="where the executed chapters go"
+    )
+    run.add_argument("--only", nargs="+", default=None, help="these chapters only (stems)")
+    run.add_argument("--lanes", type=int, default=2, help="chapters at a time")
+    run.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of each")
+    run.add_argument("--backbone-weights", default=None, help="for chapters with that parameter")
+    run.set_defaults(run=_chapters)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

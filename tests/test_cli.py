@@ -127,3 +127,20 @@ def test_evaluate_writes_metrics_and_challenge_csv(tmp_path, smoke_dataset, caps
         assert len(table) == test["clips"] == 6
     unfinished = main(["evaluate", *options, "--checkpoint", str(tmp_path / "none")])
     assert unfinished == 2 and "no checkpoint" in capsys.readouterr().err
+
+
+def test_chapters_command_names_an_unknown_chapter_and_reports_a_failing_one(tmp_path, capsys):
+    from personality_utils.__main__ import main
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "01_fails.py").write_text(
+        '# %% tags=["parameters"]\nprofile = "default"\n\n# %%\nraise RuntimeError("planted")\n'
+    )
+    assert main(["chapters", "--notebooks", str(notebooks), "--only", "99_none"]) == 2
+    assert "no chapter ['99_none']" in capsys.readouterr().err
+    book = tmp_path / "book"
+    assert main(["chapters", "--notebooks", str(notebooks), "--book-dir", str(book)]) == 1
+    captured = capsys.readouterr()
+    assert "== 01_fails (default)" in captured.out and "FAILED" in captured.out
+    assert "planted" in captured.err and "chapters failed: 01_fails" in captured.err

@@ -4,90 +4,59 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pytest
 
+from personality_utils import chapters
 from personality_utils.results import RESULT_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9]*.py"))
-#: What a chapter reads from another one's run: chapter 4 chapter 3's results, chapter 7 the
-#: unit statistics chapter 6 caches, the summary every results file (the Makefile's order).
-NEEDS = {
-    "04_faces_model": {"03_full_frames"},
-    "07_action_units": {"06_units"},
-    "08_summary": {path.stem for path in NOTEBOOKS} - {"08_summary"},
-}
-
-#: Started first (the Makefile's order too): the longest chapters.
-LONGEST = ("05_cam", "06_units", "03_full_frames")
+NOTEBOOKS = chapters.chapter_sources(REPO / "notebooks")
 
 
 @pytest.fixture(scope="module")
 def chapter_runs(tmp_path_factory, smoke_dataset):
-    """Every chapter executed once under papermill on the smoke profile, two at a time in the
-    order of :data:`NEEDS` (as ``make book`` runs them), with one shared results folder.
+    """Every chapter executed once under papermill on the smoke profile by the runner
+    ``make book`` uses (:func:`personality_utils.chapters.run_chapters`), two at a time, with
+    one shared results folder.
 
     Returns:
-        ``{stem: (executed notebook path, return code, papermill's output)}``.
+        ``{stem: ChapterRun}``.
     """
-    import jupytext
-
     folder = tmp_path_factory.mktemp("notebooks")
     environment = {
         **os.environ,
         "PERSONALITY_UTILS_RESULTS": str(folder / "results"),
         "PERSONALITY_UTILS_CACHE": str(smoke_dataset.store_dir.parents[1]),
-        "OMP_NUM_THREADS": "1",
     }
+    return chapters.run_chapters(
+        NOTEBOOKS, folder, "smoke", lanes=2, environment=environment, threads=1
+    )
 
-    def run(source: Path) -> tuple[Path, int, str]:
-        ipynb = folder / f"{source.stem}.ipynb"
-        jupytext.write(jupytext.read(source), ipynb)
-        output = folder / f"{source.stem}.out.ipynb"
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "papermill",
-                str(ipynb),
-                str(output),
-                "-p",
-                "profile",
-                "smoke",
-                "--cwd",
-                str(folder),
-                "--kernel",
-                "python3",
-                "--no-progress-bar",
-            ],
-            env=environment,
-            capture_output=True,
-            check=False,
-            text=True,
-        )
-        return output, done.returncode, done.stdout + done.stderr
 
-    finished: dict[str, tuple[Path, int, str]] = {}
-    order = {stem: rank for rank, stem in enumerate(LONGEST)}
-    waiting = sorted(NOTEBOOKS, key=lambda path: (order.get(path.stem, len(order)), path.stem))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        running: dict = {}
-        while waiting or running:
-            for source in [s for s in waiting if NEEDS.get(s.stem, set()) <= set(finished)]:
-                if len(running) < 2:
-                    running[pool.submit(run, source)] = source.stem
-                    waiting.remove(source)
-            if not running:  # a chapter needs one that is not in the sequence
-                raise AssertionError(f"unmet dependencies: {[s.stem for s in waiting]}")
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                finished[running.pop(future)] = future.result()
-    return finished
+def test_the_runner_respects_what_chapters_read(tmp_path):
+    stems = [source.stem for source in NOTEBOOKS]
+    order = chapters.schedule(stems)
+    assert order[: len(chapters.LONGEST)] == list(chapters.LONGEST)
+    assert order[-1] == chapters.SUMMARY
+    for stem, before in chapters.needs(stems).items():
+        assert all(order.index(other) < order.index(stem) for other in before)
+    # Run alone, a chapter waits for nothing; a cycle is refused.
+    assert chapters.needs(["04_faces_model"]) == {"04_faces_model": frozenset()}
+    chapters.NEEDS["03_full_frames"] = frozenset({"04_faces_model"})
+    try:
+        with pytest.raises(ValueError, match="wait on each other"):
+            chapters.schedule(stems)
+    finally:
+        del chapters.NEEDS["03_full_frames"]
+    source = tmp_path / "09_x.py"
+    source.write_text("# %%\nprofile = 'x'\nbackbone_weights = None\n")
+    command = chapters.papermill_command(source, source, tmp_path / "o.ipynb", "smoke", "w.pth")
+    assert command[command.index("backbone_weights") + 1] == "w.pth"
+    source.write_text("# %%\nprofile = 'x'\n")
+    command = chapters.papermill_command(source, source, tmp_path / "o.ipynb", "smoke", "w.pth")
+    assert "backbone_weights" not in command
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
@@ -99,8 +68,9 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
     assert len(tagged) == 1, "exactly one parameters cell"
     for name in ("profile", "data_root", "device", "seed"):
         assert f"{name} =" in tagged[0].source
-    output, returncode, log = chapter_runs[source.stem]
-    assert returncode == 0, log[-4000:]
+    run = chapter_runs[source.stem]
+    assert run.returncode == 0, run.log[-4000:]
+    output = run.output
     shared_results = output.parent / "results"
     executed = json.loads(output.read_text())
     errors = [

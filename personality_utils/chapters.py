@@ -1,0 +1,194 @@
+"""Running the book's chapters: their order, what each reads from another, and the runner that
+``make book``, ``make dry-run`` and ``tests/test_notebooks.py`` all use
+(``python -m personality_utils chapters``).
+
+Each chapter is a jupytext notebook ``notebooks/NN_name.py``, converted to ``.ipynb`` and executed
+by papermill with the profile (and, where the chapter has that parameter, the backbone weights),
+from an output folder whose ``results/`` receives what the chapters save. Chapters run ``lanes``
+at a time, each with its share of the cores: much of a chapter is one-thread Python, so on two
+cores two side by side take a quarter less time than one after another. A chapter starts once
+the chapters it reads from have finished; of those ready, the longest start first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+#: What a chapter reads from another one's run: chapter 4 chapter 3's results, chapter 7 the
+#: unit statistics chapter 6 caches. The summary (:data:`SUMMARY`) reads every chapter.
+NEEDS: dict[str, frozenset[str]] = {
+    "04_faces_model": frozenset({"03_full_frames"}),
+    "07_action_units": frozenset({"06_units"}),
+}
+#: The chapter that reads every other chapter's results.
+SUMMARY = "08_summary"
+#: Started first when ready (the longest on the 2-core CI machine).
+LONGEST: tuple[str, ...] = ("05_cam", "06_units", "03_full_frames")
+
+
+@dataclass
+class ChapterRun:
+    """One chapter executed: its executed notebook, papermill's exit status and output."""
+
+    stem: str
+    output: Path
+    returncode: int
+    log: str
+    seconds: float
+
+
+def chapter_sources(folder: str | os.PathLike = "notebooks") -> list[Path]:
+    """The chapters of a notebooks folder, ``NN_name.py``, in file order."""
+    return sorted(Path(folder).glob("[0-9]*.py"))
+
+
+def needs(stems: Sequence[str]) -> dict[str, frozenset[str]]:
+    """What each of ``stems`` must wait for, among ``stems`` (a chapter run alone waits for
+    nothing: it reads what an earlier run left)."""
+    present = set(stems)
+    out = {}
+    for stem in stems:
+        wanted = set(present - {stem}) if stem == SUMMARY else set(NEEDS.get(stem, ()))
+        out[stem] = frozenset(wanted & present)
+    return out
+
+
+def schedule(stems: Sequence[str]) -> list[str]:
+    """The order chapters start in with one lane: longest first among those whose chapters
+    needed have run. Raises ValueError on a cycle."""
+    waiting = sorted(stems, key=_priority)
+    required = needs(stems)
+    order: list[str] = []
+    while waiting:
+        ready = [stem for stem in waiting if required[stem] <= set(order)]
+        if not ready:
+            raise ValueError(f"chapters wait on each other: {waiting}")
+        order.append(ready[0])
+        waiting.remove(ready[0])
+    return order
+
+
+def _priority(stem: str) -> tuple[int, str]:
+    rank = {name: index for index, name in enumerate(LONGEST)}
+    return (rank.get(stem, len(rank)), stem)
+
+
+def papermill_command(
+    source: Path,
+    notebook: Path,
+    output: Path,
+    profile: str,
+    backbone_weights: str | None = None,
+) -> list[str]:
+    """The papermill call for one chapter; ``backbone_weights`` only where the chapter has that
+    parameter."""
+    command = [sys.executable, "-m", "papermill", str(notebook), str(output)]
+    command += ["-p", "profile", profile]
+    if backbone_weights and "\nbackbone_weights = " in source.read_text(encoding="utf-8"):
+        command += ["-p", "backbone_weights", str(backbone_weights)]
+    command += ["--cwd", str(output.parent), "--kernel", "python3", "--language", "python"]
+    command += ["--no-progress-bar"]
+    return command + ["--log-level", "WARNING"]
+
+
+def run_chapter(
+    source: Path,
+    out_dir: Path,
+    profile: str,
+    backbone_weights: str | None = None,
+    environment: dict[str, str] | None = None,
+    threads: int | None = None,
+) -> ChapterRun:
+    """Convert one chapter to ``.ipynb`` and execute it into ``out_dir/<stem>.ipynb``."""
+    import jupytext
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results").mkdir(exist_ok=True)
+    start = time.perf_counter()
+    output = out_dir / f"{source.stem}.ipynb"
+    unexecuted = out_dir / f".{source.stem}.unexecuted.ipynb"
+    jupytext.write(jupytext.read(source), unexecuted)
+    env = dict(os.environ if environment is None else environment)
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    try:
+        done = subprocess.run(
+            papermill_command(source, unexecuted, output, profile, backbone_weights),
+            env=env,
+            capture_output=True,
+            check=False,
+            text=True,
+        )
+    finally:
+        unexecuted.unlink(missing_ok=True)
+    return ChapterRun(
+        source.stem, output, done.returncode, done.stdout + done.stderr, time.perf_counter() - start
+    )
+
+
+def run_chapters(
+    sources: Sequence[Path],
+    out_dir: str | os.PathLike,
+    profile: str,
+    lanes: int = 2,
+    backbone_weights: str | None = None,
+    environment: dict[str, str] | None = None,
+    threads: int | None = None,
+    on_finish: Callable[[ChapterRun], None] | None = None,
+) -> dict[str, ChapterRun]:
+    """Execute chapters ``lanes`` at a time in an order that respects :data:`NEEDS`.
+
+    A chapter whose chapters needed failed still runs (it reports what it misses), so one
+    failure shows every other chapter's state too.
+
+    Args:
+        sources: The chapters' ``.py`` files.
+        out_dir: Where the executed notebooks go (their working directory: results land in
+            ``out_dir/results`` unless ``$PERSONALITY_UTILS_RESULTS`` says otherwise).
+        profile: The papermill ``profile`` parameter.
+        lanes: Chapters at a time.
+        backbone_weights: The ``backbone_weights`` parameter, for chapters that have it.
+        environment: The chapters' environment (default: this process's).
+        threads: ``OMP_NUM_THREADS`` of each chapter (default: inherited).
+        on_finish: Called with each chapter's :class:`ChapterRun` as it ends.
+
+    Returns:
+        ``{stem: ChapterRun}``.
+    """
+    by_stem = {source.stem: Path(source) for source in sources}
+    required = needs(list(by_stem))
+    waiting = schedule(list(by_stem))
+    finished: dict[str, ChapterRun] = {}
+    out = Path(out_dir)
+    with ThreadPoolExecutor(max_workers=max(1, lanes)) as pool:
+        running: dict = {}
+        while waiting or running:
+            for stem in [stem for stem in waiting if required[stem] <= set(finished)]:
+                if len(running) >= max(1, lanes):
+                    break
+                future = pool.submit(
+                    run_chapter,
+                    by_stem[stem],
+                    out,
+                    profile,
+                    backbone_weights,
+                    environment,
+                    threads,
+                )
+                running[future] = stem
+                waiting.remove(stem)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = future.result()
+                finished[running.pop(future)] = run
+                if on_finish is not None:
+                    on_finish(run)
+    return finished
