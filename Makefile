@@ -18,13 +18,13 @@ CORES := $(shell nproc 2>/dev/null || echo 2)
 LANE_THREADS := $(shell echo $$(( ($(CORES) + 1) / 2 )))
 LANES := $(if $(filter 1,$(CORES)),1,2)
 
-.PHONY: book test install data models notebooks html clean dry-run
+.PHONY: book test lint install data models notebooks html clean dry-run
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[book,test]'
 	touch $(STAMP)
 
 # The synthetic dataset and its frame and face stores (every core), where the notebooks read them.
@@ -82,6 +82,11 @@ book: notebooks html
 test: $(STAMP)
 	$(PY) -m pytest
 
+# ruff's rules and format (pyproject.toml's [tool.ruff]), as CI checks them.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 clean:
 	rm -rf _build book/*.ipynb book/results _static/plotly.min.js $(DRY_RUN)
 
@@ -114,7 +119,7 @@ browser-deps: $(STAMP)
 		SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
 		$$SUDO apt-get update -qq \
 		&& $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
-	@$(PY) -c 'import playwright.sync_api' 2>/dev/null || $(PY) -m pip install --quiet -e '.[test,browser]'
+	@$(PY) -c 'import playwright.sync_api' 2>/dev/null || $(PY) -m pip install --quiet -e '.[book,test,browser]'
 
 check-browser: browser-deps
 	$(PY) .ci/check_browser.py

@@ -253,7 +253,7 @@ def check_page(
             target = screenshots / f"{name.replace('/', '_')}.png"
             target.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(target), full_page=True)
-    except Exception as error:  # noqa: BLE001 (any failure to load is this page's problem)
+    except Exception as error:
         result.problems.append(f"could not load: {type(error).__name__}: {error}".splitlines()[0])
     finally:
         context.close()

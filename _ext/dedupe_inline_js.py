@@ -1,6 +1,7 @@
 """Drop repeated <script> entries from each page (Sphinx 7.4 emits every inline script that an
 extension adds after the builder starts twice: sphinx-doc/sphinx#13402, fixed in Sphinx 8.2, which
-Jupyter Book 1.x can't use). The repeated `const THEBE_JS_URL = ...` is a SyntaxError in the page."""
+Jupyter Book 1.x can't use). The repeated `const THEBE_JS_URL = ...` is a SyntaxError in the
+page."""
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):

@@ -58,7 +58,8 @@ def main() -> None:
         base = dataclasses.replace(base, epochs=arguments.epochs)
     print(f"{arguments.source}, {len(train_images)} training images, {base.epochs} epochs")
     print(
-        f"{'variant':40s} {'img/s':>7s} {'last loss':>10s} {'val MA':>7s} {'constant':>9s} {'mean r':>7s}"
+        f"{'variant':40s} {'img/s':>7s} {'last loss':>10s} {'val MA':>7s} {'constant':>9s} "
+        f"{'mean r':>7s}"
     )
     for name, changes in VARIANTS.items():
         config = dataclasses.replace(base, **changes)

@@ -179,7 +179,7 @@ def run_recipe(device, sizes, smoke: bool, rendered: tuple) -> dict:
     from personality_utils import cam, models, training
 
     images, labels, render_seconds = rendered
-    out: dict = {"frames": int(len(images)), "render_seconds": render_seconds}
+    out: dict = {"frames": len(images), "render_seconds": render_seconds}
     with tempfile.TemporaryDirectory() as folder:
         weights = None
         if not smoke:
@@ -212,7 +212,7 @@ def run_recipe(device, sizes, smoke: bool, rendered: tuple) -> dict:
         out["cam_seconds"] = time.perf_counter() - started
         out["cam_finite"] = bool(np.isfinite(maps).all())
         try:
-            import torchcam  # noqa: F401
+            import torchcam  # noqa: F401  (is it installed?)
         except ImportError:
             out["gradcam"] = "skipped: torchcam is not installed (carry it as a wheel)"
         else:

@@ -582,11 +582,11 @@ record = {
     "box_area": float(pivot.loc["CAM model", "box_area"]),
     "danplus_gradcam_mean_overlap": float(pivot.loc["DAN+ Grad-CAM", "mean_overlap"]),
     "randomized_mean_overlap": {
-        label: dict(zip(rows["stage"], rows["mean_overlap"].astype(float)))
+        label: dict(zip(rows["stage"], rows["mean_overlap"].astype(float), strict=True))
         for label, rows in randomisation.groupby("label")
     },
     "randomized_rank_correlation": {
-        label: dict(zip(rows["stage"], rows["rank_correlation"].astype(float)))
+        label: dict(zip(rows["stage"], rows["rank_correlation"].astype(float), strict=True))
         for label, rows in randomisation.groupby("label")
     },
     "face_region_mass": {

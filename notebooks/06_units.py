@@ -117,17 +117,20 @@ random_shares = {
 }
 print(dataset.description)
 print(
-    f"population: {population}; F = {unit_stats.n_images} crops ({len(np.unique(face_store.meta['clip']))}"
-    f" test clips with a face, {dataset.store('test').meta['clip'].nunique()} test clips)"
+    f"population: {population}; F = {unit_stats.n_images} crops "
+    f"({len(np.unique(face_store.meta['clip']))} test clips with a face, "
+    f"{dataset.store('test').meta['clip'].nunique()} test clips)"
 )
 print(
     f"DAN+ face model, test MA {run.test.all.mean_accuracy:.4f}; "
-    f"F = {unit_stats.n_images}, N = {unit_stats.top_n}; conv5_3: {unit_stats.n_units('conv5_3')} "
+    f"F = {unit_stats.n_images}, N = {unit_stats.top_n}; "
+    f"conv5_3: {unit_stats.n_units('conv5_3')} "
     f"units on a {side['conv5_3']}x{side['conv5_3']} grid, conv4_3: "
     f"{unit_stats.n_units('conv4_3')} units on {side['conv4_3']}x{side['conv4_3']}"
 )
 print(
-    f"kept by the streaming pass: {unit_stats.nbytes_kept / 1e6:.2f} MB (cached in {checkpoint_dir})"
+    f"kept by the streaming pass: {unit_stats.nbytes_kept / 1e6:.2f} MB "
+    f"(cached in {checkpoint_dir})"
 )
 
 # %%
@@ -180,7 +183,8 @@ print("cells per part:", cells.to_dict())
 for layer, parts in missing_parts.items():
     if parts:
         print(
-            f"{layer}: {', '.join(parts)} get no cell at this grid (they share cells with a larger part)"
+            f"{layer}: {', '.join(parts)} get no cell at this grid "
+            "(they share cells with a larger part)"
         )
 
 # %% [markdown]
@@ -202,7 +206,7 @@ random_ranking = {
 top5 = ranking["conv5_3"][ranking["conv5_3"]["n_prime"] > 0]
 panels = {}
 for region, rows in top5.groupby("region", sort=False):
-    label = ", ".join(f"{u} (N'={n})" for u, n in zip(rows["unit"], rows["n_prime"]))
+    label = ", ".join(f"{u} (N'={n})" for u, n in zip(rows["unit"], rows["n_prime"], strict=True))
     panels[f"{region}: units {label}"] = [
         images.unit_rows(trained, crops, unit_stats, "conv5_3", rows["unit"].tolist(), mean_face)
     ]

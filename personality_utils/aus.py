@@ -37,7 +37,6 @@ __all__ = [
     "clip_means",
     "estimate_from_landmarks",
     "estimator_correlation",
-    "clip_means",
     "split_intensities",
     "landmark_measures",
     "openface_intensities",

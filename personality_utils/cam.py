@@ -453,7 +453,7 @@ def score_maps(
     if len(maps) != len(boxes):
         raise ValueError(f"{len(maps)} maps but {len(boxes)} boxes")
     rows = []
-    for cam_map, box in zip(maps, boxes):
+    for cam_map, box in zip(maps, boxes, strict=True):
         if not np.isfinite(box).all():
             rows.append(dict.fromkeys(("overlap", "pointing", "energy", "cam_area"), np.nan))
             rows[-1]["box_area"] = np.nan
@@ -492,7 +492,7 @@ def threshold_curve(
                     "fraction": fraction,
                     "share_ge_0_9": float((scored >= paper.CAM_SHARE_OVERLAP).mean()),
                     "mean_overlap": float(scored.mean()),
-                    "maps": int(len(scored)),
+                    "maps": len(scored),
                 }
             )
     return pd.DataFrame(rows)
@@ -703,7 +703,7 @@ def region_shares(
     from .faces import region_masks
 
     rows = []
-    for cam_map, points in zip(maps, landmarks):
+    for cam_map, points in zip(maps, landmarks, strict=True):
         masks = region_masks(points, size)
         row = region_mass(upsample(cam_map, size, upsampling), masks)
         row.update({f"{region}_area": float(mask.mean()) for region, mask in masks.items()})

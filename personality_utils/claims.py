@@ -5,12 +5,12 @@ with :func:`report`, which judges that chapter's rows of :data:`CLAIMS`, prints 
 rules, and returns them for the results file; the summary page (chapter 08) judges the same rows
 from the same records with :func:`evaluate`, so a chapter and the summary cannot disagree.
 
-Verdicts are four-valued (:data:`~personality_utils.verdicts.VERDICTS`): *held*, *did not hold*, *inconclusive* (an
-interval straddles the bar) and *not testable here* (no data, a missing or non-finite
-measurement, or a real-data-only claim). Where a measurement carries an interval the rule uses
-it; claims of sameness are judged against an equivalence margin with an interval, never by a
-large p-value. On the synthetic set, claims whose truth the generator's planted weights decide
-are read as checks of the method, not as findings about people.
+Verdicts are four-valued (:data:`~personality_utils.verdicts.VERDICTS`): *held*, *did not hold*,
+*inconclusive* (an interval straddles the bar) and *not testable here* (no data, a missing or
+non-finite measurement, or a real-data-only claim). Where a measurement carries an interval the
+rule uses it; claims of sameness are judged against an equivalence margin with an interval,
+never by a large p-value. On the synthetic set, claims whose truth the generator's planted
+weights decide are read as checks of the method, not as findings about people.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -134,7 +135,7 @@ class _AnnotationUnpickler(pickle.Unpickler):
     is imported, so a crafted file cannot run code.
     """
 
-    _ALLOWED = {
+    _ALLOWED: ClassVar[dict] = {
         ("numpy.core.multiarray", "scalar"): _checked_scalar,
         ("numpy._core.multiarray", "scalar"): _checked_scalar,
         ("numpy", "dtype"): _checked_dtype,

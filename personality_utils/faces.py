@@ -127,7 +127,7 @@ def detect_face(rgb: np.ndarray, detect_width: int = 640) -> FaceDetection:
     best = int(np.argmax([box.area() for box in boxes]))
     box = boxes[best]
     full_box = tuple(float(v) / scale for v in (box.left(), box.top(), box.right(), box.bottom()))
-    rect = dlib.rectangle(*(int(round(v)) for v in full_box))
+    rect = dlib.rectangle(*(round(v) for v in full_box))
     shape = predictor(rgb, rect)
     landmarks = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float32)
     return FaceDetection(True, float(scores[best]), full_box, landmarks, upsampled, len(boxes))
@@ -371,13 +371,13 @@ def detection_summary(store) -> dict[str, float]:
     found = store.detections["found"].astype(bool)
     per_clip = store.meta.assign(found=found).groupby("clip")["found"].all()
     return {
-        "frames": int(len(found)),
+        "frames": len(found),
         "faces": int(found.sum()),
         "detection_rate": float(found.mean()) if len(found) else float("nan"),
         "upsampled_share": float(store.detections["upsampled"][found].mean())
         if found.any()
         else 0.0,
-        "clips": int(len(per_clip)),
+        "clips": len(per_clip),
         "clips_missing_frames": float((~per_clip).mean()) if len(per_clip) else float("nan"),
     }
 

@@ -361,7 +361,7 @@ def deform(shape: np.ndarray, intensities: np.ndarray) -> np.ndarray:
     if intensities.shape != (len(AU_IDS),):
         raise ValueError(f"expected {len(AU_IDS)} AU intensities, got shape {intensities.shape}")
     moved = np.array(shape, dtype=np.float64, copy=True)
-    for au, value in zip(AU_IDS, np.clip(intensities, 0, 5)):
+    for au, value in zip(AU_IDS, np.clip(intensities, 0, 5), strict=True):
         moved += value * _AU_FIELDS[au]
     for upper, lower in ((37, 41), (38, 40), (43, 47), (44, 46)):
         moved[upper, 1] = min(moved[upper, 1], moved[lower, 1])

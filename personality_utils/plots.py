@@ -99,7 +99,6 @@ def image_grid(
         vertical_spacing=0.06 if titles else 0.01,
     )
     for index, image in enumerate(images):
-        height, width = image.shape[:2]
         figure.add_trace(
             go.Image(source=image_uri(image, format), hoverinfo="skip"),
             row=index // columns + 1,
@@ -113,7 +112,7 @@ def image_grid(
     return figure
 
 
-def training_curves(histories: dict[str, "pd.DataFrame"]) -> go.Figure:
+def training_curves(histories: dict[str, pd.DataFrame]) -> go.Figure:
     """Mean training loss per epoch for several runs (chapters 03-04)."""
     figure = go.Figure()
     for name, history in histories.items():
@@ -129,7 +128,7 @@ def training_curves(histories: dict[str, "pd.DataFrame"]) -> go.Figure:
     return figure
 
 
-def accuracy_with_intervals(runs: dict, baseline: "pd.Series") -> go.Figure:
+def accuracy_with_intervals(runs: dict, baseline: pd.Series) -> go.Figure:
     """Per-trait accuracy with 95% bootstrap intervals for several runs, and the constant
     baseline as a marker (chapters 03-04). ``runs`` maps a name to its
     :class:`~personality_utils.training.Scores`."""
@@ -173,7 +172,7 @@ def accuracy_with_intervals(runs: dict, baseline: "pd.Series") -> go.Figure:
     return figure
 
 
-def prediction_scatter(predictions: "pd.DataFrame", truth: "pd.DataFrame", title: str) -> go.Figure:
+def prediction_scatter(predictions: pd.DataFrame, truth: pd.DataFrame, title: str) -> go.Figure:
     """Predicted against true scores, one trait at a time chosen with a dropdown."""
     from .data import TRAITS
 
@@ -276,7 +275,7 @@ def gallery_with_menu(
 
 
 def measure_bars(
-    table: "pd.DataFrame",
+    table: pd.DataFrame,
     measure: str,
     group: str,
     series: str,
@@ -317,7 +316,7 @@ def measure_bars(
 
 
 def _paired_lines(
-    table: "pd.DataFrame", x: str, columns: tuple[str, str], titles: tuple[str, str]
+    table: pd.DataFrame, x: str, columns: tuple[str, str], titles: tuple[str, str]
 ) -> go.Figure:
     """Two panels side by side, ``columns[i]`` against ``x`` in panel i, one line per
     ``label`` (same colour in both panels, one legend entry)."""
@@ -341,7 +340,7 @@ def _paired_lines(
     return figure
 
 
-def threshold_curves(curve: "pd.DataFrame", paper: dict[str, float] | None = None) -> go.Figure:
+def threshold_curves(curve: pd.DataFrame, paper: dict[str, float] | None = None) -> go.Figure:
     """Share of maps with overlap ≥ 0.9 and mean overlap against the binarisation threshold,
     one line per model/mode (columns ``fraction``, ``share_ge_0_9``, ``mean_overlap``,
     ``label``), side by side."""
@@ -371,7 +370,7 @@ def threshold_curves(curve: "pd.DataFrame", paper: dict[str, float] | None = Non
     return figure
 
 
-def randomisation_curves(table: "pd.DataFrame") -> go.Figure:
+def randomisation_curves(table: pd.DataFrame) -> go.Figure:
     """The cascading-randomisation check: rank correlation with the trained maps and mean face
     overlap after each stage (columns ``stage``, ``label``, ``rank_correlation``,
     ``mean_overlap``)."""
@@ -448,7 +447,7 @@ def face_grid(image: np.ndarray, masks_grid: dict[str, np.ndarray], title: str) 
             )
     for region, mask in masks_grid.items():
         colour = REGION_COLOURS.get(region, "#000000")
-        for row, column in zip(*np.nonzero(mask)):
+        for row, column in zip(*np.nonzero(mask), strict=True):
             shapes.append(
                 dict(
                     type="rect",
@@ -611,7 +610,7 @@ def matrix_heatmaps(
     return figure
 
 
-def table1_figure(table: "pd.DataFrame") -> go.Figure:
+def table1_figure(table: pd.DataFrame) -> go.Figure:
     """Grouped bars of Table 1 (:func:`~personality_utils.summary.table1_rows`, chapter 08): the
     paper's rows hatched, ours solid, the constant in grey."""
     from . import paper

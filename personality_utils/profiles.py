@@ -197,7 +197,7 @@ class Profile:
             return self.face_input_mean
         return self.recipe.input_mean
 
-    def replace(self, **changes) -> "Profile":
+    def replace(self, **changes) -> Profile:
         """Return a copy with some fields changed (for one-off experiments); recipe fields can
         be given by name too (``epochs=1``)."""
         recipe_fields = {f.name for f in dataclasses.fields(TrainConfig)}

@@ -40,7 +40,7 @@ def pose(shape: np.ndarray, inter_ocular: float, centre, roll_degrees: float) ->
     return shape @ rotation.T * inter_ocular + np.asarray(centre)
 
 
-def scene(recipe: "ClipRecipe") -> tuple[np.ndarray, tuple[float, float, float, float]]:
+def scene(recipe: ClipRecipe) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """The room behind the person (static over the clip) and the poster's box."""
     from PIL import Image, ImageDraw, ImageFilter
 
@@ -119,7 +119,7 @@ def _forehead(points: np.ndarray, inter_ocular_px: float, up: np.ndarray) -> np.
 
 
 def render_frame(
-    recipe: "ClipRecipe",
+    recipe: ClipRecipe,
     background: np.ndarray,
     landmarks: np.ndarray,
     intensities: np.ndarray,
@@ -132,7 +132,7 @@ def render_frame(
     """
     from PIL import Image, ImageDraw, ImageFilter
 
-    au = dict(zip(AU_IDS, intensities))
+    au = dict(zip(AU_IDS, intensities, strict=True))
     iod = recipe.inter_ocular
     # Draw only in a window around the head (the torso is part of the static scene).
     x0 = int(max(0, np.floor(landmarks[:, 0].min() - 1.0 * iod)))
@@ -243,7 +243,7 @@ def render_frame(
             fill=socket,
         )
     # Eyebrows: thick polylines.
-    brow_width = max(2, int(round(0.09 * iod)))
+    brow_width = max(2, round(0.09 * iod))
     # Brows darker than the hair (fair hair on dark skin would otherwise leave no brows).
     brow_colour = tuple(int(v * 0.5) for v in hair)
     for start in (17, 22):
@@ -334,7 +334,7 @@ def render_frame(
     )
     # Glasses: two round frames and a bridge.
     if recipe.glasses:
-        frame_width = max(2, int(round(0.05 * iod)))
+        frame_width = max(2, round(0.05 * iod))
         for eye_centre in (right_eye, left_eye):
             radius_x, radius_y = 0.32 * iod, 0.24 * iod
             draw.ellipse(

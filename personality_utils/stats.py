@@ -254,8 +254,8 @@ def paired_difference(
         "difference": float(difference.mean()),
         "low": float(low),
         "high": float(high),
-        "clips": int(len(difference)),
-        "people": int(len(np.unique(groups))),
+        "clips": len(difference),
+        "people": len(np.unique(groups)),
     }
 
 
@@ -373,7 +373,7 @@ def paired_permutation_test(
     return {
         "statistic": float(result.statistic),
         "p_value": float(result.pvalue),
-        "resamples": int(len(result.null_distribution)),
+        "resamples": len(result.null_distribution),
     }
 
 

@@ -129,7 +129,7 @@ def trait_scores(features: dict[str, float], noise: np.ndarray) -> dict[str, flo
     z = _standardise(features)
     raw = 0.5 + LABEL_STD * (_weight_matrix() @ z + math.sqrt(NOISE_SHARE) * np.asarray(noise))
     scores = {}
-    for trait, value in zip(TRAITS, raw):
+    for trait, value in zip(TRAITS, raw, strict=True):
         steps = LABEL_STEPS[trait]
         scores[trait] = round(float(np.clip(value, 0, 1)) * steps) / steps
     return scores
@@ -241,7 +241,7 @@ def make_clip_recipe(
     width, height = profile.synthetic_frame_size
     fps = float(rng.choice(profile.synthetic_fps))
     seconds = rng.uniform(*profile.synthetic_seconds)
-    n_frames = max(12, int(round(seconds * fps)))
+    n_frames = max(12, round(seconds * fps))
     inter_ocular = float(rng.uniform(0.10, 0.13) * width)
     face_height = 3.3 * inter_ocular  # forehead top to chin
     centre = (
@@ -318,7 +318,7 @@ def frame_intensities(recipe: ClipRecipe) -> np.ndarray:
     n = recipe.n_frames
     time = np.arange(n) / recipe.fps
     values = np.zeros((n, len(AU_IDS)))
-    for i, (au, mean) in enumerate(zip(AU_IDS, recipe.au_means)):
+    for i, (au, mean) in enumerate(zip(AU_IDS, recipe.au_means, strict=True)):
         if au == 45:
             blink = (rng.random(n) < mean / 5).astype(float)
             values[:, i] = 5 * blink
@@ -441,7 +441,10 @@ def render_samples(
     else:
         clips = [_render_sampled(task) for task in tasks]
     labels = np.concatenate(
-        [np.tile([r.labels[t] for t in TRAITS], (len(c), 1)) for r, c in zip(recipes, clips)]
+        [
+            np.tile([r.labels[t] for t in TRAITS], (len(c), 1))
+            for r, c in zip(recipes, clips, strict=True)
+        ]
     ).astype(np.float32)
     owners = np.concatenate([np.full(len(c), i) for i, c in enumerate(clips)])
     return np.concatenate(clips), labels, owners
@@ -471,7 +474,7 @@ def _recipes(profile: Profile, seed: int) -> list[ClipRecipe]:
     total = sum(profile.synthetic_clips.get(split, 0) for split in SPLITS)
     # Several clips per video id, sharing identity and room, like the real set's YouTube ids;
     # ids are shared across splits (the real splits share 82% of test ids with training).
-    n_videos = max(1, int(math.ceil(total / 3)))
+    n_videos = max(1, math.ceil(total / 3))
     video_ids = _video_ids(rng, n_videos)
     identities = [_identity(rng) for _ in range(n_videos)]
     split_of = np.concatenate([[split] * profile.synthetic_clips.get(split, 0) for split in SPLITS])

@@ -525,7 +525,7 @@ def _score(predictions: pd.DataFrame, truth: pd.DataFrame, train_labels: pd.Data
         metrics=regression_metrics(predictions, truth),
         intervals=accuracy_intervals(predictions, truth),
         baseline=constant_baseline(train_labels, truth),
-        clips=int(len(truth)),
+        clips=len(truth),
     )
 
 
@@ -727,7 +727,7 @@ def score_splits(
                 [means.to_numpy()] * len(missing), index=missing, columns=list(TRAITS)
             )
             predictions = pd.concat([predictions, filler]).sort_index()
-        out["fallback_clips"][split] = int(len(missing))
+        out["fallback_clips"][split] = len(missing)
         disjoint = truth.loc[identity_disjoint_clips(train_labels.index, truth.index)]
         if len(truth) < 3:
             continue

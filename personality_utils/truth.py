@@ -72,7 +72,7 @@ def store_boxes(data_root: str | os.PathLike, store, key: str = "poster_box") ->
     meta = store.meta
     out = np.full((len(meta), 4), np.nan)
     loaded_clip, truth = None, None
-    for row, (clip, index) in enumerate(zip(meta["clip"], meta["frame_index"])):
+    for row, (clip, index) in enumerate(zip(meta["clip"], meta["frame_index"], strict=True)):
         if clip != loaded_clip:
             loaded_clip, truth = clip, load_frame_truth(data_root, clip)[key]
         box = truth if truth.ndim == 1 else truth[int(index)]
@@ -81,7 +81,7 @@ def store_boxes(data_root: str | os.PathLike, store, key: str = "poster_box") ->
     return out
 
 
-def landmark_agreement(data_root: str | os.PathLike, store) -> "pd.DataFrame":
+def landmark_agreement(data_root: str | os.PathLike, store) -> pd.DataFrame:
     """Compare the dlib detections kept in a frame store with the ground truth.
 
     Args:
@@ -123,7 +123,7 @@ def true_eye_alignment_errors(data_root: str | os.PathLike, store, face_size: in
     )
 
 
-def label_fit(data_root: str | os.PathLike) -> "pd.DataFrame":
+def label_fit(data_root: str | os.PathLike) -> pd.DataFrame:
     """Check that the written labels follow the documented function.
 
     Fits each trait by least squares on the realised, standardised features of every clip and
@@ -144,7 +144,7 @@ def label_fit(data_root: str | os.PathLike) -> "pd.DataFrame":
     return fit_labels(features.loc[labels.index], labels, np.asarray(truth["weight_matrix"]))
 
 
-def fit_labels(features, labels, weight_matrix: np.ndarray) -> "pd.DataFrame":
+def fit_labels(features, labels, weight_matrix: np.ndarray) -> pd.DataFrame:
     """Least-squares fit of each trait on standardised features (see :func:`label_fit`).
 
     Args:

@@ -385,7 +385,7 @@ def test_truth_and_the_single_interface(tmp_path):
     landmarks = np.stack(
         [
             truth.load_frame_truth(tmp_path, clip)["landmarks"][index]
-            for clip, index in zip(meta["clip"], meta["frame_index"])
+            for clip, index in zip(meta["clip"], meta["frame_index"], strict=True)
         ]
     )
     estimated = aus.au_intensities("landmarks", meta, landmarks=landmarks, reference="population")

@@ -66,7 +66,7 @@ def test_centre_prior_and_random_map():
     assert noise.shape == (32, 32) and 0 <= noise.min() and noise.max() <= 1
     # Keys' cubic kernel has negative lobes: bicubic maps overshoot [0, 1] a little.
     noise = cam.random_map(32, 4, np.random.default_rng(0))
-    assert -0.25 < noise.min() < 0 and 1 <= noise.max() < 1.25 or noise.max() <= 1
+    assert (-0.25 < noise.min() < 0 and 1 <= noise.max() < 1.25) or noise.max() <= 1
 
 
 def test_upsample_keeps_a_constant_map():
@@ -202,7 +202,7 @@ def test_rank_correlation_is_spearman():
 
     rng = np.random.default_rng(0)
     a, b = rng.random((4, 5, 5)), rng.random((4, 5, 5))
-    expected = [spearmanr(x.ravel(), y.ravel())[0] for x, y in zip(a, b)]
+    expected = [spearmanr(x.ravel(), y.ravel())[0] for x, y in zip(a, b, strict=True)]
     np.testing.assert_allclose(cam.rank_correlation(a, b), expected)
     np.testing.assert_allclose(cam.rank_correlation(a, np.exp(a)), 1.0)
     np.testing.assert_allclose(cam.rank_correlation(a, -a), -1.0)

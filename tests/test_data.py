@@ -79,7 +79,7 @@ def test_numpy_scalars_pass_but_arrays_are_refused(tmp_path):
 def test_bad_annotation_files_name_the_file(tmp_path):
     path = tmp_path / "annotation_test.pkl"
     path.write_bytes(b"not a pickle at all")
-    with pytest.raises(data.DataError, match="annotation_test.pkl"):
+    with pytest.raises(data.DataError, match=r"annotation_test\.pkl"):
         data.load_annotations(path)
     path.write_bytes(pickle.dumps({"openness": {}}, protocol=2))
     with pytest.raises(data.DataError, match="missing trait keys"):
@@ -162,7 +162,7 @@ def test_encrypted_members_get_a_clear_error(tmp_path):
     path.write_bytes(bytes(payload))
     with zipfile.ZipFile(path) as archive, pytest.raises(RuntimeError, match="encrypted"):
         archive.read("abcdefghijk.001.mp4")  # what zipfile alone raises
-    with pytest.raises(data.DataError, match="test80_01.zip.*encrypted"):
+    with pytest.raises(data.DataError, match=r"test80_01\.zip.*encrypted"):
         data.safe_extract_zip(path, tmp_path / "out")
 
 
@@ -217,7 +217,7 @@ def test_sampler_counts_decoded_frames_when_the_header_has_none(tmp_path):
     assert sampled.n_decoded == 23
     assert sampled.indices == data.sample_frame_indices(23)
     # Each kept frame is the one at its index (brightness encodes the index).
-    for frame, index in zip(sampled.frames, sampled.indices):
+    for frame, index in zip(sampled.frames, sampled.indices, strict=True):
         assert abs(frame.mean() - index * 10) < 5
 
 
@@ -231,7 +231,7 @@ def test_portrait_clip(tmp_path):
 def test_undecodable_clip_names_the_file(tmp_path):
     path = tmp_path / "broken.mp4"
     path.write_bytes(b"\x00" * 1000)
-    with pytest.raises(data.DataError, match="broken.mp4"):
+    with pytest.raises(data.DataError, match=r"broken\.mp4"):
         data.read_sampled_frames(path)
 
 

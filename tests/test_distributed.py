@@ -96,7 +96,7 @@ def test_environment_and_shards():
     batches, flips = training.epoch_plan(config, 100, epoch=2, world_size=3)
     same_batches, same_flips = training.epoch_plan(config, 100, epoch=2, world_size=3)
     assert [len(b) for b in batches] == [32, 32, 32, 4] and len(flips) == 4
-    assert all(np.array_equal(a, b) for a, b in zip(batches, same_batches))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, same_batches, strict=True))
     assert np.array_equal(flips, same_flips)
     for batch in batches:
         shares = [distributed.shard(batch, rank, 3) for rank in range(3)]

@@ -107,7 +107,7 @@ def test_truncated_or_wrong_weights_are_clear(tmp_path):
     full = tmp_path / "full.pth"
     torch.save(_fake_vgg_face(include_fc=False), full)
     truncated.write_bytes(full.read_bytes()[:1000])
-    with pytest.raises(models.WeightsError, match="truncated.pth"):
+    with pytest.raises(models.WeightsError, match=r"truncated\.pth"):
         models.build_model("danplus", backbone_weights=truncated)
     with pytest.raises(models.WeightsError, match="full width"):
         models.build_model("danplus", width_divisor=8, backbone_weights=full)

@@ -93,7 +93,7 @@ def test_label_function():
 
 
 def test_planted_shares_add_up():
-    for trait, share in synthetic.planted_shares().items():
+    for share in synthetic.planted_shares().values():
         assert sum(share.values()) == pytest.approx(1.0)
         assert share["noise"] == synthetic.NOISE_SHARE
     shares = synthetic.planted_shares()

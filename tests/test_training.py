@@ -72,7 +72,7 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
         resumed = training.train_model(cfg, images, targets, tmp_path / folder, progress=False)
         assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
         for (name, a), b in zip(
-            reference.model.state_dict().items(), resumed.model.state_dict().values()
+            reference.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
         ):
             torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     loaded = training.load_trained(tmp_path / "whole", device="cpu")

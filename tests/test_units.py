@@ -47,7 +47,7 @@ def _brute_force_activations(trained, images, layers, batch):
     with torch.inference_mode():
         for start in range(0, len(images), batch):
             maps = trained.model.backbone(trained.prepare(images[start : start + batch]), taps)
-            for name, tap in zip(layers, taps):
+            for name, tap in zip(layers, taps, strict=True):
                 out[name].append(maps[tap].numpy())
     return {name: np.concatenate(arrays) for name, arrays in out.items()}
 
