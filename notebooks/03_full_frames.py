@@ -14,13 +14,18 @@
 # %% [markdown]
 # # 3. Full frames: DAN+ and the CAM model
 #
-# **Overview.** The paper's first experiment (Section 4.1, Table 1 "img") trains DAN+, the
-# visual half of the 2016 challenge winner, on whole frames squashed to 224x224, 10 frames per
-# clip, and reaches a mean accuracy of 0.909 on the test set. To see *where* such a network
-# looks, the authors then replace its head by a class-activation-map (CAM) head (their
-# Fig. 3b). This chapter trains both on full frames and scores them the way the challenge did,
+# **The question.** How well does a CNN that sees whole frames judge apparent personality, and
+# how much of that is more than predicting the average?
+#
+# **The paper's claim.** The paper's first experiment (Section 4.1, Table 1 "img") trains
+# DAN+, the visual half of the 2016 challenge winner, on whole frames squashed to 224x224, 10
+# frames per clip, and reaches a mean accuracy of 0.909 on the test set. To see *where* such a
+# network looks, the authors then replace its head by a class-activation-map (CAM) head (their
+# Fig. 3b).
+#
+# **Method.** Both models are trained on full frames and scored the way the challenge did,
 # next to the constant predictor and with the measures that accuracy hides (R², Pearson r,
-# concordance correlation).
+# concordance correlation), with intervals that resample people.
 #
 # **The models** (`personality_utils.models`), on torchvision's VGG-16 `features`:
 #
@@ -50,26 +55,11 @@ seed = 0  # seed of the synthetic set and of the training
 backbone_weights = None  # None (random init), "imagenet" (if cached) or a VGG-Face .pth path
 
 # %%
+from personality_utils import data, paper, plots, session, stats, training
 
-from personality_utils import (
-    claims,
-    data,
-    datasets,
-    models,
-    paper,
-    plots,
-    profiles,
-    results,
-    stats,
-    training,
-)
-
-plots.setup()
-settings = profiles.get_profile(profile)
-dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
-print(dataset.description)
-print(f"device: {models.resolve_device(device)}; backbone weights: {backbone_weights or 'random'}")
-profiles.compare_with_authors(settings, chapter="03")
+chapter = session.start("03_full_frames", profile, data_root, device, seed, backbone_weights)
+settings, dataset = chapter.settings, chapter.dataset
+chapter.compare_with_authors()
 
 # %% [markdown]
 # The table sets the profile in use beside the authors' own recipe, read from their MatConvNet
@@ -101,14 +91,14 @@ profiles.compare_with_authors(settings, chapter="03")
 print(f"CAM model: {settings.cam_kind}")
 experiments = {}
 for name, kind in (("danplus", "danplus"), ("cam", settings.cam_kind)):
-    experiments[name] = training.run_experiment(
-        dataset, settings, "frames", kind, backbone_weights, device, seed, progress=False
-    )
+    experiments[name] = chapter.experiment("frames", kind)
     run = experiments[name]
     print(
         f"{kind}: {len(run.history)} epochs, {run.history['seconds'].sum():.0f} s of training "
         f"(checkpoint {run.checkpoint.name})"
     )
+
+# %% tags=["hide-input"]
 plots.training_curves({kind: run.history for kind, run in experiments.items()}).show()
 
 # %% [markdown]
@@ -122,15 +112,15 @@ plots.training_curves({kind: run.history for kind, run in experiments.items()}).
 # %%
 test_scores = {kind: run.test.all for kind, run in experiments.items()}
 baseline = test_scores["danplus"].baseline
+truth = dataset.store("test").clip_labels()
 training.metrics_table(experiments).round(4)
 
-# %%
+# %% tags=["hide-input"]
 plots.accuracy_with_intervals(
     {f"{kind} (full frames)": scored for kind, scored in test_scores.items()}, baseline
 ).show()
 
-# %%
-truth = dataset.store("test").clip_labels()
+# %% tags=["hide-input"]
 plots.prediction_scatter(
     test_scores["danplus"].predictions,
     truth,
@@ -153,47 +143,27 @@ training.subset_table(experiments).round(4)
 
 # %%
 csv_path = data.write_challenge_csv(
-    test_scores["danplus"].predictions,
-    results.results_dir() / "03_full_frames_danplus_test.csv",
+    test_scores["danplus"].predictions, chapter.output("danplus_test.csv")
 )
 print(f"wrote {csv_path.name}")
 
 # %% [markdown]
 # ## What held
 #
-# The chapter's claims, judged by the rules of `personality_utils.claims` from the measurements
-# below (the summary page judges the same rows from the same record). Intervals resample the
-# people the test clips come from.
+# Both networks are trained from the uint8 frame store with the paper's loss and evaluated per
+# clip. The claims below are judged by the rules of `personality_utils.claims` from the
+# measurements of this run (the summary page judges the same rows from the same record);
+# intervals resample the people the test clips come from. On the synthetic set, R² and r per
+# trait above show *which* planted causes a network picked up from whole frames: chapter 5 asks
+# where it looked to do so.
 
 # %%
 measurements = stats.model_measurements(
     test_scores["danplus"].predictions, truth, dataset.store("train").clip_labels(), seed
 )
-claim_rows = claims.report("03_full_frames", measurements, dataset.synthetic)
-
-# %%
 record = training.results_record(experiments["danplus"])
 record["cam_model"] = training.results_record(experiments["cam"])
 record["cam_model"]["kind"] = settings.cam_kind
 record["validation"] = training.results_record(experiments["danplus"], "validation")
 record["paper_mean_accuracy"] = paper.TABLE1["img (full frames)"]["MA"]
-saved = results.save_results(
-    "03_full_frames",
-    {
-        **record,
-        "synthetic": dataset.synthetic,
-        "measurements": measurements,
-        "claims": claim_rows,
-    },
-    profile=settings.name,
-    data=dataset.description,
-)
-print(f"saved {saved}")
-
-# %% [markdown]
-# ## Summary
-#
-# Both networks are trained from the uint8 frame store with the paper's loss and evaluated
-# per clip. The table above says how far each is above the constant predictor, with
-# intervals; on the synthetic set, R² and r per trait show *which* planted causes a network
-# picked up from whole frames: chapter 5 asks where it looked to do so.
+claim_rows = chapter.finish(measurements, record)

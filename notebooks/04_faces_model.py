@@ -14,13 +14,17 @@
 # %% [markdown]
 # # 4. Faces only, and Table 1
 #
-# **Overview.** Because the CAMs of the full-frame model fall mostly on the face, the authors
-# retrain the same DAN+ on the aligned faces alone, "discarding all the context", and report
-# a slightly *higher* mean accuracy (0.912 against 0.909, Table 1). This chapter trains DAN+
-# and the CAM model on the aligned faces of chapter 2 with the same recipe as chapter 3, and
-# lays out Table 1 with the paper's rows next to ours.
+# **The question.** Does a network that sees only the aligned face judge personality as well as
+# one that sees the whole frame?
 #
-# Frames where dlib found no face are not in the face store: they are dropped from training
+# **The paper's claim.** Because the CAMs of the full-frame model fall mostly on the face, the
+# authors retrain the same DAN+ on the aligned faces alone, "discarding all the context", and
+# report a slightly *higher* mean accuracy (0.912 against 0.909, Table 1).
+#
+# **Method.** DAN+ and the CAM model are trained on the aligned faces of chapter 2 with the
+# same recipe as chapter 3, both models are scored on the same test clips, the difference gets
+# a paired interval, and Table 1 is laid out with the paper's rows next to ours. Frames where
+# dlib found no face are not in the face store: they are dropped from training
 # (counted below). A test clip with no face at all gets the training mean as its prediction,
 # so that both models are scored on exactly the same clips.
 
@@ -34,28 +38,14 @@ backbone_weights = None  # None (random init), "imagenet" (if cached) or a VGG-F
 # %%
 import pandas as pd
 
-from personality_utils import (
-    claims,
-    data,
-    datasets,
-    paper,
-    plots,
-    profiles,
-    results,
-    stats,
-    training,
-)
+from personality_utils import data, paper, plots, results, session, stats, training
 
-plots.setup()
-settings = profiles.get_profile(profile)
-dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
-print(dataset.description)
-
-experiments = {}
-for name, kind in (("danplus", "danplus"), ("cam", settings.cam_kind)):
-    experiments[name] = training.run_experiment(
-        dataset, settings, "faces", kind, backbone_weights, device, seed, progress=False
-    )
+chapter = session.start("04_faces_model", profile, data_root, device, seed, backbone_weights)
+settings, dataset = chapter.settings, chapter.dataset
+experiments = {
+    "danplus": chapter.experiment("faces"),
+    "cam": chapter.experiment("faces", settings.cam_kind),
+}
 faces_run = experiments["danplus"]
 print(
     f"training frames without a face, dropped: {faces_run.dropped_frames} "
@@ -65,6 +55,8 @@ print(
     f"test clips with no face at all (scored with the training mean): "
     f"{faces_run.fallback_clips.get('test', 0)}"
 )
+
+# %% tags=["hide-input"]
 plots.training_curves({kind: run.history for kind, run in experiments.items()}).show()
 
 # %% [markdown]
@@ -78,7 +70,7 @@ plots.training_curves({kind: run.history for kind, run in experiments.items()}).
 # the mean as intended. The table sets the profile in use beside the authors:
 
 # %%
-profiles.compare_with_authors(settings, chapter="04")
+chapter.compare_with_authors()
 
 # %% [markdown]
 # ## 4.1 Scores on the test split
@@ -86,20 +78,18 @@ profiles.compare_with_authors(settings, chapter="04")
 # %%
 test_scores = {kind: run.test.all for kind, run in experiments.items()}
 baseline = test_scores["danplus"].baseline
+truth = dataset.store("test").clip_labels()
+full_frames = results.load_results("03_full_frames")
+frames_run = chapter.experiment("frames")  # reloads chapter 3's model
 training.metrics_table(experiments).round(4)
 
-# %%
-full_frames = results.load_results("03_full_frames")
-frames_run = training.run_experiment(
-    dataset, settings, "frames", "danplus", backbone_weights, device, seed, progress=False
-)  # reloads chapter 3's model
+# %% tags=["hide-input"]
 plots.accuracy_with_intervals(
     {"DAN+ full frames": frames_run.test.all, "DAN+ faces": test_scores["danplus"]},
     baseline,
 ).show()
 
-# %%
-truth = dataset.store("test").clip_labels()
+# %% tags=["hide-input"]
 plots.prediction_scatter(
     test_scores["danplus"].predictions,
     truth,
@@ -137,10 +127,35 @@ print(
 table1.round(3)
 
 # %% [markdown]
+# On the synthetic set, openness is planted mostly in a poster *outside* the face, which a
+# face-only model cannot see: the two models' R² on each trait say how much the context carried.
+
+# %%
+pd.DataFrame(
+    {
+        name: run.test.all.metrics["r2"]
+        for name, run in (("full frames", frames_run), ("faces", faces_run))
+    }
+).round(3)
+
+# %% [markdown]
+# The test predictions are also written in the 2016 challenge's CSV format.
+
+# %%
+csv_path = data.write_challenge_csv(
+    faces_run.test.all.predictions, chapter.output("danplus_test.csv")
+)
+print(f"wrote {csv_path.name}")
+
+# %% [markdown]
 # ## What held
 #
-# The chapter's claims, judged by the rules of `personality_utils.claims` from the measurements
-# below (the summary page judges the same rows from the same record).
+# Table 1 sets the two models side by side on the same clips, with the constant predictor that
+# every row must beat, and the paired interval says whether the difference between faces and
+# full frames is larger than the noise of the test set. The claims below are judged by the rules
+# of `personality_utils.claims` from this run's measurements (the summary page judges the same
+# rows from the same record); chapter 5 asks whether the full-frame model's maps ever leave the
+# face.
 
 # %%
 unseen = faces_run.test.identity_disjoint
@@ -155,18 +170,6 @@ measurements = {
     "faces_minus_frames": stats.as_estimate(paired),
     "faces_minus_frames_per_trait": differences["traits"],
 }
-claim_rows = claims.report("04_faces_model", measurements, dataset.synthetic)
-if dataset.synthetic:
-    openness = {
-        name: run.test.all.metrics.loc["openness", "r2"]
-        for name, run in (("full frames", frames_run), ("faces", faces_run))
-    }
-    print(
-        "openness is planted mostly in a poster outside the face; R² on openness: "
-        + ", ".join(f"{name} {value:.3f}" for name, value in openness.items())
-    )
-
-# %%
 record = training.results_record(faces_run)
 record["cam_model"] = training.results_record(experiments["cam"])
 record["cam_model"]["kind"] = settings.cam_kind
@@ -176,29 +179,4 @@ record["paired_difference_faces_minus_frames"] = paired
 record["table1"] = {name: row.to_dict() for name, row in table1.iterrows()}
 record["full_frames_mean_accuracy"] = full_frames["mean_accuracy"]
 record["paper_mean_accuracy"] = paper.TABLE1["face"]["MA"]
-saved = results.save_results(
-    "04_faces_model",
-    {
-        **record,
-        "synthetic": dataset.synthetic,
-        "measurements": measurements,
-        "claims": claim_rows,
-    },
-    profile=settings.name,
-    data=dataset.description,
-)
-data.write_challenge_csv(
-    faces_run.test.all.predictions, results.results_dir() / "04_faces_danplus_test.csv"
-)
-print(f"saved {saved}")
-
-# %% [markdown]
-# ## Summary
-#
-# Table 1 sets the two models side by side on the same clips, with the constant predictor
-# that every row must beat, and the paired interval says whether the difference between faces
-# and full frames is larger than the noise of the test set. On the synthetic set the answer
-# also depends on what was planted: openness is driven mostly by a poster *outside* the face,
-# which a face-only model cannot see, so the comparison of the two openness scores says how
-# much the context carried; chapter 5 asks whether the full-frame model's maps ever leave the
-# face.
+claim_rows = chapter.finish(measurements, record)

@@ -1,0 +1,106 @@
+"""What every chapter does first and last, in one call each.
+
+A chapter opens with :func:`start` (after its papermill ``parameters`` cell): the profile, the
+dataset (made or read on first use), plotly's output mode, the device and backbone weights, and
+a line saying which data produced every number below. It ends with :meth:`Chapter.finish`:
+its claims judged and printed (:func:`personality_utils.claims.report`) and its results file
+written, with the measurements the summary judges the same claims from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import claims, datasets, plots, profiles, results, training
+from .models import resolve_device
+from .profiles import Profile
+
+
+@dataclass
+class Chapter:
+    """One chapter's run: its stem, profile, dataset and the options of its models."""
+
+    stem: str
+    settings: Profile
+    dataset: Any
+    device: str = "auto"
+    seed: int = 0
+    backbone_weights: str | None = None
+
+    @property
+    def number(self) -> str:
+        """The chapter's number, ``"05"`` for ``05_cam``."""
+        return self.stem.split("_", 1)[0]
+
+    def compare_with_authors(self):
+        """The profile in use beside the authors' recipe, for this chapter's settings
+        (:func:`~personality_utils.profiles.compare_with_authors`)."""
+        return profiles.compare_with_authors(self.settings, chapter=self.number)
+
+    def experiment(self, source: str, kind: str = "danplus") -> training.Experiment:
+        """A model of chapters 03-04 on ``frames`` or ``faces``: trained on first use, then
+        reloaded from its checkpoint and scored
+        (:func:`~personality_utils.training.run_experiment`)."""
+        return training.run_experiment(
+            self.dataset,
+            self.settings,
+            source,
+            kind,
+            self.backbone_weights,
+            self.device,
+            self.seed,
+            progress=False,
+        )
+
+    def output(self, name: str) -> Path:
+        """A further file of the chapter beside its results file: ``results/<stem>_<name>``."""
+        folder = results.results_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{self.stem}_{name}"
+
+    def save(self, record: dict[str, Any]) -> Path:
+        """Write the chapter's results file (``results/<stem>.json``) with the profile, the data
+        and whether they are synthetic."""
+        path = results.save_results(
+            self.stem,
+            {**record, "synthetic": self.dataset.synthetic},
+            profile=self.settings.name,
+            data=self.dataset.description,
+        )
+        print(f"saved {path}")
+        return path
+
+    def finish(self, measurements: dict[str, Any], record: dict[str, Any] | None = None) -> list:
+        """ "What held": judge and print the chapter's claims from ``measurements``, then save
+        them with ``record`` (:meth:`save`). Returns the claim rows."""
+        rows = claims.report(self.stem, measurements, self.dataset.synthetic)
+        self.save({**(record or {}), "measurements": measurements, "claims": rows})
+        return rows
+
+
+def start(
+    stem: str,
+    profile: str,
+    data_root: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    backbone_weights: str | None = None,
+    models: bool = True,
+) -> Chapter:
+    """Open a chapter: plotly's output mode, the profile and the dataset (synthetic when
+    ``data_root`` is None, made on first use), and a line naming the data, device and weights.
+
+    Args:
+        stem: The chapter, e.g. ``"05_cam"``.
+        profile, data_root, device, seed, backbone_weights: The chapter's parameters.
+        models: Whether the chapter runs models (then the device and weights are printed).
+    """
+    plots.setup()
+    settings = profiles.get_profile(profile)
+    dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
+    print(f"{dataset.description}; profile {settings.name}")
+    if models:
+        print(f"device: {resolve_device(device)}; backbone weights: {backbone_weights or 'random'}")
+    return Chapter(stem, settings, dataset, device, seed, backbone_weights)

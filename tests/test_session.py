@@ -1,0 +1,35 @@
+"""Tests of personality_utils.session: a chapter's first and last call."""
+
+from __future__ import annotations
+
+import json
+
+from personality_utils import session, stats
+
+
+def test_a_chapter_starts_and_finishes(smoke_dataset, cache_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PERSONALITY_UTILS_CACHE", str(cache_dir))
+    monkeypatch.setenv("PERSONALITY_UTILS_RESULTS", str(tmp_path / "results"))
+    chapter = session.start("03_full_frames", "smoke", seed=0)
+    printed = capsys.readouterr().out
+    assert smoke_dataset.description in printed and "device: cpu" in printed
+    assert chapter.number == "03" and chapter.settings.name == "smoke"
+    assert chapter.dataset.root == smoke_dataset.root
+    assert chapter.compare_with_authors().shape[0] > 0
+    assert chapter.output("x.csv") == tmp_path / "results" / "03_full_frames_x.csv"
+
+    measurements = {
+        "accuracy": stats.estimate(0.9, 0.89, 0.91),
+        "constant": 0.88,
+        "gain_over_constant": stats.estimate(0.02, 0.01, 0.03),
+    }
+    rows = chapter.finish(measurements, {"mean_accuracy": 0.9})
+    printed = capsys.readouterr().out
+    assert rows and all(f"[{row['verdict']}] {row['claim']}" in printed for row in rows)
+    saved = json.loads((tmp_path / "results" / "03_full_frames.json").read_text())
+    assert saved["claims"] == rows and saved["measurements"] == measurements
+    assert saved["mean_accuracy"] == 0.9 and saved["synthetic"] is True
+    assert saved["profile"] == "smoke" and saved["data"] == smoke_dataset.description
+
+    session.start("01_data", "smoke", models=False)
+    assert "device" not in capsys.readouterr().out
