@@ -30,11 +30,17 @@ def shared_data() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def cache_dir(tmp_path_factory) -> Path:
-    """Where generated data goes: the Makefile's cache when set, else a temporary folder."""
+    """Where generated data goes: the Makefile's cache when set, else a temporary folder, which
+    then becomes ``$PERSONALITY_UTILS_CACHE`` for the whole session, so that no test (nor a
+    process it starts) writes into the user's own cache."""
     configured = os.environ.get("PERSONALITY_UTILS_CACHE")
-    return Path(configured) if configured else tmp_path_factory.mktemp("cache")
+    if configured:
+        return Path(configured)
+    folder = tmp_path_factory.mktemp("cache")
+    os.environ["PERSONALITY_UTILS_CACHE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")
