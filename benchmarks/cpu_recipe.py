@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from personality_utils import data, datasets, training
+from personality_utils import data, datasets, experiments, training
 from personality_utils.profiles import get_profile
 
 VARIANTS = {
@@ -68,7 +68,7 @@ def main() -> None:
             config, train_images, train.meta[list(data.TRAITS)].to_numpy(), progress=False
         )
         speed = len(train_images) * config.epochs / (time.perf_counter() - started)
-        scored = training.evaluate(trained, valid_images, valid.meta, labels)
+        scored = experiments.evaluate(trained, valid_images, valid.meta, labels)
         metrics = scored.metrics
         print(
             f"{name:40s} {speed:7.0f} {trained.history[-1]['loss']:10.4f} "

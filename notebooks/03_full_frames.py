@@ -55,7 +55,7 @@ seed = 0  # seed of the synthetic set and of the training
 backbone_weights = None  # None (random init), "imagenet" (if cached) or a VGG-Face .pth path
 
 # %%
-from personality_utils import data, paper, plots, session, stats, training
+from personality_utils import data, experiments, paper, plots, session, stats
 
 chapter = session.start("03_full_frames", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
@@ -89,17 +89,17 @@ chapter.compare_with_authors()
 
 # %%
 print(f"CAM model: {settings.cam_kind}")
-experiments = {}
+runs = {}
 for name, kind in (("danplus", "danplus"), ("cam", settings.cam_kind)):
-    experiments[name] = chapter.experiment("frames", kind)
-    run = experiments[name]
+    runs[name] = chapter.experiment("frames", kind)
+    run = runs[name]
     print(
         f"{kind}: {len(run.history)} epochs, {run.history['seconds'].sum():.0f} s of training "
         f"(checkpoint {run.checkpoint.name})"
     )
 
 # %% tags=["hide-input"]
-plots.training_curves({kind: run.history for kind, run in experiments.items()}).show()
+plots.training_curves({kind: run.history for kind, run in runs.items()}).show()
 
 # %% [markdown]
 # ## 3.1 Scores on the test split
@@ -110,10 +110,10 @@ plots.training_curves({kind: run.history for kind, run in experiments.items()}).
 # (CCC) whether its predictions also match the scale of the labels.
 
 # %%
-test_scores = {kind: run.test.all for kind, run in experiments.items()}
+test_scores = {kind: run.test.all for kind, run in runs.items()}
 baseline = test_scores["danplus"].baseline
 truth = dataset.store("test").clip_labels()
-training.metrics_table(experiments).round(4)
+experiments.metrics_table(runs).round(4)
 
 # %% tags=["hide-input"]
 plots.accuracy_with_intervals(
@@ -135,7 +135,7 @@ plots.prediction_scatter(
 # only the test clips whose id never occurs in training removes that help.
 
 # %%
-training.subset_table(experiments).round(4)
+experiments.subset_table(runs).round(4)
 
 # %% [markdown]
 # The test predictions are also written in the 2016 challenge's CSV format, so the official
@@ -161,9 +161,9 @@ print(f"wrote {csv_path.name}")
 measurements = stats.model_measurements(
     test_scores["danplus"].predictions, truth, dataset.store("train").clip_labels(), seed
 )
-record = training.results_record(experiments["danplus"])
-record["cam_model"] = training.results_record(experiments["cam"])
+record = experiments.results_record(runs["danplus"])
+record["cam_model"] = experiments.results_record(runs["cam"])
 record["cam_model"]["kind"] = settings.cam_kind
-record["validation"] = training.results_record(experiments["danplus"], "validation")
+record["validation"] = experiments.results_record(runs["danplus"], "validation")
 record["paper_mean_accuracy"] = paper.TABLE1["img (full frames)"]["MA"]
 claim_rows = chapter.finish(measurements, record)

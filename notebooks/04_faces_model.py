@@ -38,15 +38,15 @@ backbone_weights = None  # None (random init), "imagenet" (if cached) or a VGG-F
 # %%
 import pandas as pd
 
-from personality_utils import data, paper, plots, results, session, stats, training
+from personality_utils import data, experiments, paper, plots, results, session, stats
 
 chapter = session.start("04_faces_model", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
-experiments = {
+runs = {
     "danplus": chapter.experiment("faces"),
     "cam": chapter.experiment("faces", settings.cam_kind),
 }
-faces_run = experiments["danplus"]
+faces_run = runs["danplus"]
 print(
     f"training frames without a face, dropped: {faces_run.dropped_frames} "
     f"of {len(dataset.store('train'))}"
@@ -57,7 +57,7 @@ print(
 )
 
 # %% tags=["hide-input"]
-plots.training_curves({kind: run.history for kind, run in experiments.items()}).show()
+plots.training_curves({kind: run.history for kind, run in runs.items()}).show()
 
 # %% [markdown]
 # The face models are trained with chapter 3's recipe, with one difference the authors' code
@@ -76,12 +76,12 @@ chapter.compare_with_authors()
 # ## 4.1 Scores on the test split
 
 # %%
-test_scores = {kind: run.test.all for kind, run in experiments.items()}
+test_scores = {kind: run.test.all for kind, run in runs.items()}
 baseline = test_scores["danplus"].baseline
 truth = dataset.store("test").clip_labels()
 full_frames = results.load_results("03_full_frames")
 frames_run = chapter.experiment("frames")  # reloads chapter 3's model
-training.metrics_table(experiments).round(4)
+experiments.metrics_table(runs).round(4)
 
 # %% tags=["hide-input"]
 plots.accuracy_with_intervals(
@@ -120,7 +120,7 @@ pd.Series(paired, name="MA(faces) − MA(full frames), paired bootstrap").to_fra
 # dataset and the profile is `paper`.
 
 # %%
-table1 = training.table1(frames_run, faces_run)
+table1 = experiments.table1(frames_run, faces_run)
 print(
     f"our rows: {dataset.description}, profile '{settings.name}', test split ({len(truth)} clips)"
 )
@@ -170,10 +170,10 @@ measurements = {
     "faces_minus_frames": stats.as_estimate(paired),
     "faces_minus_frames_per_trait": differences["traits"],
 }
-record = training.results_record(faces_run)
-record["cam_model"] = training.results_record(experiments["cam"])
+record = experiments.results_record(faces_run)
+record["cam_model"] = experiments.results_record(runs["cam"])
 record["cam_model"]["kind"] = settings.cam_kind
-record["validation"] = training.results_record(faces_run, "validation")
+record["validation"] = experiments.results_record(faces_run, "validation")
 record["dropped_training_frames"] = faces_run.dropped_frames
 record["paired_difference_faces_minus_frames"] = paired
 record["table1"] = {name: row.to_dict() for name, row in table1.iterrows()}

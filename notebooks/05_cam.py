@@ -61,6 +61,7 @@ from personality_utils import (
     claims,
     data,
     datasets,
+    experiments,
     images,
     paper,
     plots,
@@ -68,7 +69,6 @@ from personality_utils import (
     results,
     stats,
     synthetic,
-    training,
     truth,
 )
 
@@ -77,7 +77,7 @@ settings = profiles.get_profile(profile)
 dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
 TRAITS = list(data.TRAITS)
 runs = {
-    source: training.run_experiment(
+    source: experiments.run_experiment(
         dataset, settings, source, settings.cam_kind, backbone_weights, device, seed, progress=False
     )
     for source in ("frames", "faces")
@@ -248,10 +248,10 @@ baseline_maps = {
     "centre prior": np.broadcast_to(cam.centre_prior(size), (len(stacked_rows), size, size)),
     "random map": rng.random((len(stacked_rows), grid, grid)),
 }
-danplus = training.run_experiment(
+danplus = experiments.run_experiment(
     dataset, settings, "frames", "danplus", backbone_weights, device, seed, progress=False
 )
-danplus_predictions = training.split_predictions(
+danplus_predictions = experiments.split_predictions(
     danplus.trained, store.frames, danplus.checkpoint, "frames-test"
 )  # chapter 3's stored predictions
 danplus_top = cam.top_images(store.meta, danplus_predictions, top_n, ranking, eligible=has_face)

@@ -66,6 +66,7 @@ from personality_utils import (
     claims,
     data,
     datasets,
+    experiments,
     faces,
     images,
     plots,
@@ -74,7 +75,6 @@ from personality_utils import (
     semantics,
     stats,
     synthetic,
-    training,
     truth,
     units,
 )
@@ -83,7 +83,7 @@ plots.setup()
 settings = profiles.get_profile(profile)
 dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
 TRAITS = list(data.TRAITS)
-run = training.run_experiment(
+run = experiments.run_experiment(
     dataset, settings, "faces", "danplus", backbone_weights, device, seed, progress=False
 )  # reloads the DAN+ face model of chapter 4
 trained = run.trained

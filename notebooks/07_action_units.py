@@ -70,6 +70,7 @@ from personality_utils import (
     claims,
     data,
     datasets,
+    experiments,
     faces,
     facs,
     images,
@@ -80,7 +81,6 @@ from personality_utils import (
     semantics,
     stats,
     synthetic,
-    training,
 )
 
 plots.setup()
@@ -96,7 +96,7 @@ if au_source == "openface" and openface_dir is None:
 # clip median mirrors OpenFace's person-specific calibration.
 if landmark_reference == "auto":
     landmark_reference = "population" if dataset.synthetic else "clip_median"
-run = training.run_experiment(
+run = experiments.run_experiment(
     dataset, settings, "faces", "danplus", backbone_weights, device, seed, progress=False
 )  # reloads chapter 4's DAN+ face model
 checkpoint_dir = run.checkpoint

@@ -126,7 +126,7 @@ def _dataset(arguments: argparse.Namespace, progress: bool = True) -> datasets.D
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from . import distributed, training
+    from . import distributed, experiments, training
 
     profile = get_profile(arguments.profile)
     config = training.config_for(
@@ -144,7 +144,7 @@ def _train(arguments: argparse.Namespace) -> int:
     context = distributed.from_environment()
     if context is None:
         dataset = _dataset(arguments)
-        experiment = training.run_experiment(
+        experiment = experiments.run_experiment(
             dataset,
             profile,
             arguments.source,
@@ -159,23 +159,23 @@ def _train(arguments: argparse.Namespace) -> int:
     try:
         dataset = distributed.main_first(context, lambda: _dataset(arguments, context.is_main))
         folder = _checkpoint_dir(arguments, dataset, config, profile)
-        images, meta = training._source_arrays(dataset, "train", arguments.source)
+        images, meta = experiments.source_arrays(dataset, "train", arguments.source)
         training.train_model(
             config, images, meta[list(data.TRAITS)].to_numpy(), folder, context=context
         )
     finally:
         distributed.teardown()
     if context.is_main:
-        _report(training.load_experiment(dataset, folder, arguments.source, arguments.device))
+        _report(experiments.load_experiment(dataset, folder, arguments.source, arguments.device))
     return 0
 
 
 def _checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> Path:
-    from . import training
+    from . import experiments
 
     if arguments.out is not None:
         return arguments.out
-    folder = training.experiment_dir(
+    folder = experiments.experiment_dir(
         dataset, profile, arguments.kind, arguments.source, arguments.seed, config.backbone_weights
     )
     if config.batch_size != profile.recipe.batch_size:
@@ -185,10 +185,10 @@ def _checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> 
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
-    from . import training
+    from . import experiments
 
     dataset = _dataset(arguments)
-    checkpoint = arguments.checkpoint or training.experiment_dir(
+    checkpoint = arguments.checkpoint or experiments.experiment_dir(
         dataset,
         arguments.profile,
         arguments.kind,
@@ -196,7 +196,9 @@ def _evaluate(arguments: argparse.Namespace) -> int:
         arguments.seed,
         arguments.backbone_weights,
     )
-    experiment = training.load_experiment(dataset, checkpoint, arguments.source, arguments.device)
+    experiment = experiments.load_experiment(
+        dataset, checkpoint, arguments.source, arguments.device
+    )
     _report(experiment)
     splits = [s for s in ("validation", "test") if experiment.split(s) is not None]
     csv_dir = arguments.csv_dir or Path(checkpoint)
@@ -210,7 +212,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
             "checkpoint": str(checkpoint),
             "dataset": dataset.description,
             "source": arguments.source,
-            "splits": {split: training.results_record(experiment, split) for split in splits},
+            "splits": {split: experiments.results_record(experiment, split) for split in splits},
         }
         data.write_atomic(
             arguments.out,

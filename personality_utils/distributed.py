@@ -87,12 +87,12 @@ class DistributedContext:
     def resume(self, checkpoint: Path | None, config, device) -> dict | None:
         """Rank 0 reads the checkpoint (if it is from the same recipe) and sends it to every
         rank, so that resuming needs no shared file system."""
-        from .training import _same_recipe
+        from .training import same_recipe
 
         state = None
         if self.is_main and checkpoint is not None and checkpoint.is_file():
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            if not _same_recipe(state["config"], config.to_dict()):
+            if not same_recipe(state["config"], config.to_dict()):
                 state = None
             elif int(state.get("world_size", 1)) != self.world_size:
                 log.warning(

@@ -131,7 +131,7 @@ def training_curves(histories: dict[str, pd.DataFrame]) -> go.Figure:
 def accuracy_with_intervals(runs: dict, baseline: pd.Series) -> go.Figure:
     """Per-trait accuracy with 95% bootstrap intervals for several runs, and the constant
     baseline as a marker (chapters 03-04). ``runs`` maps a name to its
-    :class:`~personality_utils.training.Scores`."""
+    :class:`~personality_utils.experiments.Scores`."""
     from .data import TRAITS
 
     names = [*TRAITS, "mean"]

@@ -22,7 +22,8 @@ __all__ = [
     "to_jsonable",
 ]
 
-#: What chapters 03 and 04 save of each model (:func:`~personality_utils.training.results_record`).
+#: What chapters 03 and 04 save of each model
+#: (:func:`~personality_utils.experiments.results_record`).
 _MODEL_KEYS = {
     "config",
     "mean_accuracy",

@@ -18,10 +18,10 @@ import pandas as pd
 import torch
 
 from . import paper
+from .experiments import checkpoint_key
 from .faces import REGIONS
 from .models import build_model
 from .stats import N_RESAMPLES, permutation_p_value
-from .training import checkpoint_key
 from .units import (
     UnitStats,
     check_layer,
@@ -431,8 +431,9 @@ def face_unit_statistics(
     Args:
         dataset: A :class:`~personality_utils.datasets.Dataset` with faces.
         trained: The trained face model (DAN+ or a CAM model).
-        checkpoint_dir: Its checkpoint folder (:func:`~personality_utils.training.experiment_dir`);
-            retraining invalidates the cache.
+        checkpoint_dir: Its checkpoint folder
+            (:func:`~personality_utils.experiments.experiment_dir`); retraining invalidates the
+            cache.
         split: Which split's crops.
         random_seed: If given, the statistics of a randomly initialised network of the same
             shape (:func:`random_like`) instead of the trained one.

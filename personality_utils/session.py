@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import claims, datasets, plots, profiles, results, training
+from . import claims, datasets, experiments, plots, profiles, results
 from .models import resolve_device
 from .profiles import Profile
 
@@ -39,11 +39,11 @@ class Chapter:
         (:func:`~personality_utils.profiles.compare_with_authors`)."""
         return profiles.compare_with_authors(self.settings, chapter=self.number)
 
-    def experiment(self, source: str, kind: str = "danplus") -> training.Experiment:
+    def experiment(self, source: str, kind: str = "danplus") -> experiments.Experiment:
         """A model of chapters 03-04 on ``frames`` or ``faces``: trained on first use, then
         reloaded from its checkpoint and scored
-        (:func:`~personality_utils.training.run_experiment`)."""
-        return training.run_experiment(
+        (:func:`~personality_utils.experiments.run_experiment`)."""
+        return experiments.run_experiment(
             self.dataset,
             self.settings,
             source,

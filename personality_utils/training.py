@@ -1,6 +1,7 @@
-"""Training and evaluating DAN+ and the CAM model from the uint8 stores.
+"""Training DAN+ and the CAM model from the uint8 stores, and predicting with them.
 
-Chapters 03 and 04 (and ``python -m personality_utils train``) use it. Batches are read straight
+:mod:`~personality_utils.experiments` (chapters 03-07, ``python -m personality_utils train``)
+runs it on a dataset and scores the result. Batches are read straight
 from the memory-mapped stores; resizing, normalisation and the whole-batch flip happen on the
 device. Checkpoints are written atomically after every epoch and a run resumes from the last one
 with the same result as an uninterrupted run.
@@ -13,7 +14,6 @@ import json
 import math
 import os
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,18 +24,13 @@ import torch.nn.functional as F
 from ._lazy import lazy_module
 from .data import TRAITS, DataError, write_atomic
 from .models import VGG_FACE_MEAN, build_model, resolve_device
-from .paper import TABLE1, TABLE1_COLUMNS
 from .profiles import TrainConfig, get_profile
-from .stats import accuracy_intervals, constant_baseline, regression_metrics
 
 pd = lazy_module("pandas")
 
 __all__ = [
     "TrainConfig",
     "TrainedModel",
-    "Scores",
-    "SplitScores",
-    "Experiment",
     "epoch_plan",
     "euclidean_loss",
     "learning_rates",
@@ -44,17 +39,7 @@ __all__ = [
     "load_trained",
     "predict",
     "clip_predictions",
-    "evaluate",
     "config_for",
-    "experiment_dir",
-    "score_splits",
-    "split_predictions",
-    "checkpoint_key",
-    "run_experiment",
-    "load_experiment",
-    "summary_table",
-    "results_record",
-    "metrics_table",
 ]
 
 
@@ -82,80 +67,6 @@ class TrainedModel:
         """uint8 (n, h, w, 3) images -> the normalised (n, 3, size, size) input."""
         device = device or next(self.model.parameters()).device
         return _prepare(batch, self.config.input_size, self.mean.to(device), self.scale, device)
-
-
-@dataclass
-class Scores:
-    """A model's clip predictions scored on a set of clips (:func:`evaluate`).
-
-    Attributes:
-        predictions: One row per clip, the five traits.
-        metrics: Per trait and ``mean``: accuracy, R², Pearson r, CCC
-            (:func:`~personality_utils.stats.regression_metrics`).
-        intervals: ``low`` / ``high`` of each trait's accuracy and of the mean, resampling
-            people (:func:`~personality_utils.stats.accuracy_intervals`).
-        baseline: The constant predictor's accuracy per trait and ``mean``.
-        clips: How many clips.
-    """
-
-    predictions: pd.DataFrame
-    metrics: pd.DataFrame
-    intervals: pd.DataFrame
-    baseline: pd.Series
-    clips: int
-
-    @property
-    def mean_accuracy(self) -> float:
-        """The challenge's measure, MA."""
-        return float(self.metrics.loc["mean", "accuracy"])
-
-    @property
-    def mean_r2(self) -> float:
-        return float(self.metrics.loc["mean", "r2"])
-
-    @property
-    def constant_accuracy(self) -> float:
-        """The constant predictor's MA on the same clips."""
-        return float(self.baseline["mean"])
-
-
-@dataclass
-class SplitScores:
-    """One split's scores: every clip, and the clips of people never seen in training (None
-    when fewer than three)."""
-
-    all: Scores
-    identity_disjoint: Scores | None = None
-
-
-@dataclass
-class Experiment:
-    """A trained model and its scores, as chapters 03-07 use it (:func:`run_experiment`).
-
-    Attributes:
-        trained: The model.
-        config: Its recipe.
-        history: One row per epoch (epoch, lr, loss, seconds).
-        checkpoint: Its checkpoint folder.
-        dropped_frames: Training frames without a face (face models).
-        fallback_clips: Per split, clips with no usable frame, given the training mean.
-        validation, test: The scored splits the dataset has (None when absent).
-    """
-
-    trained: TrainedModel
-    config: TrainConfig
-    history: pd.DataFrame
-    checkpoint: Path
-    dropped_frames: int
-    fallback_clips: dict[str, int]
-    validation: SplitScores | None = None
-    test: SplitScores | None = None
-
-    def split(self, name: str) -> SplitScores | None:
-        """``validation`` or ``test`` by name."""
-        if name not in ("validation", "test"):
-            raise ValueError(f"split must be 'validation' or 'test', got {name!r}")
-        return getattr(self, name)
 
 
 def euclidean_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -262,6 +173,14 @@ def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optim
     raise ValueError(f"unknown optimizer {config.optimizer!r}")
 
 
+def same_recipe(saved: dict, wanted: dict) -> bool:
+    """Whether a checkpoint's configuration is this one's: everything but the device, so a
+    model trained on a GPU resumes or reloads on a CPU (and "auto" matches "cuda")."""
+    return {k: v for k, v in saved.items() if k != "device"} == {
+        k: v for k, v in wanted.items() if k != "device"
+    }
+
+
 class _OneProcess:
     """The training loop's ``context`` when one process trains: what
     :class:`~personality_utils.distributed.DistributedContext` does across ranks, done alone."""
@@ -281,7 +200,7 @@ class _OneProcess:
         if checkpoint is None or not checkpoint.is_file():
             return None
         state = torch.load(checkpoint, map_location=device, weights_only=True)
-        return state if _same_recipe(state["config"], config.to_dict()) else None
+        return state if same_recipe(state["config"], config.to_dict()) else None
 
     def shard(self, batch: np.ndarray) -> np.ndarray:
         return batch
@@ -495,40 +414,6 @@ def clip_predictions(meta: pd.DataFrame, frame_predictions: np.ndarray) -> pd.Da
     return table.groupby("clip", sort=True)[list(TRAITS)].mean()
 
 
-def evaluate(
-    trained: TrainedModel,
-    images: np.ndarray,
-    meta: pd.DataFrame,
-    train_labels: pd.DataFrame,
-    clips: pd.Index | None = None,
-) -> Scores:
-    """Score a model on a store: clip-level metrics, bootstrap intervals, constant baseline.
-
-    Args:
-        trained: The model.
-        images: uint8 frames (or faces) of the evaluation split.
-        meta: Their metadata rows (clip and trait columns).
-        train_labels: Training clip labels (for the constant baseline).
-        clips: Restrict to these clips (e.g. an identity-disjoint subset).
-    """
-    predictions = clip_predictions(meta, predict(trained, images))
-    truth = meta.groupby("clip", sort=True)[list(TRAITS)].first()
-    if clips is not None:
-        truth = truth.loc[truth.index.intersection(clips)]
-    return _score(predictions, truth, train_labels)
-
-
-def _score(predictions: pd.DataFrame, truth: pd.DataFrame, train_labels: pd.DataFrame) -> Scores:
-    """Clip predictions scored on ``truth``'s clips (see :func:`evaluate`)."""
-    return Scores(
-        predictions=predictions.loc[truth.index],
-        metrics=regression_metrics(predictions, truth),
-        intervals=accuracy_intervals(predictions, truth),
-        baseline=constant_baseline(train_labels, truth),
-        clips=len(truth),
-    )
-
-
 def config_for(
     profile,
     kind: str,
@@ -554,304 +439,3 @@ def config_for(
         batch_norm=recipe.batch_norm and not backbone_weights,
         input_mean=profile.input_mean(source),
     )
-
-
-def _source_arrays(dataset, split: str, source: str):
-    if source == "frames":
-        store = dataset.store(split)
-        return store.frames, store.meta
-    if source == "faces":
-        store = dataset.faces(split)
-        return store.crops, store.meta
-    raise ValueError(f"source must be 'frames' or 'faces', got {source!r}")
-
-
-def run_experiment(
-    dataset,
-    profile,
-    source: str,
-    kind: str,
-    backbone_weights: str | None = None,
-    device: str = "auto",
-    seed: int = 0,
-    progress: bool = True,
-    config: TrainConfig | None = None,
-    checkpoint_dir: str | os.PathLike | None = None,
-) -> dict:
-    """Train (or resume, or reload) one model on a dataset's train split and score it on
-    validation and test, all clips and the identity-disjoint subset.
-
-    Checkpoints live under ``<store_dir>/models/`` (:func:`experiment_dir`); a finished one is
-    reused as it is. Clips with no usable frame (a face model on a clip where no face was found)
-    get the training mean, so every model is scored on the same clips; how many is reported.
-    ``config`` and ``checkpoint_dir`` override the profile's recipe and that folder
-    (``python -m personality_utils train --batch-size/--out``).
-
-    Returns:
-        The :class:`Experiment`.
-    """
-
-    profile = get_profile(profile)
-    if config is None:
-        config = config_for(profile, kind, backbone_weights, device, seed, source)
-    images, meta = _source_arrays(dataset, "train", source)
-    train_store = dataset.store("train")
-    if checkpoint_dir is None:
-        folder = experiment_dir(dataset, profile, kind, source, seed, config.backbone_weights)
-    else:
-        folder = Path(checkpoint_dir)
-    trained = train_model(config, images, meta[list(TRAITS)].to_numpy(), folder, progress=progress)
-    return Experiment(
-        trained=trained,
-        config=config,
-        history=pd.DataFrame(trained.history),
-        checkpoint=folder,
-        dropped_frames=int(len(train_store) - len(meta)),
-        **score_splits(dataset, trained, source, folder),
-    )
-
-
-def _same_recipe(saved: dict, wanted: dict) -> bool:
-    """Whether a checkpoint's configuration is this one's: everything but the device, so a
-    model trained on a GPU resumes or reloads on a CPU (and "auto" matches "cuda")."""
-    return {k: v for k, v in saved.items() if k != "device"} == {
-        k: v for k, v in wanted.items() if k != "device"
-    }
-
-
-def experiment_dir(
-    dataset, profile, kind: str, source: str, seed: int = 0, backbone_weights: str | None = None
-) -> Path:
-    """The checkpoint folder :func:`run_experiment` uses for one model of a dataset.
-
-    Models started from pretrained weights get a folder of their own (``-imagenet``, or ``-w``
-    and a hash of the weights file's path), so that a run with other weights never retrains
-    over an earlier model.
-    """
-    import hashlib
-
-    name = f"{get_profile(profile).name}-{kind}-{source}-seed{seed}"
-    if backbone_weights == "imagenet":
-        name += "-imagenet"
-    elif backbone_weights is not None:
-        resolved = str(Path(backbone_weights).expanduser().resolve())
-        name += "-w" + hashlib.sha1(resolved.encode()).hexdigest()[:8]
-    return dataset.store_dir / "models" / name
-
-
-def checkpoint_key(checkpoint: str | os.PathLike) -> str:
-    """A cache key for a model checkpoint (a folder with ``checkpoint.pt``, or a file such as a
-    store's images): its path, modification time and size, so retraining (or rebuilding the
-    store) makes what was cached from it stale."""
-    path = Path(checkpoint)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
-    info = path.stat()
-    return f"{path.resolve()}|{info.st_mtime_ns}|{info.st_size}"
-
-
-def split_predictions(
-    trained: TrainedModel,
-    images: np.ndarray,
-    checkpoint_dir: str | os.PathLike | None,
-    name: str,
-) -> np.ndarray:
-    """:func:`predict` over a store's images, kept beside the model's checkpoint.
-
-    The book scores each model in several chapters (3, 4 and 5 reload the same four models,
-    chapters 6 and 7 the face DAN+), each time over the same validation and test stores. The
-    predictions go to ``<checkpoint_dir>/predictions-<name>.npz`` and are reused while the
-    checkpoint file and the memory-mapped images are the same files (path, modification time,
-    size) and the same number of images; otherwise they are computed again and replace it.
-    Without a checkpoint file, or for images that are not a memory-mapped file, nothing is kept.
-    """
-    filename = getattr(images, "filename", None)
-    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    if filename is None or folder is None or not (folder / "checkpoint.pt").is_file():
-        return predict(trained, images)
-    key = json.dumps(
-        {
-            "version": 1,
-            "checkpoint": checkpoint_key(folder),
-            "images": checkpoint_key(filename),
-            "n_images": len(images),
-        },
-        sort_keys=True,
-    )
-    path = folder / f"predictions-{name}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            if str(saved["key"]) == key:
-                return saved["predictions"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        pass  # absent, unreadable or of another layout: computed again and replaced below
-    predictions = predict(trained, images)
-
-    def write(temporary: str) -> None:
-        with open(temporary, "wb") as handle:
-            np.savez(handle, key=np.array(key), predictions=predictions)
-
-    write_atomic(path, write)
-    return predictions
-
-
-def score_splits(
-    dataset, trained: TrainedModel, source: str, checkpoint_dir: str | os.PathLike | None = None
-) -> dict:
-    """Score a model on a dataset's validation and test splits (those it has), as
-    :func:`run_experiment` does: all clips and the identity-disjoint subset, clips without a
-    usable frame given the training mean. With the model's ``checkpoint_dir``, its frame
-    predictions are kept there and reused (:func:`split_predictions`).
-
-    Returns:
-        ``fallback_clips`` (per split) and ``validation`` / ``test`` :class:`SplitScores`: the
-        scoring fields of an :class:`Experiment`.
-    """
-    from .data import identity_disjoint_clips
-
-    train_labels = dataset.store("train").clip_labels()
-    out: dict = {"fallback_clips": {}}
-    for split in ("validation", "test"):
-        if not (dataset.store_dir / split).is_dir():
-            continue
-        split_images, split_meta = _source_arrays(dataset, split, source)
-        truth = dataset.store(split).clip_labels()
-        frame_predictions = split_predictions(
-            trained, split_images, checkpoint_dir, f"{source}-{split}"
-        )
-        predictions = clip_predictions(split_meta, frame_predictions)
-        missing = truth.index.difference(predictions.index)
-        if len(missing):
-            means = train_labels[list(TRAITS)].mean()
-            filler = pd.DataFrame(
-                [means.to_numpy()] * len(missing), index=missing, columns=list(TRAITS)
-            )
-            predictions = pd.concat([predictions, filler]).sort_index()
-        out["fallback_clips"][split] = len(missing)
-        disjoint = truth.loc[identity_disjoint_clips(train_labels.index, truth.index)]
-        if len(truth) < 3:
-            continue
-        out[split] = SplitScores(
-            all=_score(predictions, truth, train_labels),
-            identity_disjoint=_score(predictions, disjoint, train_labels)
-            if len(disjoint) >= 3
-            else None,
-        )
-    return out
-
-
-def load_experiment(
-    dataset,
-    checkpoint_dir: str | os.PathLike,
-    source: str,
-    device: str = "auto",
-) -> Experiment:
-    """A finished model scored like :func:`run_experiment`, without training
-    (``python -m personality_utils evaluate``).
-
-    Args:
-        dataset: The dataset (its train split gives the constant baseline).
-        checkpoint_dir: Folder of ``checkpoint.pt`` (from :func:`run_experiment`,
-            :func:`train_model` or the distributed trainer).
-        source: ``"frames"`` or ``"faces"``: what the model was trained on.
-        device: Where to run the model.
-
-    Returns:
-        The :class:`Experiment`, as :func:`run_experiment` gives it.
-
-    Raises:
-        FileNotFoundError: If there is no checkpoint.
-        DataError: If its training has not finished.
-    """
-    trained = load_trained(checkpoint_dir, device)
-    _, meta = _source_arrays(dataset, "train", source)
-    return Experiment(
-        trained=trained,
-        config=trained.config,
-        history=pd.DataFrame(trained.history),
-        checkpoint=Path(checkpoint_dir),
-        dropped_frames=int(len(dataset.store("train")) - len(meta)),
-        **score_splits(dataset, trained, source, checkpoint_dir),
-    )
-
-
-def summary_table(
-    experiments: dict[str, Experiment], split: str = "test", subset: str = "all"
-) -> pd.DataFrame:
-    """Rows of mean accuracy and per-trait accuracy (MA, O, C, E, A, N) for several runs."""
-    rows = {}
-    for name, experiment in experiments.items():
-        accuracy = getattr(experiment.split(split), subset).metrics["accuracy"]
-        rows[name] = {"MA": accuracy["mean"], **{t[0].upper(): accuracy[t] for t in TRAITS}}
-    return pd.DataFrame(rows).T
-
-
-def results_record(experiment: Experiment, split: str = "test") -> dict:
-    """The headline figures of one run for ``book/results``: mean and per-trait accuracy, the
-    constant baseline, R², Pearson r and CCC per trait, intervals, identity-disjoint scores."""
-    scores = experiment.split(split)
-    metrics = scores.all.metrics
-    record = {
-        "split": split,
-        "clips": scores.all.clips,
-        "mean_accuracy": scores.all.mean_accuracy,
-        "mean_accuracy_interval": scores.all.intervals.loc["mean"].tolist(),
-        "per_trait_accuracy": metrics.loc[list(TRAITS), "accuracy"].to_dict(),
-        "constant_baseline_accuracy": scores.all.constant_accuracy,
-        "r2": metrics.loc[list(TRAITS), "r2"].to_dict(),
-        "pearson": metrics.loc[list(TRAITS), "pearson"].to_dict(),
-        "ccc": metrics.loc[list(TRAITS), "ccc"].to_dict(),
-        "fallback_clips": experiment.fallback_clips.get(split, 0),
-        "config": experiment.config.to_dict(),
-        "epochs_seconds": float(experiment.history["seconds"].sum()),
-    }
-    if scores.identity_disjoint is not None:
-        record["identity_disjoint"] = {
-            "clips": scores.identity_disjoint.clips,
-            "mean_accuracy": scores.identity_disjoint.mean_accuracy,
-            "constant_baseline_accuracy": scores.identity_disjoint.constant_accuracy,
-        }
-    return record
-
-
-def metrics_table(experiments: dict[str, Experiment], split: str = "test") -> pd.DataFrame:
-    """Accuracy, R², r and CCC per trait for several runs on one split, with the constant
-    predictor's accuracy as a last row (chapters 03-04)."""
-    scores = {name: run.split(split).all for name, run in experiments.items()}
-    table = pd.concat({name: scored.metrics.T for name, scored in scores.items()})
-    table.loc[("constant", "accuracy"), :] = next(iter(scores.values())).baseline
-    return table
-
-
-def subset_table(experiments: dict[str, Experiment], split: str = "test") -> pd.DataFrame:
-    """Each run on every clip of a split and on its identity-disjoint clips (people never seen
-    in training): clips, MA with its interval, the constant's MA and the mean R²."""
-    rows = {}
-    for name, run in experiments.items():
-        scores = run.split(split)
-        for subset in ("all", "identity_disjoint"):
-            scored = getattr(scores, subset)
-            if scored is None:
-                continue
-            rows[(name, subset)] = {
-                "clips": scored.clips,
-                "MA": scored.mean_accuracy,
-                "MA 95% low": scored.intervals.loc["mean", "low"],
-                "MA 95% high": scored.intervals.loc["mean", "high"],
-                "constant MA": scored.constant_accuracy,
-                "mean R²": scored.mean_r2,
-            }
-    return pd.DataFrame(rows).T
-
-
-def table1(frames: Experiment, faces: Experiment) -> pd.DataFrame:
-    """The paper's Table 1 (its rows, copied from :mod:`~personality_utils.paper`) above ours:
-    DAN+ on full frames and on faces, and the constant predictor, on the test split."""
-    ours = summary_table({"img (ours, DAN+ full frames)": frames, "face (ours, DAN+ faces)": faces})
-    baseline = faces.test.all.baseline
-    constant = {"MA": baseline["mean"], **{t[0].upper(): baseline[t] for t in TRAITS}}
-    paper_rows = pd.DataFrame(
-        {f"{name} (paper)": row for name, row in TABLE1.items()}, index=list(TABLE1_COLUMNS)
-    ).T
-    rows = [paper_rows, ours, pd.DataFrame({"constant (ours, training mean)": constant}).T]
-    return pd.concat(rows)[list(TABLE1_COLUMNS)]

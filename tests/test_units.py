@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from personality_utils import faces, models, training, units
+from personality_utils import experiments, faces, models, units
 from personality_utils.training import TrainConfig, TrainedModel
 
 INPUT = 48  # conv5 maps of 3 x 3: G = 3
@@ -282,9 +282,9 @@ def test_save_load_round_trip_and_cache(tmp_path):
 
 def test_checkpoint_key_changes_with_the_file(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"a")
-    first = training.checkpoint_key(tmp_path)
+    first = experiments.checkpoint_key(tmp_path)
     (tmp_path / "checkpoint.pt").write_bytes(b"ab")
-    assert training.checkpoint_key(tmp_path) != first
+    assert experiments.checkpoint_key(tmp_path) != first
 
 
 def test_argument_checks():

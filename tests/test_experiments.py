@@ -1,0 +1,125 @@
+"""Tests of personality_utils.experiments: checkpoint folders, kept predictions, scores and
+the tables built from several experiments."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_training import TINY, _toy
+
+from personality_utils import data, experiments, stats, training
+
+
+def test_checkpoint_folders_keep_weights_apart(tmp_path):
+    class Dataset:
+        store_dir = tmp_path
+
+    plain = experiments.experiment_dir(Dataset(), "smoke", "danplus", "faces", 0)
+    assert plain.name == "smoke-danplus-faces-seed0"
+    imagenet = experiments.experiment_dir(Dataset(), "smoke", "danplus", "faces", 0, "imagenet")
+    face_a = experiments.experiment_dir(Dataset(), "smoke", "danplus", "faces", 0, "a/vgg_face.pth")
+    face_b = experiments.experiment_dir(Dataset(), "smoke", "danplus", "faces", 0, "b/vgg_face.pth")
+    assert len({plain, imagenet, face_a, face_b}) == 4
+    assert face_a == experiments.experiment_dir(
+        Dataset(), "smoke", "danplus", "faces", 0, str(tmp_path.cwd() / "a/vgg_face.pth")
+    )
+
+
+def test_split_predictions_are_kept_beside_the_checkpoint_until_it_changes(tmp_path, monkeypatch):
+    images, targets = _toy(n=24)
+    np.save(tmp_path / "frames.npy", images)
+    stored = np.load(tmp_path / "frames.npy", mmap_mode="r")
+    config = training.TrainConfig(**{**TINY, "epochs": 1})
+    folder = tmp_path / "model"
+    trained = training.train_model(config, images, targets, folder, progress=False)
+    first = experiments.split_predictions(trained, stored, folder, "frames-test")
+    np.testing.assert_array_equal(first, training.predict(trained, images))
+    assert (folder / "predictions-frames-test.npz").is_file()
+
+    def no_model_run(*args, **kwargs):
+        raise AssertionError("predicted again")
+
+    real_predict = training.predict
+    monkeypatch.setattr(training, "predict", no_model_run)
+    np.testing.assert_array_equal(
+        experiments.split_predictions(trained, stored, folder, "frames-test"), first
+    )
+    # Retraining the model (a new checkpoint file) or other images make them stale.
+    monkeypatch.setattr(training, "predict", real_predict)
+    retrained = training.train_model(
+        training.TrainConfig(**{**TINY, "epochs": 1, "seed": 2}),
+        images,
+        targets,
+        tmp_path / "other",
+        progress=False,
+    )
+    (folder / "checkpoint.pt").write_bytes((tmp_path / "other" / "checkpoint.pt").read_bytes())
+    again = experiments.split_predictions(retrained, stored, folder, "frames-test")
+    np.testing.assert_array_equal(again, training.predict(retrained, images))
+    assert not np.array_equal(again, first)
+    np.save(tmp_path / "fewer.npy", images[:12])
+    os.replace(tmp_path / "fewer.npy", tmp_path / "frames.npy")  # a rebuilt store, same path
+    fewer = experiments.split_predictions(
+        retrained, np.load(tmp_path / "frames.npy", mmap_mode="r"), folder, "frames-test"
+    )
+    assert fewer.shape == (12, 5)
+    # A damaged file is recomputed and replaced; in-memory images are never kept.
+    (folder / "predictions-frames-test.npz").write_bytes(b"not a zip")
+    assert experiments.split_predictions(retrained, stored, folder, "frames-test").shape == (24, 5)
+    experiments.split_predictions(retrained, images, folder, "frames-memory")
+    assert not (folder / "predictions-frames-memory.npz").exists()
+
+
+def _experiment(predictions, truth, train, unseen=None):
+    scores = experiments.SplitScores(
+        all=experiments._score(predictions, truth, train),
+        identity_disjoint=None
+        if unseen is None
+        else experiments._score(predictions, unseen, train),
+    )
+    return experiments.Experiment(
+        trained=None,
+        config=training.TrainConfig(),
+        history=pd.DataFrame({"seconds": [1.0, 2.0]}),
+        checkpoint=None,
+        dropped_frames=0,
+        fallback_clips={"test": 0},
+        test=scores,
+    )
+
+
+def test_table1_and_the_identity_disjoint_table():
+    from personality_utils import paper
+
+    rng = np.random.default_rng(3)
+    clips = [f"{index:011d}.000.mp4" for index in range(20)]
+    truth = pd.DataFrame(rng.uniform(size=(20, 5)), index=clips, columns=list(data.TRAITS))
+    train = pd.DataFrame(rng.uniform(size=(40, 5)), columns=list(data.TRAITS))
+    frames = _experiment(truth + 0.1, truth, train)
+    faces = _experiment(truth + 0.05, truth, train, unseen=truth.iloc[:5])
+    table = experiments.table1(frames, faces)
+    assert list(table.columns) == list(paper.TABLE1_COLUMNS)
+    assert table.loc["face (paper)", "MA"] == paper.TABLE1["face"]["MA"]
+    assert table.loc["img (ours, DAN+ full frames)", "O"] == pytest.approx(0.9)
+    assert table.loc["face (ours, DAN+ faces)", "MA"] == pytest.approx(0.95)
+    constant = stats.constant_baseline(train, truth)
+    assert table.loc["constant (ours, training mean)", "N"] == pytest.approx(
+        constant["neuroticism"]
+    )
+    subsets = experiments.subset_table({"frames": frames, "faces": faces})
+    assert list(subsets.index) == [
+        ("frames", "all"),
+        ("faces", "all"),
+        ("faces", "identity_disjoint"),
+    ]
+    assert subsets.loc[("faces", "identity_disjoint"), "clips"] == 5
+    # Every clip is off by exactly 0.05: nothing to resample, the interval is the point.
+    interval = subsets.loc[("faces", "all"), ["MA 95% low", "MA 95% high"]]
+    assert interval.tolist() == pytest.approx([0.95, 0.95])
+    record = experiments.results_record(faces)
+    assert record["identity_disjoint"]["clips"] == 5 and record["epochs_seconds"] == 3.0
+    with pytest.raises(ValueError, match="split must be"):
+        faces.split("train")
