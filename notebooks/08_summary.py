@@ -14,7 +14,13 @@
 # %% [markdown]
 # # 8. What held: the paper's claims against ours
 #
-# **Overview.** Every chapter ends by saving its headline figures and the measurements its
+# **The question.** Which of the paper's claims hold, on the data this book ran on, and which
+# could not be tested?
+#
+# **The paper's claims** are those of chapters 3 to 7, each with the paper's figure (Table 1,
+# the face share of the CAM maps and their overlap with the face, Table 2, the AU model).
+#
+# **Method.** Every chapter ends by saving its headline figures and the measurements its
 # claims rest on to `book/results/<chapter>.json`, together with the profile and the data that
 # produced them, and by judging its own claims. This page reads those files, and only those: it
 # trains nothing and types no result in. It judges every claim again with the same rules from
@@ -39,8 +45,6 @@ device = "auto"  # unused (nothing is computed on a device here)
 seed = 0  # unused; kept so that all notebooks share parameters
 
 # %%
-import textwrap
-
 import pandas as pd
 
 from personality_utils import plots, profiles, results, summary
@@ -51,15 +55,7 @@ settings = profiles.get_profile(profile)
 chapters = summary.load_chapters()
 sources = summary.provenance(chapters, profile=settings.name)
 print(f"results read from {results.results_dir()}")
-not_run = sources.index[sources["status"] != "run"].tolist()
-other_profile = sources.index[sources["same profile"].eq(False)].tolist()
-if not_run:
-    print(f"not run yet: {', '.join(not_run)} (their claims are listed as 'not run')")
-if other_profile:
-    print(
-        f"run with another profile than '{settings.name}': {', '.join(other_profile)} "
-        "(their rows say which)"
-    )
+print("\n".join(summary.provenance_notes(sources, settings.name)))
 sources.fillna("—")
 
 # %% [markdown]
@@ -73,8 +69,10 @@ sources.fillna("—")
 
 # %%
 table1 = summary.table1_rows(chapters)
-plots.table1_figure(table1).show()
 table1.round(4).fillna("—")
+
+# %% tags=["hide-input"]
+plots.table1_figure(table1).show()
 
 # %% [markdown]
 # ## 8.2 The claims, one by one
@@ -86,16 +84,14 @@ table1.round(4).fillna("—")
 
 # %%
 records = summary.evaluate_claims(chapters)
-counts = pd.Series([record["verdict"] for record in records]).value_counts()
-print(", ".join(f"{verdict}: {count}" for verdict, count in counts.items()))
+print(", ".join(f"{verdict}: {n}" for verdict, n in summary.verdict_counts(records).items()))
 summary.claims_frame(records)
 
 # %% [markdown]
 # The numbers behind each verdict, and the profile of the run they come from:
 
 # %%
-for line in summary.evidence_lines(records):
-    print(textwrap.fill(line, width=80, subsequent_indent="    "))
+print("\n".join(summary.evidence_lines(records, width=80)))
 
 # %% [markdown]
 # The figure shows the claims whose figures are shares or accuracies (the AU model's share of
@@ -103,49 +99,25 @@ for line in summary.evidence_lines(records):
 # claim held, red where it did not, orange where the data could not decide and grey where it
 # could not be tested or the chapter has not run. Hover a bar for the numbers behind it.
 
-# %%
+# %% tags=["hide-input"]
 plots.claims_figure(records).show()
 
 # %% [markdown]
-# ## Summary
+# ## What held
 #
 # Every row above is recomputed from the chapters' results whenever this page is built, so it
 # follows the data: on the synthetic set it says which of the paper's methods recover causes
 # that were planted on purpose (and which are fooled by the alignment of the faces or by where
 # faces sit in a frame); pointed at the real First Impressions release with the `paper` profile
 # (see "Run it on the real dataset"), the same rows become a reproduction of the paper's figures.
-# Claims the book cannot test (there is no audio model) say so instead of guessing.
-#
-# ## Results
+# Claims the book cannot test (there is no audio model) say so instead of guessing. The page's
+# own results file keeps the rows, where each chapter's results came from, and Table 1.
 
 # %%
-record = {
-    "claims": [
-        {
-            key: item[key]
-            for key in (
-                "key",
-                "claim",
-                "rule",
-                "paper",
-                "ours",
-                "baseline",
-                "baseline_kind",
-                "verdict",
-                "reading",
-                "evidence",
-                "chapter",
-                "profile",
-                "data",
-            )
-        }
-        for item in records
-    ],
-    "chapters": sources.reset_index().to_dict(orient="records"),
-    "table1": {name: row.to_dict() for name, row in table1.iterrows()},
-    "verdict_counts": counts.to_dict(),
-}
 saved = results.save_results(
-    "08_summary", record, profile=settings.name, data=summary.summary_data(chapters)
+    "08_summary",
+    summary.summary_record(records, sources, table1),
+    profile=settings.name,
+    data=summary.summary_data(chapters),
 )
 print(f"saved {saved}")

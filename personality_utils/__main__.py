@@ -1,4 +1,5 @@
-"""Command line: ``python -m personality_utils synth | prepare | train | evaluate``.
+"""Command line: ``python -m personality_utils synth | prepare | train | evaluate | chapters |
+random-vgg-face``.
 
 ``synth`` writes the planted-signal synthetic dataset in the official layout; ``prepare`` builds
 the frame and face stores of a dataset (real or synthetic) outside the notebooks, on every core;
@@ -6,7 +7,8 @@ the frame and face stores of a dataset (real or synthetic) outside the notebooks
 process or under ``torchrun`` on several GPUs or machines (:mod:`personality_utils.distributed`);
 ``evaluate`` scores a trained checkpoint and writes the challenge CSV; ``random-vgg-face`` writes
 a weight file in the VGG-Face port's layout from seeded random numbers (CI's dry run of the
-paper path, where the real weights cannot be downloaded).
+paper path, where the real weights cannot be downloaded); ``chapters`` executes the book's
+chapters with papermill in their order (:mod:`personality_utils.chapters`).
 """
 
 from __future__ import annotations

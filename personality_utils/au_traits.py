@@ -1,6 +1,7 @@
 """From action units to traits (chapter 07): the paper's linear model on the clip-mean AU
-intensities (here a ridge regression with its penalty chosen on validation), its coefficients
-against the synthetic set's planted weights, and the trait x AU correlations.
+intensities (here a ridge regression with its penalty chosen on validation), the model beside the
+face CNN and the constant prediction, its coefficients against the synthetic set's planted
+weights, and the trait x AU correlations.
 """
 
 from __future__ import annotations
@@ -8,20 +9,28 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from . import paper, stats
 from .aus import AU_COLUMNS, clip_means, split_intensities
 from .data import TRAITS
-from .stats import trait_accuracy
+from .stats import N_RESAMPLES, trait_accuracy
 
 __all__ = [
+    "AUModelComparison",
     "RidgeResult",
+    "compare_au_model",
+    "compare_models",
     "compare_with_planted",
     "fit_au_ridge",
     "fit_dataset_au_model",
+    "paper_gain_share",
+    "paper_record",
+    "planted_weights",
+    "r2_by_trait",
     "trait_au_correlation",
 ]
 
@@ -63,7 +72,10 @@ class RidgeResult:
         return pd.DataFrame(np.clip(raw, 0, 1), index=features.index, columns=list(TRAITS))
 
 
-def _r2(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
+def r2_by_trait(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
+    """R² of each trait on ``predicted``'s clips, 1 − Σ(truth − prediction)² / Σ(truth − its
+    mean)², and their ``mean`` (the same values as
+    :func:`~personality_utils.stats.regression_metrics`' ``r2``, without its other measures)."""
     truth = truth.loc[predicted.index, list(TRAITS)]
     residual = ((truth - predicted[list(TRAITS)]) ** 2).sum()
     total = ((truth - truth.mean()) ** 2).sum()
@@ -141,7 +153,7 @@ def fit_au_ridge(
     result.predictions = result.predict(x_test)
     if y_test is not None:
         result.accuracy = trait_accuracy(result.predictions, y_test.loc[x_test.index])
-        result.r2 = _r2(result.predictions, y_test)
+        result.r2 = r2_by_trait(result.predictions, y_test)
     return result
 
 
@@ -197,15 +209,9 @@ def compare_with_planted(coefficients: pd.DataFrame) -> pd.DataFrame:
         planted) and ``sign_agreement`` (share of planted non-zero weights whose fitted sign
         matches).
     """
-    from .synthetic import TRAIT_WEIGHTS  # the synthetic set only
-
     columns = [column for column in coefficients.columns if column in AU_COLUMNS]
     traits = [trait for trait in TRAITS if trait in coefficients.index]
-    planted = pd.DataFrame(
-        [[TRAIT_WEIGHTS[trait].get(column, 0.0) for column in columns] for trait in traits],
-        index=traits,
-        columns=columns,
-    )
+    planted = planted_weights().loc[traits, columns]
     fitted = coefficients.loc[traits, columns].astype(float)
 
     def compare(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -249,4 +255,298 @@ def trait_au_correlation(
     return pd.DataFrame(
         {column: targets.corrwith(features[column]) for column in features.columns},
         index=list(TRAITS),
+    )
+
+
+def planted_weights() -> pd.DataFrame:
+    """Traits x AUs, the planted weights of the synthetic labels on the standardised clip-mean
+    AUs (:data:`~personality_utils.synthetic.TRAIT_WEIGHTS`, 0 where an AU has none)."""
+    from .synthetic import TRAIT_WEIGHTS  # the synthetic set only
+
+    return pd.DataFrame(
+        [[TRAIT_WEIGHTS[trait].get(column, 0.0) for column in AU_COLUMNS] for trait in TRAITS],
+        index=list(TRAITS),
+        columns=list(AU_COLUMNS),
+    )
+
+
+def paper_gain_share() -> float:
+    """The share of its face CNN's gain over the constant that the paper's AU model recovers,
+    with the real test set's constant: (0.886 − 0.8814) / (0.912 − 0.8814)."""
+    constant = paper.REAL_CONSTANT["test"]
+    return (paper.AU_MODEL_ACCURACY - constant) / (paper.TABLE1["face"]["MA"] - constant)
+
+
+def paper_record() -> dict[str, float]:
+    """The paper's figures that the chapter saves beside its AU model."""
+    return {
+        "au_model_accuracy": paper.AU_MODEL_ACCURACY,
+        "danplus_faces_accuracy": paper.TABLE1["face"]["MA"],
+        "constant_baseline_accuracy_real": paper.REAL_CONSTANT["test"],
+        "au_model_gain_share": paper_gain_share(),
+    }
+
+
+_SOURCE_LABELS = {
+    "landmarks": "AUs from dlib's landmarks",
+    "openface": "OpenFace AUs",
+    "truth": "planted AUs",
+}
+_CNN, _CONSTANT = "DAN+ face CNN (chapter 4)", "constant (training mean)"
+
+
+@dataclass
+class AUModelComparison:
+    """The AU model beside the face CNN and the constant prediction (:func:`compare_models`).
+
+    Attributes:
+        au_source: Where the AU features come from.
+        models: Name -> fitted model: ``AU model (<source>)`` first, then on the synthetic set
+            (another source) ``AU model (planted AUs)``.
+        features: Model name -> split -> its clip-mean AU features.
+        labels: Split -> clip labels.
+        cnn: The face CNN's scored test clips (``predictions`` and ``metrics``, e.g.
+            ``Experiment.test.all``).
+        accuracy_table: Per model, the constant and the paper's rows: mean accuracy, mean R²
+            and the ridge penalty.
+        differences: Paired bootstrap differences of mean accuracy
+            (:func:`~personality_utils.stats.paired_difference`): AU model − constant, AU model
+            − CNN, CNN − constant.
+        interval: The AU model's accuracy intervals
+            (:func:`~personality_utils.stats.accuracy_intervals`).
+        gain_share: The share of the CNN's gain over the constant that the AU model recovers.
+        synthetic: Whether the labels were planted (then the planted weights are known).
+    """
+
+    au_source: str
+    models: dict[str, RidgeResult]
+    features: dict[str, dict[str, pd.DataFrame]]
+    labels: dict[str, pd.DataFrame]
+    cnn: Any
+    accuracy_table: pd.DataFrame
+    differences: dict[str, dict]
+    interval: pd.DataFrame
+    gain_share: float
+    synthetic: bool
+
+    @property
+    def name(self) -> str:
+        """The AU model's name: ``AU model (<source>)``."""
+        return f"AU model ({self.au_source})"
+
+    @property
+    def au_model(self) -> RidgeResult:
+        """The model on the source's AUs."""
+        return self.models[self.name]
+
+    def describe(self) -> str:
+        """Clips without a face, features dropped, the paired differences and the gain share."""
+        test_clips = self.labels["test"].index
+        features = self.features[self.name]["test"].reindex(test_clips)
+        no_face = int(features.isna().all(axis=1).sum())
+        lines = [
+            f"test clips {len(test_clips)}, of which {no_face} have no face (training mean); "
+            f"AU features dropped (no value in training): {list(self.au_model.dropped) or 'none'}"
+        ]
+        lines += [
+            f"{name}: {d['difference']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] "
+            f"(paired bootstrap over {d['people']} people, {d['clips']} clips)"
+            for name, d in self.differences.items()
+        ]
+        lines.append(
+            "share of the CNN's gain over the constant that the AU model recovers: "
+            f"{self.gain_share:.2f} (the paper's figures with the real constant: "
+            f"{paper_gain_share():.2f})"
+        )
+        return "\n".join(lines)
+
+    def per_trait(self) -> pd.DataFrame:
+        """Test accuracy per trait of every AU model, the CNN and the constant."""
+        labels = self.labels
+        return pd.DataFrame(
+            {
+                **{name: model.accuracy[list(TRAITS)] for name, model in self.models.items()},
+                "DAN+ face CNN": self.cnn.metrics.loc[list(TRAITS), "accuracy"],
+                "constant": stats.constant_baseline(labels["train"], labels["test"])[list(TRAITS)],
+            }
+        )
+
+    def trait_matrices(self) -> dict[str, pd.DataFrame]:
+        """Traits x AUs matrices for heatmaps: the correlation of each trait with each
+        clip-mean AU over the training clips, and on the synthetic set the same from the planted
+        AUs and the planted weights (:func:`planted_weights`)."""
+        train = self.labels["train"]
+        label = _SOURCE_LABELS[self.au_source]
+        matrices = {
+            f"correlation, {label} (training clips)": trait_au_correlation(
+                self.features[self.name]["train"], train
+            )
+        }
+        if self.synthetic:
+            planted = self.features.get("AU model (planted AUs)")
+            if planted is not None:
+                matrices["correlation, planted AUs (training clips)"] = trait_au_correlation(
+                    planted["train"], train
+                )
+            matrices["planted weights of the labels"] = planted_weights()
+        return matrices
+
+    def planted_comparison(self) -> pd.DataFrame:
+        """:func:`compare_with_planted` of every model, side by side (the synthetic set)."""
+        return pd.concat(
+            {name: compare_with_planted(m.coefficients) for name, m in self.models.items()},
+            axis=1,
+        )
+
+    def constant_accuracy(self) -> float:
+        """The constant prediction's mean test accuracy."""
+        return float(self.accuracy_table.loc[_CONSTANT, "mean accuracy"])
+
+    def measurements(self) -> dict[str, Any]:
+        """What :mod:`~personality_utils.claims` judges of the AU model (chapter 07)."""
+        out = {
+            "au_model_accuracy": float(self.au_model.accuracy["mean"]),
+            "constant": self.constant_accuracy(),
+            "au_gain_over_constant": stats.as_estimate(self.differences["AU model − constant"]),
+            "au_gain_share": float(self.gain_share),
+            "cnn_gain": self.differences["DAN+ face CNN − constant"]["difference"],
+        }
+        if self.synthetic:
+            overall = compare_with_planted(self.au_model.coefficients).loc["overall"]
+            out["coefficient_r"] = float(overall["correlation"])
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """What the chapter saves of the AU model and its comparison."""
+        model, metrics = self.au_model, self.cnn.metrics
+        out = {
+            "au_model_accuracy": float(model.accuracy["mean"]),
+            "au_model_accuracy_interval": [
+                float(v) for v in self.interval.loc["mean", ["low", "high"]]
+            ],
+            "au_model_gain_share": float(self.gain_share),
+            "au_model_per_trait_accuracy": model.accuracy[list(TRAITS)],
+            "au_model_r2": float(model.r2["mean"]),
+            "au_model_alpha": float(model.alpha),
+            "constant_baseline_accuracy": self.constant_accuracy(),
+            "cnn_accuracy": float(metrics.loc["mean", "accuracy"]),
+            "cnn_r2": float(metrics.loc["mean", "r2"]),
+            "accuracy_differences": self.differences,
+            "trait_au_correlation": next(iter(self.trait_matrices().values())),
+        }
+        if self.synthetic:
+            planted = self.models.get("AU model (planted AUs)")
+            out["au_model_planted_aus_accuracy"] = (
+                None if planted is None else float(planted.accuracy["mean"])
+            )
+            out["coefficients_vs_planted"] = {
+                name: compare_with_planted(m.coefficients).loc["overall"].to_dict()
+                for name, m in self.models.items()
+            }
+        return out
+
+
+def compare_models(
+    au_source: str,
+    models: dict[str, RidgeResult],
+    features: dict[str, dict[str, pd.DataFrame]],
+    labels: dict[str, pd.DataFrame],
+    cnn,
+    n_boot: int = N_RESAMPLES,
+    seed: int = 0,
+    synthetic: bool = False,
+) -> AUModelComparison:
+    """Set fitted AU models beside the face CNN and the constant prediction (the training
+    mean) on the same test clips: mean accuracy and R², paired bootstrap differences over people,
+    and the share of the CNN's gain over the constant that the AU model recovers.
+
+    Args:
+        au_source: The AU source; ``models`` holds ``AU model (<au_source>)``.
+        models, features: Model name -> model, and -> split -> features (as
+            :func:`fit_dataset_au_model` returns them).
+        labels: ``train`` and ``test`` clip labels (and ``validation``).
+        cnn: The CNN's scored test clips: ``predictions`` (clips x traits) and ``metrics``
+            (:func:`~personality_utils.stats.regression_metrics`).
+        n_boot: Bootstrap resamples.
+        seed: Seed of the resampling.
+        synthetic: Whether the labels were planted.
+    """
+    train, test = labels["train"], labels["test"]
+    constant = stats.constant_predictions(train, test.index)
+    au_model = models[f"AU model ({au_source})"]
+    table = pd.DataFrame(
+        {
+            **{
+                name: {
+                    "mean accuracy": m.accuracy["mean"],
+                    "mean R²": m.r2["mean"],
+                    "alpha": m.alpha,
+                }
+                for name, m in models.items()
+            },
+            _CNN: {
+                "mean accuracy": cnn.metrics.loc["mean", "accuracy"],
+                "mean R²": cnn.metrics.loc["mean", "r2"],
+            },
+            _CONSTANT: {
+                "mean accuracy": stats.constant_baseline(train, test)["mean"],
+                "mean R²": r2_by_trait(constant, test)["mean"],
+            },
+            "paper: AU model": {"mean accuracy": paper.AU_MODEL_ACCURACY},
+            "paper: DAN+ faces": {"mean accuracy": paper.TABLE1["face"]["MA"]},
+            "real test set: constant": {"mean accuracy": paper.REAL_CONSTANT["test"]},
+        }
+    ).T
+
+    def paired(a: pd.DataFrame, b: pd.DataFrame) -> dict:
+        return stats.paired_difference(a, b, test, n_resamples=n_boot, seed=seed)
+
+    accuracy = table["mean accuracy"]
+    return AUModelComparison(
+        au_source=au_source,
+        models=models,
+        features=features,
+        labels=labels,
+        cnn=cnn,
+        accuracy_table=table,
+        differences={
+            "AU model − constant": paired(au_model.predictions, constant),
+            "AU model − DAN+ face CNN": paired(au_model.predictions, cnn.predictions),
+            "DAN+ face CNN − constant": paired(cnn.predictions, constant),
+        },
+        interval=stats.accuracy_intervals(
+            au_model.predictions, test, n_resamples=n_boot, seed=seed
+        ),
+        gain_share=float(
+            (accuracy[f"AU model ({au_source})"] - accuracy[_CONSTANT])
+            / (accuracy[_CNN] - accuracy[_CONSTANT])
+        ),
+        synthetic=synthetic,
+    )
+
+
+def compare_au_model(
+    dataset,
+    cnn,
+    au_source: Literal["openface", "landmarks", "truth"],
+    alphas: Sequence[float] | np.ndarray | None = None,
+    openface: str | os.PathLike | Mapping[str, str | os.PathLike] | None = None,
+    reference: Literal["clip_median", "population"] = "clip_median",
+    n_boot: int = N_RESAMPLES,
+    seed: int = 0,
+) -> AUModelComparison:
+    """The paper's AU model on a dataset (:func:`fit_dataset_au_model`), on the synthetic set
+    also the same model on the planted AUs, set beside the face CNN ``cnn`` and the constant
+    (:func:`compare_models`)."""
+    name = f"AU model ({au_source})"
+    model, features = fit_dataset_au_model(dataset, au_source, alphas, openface, reference)
+    models, all_features = {name: model}, {name: features}
+    if dataset.synthetic and au_source != "truth":
+        planted = "AU model (planted AUs)"
+        models[planted], all_features[planted] = fit_dataset_au_model(dataset, "truth", alphas)
+    labels = {
+        split: dataset.store(split).clip_labels() for split in ("train", "validation", "test")
+    }
+    return compare_models(
+        au_source, models, all_features, labels, cnn, n_boot, seed, synthetic=dataset.synthetic
     )

@@ -18,11 +18,14 @@ from .stats import N_RESAMPLES, permutation_p_value
 __all__ = [
     "clip_max",
     "clip_unit_overlap",
+    "describe_face_parts",
+    "face_part_grid",
     "overlap_p_value",
     "paper_table2",
     "permutation_test",
     "region_agreement",
     "region_agreement_summary",
+    "smallest_significant_k",
     "top_items",
     "unit_overlap",
     "unit_top_clips",
@@ -331,3 +334,46 @@ def region_agreement_summary(table: pd.DataFrame) -> dict[str, float]:
         "n_testable": len(testable),
         "p_value": float(distribution[observed:].sum()) if len(testable) else np.nan,
     }
+
+
+def smallest_significant_k(
+    population: int, n_top: int, n_units: int, alpha: float = 0.05
+) -> int | None:
+    """The smallest best intersection k whose :func:`overlap_p_value` is below ``alpha`` for F =
+    ``population``, N = ``n_top`` and U = ``n_units``; None when even k = N is not."""
+    p_by_k = overlap_p_value(np.arange(n_top + 1), population, n_top, n_units)
+    below = p_by_k < alpha
+    return int(np.argmax(below)) if below.any() else None
+
+
+def face_part_grid(store, input_size: int, grid: int) -> dict[str, np.ndarray]:
+    """The face parts on a unit grid, as in chapter 06: drawn from the mean landmarks of a face
+    store's crops (:func:`~personality_utils.faces.region_masks`), scaled to the network's
+    ``input_size``, for :func:`~personality_utils.semantics.region_shares` and
+    :func:`region_agreement`.
+
+    Args:
+        store: A face store (its ``landmarks`` and ``crops``), e.g. the training split's.
+        input_size: The network's input side.
+        grid: The side of the unit grid (e.g. ``UnitStats.grid``).
+    """
+    from .faces import region_masks
+
+    mean_landmarks = store.landmarks.mean(axis=0)
+    crop_size = store.crops.shape[1]
+    return region_masks(mean_landmarks * input_size / crop_size, input_size, grid=grid)
+
+
+def describe_face_parts(masks_grid: Mapping[str, np.ndarray]) -> str:
+    """How many grid cells each face part of :func:`face_part_grid` holds, and which parts hold
+    none (their AUs cannot be tested by :func:`region_agreement`)."""
+    side = len(next(iter(masks_grid.values())))
+    counts = ", ".join(f"{region} {int(mask.sum())}" for region, mask in masks_grid.items())
+    text = f"cells per face part on the {side}x{side} conv5_3 grid: {counts}"
+    empty = [region for region, mask in masks_grid.items() if not mask.any()]
+    if empty:
+        text += (
+            f"\nno cell belongs to: {', '.join(empty)} (at this grid the neighbouring part covers "
+            "more of each cell), so AUs of those parts cannot be tested here"
+        )
+    return text

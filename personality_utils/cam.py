@@ -1,15 +1,15 @@
-"""Scoring class activation maps against face boxes and face-part masks.
+"""Class activation maps and their scores against face boxes.
 
-Chapter 05 uses it: the paper's overlap measure (Section 4.2), the baselines it lacks (a centre
-prior and random maps), the pointing game and the energy inside the box; the maps themselves
-(the CAM model's own, and Grad-CAM / LayerCAM on any of the models through ``torchcam``); the
-cascading-randomisation sanity check of Adebayo et al. (2018); and bootstrap intervals that
-resample clips, not frames.
+Chapter 05 uses it: the maps themselves (the CAM model's own, and Grad-CAM / LayerCAM on any of
+the models through ``torchcam``), MATLAB's bicubic upsampling the authors applied to them, the
+images the authors mapped (the top predicted videos or frames), and the paper's overlap measure
+(Section 4.2) with the pointing game and the energy inside the box, summarised with bootstrap
+intervals that resample people, not frames. The checks the paper did not run are in
+:mod:`~personality_utils.cam_checks`, the face parts in :mod:`~personality_utils.cam_parts`.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 from typing import Literal
 
@@ -28,9 +28,6 @@ __all__ = [
     "overlap",
     "pointing_game",
     "energy_in_box",
-    "centre_prior",
-    "random_map",
-    "region_mass",
     "class_activation_maps",
     "gradient_maps",
     "top_predicted",
@@ -41,14 +38,6 @@ __all__ = [
     "score_maps",
     "threshold_curve",
     "summarise_overlap",
-    "rank_correlation",
-    "randomisation_stages",
-    "randomise_until",
-    "model_maps",
-    "randomisation_cascade",
-    "region_shares",
-    "trait_difference_test",
-    "trait_part_values",
 ]
 
 
@@ -169,40 +158,6 @@ def energy_in_box(cam: np.ndarray, face_mask: np.ndarray) -> float:
     return (
         float(positive[np.asarray(face_mask, dtype=bool)].sum() / total) if total else float("nan")
     )
-
-
-def centre_prior(size: int, sigma: float = 0.25) -> np.ndarray:
-    """A Gaussian at the image centre, ``sigma`` as a fraction of the side: the map a model that
-    always looked at the middle of the frame would give."""
-    coordinates = (np.arange(size) + 0.5) / size - 0.5
-    squared = coordinates[:, None] ** 2 + coordinates[None, :] ** 2
-    return np.exp(-squared / (2 * sigma**2))
-
-
-def random_map(
-    size: int,
-    grid: int,
-    rng: np.random.Generator,
-    upsampling: Literal["bicubic", "bilinear"] = "bicubic",
-) -> np.ndarray:
-    """A random map at the model's grid resolution, upsampled like a CAM."""
-    return upsample(rng.random((grid, grid)), size, upsampling)
-
-
-def region_mass(cam: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, float]:
-    """Share of the map's positive mass on each face-part mask (and ``"elsewhere"``)."""
-    positive = np.clip(np.asarray(cam, dtype=np.float64), 0, None)
-    total = positive.sum()
-    shares = {}
-    covered = np.zeros(positive.shape, dtype=bool)
-    for region, mask in masks.items():
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != positive.shape:
-            raise ValueError(f"mask {region!r} has shape {mask.shape}, map {positive.shape}")
-        shares[region] = float(positive[mask].sum() / total) if total else float("nan")
-        covered |= mask
-    shares["elsewhere"] = float(positive[~covered].sum() / total) if total else float("nan")
-    return shares
 
 
 # ----------------------------------------------------------------------------------------------
@@ -537,240 +492,3 @@ def summarise_overlap(
         for value, frame in scores.groupby(by, sort=False):
             rows[value] = one(frame)
     return pd.DataFrame(rows).T
-
-
-# ----------------------------------------------------------------------------------------------
-# Sanity check: cascading randomisation (Adebayo et al., 2018)
-# ----------------------------------------------------------------------------------------------
-
-
-def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Spearman rank correlation between paired maps, one value per pair: (n, ...) arrays are
-    compared map by map over their trailing (spatial) axes. A constant map gives NaN."""
-    from scipy.stats import rankdata
-
-    first = np.asarray(first, dtype=np.float64)
-    second = np.asarray(second, dtype=np.float64)
-    if first.shape != second.shape:
-        raise ValueError(f"shapes differ: {first.shape} and {second.shape}")
-    a = rankdata(first.reshape(len(first), -1), axis=1)
-    b = rankdata(second.reshape(len(second), -1), axis=1)
-    a -= a.mean(axis=1, keepdims=True)
-    b -= b.mean(axis=1, keepdims=True)
-    denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, (a * b).sum(axis=1) / denominator, np.nan)
-
-
-def randomisation_stages(model) -> list[str]:
-    """The cascade, from the top: ``"head"`` (everything after the backbone), then the
-    convolutions from conv5_3 down to conv1_1."""
-    from .models import CONV_NAMES
-
-    present = [name for name in CONV_NAMES if name in model.backbone.names]
-    return ["head", *reversed(present)]
-
-
-def randomise_until(trained, stage: str, seed: int = 0):
-    """A copy of ``trained`` whose head and every convolution from the top down to ``stage``
-    (inclusive) are re-initialised, as in the cascading randomisation of Adebayo et al.
-
-    Convolutions get torchvision's VGG initialisation; a batch-normalisation layer after a
-    re-initialised convolution gets its default affine parameters back (its running statistics,
-    which belong to the trained network, are kept: the check asks whether the *maps* notice
-    that the weights are gone). The original model is not touched.
-    """
-    import torch
-    from torch import nn
-
-    stages = randomisation_stages(trained.model)
-    if stage not in stages:
-        raise ValueError(f"unknown stage {stage!r}; choose from {stages}")
-    clone = copy.copy(trained)
-    clone.model = copy.deepcopy(trained.model).eval()
-    generator = torch.Generator().manual_seed(seed)
-
-    def reinit(module: nn.Module) -> None:
-        with torch.no_grad():
-            if isinstance(module, nn.Conv2d):
-                fan_out = module.out_channels * module.kernel_size[0] * module.kernel_size[1]
-                std = (2.0 / fan_out) ** 0.5
-                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
-                module.bias.zero_()
-            elif isinstance(module, nn.Linear):
-                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * 0.05)
-                module.bias.zero_()
-            elif isinstance(module, nn.BatchNorm2d):
-                module.weight.fill_(1.0)
-                module.bias.zero_()
-
-    model = clone.model
-    for name, module in model.named_children():
-        if name != "backbone":
-            for sub in module.modules():
-                reinit(sub)
-    backbone = model.backbone
-    for current in stages[1 : stages.index(stage) + 1]:
-        index = backbone.names.index(current)
-        reinit(backbone.features[index])
-        bn_name = current.replace("conv", "bn")
-        if bn_name in backbone.names:
-            reinit(backbone.features[backbone.names.index(bn_name)])
-    return clone
-
-
-# ----------------------------------------------------------------------------------------------
-# Face parts (the face model's maps)
-# ----------------------------------------------------------------------------------------------
-
-
-def model_maps(trained, images: np.ndarray, method: str = "CAM") -> np.ndarray:
-    """(n, 5, g, g) maps of every trait: the CAM model's own (``"CAM"``) or a ``torchcam``
-    method on any model (``"GradCAM"``, ``"LayerCAM"``, ...)."""
-    if method == "CAM":
-        return class_activation_maps(trained, images)[0]
-    return gradient_maps(trained, images, method)
-
-
-def randomisation_cascade(
-    trained,
-    images: np.ndarray,
-    rows: np.ndarray,
-    traits: np.ndarray,
-    boxes: np.ndarray,
-    size: int,
-    method: str = "CAM",
-    seed: int = 0,
-    upsampling: Literal["bicubic", "bilinear"] = "bicubic",
-) -> pd.DataFrame:
-    """Cascading randomisation (Adebayo et al., 2018): re-initialise the network from the top
-    down (:func:`randomisation_stages`) and, after each step, compare the maps with the trained
-    network's (Spearman rank correlation, map by map) and score their face overlap.
-
-    Args:
-        trained: The model (a :class:`~personality_utils.training.TrainedModel`).
-        images: uint8 images that ``rows`` index (e.g. a memory-mapped store).
-        rows, traits: One map per (row, trait index) pair; a row may repeat (the same frame
-            tops several traits): each distinct image goes through the network once per stage.
-        boxes: (len(rows), 4) face boxes of those maps.
-        size: Side of the images the boxes refer to.
-        method: ``"CAM"`` or a ``torchcam`` method (:func:`model_maps`).
-
-    Returns:
-        One row per stage (``"trained"``, ``"head"``, ``"conv5_3"`` ... ``"conv1_1"``):
-        ``rank_correlation`` with the trained maps (mean over maps) and ``mean_overlap``.
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    traits = np.asarray(traits, dtype=np.int64)
-    unique, position = np.unique(rows, return_inverse=True)
-    pixels = np.asarray(images[unique])
-
-    def maps_of(model) -> np.ndarray:
-        return model_maps(model, pixels, method)[position, traits]
-
-    reference = maps_of(trained)
-    records = []
-    for stage in ["trained", *randomisation_stages(trained.model)]:
-        maps = reference if stage == "trained" else maps_of(randomise_until(trained, stage, seed))
-        scored = score_maps(maps, boxes, size, upsampling=upsampling)
-        records.append(
-            {
-                "stage": stage,
-                "rank_correlation": float(np.nanmean(rank_correlation(maps, reference))),
-                "mean_overlap": float(scored["overlap"].mean()),
-            }
-        )
-    return pd.DataFrame(records)
-
-
-def region_shares(
-    maps: np.ndarray,
-    landmarks: np.ndarray,
-    size: int,
-    upsampling: Literal["bicubic", "bilinear"] = "bicubic",
-) -> pd.DataFrame:
-    """Share of each map's positive mass on the eyebrows, eyes, nose and mouth of its own face
-    (masks drawn from that crop's 68 landmarks), and each part's share of the crop's area.
-
-    Args:
-        maps: (n, g, g) maps of aligned face crops.
-        landmarks: (n, 68, 2) landmarks in crop pixels.
-        size: Side of the crops.
-
-    Returns:
-        One row per map: ``<region>`` mass shares (plus ``elsewhere``) and ``<region>_area``.
-    """
-    from .faces import region_masks
-
-    rows = []
-    for cam_map, points in zip(maps, landmarks, strict=True):
-        masks = region_masks(points, size)
-        row = region_mass(upsample(cam_map, size, upsampling), masks)
-        row.update({f"{region}_area": float(mask.mean()) for region, mask in masks.items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def trait_part_values(
-    maps: np.ndarray, landmarks: np.ndarray, size: int, regions, upsampling="bicubic"
-) -> np.ndarray:
-    """Each face crop's share of CAM mass per part under every trait's map: ``(crops, traits,
-    parts)``, the paired data of :func:`trait_difference_test` (one crop, five maps)."""
-    return np.stack(
-        [
-            region_shares(maps[:, t], landmarks, size, upsampling)[list(regions)].to_numpy()
-            for t in range(maps.shape[1])
-        ],
-        axis=1,
-    )
-
-
-def trait_difference_test(
-    values: np.ndarray,
-    regions,
-    groups: np.ndarray,
-    n_permutations: int = N_RESAMPLES,
-    seed: int = 0,
-) -> dict:
-    """Do the traits' maps put their mass on different face parts of the same faces?
-
-    A paired design: ``values[i, t, r]`` is crop i's share of trait t's CAM mass on part r
-    (:func:`trait_part_values`). The permutation null shuffles the traits' maps within each crop
-    (:func:`~personality_utils.stats.paired_permutation_test`; statistic: the variance across
-    traits of each part's mean share, summed over parts). The *size* of the difference is the
-    largest spread of a part's mean share across traits (max − min), with a bootstrap interval
-    that resamples the people the crops come from (``groups``), for judging sameness against a
-    margin.
-
-    Returns:
-        ``statistic``, ``p_value``, ``largest_spread_region``, ``largest_spread`` and its
-        ``largest_spread_low`` / ``largest_spread_high``.
-    """
-    from .stats import cluster_weights, paired_permutation_test, percentile_interval
-
-    values = np.asarray(values, dtype=np.float64)
-    regions = list(regions)
-    # A crop whose map has no positive mass under some trait has no shares: left out.
-    keep = np.isfinite(values).all(axis=(1, 2))
-    values, groups = values[keep], np.asarray(groups)[keep]
-    if len(values) < 2:
-        nan = float("nan")
-        return dict.fromkeys(
-            ("statistic", "p_value", "largest_spread", "largest_spread_low", "largest_spread_high"),
-            nan,
-        ) | {"largest_spread_region": None}
-    test = paired_permutation_test(values, n_resamples=n_permutations, seed=seed)
-    means = values.mean(axis=0)  # (traits, parts)
-    spread = means.max(axis=0) - means.min(axis=0)
-    weights = cluster_weights(groups, n_permutations, seed)
-    draws = np.einsum("bi,itr->btr", weights, values) / weights.sum(axis=1)[:, None, None]
-    largest = (draws.max(axis=1) - draws.min(axis=1)).max(axis=1)
-    low, high = percentile_interval(largest)
-    return {
-        "statistic": test["statistic"],
-        "p_value": test["p_value"],
-        "largest_spread_region": regions[int(spread.argmax())],
-        "largest_spread": float(spread.max()),
-        "largest_spread_low": low,
-        "largest_spread_high": high,
-    }

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from . import synthetic
-from .data import DataError, find_clips
+from .data import SPLITS, TRAITS, DataError, find_clips, sample_frame_indices
 from .profiles import get_profile
 from .stores import (
     FaceStore,
@@ -23,7 +27,17 @@ from .stores import (
     open_frame_store,
 )
 
-__all__ = ["Dataset", "prepare_dataset"]
+__all__ = [
+    "Dataset",
+    "first_frames",
+    "frames_per_clip",
+    "label_summary",
+    "prepare_dataset",
+    "sampling_examples",
+    "skipped_clips",
+    "split_table",
+    "store_record",
+]
 
 
 @dataclass
@@ -49,6 +63,15 @@ class Dataset:
     def faces(self, split: str) -> FaceStore:
         """The aligned faces of one split."""
         return open_face_store(self.store_dir, split)
+
+    def stores(self) -> dict[str, FrameStore]:
+        """The frame store of every split that has one, in :data:`~personality_utils.data.SPLITS`
+        order."""
+        return {split: self.store(split) for split in SPLITS if (self.store_dir / split).is_dir()}
+
+    def face_stores(self) -> dict[str, FaceStore]:
+        """The aligned faces of every split that has a frame store (see :meth:`stores`)."""
+        return {split: self.faces(split) for split in SPLITS if (self.store_dir / split).is_dir()}
 
     def clips(self) -> dict[str, Path]:
         """Clip name -> video file (zips were extracted next to the stores, not into the
@@ -98,3 +121,82 @@ def prepare_dataset(
         face_size=profile.face_size,
     )
     return Dataset(root=root, store_dir=store_dir, synthetic=is_synthetic, description=description)
+
+
+# ----------------------------------------------------------------------------------------------
+# What a dataset holds (chapter 01)
+# ----------------------------------------------------------------------------------------------
+
+
+def split_table(
+    labels: Mapping[str, pd.DataFrame], stores: Mapping[str, FrameStore]
+) -> pd.DataFrame:
+    """One row per labelled split: labelled clips, clips and frames in its store, clips skipped
+    (a clip that has labels but could not be decoded)."""
+    return pd.DataFrame(
+        {
+            split: {
+                "labelled clips": len(labels[split]),
+                "clips in store": stores[split].meta["clip"].nunique(),
+                "frames in store": len(stores[split]),
+                "clips skipped": len(stores[split].skipped),
+            }
+            for split in labels
+        }
+    ).T
+
+
+def skipped_clips(stores: Mapping[str, FrameStore]) -> pd.DataFrame:
+    """Every clip a store skipped, with the reason: columns split, clip, reason (clips sorted
+    within each split)."""
+    rows = [
+        (split, clip, reason)
+        for split, store in stores.items()
+        for clip, reason in sorted(store.skipped.items())
+    ]
+    return pd.DataFrame(rows, columns=["split", "clip", "reason"])
+
+
+def label_summary(labels: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Mean and standard deviation of each trait, rows (split, "mean" | "std")."""
+    return pd.concat(
+        {split: table[list(TRAITS)].agg(["mean", "std"]) for split, table in labels.items()}
+    )
+
+
+def sampling_examples(lengths: Iterable[int], n_samples: int) -> pd.DataFrame:
+    """What the authors' rule keeps of clips of the given decoded lengths N: one row per N with
+    the number of frames and their 1-based (MATLAB) indices."""
+    rows = {}
+    for n in lengths:
+        matlab = [index + 1 for index in sample_frame_indices(n, n_samples)]
+        rows[n] = {"frames": len(matlab), "MATLAB indices": matlab}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("N")
+
+
+def frames_per_clip(stores: Mapping[str, FrameStore]) -> pd.DataFrame:
+    """How many clips of all stores kept each number of frames (column ``clips``)."""
+    per_clip = pd.concat([store.meta.groupby("clip").size() for store in stores.values()])
+    counts = per_clip.value_counts().sort_index().rename("clips")
+    return counts.to_frame().rename_axis("frames per clip")
+
+
+def first_frames(store: FrameStore, count: int = 15) -> tuple[list[np.ndarray], list[str]]:
+    """The first stored frame of each of the first ``count`` clips, in store order, with titles
+    naming the clip and its extraversion label."""
+    first = store.meta.groupby("clip", sort=True).head(1).head(count)
+    frames = [np.asarray(store.frames[row]) for row in first.index]
+    titles = [f"{row.clip[:11]} E={row.extraversion:.2f}" for row in first.itertuples()]
+    return frames, titles
+
+
+def store_record(
+    labels: Mapping[str, pd.DataFrame], stores: Mapping[str, FrameStore]
+) -> dict[str, dict]:
+    """What chapter 01 saves of the stores: labelled clips and stored frames per split, and the
+    names of the clips each store skipped (sorted)."""
+    return {
+        "clips": {split: len(table) for split, table in labels.items()},
+        "frames": {split: len(store) for split, store in stores.items()},
+        "skipped_clips": {split: sorted(store.skipped) for split, store in stores.items()},
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,8 @@ __all__ = [
     "REGIONS",
     "region_masks",
     "mean_face",
+    "average_face",
+    "mask_areas",
     "detection_summary",
     "eye_alignment_error",
 ]
@@ -352,6 +355,30 @@ def mean_face(*crop_arrays: np.ndarray, batch: int = 512) -> np.ndarray:
         for start in range(0, len(crops), batch):
             total += np.asarray(crops[start : start + batch], dtype=np.float64).sum(axis=0)
     return np.clip(np.round(total / count), 0, 255).astype(np.uint8)
+
+
+def average_face(
+    face_stores: Mapping, splits: Sequence[str] = ("train", "validation")
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The average aligned face and the mean landmarks over the ``splits`` present in
+    ``face_stores`` (the base of the face-part masks, Fig. 8).
+
+    Returns:
+        The uint8 average crop (:func:`mean_face`), the (68, 2) mean landmarks in crop pixels
+        (NaN rows ignored) and how many faces were averaged.
+    """
+    pooled = [face_stores[split] for split in splits if split in face_stores]
+    if not pooled:
+        raise ValueError(f"none of the splits {tuple(splits)} has a face store")
+    image = mean_face(*(store.crops for store in pooled))
+    landmarks = np.nanmean(np.concatenate([store.landmarks for store in pooled]), axis=0)
+    return image, landmarks, sum(len(store) for store in pooled)
+
+
+def mask_areas(masks: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """Pixels (or grid cells) of each face part of :func:`region_masks`, in :data:`REGIONS`
+    order."""
+    return {region: int(np.asarray(masks[region]).sum()) for region in REGIONS}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -708,3 +708,32 @@ def claims_figure(records: Sequence[Mapping]) -> go.Figure:
         margin={"b": 120, "t": 110},
     )
     return figure
+
+
+def label_histograms(labels: Mapping[str, pd.DataFrame]) -> go.Figure:
+    """Chapter 01: the share of clips per label bin (0.05 wide), one panel per trait, the
+    splits overlaid (``labels`` maps a split to its labels table)."""
+    from .data import TRAITS
+
+    titles = [trait.capitalize() for trait in TRAITS]
+    figure = make_subplots(rows=1, cols=len(TRAITS), subplot_titles=titles, shared_yaxes=True)
+    colours = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
+    bins = dict(start=0, end=1, size=0.05)
+    for column, trait in enumerate(TRAITS, start=1):
+        for split, table in labels.items():
+            style = dict(name=split, legendgroup=split, showlegend=column == 1, opacity=0.6)
+            histogram = go.Histogram(x=table[trait], marker_color=colours.get(split), **style)
+            figure.add_trace(histogram.update(histnorm="probability", xbins=bins), 1, column)
+    title = "Label distributions per trait and split"
+    figure.update_layout(barmode="overlay", height=320, title=title, legend_title_text="split")
+    return figure.update_xaxes(range=[0, 1])
+
+
+def stacked_shares(shares: pd.DataFrame, title: str, yaxis_title: str) -> go.Figure:
+    """Chapter 01: one stacked bar per row of ``shares`` (e.g. a trait), one segment per column
+    (a face part or ``context``, coloured as in :data:`REGION_COLOURS`)."""
+    x = [str(name).capitalize() for name in shares.index]
+    colours = {name: REGION_COLOURS.get(name) for name in shares.columns}
+    bars = [go.Bar(name=name, x=x, y=shares[name], marker_color=colours[name]) for name in shares]
+    figure = go.Figure(bars)
+    return figure.update_layout(barmode="stack", title=title, yaxis_title=yaxis_title, height=360)

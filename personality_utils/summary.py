@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -164,14 +165,70 @@ def claims_frame(records: Sequence[Mapping]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("ch.")
 
 
-def evidence_lines(records: Sequence[Mapping]) -> list[str]:
+def evidence_lines(records: Sequence[Mapping], width: int | None = None) -> list[str]:
     """One line per claim: chapter, short name, decision, the numbers behind it and the profile
-    they come from."""
-    return [
+    they come from; with ``width``, each wrapped to that many columns (continuations
+    indented)."""
+    lines = [
         f"ch. {_chapter_number(record['chapter'])} · {record['label']} [{record['verdict']}]: "
         f"{record['evidence']}" + (f" (profile {record['profile']})" if record["profile"] else "")
         for record in records
     ]
+    if width is None:
+        return lines
+    return [textwrap.fill(line, width=width, subsequent_indent="    ") for line in lines]
+
+
+def provenance_notes(sources: pd.DataFrame, profile: str) -> list[str]:
+    """What a reader must know before the table of :func:`provenance`: the chapters not run
+    yet, and those run with another profile than ``profile``."""
+    notes = []
+    not_run = sources.index[sources["status"] != "run"].tolist()
+    other = sources.index[sources["same profile"].eq(False)].tolist()
+    if not_run:
+        notes.append(f"not run yet: {', '.join(not_run)} (their claims are listed as 'not run')")
+    if other:
+        notes.append(
+            f"run with another profile than '{profile}': {', '.join(other)} (their rows say which)"
+        )
+    return notes
+
+
+#: What the summary's results file keeps of each claim row.
+RECORD_FIELDS = (
+    "key",
+    "claim",
+    "rule",
+    "paper",
+    "ours",
+    "baseline",
+    "baseline_kind",
+    "verdict",
+    "reading",
+    "evidence",
+    "chapter",
+    "profile",
+    "data",
+)
+
+
+def summary_record(
+    records: Sequence[Mapping], sources: pd.DataFrame, table1: pd.DataFrame
+) -> dict[str, Any]:
+    """The summary's results file: every claim row (:data:`RECORD_FIELDS`), where each
+    chapter's results came from, Table 1 and how many claims got each verdict."""
+    counts = verdict_counts(records)
+    return {
+        "claims": [{key: record[key] for key in RECORD_FIELDS} for record in records],
+        "chapters": sources.reset_index().to_dict(orient="records"),
+        "table1": {name: row.to_dict() for name, row in table1.iterrows()},
+        "verdict_counts": counts.to_dict(),
+    }
+
+
+def verdict_counts(records: Sequence[Mapping]) -> pd.Series:
+    """How many claims got each verdict, most frequent first."""
+    return pd.Series([record["verdict"] for record in records], dtype=object).value_counts()
 
 
 # ----------------------------------------------------------------------------------------------

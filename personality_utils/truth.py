@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,12 +20,20 @@ from .synthetic import FEATURES
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .faces import FaceDetection
+
 __all__ = [
+    "DetectionExample",
+    "agreement_summary",
+    "alignment_quality",
+    "detection_example",
     "fit_labels",
     "label_fit",
     "landmark_agreement",
     "load_frame_truth",
     "load_ground_truth",
+    "planted_shares",
+    "planted_weights",
     "store_boxes",
     "true_eye_alignment_errors",
 ]
@@ -169,3 +179,140 @@ def fit_labels(features, labels, weight_matrix: np.ndarray) -> pd.DataFrame:
             "weight_corr": float(np.corrcoef(recovered, weight_matrix[index])[0, 1]),
         }
     return pd.DataFrame(rows).T
+
+
+# ----------------------------------------------------------------------------------------------
+# The planted signal (chapter 01)
+# ----------------------------------------------------------------------------------------------
+
+
+def planted_weights(ground_truth: dict) -> pd.DataFrame:
+    """The planted weights **W** (traits x standardised features, before the label scale),
+    keeping only the features that drive at least one trait."""
+    import pandas as pd
+
+    weights = pd.DataFrame(
+        ground_truth["weight_matrix"], index=list(TRAITS), columns=ground_truth["features"]
+    )
+    return weights.loc[:, (weights != 0).any(axis=0)]
+
+
+def planted_shares(ground_truth: dict) -> pd.DataFrame:
+    """Share of each label's variance planted per source (traits x sources)."""
+    import pandas as pd
+
+    return pd.DataFrame(ground_truth["planted_shares"]).T
+
+
+# ----------------------------------------------------------------------------------------------
+# dlib against the ground truth (chapters 01-02)
+# ----------------------------------------------------------------------------------------------
+
+
+def agreement_summary(agreement: pd.DataFrame) -> dict[str, Any]:
+    """Headline figures of a :func:`landmark_agreement` table.
+
+    Returns:
+        frames, clips, detection_rate, upsampled_share (share of frames found only by the
+        upsampled fallback), and the mean, median and 90th percentile of ``error_iod`` (None
+        when no frame has an error, e.g. on real data).
+    """
+    errors = agreement["error_iod"]
+    measured = bool(errors.notna().any())
+    return {
+        "frames": len(agreement),
+        "clips": int(agreement["clip"].nunique()),
+        "detection_rate": float(agreement["found"].mean()),
+        "upsampled_share": float(agreement["upsampled"].fillna(False).mean()),
+        "error_mean": float(errors.mean()) if measured else None,
+        "error_median": float(errors.median()) if measured else None,
+        "error_p90": float(errors.quantile(0.9)) if measured else None,
+    }
+
+
+@dataclass
+class DetectionExample:
+    """One frame decoded again from its clip, with its true landmarks and dlib's detection.
+
+    Attributes:
+        clip, frame_index: Which frame.
+        error_iod: Its landmark error in the agreement table.
+        frame: The full-resolution RGB frame.
+        true_landmarks: (68, 2) ground truth in frame pixels.
+        detection: :func:`~personality_utils.faces.detect_face` on the frame (the call the store
+            made).
+    """
+
+    clip: str
+    frame_index: int
+    error_iod: float
+    frame: np.ndarray
+    true_landmarks: np.ndarray
+    detection: FaceDetection
+
+
+def detection_example(
+    dataset, agreement: pd.DataFrame, frames_per_clip: int, quantile: float = 0.5
+) -> DetectionExample:
+    """The frame at ``quantile`` of the landmark errors (the median case by default), decoded
+    again from its clip and run through dlib.
+
+    Args:
+        dataset: A synthetic :class:`~personality_utils.datasets.Dataset`.
+        agreement: Its :func:`landmark_agreement` table.
+        frames_per_clip: The profile's ``frames_per_clip`` (the sampling the store used).
+        quantile: Which case, 0 (the best) to 1 (the worst).
+    """
+    from .data import read_sampled_frames
+    from .faces import detect_face
+
+    ranked = agreement.dropna(subset=["error_iod"]).sort_values("error_iod")
+    if ranked.empty:
+        raise ValueError("no frame has a landmark error (no face found, or no ground truth)")
+    chosen = ranked.iloc[min(int(quantile * len(ranked)), len(ranked) - 1)]
+    clip, index = str(chosen["clip"]), int(chosen["frame_index"])
+    sampled = read_sampled_frames(dataset.clips()[clip], frames_per_clip)
+    frame = sampled.frames[sampled.indices.index(index)]
+    true_landmarks = load_frame_truth(dataset.root, clip)["landmarks"][index]
+    return DetectionExample(
+        clip, index, float(chosen["error_iod"]), frame, true_landmarks, detect_face(frame)
+    )
+
+
+def alignment_quality(
+    stores: Mapping[str, Any], face_size: int, data_root: str | os.PathLike | None = None
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """How well the eyes are aligned, per split (chapter 02).
+
+    Args:
+        stores: ``{split: FrameStore}`` built with faces.
+        face_size: Side of the aligned crops.
+        data_root: A synthetic dataset's root, for the measures against the ground truth; None
+            on real data.
+
+    Returns:
+        A table with one row per split: ``eye_alignment_error_px`` (dlib's own eyes through the
+        alignment, ≈ 0; None without faces) and, with ``data_root``,
+        ``true_eye_alignment_error_px``, ``landmark_error_iod`` and ``landmark_error_iod_p90``;
+        and ``{split: true eye error of each frame with a face}`` (empty without
+        ``data_root``).
+    """
+    import pandas as pd
+
+    from .faces import eye_alignment_error
+
+    rows, per_frame = {}, {}
+    for split, store in stores.items():
+        found = np.flatnonzero(store.detections["found"])
+        detected = store.detections["landmarks_frame"]
+        own = [eye_alignment_error(detected[i], detected[i], face_size) for i in found]
+        row = {"eye_alignment_error_px": float(np.mean(own)) if len(found) else None}
+        if data_root is not None:
+            agreement = landmark_agreement(data_root, store)
+            true_error = true_eye_alignment_errors(data_root, store, face_size)
+            per_frame[split] = true_error
+            row["true_eye_alignment_error_px"] = float(np.mean(true_error))
+            row["landmark_error_iod"] = float(agreement.error_iod.mean())
+            row["landmark_error_iod_p90"] = float(agreement.error_iod.quantile(0.9))
+        rows[split] = row
+    return pd.DataFrame(rows).T, per_frame

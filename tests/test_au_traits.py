@@ -3,10 +3,13 @@ weights, and the trait x AU correlations."""
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pandas as pd
+import pytest
 
-from personality_utils import au_traits, aus, synthetic
+from personality_utils import au_traits, aus, stats, synthetic
 from personality_utils.data import TRAITS
 
 
@@ -92,3 +95,130 @@ def test_compare_with_planted_and_correlation_matrix():
     frames = pd.DataFrame({"AU12": [1.0, 3.0, np.nan, 5.0]})
     means = aus.clip_means(frames, ["b", "b", "a", "a"])
     assert list(means.index) == ["a", "b"] and means["AU12"].tolist() == [5.0, 2.0]
+
+
+def test_planted_weights_paper_share_and_r2():
+    weights = au_traits.planted_weights()
+    assert weights.shape == (5, 17) and list(weights.columns) == list(aus.AU_COLUMNS)
+    for trait, planted in synthetic.TRAIT_WEIGHTS.items():
+        for column, value in planted.items():
+            if column in aus.AU_COLUMNS:
+                assert weights.loc[trait, column] == value
+    assert (weights != 0).sum().sum() == sum(
+        column in aus.AU_COLUMNS
+        for planted in synthetic.TRAIT_WEIGHTS.values()
+        for column in planted
+    )
+    assert au_traits.paper_gain_share() == pytest.approx((0.886 - 0.8814) / (0.912 - 0.8814))
+    assert au_traits.paper_record()["au_model_gain_share"] == au_traits.paper_gain_share()
+    # R² by hand on two clips and two values per trait, and against stats.regression_metrics.
+    truth = pd.DataFrame([[0.2] * 5, [0.6] * 5], index=["a.1", "b.1"], columns=list(TRAITS))
+    predicted = pd.DataFrame([[0.3] * 5, [0.4] * 5], index=["a.1", "b.1"], columns=list(TRAITS))
+    r2 = au_traits.r2_by_trait(predicted, truth)
+    # 1 - (0.1² + 0.2²) / (0.2² + 0.2²) = 1 - 0.05 / 0.08
+    np.testing.assert_allclose(r2.to_numpy(), 1 - 0.05 / 0.08)
+    rng = np.random.default_rng(3)
+    truth = pd.DataFrame(rng.random((30, 5)), columns=list(TRAITS))
+    predicted = truth + rng.normal(0, 0.2, truth.shape)
+    metrics = stats.regression_metrics(predicted, truth)
+    np.testing.assert_allclose(au_traits.r2_by_trait(predicted, truth), metrics["r2"], rtol=1e-12)
+    constant = stats.constant_predictions(truth, truth.index)  # the mean itself: R² = 0
+    np.testing.assert_allclose(au_traits.r2_by_trait(constant, truth), 0.0, atol=1e-12)
+
+
+def _comparison_inputs(rng):
+    weights = _planted_matrix()
+    splits = {}
+    for split, n in (("train", 300), ("validation", 150), ("test", 150)):
+        features, labels = _clip_split(rng, n, weights, name=split[0])
+        # People: three clips each, so that the bootstrap resamples people.
+        names = [f"{split[0]}{i // 3:03d}.{i % 3}" for i in range(n)]
+        features.index = labels.index = names
+        splits[split] = (features, labels)
+    labels = {split: pair[1] for split, pair in splits.items()}
+    model = au_traits.fit_au_ridge(
+        *splits["train"], *splits["validation"], splits["test"][0], labels["test"]
+    )
+    truth = labels["test"]
+    cnn_predictions = (truth + rng.normal(0, 0.05, truth.shape)).clip(0, 1)
+    cnn = types.SimpleNamespace(
+        predictions=cnn_predictions, metrics=stats.regression_metrics(cnn_predictions, truth)
+    )
+    features = {split: pair[0] for split, pair in splits.items()}
+    return model, features, labels, cnn
+
+
+def test_compare_models_against_the_cnn_and_the_constant():
+    rng = np.random.default_rng(21)
+    model, features, labels, cnn = _comparison_inputs(rng)
+    models = {"AU model (landmarks)": model, "AU model (planted AUs)": model}
+    all_features = {name: features for name in models}
+    comparison = au_traits.compare_models(
+        "landmarks", models, all_features, labels, cnn, n_boot=200, seed=4, synthetic=True
+    )
+    table = comparison.accuracy_table
+    constant = stats.constant_baseline(labels["train"], labels["test"])["mean"]
+    assert table.loc["constant (training mean)", "mean accuracy"] == constant
+    assert table.loc["AU model (landmarks)", "alpha"] == model.alpha
+    assert table.loc["paper: AU model", "mean accuracy"] == 0.886
+    # The constant's R², as the chapter computed it by hand before.
+    test, train_mean = labels["test"][list(TRAITS)], labels["train"][list(TRAITS)].mean()
+    by_hand = 1 - ((test - train_mean) ** 2).sum() / ((test - test.mean()) ** 2).sum()
+    assert table.loc["constant (training mean)", "mean R²"] == by_hand.mean()
+    cnn_accuracy = cnn.metrics.loc["mean", "accuracy"]
+    share = (model.accuracy["mean"] - constant) / (cnn_accuracy - constant)
+    assert comparison.gain_share == pytest.approx(share)
+    direct = stats.paired_difference(
+        model.predictions, cnn.predictions, labels["test"], n_resamples=200, seed=4
+    )
+    assert comparison.differences["AU model − DAN+ face CNN"] == direct
+    assert comparison.differences["AU model − constant"]["people"] == 50
+    measurements = comparison.measurements()
+    assert measurements["constant"] == constant and measurements["au_gain_share"] == share
+    assert measurements["coefficient_r"] > 0.9  # labels planted with the synthetic weights
+    record = comparison.record()
+    low, high = record["au_model_accuracy_interval"]
+    assert low < record["au_model_accuracy"] < high
+    assert record["au_model_planted_aus_accuracy"] == model.accuracy["mean"]
+    assert set(record["coefficients_vs_planted"]) == set(models)
+    matrices = comparison.trait_matrices()
+    assert list(matrices) == [
+        "correlation, AUs from dlib's landmarks (training clips)",
+        "correlation, planted AUs (training clips)",
+        "planted weights of the labels",
+    ]
+    assert record["trait_au_correlation"].equals(next(iter(matrices.values())))
+    per_trait = comparison.per_trait()
+    assert list(per_trait.index) == list(TRAITS) and "constant" in per_trait.columns
+    assert comparison.planted_comparison().columns.nlevels == 2
+    assert "share of the CNN's gain" in comparison.describe()
+    # Real data: nothing planted in the measurements, the record or the heatmaps.
+    real = au_traits.compare_models(
+        "openface", {"AU model (openface)": model}, {"AU model (openface)": features}, labels, cnn
+    )
+    assert "coefficient_r" not in real.measurements()
+    assert "coefficients_vs_planted" not in real.record()
+    assert list(real.trait_matrices()) == ["correlation, OpenFace AUs (training clips)"]
+
+
+def test_compare_au_model_fits_the_planted_model_only_beside_another_source(monkeypatch):
+    rng = np.random.default_rng(22)
+    model, features, labels, cnn = _comparison_inputs(rng)
+    fitted = []
+
+    def fake_fit(dataset, source, alphas=None, openface=None, reference="clip_median"):
+        fitted.append((source, reference))
+        return model, features
+
+    monkeypatch.setattr(au_traits, "fit_dataset_au_model", fake_fit)
+    stores = {
+        split: types.SimpleNamespace(clip_labels=lambda s=split: labels[s]) for split in labels
+    }
+    dataset = types.SimpleNamespace(synthetic=True, store=stores.get)
+    both = au_traits.compare_au_model(dataset, cnn, "landmarks", reference="population", n_boot=50)
+    assert fitted == [("landmarks", "population"), ("truth", "clip_median")]
+    assert list(both.models) == ["AU model (landmarks)", "AU model (planted AUs)"]
+    fitted.clear()
+    alone = au_traits.compare_au_model(dataset, cnn, "truth", n_boot=50)
+    assert fitted == [("truth", "clip_median")] and list(alone.models) == ["AU model (truth)"]
+    assert alone.record()["au_model_planted_aus_accuracy"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+import types
 
 import numpy as np
 import pandas as pd
@@ -180,3 +181,42 @@ def test_region_agreement_against_chance():
         au_units.region_agreement({"AU99": 0}, shares)
     with pytest.raises(ValueError, match="not in the shares"):
         au_units.region_agreement({"AU12": 9}, shares)
+
+
+def test_smallest_significant_k_by_brute_force():
+    for population, n_top, n_units in ((2000, 50, 512), (300, 20, 40), (120, 12, 8)):
+        k = au_units.smallest_significant_k(population, n_top, n_units)
+        assert au_units.overlap_p_value(k, population, n_top, n_units) < 0.05
+        assert au_units.overlap_p_value(k - 1, population, n_top, n_units) >= 0.05
+    assert au_units.smallest_significant_k(2000, 50, 512) == 8  # p(7) = 0.0855, p(8) < 0.05
+    # A top set of one face among six, 32 units: even k = N = 1 is likely by chance.
+    assert au_units.smallest_significant_k(6, 1, 32) is None
+
+
+def test_face_part_grid_from_the_mean_landmarks():
+    from personality_utils import facs
+
+    def store(landmarks, crop):
+        return types.SimpleNamespace(landmarks=landmarks, crops=np.zeros((len(landmarks), crop)))
+
+    face = facs.MEAN_SHAPE * 20 + 32  # a face in a 64-pixel crop
+    shifted = np.stack([face + 1.5, face - 1.5])  # their mean is the face
+    masks = au_units.face_part_grid(store(shifted, 64), input_size=112, grid=7)
+    assert set(masks) == {"eyebrows", "eyes", "nose", "mouth"}
+    assert all(mask.shape == (7, 7) and mask.dtype == bool for mask in masks.values())
+    assert masks["mouth"].any() and masks["eyes"].any()
+    # Only the crop's scale matters: the same face in a 128-pixel crop draws the same cells.
+    bigger = au_units.face_part_grid(store(shifted * 2, 128), input_size=112, grid=7)
+    for region, mask in masks.items():
+        np.testing.assert_array_equal(mask, bigger[region])
+    mouth_row = int(np.flatnonzero(masks["mouth"].any(axis=1)).mean())
+    eyes_row = int(np.flatnonzero(masks["eyes"].any(axis=1)).mean())
+    assert mouth_row > eyes_row  # image rows grow downwards
+
+
+def test_describe_face_parts_counts_cells_and_names_empty_parts():
+    masks = {"eyes": np.eye(3, dtype=bool), "mouth": np.zeros((3, 3), bool)}
+    text = au_units.describe_face_parts(masks)
+    assert text.startswith("cells per face part on the 3x3 conv5_3 grid: eyes 3, mouth 0")
+    assert "no cell belongs to: mouth" in text
+    assert "no cell" not in au_units.describe_face_parts({"eyes": np.ones((2, 2), bool)})

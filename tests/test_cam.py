@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import cam, facs
+from personality_utils import cam
 
 
 def test_overlap_on_hand_made_masks():
@@ -51,24 +51,6 @@ def test_pointing_game_and_energy():
     assert cam.energy_in_box(flipped, face) == pytest.approx(1 / 4)
 
 
-def test_centre_prior_and_random_map():
-    prior = cam.centre_prior(16)
-    assert prior.shape == (16, 16) and prior.argmax() in {
-        7 * 16 + 7,
-        7 * 16 + 8,
-        8 * 16 + 7,
-        8 * 16 + 8,
-    }
-    np.testing.assert_allclose(prior, prior.T)
-    np.testing.assert_allclose(prior, prior[::-1])
-    rng = np.random.default_rng(0)
-    noise = cam.random_map(32, 4, rng, upsampling="bilinear")
-    assert noise.shape == (32, 32) and 0 <= noise.min() and noise.max() <= 1
-    # Keys' cubic kernel has negative lobes: bicubic maps overshoot [0, 1] a little.
-    noise = cam.random_map(32, 4, np.random.default_rng(0))
-    assert (-0.25 < noise.min() < 0 and 1 <= noise.max() < 1.25) or noise.max() <= 1
-
-
 def test_upsample_keeps_a_constant_map():
     for method in ("bicubic", "bilinear"):
         np.testing.assert_allclose(cam.upsample(np.full((7, 7), 2.5), 112, method), 2.5, rtol=1e-6)
@@ -107,18 +89,8 @@ def test_bicubic_upsampling_is_matlabs_imresize():
     assert np.abs(ours - torch_bicubic)[40:-40, 40:-40].max() > 1e-3
 
 
-def test_region_mass_adds_up():
-    cam_map = np.zeros((4, 4))
-    cam_map[0, 0], cam_map[3, 3], cam_map[1, 1] = 2.0, 1.0, 1.0
-    masks = {"eyes": np.zeros((4, 4), bool), "mouth": np.zeros((4, 4), bool)}
-    masks["eyes"][0, 0] = True
-    masks["mouth"][3, 3] = True
-    shares = cam.region_mass(cam_map, masks)
-    assert shares == pytest.approx({"eyes": 0.5, "mouth": 0.25, "elsewhere": 0.25})
-
-
 # ----------------------------------------------------------------------------------------------
-# Maps from models, the sanity check, intervals
+# Maps from models, top images, scores and intervals
 # ----------------------------------------------------------------------------------------------
 
 
@@ -163,50 +135,6 @@ def test_grad_cam_runs_on_danplus_and_rejects_unknown_layers():
         cam.gradient_maps(trained, _images(3), layer="relu9_9")
     with pytest.raises(TypeError, match="CAM head"):
         cam.class_activation_maps(trained, _images(3))
-
-
-def test_randomisation_changes_the_maps_and_leaves_the_model_alone():
-    trained = _tiny_trained("cam_fig4", seed=3)
-    images = _images(8)
-    before = {k: v.clone() for k, v in trained.model.state_dict().items()}
-    reference, _ = cam.class_activation_maps(trained, images)
-    stages = cam.randomisation_stages(trained.model)
-    assert stages[:3] == ["head", "conv5_3", "conv5_2"] and stages[-1] == "conv1_1"
-    correlations = {}
-    for stage in ("head", "conv5_3", "conv1_1"):
-        randomised = cam.randomise_until(trained, stage, seed=0)
-        maps, _ = cam.class_activation_maps(randomised, images)
-        assert not np.allclose(maps, reference)
-        flat = (len(maps) * 5, -1)
-        correlations[stage] = np.nanmean(
-            cam.rank_correlation(maps.reshape(flat), reference.reshape(flat))
-        )
-    # The original is untouched, and identical maps correlate perfectly.
-    for key, value in trained.model.state_dict().items():
-        assert torch_equal(value, before[key]), key
-    np.testing.assert_allclose(cam.rank_correlation(reference[:, 0], reference[:, 0]), 1.0)
-    # Deeper randomisation leaves less of the trained maps.
-    assert correlations["conv1_1"] < 0.9
-    with pytest.raises(ValueError, match="stage"):
-        cam.randomise_until(trained, "conv9_1")
-
-
-def torch_equal(a, b) -> bool:
-    import torch
-
-    return bool(torch.equal(a, b))
-
-
-def test_rank_correlation_is_spearman():
-    from scipy.stats import spearmanr
-
-    rng = np.random.default_rng(0)
-    a, b = rng.random((4, 5, 5)), rng.random((4, 5, 5))
-    expected = [spearmanr(x.ravel(), y.ravel())[0] for x, y in zip(a, b, strict=True)]
-    np.testing.assert_allclose(cam.rank_correlation(a, b), expected)
-    np.testing.assert_allclose(cam.rank_correlation(a, np.exp(a)), 1.0)
-    np.testing.assert_allclose(cam.rank_correlation(a, -a), -1.0)
-    assert np.isnan(cam.rank_correlation(np.ones((1, 3, 3)), a[:1, :3, :3]))[0]
 
 
 def test_top_predicted_orders_breaks_ties_and_respects_eligibility():
@@ -264,39 +192,6 @@ def pd_scores(values, clips):
             "trait": np.where(clips % 2, "a", "b"),
         }
     )
-
-
-def test_region_shares_and_trait_difference():
-
-    size = 56
-    shape = facs.MEAN_SHAPE * size * 0.25 + size / 2  # a face filling the crop
-    shape = shape - shape.mean(axis=0) + size / 2
-    maps = np.zeros((2, 7, 7))
-    maps[0, 5, 3] = 1.0  # low in the face: the mouth
-    maps[1, 2, 2] = 1.0
-    shares = cam.region_shares(maps, np.stack([shape, shape]), size)
-    assert set(shares.columns) >= {"eyes", "mouth", "elsewhere", "mouth_area"}
-    np.testing.assert_allclose(
-        shares[["eyebrows", "eyes", "nose", "mouth", "elsewhere"]].sum(axis=1), 1
-    )
-    assert shares.loc[0, "mouth"] > shares.loc[1, "mouth"]
-    # Paired: five traits' maps of the same two crops, shares per part.
-    values = cam.trait_part_values(
-        np.stack([maps] * 5, axis=1), np.stack([shape, shape]), size, ["eyes", "mouth"]
-    )
-    assert values.shape == (2, 5, 2)
-    np.testing.assert_allclose(values[:, 0], values[:, 4])  # the same map under every trait
-    rng = np.random.default_rng(0)
-    items = rng.random((60, 1, 2)) + np.zeros((60, 3, 2))  # 60 crops, 3 traits, 2 parts
-    noisy = items + rng.normal(0, 0.01, items.shape)
-    groups = np.repeat(np.arange(20), 3)  # 3 crops per person
-    same = cam.trait_difference_test(noisy, ["a", "b"], groups, n_permutations=300)
-    assert same["p_value"] > 0.05 and same["largest_spread_high"] < 0.02
-    differ = noisy.copy()
-    differ[:, 0, 0] += 0.05  # trait 0 puts more on part a, on every crop
-    result = cam.trait_difference_test(differ, ["a", "b"], groups, n_permutations=300)
-    assert result["p_value"] < 0.01 and result["largest_spread_region"] == "a"
-    assert result["largest_spread_low"] < 0.05 < result["largest_spread_high"] + 0.01
 
 
 def test_top_videos_rank_clips_and_map_their_first_frame():

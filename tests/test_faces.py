@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -205,3 +207,35 @@ def test_mean_face_pools_several_stores():
     assert (faces.mean_face(first, second) == 20).all()  # (3·10 + 50) / 4
     with pytest.raises(ValueError):
         faces.mean_face(first[:0])
+
+
+def _face_store(value: int, count: int, landmarks: np.ndarray) -> stores.FaceStore:
+    crops = np.full((count, 2, 2, 3), value, dtype=np.uint8)
+    meta = pd.DataFrame({"clip": [f"c{i}" for i in range(count)], "frame_index": range(count)})
+    return stores.FaceStore(crops, meta, np.repeat(landmarks[None], count, axis=0), Path("f"))
+
+
+def test_average_face_pools_training_and_validation_only():
+    points = np.ones((68, 2))
+    missing = np.full((68, 2), np.nan)
+    pooled = {
+        "train": _face_store(10, 3, points),
+        "validation": _face_store(50, 1, points * 5),
+        "test": _face_store(255, 4, missing),
+    }
+    image, landmarks, count = faces.average_face(pooled)
+    assert count == 4 and (image == 20).all()  # (3·10 + 50) / 4, the test faces left out
+    np.testing.assert_allclose(landmarks, 2.0)  # (3·1 + 5) / 4
+    pooled["validation"] = _face_store(50, 1, missing)  # a NaN row does not count
+    np.testing.assert_allclose(faces.average_face(pooled)[1], 1.0)
+    with pytest.raises(ValueError):
+        faces.average_face({"test": pooled["test"]})
+
+
+def test_mask_areas_count_each_part_in_order():
+    masks = {region: np.zeros((4, 4), dtype=bool) for region in faces.REGIONS}
+    masks["mouth"][1:3, 0:3] = True
+    masks["eyes"][0, 0] = True
+    areas = faces.mask_areas(masks)
+    assert list(areas) == list(faces.REGIONS)
+    assert areas == {"eyebrows": 0, "eyes": 1, "nose": 0, "mouth": 6}

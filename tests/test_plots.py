@@ -30,3 +30,24 @@ def test_grouped_bars_and_measure_bars_carry_their_values():
     )
     bars = plots.measure_bars(long, "value", group="map", series="measure", title="t")
     assert sorted(trace.name for trace in bars.data) == ["s", "t"]
+
+
+def test_label_histograms_one_panel_per_trait_one_legend_entry_per_split():
+    from personality_utils import data
+
+    labels = {
+        split: pd.DataFrame({trait: [0.2, 0.7] for trait in data.TRAITS})
+        for split in ("train", "test")
+    }
+    figure = plots.label_histograms(labels)
+    assert len(figure.data) == 2 * len(data.TRAITS)
+    assert [trace.name for trace in figure.data if trace.showlegend] == ["train", "test"]
+    assert figure.data[-1].xaxis == f"x{len(data.TRAITS)}" and figure.data[0].xbins.size == 0.05
+
+
+def test_stacked_shares_one_segment_per_source_in_region_colours():
+    shares = pd.DataFrame({"eyes": [0.2, 0.1], "context": [0.5, 0.0]}, index=["openness", "n"])
+    figure = plots.stacked_shares(shares, "t", "share")
+    assert [trace.name for trace in figure.data] == ["eyes", "context"]
+    assert figure.data[1].marker.color == plots.REGION_COLOURS["context"]
+    assert list(figure.data[0].x) == ["Openness", "N"] and figure.layout.barmode == "stack"

@@ -259,3 +259,28 @@ def test_population_rows_and_the_size_of_a_top_set():
         semantics.population_rows(meta, "clips")
     assert semantics.study_top_n(2000) == 50  # the paper: F = 2000, N = 50
     assert semantics.study_top_n(150) == 15 and semantics.study_top_n(3) == 1
+
+
+def test_spikiness_table_and_its_depth_trend():
+    accumulator = units.UnitAccumulator(["conv4_3", "conv5_3"], top_n=2, grid=2)
+    fine = np.zeros((2, 2, 2, 2), dtype=np.float32)
+    fine[0, :, 0, 0], fine[1, :, 1, 1] = 1, 2  # conv4_3 peaks in two cells: 1 bit
+    coarse = np.zeros((2, 2, 2, 2), dtype=np.float32)
+    coarse[:, :, 0, 1] = 1  # conv5_3 peaks in one cell: 0 bits
+    accumulator.update({"relu4_3": torch.as_tensor(fine), "relu5_3": torch.as_tensor(coarse)})
+    trained = accumulator.result()
+    flat = units.UnitAccumulator(["conv4_3", "conv5_3"], top_n=2, grid=2)
+    flat.update({"relu4_3": torch.as_tensor(fine), "relu5_3": torch.as_tensor(fine)})
+    table = semantics.spikiness_table(trained, flat.result())
+    assert list(table.index) == ["conv4_3", "conv5_3"]
+    np.testing.assert_allclose(table["trained"], [1.0, 0.0])
+    np.testing.assert_allclose(table["random weights"], [1.0, 1.0])
+    np.testing.assert_allclose(table["trained − random"], [0.0, -1.0])
+    np.testing.assert_allclose(table["top cell share"], [0.5, 1.0])
+    hand = pd.DataFrame(
+        {"trained": [3.0, 2.0, 1.0], "random weights": [1.0, 2.0, 3.0]},
+        index=["conv3_3", "conv4_3", "conv5_3"],
+    )
+    hand["trained − random"] = [2.0, 2.5, 2.2]
+    trend = semantics.depth_trend(hand)
+    assert trend == pytest.approx({"trained": -1.0, "random weights": 1.0, "trained − random": 0.5})

@@ -55,6 +55,12 @@ def test_provenance_and_mixed_data():
     assert table.loc["07_action_units", "same profile"] is False
     assert summary.summary_data(chapters).startswith("mixed: ")
     assert summary.summary_data({"06_units": chapters["06_units"]}) == "synthetic (seed 0)"
+    notes = summary.provenance_notes(table, "smoke")
+    assert notes == [
+        "not run yet: 05_cam (their claims are listed as 'not run')",
+        "run with another profile than 'smoke': 07_action_units (their rows say which)",
+    ]
+    assert summary.provenance_notes(table.loc[["06_units"]], "smoke") == []
 
 
 def test_table1_rows_and_figures():
@@ -112,6 +118,18 @@ def test_claims_frame_evidence_and_format_value():
     )
     assert lines[0].endswith("(profile smoke)")
     assert lines[2].startswith("ch. 4 · faces MA [not run]: chapter 04_faces_model has")
+    wrapped = summary.evidence_lines(rows, width=60)
+    assert all(len(part) <= 60 for line in wrapped for part in line.split("\n"))
+    assert wrapped[0].replace("\n    ", " ") == lines[0]
+    counts = summary.verdict_counts(rows)
+    assert counts.sum() == len(rows) and counts["held"] == 1
+    table = summary.table1_rows({"03_full_frames": None})
+    record = summary.summary_record(rows, summary.provenance({}), table)
+    assert [row["key"] for row in record["claims"]] == [row["key"] for row in rows]
+    assert set(record["claims"][0]) == set(summary.RECORD_FIELDS)
+    assert record["verdict_counts"] == counts.to_dict()
+    assert set(record["table1"]) == set(table.index)
+    json.dumps(record)
 
 
 def test_claims_figure_axis_holds_a_share_above_one():

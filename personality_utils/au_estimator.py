@@ -1,0 +1,141 @@
+"""How good chapter 07's AU intensities are (7.1): what the landmark estimator of
+:mod:`~personality_utils.aus` can and cannot see, and on the synthetic set how well it follows the
+planted intensities, from dlib's landmarks, from the planted landmarks (the estimator without
+dlib's error) and over clip means, beside dlib's landmark error and the size of one AU's move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import aus
+from .facs import AU_REGIONS
+
+__all__ = [
+    "EstimatorScores",
+    "geometry_status",
+    "landmark_error",
+    "largest_moves",
+    "record",
+    "score_estimator",
+]
+
+
+def geometry_status() -> pd.DataFrame:
+    """Per AU: what the landmark estimator reads (``status``: "landmark motion", "weak proxy" or
+    "blind: left out (NaN)"), ``why`` (for the last two) and the ``face part`` the AU moves."""
+    limits = {**aus.GEOMETRY_BLIND, **aus.GEOMETRY_PROXIES}
+    status = pd.Series("landmark motion", index=list(aus.AU_COLUMNS))
+    status[list(aus.GEOMETRY_PROXIES)] = "weak proxy"
+    status[list(aus.GEOMETRY_BLIND)] = "blind: left out (NaN)"
+    return pd.DataFrame(
+        {
+            "status": status,
+            "why": [limits.get(column, "") for column in aus.AU_COLUMNS],
+            "face part": [AU_REGIONS[int(column[2:])] for column in aus.AU_COLUMNS],
+        },
+        index=list(aus.AU_COLUMNS),
+    )
+
+
+def landmark_error(measured: np.ndarray, planted: np.ndarray) -> float:
+    """Mean distance between measured and planted landmarks after the estimator's own
+    alignment (:func:`~personality_utils.aus.align_landmarks`), in inter-ocular distances
+    (NaN points skipped): the error that reaches the AU intensities."""
+    moved = aus.align_landmarks(measured) - aus.align_landmarks(planted)
+    return float(np.nanmean(np.linalg.norm(moved, axis=-1)))
+
+
+def largest_moves() -> pd.Series:
+    """Per AU, the largest move of one intensity unit on any landmark measure (inter-ocular
+    distances, :func:`~personality_utils.aus.response_matrix`), AU14 (not measured) left out."""
+    return aus.response_matrix().abs().max().drop("AU14")
+
+
+@dataclass
+class EstimatorScores:
+    """The estimator against the planted AUs (:func:`score_estimator`).
+
+    Attributes:
+        table: AUs x readings (Pearson r with the planted intensity), plus ``status``
+            (:func:`geometry_status`).
+        landmark_error: dlib's mean landmark error (:func:`landmark_error`).
+    """
+
+    table: pd.DataFrame
+    landmark_error: float
+
+    @property
+    def visible(self) -> pd.DataFrame:
+        """The table without the AUs geometry cannot see."""
+        return self.table.drop(index=list(aus.GEOMETRY_BLIND))
+
+    def mean_r(self) -> pd.Series:
+        """Per reading, the mean r over the AUs geometry can read."""
+        visible = self.visible
+        return pd.Series({c: float(visible[c].mean()) for c in visible.columns if c != "status"})
+
+    def bars(self) -> dict[str, str]:
+        """The readings of the landmark estimator (legend label -> column), for a bar chart."""
+        return {c: c for c in self.table.columns if c != "status" and not c.startswith("OpenFace")}
+
+    def describe(self) -> str:
+        """dlib's error against the size of one AU's move, and the mean r of each reading."""
+        moves = largest_moves()
+        return (
+            f"dlib's landmark error on these crops: {self.landmark_error:.3f} inter-ocular "
+            f"distances; the largest move of one AU intensity unit on any measure: "
+            f"{moves.min():.3f} ({moves.idxmin()}) to {moves.max():.3f} ({moves.idxmax()})\n"
+            "mean r over the AUs geometry can read: "
+            + ", ".join(f"{column} {value:.2f}" for column, value in self.mean_r().items())
+        )
+
+
+def score_estimator(study) -> EstimatorScores:
+    """Score the landmark estimator against the planted AUs of a synthetic study.
+
+    Per AU, the Pearson r (:func:`~personality_utils.aus.estimator_correlation`) of the planted
+    intensity of every test face frame with the estimate from dlib's landmarks, from the planted
+    landmarks, and of their clip means; with OpenFace as the source, also OpenFace's.
+
+    Args:
+        study: An :class:`~personality_utils.au_study.AUStudy` with ``truth_aus`` and
+            ``planted_landmarks`` (the synthetic set).
+    """
+    if study.truth_aus is None or study.planted_landmarks is None:
+        raise ValueError("the estimator is scored against planted AUs: the synthetic set only")
+    store, truth, clips = study.face_store, study.truth_aus, study.clips
+    reference = study.landmark_reference
+    from_dlib = aus.au_intensities("landmarks", store, reference=reference)
+    from_planted = aus.estimate_from_landmarks(study.planted_landmarks, clips, reference)
+    from_planted.index = store.meta.index
+    table = pd.DataFrame(
+        {
+            "dlib landmarks, per frame": aus.estimator_correlation(from_dlib, truth),
+            "planted landmarks, per frame": aus.estimator_correlation(from_planted, truth),
+            "dlib landmarks, clip means": aus.estimator_correlation(
+                aus.clip_means(from_dlib, clips), aus.clip_means(truth, clips)
+            ),
+        }
+    )
+    if study.au_source == "openface":
+        table["OpenFace, per frame"] = aus.estimator_correlation(study.frame_aus, truth)
+    table["status"] = geometry_status()["status"]
+    return EstimatorScores(table, landmark_error(store.landmarks, study.planted_landmarks))
+
+
+def record(scores: EstimatorScores | None) -> dict[str, Any]:
+    """What the chapter saves of the scores (only an empty ``estimator_correlation`` on real
+    data, which has no planted AUs)."""
+    if scores is None:
+        return {"estimator_correlation": {}}
+    return {
+        "estimator_correlation": scores.table["dlib landmarks, per frame"],
+        "estimator_correlation_planted_landmarks": scores.table["planted landmarks, per frame"],
+        "estimator_correlation_clip_means": scores.table["dlib landmarks, clip means"],
+        "landmark_error_iod": scores.landmark_error,
+    }

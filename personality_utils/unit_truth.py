@@ -1,0 +1,249 @@
+"""The units against the synthetic set's ground truth (chapter 06): glasses units measured against
+chance (Fig. 11) and, per trait, whether the units that move its prediction carry the face cue
+that was planted to drive it.
+
+On real data there is no ground truth: :func:`glasses_flags` then returns None and the chapter
+skips both checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .semantics import attribute_units, n_prime, trait_contributions, trait_region_enrichment
+from .stats import N_RESAMPLES, benjamini_hochberg
+from .units import UnitStats, grid_locations
+
+#: A trait the model barely learned (test R² below this) has no units that carry it: its check
+#: is not testable rather than failed (:mod:`~personality_utils.claims` uses the same bound).
+MIN_R2 = 0.1
+
+#: Significance of a unit's layer-corrected p-value.
+ALPHA = 0.05
+
+
+# ----------------------------------------------------------------------------------------------
+# Glasses (Fig. 11)
+# ----------------------------------------------------------------------------------------------
+
+
+def glasses_flags(dataset, clips: Sequence[str]) -> np.ndarray | None:
+    """Whether the face of each clip in ``clips`` wears glasses, from the synthetic set's ground
+    truth (:func:`~personality_utils.truth.load_ground_truth`); None on real data."""
+    from .truth import load_ground_truth
+
+    if not dataset.synthetic:
+        return None
+    clip_truth = load_ground_truth(dataset.root)["clips"]
+    return np.array([bool(clip_truth[clip]["features"]["glasses"]) for clip in clips], dtype=bool)
+
+
+@dataclass
+class GlassesUnits:
+    """A layer's units ranked by the share of glasses faces among their top N
+    (:func:`~personality_utils.semantics.attribute_units`), trained and random network.
+
+    Attributes:
+        ranked: The trained network's ranking (best first).
+        random: The random network's.
+        top_n: N.
+    """
+
+    ranked: pd.DataFrame
+    random: pd.DataFrame
+    top_n: int
+
+    def summary(self) -> dict[str, float | int]:
+        """Chance level, the best unit, and how many units of each network have a
+        layer-corrected p below :data:`ALPHA`."""
+        best = self.ranked.iloc[0]
+        return {
+            "base_rate": float(best["base_rate"]),
+            "best_unit": int(best["unit"]),
+            "precision": float(best["precision"]),
+            "p_value_layer": float(best["p_value_layer"]),
+            "units_significant": int((self.ranked["p_value_layer"] < ALPHA).sum()),
+            "random_best_precision": float(self.random.iloc[0]["precision"]),
+            "random_units_significant": int((self.random["p_value_layer"] < ALPHA).sum()),
+        }
+
+    def description(self) -> str:
+        """:meth:`summary` in one sentence."""
+        s = self.summary()
+        return (
+            f"glasses on {s['base_rate']:.1%} of test crops; best unit {s['best_unit']}: "
+            f"precision@{self.top_n} {s['precision']:.2f}, layer-corrected p "
+            f"{s['p_value_layer']:.2g}; units with p < 0.05: {s['units_significant']} "
+            f"(random network: {s['random_units_significant']}, best precision "
+            f"{s['random_best_precision']:.2f})"
+        )
+
+
+def glasses_units(
+    stats: UnitStats,
+    random_stats: UnitStats,
+    wears: np.ndarray | None,
+    layer: str = "conv5_3",
+) -> GlassesUnits | None:
+    """Glasses units of ``layer`` in both networks; None when ``wears`` is (real data)."""
+    if wears is None:
+        return None
+    return GlassesUnits(
+        attribute_units(stats, layer, wears),
+        attribute_units(random_stats, layer, wears),
+        stats.top_n,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Planted cues
+# ----------------------------------------------------------------------------------------------
+
+
+def cue_masks(masks_grid: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The face-part masks the cue check compares: the parts themselves, or, where the grid
+    gives the eyebrows no cell of their own, eyebrows and eyes as one ``"eyes & brows"`` area
+    beside the nose and mouth."""
+    masks = dict(masks_grid)
+    if masks["eyebrows"].sum() == 0:
+        masks = {
+            "eyes & brows": masks["eyes"] | masks["eyebrows"],
+            "nose": masks["nose"],
+            "mouth": masks["mouth"],
+        }
+    return masks
+
+
+def planted_cue_table(parts: Sequence[str]) -> pd.DataFrame:
+    """Per trait (rows), the share of its planted face signal on each of ``parts`` and on
+    glasses (:func:`~personality_utils.synthetic.planted_shares`), rows summing to 1; an
+    ``"eyes & brows"`` part sums the two."""
+    from .synthetic import planted_shares
+
+    planted = pd.DataFrame(planted_shares()).T
+    if "eyes & brows" in parts:
+        planted["eyes & brows"] = planted["eyes"] + planted["eyebrows"]
+    cues = [*parts, "glasses"]
+    return planted[cues].div(planted[cues].sum(axis=1), axis=0)
+
+
+@dataclass
+class PlantedCueCheck:
+    """Do the units that drive a trait carry its planted cue? (:func:`planted_cue_check`)
+
+    Attributes:
+        top_k: Units kept per trait (the most influential ones).
+        enrichment: :func:`~personality_utils.semantics.trait_region_enrichment` over the cues.
+        table: Per trait: planted_cue (its dominant cue), planted_share, test_r2, top_units and
+            all_units (mean share on the cue of its top-k units and of all units), p_value and
+            q_value (Benjamini-Hochberg across the traits with test R² ≥ :data:`MIN_R2`, NaN
+            for the others).
+        planted: Traits x cues, the planted shares (:func:`planted_cue_table`).
+        ratio: Traits x cues, share of the top-k units over share of all units.
+        spearman: Spearman correlation of ``planted`` with ``ratio`` over the cells.
+    """
+
+    top_k: int
+    enrichment: pd.DataFrame
+    table: pd.DataFrame
+    planted: pd.DataFrame
+    ratio: pd.DataFrame
+    spearman: float
+
+    def measurements(self) -> dict[str, dict]:
+        """Per trait, what :mod:`~personality_utils.claims` judges: cue, top, all, p, q, r2."""
+        return {
+            trait: {
+                "cue": row["planted_cue"],
+                "top": row["top_units"],
+                "all": row["all_units"],
+                "p": row["p_value"],
+                "q": row["q_value"],
+                "r2": row["test_r2"],
+            }
+            for trait, row in self.table.iterrows()
+        }
+
+    def record(self) -> dict:
+        """The chapter's results entries."""
+        return {
+            "ground_truth": self.table.to_dict(orient="index"),
+            "planted_vs_enrichment_spearman": self.spearman,
+            "ground_truth_top_k": int(self.top_k),
+            "trait_cue_enrichment": self.enrichment.to_dict(orient="records"),
+        }
+
+
+def planted_cue_check(
+    trained,
+    crops: np.ndarray,
+    stats: UnitStats,
+    masks_grid: Mapping[str, np.ndarray],
+    glasses: GlassesUnits,
+    r2: pd.Series,
+    layer: str = "conv5_3",
+    n_permutations: int = N_RESAMPLES,
+    seed: int = 0,
+) -> PlantedCueCheck:
+    """For each trait, the most influential units of ``layer`` (through the model's linear
+    head, :func:`~personality_utils.semantics.trait_contributions`) against random sets of as
+    many units, on the trait's dominant planted cue: for a face part the share of their peaks
+    on it (:func:`cue_masks`), for glasses the share of glasses faces among their top crops.
+
+    Args:
+        trained: The model of the statistics (DAN+ or the Fig. 4 CAM model).
+        crops: The images the statistics ranked, in their order.
+        stats: The trained network's statistics.
+        masks_grid: The part masks on ``layer``'s own grid, drawn on the average face.
+        glasses: :func:`glasses_units` of the same statistics.
+        r2: Test R² per trait (a trait below :data:`MIN_R2` is not tested).
+        layer: The layer.
+        n_permutations: Random unit sets of the null.
+        seed: Their seed.
+    """
+    from scipy.stats import spearmanr
+
+    from .data import TRAITS
+
+    masks = cue_masks(masks_grid)
+    parts = list(masks)
+    cells = grid_locations(stats, layer, next(iter(masks.values())).shape[0])
+    unit_values = pd.DataFrame(
+        {region: n_prime(cells, mask) / stats.top_n for region, mask in masks.items()}
+    )
+    unit_values["glasses"] = glasses.ranked.set_index("unit")["precision"].sort_index()
+    importance = trait_contributions(trained, crops, layer)
+    top_k = max(3, stats.n_units(layer) // 8)
+    enrichment = trait_region_enrichment(
+        unit_values.fillna(0), importance, top_k=top_k, n_permutations=n_permutations, seed=seed
+    )
+    planted = planted_cue_table(parts)
+    cues = list(planted.columns)
+    share_top = enrichment.pivot(index="trait", columns="region", values="share_top")
+    share_all = enrichment.pivot(index="trait", columns="region", values="share_all")
+    p_values = enrichment.pivot(index="trait", columns="region", values="p_value")
+    rows = {}
+    for trait in TRAITS:
+        cue = planted.loc[trait].idxmax()
+        rows[trait] = {
+            "planted_cue": cue,
+            "planted_share": float(planted.loc[trait, cue]),
+            "test_r2": float(r2[trait]),
+            "top_units": float(share_top.loc[trait, cue]),
+            "all_units": float(share_all.loc[trait, cue]),
+            "p_value": float(p_values.loc[trait, cue]),
+        }
+    table = pd.DataFrame(rows).T
+    tested = table["test_r2"].astype(float) >= MIN_R2
+    table["q_value"] = benjamini_hochberg(table["p_value"].astype(float).where(tested))
+    ratio = (share_top / share_all).loc[list(TRAITS), cues]
+    spearman = float(
+        spearmanr(
+            planted.loc[list(TRAITS), cues].to_numpy().ravel(), ratio.to_numpy().ravel()
+        ).statistic
+    )
+    return PlantedCueCheck(top_k, enrichment, table, planted.loc[list(TRAITS)], ratio, spearman)

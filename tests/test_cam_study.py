@@ -1,0 +1,219 @@
+"""Tests of personality_utils.cam_study on a tiny hand-made test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_cam import _tiny_trained
+
+from personality_utils import cam, cam_study, facs, paper, results
+from personality_utils.data import TRAITS
+from personality_utils.stores import FaceStore, FrameStore
+
+SIZE = 32
+MISSING = (0, 7)  # frame rows without a face box (row 0: clip 0's first frame)
+
+
+def _clip(index: int) -> str:
+    return f"{index:011d}.000.mp4"  # a YouTube id of 11 characters: one person per clip
+
+
+def fake_dataset(n_clips: int = 6, per_clip: int = 3, seed: int = 0, synthetic: bool = False):
+    """A test split of ``n_clips`` clips: frames, dlib-like face boxes (none on the
+    :data:`MISSING` rows) and a face store of the frames with a box."""
+    rng = np.random.default_rng(seed)
+    n = n_clips * per_clip
+    meta = pd.DataFrame(
+        {
+            "clip": np.repeat([_clip(i) for i in range(n_clips)], per_clip),
+            "frame_index": np.tile(np.arange(per_clip), n_clips),
+        }
+    )
+    boxes = np.tile([8.0, 6.0, 24.0, 26.0], (n, 1))
+    boxes[[row for row in MISSING if row < n]] = np.nan
+    frames = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
+    store = FrameStore(frames, meta, {}, Path("fake"), {"box_store": boxes})
+    kept = np.flatnonzero(np.isfinite(boxes).all(axis=1))
+    shape = facs.MEAN_SHAPE * SIZE * 0.25 + SIZE / 2
+    shape = shape - shape.mean(axis=0) + SIZE / 2
+    faces = FaceStore(
+        rng.integers(0, 256, (len(kept), SIZE, SIZE, 3), dtype=np.uint8),
+        meta.iloc[kept].reset_index(drop=True).assign(frame_row=kept),
+        np.repeat(shape[None], len(kept), axis=0),
+        Path("fake"),
+    )
+    return SimpleNamespace(
+        store=lambda split: store, faces=lambda split: faces, synthetic=synthetic, root=None
+    )
+
+
+def hand_study(top_n: int = 3, ranking: str = "videos", grid: int = 4, seed: int = 0):
+    """A study of ``fake_dataset`` with random positive maps (every map has an activated
+    region, so an overlap is missing only where the frame has no box)."""
+    dataset = fake_dataset(seed=seed)
+    store, faces = dataset.store("test"), dataset.faces("test")
+    rng = np.random.default_rng(seed)
+    frame_maps = (rng.random((len(store), 5, grid, grid)) + 0.1).astype(np.float32)
+    face_maps = (rng.random((len(faces), 5, grid, grid)) + 0.1).astype(np.float32)
+    frame_predictions, face_predictions = rng.random((len(store), 5)), rng.random((len(faces), 5))
+    boxes = cam.store_boxes(store)
+    has_face = np.isfinite(boxes).all(axis=1)
+    return cam_study.CamStudy(
+        store,
+        faces,
+        boxes,
+        frame_maps,
+        frame_predictions,
+        face_maps,
+        face_predictions,
+        cam.top_images(store.meta, frame_predictions, top_n, ranking, eligible=has_face),
+        cam.top_images(faces.meta, face_predictions, top_n, ranking),
+        top_n,
+        ranking,
+        "bicubic",
+    )
+
+
+def test_prepare_maps_both_models_and_picks_the_top_images():
+    dataset = fake_dataset()
+    frames_model, faces_model = _tiny_trained(seed=1), _tiny_trained(seed=2)
+    study = cam_study.prepare(dataset, frames_model, faces_model, 2, "frames", "bicubic")
+    store = dataset.store("test")
+    maps, predictions = cam.class_activation_maps(frames_model, store.frames)
+    np.testing.assert_array_equal(study.frame_maps, maps)
+    np.testing.assert_array_equal(study.frame_predictions, predictions)
+    face_maps, _ = cam.class_activation_maps(faces_model, dataset.faces("test").crops)
+    np.testing.assert_array_equal(study.face_maps, face_maps)
+    # Ranking frames: only frames with a face box compete.
+    for trait in TRAITS:
+        assert len(study.top_frames[trait]) == 2
+        assert not set(study.top_frames[trait]) & set(MISSING)
+        best = np.argmax(np.where(study.has_face, predictions[:, TRAITS.index(trait)], -1))
+        assert study.top_frames[trait][0] == best
+    assert (study.size, study.face_size, study.grid) == (32, 32, maps.shape[-1])
+    assert study.other_ranking == "videos"
+    assert "test clips 6, frames 18, with a dlib face box 16" in study.description()
+
+
+def test_overlap_scores_each_traits_top_frames_and_counts_missing_boxes():
+    study = hand_study(top_n=4)
+    headline = study.overlap(n_boot=50)
+    assert headline.ranking == "videos" and len(headline.scores) == 5 * 4
+    # Each map is the map of its own trait, of a frame among that trait's top ones.
+    for row, trait, t in zip(headline.rows, headline.scores["trait"], headline.traits, strict=True):
+        assert TRAITS[t] == trait and row in study.top_frames[trait]
+    expected = cam.score_maps(
+        study.frame_maps[headline.rows, headline.traits], study.boxes[headline.rows], SIZE
+    )
+    np.testing.assert_allclose(headline.scores["overlap"], expected["overlap"])
+    # Videos map their first frame, whatever it shows: clip 0's has no box.
+    mapped = set(headline.rows.tolist())
+    assert headline.without_box() == len(mapped & set(MISSING))
+    assert list(headline.table.index) == ["all", *TRAITS]
+    assert headline.table.loc["all", "mean_overlap"] == pytest.approx(
+        np.nanmean(expected["overlap"])
+    )
+    table = headline.with_paper()
+    assert table.loc["paper", "share_ge_0_9"] == paper.CAM_OVERLAP_SHARE
+    record = headline.record()
+    assert record["mapped_frames_without_face"] == headline.without_box()
+    assert set(record["mean_overlap"]) == {"all", *TRAITS}
+    assert f"left out): {headline.without_box()};" in headline.description()
+    # The other ranking ranks frames with a face box only.
+    check = study.overlap(study.other_ranking, n_boot=50, by=None)
+    assert check.ranking == "frames" and list(check.table.index) == ["all"]
+    assert check.without_box() == 0 and not set(check.rows.tolist()) & set(MISSING)
+    assert check.check_record()["ranking"] == "frames"
+    protocols = cam_study.protocol_table(headline, check)
+    assert list(protocols.columns) == ["top 4 videos (headline)", "top 4 frames (check)"]
+    assert protocols.loc["maps without a face box"].tolist() == [
+        int(headline.scores["overlap"].isna().sum()),
+        0,
+    ]
+
+
+def test_threshold_curve_is_the_headline_maps_curve():
+    study = hand_study()
+    headline = study.overlap(n_boot=20)
+    curve = study.threshold_curve(headline, fractions=(0.5, 0.8))
+    maps = np.stack(
+        [
+            study.frame_maps[row, TRAITS.index(trait)]
+            for row, trait in headline.scores[["row", "trait"]].itertuples(index=False)
+        ]
+    )
+    expected = cam.threshold_curve(maps, study.boxes[headline.rows], SIZE, fractions=(0.5, 0.8))
+    np.testing.assert_allclose(curve["mean_overlap"], expected["mean_overlap"])
+    assert curve["label"].tolist()[0] == "CAM model, full frames (raw)"
+
+
+def test_panels_draw_each_models_top_images():
+    study = hand_study(top_n=3)
+    panels = study.panels(n=2, display_size=16)
+    assert len(panels) == 10 and "faces · openness" in panels
+    assert all(len(tiles) == 2 for tiles in panels.values())
+    assert panels["full frames · agreeableness"][0].shape == (16, 16, 3)
+
+
+def test_model_table_reads_each_runs_test_scores():
+    def run(accuracy, r2):
+        metrics = pd.DataFrame({"accuracy": [accuracy], "r2": [r2]}, index=["mean"])
+        return SimpleNamespace(
+            test=SimpleNamespace(all=SimpleNamespace(metrics=metrics, constant_accuracy=0.88))
+        )
+
+    table = cam_study.model_table({"frames": run(0.9, 0.1), "faces": run(0.91, 0.2)})
+    assert table.loc["faces", "test MA"] == 0.91 and table.loc["frames", "mean R²"] == 0.1
+    assert (table["constant MA"] == 0.88).all()
+
+
+def test_measurements_and_record_carry_what_the_claims_and_summary_read():
+    from personality_utils import cam_checks
+
+    study = hand_study()
+    headline = study.overlap(n_boot=20)
+    check = study.overlap(study.other_ranking, n_boot=20, by=None)
+    named = {
+        name: (study.frame_maps[headline.rows, headline.traits], headline.rows)
+        for name in ("CAM model", "centre prior", "random map", "DAN+ Grad-CAM")
+    }
+    comparison, _ = cam_checks.map_scores(named, study.boxes, study.clips, SIZE, n_boot=20)
+    same = cam_checks.Baselines(
+        comparison, {"centre prior": {"value": 0.0}, "random map": {"value": 0.0}}
+    )
+    stages = pd.DataFrame(
+        {
+            "stage": ["trained", "head", "trained", "head"],
+            "rank_correlation": [1.0, 0.3, 1.0, 0.1],
+            "mean_overlap": [0.5, 0.4, 0.6, 0.2],
+            "label": ["CAM model", "CAM model", "DAN+ Grad-CAM", "DAN+ Grad-CAM"],
+        }
+    )
+    randomisation = cam_checks.Randomisation(stages)
+    parts = study.face_parts(n_boot=20)
+    measured = cam_study.measurements(headline, same, randomisation, parts)
+    assert set(measured) == {
+        "share_ge_0_9",
+        "mean_overlap",
+        "centre_prior_share",
+        "cam_minus_centre_prior",
+        "cam_minus_random_map",
+        "randomised_rank_correlation",
+        "part_spread",
+        "part_spread_region",
+        "part_difference_p",
+    }
+    assert measured["randomised_rank_correlation"] == {"CAM model": 0.3, "DAN+ Grad-CAM": 0.1}
+    assert measured["mean_overlap"]["value"] == pytest.approx(
+        headline.table.loc["all", "mean_overlap"]
+    )
+    record = cam_study.results_record(
+        study, "cam_fig4", headline, check, same, randomisation, parts
+    )
+    assert results.RESULT_KEYS["05_cam"] - {"measurements", "claims"} <= set(record)
+    assert record["randomized_mean_overlap"]["DAN+ Grad-CAM"] == {"trained": 0.6, "head": 0.2}
+    assert record["ranking_check"]["ranking"] == "frames" and "ground_truth" not in record

@@ -1,0 +1,95 @@
+"""Tests of personality_utils.datasets: the tables chapter 01 draws from the labels and stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personality_utils import data, datasets, stores
+
+
+def _labels(clips: list[str], value: float = 0.5) -> pd.DataFrame:
+    return pd.DataFrame({trait: value for trait in data.TRAITS}, index=clips)
+
+
+def _store(frames_per_clip: dict[str, int], skipped: dict[str, str] | None = None):
+    """A tiny frame store: each frame's pixels hold its row number, extraversion = row / 100."""
+    clips = [clip for clip, count in frames_per_clip.items() for _ in range(count)]
+    meta = pd.DataFrame({"clip": clips, "frame_index": range(len(clips))})
+    for trait in data.TRAITS:
+        meta[trait] = np.arange(len(clips)) / 100
+    frames = np.arange(len(clips), dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3))
+    return stores.FrameStore(frames.astype(np.uint8), meta, skipped or {}, Path("store"))
+
+
+def test_split_table_counts_clips_frames_and_skips():
+    labels = {"train": _labels(["a", "b", "c"]), "test": _labels(["d"])}
+    built = {"train": _store({"a": 2, "b": 3}, {"c": "no video"}), "test": _store({"d": 4})}
+    table = datasets.split_table(labels, built)
+    assert table.loc["train"].to_dict() == {
+        "labelled clips": 3,
+        "clips in store": 2,
+        "frames in store": 5,
+        "clips skipped": 1,
+    }
+    assert table.loc["test", "frames in store"] == 4
+    assert list(table.index) == ["train", "test"]
+
+
+def test_skipped_clips_lists_every_reason_sorted():
+    built = {"train": _store({"a": 1}, {"z": "bad", "b": "empty"}), "test": _store({"d": 1})}
+    table = datasets.skipped_clips(built)
+    assert table.values.tolist() == [["train", "b", "empty"], ["train", "z", "bad"]]
+    assert list(datasets.skipped_clips({"test": _store({"d": 1})}).columns) == [
+        "split",
+        "clip",
+        "reason",
+    ]
+
+
+def test_label_summary_is_mean_and_std_per_split():
+    table = pd.DataFrame({trait: [0.2, 0.4, 0.6] for trait in data.TRAITS}, index=list("abc"))
+    summary = datasets.label_summary({"train": table})
+    assert summary.loc[("train", "mean"), "openness"] == pytest.approx(0.4)
+    assert summary.loc[("train", "std"), "neuroticism"] == pytest.approx(0.2)  # sample std
+
+
+def test_sampling_examples_follow_the_matlab_rule():
+    table = datasets.sampling_examples((459, 452), 10)
+    # 1:round(458/10):459 = 1:46:459 ends at 415; 1:45:452 reaches 451, an 11th frame.
+    assert table.loc[459, "MATLAB indices"] == list(range(1, 416, 46))
+    assert table.loc[452, "frames"] == 11 and table.loc[452, "MATLAB indices"][-1] == 451
+    assert table.index.name == "N"
+
+
+def test_frames_per_clip_counts_clips_by_length():
+    table = datasets.frames_per_clip({"train": _store({"a": 2, "b": 3}), "test": _store({"c": 2})})
+    assert table["clips"].to_dict() == {2: 2, 3: 1}
+
+
+def test_first_frames_takes_the_first_frame_of_each_clip_in_store_order():
+    store = _store({"zz": 2, "aa": 3})  # rows 0-1 are clip zz, rows 2-4 clip aa
+    frames, titles = datasets.first_frames(store, count=5)
+    assert [int(frame[0, 0, 0]) for frame in frames] == [0, 2]
+    assert titles == ["zz E=0.00", "aa E=0.02"]
+    assert len(datasets.first_frames(store, count=1)[0]) == 1
+
+
+def test_store_record_names_skipped_clips():
+    labels = {"train": _labels(["a", "b", "c"])}
+    record = datasets.store_record(labels, {"train": _store({"a": 2}, {"c": "x", "b": "y"})})
+    assert record == {
+        "clips": {"train": 3},
+        "frames": {"train": 2},
+        "skipped_clips": {"train": ["b", "c"]},
+    }
+
+
+def test_dataset_opens_every_split_it_built(smoke_dataset):
+    frame_stores, face_stores = smoke_dataset.stores(), smoke_dataset.face_stores()
+    assert list(frame_stores) == list(face_stores) == list(data.SPLITS)
+    for split, store in frame_stores.items():
+        assert len(face_stores[split]) == int(store.detections["found"].sum())

@@ -1,0 +1,192 @@
+"""Tests of personality_utils.unit_study: chapter 06's study opened on the smoke dataset with a
+tiny seeded network, and the tables and measurements built from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from personality_utils import (
+    claims,
+    faces,
+    models,
+    netdissect,
+    semantics,
+    unit_study,
+    unit_truth,
+)
+from personality_utils.data import TRAITS
+from personality_utils.training import TrainConfig, TrainedModel
+
+SIZE = 64  # the smoke profile's input: conv5_3 is 4 x 4, conv4_3 8 x 8
+
+
+def _tiny_face_model(seed: int = 0) -> TrainedModel:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = models.DANPlus(width_divisor=16, batch_norm=True).eval()
+    config = TrainConfig(
+        kind="danplus", width_divisor=16, input_size=SIZE, batch_norm=True, device="cpu"
+    )
+    return TrainedModel(model, config, torch.full((3, SIZE, SIZE), 127.5), 64.0)
+
+
+def make_study(dataset, folder: Path, top_n: int = 50) -> unit_study.UnitStudy:
+    """A study of the smoke dataset's test faces with a tiny random-init DAN+ as the "trained"
+    model, its statistics cached in ``folder`` (a fake checkpoint)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "checkpoint.pt").write_bytes(b"not a model")
+    r2 = pd.Series([0.5, 0.05, 0.3, 0.2, 0.0], index=list(TRAITS))
+    scores = SimpleNamespace(mean_accuracy=0.875, metrics={"r2": r2})
+    run = SimpleNamespace(
+        trained=_tiny_face_model(), checkpoint=folder, test=SimpleNamespace(all=scores)
+    )
+    settings = SimpleNamespace(unit_population="first_face_per_clip", model_input_size=SIZE)
+    return unit_study.prepare(dataset, run, settings, top_n=top_n, seed=3)
+
+
+@pytest.fixture(scope="module")
+def study(smoke_dataset, tmp_path_factory):
+    return make_study(smoke_dataset, tmp_path_factory.mktemp("unit-study"))
+
+
+def test_prepare_opens_the_population_and_both_networks(study, smoke_dataset):
+    face_store = smoke_dataset.faces("test")
+    clips = face_store.meta["clip"]
+    assert study.stats.n_images == clips.nunique() == len(study.rows)  # one face per clip
+    assert study.stats.top_n == semantics.study_top_n(clips.nunique())
+    np.testing.assert_array_equal(study.crops, face_store.crops[study.rows])
+    assert sorted(study.clips) == sorted(clips.unique())
+    assert study.side["conv5_3"] == 4 and study.side["conv4_3"] == 8
+    assert set(study.masks) == set(unit_study.MASK_LAYERS)
+    for layer in unit_study.MASK_LAYERS:
+        assert {m.shape for m in study.masks[layer].values()} == {(study.side[layer],) * 2}
+        pd.testing.assert_frame_equal(
+            study.shares[layer], semantics.region_shares(study.stats, layer, study.masks[layer])
+        )
+    # the random network ranks other crops than the trained one somewhere
+    assert any(
+        not np.array_equal(study.stats.values[layer], study.random_stats.values[layer])
+        for layer in study.stats.layers
+    )
+    assert study.mean_face_small.shape == (SIZE, SIZE, 3)
+    assert study.mean_landmarks.max() <= SIZE
+    lines = study.description().splitlines()
+    assert len(lines) == 3 and "test MA 0.8750" in lines[1] and "4x4 grid" in lines[1]
+    record = study.record()
+    assert record["layer_grid"] == {"conv4_3": 8, "conv5_3": 4}
+    assert record["n_images"] == record["test_clips_with_face"] == clips.nunique()
+    assert record["units_conv5_3"] == 32 and record["top_n"] == study.stats.top_n
+
+
+def test_part_cells_and_the_parts_without_any():
+    on = np.ones((2, 2), dtype=bool)
+    off = np.zeros((2, 2), dtype=bool)
+    masks = {"fine": {"eyes": on, "mouth": off}, "coarse": {"eyes": off, "mouth": off}}
+    cells = unit_study.part_cells(masks)
+    assert cells.loc["eyes", "fine"] == 4 and cells.loc["mouth", "coarse"] == 0
+    assert unit_study.uncovered_parts(cells) == {"fine": ["mouth"], "coarse": ["eyes", "mouth"]}
+    full = unit_study.part_cells({"fine": {"eyes": on}})
+    assert unit_study.uncovered_parts(full) == {}
+
+
+def test_rankings_leaders_and_their_record(study):
+    ranked = unit_study.rankings(study, top=5)
+    assert set(ranked) == {"trained", "random"}
+    table = ranked["trained"]["conv5_3"]
+    assert len(table) == 5 * len(faces.REGIONS)
+    # the best unit of a part has the largest N' of all units
+    for region, rows in table.groupby("region"):
+        best = semantics.n_prime(
+            semantics.grid_locations(study.stats, "conv5_3", 4), study.masks["conv5_3"][region]
+        ).max()
+        assert rows["n_prime"].iloc[0] == best
+    leaders = unit_study.leaders_table(ranked)
+    assert list(leaders.columns.get_level_values(0).unique()) == [
+        "conv4_3 trained",
+        "conv4_3 random",
+        "conv5_3 trained",
+        "conv5_3 random",
+    ]
+    assert leaders[("conv5_3 trained", "mouth")].tolist() == (
+        table.loc[table["region"] == "mouth", "n_prime"].tolist()
+    )
+    record = unit_study.top5_record(ranked)
+    assert set(record) == {
+        "units_per_region_top5",
+        "units_per_region_top5_conv4_3",
+        "units_per_region_top5_random",
+    }
+    mouth = table[table["region"] == "mouth"]
+    assert record["units_per_region_top5"]["mouth"] == [
+        {"unit": u, "n_prime": n} for u, n in zip(mouth["unit"], mouth["n_prime"], strict=True)
+    ]
+
+
+def test_emerged_table_has_both_layers(study):
+    emerged = unit_study.emerged_table(study)
+    assert emerged.index.names == ["layer", "region"]
+    pd.testing.assert_frame_equal(
+        emerged.loc["conv5_3"],
+        semantics.emerged_units(study.shares["conv5_3"], study.random_shares["conv5_3"]),
+    )
+    assert (emerged["units"] == 32).all()
+
+
+def test_explorer_units_are_the_best_of_each_layer(study):
+    chosen = unit_study.explorer_units(study, conv5_3_units=5, other_units=2)
+    layers = study.stats.layers
+    assert len(chosen) == 5 + 2 * (len(layers) - 1)
+    assert chosen["layer"].iloc[0] == "conv5_3" and chosen["layer"].iloc[-1] == layers[0]
+    conv5 = chosen[chosen["layer"] == "conv5_3"]
+    shares = semantics.region_shares(study.stats, "conv5_3", study.masks["conv5_3"])
+    best = shares.drop(columns="elsewhere").max(axis=1)
+    assert conv5["share"].tolist() == sorted(best, reverse=True)[:5]
+    assert conv5["share"].is_monotonic_decreasing
+    for row in conv5.itertuples():
+        assert shares.loc[row.unit, row.part] == row.share
+
+
+def test_population_check_sets_every_face_beside_the_headline(study):
+    check = unit_study.population_check(study, top_n=50)
+    headline, every = check.columns
+    assert headline == "first_face_per_clip (headline)" and every == "all_faces (check)"
+    assert check.loc["F", every] == len(study.dataset.faces("test"))
+    assert check.loc["F", headline] == study.stats.n_images < check.loc["F", every]
+    expected = semantics.study_summary(
+        study.stats,
+        study.random_stats,
+        study.masks["conv5_3"],
+        unit_truth.glasses_flags(study.dataset, study.clips),
+    )
+    assert check[headline].to_dict() == pytest.approx(expected, nan_ok=True)
+
+
+def test_measurements_feed_every_claim_of_the_chapter(study):
+    cells = unit_study.part_cells(study.masks)
+    emerged = unit_study.emerged_table(study)
+    spikiness = semantics.spikiness_table(study.stats, study.random_stats)
+    trend = semantics.depth_trend(spikiness)
+    dissection = netdissect.dissect(
+        {"trained": study.stats, "random weights": study.random_stats}, study.shares["conv5_3"]
+    )
+    wears = unit_truth.glasses_flags(study.dataset, study.clips)
+    glasses = unit_truth.glasses_units(study.stats, study.random_stats, wears)
+    measured = unit_study.measurements(cells, emerged, spikiness, trend, dissection, glasses)
+    # a part without cells on a layer is not judged there
+    assert set(measured["units_above_random"]["conv5_3"]) == {
+        r for r in faces.REGIONS if cells.loc[r, "conv5_3"] > 0
+    }
+    assert measured["deepest_entropy"]["trained"] == spikiness.loc["conv5_3", "trained"]
+    assert measured["entropy_depth_spearman"]["random"] == trend["random weights"]
+    assert measured["glasses_units"]["trained"] == glasses.summary()["units_significant"]
+    rows = claims.report("06_units", measured, True)
+    judged = {row["key"] for row in rows}
+    assert {"units_face_parts", "units_spikier_with_depth", "units_glasses"} <= judged
+    without = unit_study.measurements(cells, emerged, spikiness, trend, dissection)
+    assert "glasses_units" not in without and "planted_cues" not in without
