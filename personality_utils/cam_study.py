@@ -76,8 +76,14 @@ class Overlap:
         return np.array([TRAITS.index(trait) for trait in self.scores["trait"]], dtype=np.int64)
 
     def without_box(self) -> int:
-        """Distinct mapped frames left out of the overlap (no score: no face box)."""
-        return int(self.scores.drop_duplicates("row")["overlap"].isna().sum())
+        """Distinct mapped frames without a face box (their maps get no overlap)."""
+        return int(self.scores.drop_duplicates("row")["box_area"].isna().sum())
+
+    def nothing_activated(self) -> int:
+        """Maps of frames with a face box whose binarised map is empty (no positive value), so
+        their overlap, a share of the activated pixels, is undefined and left out too."""
+        scores = self.scores
+        return int((scores["overlap"].isna() & scores["box_area"].notna()).sum())
 
     def description(self) -> str:
         """One line: how many maps, frames and clips, those left out, and the two figures with
@@ -85,8 +91,9 @@ class Overlap:
         as_zero = self.scores["overlap"].fillna(0)
         return (
             f"{len(self.scores)} maps of {self.scores['row'].nunique()} distinct frames from "
-            f"{self.scores['clip'].nunique()} clips; mapped frames without a face box (left out): "
-            f"{self.without_box()}; counting their maps as overlap 0 instead: share ≥ 0.9 "
+            f"{self.scores['clip'].nunique()} clips; left out: {self.without_box()} mapped frames "
+            f"without a face box and {self.nothing_activated()} maps with nothing activated; "
+            f"counting the left-out maps as overlap 0 instead: share ≥ 0.9 "
             f"{(as_zero >= 0.9).mean():.3f}, mean {as_zero.mean():.3f}"
         )
 
@@ -101,7 +108,8 @@ class Overlap:
         return {
             "maps scored": int(self.scores["overlap"].notna().sum()),
             "distinct clips": int(self.scores["clip"].nunique()),
-            "maps without a face box": int(self.scores["overlap"].isna().sum()),
+            "maps without a face box": int(self.scores["box_area"].isna().sum()),
+            "maps with nothing activated": self.nothing_activated(),
             "share ≥ 0.9": float(overall["share_ge_0_9"]),
             "share ≥ 0.9, 95% low": float(overall["share_ge_0_9_low"]),
             "share ≥ 0.9, 95% high": float(overall["share_ge_0_9_high"]),
@@ -115,6 +123,7 @@ class Overlap:
         overall = self.table.loc["all"]
         return {
             "mapped_frames_without_face": self.without_box(),
+            "maps_with_nothing_activated": self.nothing_activated(),
             "overlap_ge_0_9_share": by_trait["share_ge_0_9"].to_dict(),
             "overlap_ge_0_9_share_interval": [
                 float(overall["share_ge_0_9_low"]),

@@ -83,7 +83,8 @@ def regression_metrics(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.DataF
     rows = {}
     for trait in TRAITS:
         y, p = truth[trait].to_numpy(float), predicted[trait].to_numpy(float)
-        r = float(stats.pearsonr(p, y)[0]) if np.std(p) > 0 and np.std(y) > 0 else float("nan")
+        # ptp, not std: the std of equal values can come out above 0 by rounding.
+        r = float(stats.pearsonr(p, y)[0]) if np.ptp(p) > 0 and np.ptp(y) > 0 else float("nan")
         ccc = 2 * np.cov(p, y, bias=True)[0, 1] / (p.var() + y.var() + (p.mean() - y.mean()) ** 2)
         rows[trait] = {
             "accuracy": float(accuracy[trait]),

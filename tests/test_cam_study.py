@@ -122,7 +122,7 @@ def test_overlap_scores_each_traits_top_frames_and_counts_missing_boxes():
     record = headline.record()
     assert record["mapped_frames_without_face"] == headline.without_box()
     assert set(record["mean_overlap"]) == {"all", *TRAITS}
-    assert f"left out): {headline.without_box()};" in headline.description()
+    assert f"left out: {headline.without_box()} mapped frames" in headline.description()
     # The other ranking ranks frames with a face box only.
     check = study.overlap(study.other_ranking, n_boot=50, by=None)
     assert check.ranking == "frames" and list(check.table.index) == ["all"]
@@ -131,9 +131,28 @@ def test_overlap_scores_each_traits_top_frames_and_counts_missing_boxes():
     protocols = cam_study.protocol_table(headline, check)
     assert list(protocols.columns) == ["top 4 videos (headline)", "top 4 frames (check)"]
     assert protocols.loc["maps without a face box"].tolist() == [
-        int(headline.scores["overlap"].isna().sum()),
+        int(headline.scores["box_area"].isna().sum()),
         0,
     ]
+    assert headline.nothing_activated() == 0  # these maps are positive
+
+
+def test_maps_left_out_say_why():
+    # Frame 1 has no face box; frame 2's map has nothing activated (a NaN overlap with a box).
+    scores = pd.DataFrame(
+        {
+            "row": [1, 1, 2, 3],
+            "overlap": [np.nan, np.nan, np.nan, 0.95],
+            "box_area": [np.nan, np.nan, 0.2, 0.2],
+            "clip": ["a", "a", "b", "c"],
+        }
+    )
+    left_out = cam_study.Overlap("videos", 2, scores, pd.DataFrame())
+    assert left_out.without_box() == 1  # distinct frames
+    assert left_out.nothing_activated() == 1
+    assert "left out: 1 mapped frames without a face box and 1 maps with nothing" in (
+        left_out.description()
+    )
 
 
 def test_threshold_curve_is_the_headline_maps_curve():

@@ -198,3 +198,19 @@ def test_model_measurements_and_per_trait_differences():
     assert differences["traits"]["openness"]["low"] > 0.2
     for trait in data.TRAITS[1:]:
         assert differences["traits"][trait]["value"] == pytest.approx(0.0)
+
+
+def test_constant_predictions_have_no_correlation_and_no_warning():
+    import warnings
+
+    rng = np.random.default_rng(6)
+    truth = pd.DataFrame(rng.uniform(size=(7, 5)), columns=list(data.TRAITS))
+    # The training mean repeated: np.std of such a column can come out above 0 by rounding
+    # (here extraversion's), which once let scipy see a "constant input" and warn.
+    constant = pd.DataFrame([truth.mean().to_numpy()] * 7, columns=list(data.TRAITS))
+    assert np.std(constant["extraversion"].to_numpy()) > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        metrics = stats.regression_metrics(constant, truth)
+    assert metrics.loc[list(data.TRAITS), "pearson"].isna().all()
+    assert metrics.loc["openness", "r2"] == pytest.approx(0.0, abs=1e-12)
