@@ -58,7 +58,7 @@ top_n = 50  # videos (or frames) per trait with the highest prediction (the pape
 n_boot = 2000  # bootstrap resamples of clips
 
 # %%
-from personality_utils import cam_checks, cam_study, plots, session
+from personality_utils import cam_checks, cam_study, causal, plots, session
 
 chapter = session.start("05_cam", profile, data_root, device, seed, backbone_weights)
 settings = chapter.settings
@@ -226,6 +226,55 @@ print(truth.description() if truth else "real data: no planted ground truth")
 truth.table.round(3) if truth else None
 
 # %% [markdown]
+# ## 5.7 Causal tests: hide a region, watch the prediction
+#
+# The overlap says where a map is, not that the model needs what is there. Here the input is
+# changed and the output measured (`personality_utils.causal`). A hidden region is replaced by
+# the model's training mean image, so it carries no evidence either way. Every target is the
+# model's output for one trait: trait scores (0-1) for occlusion, the signed pre-sigmoid output
+# for the curves, with no softmax anywhere. The claims read the CAM model, whose maps the
+# sections above score; DAN+ (Table 1's model) is shown beside it.
+#
+# * **Occlusion**: per trait, how far the scores move (mean |change| per clip, people
+#   resampled) when the dlib face box is hidden, when a box of the same size is hidden off the
+#   face (at a random place touching neither the face nor the poster), and, on the synthetic set,
+#   when the planted poster is hidden.
+# * **The face alone, the context alone**: every frame with a face box scored with everything
+#   but the face hidden, then with only the face hidden.
+# * **Deletion and insertion** (Petsiuk et al., 2018): on the top frames of each trait the
+#   pixels are hidden (deletion) or revealed on the mean image (insertion) in the map's order,
+#   from none to all. The area under the curve of the output's change (AUC) is compared with a
+#   random order and with a centre prior. "CAM, higher first" takes the pixels the map says raise
+#   the trait, so the output should fall fastest. "CAM, lower first" takes those that lower it,
+#   so the output should rise.
+
+# %%
+danplus_frames = chapter.experiment("frames").trained
+models = {"CAM model": runs["frames"].trained, "DAN+": danplus_frames}
+tests = causal.run(study, chapter.dataset, models, n_boot=n_boot, seed=seed)
+print(tests.description())
+tests.occlusion_table().round(4)
+
+# %% tags=["hide-input"]
+plots.measure_bars(
+    tests.occlusion["CAM model"].bars(),
+    "value",
+    group="trait",
+    series="region hidden",
+    title="CAM model: mean |change| of each trait score when a region is hidden (95% people)",
+    yaxis_title="mean |change| of the trait score",
+).show()
+
+# %%
+tests.masked_table().round(4)
+
+# %%
+tests.perturbation.table().round(3)
+
+# %% tags=["hide-input"]
+plots.perturbation_curves(tests.perturbation.mean_curves()).show()
+
+# %% [markdown]
 # ## What held
 #
 # Read with chapter 3: a model that learned little about a trait (R² near 0) has maps that
@@ -240,8 +289,8 @@ truth.table.round(3) if truth else None
 # lies inside a margin, never because a test failed to find a difference.
 
 # %%
-measurements = cam_study.measurements(headline, baselines, randomisation, parts, truth)
+measurements = cam_study.measurements(headline, baselines, randomisation, parts, truth, tests)
 record = cam_study.results_record(
-    study, settings.cam_kind, headline, check, baselines, randomisation, parts, truth
+    study, settings.cam_kind, headline, check, baselines, randomisation, parts, truth, tests
 )
 claim_rows = chapter.finish(measurements, record)

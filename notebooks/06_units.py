@@ -61,7 +61,15 @@ n_permutations = 2000  # random unit sets for the ground-truth null
 explorer_units = 64  # conv5_3 units in the explorer (all of them on the CPU profiles)
 
 # %%
-from personality_utils import netdissect, semantics, session, unit_figures, unit_study, unit_truth
+from personality_utils import (
+    netdissect,
+    semantics,
+    session,
+    unit_ablation,
+    unit_figures,
+    unit_study,
+    unit_truth,
+)
 
 chapter = session.start("06_units", profile, data_root, device, seed, backbone_weights)
 dataset = chapter.dataset
@@ -261,6 +269,27 @@ population_check = unit_study.population_check(study, top_n)
 population_check.round(3)
 
 # %% [markdown]
+# ## 6.11 A causal test: silence the detectors
+# A label says what a unit responds to, not what the model does with it. The units the chapter
+# labels as each part's detectors (the conv5_3 units with the largest N' on the part, as many as
+# the ground-truth check takes, and the most precise glasses units) are silenced: their maps are
+# set to 0 after the ReLU, so nothing of them reaches DAN+'s head. Each trait's score then moves
+# by some amount over the population's crops (people resampled for the interval). The null is
+# 200 random sets of as many conv5_3 units; p is the share of random sets that move the trait
+# as much, and q is Benjamini-Hochberg over every set and trait. On the synthetic set the
+# planted weights say which traits should move when which part's units go.
+
+# %%
+ablation, ablation_agreement = unit_ablation.study_ablation(
+    study, glasses, synthetic=dataset.synthetic, n_boot=n_permutations, seed=seed
+)
+print(ablation_agreement or "real data: no planted weights to agree with")
+ablation.table.round(4)
+
+# %% tags=["hide-input"]
+unit_figures.ablation_heatmap(ablation).show()
+
+# %% [markdown]
 # ## What held
 #
 # N' and the layer histograms describe where a unit peaks on aligned faces, and alignment alone
@@ -277,7 +306,7 @@ population_check.round(3)
 # %%
 measurements = unit_study.measurements(
     cells, emerged, spikiness, depth_trend, dissection, glasses, cue_check
-)
+) | ablation.measurements(ablation_agreement)
 record = {
     **study.record(),
     "population_check": population_check.to_dict(),
@@ -289,5 +318,6 @@ record = {
     **dissection.record(),
     "glasses_precision_at_n": glasses.summary() if glasses else {},
     **(cue_check.record() if cue_check else {}),
+    "ablation": ablation.record() | {"planted_agreement": ablation_agreement},
 }
 claim_rows = chapter.finish(measurements, record)

@@ -503,7 +503,9 @@ class GroundTruth:
     (:func:`ground_truth`).
 
     Attributes:
-        table: Per trait: ``planted outside the face`` (share of the explained label variance),
+        table: Per trait: ``planted outside the face`` (share of the explained label variance
+            in the poster), ``readable outside the face (with identity)`` (the poster plus the
+            per-person glasses, :func:`~personality_utils.synthetic.outside_face_shares`),
             ``mean overlap (top frames)``, ``energy in the poster box`` and ``energy in the
             face box`` (mean over every test frame with a face box) and ``test R² (CAM
             model)``.
@@ -541,7 +543,8 @@ class GroundTruth:
 
 def ground_truth(study: CamStudy, headline: Overlap, dataset, r2: pd.Series) -> GroundTruth | None:
     """On the synthetic set, per trait: the planted share of label variance outside the face
-    (:func:`~personality_utils.synthetic.planted_shares`), the headline's mean face overlap, and
+    (:func:`~personality_utils.synthetic.outside_face_shares`; and with the per-person
+    glasses, readable through who the person is), the headline's mean face overlap, and
     the share of the maps' positive mass inside the poster's true box
     (:func:`~personality_utils.truth.store_boxes`) and inside the face box, over every test
     frame with a face box. None on real data (nothing planted).
@@ -550,12 +553,12 @@ def ground_truth(study: CamStudy, headline: Overlap, dataset, r2: pd.Series) -> 
         r2: The CAM model's test R² per trait.
     """
     from .data import TRAITS
-    from .synthetic import planted_shares
+    from .synthetic import outside_face_shares
     from .truth import store_boxes
 
     if not dataset.synthetic:
         return None
-    planted = planted_shares()
+    outside = outside_face_shares()
     poster = store_boxes(dataset.root, study.store, "poster_box")
     rows = np.flatnonzero(study.has_face)
     size, upsampling = study.size, study.upsampling
@@ -564,11 +567,11 @@ def ground_truth(study: CamStudy, headline: Overlap, dataset, r2: pd.Series) -> 
         maps = study.frame_maps[rows, t]
         poster_energy = score_maps(maps, poster[rows], size, upsampling=upsampling)["energy"]
         face_energy = score_maps(maps, study.boxes[rows], size, upsampling=upsampling)["energy"]
-        explained = 1 - planted[trait]["noise"]
         table.append(
             {
                 "trait": trait,
-                "planted outside the face": planted[trait]["context"] / explained,
+                "planted outside the face": outside[trait]["context"],
+                "readable outside the face (with identity)": outside[trait]["context or identity"],
                 "mean overlap (top frames)": headline.table.loc[trait, "mean_overlap"],
                 "energy in the poster box": float(poster_energy.mean()),
                 "energy in the face box": float(face_energy.mean()),

@@ -371,7 +371,9 @@ def protocol_table(headline: Overlap, check: Overlap) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 
 
-def measurements(headline: Overlap, baselines, randomisation, parts, truth=None) -> dict:
+def measurements(
+    headline: Overlap, baselines, randomisation, parts, truth=None, causal=None
+) -> dict:
     """What :mod:`~personality_utils.claims` judges chapter 05's claims from.
 
     Args:
@@ -380,6 +382,7 @@ def measurements(headline: Overlap, baselines, randomisation, parts, truth=None)
         randomisation: :func:`~personality_utils.cam_checks.randomisation`.
         parts: :meth:`CamStudy.face_parts`.
         truth: :func:`~personality_utils.cam_checks.ground_truth` (None on real data).
+        causal: :func:`~personality_utils.causal.run` (None: no causal tests).
     """
     from .stats import estimate
 
@@ -397,6 +400,8 @@ def measurements(headline: Overlap, baselines, randomisation, parts, truth=None)
     }
     if truth is not None:
         out.update(truth.measurements())
+    if causal is not None:
+        out.update(causal.measurements())
     return out
 
 
@@ -409,6 +414,7 @@ def results_record(
     randomisation,
     parts,
     truth=None,
+    causal=None,
 ) -> dict:
     """Chapter 05's results file, less the measurements and claims that
     :meth:`~personality_utils.session.Chapter.finish` adds (arguments as :func:`measurements`;
@@ -431,4 +437,6 @@ def results_record(
     }
     if truth is not None:
         record.update(truth.record())
+    if causal is not None:
+        record.update(causal.record())
     return record

@@ -389,6 +389,47 @@ def randomisation_curves(table: pd.DataFrame) -> go.Figure:
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#7f7f7f")
 
 
+def perturbation_curves(curves: pd.DataFrame) -> go.Figure:
+    """Deletion (left) and insertion (right) curves, one line per pixel order, the trait chosen
+    in a dropdown (plotly's own control). ``curves`` has columns ``mode``, ``order``,
+    ``trait``, ``fraction`` and ``change`` (mean change of the target output from the curve's
+    start)."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("deletion", "insertion"))
+    traits = list(dict.fromkeys(curves["trait"]))
+    owner = []
+    for trait in traits:
+        for column, mode in enumerate(("deletion", "insertion"), start=1):
+            rows = curves[(curves["trait"] == trait) & (curves["mode"] == mode)]
+            for index, (order, line) in enumerate(rows.groupby("order", sort=False)):
+                figure.add_trace(
+                    go.Scatter(
+                        x=line["fraction"],
+                        y=line["change"],
+                        name=str(order),
+                        legendgroup=str(order),
+                        showlegend=column == 1,
+                        line=dict(color=_PALETTE[index % len(_PALETTE)]),
+                        visible=trait == traits[0],
+                    ),
+                    row=1,
+                    col=column,
+                )
+                owner.append(trait)
+    buttons = [
+        dict(label=trait, method="update", args=[{"visible": [o == trait for o in owner]}])
+        for trait in traits
+    ]
+    figure.update_xaxes(title_text="share of pixels hidden (deletion) / revealed (insertion)")
+    figure.update_yaxes(title_text="mean change of the trait's pre-sigmoid output", col=1)
+    figure.update_layout(
+        height=420,
+        title="Deletion and insertion curves of the CAM model's top frames",
+        updatemenus=[dict(buttons=buttons, x=0.0, xanchor="left", y=1.18, yanchor="bottom")],
+        margin=dict(t=110),
+    )
+    return figure
+
+
 # ----------------------------------------------------------------------------------------------
 # Chapter 06: units
 # ----------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ __all__ = [
     "GENERATOR_VERSION",
     "ClipRecipe",
     "trait_scores",
+    "outside_face_shares",
     "planted_shares",
     "make_clip_recipe",
     "render_clip",
@@ -155,6 +156,31 @@ def planted_shares() -> dict[str, dict[str, float]]:
         share["noise"] = NOISE_SHARE
         shares[trait] = share
     return shares
+
+
+def outside_face_shares() -> dict[str, dict[str, float]]:
+    """For each trait, the share of its explained (non-noise) label variance that a model can
+    read outside the face, two ways.
+
+    ``context``: the planted poster, which is drawn per clip and lies outside the face box.
+    ``context or identity``: the poster plus the per-person attributes. Glasses are drawn per
+    person (:func:`_identity`) together with the person's room (wall colour and scene), shirt,
+    skin and hair, all shared by that person's clips and across the splits, as First
+    Impressions shares people across its splits; for a person seen in training, the room or the
+    shirt identifies the person and hence whether they wear glasses, so glasses-driven signal is
+    readable outside the face through who the person is. AU intensities are drawn per clip and
+    carry nothing about the person. The generator keeps this coupling on purpose (it is how the
+    real set is built); the chapters count it here rather than decouple it.
+    """
+    shares = planted_shares()
+    out = {}
+    for trait, share in shares.items():
+        explained = 1.0 - share["noise"]
+        out[trait] = {
+            "context": share["context"] / explained,
+            "context or identity": (share["context"] + share["glasses"]) / explained,
+        }
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from .faces import REGIONS
 from .semantics import DETECTOR_IOU, top_unit_maps
 
 if TYPE_CHECKING:
+    from .unit_ablation import Ablation
     from .unit_study import UnitStudy
     from .unit_truth import GlassesUnits, PlantedCueCheck
 
@@ -243,5 +244,36 @@ def planted_cue_heatmaps(check: PlantedCueCheck) -> go.Figure:
     figure.update_yaxes(autorange="reversed")
     figure.update_layout(
         height=360, title="Planted cues against what each trait's most influential units carry"
+    )
+    return figure
+
+
+def ablation_heatmap(ablation: Ablation) -> go.Figure:
+    """Silenced detector sets (rows) × traits: each trait's mean |change| over that of as
+    many random units (1 = no more than random), starred where Benjamini-Hochberg q < 0.05
+    (:func:`~personality_utils.unit_ablation.ablate`)."""
+    ratios = ablation.ratios()
+    q = ablation.table["q"].unstack("trait").loc[ratios.index, ratios.columns]
+    text = [
+        [f"{r:.2f}{'*' if qq < 0.05 else ''}" for r, qq in zip(row_r, row_q, strict=True)]
+        for row_r, row_q in zip(ratios.to_numpy(), q.to_numpy(), strict=True)
+    ]
+    figure = go.Figure(
+        go.Heatmap(
+            z=ratios.to_numpy(),
+            x=list(ratios.columns),
+            y=list(ratios.index),
+            colorscale="RdBu_r",
+            zmid=1,
+            text=text,
+            texttemplate="%{text}",
+            colorbar={"title": "× random"},
+        )
+    )
+    figure.update_yaxes(autorange="reversed", title_text="silenced units")
+    figure.update_layout(
+        height=340,
+        title="Silencing the labelled detectors: trait change over that of random units "
+        "(* q < 0.05)",
     )
     return figure

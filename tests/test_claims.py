@@ -85,6 +85,17 @@ def _cam(**changes):
         "overlap_by_trait": {"openness": 0.1, "extraversion": 0.5},
         "poster_energy_by_trait": {"openness": 0.1, "extraversion": 0.03},
         "flat_poster_energy": 0.04,
+        "face_driven_traits": ["extraversion", "neuroticism"],
+        "occlusion_face_minus_off_face": {
+            "extraversion": stats.estimate(0.02, 0.01, 0.03),
+            "neuroticism": stats.estimate(0.01, 0.002, 0.02),
+            "openness": stats.estimate(-0.01, -0.02, -0.005),  # not face-driven: not asked
+        },
+        "occlusion_poster_minus_face": {"openness": stats.estimate(0.03, 0.01, 0.05)},
+        "occlusion_context_trait": "openness",
+        "face_only_minus_context_only": stats.estimate(0.01, 0.004, 0.02),
+        "deletion_cam_minus_random": {t: stats.estimate(-0.1, -0.2, -0.05) for t in TRAITS},
+        "deletion_cam_minus_centre_prior": {t: stats.estimate(-0.1, -0.2, -0.05) for t in TRAITS},
     }
     measurements.update(changes)
     return measurements
@@ -100,7 +111,13 @@ def test_cam_claims():
         "cam_finds_context": HELD,
         "cam_finds_poster": HELD,
         "cam_face_parts_same": HELD,
+        "occlusion_face": HELD,
+        "occlusion_poster": HELD,
+        "face_alone_beats_context": HELD,
+        "deletion_cam_beats_random": HELD,
+        "deletion_cam_beats_centre": HELD,
     }
+    assert rows["occlusion_face"]["ours"] == 2 and rows["occlusion_face"]["baseline"] == 2
     # "Most maps overlap the face" must also beat what a centre prior gets.
     rows = _judge("05_cam", _cam(centre_prior_share=0.8))
     assert rows["cam_share_ge_0_9"]["verdict"] == NOT_HELD
@@ -117,6 +134,29 @@ def test_cam_claims():
     # A NaN measurement is "not testable here", never "did not hold".
     nan = _cam(cam_minus_random_map=stats.estimate(float("nan"), None, None))
     assert _judge("05_cam", nan)["cam_above_random"]["verdict"] == UNTESTABLE
+
+
+def test_causal_claims_read_every_trait_interval():
+    straddles = _cam()
+    straddles["occlusion_face_minus_off_face"]["neuroticism"] = stats.estimate(0.0, -0.01, 0.01)
+    assert _judge("05_cam", straddles)["occlusion_face"]["verdict"] == INCONCLUSIVE
+    below = _cam()
+    below["occlusion_face_minus_off_face"]["neuroticism"] = stats.estimate(-0.02, -0.03, -0.01)
+    assert _judge("05_cam", below)["occlusion_face"]["verdict"] == NOT_HELD
+    # The poster-driven trait answering the face more than the poster: the method's failure.
+    face = _cam(occlusion_poster_minus_face={"openness": stats.estimate(-0.02, -0.03, -0.01)})
+    assert _judge("05_cam", face)["occlusion_poster"]["verdict"] == NOT_HELD
+    deletion = _cam()
+    deletion["deletion_cam_minus_random"]["openness"] = stats.estimate(0.05, 0.01, 0.1)
+    assert _judge("05_cam", deletion)["deletion_cam_beats_random"]["verdict"] == NOT_HELD
+    # Real data: no poster, every trait face-driven.
+    real = _cam(face_driven_traits=list(TRAITS))
+    real["occlusion_face_minus_off_face"] = {t: stats.estimate(0.01, 0.005, 0.02) for t in TRAITS}
+    for key in ("occlusion_poster_minus_face", "occlusion_context_trait"):
+        real.pop(key)
+    rows = _judge("05_cam", real, synthetic=False)
+    assert rows["occlusion_poster"]["verdict"] == UNTESTABLE
+    assert rows["occlusion_face"]["verdict"] == HELD and rows["occlusion_face"]["ours"] == 5
 
 
 def _units(**changes):
@@ -136,9 +176,37 @@ def _units(**changes):
             trait: {"cue": "mouth", "top": 0.3, "all": 0.1, "p": 0.01, "q": 0.03, "r2": 0.3}
             for trait in TRAITS
         },
+        "ablation_min_q": {
+            "eyes & brows": {"q": 0.01, "trait": "neuroticism", "ratio": 3.0},
+            "mouth": {"q": 0.02, "trait": "extraversion", "ratio": 2.5},
+        },
+        "ablation_planted_agreement": {
+            "spearman": 0.6,
+            "spearman_p": 0.01,
+            "matched": 2,
+            "cues": 2,
+        },
     }
     measurements.update(changes)
     return measurements
+
+
+def test_unit_ablation_claims():
+    rows = _judge("06_units", _units())
+    assert rows["units_ablation_causal"]["verdict"] == HELD
+    assert rows["units_ablation_planted"]["verdict"] == HELD
+    weak = _units()
+    weak["ablation_min_q"]["mouth"]["q"] = 0.3  # one labelled set moves nothing beyond random
+    assert _judge("06_units", weak)["units_ablation_causal"]["verdict"] == NOT_HELD
+    unrelated = _units(
+        ablation_planted_agreement={"spearman": 0.1, "spearman_p": 0.6, "matched": 0, "cues": 2}
+    )
+    assert _judge("06_units", unrelated)["units_ablation_planted"]["verdict"] == NOT_HELD
+    real = _units()
+    real.pop("ablation_planted_agreement")
+    assert _judge("06_units", real, synthetic=False)["units_ablation_planted"]["verdict"] == (
+        UNTESTABLE
+    )
 
 
 def test_unit_claims():
@@ -243,6 +311,6 @@ def test_a_chapter_and_the_summary_give_the_same_rows(capsys):
     for row in summary_rows:
         assert row.pop("profile") == "smoke" and row.pop("data") == "synthetic"
     assert summary_rows == printed
-    assert claims.counts(summary_rows) == {HELD: 7}
+    assert claims.counts(summary_rows) == {HELD: 12}
     json.dumps(summary_rows)
     assert all(np.isfinite(row["paper"]) for row in summary_rows if isinstance(row["paper"], float))

@@ -1,0 +1,327 @@
+"""A causal test of the units' labels (chapter 06): silence the detectors, watch the traits.
+
+Chapter 06 labels conv5_3 units as eye, nose, mouth or glasses detectors from where they peak.
+A label says what a unit responds to, not what the model uses it for. Here the units labelled
+as one part's detectors are silenced (their maps set to 0 after the ReLU, so nothing of them
+reaches the head) and the change of each trait's prediction is measured over the test crops,
+against the same number of random units of the layer (the null). On the synthetic set the
+planted weights say which traits should move when which part's units go
+(:func:`~personality_utils.unit_truth.planted_cue_table`), so the agreement can be scored.
+
+Silencing is exact and cheap: DAN+ sees conv5_3 only through pool5's global max and average
+(L2-normalised), so a silenced unit is a zero in two pooled vectors, and the head is re-run on
+the pooled values of one pass (:func:`pooled_units`, :func:`ablated_logits`; a test checks
+them against a full forward pass with the units zeroed by a hook). The Fig. 4 CAM model (global
+average pooling and one linear layer) works the same way; the authors' CAM head mixes units in
+a 3x3 convolution before pooling and is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._lazy import lazy_module
+from .data import TRAITS
+from .stats import (
+    N_RESAMPLES,
+    benjamini_hochberg,
+    bootstrap_interval,
+    estimate,
+    people,
+    permutation_p_value,
+)
+
+pd = lazy_module("pandas")
+
+__all__ = [
+    "Ablation",
+    "ablate",
+    "ablated_logits",
+    "detector_sets",
+    "pooled_units",
+    "study_ablation",
+]
+
+
+@torch.no_grad()
+def pooled_units(trained, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """One pass over ``images``: what the head of the model reads, per unit.
+
+    Returns:
+        For DAN+: ``relu5_2_max``, ``relu5_2_mean``, ``pool5_max``, ``pool5_mean`` (n, units),
+        before their L2 normalisation. For the Fig. 4 CAM model: ``conv5_3_mean`` (n, units).
+
+    Raises:
+        TypeError: For the authors' CAM head (units mixed before pooling).
+    """
+    from .models import CAMModel, DANPlus
+
+    model = trained.model.eval()
+    device = next(model.parameters()).device
+    if isinstance(model, DANPlus):
+        taps = ("relu5_2", "pool5")
+    elif isinstance(model, CAMModel) and model.head_type == "fig4":
+        taps = ("relu5_3",)
+    else:
+        raise TypeError(f"units of {type(model).__name__} cannot be silenced in pooled form")
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(images), batch_size):
+        inputs = trained.prepare(images[start : start + batch_size], device)
+        outputs = model.backbone(inputs, taps)
+        for name in taps:
+            maps = outputs[name].flatten(2).float()
+            if name == "relu5_3":
+                parts.setdefault("conv5_3_mean", []).append(maps.mean(dim=2).cpu().numpy())
+                continue
+            parts.setdefault(f"{name}_max", []).append(maps.amax(dim=2).cpu().numpy())
+            parts.setdefault(f"{name}_mean", []).append(maps.mean(dim=2).cpu().numpy())
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def _l2(values: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(values, axis=1, keepdims=True)
+    return values / np.maximum(norm, 1e-8)
+
+
+def ablated_logits(
+    trained, pooled: Mapping[str, np.ndarray], units: Sequence[int] = ()
+) -> np.ndarray:
+    """The model's (n, 5) pre-sigmoid outputs with conv5_3's ``units`` silenced, from
+    :func:`pooled_units`."""
+    head = trained.model.fc if "conv5_3_mean" in pooled else trained.model.head
+    weight = head.weight.detach().cpu().double().numpy()
+    bias = head.bias.detach().cpu().double().numpy()
+    units = np.asarray(list(units), dtype=np.int64)
+    if "conv5_3_mean" in pooled:
+        values = np.array(pooled["conv5_3_mean"], dtype=np.float64)
+        values[:, units] = 0.0
+        return values @ weight.T + bias
+    silenced = {}
+    for name in ("pool5_max", "pool5_mean"):
+        values = np.array(pooled[name], dtype=np.float64)
+        values[:, units] = 0.0
+        silenced[name] = values
+    features = np.concatenate(
+        [
+            _l2(np.asarray(pooled["relu5_2_max"], dtype=np.float64)),
+            _l2(np.asarray(pooled["relu5_2_mean"], dtype=np.float64)),
+            _l2(silenced["pool5_max"]),
+            _l2(silenced["pool5_mean"]),
+        ],
+        axis=1,
+    )
+    return features @ weight.T + bias
+
+
+def detector_sets(
+    shares: pd.DataFrame,
+    parts: Sequence[str],
+    size: int,
+    glasses_precision: pd.Series | None = None,
+) -> dict[str, list[int]]:
+    """The units chapter 06 labels as each part's detectors: the ``size`` units with the largest
+    N'/N on the part (the paper's reading of Fig. 9) and, with ``glasses_precision`` (per unit,
+    the share of glasses crops among its top N), the ``size`` most precise glasses units.
+    ``shares`` is :func:`~personality_utils.semantics.region_shares` of conv5_3; a part made of
+    several of its columns (``"eyes & brows"``) sums them."""
+    sets = {}
+    for part in parts:
+        columns = ["eyes", "eyebrows"] if part == "eyes & brows" else [part]
+        score = shares[columns].sum(axis=1)
+        sets[part] = [
+            int(u) for u in score.sort_values(ascending=False, kind="stable").index[:size]
+        ]
+    if glasses_precision is not None:
+        ranked = glasses_precision.sort_values(ascending=False, kind="stable")
+        sets["glasses"] = [int(u) for u in ranked.index[:size]]
+    return sets
+
+
+@dataclass
+class Ablation:
+    """Trait changes when labelled detectors are silenced, against random units
+    (:func:`ablate`).
+
+    Attributes:
+        table: One row per unit set × trait: ``mean |change|`` (trait score, 0-1, mean over the
+            crops) with its person-bootstrap interval, ``null mean`` and ``null 95%`` (random
+            sets of as many units), ``ratio`` (effect over the null mean), ``p`` (share of random
+            sets moving the trait as much, :func:`~personality_utils.stats.permutation_p_value`)
+            and ``q`` (Benjamini-Hochberg over all rows).
+        sets: The silenced units of each set.
+        n_random: Random sets in the null.
+        crops: Crops measured.
+    """
+
+    table: pd.DataFrame
+    sets: dict[str, list[int]]
+    n_random: int
+    crops: int
+
+    def ratios(self) -> pd.DataFrame:
+        """Sets (rows) × traits: effect over the null mean."""
+        return self.table["ratio"].unstack("trait").loc[list(self.sets), list(TRAITS)]
+
+    def agreement(self, planted: pd.DataFrame) -> dict[str, Any]:
+        """Against the planted weights (traits × cues, :func:`~personality_utils.unit_truth.
+        planted_cue_table`): the Spearman correlation of planted share with the effect ratio
+        over set × trait cells, and, per set, whether the trait it moves most (by ratio) is the
+        trait with the largest planted share on that cue."""
+        from scipy.stats import spearmanr
+
+        ratios = self.ratios()
+        cues = [cue for cue in ratios.index if cue in planted.columns]
+        share = planted.loc[list(TRAITS), cues].T  # cues x traits
+        test = spearmanr(share.to_numpy().ravel(), ratios.loc[cues].to_numpy().ravel())
+        spearman, spearman_p = float(test.statistic), float(test.pvalue)
+        matches = {
+            cue: {
+                "moved_most": str(ratios.loc[cue].idxmax()),
+                "planted_most": str(share.loc[cue].idxmax()),
+            }
+            for cue in cues
+        }
+        return {
+            "spearman": spearman,
+            "spearman_p": spearman_p,
+            "matches": matches,
+            "matched": int(sum(m["moved_most"] == m["planted_most"] for m in matches.values())),
+            "cues": len(cues),
+        }
+
+    def measurements(self, agreement: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What the claims read: per set, the smallest q over the traits and the trait it
+        belongs to; with ``agreement``, the planted agreement."""
+        out = {
+            "ablation_min_q": {
+                name: {
+                    "q": float(rows["q"].min()),
+                    "trait": str(rows["q"].idxmin()[1]),
+                    "ratio": float(rows["ratio"].max()),
+                }
+                for name, rows in self.table.groupby(level="set", sort=False)
+            }
+        }
+        if agreement is not None:
+            out["ablation_planted_agreement"] = agreement
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """The results-file entry ``ablation``: per set and trait the effect with its interval,
+        the null and the p and q values."""
+        effects = {}
+        for (name, trait), row in self.table.iterrows():
+            effects.setdefault(name, {})[trait] = {
+                **estimate(row["mean |change|"], row["95% low"], row["95% high"]),
+                "null_mean": float(row["null mean"]),
+                "null_high": float(row["null 95%"]),
+                "ratio": float(row["ratio"]),
+                "p": float(row["p"]),
+                "q": float(row["q"]),
+            }
+        return {
+            "effects": effects,
+            "units": {name: list(units) for name, units in self.sets.items()},
+            "random_sets": self.n_random,
+            "crops": self.crops,
+        }
+
+
+def ablate(
+    trained,
+    crops: np.ndarray,
+    clips: Sequence[str],
+    sets: Mapping[str, Sequence[int]],
+    n_units: int,
+    n_random: int = 200,
+    n_boot: int = N_RESAMPLES,
+    seed: int = 0,
+) -> Ablation:
+    """Silence each set of conv5_3 units, and ``n_random`` random sets of as many units, and
+    measure how far each trait score moves over ``crops`` (one per clip of ``clips``).
+
+    Args:
+        trained: DAN+ (or the Fig. 4 CAM model).
+        crops: uint8 face crops; ``clips`` their clips (the person bootstrap's groups).
+        sets: ``{name: units}`` (:func:`detector_sets`).
+        n_units: Units in conv5_3 (random sets are drawn from all of them).
+    """
+    pooled = pooled_units(trained, crops)
+    intact = 1 / (1 + np.exp(-ablated_logits(trained, pooled)))
+    groups = people(np.asarray(clips))
+    rng = np.random.default_rng(seed)
+
+    def change(units) -> np.ndarray:  # (crops, traits) absolute change of the trait scores
+        silenced = 1 / (1 + np.exp(-ablated_logits(trained, pooled, units)))
+        return np.abs(silenced - intact)
+
+    nulls: dict[int, np.ndarray] = {}
+    rows = []
+    for name, units in sets.items():
+        size = len(units)
+        if size not in nulls:
+            nulls[size] = np.array(
+                [
+                    change(rng.choice(n_units, size, replace=False)).mean(axis=0)
+                    for _ in range(n_random)
+                ]
+            )
+        per_crop = change(list(units))
+        for t, trait in enumerate(TRAITS):
+            value, low, high = bootstrap_interval(per_crop[:, t], groups, n_boot, seed)
+            null = nulls[size][:, t]
+            rows.append(
+                {
+                    "set": name,
+                    "trait": trait,
+                    "mean |change|": value,
+                    "95% low": low,
+                    "95% high": high,
+                    "null mean": float(null.mean()),
+                    "null 95%": float(np.percentile(null, 95)),
+                    "ratio": value / float(null.mean()) if null.mean() > 0 else float("nan"),
+                    "p": permutation_p_value(value, null),
+                }
+            )
+    table = pd.DataFrame(rows).set_index(["set", "trait"])
+    table["q"] = benjamini_hochberg(table["p"].to_numpy())
+    return Ablation(table, {k: list(map(int, v)) for k, v in sets.items()}, n_random, len(crops))
+
+
+def study_ablation(
+    study,
+    glasses=None,
+    synthetic: bool = False,
+    n_random: int = 200,
+    n_boot: int = N_RESAMPLES,
+    seed: int = 0,
+) -> tuple[Ablation, dict[str, Any] | None]:
+    """Chapter 06's ablation: silence the conv5_3 units it labels as each face part's
+    detectors (and glasses detectors where glasses are labelled) in the face model, over the
+    study's population of test crops.
+
+    Args:
+        study: The chapter's :class:`~personality_utils.unit_study.UnitStudy`.
+        glasses: :func:`~personality_utils.unit_truth.glasses_units` (None on real data).
+        synthetic: Whether to score the agreement with the planted weights.
+
+    Returns:
+        The :class:`Ablation` and, on the synthetic set, its :meth:`Ablation.agreement` with
+        :func:`~personality_utils.unit_truth.planted_cue_table` (else None).
+    """
+    from .unit_truth import cue_masks, planted_cue_table
+
+    stats = study.stats
+    n_units = stats.n_units("conv5_3")
+    size = max(3, n_units // 8)  # as many as the planted-cue check's top units
+    parts = list(cue_masks(study.masks["conv5_3"]))
+    precision = glasses.ranked.set_index("unit")["precision"] if glasses is not None else None
+    sets = detector_sets(study.shares["conv5_3"], parts, size, precision)
+    result = ablate(study.trained, study.crops, study.clips, sets, n_units, n_random, n_boot, seed)
+    agreement = result.agreement(planted_cue_table(parts)) if synthetic else None
+    return result, agreement
