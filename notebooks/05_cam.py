@@ -283,6 +283,17 @@ plots.perturbation_curves(tests.perturbation.mean_curves()).show()
 # the map by the box and rewards small, central activated regions; the centre prior shows
 # how far that alone goes.
 #
+# The causal tests answer a different question from the maps. Occlusion asks what the model
+# *needs*, and on the synthetic set its answer can be checked: the poster-driven trait must
+# move when the poster is hidden and the face-driven traits when the face is. Two caveats go
+# with it. A frame with a grey box, or with everything but the face grey, is unlike any
+# training frame, so a model scored on "the face alone" or "the context alone" may fall to the
+# constant predictor whatever it used. That makes the face-only against context-only comparison
+# weak in both directions (Hooker et al., 2019, retrain for this reason; this book does not).
+# Deletion curves share the problem at their far end. Where the CAM order deletes *slower* than
+# a random order, the map's high cells are not where the trait's positive evidence is, and the
+# rows below say so.
+#
 # The chapter's claims, judged by the rules of `personality_utils.claims` from the measurements
 # below (the summary page judges the same rows from the same record). "The same face parts" is a
 # claim of sameness: it holds only if the interval of the largest difference between traits

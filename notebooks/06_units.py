@@ -302,6 +302,9 @@ unit_figures.ablation_heatmap(ablation).show()
 # profile's 7x7 grid it cannot tell eyebrows from eyes. The claims below are judged by the rules
 # of `personality_utils.claims` from this run's measurements (the summary page judges the same
 # rows from the same record); chapter 7 asks whether some units detect facial action units.
+# The ablation is the only causal test here: a label earns its name if silencing the units that
+# carry it moves the traits whose planted cue it is, and moves them more than as many random
+# units do.
 
 # %%
 measurements = unit_study.measurements(
