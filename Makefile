@@ -34,27 +34,30 @@ data: $(STAMP)
 	$(PY) -m personality_utils prepare --profile $(PROFILE) 2>&1 | grep -v "frames + faces"; \
 	echo "== data: $$(( $$(date +%s) - start )) s"
 
-# The four models of chapters 03-04 (DAN+ and the profile's CAM model, on frames and on faces),
-# trained before the notebooks, which then reload the finished checkpoints from the same folders
-# (run_experiment). Two lanes side by side, each with half the cores: on the 2-core CI machine
-# two 1-thread trainings do 251 images/s together where one 2-thread training does 171
-# (benchmarks/train_throughput.py with and without OMP_NUM_THREADS=1). Each lane's progress
-# goes to .cache/logs/; its scores are printed, its log too if it fails.
+# The models of chapters 03-07 (DAN+ and the profile's CAM model on frames and on faces, and DAN+
+# again for each further training seed of the profile), trained before the notebooks, which then
+# reload the finished checkpoints from the same folders (run_experiment). The list is
+# `python -m personality_utils training-plan`; it is shared by two lanes side by side, each with
+# half the cores: on the 2-core CI machine two 1-thread trainings do 251 images/s together where
+# one 2-thread training does 171 (benchmarks/train_throughput.py with and without
+# OMP_NUM_THREADS=1). Each lane's progress goes to .cache/logs/; its scores are printed, its log
+# too if it fails.
 models: data
 	@set -o pipefail; mkdir -p $(PERSONALITY_UTILS_CACHE)/logs; start=$$(date +%s); \
-	cam=$$($(PY) -c 'from personality_utils.profiles import get_profile; print(get_profile("$(PROFILE)").cam_kind)'); \
 	threads=$(LANE_THREADS); \
 	lane() { \
-		log=$(PERSONALITY_UTILS_CACHE)/logs/train-$(PROFILE)-$$1.log; : > $$log; \
-		for source in frames faces; do \
-			echo "== training $$1 on $$source ($$threads threads)"; \
+		log=$(PERSONALITY_UTILS_CACHE)/logs/train-$(PROFILE)-lane$$1.log; : > $$log; \
+		$(PY) -m personality_utils training-plan --profile $(PROFILE) --lanes $(LANES) --lane $$1 \
+		| while read -r kind source seed; do \
+			echo "== training $$kind on $$source, seed $$seed ($$threads threads)"; \
 			OMP_NUM_THREADS=$$threads $(PY) -m personality_utils train --profile $(PROFILE) \
-				--kind $$1 --source $$source $(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS)) \
-				2>>$$log | sed "s/^/   $$1 $$source: /" \
-				|| { tail -n 20 $$log; return 1; }; \
+				--kind $$kind --source $$source --training-seed $$seed \
+				$(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS)) \
+				< /dev/null 2>>$$log | sed "s/^/   $$kind $$source $$seed: /" \
+				|| { tail -n 20 $$log; exit 1; }; \
 		done; }; \
-	lane danplus & first=$$!; lane $$cam & second=$$!; \
-	status=0; wait $$first || status=1; wait $$second || status=1; \
+	pids=; for index in $$(seq 0 $$(( $(LANES) - 1 ))); do lane $$index & pids="$$pids $$!"; done; \
+	status=0; for pid in $$pids; do wait $$pid || status=1; done; \
 	echo "== models: $$(( $$(date +%s) - start )) s"; exit $$status
 
 # The chapters, two at a time, each with half the cores, in the order personality_utils.chapters

@@ -42,10 +42,8 @@ from personality_utils import data, experiments, paper, plots, results, session,
 
 chapter = session.start("04_faces_model", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
-runs = {
-    "danplus": chapter.experiment("faces"),
-    "cam": chapter.experiment("faces", settings.cam_kind),
-}
+faces_seeds = chapter.seed_runs("faces")  # DAN+ once per training seed (chapter 3)
+runs = {"danplus": faces_seeds.first, "cam": chapter.experiment("faces", settings.cam_kind)}
 faces_run = runs["danplus"]
 print(
     f"training frames without a face, dropped: {faces_run.dropped_frames} "
@@ -80,7 +78,8 @@ test_scores = {kind: run.test.all for kind, run in runs.items()}
 baseline = test_scores["danplus"].baseline
 truth = dataset.store("test").clip_labels()
 full_frames = results.load_results("03_full_frames")
-frames_run = chapter.experiment("frames")  # reloads chapter 3's model
+frames_seeds = chapter.seed_runs("frames")  # reloads chapter 3's models
+frames_run = frames_seeds.first
 experiments.metrics_table(runs).round(4)
 
 # %% tags=["hide-input"]
@@ -102,11 +101,13 @@ plots.prediction_scatter(
 # The paper's two rows differ by 0.003 in mean accuracy, with no interval. The same clips are
 # scored by both models here, so a paired bootstrap gives an interval for the difference itself;
 # it resamples the people the clips come from (their YouTube ids), since the clips of one person
-# are not independent.
+# are not independent. Each model was trained once per training seed (chapter 3): the difference
+# is between the means over seeds, and every bootstrap draw also resamples each model's seeds,
+# so the interval carries the spread between training runs as well as the clip sampling.
 
 # %%
 differences = stats.paired_differences(
-    faces_run.test.all.predictions, frames_run.test.all.predictions, truth, seed=seed
+    faces_seeds.predictions(), frames_seeds.predictions(), truth, seed=seed
 )
 paired = differences["mean"]
 pd.Series(paired, name="MA(faces) − MA(full frames), paired bootstrap").to_frame()
@@ -117,10 +118,12 @@ pd.Series(paired, name="MA(faces) − MA(full frames), paired bootstrap").to_fra
 # The paper's rows are copied from its Table 1 (real First Impressions test set). Our rows are
 # measured in this book, on the data named below them, so they are comparable with each other
 # and with the constant row, not with the paper's numbers unless `data_root` points at the real
-# dataset and the profile is `paper`.
+# dataset and the profile is `paper`. Where the profile trains several seeds, our rows are the
+# means over them and `MA sd` is the standard deviation of MA between seeds (the paper trained
+# once and gives none).
 
 # %%
-table1 = experiments.table1(frames_run, faces_run)
+table1 = experiments.table1(frames_seeds, faces_seeds)
 print(
     f"our rows: {dataset.description}, profile '{settings.name}', test split ({len(truth)} clips)"
 )
@@ -161,7 +164,7 @@ print(f"wrote {csv_path.name}")
 unseen = faces_run.test.identity_disjoint
 measurements = {
     **stats.model_measurements(
-        faces_run.test.all.predictions,
+        faces_seeds.predictions(),
         truth,
         dataset.store("train").clip_labels(),
         seed,
@@ -171,6 +174,7 @@ measurements = {
     "faces_minus_frames_per_trait": differences["traits"],
 }
 record = experiments.results_record(faces_run)
+record["seeds"] = faces_seeds.record()
 record["cam_model"] = experiments.results_record(runs["cam"])
 record["cam_model"]["kind"] = settings.cam_kind
 record["validation"] = experiments.results_record(faces_run, "validation")

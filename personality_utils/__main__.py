@@ -136,7 +136,7 @@ def _train(arguments: argparse.Namespace) -> int:
         arguments.kind,
         arguments.backbone_weights,
         arguments.device,
-        arguments.seed,
+        _training_seed(arguments),
         arguments.source,
     )
     if arguments.batch_size is not None:
@@ -151,7 +151,7 @@ def _train(arguments: argparse.Namespace) -> int:
             profile,
             arguments.source,
             arguments.kind,
-            seed=arguments.seed,
+            seed=_training_seed(arguments),
             config=config,
             checkpoint_dir=_checkpoint_dir(arguments, dataset, config, profile),
         )
@@ -172,13 +172,33 @@ def _train(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _training_seed(arguments: argparse.Namespace) -> int:
+    """The seed of the training: ``--training-seed``, or the data's ``--seed``."""
+    chosen = getattr(arguments, "training_seed", None)
+    return arguments.seed if chosen is None else chosen
+
+
+def _training_plan(arguments: argparse.Namespace) -> int:
+    from . import experiments
+
+    jobs = experiments.training_plan(arguments.profile)
+    for kind, source, seed in experiments.lane_share(jobs, arguments.lanes, arguments.lane):
+        print(kind, source, seed)
+    return 0
+
+
 def _checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> Path:
     from . import experiments
 
     if arguments.out is not None:
         return arguments.out
     folder = experiments.experiment_dir(
-        dataset, profile, arguments.kind, arguments.source, arguments.seed, config.backbone_weights
+        dataset,
+        profile,
+        arguments.kind,
+        arguments.source,
+        _training_seed(arguments),
+        config.backbone_weights,
     )
     if config.batch_size != profile.recipe.batch_size:
         # Not the profile's recipe: keep it apart from the profile's own checkpoint.
@@ -195,7 +215,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
         arguments.profile,
         arguments.kind,
         arguments.source,
-        arguments.seed,
+        _training_seed(arguments),
         arguments.backbone_weights,
     )
     experiment = experiments.load_experiment(
@@ -321,7 +341,13 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--source", default="frames", choices=["frames", "faces"])
         command.add_argument("--kind", default="danplus", choices=["danplus", "cam", "cam_fig4"])
         command.add_argument("--device", default="auto")
-        command.add_argument("--seed", type=int, default=0)
+        command.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
+        command.add_argument(
+            "--training-seed",
+            type=int,
+            default=None,
+            help="seed of the training (default: --seed); it names the checkpoint folder",
+        )
         command.add_argument("--cache-dir", type=Path, default=None)
         command.add_argument(
             "--backbone-weights",
@@ -369,6 +395,14 @@ def main(argv: list[str] | None = None) -> int:
     weights.add_argument("--out", type=Path, required=True, help="the .pth file to write")
     weights.add_argument("--seed", type=int, default=0)
     weights.set_defaults(run=_random_vgg_face)
+    plan = commands.add_parser(
+        "training-plan",
+        help="the models make trains before the chapters, one 'kind source seed' per line",
+    )
+    plan.add_argument("--profile", default="default", choices=sorted(PROFILES))
+    plan.add_argument("--lanes", type=int, default=1, help="lanes the trainings are shared by")
+    plan.add_argument("--lane", type=int, default=0, help="print this lane's share (from 0)")
+    plan.set_defaults(run=_training_plan)
     run = commands.add_parser(
         "chapters", help="execute the book's chapters with papermill, in dependency order"
     )

@@ -432,7 +432,8 @@ CLAIMS: tuple[Claim, ...] = (
         "frames_beat_constant",
         "03_full_frames",
         "DAN+ on full video frames predicts the traits better than the training mean",
-        "held: the paired 95% interval of MA − constant lies above 0",
+        "held: the paired 95% interval of MA − constant lies above 0 (MA: the mean over the "
+        "training seeds; the interval resamples people and seeds)",
         _IMG["MA"],
         "training-mean constant",
         "full frames MA",
@@ -454,7 +455,8 @@ CLAIMS: tuple[Claim, ...] = (
         "faces_beat_constant",
         "04_faces_model",
         "DAN+ on aligned faces predicts the traits better than the training mean",
-        "held: the paired 95% interval of MA − constant lies above 0",
+        "held: the paired 95% interval of MA − constant lies above 0 (MA: the mean over the "
+        "training seeds; the interval resamples people and seeds)",
         _FACE["MA"],
         "training-mean constant",
         "faces MA",
@@ -466,7 +468,8 @@ CLAIMS: tuple[Claim, ...] = (
         "faces_beat_frames",
         "04_faces_model",
         "faces alone are more accurate than full frames",
-        "held: the paired 95% interval of MA(faces) − MA(frames) lies above 0",
+        "held: the paired 95% interval of MA(faces) − MA(frames) lies above 0 (means over the "
+        "training seeds; the interval resamples people and each model's seeds)",
         _FACE["MA"] - _IMG["MA"],
         "no difference",
         "MA faces − frames",
@@ -851,7 +854,8 @@ CLAIMS: tuple[Claim, ...] = (
         "au_model_beats_constant",
         "07_action_units",
         "17 AU intensities predict the traits: the linear AU model beats the constant predictor",
-        "held: the paired 95% interval of MA − constant lies above 0",
+        "held: the paired 95% interval of MA − constant lies above 0 (MA: the mean over the "
+        "training seeds; the interval resamples people and seeds)",
         paper.AU_MODEL_ACCURACY,
         "training-mean constant",
         "AU model MA",

@@ -37,7 +37,11 @@ __all__ = [
     "Scores",
     "SplitScores",
     "Experiment",
+    "SeedRuns",
     "evaluate",
+    "lane_share",
+    "pretrained_from",
+    "training_plan",
     "experiment_dir",
     "score_splits",
     "split_predictions",
@@ -124,6 +128,72 @@ class Experiment:
         if name not in ("validation", "test"):
             raise ValueError(f"split must be 'validation' or 'test', got {name!r}")
         return getattr(self, name)
+
+
+@dataclass
+class SeedRuns:
+    """One model trained once per training seed (chapters 03-04's DAN+), keyed by seed.
+
+    Table 1 shows their mean and spread, and the faces-against-frames comparison resamples the
+    seeds as well as the clips (:func:`~personality_utils.stats.paired_difference` with lists).
+    The first seed's run is the one the other chapters read.
+    """
+
+    runs: dict[int, Experiment]
+
+    @property
+    def first(self) -> Experiment:
+        """The first seed's run."""
+        return next(iter(self.runs.values()))
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.runs)
+
+    def predictions(self, split: str = "test") -> list[pd.DataFrame]:
+        """Each seed's clip predictions on every clip of ``split``."""
+        return [run.split(split).all.predictions for run in self.runs.values()]
+
+    def table(self, split: str = "test") -> pd.DataFrame:
+        """One row per seed (MA, mean R² and R² per trait), then their ``mean`` and ``sd``
+        (sample standard deviation over seeds; NaN for one seed)."""
+        rows = {}
+        for seed, run in self.runs.items():
+            metrics = run.split(split).all.metrics
+            rows[f"seed {seed}"] = {
+                "MA": float(metrics.loc["mean", "accuracy"]),
+                "mean R²": float(metrics.loc["mean", "r2"]),
+                **{f"R² {t}": float(metrics.loc[t, "r2"]) for t in TRAITS},
+            }
+        table = pd.DataFrame(rows).T
+        spread = table.std(ddof=1) if len(table) > 1 else table.iloc[0] * np.nan
+        return pd.concat([table, table.mean().to_frame("mean").T, spread.to_frame("sd").T])
+
+    def record(self, split: str = "test") -> dict:
+        """The results-file entry ``seeds``: per-seed and mean ``mean_accuracy`` and ``r2``,
+        the spread over seeds and the constant predictor's accuracy."""
+        table = self.table(split)
+        per_seed = table.iloc[: len(self.runs)]
+        return {
+            "seeds": self.seeds,
+            "mean_accuracy": dict(zip(self.seeds, per_seed["MA"].astype(float), strict=True)),
+            "mean_accuracy_mean": float(table.loc["mean", "MA"]),
+            "mean_accuracy_sd": float(table.loc["sd", "MA"]),
+            "r2": {
+                seed: {t: float(row[f"R² {t}"]) for t in TRAITS}
+                for seed, (_, row) in zip(self.seeds, per_seed.iterrows(), strict=True)
+            },
+            "r2_mean": {t: float(table.loc["mean", f"R² {t}"]) for t in TRAITS},
+            "per_trait_accuracy_mean": {
+                t: float(
+                    np.mean(
+                        [r.split(split).all.metrics.loc[t, "accuracy"] for r in self.runs.values()]
+                    )
+                )
+                for t in TRAITS
+            },
+            "constant_baseline_accuracy": self.first.split(split).all.constant_accuracy,
+        }
 
 
 def evaluate(
@@ -215,6 +285,31 @@ def run_experiment(
         dropped_frames=int(len(train_store) - len(meta)),
         **score_splits(dataset, trained, source, folder),
     )
+
+
+def training_plan(profile, seed: int = 0) -> list[tuple[str, str, int]]:
+    """The models chapters 03-07 read, as ``(kind, source, training seed)``: DAN+ and the
+    profile's CAM model on frames and on faces with the first seed, then DAN+ on both with
+    each further seed of the profile (``seeds``). ``make models`` trains them before the
+    chapters run; a chapter trains a missing one on first use."""
+    profile = get_profile(profile)
+    jobs = [
+        ("danplus", "frames", seed),
+        (profile.cam_kind, "frames", seed),
+        ("danplus", "faces", seed),
+        (profile.cam_kind, "faces", seed),
+    ]
+    for extra in range(seed + 1, seed + profile.seeds):
+        jobs += [("danplus", "frames", extra), ("danplus", "faces", extra)]
+    return jobs
+
+
+def lane_share(jobs: list, lanes: int, lane: int) -> list:
+    """The jobs of one of ``lanes`` lanes: every ``lanes``-th job from the ``lane``-th on, so
+    lanes get equal counts of similar jobs."""
+    if not 0 <= lane < max(lanes, 1):
+        raise ValueError(f"lane must be in 0..{lanes - 1}, got {lane}")
+    return jobs[lane :: max(lanes, 1)]
 
 
 def experiment_dir(
@@ -384,6 +479,16 @@ def summary_table(
     return pd.DataFrame(rows).T
 
 
+def pretrained_from(config: TrainConfig) -> str:
+    """What a model's backbone was initialised from, in words (results files, chapters)."""
+    weights = config.backbone_weights
+    if weights is None:
+        return "random initialisation (no pretraining)"
+    if weights == "imagenet":
+        return "ImageNet VGG-16 (torchvision)"
+    return f"VGG-Face weights {Path(weights).name}"
+
+
 def results_record(experiment: Experiment, split: str = "test") -> dict:
     """The headline figures of one run for ``book/results``: mean and per-trait accuracy, the
     constant baseline, R², Pearson r and CCC per trait, intervals, identity-disjoint scores."""
@@ -401,6 +506,7 @@ def results_record(experiment: Experiment, split: str = "test") -> dict:
         "ccc": metrics.loc[list(TRAITS), "ccc"].to_dict(),
         "fallback_clips": experiment.fallback_clips.get(split, 0),
         "config": experiment.config.to_dict(),
+        "pretrained_from": pretrained_from(experiment.config),
         "epochs_seconds": float(experiment.history["seconds"].sum()),
     }
     if scores.identity_disjoint is not None:
@@ -442,14 +548,26 @@ def subset_table(experiments: dict[str, Experiment], split: str = "test") -> pd.
     return pd.DataFrame(rows).T
 
 
-def table1(frames: Experiment, faces: Experiment) -> pd.DataFrame:
+def table1(frames: Experiment | SeedRuns, faces: Experiment | SeedRuns) -> pd.DataFrame:
     """The paper's Table 1 (its rows, copied from :mod:`~personality_utils.paper`) above ours:
-    DAN+ on full frames and on faces, and the constant predictor, on the test split."""
-    ours = summary_table({"img (ours, DAN+ full frames)": frames, "face (ours, DAN+ faces)": faces})
-    baseline = faces.test.all.baseline
+    DAN+ on full frames and on faces (the mean over training seeds when given
+    :class:`SeedRuns`, with the spread of MA over seeds in ``MA sd``), and the constant
+    predictor, on the test split."""
+    rows_ours = {}
+    for name, runs in (
+        ("img (ours, DAN+ full frames)", frames),
+        ("face (ours, DAN+ faces)", faces),
+    ):
+        runs = runs if isinstance(runs, SeedRuns) else SeedRuns({0: runs})
+        table = summary_table({f"seed {k}": run for k, run in runs.runs.items()})
+        label = f"{name[:-1]}, mean of {len(table)} seeds)" if len(table) > 1 else name
+        rows_ours[label] = {**table.mean().to_dict(), "MA sd": table["MA"].std(ddof=1)}
+    ours = pd.DataFrame(rows_ours).T
+    first = faces.first if isinstance(faces, SeedRuns) else faces
+    baseline = first.test.all.baseline
     constant = {"MA": baseline["mean"], **{t[0].upper(): baseline[t] for t in TRAITS}}
     paper_rows = pd.DataFrame(
         {f"{name} (paper)": row for name, row in TABLE1.items()}, index=list(TABLE1_COLUMNS)
     ).T
     rows = [paper_rows, ours, pd.DataFrame({"constant (ours, training mean)": constant}).T]
-    return pd.concat(rows)[list(TABLE1_COLUMNS)]
+    return pd.concat(rows)[[*TABLE1_COLUMNS, "MA sd"]]

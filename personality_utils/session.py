@@ -39,10 +39,13 @@ class Chapter:
         (:func:`~personality_utils.profiles.compare_with_authors`)."""
         return profiles.compare_with_authors(self.settings, chapter=self.number)
 
-    def experiment(self, source: str, kind: str = "danplus") -> experiments.Experiment:
+    def experiment(
+        self, source: str, kind: str = "danplus", training_seed: int | None = None
+    ) -> experiments.Experiment:
         """A model of chapters 03-04 on ``frames`` or ``faces``: trained on first use, then
         reloaded from its checkpoint and scored
-        (:func:`~personality_utils.experiments.run_experiment`)."""
+        (:func:`~personality_utils.experiments.run_experiment`). ``training_seed`` None: the
+        chapter's seed (the first of :attr:`training_seeds`)."""
         return experiments.run_experiment(
             self.dataset,
             self.settings,
@@ -50,8 +53,20 @@ class Chapter:
             kind,
             self.backbone_weights,
             self.device,
-            self.seed,
+            self.seed if training_seed is None else training_seed,
             progress=False,
+        )
+
+    @property
+    def training_seeds(self) -> list[int]:
+        """The training seeds of DAN+ (the profile's ``seeds``, from the chapter's seed on)."""
+        return [self.seed + k for k in range(self.settings.seeds)]
+
+    def seed_runs(self, source: str) -> experiments.SeedRuns:
+        """DAN+ on ``source`` once per training seed (:class:`~personality_utils.experiments.
+        SeedRuns`); the first is :meth:`experiment`'s."""
+        return experiments.SeedRuns(
+            {k: self.experiment(source, "danplus", k) for k in self.training_seeds}
         )
 
     def output(self, name: str) -> Path:

@@ -201,8 +201,33 @@ def percentile_interval(draws: np.ndarray, level: float = LEVEL) -> tuple[float,
     return float(low), float(high)
 
 
+def _seed_list(predictions) -> list:
+    """One model's clip predictions, or several (one per training seed), as a list."""
+    return [predictions] if isinstance(predictions, pd.DataFrame) else list(predictions)
+
+
+def _seed_means(
+    errors: Sequence[np.ndarray], weights: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Per bootstrap draw, the mean error of one model: each seed's weighted mean over the
+    drawn people (``weights``, :func:`cluster_weights`), averaged over as many seeds as there
+    are, drawn with replacement (the seeds' own bootstrap). One seed: just the weighted mean.
+
+    Args:
+        errors: Per seed, (clips, k) errors.
+
+    Returns:
+        (draws, k).
+    """
+    per_seed = np.stack([weights @ e for e in errors]) / weights.sum(axis=1)[None, :, None]
+    if len(errors) == 1:
+        return per_seed[0]
+    picks = rng.multinomial(len(errors), np.full(len(errors), 1 / len(errors)), len(weights))
+    return np.einsum("rs,srk->rk", picks, per_seed) / len(errors)
+
+
 def accuracy_intervals(
-    predicted: pd.DataFrame,
+    predicted: pd.DataFrame | Sequence[pd.DataFrame],
     truth: pd.DataFrame,
     by_person: bool = True,
     n_resamples: int = N_RESAMPLES,
@@ -212,21 +237,25 @@ def accuracy_intervals(
     """Bootstrap intervals of the accuracy of each trait and of the mean accuracy, resampling
     people (``by_person``; the clips of one YouTube id go in or out together) or clips.
 
+    ``predicted`` may be a list, one model per training seed: the accuracy is then the mean
+    over the seeds and each draw also resamples the seeds (a two-level bootstrap), so the
+    interval carries the training's variance as well as the clips'.
+
     Returns:
         ``low`` and ``high`` per trait and ``mean``.
     """
-    errors = _clip_errors(predicted, truth)
+    errors = [_clip_errors(p, truth) for p in _seed_list(predicted)]
     groups = people(truth.index) if by_person else np.arange(len(truth))
     weights = cluster_weights(groups, n_resamples, seed)
-    accuracy = 1 - (weights @ errors) / weights.sum(axis=1, keepdims=True)  # (resamples, traits)
+    accuracy = 1 - _seed_means(errors, weights, np.random.default_rng(seed + 1))
     accuracy = np.column_stack([accuracy, accuracy.mean(axis=1)])
     low, high = _percentiles(accuracy, level)
     return pd.DataFrame({"low": low, "high": high}, index=[*TRAITS, "mean"])
 
 
 def paired_difference(
-    predictions_a: pd.DataFrame,
-    predictions_b: pd.DataFrame,
+    predictions_a: pd.DataFrame | Sequence[pd.DataFrame],
+    predictions_b: pd.DataFrame | Sequence[pd.DataFrame],
     truth: pd.DataFrame,
     by_person: bool = True,
     n_resamples: int = N_RESAMPLES,
@@ -238,25 +267,32 @@ def paired_difference(
 
     Each clip's error is its mean absolute error over the five traits (or over ``trait``
     alone); resampling people (or clips) keeps the pairing, so the interval is for the
-    difference itself.
+    difference itself. Either side may be a list of models, one per training seed: its
+    accuracy is then the mean over its seeds, and each draw resamples each side's seeds too,
+    so that the interval accounts for seed variance as well as clip sampling.
 
     Returns:
-        ``difference``, ``low``, ``high``, ``clips`` and ``people``.
+        ``difference``, ``low``, ``high``, ``clips``, ``people`` and ``seeds`` (of A and B).
     """
     column = slice(None) if trait is None else [list(TRAITS).index(trait)]
-    error_a = _clip_errors(predictions_a, truth)[:, column].mean(axis=1)
-    error_b = _clip_errors(predictions_b, truth)[:, column].mean(axis=1)
-    difference = error_b - error_a  # accuracy(A) - accuracy(B)
+    sides = [_seed_list(predictions_a), _seed_list(predictions_b)]
+    errors = [
+        [_clip_errors(p, truth)[:, column].mean(axis=1, keepdims=True) for p in side]
+        for side in sides
+    ]
     groups = people(truth.index) if by_person else np.arange(len(truth))
     weights = cluster_weights(groups, n_resamples, seed)
-    draws = (weights @ difference) / weights.sum(axis=1)
-    low, high = _percentiles(draws, level)
+    rng = np.random.default_rng(seed + 1)
+    draws = _seed_means(errors[1], weights, rng) - _seed_means(errors[0], weights, rng)
+    low, high = _percentiles(draws[:, 0], level)
+    difference = np.mean([e.mean() for e in errors[1]]) - np.mean([e.mean() for e in errors[0]])
     return {
-        "difference": float(difference.mean()),
+        "difference": float(difference),
         "low": float(low),
         "high": float(high),
-        "clips": len(difference),
+        "clips": len(truth),
         "people": len(np.unique(groups)),
+        "seeds": [len(side) for side in sides],
     }
 
 
@@ -267,7 +303,10 @@ def constant_predictions(train: pd.DataFrame, clips) -> pd.DataFrame:
 
 
 def gain_over_constant(
-    predictions: pd.DataFrame, truth: pd.DataFrame, train: pd.DataFrame, **options
+    predictions: pd.DataFrame | Sequence[pd.DataFrame],
+    truth: pd.DataFrame,
+    train: pd.DataFrame,
+    **options,
 ) -> dict:
     """:func:`paired_difference` of a model against the constant predictor (the training mean)
     on ``truth``'s clips: how much the model adds, with its interval."""
@@ -277,7 +316,7 @@ def gain_over_constant(
 
 
 def model_measurements(
-    predictions: pd.DataFrame,
+    predictions: pd.DataFrame | Sequence[pd.DataFrame],
     truth: pd.DataFrame,
     train: pd.DataFrame,
     seed: int = 0,
@@ -288,7 +327,7 @@ def model_measurements(
     over it (:func:`estimate` records). With ``unseen_clips`` (the clips of people never seen
     in training, at least three), also the gain on those alone and how many there are
     (``identity_disjoint_gain``, ``identity_disjoint_clips``)."""
-    accuracy = trait_accuracy(predictions, truth)["mean"]
+    accuracy = float(np.mean([trait_accuracy(p, truth)["mean"] for p in _seed_list(predictions)]))
     interval = accuracy_intervals(predictions, truth, seed=seed).loc["mean"]
     out = {
         "accuracy": estimate(accuracy, interval["low"], interval["high"]),
@@ -305,7 +344,10 @@ def model_measurements(
 
 
 def paired_differences(
-    predictions_a: pd.DataFrame, predictions_b: pd.DataFrame, truth: pd.DataFrame, seed: int = 0
+    predictions_a: pd.DataFrame | Sequence[pd.DataFrame],
+    predictions_b: pd.DataFrame | Sequence[pd.DataFrame],
+    truth: pd.DataFrame,
+    seed: int = 0,
 ) -> dict:
     """:func:`paired_difference` A − B on the mean accuracy (``mean``, the full record) and on
     each trait (``traits``, :func:`estimate` records)."""

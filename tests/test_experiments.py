@@ -101,7 +101,7 @@ def test_table1_and_the_identity_disjoint_table():
     frames = _experiment(truth + 0.1, truth, train)
     faces = _experiment(truth + 0.05, truth, train, unseen=truth.iloc[:5])
     table = experiments.table1(frames, faces)
-    assert list(table.columns) == list(paper.TABLE1_COLUMNS)
+    assert list(table.columns) == [*paper.TABLE1_COLUMNS, "MA sd"]
     assert table.loc["face (paper)", "MA"] == paper.TABLE1["face"]["MA"]
     assert table.loc["img (ours, DAN+ full frames)", "O"] == pytest.approx(0.9)
     assert table.loc["face (ours, DAN+ faces)", "MA"] == pytest.approx(0.95)
@@ -123,3 +123,29 @@ def test_table1_and_the_identity_disjoint_table():
     assert record["identity_disjoint"]["clips"] == 5 and record["epochs_seconds"] == 3.0
     with pytest.raises(ValueError, match="split must be"):
         faces.split("train")
+
+
+def test_seed_runs_mean_spread_and_table1():
+    rng = np.random.default_rng(4)
+    clips = [f"{index:011d}.000.mp4" for index in range(20)]
+    truth = pd.DataFrame(rng.uniform(size=(20, 5)), index=clips, columns=list(data.TRAITS))
+    train = pd.DataFrame(rng.uniform(size=(40, 5)), columns=list(data.TRAITS))
+    runs = experiments.SeedRuns(
+        {seed: _experiment(truth + shift, truth, train) for seed, shift in ((0, 0.1), (1, 0.2))}
+    )
+    table = runs.table()
+    assert list(table.index) == ["seed 0", "seed 1", "mean", "sd"]
+    assert table.loc["mean", "MA"] == pytest.approx(0.85)
+    assert table.loc["sd", "MA"] == pytest.approx(np.std([0.9, 0.8], ddof=1))
+    record = runs.record()
+    assert record["seeds"] == [0, 1] and record["mean_accuracy"][1] == pytest.approx(0.8)
+    assert record["mean_accuracy_mean"] == pytest.approx(0.85)
+    assert record["per_trait_accuracy_mean"]["openness"] == pytest.approx(0.85)
+    assert len(runs.predictions()) == 2 and runs.first is runs.runs[0]
+    one = experiments.SeedRuns({0: runs.runs[0]})
+    assert np.isnan(one.table().loc["sd", "MA"])
+    table1 = experiments.table1(runs, one)
+    row = "img (ours, DAN+ full frames, mean of 2 seeds)"
+    assert table1.loc[row, "MA"] == pytest.approx(0.85)
+    assert table1.loc[row, "MA sd"] == pytest.approx(np.std([0.9, 0.8], ddof=1))
+    assert np.isnan(table1.loc["face (ours, DAN+ faces)", "MA sd"])

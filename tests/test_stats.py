@@ -214,3 +214,43 @@ def test_constant_predictions_have_no_correlation_and_no_warning():
         metrics = stats.regression_metrics(constant, truth)
     assert metrics.loc[list(data.TRAITS), "pearson"].isna().all()
     assert metrics.loc["openness", "r2"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_seeds_one_is_the_single_model_and_identical_seeds_change_nothing():
+    rng = np.random.default_rng(5)
+    truth = pd.DataFrame(rng.uniform(size=(60, 5)), columns=list(data.TRAITS))
+    a = truth + rng.normal(0, 0.05, size=truth.shape)
+    b = truth + rng.normal(0, 0.1, size=truth.shape)
+    single = stats.paired_difference(a, b, truth, n_resamples=500)
+    assert stats.paired_difference([a], [b], truth, n_resamples=500) == single
+    repeated = stats.paired_difference([a, a, a], [b, b], truth, n_resamples=500)
+    assert repeated["seeds"] == [3, 2]
+    for key in ("difference", "low", "high"):
+        assert repeated[key] == pytest.approx(single[key])
+    intervals = stats.accuracy_intervals([a, a], truth, n_resamples=500)
+    pd.testing.assert_frame_equal(intervals, stats.accuracy_intervals(a, truth, n_resamples=500))
+
+
+def test_seed_variance_widens_the_interval_and_the_mean_is_over_seeds():
+    rng = np.random.default_rng(6)
+    truth = pd.DataFrame(rng.uniform(size=(400, 5)), columns=list(data.TRAITS))
+    # Three training seeds of one model whose accuracy differs by seed (0.03, 0.05, 0.07 noise).
+    seeds = [truth + rng.normal(0, sd, size=truth.shape) for sd in (0.03, 0.05, 0.07)]
+    other = truth + rng.normal(0, 0.05, size=truth.shape)
+    result = stats.paired_difference(seeds, other, truth, n_resamples=1000)
+    expected = (
+        np.mean([stats.trait_accuracy(s, truth)["mean"] for s in seeds])
+        - (stats.trait_accuracy(other, truth)["mean"])
+    )
+    assert result["difference"] == pytest.approx(expected)
+    averaged = stats.paired_difference(seeds[1], other, truth, n_resamples=1000)
+    width = (result["high"] - result["low"]) / (averaged["high"] - averaged["low"])
+    assert width > 2  # the seeds' spread dominates the clips'
+    # Brute force of the two-level draw: seeds picked with replacement, then averaged.
+    errors = [np.array([[1.0], [3.0]]), np.array([[5.0], [7.0]])]
+    weights = np.array([[1.0, 1.0], [2.0, 0.0]])
+    rng_picks = np.random.default_rng(0)
+    picks = np.random.default_rng(0).multinomial(2, [0.5, 0.5], 2)
+    means = stats._seed_means(errors, weights, rng_picks)
+    per_seed = np.array([[2.0, 6.0], [1.0, 5.0]])  # draw x seed
+    np.testing.assert_allclose(means[:, 0], (picks * per_seed).sum(axis=1) / 2)

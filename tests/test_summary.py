@@ -86,6 +86,19 @@ def test_table1_rows_and_figures():
     assert table.loc["img (ours)", "O"] == 0.90 and table.loc["img (ours)", "N"] == 0.86
     assert table.loc["constant (ours, training mean)", "MA"] == 0.87
     assert table.loc["face (paper)", "E"] == 0.915
+    # Several training seeds: Table 1 shows their mean, and says so.
+    seeded = dict(chapters)
+    seeded["04_faces_model"] = _chapter(
+        "04_faces_model",
+        mean_accuracy=0.5,  # the first seed's: not the row
+        per_trait_accuracy=PER_TRAIT,
+        seeds={
+            "seeds": [0, 1, 2],
+            "mean_accuracy_mean": 0.89,
+            "per_trait_accuracy_mean": {trait: 0.89 for trait in TRAITS},
+        },
+    )
+    assert summary.table1_rows(seeded).loc["face (ours, mean of 3 seeds)", "MA"] == 0.89
     figure = plots.table1_figure(table)
     assert len(figure.data) == len(table)
     rows = summary.evaluate_claims(chapters)
