@@ -62,6 +62,7 @@ def _prepare(arguments: argparse.Namespace) -> int:
             data_root=arguments.data_root,
             seed=arguments.seed,
             cache_dir=arguments.cache_dir,
+            skip_short=arguments.skip_short,
         )
         stores = {
             split: dataset.store(split)
@@ -78,8 +79,9 @@ def _prepare(arguments: argparse.Namespace) -> int:
             size=profile.store_size,
             workers=profile.workers,
             face_size=0 if arguments.no_faces else profile.face_size,
+            skip_short=arguments.skip_short,
         )
-    skipped = 0
+    skipped = short = 0
     for split, store in stores.items():
         faces_found = int(store.detections["found"].sum()) if store.detections is not None else 0
         print(
@@ -89,6 +91,14 @@ def _prepare(arguments: argparse.Namespace) -> int:
         for clip, reason in sorted(store.skipped.items()):
             print(f"  skipped {clip}: {reason}", file=sys.stderr)
         skipped += len(store.skipped)
+        short += len(store.short)
+    if short:
+        what = "skipped" if arguments.skip_short else "kept (--skip-short leaves them out)"
+        print(
+            f"{short} clips decode far fewer frames than their container promises (truncated?): "
+            f"{what}; named above and in each split's store.json",
+            file=sys.stderr,
+        )
     if skipped:
         print(
             f"{skipped} clips skipped (listed above and in each split's store.json)",
@@ -300,6 +310,13 @@ def main(argv: list[str] | None = None) -> int:
         help="processes (default and 0: every core this process may use)",
     )
     prepare.add_argument("--no-faces", action="store_true", help="frames only, no face store")
+    prepare.add_argument(
+        "--skip-short",
+        action="store_true",
+        help="leave out clips that decode far fewer frames than their container promises "
+        "(truncated downloads; by default they are sampled from the frames they have, with a "
+        "warning)",
+    )
     prepare.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
     prepare.add_argument("--cache-dir", type=Path, default=None)
     prepare.set_defaults(run=_prepare)
