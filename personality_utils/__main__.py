@@ -272,6 +272,7 @@ def _chapters(arguments: argparse.Namespace) -> int:
         backbone_weights=arguments.backbone_weights,
         threads=arguments.threads,
         on_finish=report,
+        data_root=arguments.data_root,
     )
     if failed:
         print(f"error: chapters failed: {', '.join(failed)}", file=sys.stderr)
@@ -398,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--lanes", type=int, default=2, help="chapters at a time")
     run.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of each")
     run.add_argument("--backbone-weights", default=None, help="for chapters with that parameter")
+    run.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="a real dataset's folder, for the chapters' data_root (default: the synthetic set)",
+    )
     run.set_defaults(run=_chapters)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
