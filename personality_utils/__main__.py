@@ -1,11 +1,13 @@
-"""Command line: ``python -m personality_utils synth | prepare | train | evaluate | chapters |
-random-vgg-face``.
+"""Command line: ``python -m personality_utils synth | prepare | train | evaluate | predict |
+chapters | random-vgg-face``.
 
 ``synth`` writes the planted-signal synthetic dataset in the official layout; ``prepare`` builds
 the frame and face stores of a dataset (real or synthetic) outside the notebooks, on every core;
 ``train`` trains and scores one model as chapters 03-04 do (resuming from its checkpoint), in one
 process or under ``torchrun`` on several GPUs or machines (:mod:`personality_utils.distributed`);
-``evaluate`` scores a trained checkpoint and writes the challenge CSV; ``random-vgg-face`` writes
+``evaluate`` scores a trained checkpoint and writes the challenge CSV; ``predict`` scores one's own
+videos with a trained checkpoint and writes an HTML report beside each
+(:mod:`personality_utils.predict`); ``random-vgg-face`` writes
 a weight file in the VGG-Face port's layout from seeded random numbers (CI's dry run of the
 paper path, where the real weights cannot be downloaded); ``chapters`` executes the book's
 chapters with papermill in their order (:mod:`personality_utils.chapters`).
@@ -234,6 +236,32 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(arguments: argparse.Namespace) -> int:
+    from . import predict, training
+
+    trained = training.load_trained(arguments.checkpoint, arguments.device)
+    source = arguments.source or predict.guess_source(arguments.checkpoint)
+    failed = 0
+    for video in arguments.videos:
+        try:
+            result = predict.predict_video(video, trained, source)
+            path = predict.report_path(video, arguments.out_dir)
+            try:
+                predict.write_report(result, path)
+            except OSError as error:
+                raise data.DataError(
+                    f"{path}: cannot write the report ({error.strerror}); choose a folder with "
+                    "--out-dir"
+                ) from None
+        except (data.DataError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        print(result.summary())
+        print(f"  report: {path}")
+    return 2 if failed else 0
+
+
 def _random_vgg_face(arguments: argparse.Namespace) -> int:
     import torch
 
@@ -380,6 +408,29 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of predictions_<split>.csv (default: the checkpoint folder)",
     )
     evaluate.set_defaults(run=_evaluate)
+    guess = commands.add_parser(
+        "predict",
+        help="score your own videos with a trained checkpoint, with an HTML report beside each",
+    )
+    guess.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="mp4, mov, ...")
+    guess.add_argument(
+        "--checkpoint", type=Path, required=True, help="a trained model's folder (checkpoint.pt)"
+    )
+    guess.add_argument(
+        "--source",
+        choices=["frames", "faces"],
+        default=None,
+        help="what the model was trained on (default: 'faces' when the folder's name says so, "
+        "as train names it, else 'frames')",
+    )
+    guess.add_argument("--device", default="auto")
+    guess.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="folder of the reports (default: beside each video, <stem>.personality.html)",
+    )
+    guess.set_defaults(run=_predict)
     weights = commands.add_parser(
         "random-vgg-face",
         help="write seeded random weights in the VGG-Face port's layout (the paper dry run)",
