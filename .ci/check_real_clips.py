@@ -90,6 +90,7 @@ for split, store in dataset.stores().items():
         first["clips"][split] == len(labels[split]),
         f"01_data: {split} clips {first['clips'][split]}",
     )
+    check(not first["short_clips"][split], f"01_data: short clips {first['short_clips'][split]}")
 
 # Detection on the sampled frames.
 found, frames = sum(faces["faces"].values()), sum(faces["frames"].values())

@@ -198,9 +198,14 @@ def store_record(
     labels: Mapping[str, pd.DataFrame], stores: Mapping[str, FrameStore]
 ) -> dict[str, dict]:
     """What chapter 01 saves of the stores: labelled clips and stored frames per split, and the
-    names of the clips each store skipped (sorted)."""
+    names of the clips each store skipped (sorted), and the clips that decode far fewer frames
+    than their container promises, with both counts (``short_clips``)."""
     return {
         "clips": {split: len(table) for split, table in labels.items()},
         "frames": {split: len(store) for split, store in stores.items()},
         "skipped_clips": {split: sorted(store.skipped) for split, store in stores.items()},
+        "short_clips": {
+            split: {clip: list(counts) for clip, counts in sorted(store.short.items())}
+            for split, store in stores.items()
+        },
     }
