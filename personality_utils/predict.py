@@ -254,7 +254,8 @@ expected to say, not a measurement of the person.</p>
 <h2>Scores (clip mean, spread over frames)</h2>
 <table>{rows}</table>
 {"<h2>What could not be done</h2><ul>" + notes + "</ul>" if notes else ""}
-<h2>Sampled frames and face boxes</h2><div class="row">{frames}</div>
+<h2>Sampled frames (squashed to a square, as a frames model sees them) and face boxes</h2>
+<div class="row">{frames}</div>
 {maps}
 <h2>Scores per frame</h2>{per_frame}
 </body></html>
