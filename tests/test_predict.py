@@ -71,10 +71,10 @@ def test_predict_with_a_face_model_and_what_it_cannot_do(shared_data, checkpoint
     assert len(result.frame_scores) == faces and result.cams is None
     assert any("no CAM head" in note for note in result.notes)
     # A clip with no face: a faces model refuses it by name, a frames model scores it and says so.
-    blank = tmp_path / "blank.mp4"
+    blank = tmp_path / "blank.mov"  # QuickTime, as phones record
     import av
 
-    with av.open(str(blank), "w", format="mp4") as output:
+    with av.open(str(blank), "w", format="mov") as output:
         stream = output.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
         for index in range(30):
@@ -83,7 +83,7 @@ def test_predict_with_a_face_model_and_what_it_cannot_do(shared_data, checkpoint
                 output.mux(packet)
         for packet in stream.encode():
             output.mux(packet)
-    with pytest.raises(data.DataError, match=r"blank\.mp4: no face found in any of the 10"):
+    with pytest.raises(data.DataError, match=r"blank\.mov: no face found in any of the 10"):
         predict.predict_video(blank, trained, "faces")
     frames_model = training.load_trained(checkpoints["frames"], device="cpu")
     result = predict.predict_video(blank, frames_model, "frames")
