@@ -18,7 +18,7 @@ CORES := $(shell nproc 2>/dev/null || echo 2)
 LANE_THREADS := $(shell echo $$(( ($(CORES) + 1) / 2 )))
 LANES := $(if $(filter 1,$(CORES)),1,2)
 
-.PHONY: book test lint install data models notebooks html clean dry-run
+.PHONY: book test lint install data models notebooks html clean dry-run real-clips
 
 install: $(STAMP)
 
@@ -91,7 +91,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf _build book/*.ipynb book/results _static/plotly.min.js $(DRY_RUN)
+	rm -rf _build book/*.ipynb book/results _static/plotly.min.js $(DRY_RUN) $(REAL_CLIPS)
 
 # CI's dry run of the paper path on the CPU: the `paper-tiny` profile (every model and recipe
 # setting of `paper`: full-width VGG-16 at 224 px, the authors' CAM head, SGD with their schedule,
@@ -111,6 +111,24 @@ dry-run: $(STAMP) $(DRY_WEIGHTS)
 		BACKBONE_WEIGHTS=$(DRY_WEIGHTS) BOOK_DIR=$(DRY_RUN); \
 	$(PY) .ci/check_dry_run.py $(DRY_RUN); \
 	echo "== dry run: $$(( $$(date +%s) - start )) s"
+
+# CI's run on real clips: chapters 01 and 02 on the 24 real First Impressions training clips of
+# the shared data folder, with the `paper` profile (10 frames per clip, 224 px), through the
+# chapters' data_root. The data root (.ci/real_clips_root.py: the clips linked, never copied,
+# split by person 16/4/4, with their real labels), the executed chapters, their results/ and
+# their stores all go to $(REAL_CLIPS)/: the book's are never touched. .ci/check_real_clips.py
+# then checks the sampling, the detection rate, the average face and the constant baseline.
+REAL_CLIPS := _real_clips
+SHARED_DATA ?= $(or $(SHARED_DATA_DIR),$(abspath $(CURDIR)/../shared/data))
+
+real-clips: $(STAMP)
+	@start=$$(date +%s); set -e; rm -rf $(REAL_CLIPS); \
+	export PERSONALITY_UTILS_CACHE=$(CURDIR)/$(REAL_CLIPS)/cache; \
+	$(PY) .ci/real_clips_root.py $(SHARED_DATA) $(REAL_CLIPS)/data; \
+	$(PY) -m personality_utils chapters --profile paper --only 01_data 02_faces \
+		--book-dir $(REAL_CLIPS) --lanes 1 --data-root $(REAL_CLIPS)/data; \
+	$(PY) .ci/check_real_clips.py $(REAL_CLIPS); \
+	echo "== real clips: $$(( $$(date +%s) - start )) s"
 
 # The browser check of the built book (.ci/check_browser.py): Debian's Chromium, installed with
 # apt-get (sudo when not root) only when /usr/bin/chromium is missing, and Playwright in .venv

@@ -1,67 +1,62 @@
-"""Benchmark of the per-clip preparation: this pipeline against the naive way, same clips.
+"""Benchmark of the per-clip preparation on the real clips: before and after the decoder learnt
+to decode only what the sampled frames need, in one run, same clips.
 
-This pipeline (what `python -m personality_utils prepare` runs per clip): decode with PyAV,
-convert only the sampled frames to RGB, squash them into the frame store, detect with HOG on a
-copy downscaled to 640 px wide (upsampling only when nothing is found), 68 landmarks on the full
-frame, aligned 224x224 crop.
+The step timed is the whole of what `python -m personality_utils prepare` does per clip
+(``stores._shard_clip``): decode and sample by the authors' rule, squash the sampled frames into
+the frame store, detect the face (HOG), place 68 landmarks, warp the aligned crop, write the
+clip's shard.
 
-The naive way: convert every decoded frame to RGB at full resolution, then HOG at full
-resolution with one level of upsampling on the sampled frames, then landmarks and the crop.
+- before: every frame decoded (PyAV with its own threads), the sampled ones converted to RGB;
+- after: the decoder skips frames that no other frame references unless they are sampled
+  (``skip_frame = "NONREF"``), stops after the last sampled frame, one thread (the pool runs
+  one clip per core);
+- decode floor: decoding every frame and converting none, the least the *before* way costs;
+  and the *after* decoding alone (no faces, no store).
 
-Prints wall-clock and CPU seconds per clip for each, and the ratio. Run:
+Prints CPU and wall-clock seconds per clip for each, and the ratio. The machine may be shared:
+wall time then exceeds CPU time. Run:
 
-    .venv/bin/python benchmarks/prepare.py [--shared ../shared/data] [--synthetic 6]
+    .venv/bin/python benchmarks/prepare.py [--shared ../shared/data] [--clips 24]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from personality_utils import data, faces, synthetic
+from personality_utils import data, faces, stores
 
 
-def pipeline(path: Path) -> int:
-    sampled = data.read_sampled_frames(path, 10)
-    for frame in sampled.frames:
-        data._resize(frame, 224)
-        faces.align_frame(frame, store_size=224, face_size=224)
-    return len(sampled.frames)
+def prepare_step(path: Path, folder: Path, skip_unneeded: bool) -> None:
+    decode = functools.partial(data.read_sampled_frames, skip_unneeded=skip_unneeded)
+    original = stores.read_sampled_frames
+    stores.read_sampled_frames = decode
+    try:
+        _, error = stores._shard_clip(
+            (path.name, str(path), folder / f"{path.name}.npz", 10, 224, 224)
+        )
+    finally:
+        stores.read_sampled_frames = original
+    assert error is None, error
 
 
-def naive(path: Path) -> int:
-    import av
-    import dlib
-
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(str(faces.shape_predictor_path()))
-    with av.open(str(path)) as container:
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    indices = data.sample_frame_indices(len(frames), 10)
-    for index in indices:
-        frame = frames[index]
-        data._resize(frame, 224)
-        boxes = detector(frame, 1)
-        if boxes:
-            box = max(boxes, key=lambda b: b.area())
-            shape = predictor(frame, box)
-            landmarks = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], float)
-            faces.warp_face(frame, faces.alignment_matrix(landmarks, 224), 224)
-    return len(indices)
-
-
-def decode_only(path: Path) -> int:
-    """The floor: decoding every frame, converting none (N must be the decoded count)."""
+def decode_floor(path: Path) -> None:
+    """Every frame decoded, none converted (N must be the decoded count)."""
     import av
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        return sum(1 for _ in container.decode(stream))
+        for _ in container.decode(stream):
+            pass
+
+
+def decode_after(path: Path) -> None:
+    data.read_sampled_frames(path, 10)
 
 
 def measure(function, clips: list[Path]) -> tuple[float, float]:
@@ -76,30 +71,34 @@ def main() -> None:
     parser.add_argument(
         "--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
-    parser.add_argument("--synthetic", type=int, default=6, help="synthetic clips to time")
+    parser.add_argument("--clips", type=int, default=24, help="real clips to time")
     arguments = parser.parse_args()
-    groups = {}
-    real = sorted((arguments.shared / "firstimpressions" / "train").glob("*.mp4"))
-    if real:
-        groups["real 1280x720, 459 frames"] = real
-    root = synthetic.ensure_dataset("smoke", seed=0, progress=False)
-    clips = data.find_clips(root)
-    groups["synthetic 640x360"] = [clips[name] for name in sorted(clips)[: arguments.synthetic]]
-    print(f"cores: {os.cpu_count()}; PyAV decodes with its own threads, dlib runs on one core")
+    clips = sorted((arguments.shared / "firstimpressions" / "train").glob("*.mp4"))
+    clips = clips[: arguments.clips]
+    if not clips:
+        raise SystemExit(f"no real clips under {arguments.shared}/firstimpressions/train")
+    faces.align_frame(data.read_sampled_frames(clips[0]).frames[0])  # load dlib's models once
     print(
-        f"{'clips':28s} {'pipeline s/clip':>20s} {'naive s/clip':>20s} {'speed-up':>9s} "
-        f"{'decode alone':>20s}"
+        f"{len(clips)} real 1280x720 clips; {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f})"
     )
-    for name, paths in groups.items():
-        pipeline(paths[0])  # warm up: load the models once
-        fast_wall, fast_cpu = measure(pipeline, paths)
-        slow_wall, slow_cpu = measure(naive, paths)
-        floor_wall, floor_cpu = measure(decode_only, paths)
-        print(
-            f"{name:28s} {fast_wall:6.2f} wall {fast_cpu:5.2f} cpu {slow_wall:6.2f} wall "
-            f"{slow_cpu:5.2f} cpu {slow_wall / fast_wall:8.1f}x {floor_wall:6.2f} wall "
-            f"{floor_cpu:5.2f} cpu"
-        )
+    with tempfile.TemporaryDirectory() as folder:
+        rows = {
+            "before (full decode)": measure(
+                lambda clip: prepare_step(clip, Path(folder), False), clips
+            ),
+            "after (needed frames)": measure(
+                lambda clip: prepare_step(clip, Path(folder), True), clips
+            ),
+            "decode floor (before)": measure(decode_floor, clips),
+            "decode alone (after)": measure(decode_after, clips),
+        }
+    for name, (wall, cpu) in rows.items():
+        print(f"{name:24s} {cpu:5.2f} s CPU {wall:6.2f} s wall per clip")
+    before, after = rows["before (full decode)"], rows["after (needed frames)"]
+    print(
+        f"whole prepare step: {before[1] / after[1]:.2f}x less CPU, "
+        f"{before[0] / after[0]:.2f}x less wall time"
+    )
 
 
 if __name__ == "__main__":

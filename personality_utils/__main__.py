@@ -1,11 +1,13 @@
-"""Command line: ``python -m personality_utils synth | prepare | train | evaluate | chapters |
-random-vgg-face``.
+"""Command line: ``python -m personality_utils synth | prepare | train | evaluate | predict |
+chapters | random-vgg-face``.
 
 ``synth`` writes the planted-signal synthetic dataset in the official layout; ``prepare`` builds
 the frame and face stores of a dataset (real or synthetic) outside the notebooks, on every core;
 ``train`` trains and scores one model as chapters 03-04 do (resuming from its checkpoint), in one
 process or under ``torchrun`` on several GPUs or machines (:mod:`personality_utils.distributed`);
-``evaluate`` scores a trained checkpoint and writes the challenge CSV; ``random-vgg-face`` writes
+``evaluate`` scores a trained checkpoint and writes the challenge CSV; ``predict`` scores one's own
+videos with a trained checkpoint and writes an HTML report beside each
+(:mod:`personality_utils.predict`); ``random-vgg-face`` writes
 a weight file in the VGG-Face port's layout from seeded random numbers (CI's dry run of the
 paper path, where the real weights cannot be downloaded); ``chapters`` executes the book's
 chapters with papermill in their order (:mod:`personality_utils.chapters`).
@@ -62,6 +64,7 @@ def _prepare(arguments: argparse.Namespace) -> int:
             data_root=arguments.data_root,
             seed=arguments.seed,
             cache_dir=arguments.cache_dir,
+            skip_short=arguments.skip_short,
         )
         stores = {
             split: dataset.store(split)
@@ -78,8 +81,9 @@ def _prepare(arguments: argparse.Namespace) -> int:
             size=profile.store_size,
             workers=profile.workers,
             face_size=0 if arguments.no_faces else profile.face_size,
+            skip_short=arguments.skip_short,
         )
-    skipped = 0
+    skipped = short = 0
     for split, store in stores.items():
         faces_found = int(store.detections["found"].sum()) if store.detections is not None else 0
         print(
@@ -89,6 +93,14 @@ def _prepare(arguments: argparse.Namespace) -> int:
         for clip, reason in sorted(store.skipped.items()):
             print(f"  skipped {clip}: {reason}", file=sys.stderr)
         skipped += len(store.skipped)
+        short += len(store.short)
+    if short:
+        what = "skipped" if arguments.skip_short else "kept (--skip-short leaves them out)"
+        print(
+            f"{short} clips decode far fewer frames than their container promises (truncated?): "
+            f"{what}; named above and in each split's store.json",
+            file=sys.stderr,
+        )
     if skipped:
         print(
             f"{skipped} clips skipped (listed above and in each split's store.json)",
@@ -244,6 +256,32 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(arguments: argparse.Namespace) -> int:
+    from . import predict, training
+
+    trained = training.load_trained(arguments.checkpoint, arguments.device)
+    source = arguments.source or predict.guess_source(arguments.checkpoint)
+    failed = 0
+    for video in arguments.videos:
+        try:
+            result = predict.predict_video(video, trained, source)
+            path = predict.report_path(video, arguments.out_dir)
+            try:
+                predict.write_report(result, path)
+            except OSError as error:
+                raise data.DataError(
+                    f"{path}: cannot write the report ({error.strerror}); choose a folder with "
+                    "--out-dir"
+                ) from None
+        except (data.DataError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        print(result.summary())
+        print(f"  report: {path}")
+    return 2 if failed else 0
+
+
 def _random_vgg_face(arguments: argparse.Namespace) -> int:
     import torch
 
@@ -282,6 +320,7 @@ def _chapters(arguments: argparse.Namespace) -> int:
         backbone_weights=arguments.backbone_weights,
         threads=arguments.threads,
         on_finish=report,
+        data_root=arguments.data_root,
     )
     if failed:
         print(f"error: chapters failed: {', '.join(failed)}", file=sys.stderr)
@@ -320,6 +359,13 @@ def main(argv: list[str] | None = None) -> int:
         help="processes (default and 0: every core this process may use)",
     )
     prepare.add_argument("--no-faces", action="store_true", help="frames only, no face store")
+    prepare.add_argument(
+        "--skip-short",
+        action="store_true",
+        help="leave out clips that decode far fewer frames than their container promises "
+        "(truncated downloads; by default they are sampled from the frames they have, with a "
+        "warning)",
+    )
     prepare.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
     prepare.add_argument("--cache-dir", type=Path, default=None)
     prepare.set_defaults(run=_prepare)
@@ -388,6 +434,29 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of predictions_<split>.csv (default: the checkpoint folder)",
     )
     evaluate.set_defaults(run=_evaluate)
+    guess = commands.add_parser(
+        "predict",
+        help="score your own videos with a trained checkpoint, with an HTML report beside each",
+    )
+    guess.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="mp4, mov, ...")
+    guess.add_argument(
+        "--checkpoint", type=Path, required=True, help="a trained model's folder (checkpoint.pt)"
+    )
+    guess.add_argument(
+        "--source",
+        choices=["frames", "faces"],
+        default=None,
+        help="what the model was trained on (default: 'faces' when the folder's name says so, "
+        "as train names it, else 'frames')",
+    )
+    guess.add_argument("--device", default="auto")
+    guess.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="folder of the reports (default: beside each video, <stem>.personality.html)",
+    )
+    guess.set_defaults(run=_predict)
     weights = commands.add_parser(
         "random-vgg-face",
         help="write seeded random weights in the VGG-Face port's layout (the paper dry run)",
@@ -415,6 +484,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--lanes", type=int, default=2, help="chapters at a time")
     run.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of each")
     run.add_argument("--backbone-weights", default=None, help="for chapters with that parameter")
+    run.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="a real dataset's folder, for the chapters' data_root (default: the synthetic set)",
+    )
     run.set_defaults(run=_chapters)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

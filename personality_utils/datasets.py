@@ -85,6 +85,7 @@ def prepare_dataset(
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    skip_short: bool = False,
 ) -> Dataset:
     """Resolve ``data_root`` (None = the synthetic set, generated on first use) and build its
     frame and face stores with the profile's sampling and sizes (one decoding per clip).
@@ -95,6 +96,8 @@ def prepare_dataset(
         seed: Seed of the synthetic set.
         cache_dir: Where generated data and stores go (default: the package cache).
         progress: Show progress bars.
+        skip_short: Leave out clips that decode far fewer frames than their container promises
+            (see :func:`~personality_utils.stores.build_frame_store`).
     """
     profile = get_profile(profile)
     cache = Path(cache_dir) if cache_dir is not None else synthetic.default_cache_dir()
@@ -119,6 +122,7 @@ def prepare_dataset(
         workers=profile.workers,
         progress=progress,
         face_size=profile.face_size,
+        skip_short=skip_short,
     )
     return Dataset(root=root, store_dir=store_dir, synthetic=is_synthetic, description=description)
 
@@ -194,9 +198,14 @@ def store_record(
     labels: Mapping[str, pd.DataFrame], stores: Mapping[str, FrameStore]
 ) -> dict[str, dict]:
     """What chapter 01 saves of the stores: labelled clips and stored frames per split, and the
-    names of the clips each store skipped (sorted)."""
+    names of the clips each store skipped (sorted), and the clips that decode far fewer frames
+    than their container promises, with both counts (``short_clips``)."""
     return {
         "clips": {split: len(table) for split, table in labels.items()},
         "frames": {split: len(store) for split, store in stores.items()},
         "skipped_clips": {split: sorted(store.skipped) for split, store in stores.items()},
+        "short_clips": {
+            split: {clip: list(counts) for clip, counts in sorted(store.short.items())}
+            for split, store in stores.items()
+        },
     }

@@ -5,6 +5,7 @@ decoding of each clip (resumable, atomic) and opened by every chapter.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import numpy as np
 
 from ._lazy import lazy_module
 from .data import (
+    SHORT_CLIP_RATIO,
     SPLITS,
     TRAITS,
     DataError,
@@ -65,6 +67,9 @@ class FrameStore:
             width and height of the original video.
         skipped: Clips that could not be read, with the reason.
         path: Folder of the store.
+        short: Clips that decode far fewer frames than their container promises
+            (:attr:`~personality_utils.data.SampledClip.short`): ``{clip: (decoded, promised)}``,
+            kept in the store unless it was built with ``skip_short``.
         detections: Face records per frame when the store was built with faces
             (:data:`DETECTION_FIELDS`; boxes are (left, top, right, bottom); NaN where no face).
     """
@@ -74,6 +79,7 @@ class FrameStore:
     skipped: dict[str, str]
     path: Path
     detections: dict[str, np.ndarray] | None = None
+    short: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.meta)
@@ -150,6 +156,7 @@ def _shard_clip(task: tuple) -> tuple[str, str | None]:
         "indices": sampled.indices,
         "n_decoded": sampled.n_decoded,
         "fps": sampled.fps,
+        "n_promised": sampled.n_promised,
         "width": int(sampled.frames.shape[2]),
         "height": int(sampled.frames.shape[1]),
     }
@@ -172,6 +179,7 @@ def build_frame_store(
     workers: int = 0,
     progress: bool = True,
     face_size: int = 0,
+    skip_short: bool = False,
 ) -> dict[str, FrameStore]:
     """Sample every labelled clip and write one memory-mappable frame store per split, and with
     ``face_size`` its aligned faces too, from a single decoding of each clip.
@@ -191,6 +199,10 @@ def build_frame_store(
         workers: Processes (0 = every core).
         progress: Show a progress bar.
         face_size: Side of the aligned face crops (0 = no faces).
+        skip_short: Leave out clips that decode far fewer frames than their container promises
+            (:attr:`~personality_utils.data.SampledClip.short`, a truncated download); either
+            way each is named in a warning with both counts and listed in the store's
+            ``short``.
 
     Returns:
         ``{split: FrameStore}``; open the faces with :func:`open_face_store`.
@@ -212,6 +224,7 @@ def build_frame_store(
             "n_samples": n_samples,
             "size": size,
             "face_size": face_size,
+            "skip_short": skip_short,
         }
         if final.is_file() and _read_json(split_dir / "store.json").get("settings") == settings:
             stores[split] = open_frame_store(out_dir, split)
@@ -246,6 +259,15 @@ def build_frame_store(
             log.warning("skipped %s: %s", clip, reason)
         _assemble_split(split, labels[split], shard_dir, split_dir, skipped, settings)
         stores[split] = open_frame_store(out_dir, split)
+        for clip, (decoded, promised) in sorted(stores[split].short.items()):
+            log.warning(
+                "%s: decodes %d frames where its container promises %d (truncated or damaged "
+                "file?)%s",
+                clips[clip],
+                decoded,
+                promised,
+                "; skipped (skip_short)" if skip_short else "; sampled from the frames it has",
+            )
         # The assembled split is complete; its shards were only needed to resume.
         shutil.rmtree(shard_dir, ignore_errors=True)
     return stores
@@ -265,12 +287,23 @@ def _assemble_split(
     shards = []
     face_size = settings["face_size"]
     detections: dict[str, list] = {field: [] for field in DETECTION_FIELDS}
+    short: dict[str, list[int]] = {}
     for clip in labels.index:  # sorted clip order: never file-system order
         shard = shard_dir / f"{clip}.npz"
         if clip in skipped or not shard.is_file():
             continue
         with np.load(shard, allow_pickle=False) as content:
             info = json.loads(content["info"].tobytes())
+        promised = int(info.get("n_promised", 0))
+        if promised and info["n_decoded"] < SHORT_CLIP_RATIO * promised:
+            short[clip] = [int(info["n_decoded"]), promised]
+            if settings.get("skip_short"):
+                skipped[clip] = (
+                    f"decodes {info['n_decoded']} frames where its container promises "
+                    f"{promised} (truncated or damaged file?)"
+                )
+                continue
+        with np.load(shard, allow_pickle=False) as content:
             n = content["frames"].shape[0]
             n_faces = content["crops"].shape[0] if face_size else 0
             if face_size:
@@ -311,7 +344,13 @@ def _assemble_split(
     )
     write_atomic(split_dir / "frames.npy", write_array("frames", total, size))
     write_atomic(split_dir / "meta.csv", lambda temporary: meta.to_csv(temporary, index=False))
-    record = {"settings": settings, "skipped": skipped, "n_frames": total, "n_clips": len(shards)}
+    record = {
+        "settings": settings,
+        "skipped": skipped,
+        "short": short,
+        "n_frames": total,
+        "n_clips": len(shards),
+    }
     if face_size:
         merged = {
             field: (np.concatenate(parts) if parts else np.zeros((0,)))
@@ -369,6 +408,7 @@ def open_frame_store(store_dir: str | os.PathLike, split: str) -> FrameStore:
         skipped=record.get("skipped", {}),
         path=split_dir,
         detections=detections,
+        short={clip: tuple(counts) for clip, counts in record.get("short", {}).items()},
     )
 
 

@@ -216,6 +216,7 @@ def test_sampler_counts_decoded_frames_when_the_header_has_none(tmp_path):
     sampled = data.read_sampled_frames(path)
     assert sampled.n_decoded == 23
     assert sampled.indices == data.sample_frame_indices(23)
+    assert sampled.n_promised == 23  # no count in the header: its duration times its rate
     # Each kept frame is the one at its index (brightness encodes the index).
     for frame, index in zip(sampled.frames, sampled.indices, strict=True):
         assert abs(frame.mean() - index * 10) < 5
@@ -233,6 +234,98 @@ def test_undecodable_clip_names_the_file(tmp_path):
     path.write_bytes(b"\x00" * 1000)
     with pytest.raises(data.DataError, match=r"broken\.mp4"):
         data.read_sampled_frames(path)
+
+
+def _full_decode(path: Path, indices: list[int]) -> tuple[int, dict[int, np.ndarray]]:
+    """Every frame decoded with plain PyAV, no skipping: the reference for the fast path."""
+    import av
+
+    kept, count = {}, 0
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            if count in indices:
+                kept[count] = frame.to_ndarray(format="rgb24")
+            count += 1
+    return count, kept
+
+
+def test_sampled_frames_are_bit_identical_to_a_full_decode(shared_data):
+    # One real clip of each frame rate and length in the folder (23.976 fps x 367 frames,
+    # 25 x 383, 29.97 x 459, 30 x 459): the decoder skips frames nothing references, yet every
+    # sampled frame must be exactly the one a full decode gives, and N the full decode's count.
+    folder = shared_data / "firstimpressions" / "train"
+    names = ("50gokPvvMs8.000", "BWAEpai6FK0.003", "-AmMDnVl4s8.003", "98fnGDVky00.005")
+    for name in names:
+        clip = folder / f"{name}.mp4"
+        sampled = data.read_sampled_frames(clip)
+        count, reference = _full_decode(clip, sampled.indices)
+        assert sampled.n_decoded == count == sampled.n_promised
+        assert sampled.indices == data.sample_frame_indices(count)
+        for frame, index in zip(sampled.frames, sampled.indices, strict=True):
+            assert np.array_equal(frame, reference[index]), f"{name} frame {index} differs"
+
+
+def _write_noisy_mp4(path: Path, n_frames: int, faststart: bool = True) -> None:
+    """Random frames (large packets), with B-frames, the index at the front when ``faststart``."""
+    import av
+
+    options = {"movflags": "faststart"} if faststart else {}
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w", format="mp4", options=options) as output:
+        stream = output.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"bf": "3", "threads": "1"}
+        for _ in range(n_frames):
+            image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                output.mux(packet)
+        for packet in stream.encode():
+            output.mux(packet)
+
+
+def test_skipping_unneeded_frames_changes_nothing(tmp_path):
+    path = tmp_path / "bframes.mp4"
+    _write_noisy_mp4(path, 97)
+    fast = data.read_sampled_frames(path)
+    full = data.read_sampled_frames(path, skip_unneeded=False)
+    count, reference = _full_decode(path, fast.indices)
+    assert fast.n_decoded == full.n_decoded == count == 97
+    assert fast.indices == full.indices
+    np.testing.assert_array_equal(fast.frames, full.frames)
+    for frame, index in zip(fast.frames, fast.indices, strict=True):
+        np.testing.assert_array_equal(frame, reference[index])
+    assert not fast.short and fast.shortfall() == ""
+
+
+def test_truncated_clip_is_sampled_from_what_decodes_and_flagged_short(tmp_path):
+    # The index (moov) at the front promises 120 frames; the file is cut after a third of its
+    # bytes, as an interrupted download leaves it.
+    whole = tmp_path / "whole.mp4"
+    _write_noisy_mp4(whole, 120)
+    cut = tmp_path / "cut.mp4"
+    payload = whole.read_bytes()
+    cut.write_bytes(payload[: len(payload) // 3])
+    sampled = data.read_sampled_frames(cut)
+    assert sampled.n_promised == 120
+    assert 0 < sampled.n_decoded < 100
+    assert sampled.indices == data.sample_frame_indices(sampled.n_decoded)
+    assert sampled.short
+    message = sampled.shortfall()
+    assert f"decodes {sampled.n_decoded} frames" in message and "promises 120" in message
+    # The frames it has are the right ones: those of the whole file at the same indices.
+    _, reference = _full_decode(whole, sampled.indices)
+    for frame, index in zip(sampled.frames, sampled.indices, strict=True):
+        np.testing.assert_array_equal(frame, reference[index])
+    assert data.read_sampled_frames(whole).short is False
+
+
+def test_empty_file_says_empty(tmp_path):
+    path = tmp_path / "empty.mp4"
+    path.touch()
+    with pytest.raises(data.DataError, match=r"empty\.mp4: empty file"):
+        data.read_sampled_frames(path)
+    with pytest.raises(data.DataError, match="not found"):
+        data.read_sampled_frames(tmp_path / "absent.mp4")
 
 
 # ----------------------------------------------------------------------------- the measure

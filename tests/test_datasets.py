@@ -80,11 +80,14 @@ def test_first_frames_takes_the_first_frame_of_each_clip_in_store_order():
 
 def test_store_record_names_skipped_clips():
     labels = {"train": _labels(["a", "b", "c"])}
-    record = datasets.store_record(labels, {"train": _store({"a": 2}, {"c": "x", "b": "y"})})
+    store = _store({"a": 2}, {"c": "x", "b": "y"})
+    store.short = {"a": (61, 367)}
+    record = datasets.store_record(labels, {"train": store})
     assert record == {
         "clips": {"train": 3},
         "frames": {"train": 2},
         "skipped_clips": {"train": ["b", "c"]},
+        "short_clips": {"train": {"a": [61, 367]}},
     }
 
 

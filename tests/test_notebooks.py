@@ -54,9 +54,13 @@ def test_the_runner_respects_what_chapters_read(tmp_path):
     source.write_text("# %%\nprofile = 'x'\nbackbone_weights = None\n")
     command = chapters.papermill_command(source, source, tmp_path / "o.ipynb", "smoke", "w.pth")
     assert command[command.index("backbone_weights") + 1] == "w.pth"
-    source.write_text("# %%\nprofile = 'x'\n")
+    source.write_text("# %%\nprofile = 'x'\ndata_root = None\n")
     command = chapters.papermill_command(source, source, tmp_path / "o.ipynb", "smoke", "w.pth")
-    assert "backbone_weights" not in command
+    assert "backbone_weights" not in command and "data_root" not in command
+    command = chapters.papermill_command(
+        source, source, tmp_path / "o.ipynb", "smoke", data_root=tmp_path / "fi"
+    )
+    assert command[command.index("data_root") + 1] == str((tmp_path / "fi").resolve())
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])

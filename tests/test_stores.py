@@ -88,3 +88,41 @@ def test_interrupted_frame_store_resumes(tmp_path, monkeypatch):
 def test_open_missing_store_is_clear(tmp_path):
     with pytest.raises(data.DataError, match="no frame store"):
         stores.open_frame_store(tmp_path, "train")
+
+
+def test_short_clips_are_named_counted_and_can_be_skipped(tmp_path, caplog, capsys):
+    from test_data import _write_noisy_mp4
+
+    root = tmp_path / "fi"
+    _tiny_dataset(root, n_clips=2)
+    whole = tmp_path / "whole.mp4"
+    _write_noisy_mp4(whole, 120)
+    payload = whole.read_bytes()
+    (root / "truncated00.001.mp4").write_bytes(payload[: len(payload) // 3])
+    content = pickle.loads((root / "annotation_training.pkl").read_bytes())
+    for trait in data.TRAITS:
+        content[trait]["truncated00.001.mp4"] = 0.5
+    (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
+    with caplog.at_level("WARNING", logger="personality_utils.stores"):
+        kept = stores.build_frame_store(root, tmp_path / "kept", size=32, workers=1, progress=False)
+    decoded, promised = kept["train"].short["truncated00.001.mp4"]
+    assert promised == 120 and 0 < decoded < 100
+    assert list(kept["train"].short) == ["truncated00.001.mp4"]
+    assert "truncated00.001.mp4" in set(kept["train"].meta["clip"])
+    warning = [r.getMessage() for r in caplog.records if "truncated00" in r.getMessage()]
+    assert len(warning) == 1 and f"decodes {decoded} frames" in warning[0]
+    assert "promises 120" in warning[0]
+    skipped = stores.build_frame_store(
+        root, tmp_path / "skipped", size=32, workers=1, progress=False, skip_short=True
+    )["train"]
+    assert "truncated00.001.mp4" not in set(skipped.meta["clip"])
+    assert "promises 120" in skipped.skipped["truncated00.001.mp4"]
+    assert skipped.short == kept["train"].short
+    assert len(skipped.clip_labels()) == 2
+    # The command line: `prepare --skip-short` leaves it out and says so.
+    from personality_utils.__main__ import main
+
+    options = ["prepare", "--data-root", str(root), "--profile", "smoke", "--workers", "1"]
+    assert main([*options, "--out", str(tmp_path / "cli"), "--skip-short"]) == 0
+    assert "1 clips decode far fewer frames" in capsys.readouterr().err
+    assert "truncated00.001.mp4" in stores.open_frame_store(tmp_path / "cli", "train").skipped
