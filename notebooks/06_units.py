@@ -61,7 +61,15 @@ n_permutations = 2000  # random unit sets for the ground-truth null
 explorer_units = 64  # conv5_3 units in the explorer (all of them on the CPU profiles)
 
 # %%
-from personality_utils import netdissect, semantics, session, unit_figures, unit_study, unit_truth
+from personality_utils import (
+    explorers,
+    netdissect,
+    semantics,
+    session,
+    unit_figures,
+    unit_study,
+    unit_truth,
+)
 
 chapter = session.start("06_units", profile, data_root, device, seed, backbone_weights)
 dataset = chapter.dataset
@@ -246,6 +254,14 @@ if cue_check is not None:
 
 # %% tags=["hide-input"]
 unit_figures.explorer(study, unit_study.explorer_units(study, explorer_units)).show()
+
+# %% [markdown]
+# In a live kernel (`make lab`) any unit of any layer can be picked below: its top crops with
+# their maps, and its N' per face part against the 95th percentile of the random network's
+# units (the static book shows nothing here).
+
+# %% tags=["hide-input"]
+explorers.unit_explorer(study)
 
 # %% [markdown]
 # ## 6.10 Check: every test frame with a face

@@ -231,3 +231,11 @@ def test_unit_view_takes_a_pretrained_null_when_there_is_one(unit_study_):
         del study.pretrained_stats
     with pytest.raises(ValueError, match=r"conv5_3 has units 0\.\.31, got 99"):
         explorers.unit_view(study, "conv5_3", 99)
+
+
+def test_the_chapter_runner_switches_the_explorers_off():
+    import inspect
+
+    from personality_utils import chapters
+
+    assert f'env["{explorers.LIVE_ENV}"] = "0"' in inspect.getsource(chapters.run_chapter)
