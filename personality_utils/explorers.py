@@ -142,6 +142,7 @@ class Explorer:
         self.render = render
         self.adjust = adjust
         self.numbers = widgets.HTML()
+        self.numbers.add_class("explorer-numbers")
         self.output = widgets.Output()
         self.view: View | None = None
         self.renders = 0
