@@ -200,6 +200,7 @@ def drive(browser, origin: str, token: str, stem: str, timeout_s: float, shots: 
         ),
     )
     page.on("pageerror", lambda error: problems.append(f"uncaught {error.name}: {error.message}"))
+    step = "opening the chapter"
     try:
         start = time.monotonic()
         page.goto(f"{origin}/lab/tree/notebooks/{stem}.py?token={token}", wait_until="load")
@@ -213,6 +214,7 @@ def drive(browser, origin: str, token: str, stem: str, timeout_s: float, shots: 
         seen["opened"] = f"{state['path']} as a notebook of {len(state['cells'])} code cells"
         seen["open_s"] = time.monotonic() - start
 
+        step = "running every cell"
         start = time.monotonic()
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.wait_for_function(
@@ -229,6 +231,7 @@ def drive(browser, origin: str, token: str, stem: str, timeout_s: float, shots: 
         seen["cells"] = len(state["cells"])
         seen["outputs"] = sum(len(cell["outputs"]) for cell in state["cells"])
 
+        step = "waiting for the explorer's figure"
         page.wait_for_function(
             "() => { const b = document.querySelector('.personality-explorer');"
             " return b && b.querySelector('.js-plotly-plot svg.main-svg'); }"
@@ -243,6 +246,7 @@ def drive(browser, origin: str, token: str, stem: str, timeout_s: float, shots: 
         options = clip_select.locator("option").all_text_contents()
         chosen = options[1] if len(options) > 1 else options[0]
         seen["picked"] = chosen
+        step = "waiting for the figure to follow the click"
         start = time.monotonic()
         clip_select.select_option(label=chosen)
         page.wait_for_function(
@@ -265,12 +269,13 @@ def drive(browser, origin: str, token: str, stem: str, timeout_s: float, shots: 
         if after["numbers"] == before["numbers"] or chosen not in after["numbers"]:
             problems.append("the explorer's numbers did not follow the click")
 
+        step = "saving"
         page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
         page.wait_for_function(
             "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", polling=200
         )
     except Exception as error:
-        problems.append(f"{type(error).__name__}: {error}".splitlines()[0])
+        problems.append(f"{step}: {type(error).__name__}: {error}".splitlines()[0])
         if shots:
             page.screenshot(path=str(shots / "failure.png"))
     finally:
