@@ -388,7 +388,10 @@ def cam_view(
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)
     overlap = numbers.get("overlap")
-    what = f"overlap {overlap:.3f}" if isinstance(overlap, float) else model
+    if isinstance(overlap, float):
+        what = f"overlap {overlap:.3f}"
+    else:
+        what = overlap or f"{numbers['activated share']:.3f} of the crop activated"
     figure.update_layout(
         title=f"{model}, {trait}: {meta['clip']} frame {int(meta['frame_index'])} ({what})",
         height=360,
