@@ -144,3 +144,27 @@ browser-deps: $(STAMP)
 
 check-browser: browser-deps
 	$(PY) .ci/check_browser.py
+
+# JupyterLab on the chapters themselves: notebooks/*.py open as notebooks through jupytext's
+# contents manager (tools/jupyterlab/overrides.json makes "Jupytext Notebook" the viewer of .py
+# files and keeps Lab from fetching news), and saving writes the .py back, the only committed form
+# (notebooks/jupytext.toml: py:percent only, no paired .ipynb, no version stamp in the header).
+# Served on 127.0.0.1 only; the chapters' results go to $(BOOK_DIR)/results, as with `make book`.
+# The explorers (personality_utils.explorers) appear in this live kernel only.
+# `make check-lab` is the real-browser check of all that (.ci/check_lab.py).
+.PHONY: lab lab-deps check-lab
+
+LAB_PORT ?= 8888
+LAB_FLAGS := --ServerApp.ip=127.0.0.1 --ServerApp.allow_root=True \
+	--LabApp.app_settings_dir=$(CURDIR)/tools/jupyterlab --LabApp.extension_manager=readonly
+
+lab-deps: $(STAMP)
+	@test -x $(VENV)/bin/jupyter-lab || $(PY) -m pip install --quiet -e '.[book,test,lab]'
+
+lab: lab-deps
+	PERSONALITY_UTILS_RESULTS=$${PERSONALITY_UTILS_RESULTS:-$(CURDIR)/$(BOOK_DIR)/results} \
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) --ServerApp.port=$(LAB_PORT) \
+		--ServerApp.root_dir=$(CURDIR)
+
+check-lab: lab-deps browser-deps
+	$(PY) .ci/check_lab.py -- $(LAB_FLAGS)

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -42,7 +42,7 @@ seed = 0  # seed of the synthetic set
 import pandas as pd
 from IPython.display import display
 
-from personality_utils import data, datasets, face_figures, plots, session, stats, truth
+from personality_utils import data, datasets, explorers, face_figures, plots, session, stats, truth
 
 chapter = session.start("01_data", profile, data_root, device, seed, models=False)
 settings, dataset = chapter.settings, chapter.dataset
@@ -170,6 +170,14 @@ if check["error_mean"] is not None:
 if ground_truth is not None and check["error_mean"] is not None:
     example = truth.detection_example(dataset, agreement, settings.frames_per_clip)
     face_figures.detection_against_truth(example).show()
+
+# %% [markdown]
+# In a live kernel (`make lab`), the cell below is a clip explorer: pick a clip and see its
+# sampled frames, dlib's boxes and landmarks, its aligned crops, its labels and the truth
+# planted in it. The static book shows nothing there.
+
+# %% tags=["hide-input"]
+explorers.clip_explorer(dataset)
 
 # %% [markdown]
 # ## 1.5 The first honest number: predicting the training mean

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -47,7 +47,7 @@ seed = 0  # seed of the synthetic set
 # %%
 import pandas as pd
 
-from personality_utils import face_figures, faces, session, truth
+from personality_utils import explorers, face_figures, faces, session, truth
 
 chapter = session.start("02_faces", profile, data_root, device, seed, models=False)
 settings, dataset = chapter.settings, chapter.dataset
@@ -85,6 +85,12 @@ face_figures.detections_grid(stores["train"]).show()
 
 # %% tags=["hide-input"]
 face_figures.aligned_faces(face_stores["train"]).show()
+
+# %% [markdown]
+# Any clip, frame by frame, in a live kernel (`make lab`; the static book shows nothing here):
+
+# %% tags=["hide-input"]
+explorers.clip_explorer(dataset)
 
 # %% [markdown]
 # ## 2.4 Alignment quality

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -58,7 +58,7 @@ top_n = 50  # videos (or frames) per trait with the highest prediction (the pape
 n_boot = 2000  # bootstrap resamples of clips
 
 # %%
-from personality_utils import cam_checks, cam_study, causal, plots, session
+from personality_utils import cam_checks, cam_study, causal, explorers, plots, session
 
 chapter = session.start("05_cam", profile, data_root, device, seed, backbone_weights)
 settings = chapter.settings
@@ -98,6 +98,14 @@ plots.gallery_with_menu(
     title=f"Class activation maps, highest predicted test {study.ranking}: ",
     active="full frames · agreeableness",
 ).show()
+
+# %% [markdown]
+# In a live kernel (`make lab`), the CAM explorer below maps any test frame or face crop for
+# any trait and binarises it at any threshold, with the face box and the paper's overlap (the
+# static book shows nothing here).
+
+# %% tags=["hide-input"]
+explorers.cam_explorer(study)
 
 # %% [markdown]
 # ## 5.2 The face overlap, as in the paper

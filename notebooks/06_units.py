@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -62,6 +62,7 @@ explorer_units = 64  # conv5_3 units in the explorer (all of them on the CPU pro
 
 # %%
 from personality_utils import (
+    explorers,
     netdissect,
     semantics,
     session,
@@ -254,6 +255,14 @@ if cue_check is not None:
 
 # %% tags=["hide-input"]
 unit_figures.explorer(study, unit_study.explorer_units(study, explorer_units)).show()
+
+# %% [markdown]
+# In a live kernel (`make lab`) any unit of any layer can be picked below: its top crops with
+# their maps, and its N' per face part against the 95th percentile of the random network's
+# units (the static book shows nothing here).
+
+# %% tags=["hide-input"]
+explorers.unit_explorer(study)
 
 # %% [markdown]
 # ## 6.10 Check: every test frame with a face

@@ -122,6 +122,7 @@ def run_chapter(
     jupytext.write(jupytext.read(source), unexecuted)
     env = dict(os.environ if environment is None else environment)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env["PERSONALITY_UTILS_LIVE"] = "0"  # explorers.LIVE_ENV: a batch run shows no widgets
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     try:

@@ -84,6 +84,14 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
         if out.get("output_type") == "error"
     ]
     assert not errors
+    # Batch runs show no explorer (explorers.is_live): no widget in any output.
+    widgets = [
+        out
+        for cell in executed["cells"]
+        for out in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+    ]
+    assert not widgets
     figures = [
         out
         for cell in executed["cells"]
