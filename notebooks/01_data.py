@@ -146,7 +146,7 @@ agreement = truth.landmark_agreement(dataset.root, stores["validation"])
 check = truth.agreement_summary(agreement)
 print(f"{check['frames']} frames of {check['clips']} validation clips")
 print(f"HOG detection rate: {check['detection_rate']:.3f}")
-print(f"found only by the upsampled fallback: {check['upsampled_share']:.3f}")
+print(f"faces from the finer (upsampled) search: {check['upsampled_share']:.3f}")
 if check["error_mean"] is not None:
     print(
         f"landmark error: mean {check['error_mean']:.4f} IOD, "

@@ -213,9 +213,9 @@ def agreement_summary(agreement: pd.DataFrame) -> dict[str, Any]:
     """Headline figures of a :func:`landmark_agreement` table.
 
     Returns:
-        frames, clips, detection_rate, upsampled_share (share of frames found only by the
-        upsampled fallback), and the mean, median and 90th percentile of ``error_iod`` (None
-        when no frame has an error, e.g. on real data).
+        frames, clips, detection_rate, upsampled_share (share of frames whose face came from
+        the finer, upsampled search), and the mean, median and 90th percentile of
+        ``error_iod`` (None when no frame has an error, e.g. on real data).
     """
     errors = agreement["error_iod"]
     measured = bool(errors.notna().any())
