@@ -47,6 +47,7 @@ __all__ = [
     "read_sampled_frames",
     "SampledClip",
     "write_atomic",
+    "follow_umask",
     "first_frame_rows",
     "video_id",
     "identity_disjoint_clips",
@@ -305,6 +306,7 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike) ->
         staging = Path(tempfile.mkdtemp(prefix=f".{zip_path.stem}-", dir=target.parent))
         try:
             _extract_members(zip_path, zip_path.read_bytes(), staging, depth=0)
+            follow_umask(staging, directory=True)  # mkdtemp makes it drwx------
             os.replace(staging, target)
         finally:
             if staging.exists():
@@ -495,16 +497,39 @@ def _decode_selected(path: Path, wanted: set[int]) -> tuple[dict[int, np.ndarray
 # ----------------------------------------------------------------------------------------------
 
 
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask can only set it)
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give ``path`` the permissions a plain ``open`` or ``mkdir`` would have: 0o666 (files) or
+    0o777 (folders) less the process's umask. Temporary files and folders are created
+    owner-only; what replaces the final path must not stay so, or a shared data folder breaks.
+    """
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def write_atomic(path: str | os.PathLike, write) -> None:
     """Write a file so that it is either complete or absent: ``write(temporary_path)`` fills a
     hidden temporary file beside ``path``, which then replaces ``path`` in one rename. Every
-    store, checkpoint, clip and results file of the package is written through this."""
+    store, checkpoint, clip and results file of the package is written through this. The file
+    ends with the permissions the umask gives (:func:`follow_umask`), not the temporary's."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
         write(temporary)
+        follow_umask(temporary)  # mkstemp makes it -rw-------
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

@@ -270,3 +270,25 @@ def test_first_frame_rows():
     meta = pd.DataFrame({"clip": ["b", "a", "a", "b", "c"], "frame_index": [9, 5, 0, 3, 7]})
     np.testing.assert_array_equal(data.first_frame_rows(meta), [2, 3, 4])  # a, b, c
     assert data.first_frame_rows(meta.iloc[:0]).size == 0
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o007])
+def test_written_files_and_extracted_folders_follow_the_umask(tmp_path, umask):
+    import stat
+
+    archive = tmp_path / "training80_04.zip"
+    archive.write_bytes(_zip_bytes({"training80_04/abcdefghijk.001.mp4": b"video"}))
+    old = os.umask(umask)
+    try:
+        data.write_atomic(tmp_path / "store" / "meta.csv", lambda t: Path(t).write_text("a\n"))
+        data.write_challenge_csv(
+            pd.DataFrame({trait: [0.5] for trait in data.TRAITS}, index=["abcdefghijk.001.mp4"]),
+            tmp_path / "store" / "predictions.csv",
+        )
+        (video,) = data.safe_extract_zip(archive, tmp_path / "extracted")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "store" / "meta.csv", tmp_path / "store" / "predictions.csv", video):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+    for folder in (tmp_path / "extracted" / "training80_04", video.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask, folder
