@@ -83,6 +83,14 @@ _CSV_COLUMNS = {
     "ValueNeuroticism": "neuroticism",
     "ValueOpenness": "openness",
 }
+_CSV_HEADER = (
+    "VideoName",
+    "ValueExtraversion",
+    "ValueAgreeableness",
+    "ValueConscientiousness",
+    "ValueNeurotisicm",
+    "ValueOpenness",
+)
 
 
 class DataError(ValueError):
@@ -215,32 +223,56 @@ def load_challenge_csv(path: str | os.PathLike) -> pd.DataFrame:
     """Read the 2016 challenge CSV form of the labels (``VideoName,ValueExtraversion,...``).
 
     Columns are mapped by name (the file's order is E, A, C, N, O), including the official
-    "Neurotisicm" spelling.
+    "Neurotisicm" spelling. Every row must hold as many fields as the header: a row with more
+    or fewer is an error (a value would otherwise be dropped or shifted in silence).
 
     Raises:
-        DataError: If the file is missing, or a trait column is absent.
+        DataError: If the file is missing, a column is absent (the message names the missing
+            ones), a row has more or fewer fields than the header (it names the line and both
+            counts) or a score is not a number.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: label CSV not found")
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, skipinitialspace=True)
-        header = [name.strip() for name in (reader.fieldnames or [])]
-        reader.fieldnames = header
-        mapping = {column: _CSV_COLUMNS[column] for column in header if column in _CSV_COLUMNS}
-        if "VideoName" not in header or sorted(set(mapping.values())) != sorted(TRAITS):
+        lines = list(csv.reader(handle, skipinitialspace=True))
+    while lines and not any(field.strip() for field in lines[-1]):
+        lines.pop()
+    if not lines:
+        raise DataError(f"{path}: empty file; expected the header {','.join(_CSV_HEADER)}")
+    header = [name.strip() for name in lines[0]]
+    mapping = {column: _CSV_COLUMNS[column] for column in header if column in _CSV_COLUMNS}
+    present = set(mapping.values())
+    missing = [
+        column
+        for column in _CSV_HEADER
+        if column not in header and _CSV_COLUMNS.get(column) not in present
+    ]
+    if missing:
+        raise DataError(
+            f"{path}: header lacks {', '.join(missing)} (it has {len(header)} columns: "
+            f"{','.join(header)}); a 2016 challenge label CSV starts with the line "
+            f"{','.join(_CSV_HEADER)}"
+        )
+    if len(mapping) != len(present):
+        raise DataError(f"{path}: a trait has two columns in the header {','.join(header)}")
+    rows = {}
+    for line_number, fields in enumerate(lines[1:], start=2):
+        if not any(field.strip() for field in fields):
+            continue  # a blank line
+        if len(fields) != len(header):
             raise DataError(
-                f"{path}: expected VideoName and the five Value<Trait> columns, found {header}"
+                f"{path}: line {line_number} has {len(fields)} fields, the header has "
+                f"{len(header)}; every row must hold exactly the header's columns"
             )
-        rows = {}
-        for line_number, row in enumerate(reader, start=2):
-            try:
-                rows[row["VideoName"].strip()] = {
-                    trait: float(row[column]) for column, trait in mapping.items()
-                }
-            except (TypeError, ValueError) as error:
-                raise DataError(f"{path}:{line_number}: bad number ({error})") from None
-    frame = pd.DataFrame.from_dict(rows, orient="index")[list(TRAITS)].sort_index()
+        row = dict(zip(header, fields, strict=True))
+        try:
+            rows[row["VideoName"].strip()] = {
+                trait: float(row[column]) for column, trait in mapping.items()
+            }
+        except ValueError as error:
+            raise DataError(f"{path}: line {line_number}: bad number ({error})") from None
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(TRAITS)).sort_index()
     frame.index.name = "clip"
     return frame
 

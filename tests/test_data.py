@@ -238,6 +238,41 @@ def test_undecodable_clip_names_the_file(tmp_path):
 # ----------------------------------------------------------------------------- the measure
 
 
+_HEADER = (
+    "VideoName,ValueExtraversion,ValueAgreeableness,ValueConscientiousness,"
+    "ValueNeurotisicm,ValueOpenness"
+)
+
+
+@pytest.mark.parametrize(
+    "row, count",
+    [("abcdefghijk.002.mp4,0.1,0.2,0.3,0.4,0.5,0.6", 7), ("abcdefghijk.002.mp4,0.1,0.2,0.3", 4)],
+)
+def test_challenge_csv_row_with_more_or_fewer_fields_is_an_error(tmp_path, row, count):
+    path = tmp_path / "validation_gt.csv"
+    path.write_text(f"{_HEADER}\nabcdefghijk.001.mp4,0.1,0.2,0.3,0.4,0.5\n{row}\n")
+    with pytest.raises(data.DataError) as caught:
+        data.load_challenge_csv(path)
+    message = str(caught.value)
+    assert str(path) in message and "line 3" in message
+    assert f"has {count} fields, the header has 6" in message
+
+
+def test_challenge_csv_header_names_the_missing_columns(tmp_path):
+    # A 5-name header over 6-field rows: the header lost VideoName.
+    path = tmp_path / "validation_gt.csv"
+    path.write_text(
+        _HEADER.removeprefix("VideoName,") + "\nabcdefghijk.001.mp4,0.1,0.2,0.3,0.4,0.5\n"
+    )
+    with pytest.raises(data.DataError, match=r"validation_gt\.csv: header lacks VideoName \("):
+        data.load_challenge_csv(path)
+    path.write_text(
+        _HEADER.replace(",ValueOpenness", "").replace("Agreeableness", "Agreeable") + "\n"
+    )
+    with pytest.raises(data.DataError, match="header lacks ValueAgreeableness, ValueOpenness"):
+        data.load_challenge_csv(path)
+
+
 def test_challenge_csv_roundtrip(tmp_path):
     predictions = pd.DataFrame(
         {trait: [0.1 * (k + 1), 0.5] for k, trait in enumerate(data.TRAITS)},
