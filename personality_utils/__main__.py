@@ -387,7 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return arguments.run(arguments)
     except (data.DataError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        # Every refused or malformed input is a DataError (unsafe pickle, zip or weights,
+        # malformed CSV, unreadable clip) whose message names the file, the problem and what
+        # to do: one line, no traceback.
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
 
 

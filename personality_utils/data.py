@@ -94,10 +94,17 @@ _CSV_HEADER = (
 
 
 class DataError(ValueError):
-    """A dataset file is missing, malformed or inconsistent; the message names the file."""
+    """A dataset file is missing, malformed, inconsistent or refused as unsafe; the message
+    names the file, the problem and what to do, on one line.
+
+    Every input the package refuses raises a subclass (:class:`UnsafePickleError`,
+    :class:`UnsafeZipError`, :class:`~personality_utils.models.WeightsError`,
+    :class:`~personality_utils.aus.OpenFaceError`); the command line prints the message and
+    exits with status 2, never a traceback.
+    """
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(DataError, pickle.UnpicklingError):
     """A pickle asked for something the annotation format never contains."""
 
 
@@ -156,8 +163,8 @@ class _AnnotationUnpickler(pickle.Unpickler):
             return self._ALLOWED[(module, name)]
         except KeyError:
             raise UnsafePickleError(
-                f"refusing to load global {module}.{name}: annotation pickles hold only "
-                "dicts of clip names to numbers"
+                f"it names the global {module}.{name}, which could run code (annotation "
+                "pickles hold only dicts of clip names to numbers)"
             ) from None
 
     def persistent_load(self, pid):
@@ -185,7 +192,10 @@ def load_annotations(path: str | os.PathLike) -> pd.DataFrame:
         try:
             content = _AnnotationUnpickler(handle, encoding="latin1").load()
         except UnsafePickleError as error:
-            raise UnsafePickleError(f"{path}: {error}") from None
+            raise UnsafePickleError(
+                f"{path}: refused, {error}; it is not an annotation file of the release: "
+                "use the official one"
+            ) from None
         except Exception as error:  # truncated or not a pickle at all
             raise DataError(f"{path}: not a readable annotation pickle ({error})") from None
     if not isinstance(content, dict):
@@ -348,7 +358,10 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike) ->
 
 def _extract_members(label: Path | str, payload: bytes, out_dir: Path, depth: int) -> None:
     if depth > 3:
-        raise UnsafeZipError(f"{label}: zips nested more than 3 deep")
+        raise UnsafeZipError(
+            f"{label}: refused, zips nested more than 3 deep; the release nests at most 2: "
+            "use the official archive"
+        )
     try:
         archive = zipfile.ZipFile(io.BytesIO(payload))
     except zipfile.BadZipFile as error:
@@ -375,10 +388,16 @@ def _check_member(label: Path | str, member: zipfile.ZipInfo) -> None:
     name = member.filename.replace("\\", "/")
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-        raise UnsafeZipError(f"{label}: member {member.filename!r} escapes the target folder")
+        raise UnsafeZipError(
+            f"{label}: refused, member {member.filename!r} escapes the target folder (nothing "
+            "was extracted); the release's archives never do this: use the official archive"
+        )
     mode = member.external_attr >> 16
     if mode and (mode & 0o170000) == 0o120000:
-        raise UnsafeZipError(f"{label}: member {member.filename!r} is a symbolic link")
+        raise UnsafeZipError(
+            f"{label}: refused, member {member.filename!r} is a symbolic link (nothing was "
+            "extracted); the release's archives hold none: use the official archive"
+        )
     if member.flag_bits & 0x1:
         # Some archives of the official release are password-protected: the password comes
         # with the registration, and the book never asks for it.

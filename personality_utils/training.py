@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ._lazy import lazy_module
 from .data import TRAITS, DataError, write_atomic
-from .models import VGG_FACE_MEAN, build_model, resolve_device
+from .models import VGG_FACE_MEAN, WeightsError, build_model, load_weights, resolve_device
 from .profiles import TrainConfig, get_profile
 
 pd = lazy_module("pandas")
@@ -199,7 +199,8 @@ class _OneProcess:
     def resume(self, checkpoint: Path | None, config: TrainConfig, device) -> dict | None:
         if checkpoint is None or not checkpoint.is_file():
             return None
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        state = load_weights(checkpoint, device, "checkpoint")
+        _check_checkpoint(checkpoint, state)
         return state if same_recipe(state["config"], config.to_dict()) else None
 
     def shard(self, batch: np.ndarray) -> np.ndarray:
@@ -369,19 +370,41 @@ def train_model(
     return TrainedModel(model=model, config=config, mean=mean, scale=scale, history=history)
 
 
+_CHECKPOINT_KEYS = ("config", "epoch", "model", "mean", "scale", "history")
+
+
+def _check_checkpoint(path: Path, state) -> None:
+    """Refuse a file that torch reads safely but that is no checkpoint of :func:`train_model`."""
+    missing = [key for key in _CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing or not isinstance(state["config"], dict):
+        raise WeightsError(
+            f"{path}: not a checkpoint of this package (missing {', '.join(missing) or 'config'}"
+            "); point --checkpoint at a folder written by train"
+        )
+
+
 def load_trained(checkpoint_dir: str | os.PathLike, device: str = "auto") -> TrainedModel:
     """Load a finished model from its checkpoint folder (safely: ``weights_only=True``).
 
     Raises:
         FileNotFoundError: If there is no checkpoint.
+        WeightsError: If the checkpoint is unreadable, refused as unsafe, or not one of this
+            package's (:func:`~personality_utils.models.load_weights`).
         DataError: If the checkpoint stopped before its last epoch.
     """
     path = Path(checkpoint_dir) / "checkpoint.pt"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint")
     target = resolve_device(device)
-    state = torch.load(path, map_location=target, weights_only=True)
-    config = TrainConfig(**state["config"])
+    state = load_weights(path, target, "checkpoint")
+    _check_checkpoint(path, state)
+    try:
+        config = TrainConfig(**state["config"])
+    except TypeError as error:
+        raise WeightsError(
+            f"{path}: its training settings do not match this version of the package "
+            f"({error}); train it again"
+        ) from None
     if int(state["epoch"]) + 1 < config.epochs:
         raise DataError(
             f"{path}: training stopped after epoch {int(state['epoch']) + 1} of "
