@@ -54,7 +54,7 @@ seed = 0  # seed of the synthetic set
 # %%
 import pandas as pd
 
-from personality_utils import face_figures, faces, session, truth
+from personality_utils import datasets, face_figures, faces, session, truth
 
 chapter = session.start("02_faces", profile, data_root, device, seed, models=False)
 settings, dataset = chapter.settings, chapter.dataset
@@ -68,9 +68,9 @@ chapter.compare_with_authors()
 # ## 2.1 How often is a face found?
 
 # %%
-detection = pd.DataFrame(
-    {split: faces.detection_summary(store) for split, store in stores.items()}
-).T
+print("\n".join(datasets.splits_without_frames(stores, "the detection table")))
+measured = datasets.splits_with_frames(stores, stores)
+detection = pd.DataFrame({split: faces.detection_summary(stores[split]) for split in measured}).T
 detection
 
 # %% [markdown]
@@ -85,13 +85,18 @@ detection
 # the store's size), where the CAM chapter measures how much of a map falls on the face.
 
 # %% tags=["hide-input"]
-face_figures.detections_grid(stores["train"]).show()
+shown, why = datasets.split_for(stores, "train")
+if shown:
+    face_figures.detections_grid(stores[shown]).show()
+if why:
+    print(why)
 
 # %% [markdown]
 # ## 2.3 Aligned faces
 
 # %% tags=["hide-input"]
-face_figures.aligned_faces(face_stores["train"]).show()
+if shown:
+    face_figures.aligned_faces(face_stores[shown]).show()
 
 # %% [markdown]
 # ## 2.4 Alignment quality
@@ -145,7 +150,8 @@ pd.DataFrame(
 # unit chapter's NetDissect-style scores use (faces do not all land on the average).
 
 # %% tags=["hide-input"]
-face_figures.face_masks(face_stores["train"], len(face_stores["train"]) // 2).show()
+if shown and len(face_stores[shown]):
+    face_figures.face_masks(face_stores[shown], len(face_stores[shown]) // 2).show()
 
 # %% [markdown]
 # ## What held

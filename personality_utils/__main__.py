@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import data, datasets, synthetic
 from .profiles import PROFILES, get_profile
-from .stores import build_frame_store
+from .stores import build_frame_store, skip_report
 
 
 def _synth(arguments: argparse.Namespace) -> int:
@@ -79,21 +79,16 @@ def _prepare(arguments: argparse.Namespace) -> int:
             workers=profile.workers,
             face_size=0 if arguments.no_faces else profile.face_size,
         )
-    skipped = 0
     for split, store in stores.items():
         faces_found = int(store.detections["found"].sum()) if store.detections is not None else 0
         print(
             f"{split}: {len(store.clip_labels())} clips, {len(store)} frames, "
             f"{faces_found} faces -> {store.path}"
         )
-        for clip, reason in sorted(store.skipped.items()):
-            print(f"  skipped {clip}: {reason}", file=sys.stderr)
-        skipped += len(store.skipped)
-    if skipped:
-        print(
-            f"{skipped} clips skipped (listed above and in each split's store.json)",
-            file=sys.stderr,
-        )
+    # What was left out, in a few lines whatever the count (a partial download misses
+    # thousands of clips): each split's clips without video, and the clips not decoded.
+    for line in skip_report(stores):
+        print(line, file=sys.stderr)
     return 0
 
 

@@ -86,11 +86,14 @@ def papermill_command(
     output: Path,
     profile: str,
     backbone_weights: str | None = None,
+    data_root: str | os.PathLike | None = None,
 ) -> list[str]:
     """The papermill call for one chapter; ``backbone_weights`` only where the chapter has that
-    parameter."""
+    parameter, ``data_root`` (a real dataset's folder) when given."""
     command = [sys.executable, "-m", "papermill", str(notebook), str(output)]
     command += ["-p", "profile", profile]
+    if data_root is not None:
+        command += ["-p", "data_root", str(data_root)]
     if backbone_weights and "\nbackbone_weights = " in source.read_text(encoding="utf-8"):
         command += ["-p", "backbone_weights", str(backbone_weights)]
     command += ["--cwd", str(output.parent), "--kernel", "python3", "--language", "python"]
@@ -105,8 +108,10 @@ def run_chapter(
     backbone_weights: str | None = None,
     environment: dict[str, str] | None = None,
     threads: int | None = None,
+    data_root: str | os.PathLike | None = None,
 ) -> ChapterRun:
-    """Convert one chapter to ``.ipynb`` and execute it into ``out_dir/<stem>.ipynb``."""
+    """Convert one chapter to ``.ipynb`` and execute it into ``out_dir/<stem>.ipynb``
+    (``data_root``: a real dataset's folder instead of the synthetic set)."""
     import jupytext
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +126,7 @@ def run_chapter(
         env["OMP_NUM_THREADS"] = str(threads)
     try:
         done = subprocess.run(
-            papermill_command(source, unexecuted, output, profile, backbone_weights),
+            papermill_command(source, unexecuted, output, profile, backbone_weights, data_root),
             env=env,
             capture_output=True,
             check=False,
@@ -143,6 +148,7 @@ def run_chapters(
     environment: dict[str, str] | None = None,
     threads: int | None = None,
     on_finish: Callable[[ChapterRun], None] | None = None,
+    data_root: str | os.PathLike | None = None,
 ) -> dict[str, ChapterRun]:
     """Execute chapters ``lanes`` at a time in an order that respects :data:`NEEDS`.
 
@@ -159,6 +165,8 @@ def run_chapters(
         environment: The chapters' environment (default: this process's).
         threads: ``OMP_NUM_THREADS`` of each chapter (default: inherited).
         on_finish: Called with each chapter's :class:`ChapterRun` as it ends.
+        data_root: The ``data_root`` parameter (a real dataset's folder), None for the
+            synthetic set.
 
     Returns:
         ``{stem: ChapterRun}``.
@@ -182,6 +190,7 @@ def run_chapters(
                     backbone_weights,
                     environment,
                     threads,
+                    data_root,
                 )
                 running[future] = stem
                 waiting.remove(stem)

@@ -16,6 +16,7 @@ from typing import Any
 from . import claims, datasets, experiments, plots, profiles, results
 from .models import resolve_device
 from .profiles import Profile
+from .stores import skip_report
 
 
 @dataclass
@@ -101,6 +102,8 @@ def start(
     settings = profiles.get_profile(profile)
     dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
     print(f"{dataset.description}; profile {settings.name}")
+    for line in skip_report(dataset.stores()):  # a few lines, however many clips are missing
+        print(line)
     if models:
         print(f"device: {resolve_device(device)}; backbone weights: {backbone_weights or 'random'}")
     return Chapter(stem, settings, dataset, device, seed, backbone_weights)

@@ -236,3 +236,26 @@ def test_crafted_checkpoint_exits_2_with_one_line(tmp_path, smoke_dataset, capsy
     weights = ["--backbone-weights", str(tmp_path / "vgg_face.pth")]
     assert main(["train", *options, *weights, "--out", str(tmp_path / "run")]) == 2
     _refusal(capsys.readouterr(), "vgg_face.pth", "refused")
+
+
+def test_prepare_on_a_partial_download_prints_a_few_lines(tmp_path, shared_data, capsys):
+    from personality_utils import stores
+    from personality_utils.__main__ import main
+
+    real = shared_data / "firstimpressions"
+    root = tmp_path / "fi"
+    root.mkdir()
+    (root / "annotation_training.pkl").symlink_to(real / "annotation_training.pkl")
+    clip = sorted((real / "train").glob("*.mp4"))[0]
+    (root / clip.name).symlink_to(clip)
+    out = tmp_path / "stores"
+    options = ["--out", str(out), "--workers", "1", "--profile", "smoke", "--no-faces"]
+    assert main(["prepare", "--data-root", str(root), *options]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [f"train: 1 clips, 5 frames, 0 faces -> {out / 'train'}"]
+    report = [line for line in captured.err.splitlines() if "mp4" in line]
+    assert report == [
+        "train: 5999 of 6000 labelled clips have no video (--Ymqszjv54.001.mp4, "
+        "--Ymqszjv54.003.mp4, --Ymqszjv54.004.mp4, ...); full list in "
+        f"{out / 'train' / stores.MISSING_LIST}"
+    ]
