@@ -14,9 +14,34 @@ from pathlib import Path
 from typing import Any
 
 from . import claims, datasets, experiments, plots, profiles, results
+from .data import DataError
 from .models import resolve_device
 from .profiles import Profile
 from .stores import skip_report
+
+#: The splits whose clips a chapter cannot do without: chapters 03-04 score their models on
+#: validation and test, chapters 05-07 study the test split. Chapters 01, 02 and 08 work with
+#: whatever splits have clips.
+SPLITS_NEEDED: dict[str, tuple[str, ...]] = {
+    "03_full_frames": ("validation", "test"),
+    "04_faces_model": ("validation", "test"),
+    "05_cam": ("test",),
+    "06_units": ("test",),
+    "07_action_units": ("test",),
+}
+
+
+def missing_splits(stem: str, stores) -> list[str]:
+    """What a chapter lacks of :data:`SPLITS_NEEDED` in ``stores`` (split -> FrameStore): one
+    phrase per needed split with no clip on disk, saying why (no labels, or no video)."""
+    lacking = []
+    for split in SPLITS_NEEDED.get(stem, ()):
+        store = stores.get(split)
+        if store is None:
+            lacking.append(f"{split} (no labels under data_root)")
+        elif len(store) == 0:
+            lacking.append(f"{split} ({len(store.missing_videos)} labelled clips, no video)")
+    return lacking
 
 
 @dataclass
@@ -102,8 +127,15 @@ def start(
     settings = profiles.get_profile(profile)
     dataset = datasets.prepare_dataset(settings, data_root=data_root, seed=seed, progress=False)
     print(f"{dataset.description}; profile {settings.name}")
-    for line in skip_report(dataset.stores()):  # a few lines, however many clips are missing
+    stores = dataset.stores()
+    for line in skip_report(stores):  # a few lines, however many clips are missing
         print(line)
+    lacking = missing_splits(stem, stores)
+    if lacking:
+        raise DataError(
+            f"{dataset.root}: chapter {stem} needs clips of {', '.join(lacking)}; put them "
+            "under data_root, or run only chapters 01, 02 and 08 on this partial dataset"
+        )
     if models:
         print(f"device: {resolve_device(device)}; backbone weights: {backbone_weights or 'random'}")
     return Chapter(stem, settings, dataset, device, seed, backbone_weights)
