@@ -42,6 +42,8 @@ from personality_utils import data, experiments, paper, plots, results, session,
 
 chapter = session.start("04_faces_model", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
+
+# %%
 runs = {
     "danplus": chapter.experiment("faces"),
     "cam": chapter.experiment("faces", settings.cam_kind),

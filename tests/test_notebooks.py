@@ -150,7 +150,9 @@ def test_chapters_01_02_on_a_partial_download(tmp_path, shared_data):
     """How people start: the full label pickles and only some clips. Four real training clips,
     the real training and validation pickles (8000 labelled clips), no validation clip, no test
     split: chapters 01-02 run, say in a few lines what is missing and what they cannot
-    compute, and compute the rest from the clips there are."""
+    compute, and compute the rest from the clips there are; chapter 03, which scores on
+    validation and test, says why it computes nothing and stops without an error; the summary
+    runs on what there is."""
     from personality_utils import stores
 
     real = shared_data / "firstimpressions"
@@ -167,12 +169,15 @@ def test_chapters_01_02_on_a_partial_download(tmp_path, shared_data):
         "PERSONALITY_UTILS_RESULTS": str(tmp_path / "book" / "results"),
         "PERSONALITY_UTILS_CACHE": str(cache),
     }
-    sources = [source for source in NOTEBOOKS if source.stem in ("01_data", "02_faces")]
+    wanted = ("01_data", "02_faces", "03_full_frames", "08_summary")
+    sources = [source for source in NOTEBOOKS if source.stem in wanted]
     runs = chapters.run_chapters(
         sources, tmp_path / "book", "smoke", lanes=1, environment=environment, data_root=root
     )
-    for run in runs.values():
+    for stem, run in runs.items():
         assert run.returncode == 0, run.log[-4000:]
+        if stem == "08_summary":
+            continue
         printed = _stream_text(run.output)
         # One line per split on the missing clips, never one per clip.
         assert "train: 5996 of 6000 labelled clips have no video" in printed
@@ -193,3 +198,9 @@ def test_chapters_01_02_on_a_partial_download(tmp_path, shared_data):
     assert set(faces_record["detection_rate"]) == {"train"}
     assert faces_record["detection_rate"]["train"] >= 0.9
     assert "validation: no clip on disk" in _stream_text(runs["02_faces"].output)
+    stopped = _stream_text(runs["03_full_frames"].output)
+    assert (
+        "chapter 03_full_frames needs clips of validation (2000 labelled clips, no video), "
+        "test (no labels under data_root)"
+    ) in stopped and stopped.rstrip().endswith("Nothing below is computed.")
+    assert not (tmp_path / "book" / "results" / "03_full_frames.json").exists()
