@@ -88,12 +88,12 @@ class DistributedContext:
         """Rank 0 reads the checkpoint (if it is from the same recipe) and sends it to every
         rank, so that resuming needs no shared file system."""
         from .models import load_weights
-        from .training import _check_checkpoint, same_recipe
+        from .training import check_checkpoint, same_recipe
 
         state = None
         if self.is_main and checkpoint is not None and checkpoint.is_file():
             state = load_weights(checkpoint, "cpu", "checkpoint")
-            _check_checkpoint(checkpoint, state)
+            check_checkpoint(checkpoint, state)
             if not same_recipe(state["config"], config.to_dict()):
                 state = None
             elif int(state.get("world_size", 1)) != self.world_size:

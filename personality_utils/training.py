@@ -37,6 +37,7 @@ __all__ = [
     "mean_image",
     "train_model",
     "load_trained",
+    "check_checkpoint",
     "predict",
     "clip_predictions",
     "config_for",
@@ -200,7 +201,7 @@ class _OneProcess:
         if checkpoint is None or not checkpoint.is_file():
             return None
         state = load_weights(checkpoint, device, "checkpoint")
-        _check_checkpoint(checkpoint, state)
+        check_checkpoint(checkpoint, state)
         return state if same_recipe(state["config"], config.to_dict()) else None
 
     def shard(self, batch: np.ndarray) -> np.ndarray:
@@ -373,7 +374,7 @@ def train_model(
 _CHECKPOINT_KEYS = ("config", "epoch", "model", "mean", "scale", "history")
 
 
-def _check_checkpoint(path: Path, state) -> None:
+def check_checkpoint(path: Path, state) -> None:
     """Refuse a file that torch reads safely but that is no checkpoint of :func:`train_model`."""
     missing = [key for key in _CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
     if missing or not isinstance(state["config"], dict):
@@ -397,7 +398,7 @@ def load_trained(checkpoint_dir: str | os.PathLike, device: str = "auto") -> Tra
         raise FileNotFoundError(f"{path}: no checkpoint")
     target = resolve_device(device)
     state = load_weights(path, target, "checkpoint")
-    _check_checkpoint(path, state)
+    check_checkpoint(path, state)
     try:
         config = TrainConfig(**state["config"])
     except TypeError as error:
