@@ -175,7 +175,9 @@ measurements = {
 record = experiments.results_record(faces_run)
 record["cam_model"] = experiments.results_record(runs["cam"])
 record["cam_model"]["kind"] = settings.cam_kind
-record["validation"] = experiments.results_record(faces_run, "validation")
+record["validation"] = (
+    experiments.results_record(faces_run, "validation") if faces_run.validation else None
+)
 record["dropped_training_frames"] = faces_run.dropped_frames
 record["paired_difference_faces_minus_frames"] = paired
 record["table1"] = {name: row.to_dict() for name, row in table1.iterrows()}

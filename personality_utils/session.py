@@ -20,15 +20,16 @@ from .profiles import Profile
 from .stores import skip_report
 
 #: The splits whose clips a chapter cannot do without: chapters 03-04 score their models on
-#: validation and test, chapters 05-07 study the test split. Chapters 01, 02 and 08 work with
+#: test (and on validation when it has clips), chapters 05-06 study the test split, chapter 07
+#: also chooses its ridge penalty on validation. Chapters 01, 02 and 08 work with
 #: whatever splits have clips. A chapter that lacks one says which and why in its first cell
 #: and computes nothing further (:func:`start`).
 SPLITS_NEEDED: dict[str, tuple[str, ...]] = {
-    "03_full_frames": ("validation", "test"),
-    "04_faces_model": ("validation", "test"),
+    "03_full_frames": ("test",),
+    "04_faces_model": ("test",),
     "05_cam": ("test",),
     "06_units": ("test",),
-    "07_action_units": ("test",),
+    "07_action_units": ("validation", "test"),
 }
 
 

@@ -49,10 +49,11 @@ def test_chapters_name_the_splits_they_cannot_do_without():
         return stores.FrameStore(np.zeros((frames, 2, 2, 3), np.uint8), meta, skipped, Path("s"))
 
     partial = {"train": store(4, 5996), "validation": store(0, 2000)}
-    assert session.missing_splits("03_full_frames", partial) == [
+    assert session.missing_splits("07_action_units", partial) == [
         "validation (2000 labelled clips, no video)",
         "test (no labels under data_root)",
     ]
+    assert session.missing_splits("03_full_frames", partial) == ["test (no labels under data_root)"]
     assert session.missing_splits("05_cam", partial) == ["test (no labels under data_root)"]
     assert session.missing_splits("01_data", partial) == []
     assert session.missing_splits("08_summary", partial) == []
