@@ -412,7 +412,14 @@ def load_trained(checkpoint_dir: str | os.PathLike, device: str = "auto") -> Tra
             f"{config.epochs}; rerun to resume"
         )
     model = build_model(config.kind, config.width_divisor, batch_norm=config.batch_norm).to(target)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, AttributeError) as error:  # keys or shapes do not fit
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WeightsError(
+            f"{path}: its weights do not fit the {config.kind} model it names ({first}); "
+            "train it again"
+        ) from None
     model.eval()
     return TrainedModel(
         model, config, state["mean"].cpu(), float(state["scale"]), json.loads(state["history"])

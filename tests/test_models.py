@@ -191,3 +191,22 @@ def test_load_weights_refuses_in_its_own_words(tmp_path):
     assert message.startswith(str(folder / "checkpoint.pt")) and "global print" in message
     assert "weights_only" not in message and "\n" not in message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_is_refused_by_name(tmp_path):
+    from personality_utils import training
+    from personality_utils.profiles import get_profile
+
+    config = training.config_for(get_profile("smoke"), "danplus", None, "cpu", 0, "frames")
+    state = {
+        "config": config.to_dict(),
+        "epoch": config.epochs - 1,
+        "model": {"features.0.weight": torch.zeros(1)},
+        "mean": torch.zeros(3),
+        "scale": 1.0,
+        "history": "[]",
+    }
+    (tmp_path / "model").mkdir()
+    torch.save(state, tmp_path / "model" / "checkpoint.pt")
+    with pytest.raises(models.WeightsError, match=r"checkpoint\.pt: its weights do not fit"):
+        training.load_trained(tmp_path / "model", device="cpu")
