@@ -175,6 +175,10 @@ record = experiments.results_record(runs["danplus"])
 record["seeds"] = seed_runs.record()
 record["cam_model"] = experiments.results_record(runs["cam"])
 record["cam_model"]["kind"] = settings.cam_kind
-record["validation"] = experiments.results_record(runs["danplus"], "validation")
+record["validation"] = (
+    experiments.results_record(runs["danplus"], "validation")
+    if runs["danplus"].validation
+    else None
+)
 record["paper_mean_accuracy"] = paper.TABLE1["img (full frames)"]["MA"]
 claim_rows = chapter.finish(measurements, record)

@@ -42,6 +42,8 @@ from personality_utils import data, experiments, paper, plots, results, session,
 
 chapter = session.start("04_faces_model", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
+
+# %%
 faces_seeds = chapter.seed_runs("faces")  # DAN+ once per training seed (chapter 3)
 runs = {"danplus": faces_seeds.first, "cam": chapter.experiment("faces", settings.cam_kind)}
 faces_run = runs["danplus"]
@@ -177,7 +179,9 @@ record = experiments.results_record(faces_run)
 record["seeds"] = faces_seeds.record()
 record["cam_model"] = experiments.results_record(runs["cam"])
 record["cam_model"]["kind"] = settings.cam_kind
-record["validation"] = experiments.results_record(faces_run, "validation")
+record["validation"] = (
+    experiments.results_record(faces_run, "validation") if faces_run.validation else None
+)
 record["dropped_training_frames"] = faces_run.dropped_frames
 record["paired_difference_faces_minus_frames"] = paired
 record["table1"] = {name: row.to_dict() for name, row in table1.iterrows()}

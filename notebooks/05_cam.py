@@ -62,6 +62,8 @@ from personality_utils import cam_checks, cam_study, causal, explorers, plots, s
 
 chapter = session.start("05_cam", profile, data_root, device, seed, backbone_weights)
 settings = chapter.settings
+
+# %%
 runs = {source: chapter.experiment(source, settings.cam_kind) for source in ("frames", "faces")}
 study = cam_study.prepare(  # both CAM models' maps of the test split, face boxes, top images
     chapter.dataset,

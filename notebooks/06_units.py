@@ -74,6 +74,8 @@ from personality_utils import (
 
 chapter = session.start("06_units", profile, data_root, device, seed, backbone_weights)
 dataset = chapter.dataset
+
+# %%
 run = chapter.experiment("faces")  # reloads the DAN+ face model of chapter 4
 study = unit_study.prepare(dataset, run, chapter.settings, top_n, seed)
 print(study.description())

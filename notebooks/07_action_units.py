@@ -78,6 +78,8 @@ from personality_utils import (
 
 chapter = session.start("07_action_units", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
+
+# %%
 run = chapter.experiment("faces")  # reloads chapter 4's DAN+ face model
 study = au_study.load_study(  # chapter 6's unit statistics and every test face's AUs
     dataset, run, settings.unit_population, au_source, openface_dir, landmark_reference, top_n, seed

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import data, datasets, synthetic
 from .profiles import PROFILES, get_profile
-from .stores import build_frame_store
+from .stores import build_frame_store, skip_report
 
 
 def _synth(arguments: argparse.Namespace) -> int:
@@ -83,27 +83,23 @@ def _prepare(arguments: argparse.Namespace) -> int:
             face_size=0 if arguments.no_faces else profile.face_size,
             skip_short=arguments.skip_short,
         )
-    skipped = short = 0
+    short = 0
     for split, store in stores.items():
         faces_found = int(store.detections["found"].sum()) if store.detections is not None else 0
         print(
             f"{split}: {len(store.clip_labels())} clips, {len(store)} frames, "
             f"{faces_found} faces -> {store.path}"
         )
-        for clip, reason in sorted(store.skipped.items()):
-            print(f"  skipped {clip}: {reason}", file=sys.stderr)
-        skipped += len(store.skipped)
         short += len(store.short)
+    # What was left out, in a few lines whatever the count (a partial download misses
+    # thousands of clips): each split's clips without video, and the clips not decoded.
+    for line in skip_report(stores):
+        print(line, file=sys.stderr)
     if short:
         what = "skipped" if arguments.skip_short else "kept (--skip-short leaves them out)"
         print(
             f"{short} clips decode far fewer frames than their container promises (truncated?): "
             f"{what}; named above and in each split's store.json",
-            file=sys.stderr,
-        )
-    if skipped:
-        print(
-            f"{skipped} clips skipped (listed above and in each split's store.json)",
             file=sys.stderr,
         )
     return 0
@@ -496,7 +492,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return arguments.run(arguments)
     except (data.DataError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        # Every refused or malformed input is a DataError (unsafe pickle, zip or weights,
+        # malformed CSV, unreadable clip) whose message names the file, the problem and what
+        # to do: one line, no traceback.
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
 
 

@@ -111,7 +111,8 @@ def run_chapter(
     threads: int | None = None,
     data_root: str | os.PathLike | None = None,
 ) -> ChapterRun:
-    """Convert one chapter to ``.ipynb`` and execute it into ``out_dir/<stem>.ipynb``."""
+    """Convert one chapter to ``.ipynb`` and execute it into ``out_dir/<stem>.ipynb``
+    (``data_root``: a real dataset's folder instead of the synthetic set)."""
     import jupytext
 
     out_dir.mkdir(parents=True, exist_ok=True)

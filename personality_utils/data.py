@@ -48,6 +48,7 @@ __all__ = [
     "SampledClip",
     "SHORT_CLIP_RATIO",
     "write_atomic",
+    "follow_umask",
     "first_frame_rows",
     "video_id",
     "identity_disjoint_clips",
@@ -83,13 +84,28 @@ _CSV_COLUMNS = {
     "ValueNeuroticism": "neuroticism",
     "ValueOpenness": "openness",
 }
+_CSV_HEADER = (
+    "VideoName",
+    "ValueExtraversion",
+    "ValueAgreeableness",
+    "ValueConscientiousness",
+    "ValueNeurotisicm",
+    "ValueOpenness",
+)
 
 
 class DataError(ValueError):
-    """A dataset file is missing, malformed or inconsistent; the message names the file."""
+    """A dataset file is missing, malformed, inconsistent or refused as unsafe; the message
+    names the file, the problem and what to do, on one line.
+
+    Every input the package refuses raises a subclass (:class:`UnsafePickleError`,
+    :class:`UnsafeZipError`, :class:`~personality_utils.models.WeightsError`,
+    :class:`~personality_utils.aus.OpenFaceError`); the command line prints the message and
+    exits with status 2, never a traceback.
+    """
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(DataError, pickle.UnpicklingError):
     """A pickle asked for something the annotation format never contains."""
 
 
@@ -148,8 +164,8 @@ class _AnnotationUnpickler(pickle.Unpickler):
             return self._ALLOWED[(module, name)]
         except KeyError:
             raise UnsafePickleError(
-                f"refusing to load global {module}.{name}: annotation pickles hold only "
-                "dicts of clip names to numbers"
+                f"it names the global {module}.{name}, which could run code (annotation "
+                "pickles hold only dicts of clip names to numbers)"
             ) from None
 
     def persistent_load(self, pid):
@@ -177,7 +193,10 @@ def load_annotations(path: str | os.PathLike) -> pd.DataFrame:
         try:
             content = _AnnotationUnpickler(handle, encoding="latin1").load()
         except UnsafePickleError as error:
-            raise UnsafePickleError(f"{path}: {error}") from None
+            raise UnsafePickleError(
+                f"{path}: refused, {error}; it is not an annotation file of the release: "
+                "use the official one"
+            ) from None
         except Exception as error:  # truncated or not a pickle at all
             raise DataError(f"{path}: not a readable annotation pickle ({error})") from None
     if not isinstance(content, dict):
@@ -215,32 +234,56 @@ def load_challenge_csv(path: str | os.PathLike) -> pd.DataFrame:
     """Read the 2016 challenge CSV form of the labels (``VideoName,ValueExtraversion,...``).
 
     Columns are mapped by name (the file's order is E, A, C, N, O), including the official
-    "Neurotisicm" spelling.
+    "Neurotisicm" spelling. Every row must hold as many fields as the header: a row with more
+    or fewer is an error (a value would otherwise be dropped or shifted in silence).
 
     Raises:
-        DataError: If the file is missing, or a trait column is absent.
+        DataError: If the file is missing, a column is absent (the message names the missing
+            ones), a row has more or fewer fields than the header (it names the line and both
+            counts) or a score is not a number.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: label CSV not found")
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, skipinitialspace=True)
-        header = [name.strip() for name in (reader.fieldnames or [])]
-        reader.fieldnames = header
-        mapping = {column: _CSV_COLUMNS[column] for column in header if column in _CSV_COLUMNS}
-        if "VideoName" not in header or sorted(set(mapping.values())) != sorted(TRAITS):
+        lines = list(csv.reader(handle, skipinitialspace=True))
+    while lines and not any(field.strip() for field in lines[-1]):
+        lines.pop()
+    if not lines:
+        raise DataError(f"{path}: empty file; expected the header {','.join(_CSV_HEADER)}")
+    header = [name.strip() for name in lines[0]]
+    mapping = {column: _CSV_COLUMNS[column] for column in header if column in _CSV_COLUMNS}
+    present = set(mapping.values())
+    missing = [
+        column
+        for column in _CSV_HEADER
+        if column not in header and _CSV_COLUMNS.get(column) not in present
+    ]
+    if missing:
+        raise DataError(
+            f"{path}: header lacks {', '.join(missing)} (it has {len(header)} columns: "
+            f"{','.join(header)}); a 2016 challenge label CSV starts with the line "
+            f"{','.join(_CSV_HEADER)}"
+        )
+    if len(mapping) != len(present):
+        raise DataError(f"{path}: a trait has two columns in the header {','.join(header)}")
+    rows = {}
+    for line_number, fields in enumerate(lines[1:], start=2):
+        if not any(field.strip() for field in fields):
+            continue  # a blank line
+        if len(fields) != len(header):
             raise DataError(
-                f"{path}: expected VideoName and the five Value<Trait> columns, found {header}"
+                f"{path}: line {line_number} has {len(fields)} fields, the header has "
+                f"{len(header)}; every row must hold exactly the header's columns"
             )
-        rows = {}
-        for line_number, row in enumerate(reader, start=2):
-            try:
-                rows[row["VideoName"].strip()] = {
-                    trait: float(row[column]) for column, trait in mapping.items()
-                }
-            except (TypeError, ValueError) as error:
-                raise DataError(f"{path}:{line_number}: bad number ({error})") from None
-    frame = pd.DataFrame.from_dict(rows, orient="index")[list(TRAITS)].sort_index()
+        row = dict(zip(header, fields, strict=True))
+        try:
+            rows[row["VideoName"].strip()] = {
+                trait: float(row[column]) for column, trait in mapping.items()
+            }
+        except ValueError as error:
+            raise DataError(f"{path}: line {line_number}: bad number ({error})") from None
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(TRAITS)).sort_index()
     frame.index.name = "clip"
     return frame
 
@@ -306,6 +349,7 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike) ->
         staging = Path(tempfile.mkdtemp(prefix=f".{zip_path.stem}-", dir=target.parent))
         try:
             _extract_members(zip_path, zip_path.read_bytes(), staging, depth=0)
+            follow_umask(staging, directory=True)  # mkdtemp makes it drwx------
             os.replace(staging, target)
         finally:
             if staging.exists():
@@ -315,7 +359,10 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike) ->
 
 def _extract_members(label: Path | str, payload: bytes, out_dir: Path, depth: int) -> None:
     if depth > 3:
-        raise UnsafeZipError(f"{label}: zips nested more than 3 deep")
+        raise UnsafeZipError(
+            f"{label}: refused, zips nested more than 3 deep; the release nests at most 2: "
+            "use the official archive"
+        )
     try:
         archive = zipfile.ZipFile(io.BytesIO(payload))
     except zipfile.BadZipFile as error:
@@ -342,10 +389,16 @@ def _check_member(label: Path | str, member: zipfile.ZipInfo) -> None:
     name = member.filename.replace("\\", "/")
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-        raise UnsafeZipError(f"{label}: member {member.filename!r} escapes the target folder")
+        raise UnsafeZipError(
+            f"{label}: refused, member {member.filename!r} escapes the target folder (nothing "
+            "was extracted); the release's archives never do this: use the official archive"
+        )
     mode = member.external_attr >> 16
     if mode and (mode & 0o170000) == 0o120000:
-        raise UnsafeZipError(f"{label}: member {member.filename!r} is a symbolic link")
+        raise UnsafeZipError(
+            f"{label}: refused, member {member.filename!r} is a symbolic link (nothing was "
+            "extracted); the release's archives hold none: use the official archive"
+        )
     if member.flag_bits & 0x1:
         # Some archives of the official release are password-protected: the password comes
         # with the registration, and the book never asks for it.
@@ -649,16 +702,39 @@ def _decode_selected(path: Path, wanted: set[int]) -> tuple[dict[int, np.ndarray
 # ----------------------------------------------------------------------------------------------
 
 
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask can only set it)
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give ``path`` the permissions a plain ``open`` or ``mkdir`` would have: 0o666 (files) or
+    0o777 (folders) less the process's umask. Temporary files and folders are created
+    owner-only; what replaces the final path must not stay so, or a shared data folder breaks.
+    """
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def write_atomic(path: str | os.PathLike, write) -> None:
     """Write a file so that it is either complete or absent: ``write(temporary_path)`` fills a
     hidden temporary file beside ``path``, which then replaces ``path`` in one rename. Every
-    store, checkpoint, clip and results file of the package is written through this."""
+    store, checkpoint, clip and results file of the package is written through this. The file
+    ends with the permissions the umask gives (:func:`follow_umask`), not the temporary's."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
         write(temporary)
+        follow_umask(temporary)  # mkstemp makes it -rw-------
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

@@ -35,6 +35,9 @@ __all__ = [
     "prepare_dataset",
     "sampling_examples",
     "skipped_clips",
+    "split_for",
+    "splits_with_frames",
+    "splits_without_frames",
     "split_table",
     "store_record",
 ]
@@ -135,15 +138,17 @@ def prepare_dataset(
 def split_table(
     labels: Mapping[str, pd.DataFrame], stores: Mapping[str, FrameStore]
 ) -> pd.DataFrame:
-    """One row per labelled split: labelled clips, clips and frames in its store, clips skipped
-    (a clip that has labels but could not be decoded)."""
+    """One row per labelled split: labelled clips, those with no video file on disk (a partial
+    download; :func:`~personality_utils.stores.missing_summary` says where they are listed),
+    clips and frames in its store, clips skipped because their video could not be decoded."""
     return pd.DataFrame(
         {
             split: {
                 "labelled clips": len(labels[split]),
+                "no video file": len(stores[split].missing_videos),
                 "clips in store": stores[split].meta["clip"].nunique(),
                 "frames in store": len(stores[split]),
-                "clips skipped": len(stores[split].skipped),
+                "clips skipped": len(stores[split].undecoded),
             }
             for split in labels
         }
@@ -151,14 +156,47 @@ def split_table(
 
 
 def skipped_clips(stores: Mapping[str, FrameStore]) -> pd.DataFrame:
-    """Every clip a store skipped, with the reason: columns split, clip, reason (clips sorted
-    within each split)."""
+    """Every clip a store skipped because its video could not be decoded, with the reason:
+    columns split, clip, reason (clips sorted within each split). Labelled clips with no video
+    at all are counted by :func:`split_table` and listed in a file beside each store."""
     rows = [
         (split, clip, reason)
         for split, store in stores.items()
-        for clip, reason in sorted(store.skipped.items())
+        for clip, reason in sorted(store.undecoded.items())
     ]
     return pd.DataFrame(rows, columns=["split", "clip", "reason"])
+
+
+def split_for(
+    stores: Mapping[str, FrameStore], preferred: str, order: Iterable[str] = SPLITS
+) -> tuple[str | None, str | None]:
+    """The split a measure runs on: ``preferred`` when its store holds frames, else the first
+    split of ``order`` that does (None when none does), and a line saying why when it is not
+    ``preferred`` (None when it is)."""
+    if preferred in splits_with_frames(stores, [preferred]):
+        return preferred, None
+    others = splits_with_frames(stores, order)
+    why = f"{preferred} has no clip on disk"
+    if not others:
+        return None, f"{why}, nor has any other split: nothing to measure"
+    return others[0], f"{why}: measured on {others[0]} instead"
+
+
+def splits_without_frames(stores: Mapping[str, FrameStore], what: str) -> list[str]:
+    """One line per split whose store holds no frame (no clip of it on disk): it says that
+    ``what`` leaves that split out and why."""
+    return [
+        f"{split}: no clip on disk ({len(store.missing_videos)} labelled clips have no video), "
+        f"so {what} leaves it out"
+        for split, store in stores.items()
+        if len(store) == 0
+    ]
+
+
+def splits_with_frames(stores: Mapping[str, FrameStore], order: Iterable[str]) -> list[str]:
+    """The splits of ``order`` whose store holds at least one frame (a partial download can
+    leave a labelled split without any clip)."""
+    return [split for split in order if split in stores and len(stores[split])]
 
 
 def label_summary(labels: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -197,13 +235,17 @@ def first_frames(store: FrameStore, count: int = 15) -> tuple[list[np.ndarray], 
 def store_record(
     labels: Mapping[str, pd.DataFrame], stores: Mapping[str, FrameStore]
 ) -> dict[str, dict]:
-    """What chapter 01 saves of the stores: labelled clips and stored frames per split, and the
-    names of the clips each store skipped (sorted), and the clips that decode far fewer frames
-    than their container promises, with both counts (``short_clips``)."""
+    """What chapter 01 saves of the stores: labelled clips and stored frames per split, how
+    many labelled clips have no video file, the names of the clips each store skipped because
+    they could not be decoded (sorted), and the clips that decode far fewer frames than their
+    container promises, with both counts (``short_clips``)."""
     return {
         "clips": {split: len(table) for split, table in labels.items()},
         "frames": {split: len(store) for split, store in stores.items()},
-        "skipped_clips": {split: sorted(store.skipped) for split, store in stores.items()},
+        "clips_without_video": {
+            split: len(store.missing_videos) for split, store in stores.items()
+        },
+        "skipped_clips": {split: sorted(store.undecoded) for split, store in stores.items()},
         "short_clips": {
             split: {clip: list(counts) for clip, counts in sorted(store.short.items())}
             for split, store in stores.items()

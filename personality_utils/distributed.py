@@ -87,11 +87,13 @@ class DistributedContext:
     def resume(self, checkpoint: Path | None, config, device) -> dict | None:
         """Rank 0 reads the checkpoint (if it is from the same recipe) and sends it to every
         rank, so that resuming needs no shared file system."""
-        from .training import same_recipe
+        from .models import load_weights
+        from .training import check_checkpoint, same_recipe
 
         state = None
         if self.is_main and checkpoint is not None and checkpoint.is_file():
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            state = load_weights(checkpoint, "cpu", "checkpoint")
+            check_checkpoint(checkpoint, state)
             if not same_recipe(state["config"], config.to_dict()):
                 state = None
             elif int(state.get("world_size", 1)) != self.world_size:

@@ -9,12 +9,17 @@ layout (``conv1_1.weight`` ... ``conv5_3.bias``).
 from __future__ import annotations
 
 import os
+import pickle
+import re
+import warnings
 from pathlib import Path
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .data import DataError
 
 __all__ = [
     "CONV_NAMES",
@@ -25,6 +30,7 @@ __all__ = [
     "CAMModel",
     "build_model",
     "load_vgg_face",
+    "load_weights",
     "random_vgg_face",
     "resolve_device",
 ]
@@ -52,8 +58,47 @@ VGG_FACE_MEAN = (129.186, 104.762, 93.594)
 VGG_FACE_FC = {"fc6": (4096, 512 * 7 * 7), "fc7": (4096, 4096), "fc8": (2622, 4096)}
 
 
-class WeightsError(ValueError):
-    """A weight file does not fit the model; the message names the file and the keys."""
+class WeightsError(DataError):
+    """A weight file or checkpoint is missing, unreadable, refused as unsafe, or does not fit
+    the model; the message names the file, the problem and what to do (never to load it
+    unsafely)."""
+
+
+def load_weights(path: str | os.PathLike, map_location="cpu", what: str = "weight file"):
+    """``torch.load`` with ``weights_only=True`` (tensors, containers and plain values only:
+    a crafted file cannot run code), every failure turned into a :class:`WeightsError` in the
+    project's own words. torch's message is not passed on: it suggests loading with
+    ``weights_only=False``, which is exactly what an untrusted file must never get.
+
+    Args:
+        path: The file (a checkpoint, a state dict).
+        map_location: As ``torch.load``'s.
+        what: What the file is, for the message ("checkpoint", "VGG-Face weight file").
+
+    Raises:
+        WeightsError: If the file is missing, not readable as a PyTorch file, or asks for
+            anything beyond tensors and plain values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: {what} not found")
+    try:
+        with warnings.catch_warnings():  # e.g. torch's note on the pickle protocol
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        asked = f"the global {found.group(1)}" if found else "an object that is not a tensor"
+        raise WeightsError(
+            f"{path}: refused: this {what} asks to load {asked}, which weights never need and "
+            "which could run code; use a file written by this package (train) or a state dict "
+            "of plain tensors saved with torch.save"
+        ) from None
+    except Exception as error:  # truncated, not a torch file at all
+        raise WeightsError(
+            f"{path}: not a readable {what} ({type(error).__name__}: truncated or not a "
+            "PyTorch file); write or copy it again"
+        ) from None
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -305,7 +350,7 @@ def _load_imagenet(backbone: VGGBackbone) -> None:
             f"ImageNet VGG-16 weights are not cached at {cached}; this project never downloads "
             "weights: place the file there yourself, or use backbone_weights=None"
         )
-    state = torch.load(cached, map_location="cpu", weights_only=True)
+    state = load_weights(cached, "cpu", "ImageNet VGG-16 weight file")
     features = {
         key[len("features.") :]: value
         for key, value in state.items()
@@ -348,12 +393,7 @@ def load_vgg_face(backbone: VGGBackbone, path: str | os.PathLike) -> None:
         WeightsError: If the file is missing, unreadable, or lacks keys (named) or shapes fit.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: VGG-Face weight file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated, not a torch file, or unsafe content
-        raise WeightsError(f"{path}: cannot read weights safely ({error})") from None
+    state = load_weights(path, "cpu", "VGG-Face weight file")
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
     conv_names = [name for name in CONV_NAMES if name in backbone.names]

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DETECTION_FIELDS",
+    "NO_VIDEO",
+    "MISSING_LIST",
+    "missing_summary",
+    "skip_report",
     "FaceStore",
     "FrameStore",
     "build_frame_store",
@@ -44,6 +48,10 @@ __all__ = [
 
 
 _STORE_VERSION = 3  # 3: frames resized bicubically, as the authors' imresize
+#: The reason recorded for a labelled clip whose video is not on disk (a partial download).
+NO_VIDEO = "labelled but no video file found"
+#: The file beside a split's store that lists its labelled clips without a video, one a line.
+MISSING_LIST = "missing_videos.txt"
 #: Per-frame face records kept in ``detections.npz`` (one entry per frame-store row).
 DETECTION_FIELDS = (
     "found",
@@ -88,6 +96,16 @@ class FrameStore:
         """One row of trait scores per clip (clip order of the store)."""
         return self.meta.groupby("clip", sort=True)[list(TRAITS)].first()
 
+    @property
+    def missing_videos(self) -> list[str]:
+        """Labelled clips with no video file on disk, sorted (also in :data:`MISSING_LIST`)."""
+        return sorted(clip for clip, reason in self.skipped.items() if reason == NO_VIDEO)
+
+    @property
+    def undecoded(self) -> dict[str, str]:
+        """Clips whose video is there but could not be read, with the reason."""
+        return {clip: reason for clip, reason in self.skipped.items() if reason != NO_VIDEO}
+
 
 @dataclass
 class FaceStore:
@@ -112,6 +130,31 @@ class FaceStore:
     def clip_labels(self) -> pd.DataFrame:
         """One row of trait scores per clip that kept at least one face."""
         return self.meta.groupby("clip", sort=True)[list(TRAITS)].first()
+
+
+#: Shape and type of each :data:`DETECTION_FIELDS` entry of a split with no frame.
+_EMPTY_DETECTIONS = {
+    "found": ((0,), bool),
+    "score": ((0,), np.float32),
+    "upsampled": ((0,), bool),
+    "box_frame": ((0, 4), np.float32),
+    "box_store": ((0, 4), np.float32),
+    "landmarks_frame": ((0, 68, 2), np.float32),
+    "landmarks_store": ((0, 68, 2), np.float32),
+    "landmarks_crop": ((0, 68, 2), np.float32),
+}
+_INTEGER_COLUMNS = ("frame_row", "frame_index", "n_decoded", "width", "height")
+
+
+def _read_meta(path: Path) -> pd.DataFrame:
+    """A store's metadata CSV with its column types also when it has no row (a split without
+    clips on disk), where pandas would read every column as text."""
+    meta = pd.read_csv(path, dtype={"clip": str, "split": str})
+    if len(meta) == 0:
+        types = {column: np.int64 for column in _INTEGER_COLUMNS if column in meta}
+        types.update({column: np.float64 for column in (*TRAITS, "fps") if column in meta})
+        meta = meta.astype(types)
+    return meta
 
 
 def _face_records(frames: np.ndarray, size: int, face_size: int) -> dict[str, np.ndarray]:
@@ -228,13 +271,15 @@ def build_frame_store(
         }
         if final.is_file() and _read_json(split_dir / "store.json").get("settings") == settings:
             stores[split] = open_frame_store(out_dir, split)
+            if not (split_dir / MISSING_LIST).is_file():  # a store built before the list was
+                _write_missing_list(split_dir, stores[split].skipped)
             continue
         shard_dir = split_dir / f"shards-v{_STORE_VERSION}-{n_samples}-{size}-{face_size}"
         skipped: dict[str, str] = {}
         tasks = []
         for clip in labels[split].index:
             if clip not in clips:
-                skipped[clip] = "labelled but no video file found"
+                skipped[clip] = NO_VIDEO
                 continue
             shard = shard_dir / f"{clip}.npz"
             if not shard.is_file():
@@ -255,8 +300,6 @@ def build_frame_store(
                         skipped[clip] = error
                     bar.update()
             bar.close()
-        for clip, reason in sorted(skipped.items()):
-            log.warning("skipped %s: %s", clip, reason)
         _assemble_split(split, labels[split], shard_dir, split_dir, skipped, settings)
         stores[split] = open_frame_store(out_dir, split)
         for clip, (decoded, promised) in sorted(stores[split].short.items()):
@@ -268,6 +311,10 @@ def build_frame_store(
                 promised,
                 "; skipped (skip_short)" if skip_short else "; sampled from the frames it has",
             )
+        # A few lines whatever the count (a partial download misses thousands of clips); the
+        # command line and the chapters print the same report of every store they open.
+        for line in skip_report({split: stores[split]}):
+            log.info(line)
         # The assembled split is complete; its shards were only needed to resume.
         shutil.rmtree(shard_dir, ignore_errors=True)
     return stores
@@ -353,7 +400,7 @@ def _assemble_split(
     }
     if face_size:
         merged = {
-            field: (np.concatenate(parts) if parts else np.zeros((0,)))
+            field: (np.concatenate(parts) if parts else np.zeros(*_EMPTY_DETECTIONS[field]))
             for field, parts in detections.items()
         }
 
@@ -371,10 +418,52 @@ def _assemble_split(
             lambda temporary: face_meta.to_csv(temporary, index=False),
         )
         record["n_faces"] = total_faces
+    _write_missing_list(split_dir, skipped)
     write_atomic(
         split_dir / "store.json",
         lambda temporary: Path(temporary).write_text(json.dumps(record, indent=1)),
     )
+
+
+def _write_missing_list(split_dir: Path, skipped: dict[str, str]) -> None:
+    missing = sorted(clip for clip, reason in skipped.items() if reason == NO_VIDEO)
+    text = "".join(f"{clip}\n" for clip in missing)
+    write_atomic(split_dir / MISSING_LIST, lambda temporary: Path(temporary).write_text(text))
+
+
+def missing_summary(store: FrameStore, split: str, shown: int = 3) -> str | None:
+    """One line on a split's labelled clips that have no video (None when there are none):
+    how many of how many labelled, the first ``shown`` names, and the file listing them all
+    (:data:`MISSING_LIST` beside the store)."""
+    missing = store.missing_videos
+    if not missing:
+        return None
+    labelled = store.meta["clip"].nunique() + len(store.skipped)
+    names = ", ".join(missing[:shown]) + (", ..." if len(missing) > shown else "")
+    return (
+        f"{split}: {len(missing)} of {labelled} labelled clips have no video ({names}); "
+        f"full list in {store.path / MISSING_LIST}"
+    )
+
+
+def skip_report(stores: Mapping[str, FrameStore], shown: int = 5) -> list[str]:
+    """What the stores left out, in a few lines whatever the count: per split one
+    :func:`missing_summary` line, and the clips that could not be decoded (the first
+    ``shown`` by name with the reason, then how many more; all are in ``store.json``)."""
+    lines = []
+    for split, store in stores.items():
+        summary = missing_summary(store, split)
+        if summary:
+            lines.append(summary)
+        undecoded = sorted(store.undecoded.items())
+        for clip, reason in undecoded[:shown]:
+            lines.append(f"{split}: skipped {clip}: {reason}")
+        if len(undecoded) > shown:
+            lines.append(
+                f"{split}: and {len(undecoded) - shown} more clips could not be decoded "
+                f"(each with its reason in {store.path / 'store.json'})"
+            )
+    return lines
 
 
 def _read_json(path: Path) -> dict:
@@ -395,7 +484,7 @@ def open_frame_store(store_dir: str | os.PathLike, split: str) -> FrameStore:
     if not record or not (split_dir / "frames.npy").is_file():
         raise DataError(f"{split_dir}: no frame store here (run build_frame_store first)")
     frames = np.load(split_dir / "frames.npy", mmap_mode="r", allow_pickle=False)
-    meta = pd.read_csv(split_dir / "meta.csv")
+    meta = _read_meta(split_dir / "meta.csv")
     if len(meta) != frames.shape[0]:
         raise DataError(f"{split_dir}: meta.csv has {len(meta)} rows for {frames.shape[0]} frames")
     detections = None
@@ -422,9 +511,11 @@ def open_face_store(store_dir: str | os.PathLike, split: str) -> FaceStore:
     if not (split_dir / "faces.npy").is_file():
         raise DataError(f"{split_dir}: no face store here (build the store with face_size > 0)")
     crops = np.load(split_dir / "faces.npy", mmap_mode="r", allow_pickle=False)
-    meta = pd.read_csv(split_dir / "faces_meta.csv")
+    meta = _read_meta(split_dir / "faces_meta.csv")
     with np.load(split_dir / "detections.npz", allow_pickle=False) as content:
-        landmarks = content["landmarks_crop"][meta["frame_row"].to_numpy()]
+        landmarks = content["landmarks_crop"][meta["frame_row"].to_numpy(dtype=np.int64)]
+    if len(meta) == 0:  # stores written before empty splits kept the fields' shapes
+        landmarks = np.zeros(_EMPTY_DETECTIONS["landmarks_crop"][0], np.float32)
     if len(meta) != crops.shape[0]:
         raise DataError(
             f"{split_dir}: faces_meta.csv has {len(meta)} rows for {crops.shape[0]} crops"

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ._lazy import lazy_module
 from .data import TRAITS, DataError, write_atomic
-from .models import VGG_FACE_MEAN, build_model, resolve_device
+from .models import VGG_FACE_MEAN, WeightsError, build_model, load_weights, resolve_device
 from .profiles import TrainConfig, get_profile
 
 pd = lazy_module("pandas")
@@ -37,6 +37,7 @@ __all__ = [
     "mean_image",
     "train_model",
     "load_trained",
+    "check_checkpoint",
     "predict",
     "clip_predictions",
     "config_for",
@@ -199,7 +200,8 @@ class _OneProcess:
     def resume(self, checkpoint: Path | None, config: TrainConfig, device) -> dict | None:
         if checkpoint is None or not checkpoint.is_file():
             return None
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        state = load_weights(checkpoint, device, "checkpoint")
+        check_checkpoint(checkpoint, state)
         return state if same_recipe(state["config"], config.to_dict()) else None
 
     def shard(self, batch: np.ndarray) -> np.ndarray:
@@ -369,26 +371,55 @@ def train_model(
     return TrainedModel(model=model, config=config, mean=mean, scale=scale, history=history)
 
 
+_CHECKPOINT_KEYS = ("config", "epoch", "model", "mean", "scale", "history")
+
+
+def check_checkpoint(path: Path, state) -> None:
+    """Refuse a file that torch reads safely but that is no checkpoint of :func:`train_model`."""
+    missing = [key for key in _CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing or not isinstance(state["config"], dict):
+        raise WeightsError(
+            f"{path}: not a checkpoint of this package (missing {', '.join(missing) or 'config'}"
+            "); point --checkpoint at a folder written by train"
+        )
+
+
 def load_trained(checkpoint_dir: str | os.PathLike, device: str = "auto") -> TrainedModel:
     """Load a finished model from its checkpoint folder (safely: ``weights_only=True``).
 
     Raises:
         FileNotFoundError: If there is no checkpoint.
+        WeightsError: If the checkpoint is unreadable, refused as unsafe, or not one of this
+            package's (:func:`~personality_utils.models.load_weights`).
         DataError: If the checkpoint stopped before its last epoch.
     """
     path = Path(checkpoint_dir) / "checkpoint.pt"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint")
     target = resolve_device(device)
-    state = torch.load(path, map_location=target, weights_only=True)
-    config = TrainConfig(**state["config"])
+    state = load_weights(path, target, "checkpoint")
+    check_checkpoint(path, state)
+    try:
+        config = TrainConfig(**state["config"])
+    except TypeError as error:
+        raise WeightsError(
+            f"{path}: its training settings do not match this version of the package "
+            f"({error}); train it again"
+        ) from None
     if int(state["epoch"]) + 1 < config.epochs:
         raise DataError(
             f"{path}: training stopped after epoch {int(state['epoch']) + 1} of "
             f"{config.epochs}; rerun to resume"
         )
     model = build_model(config.kind, config.width_divisor, batch_norm=config.batch_norm).to(target)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, AttributeError) as error:  # keys or shapes do not fit
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WeightsError(
+            f"{path}: its weights do not fit the {config.kind} model it names ({first}); "
+            "train it again"
+        ) from None
     model.eval()
     return TrainedModel(
         model, config, state["mean"].cpu(), float(state["scale"]), json.loads(state["history"])

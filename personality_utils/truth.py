@@ -209,14 +209,18 @@ def planted_shares(ground_truth: dict) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 
 
-def agreement_summary(agreement: pd.DataFrame) -> dict[str, Any]:
-    """Headline figures of a :func:`landmark_agreement` table.
+def agreement_summary(agreement: pd.DataFrame | None) -> dict[str, Any]:
+    """Headline figures of a :func:`landmark_agreement` table (None or an empty table: no
+    frame to measure, every rate None).
 
     Returns:
-        frames, clips, detection_rate, upsampled_share (share of frames found only by the
-        upsampled fallback), and the mean, median and 90th percentile of ``error_iod`` (None
-        when no frame has an error, e.g. on real data).
+        frames, clips, detection_rate, upsampled_share (share of frames whose face came from
+        the finer, upsampled search), and the mean, median and 90th percentile of
+        ``error_iod`` (None when no frame has an error, e.g. on real data).
     """
+    if agreement is None or len(agreement) == 0:  # no split has a frame on disk
+        keys = ("detection_rate", "upsampled_share", "error_mean", "error_median", "error_p90")
+        return {"frames": 0, "clips": 0, **dict.fromkeys(keys)}
     errors = agreement["error_iod"]
     measured = bool(errors.notna().any())
     return {

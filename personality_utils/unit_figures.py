@@ -113,6 +113,11 @@ def part_gallery(study: UnitStudy, ranking: pd.DataFrame, layer: str = "conv5_3"
                 study.mean_face,
             )
         ]
+    if not panels:  # few test faces, or masks that cover no cell of a coarse grid
+        return go.Figure().update_layout(
+            title=f"Fig. 9, {layer}: no unit has N' > 0 (no top image's peak on a face part)",
+            height=120,
+        )
     return plots.gallery_with_menu(
         panels, columns=1, tile_height=5 * 70, title=f"Fig. 9, {layer}: ", format="jpeg"
     )

@@ -144,3 +144,118 @@ def test_chapters_command_names_an_unknown_chapter_and_reports_a_failing_one(tmp
     captured = capsys.readouterr()
     assert "== 01_fails (default)" in captured.out and "FAILED" in captured.out
     assert "planted" in captured.err and "chapters failed: 01_fails" in captured.err
+
+
+class _Ran:
+    """Pickles to a call of print: loading it unsafely would print "ran"."""
+
+    def __reduce__(self):
+        return (print, ("ran",))
+
+
+def _refusal(captured, *names) -> str:
+    """The one error line of a refused input: names the file, no traceback, no advice to
+    switch a safety check off."""
+    err = getattr(captured, "err", None) or getattr(captured, "stderr", "")
+    out = getattr(captured, "out", None) or getattr(captured, "stdout", "")
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert "Traceback" not in err and "weights_only" not in err
+    assert "ran" not in out.split()
+    for name in names:
+        assert name in errors[0], errors[0]
+    return errors[0]
+
+
+def test_crafted_annotation_pickle_exits_2_with_one_line(tmp_path):
+    root = tmp_path / "fi"
+    root.mkdir()
+    (root / "annotation_training.pkl").write_bytes(pickle.dumps({"openness": _Ran()}, 2))
+    result = subprocess.run(
+        [sys.executable, "-m", "personality_utils", "prepare", "--data-root", str(root)]
+        + ["--out", str(tmp_path / "stores"), "--workers", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    line = _refusal(result, str(root / "annotation_training.pkl"), "global __builtin__.print")
+    assert "use the official one" in line
+
+
+def test_unsafe_zip_and_malformed_csv_exit_2_with_one_line(tmp_path, shared_data, capsys):
+    import io
+    import zipfile
+
+    from personality_utils.__main__ import main
+
+    root = tmp_path / "fi"
+    root.mkdir()
+    (root / "annotation_training.pkl").symlink_to(
+        shared_data / "firstimpressions" / "annotation_training.pkl"
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../evil.mp4", b"x")
+    (root / "training80_01.zip").write_bytes(buffer.getvalue())
+    options = ["--out", str(tmp_path / "stores"), "--workers", "1", "--profile", "smoke"]
+    assert main(["prepare", "--data-root", str(root), *options]) == 2
+    assert "use the official archive" in _refusal(capsys.readouterr(), "training80_01.zip")
+    (root / "training80_01.zip").unlink()
+    (root / "annotation_training.pkl").unlink()
+    header = "VideoName,ValueExtraversion,ValueAgreeableness,ValueConscientiousness,"
+    (root / "training_gt.csv").write_text(
+        f"{header}ValueNeurotisicm,ValueOpenness\nabcdefghijk.001.mp4,.1,.2,.3,.4,.5,.6\n"
+    )
+    assert main(["prepare", "--data-root", str(root), *options]) == 2
+    _refusal(capsys.readouterr(), "training_gt.csv", "line 2 has 7 fields, the header has 6")
+
+
+def test_crafted_checkpoint_exits_2_with_one_line(tmp_path, smoke_dataset, capsys):
+    import torch
+
+    from personality_utils.__main__ import main
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    torch.save({"config": {}, "model": _Ran()}, folder / "checkpoint.pt")
+    options = ["--profile", "smoke", "--device", "cpu"]
+    options += ["--cache-dir", str(smoke_dataset.store_dir.parents[1])]
+    assert main(["evaluate", *options, "--checkpoint", str(folder)]) == 2
+    line = _refusal(capsys.readouterr(), str(folder / "checkpoint.pt"), "the global print")
+    assert "refused" in line and "written by this package" in line
+    # A file torch reads safely but that is no checkpoint of train, and a truncated one.
+    torch.save({"weights": torch.zeros(2)}, folder / "checkpoint.pt")
+    assert main(["evaluate", *options, "--checkpoint", str(folder)]) == 2
+    _refusal(capsys.readouterr(), "not a checkpoint of this package")
+    (folder / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    assert main(["evaluate", *options, "--checkpoint", str(folder)]) == 2
+    _refusal(capsys.readouterr(), "not a readable checkpoint")
+    # The VGG-Face weights of train: the same refusal, the same class in the API.
+    torch.save({"conv1_1.weight": _Ran()}, tmp_path / "vgg_face.pth")
+    weights = ["--backbone-weights", str(tmp_path / "vgg_face.pth")]
+    assert main(["train", *options, *weights, "--out", str(tmp_path / "run")]) == 2
+    _refusal(capsys.readouterr(), "vgg_face.pth", "refused")
+
+
+def test_prepare_on_a_partial_download_prints_a_few_lines(tmp_path, shared_data, capsys):
+    from personality_utils import stores
+    from personality_utils.__main__ import main
+
+    real = shared_data / "firstimpressions"
+    root = tmp_path / "fi"
+    root.mkdir()
+    (root / "annotation_training.pkl").symlink_to(real / "annotation_training.pkl")
+    clip = sorted((real / "train").glob("*.mp4"))[0]
+    (root / clip.name).symlink_to(clip)
+    out = tmp_path / "stores"
+    options = ["--out", str(out), "--workers", "1", "--profile", "smoke", "--no-faces"]
+    assert main(["prepare", "--data-root", str(root), *options]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [f"train: 1 clips, 5 frames, 0 faces -> {out / 'train'}"]
+    report = [line for line in captured.err.splitlines() if "mp4" in line]
+    assert report == [
+        "train: 5999 of 6000 labelled clips have no video (--Ymqszjv54.001.mp4, "
+        "--Ymqszjv54.003.mp4, --Ymqszjv54.004.mp4, ...); full list in "
+        f"{out / 'train' / stores.MISSING_LIST}"
+    ]

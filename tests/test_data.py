@@ -55,7 +55,7 @@ def test_crafted_pickle_is_refused_and_nothing_runs(tmp_path):
     payload["interview"] = {"aaaaaaaaaaa.001.mp4": _RunsCode(marker)}
     path = tmp_path / "annotation_training.pkl"
     path.write_bytes(pickle.dumps(payload, protocol=2))
-    with pytest.raises(data.UnsafePickleError, match="refusing to load global"):
+    with pytest.raises(data.UnsafePickleError, match="refused, it names the global"):
         data.load_annotations(path)
     assert not marker.exists()
     # The same file through plain pickle would have run the command: the test is not vacuous.
@@ -331,6 +331,41 @@ def test_empty_file_says_empty(tmp_path):
 # ----------------------------------------------------------------------------- the measure
 
 
+_HEADER = (
+    "VideoName,ValueExtraversion,ValueAgreeableness,ValueConscientiousness,"
+    "ValueNeurotisicm,ValueOpenness"
+)
+
+
+@pytest.mark.parametrize(
+    "row, count",
+    [("abcdefghijk.002.mp4,0.1,0.2,0.3,0.4,0.5,0.6", 7), ("abcdefghijk.002.mp4,0.1,0.2,0.3", 4)],
+)
+def test_challenge_csv_row_with_more_or_fewer_fields_is_an_error(tmp_path, row, count):
+    path = tmp_path / "validation_gt.csv"
+    path.write_text(f"{_HEADER}\nabcdefghijk.001.mp4,0.1,0.2,0.3,0.4,0.5\n{row}\n")
+    with pytest.raises(data.DataError) as caught:
+        data.load_challenge_csv(path)
+    message = str(caught.value)
+    assert str(path) in message and "line 3" in message
+    assert f"has {count} fields, the header has 6" in message
+
+
+def test_challenge_csv_header_names_the_missing_columns(tmp_path):
+    # A 5-name header over 6-field rows: the header lost VideoName.
+    path = tmp_path / "validation_gt.csv"
+    path.write_text(
+        _HEADER.removeprefix("VideoName,") + "\nabcdefghijk.001.mp4,0.1,0.2,0.3,0.4,0.5\n"
+    )
+    with pytest.raises(data.DataError, match=r"validation_gt\.csv: header lacks VideoName \("):
+        data.load_challenge_csv(path)
+    path.write_text(
+        _HEADER.replace(",ValueOpenness", "").replace("Agreeableness", "Agreeable") + "\n"
+    )
+    with pytest.raises(data.DataError, match="header lacks ValueAgreeableness, ValueOpenness"):
+        data.load_challenge_csv(path)
+
+
 def test_challenge_csv_roundtrip(tmp_path):
     predictions = pd.DataFrame(
         {trait: [0.1 * (k + 1), 0.5] for k, trait in enumerate(data.TRAITS)},
@@ -363,3 +398,25 @@ def test_first_frame_rows():
     meta = pd.DataFrame({"clip": ["b", "a", "a", "b", "c"], "frame_index": [9, 5, 0, 3, 7]})
     np.testing.assert_array_equal(data.first_frame_rows(meta), [2, 3, 4])  # a, b, c
     assert data.first_frame_rows(meta.iloc[:0]).size == 0
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o007])
+def test_written_files_and_extracted_folders_follow_the_umask(tmp_path, umask):
+    import stat
+
+    archive = tmp_path / "training80_04.zip"
+    archive.write_bytes(_zip_bytes({"training80_04/abcdefghijk.001.mp4": b"video"}))
+    old = os.umask(umask)
+    try:
+        data.write_atomic(tmp_path / "store" / "meta.csv", lambda t: Path(t).write_text("a\n"))
+        data.write_challenge_csv(
+            pd.DataFrame({trait: [0.5] for trait in data.TRAITS}, index=["abcdefghijk.001.mp4"]),
+            tmp_path / "store" / "predictions.csv",
+        )
+        (video,) = data.safe_extract_zip(archive, tmp_path / "extracted")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "store" / "meta.csv", tmp_path / "store" / "predictions.csv", video):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+    for folder in (tmp_path / "extracted" / "training80_04", video.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask, folder

@@ -26,11 +26,13 @@ def _store(frames_per_clip: dict[str, int], skipped: dict[str, str] | None = Non
 
 
 def test_split_table_counts_clips_frames_and_skips():
-    labels = {"train": _labels(["a", "b", "c"]), "test": _labels(["d"])}
-    built = {"train": _store({"a": 2, "b": 3}, {"c": "no video"}), "test": _store({"d": 4})}
+    labels = {"train": _labels(["a", "b", "c", "e"]), "test": _labels(["d"])}
+    skipped = {"c": "cannot decode video", "e": stores.NO_VIDEO}
+    built = {"train": _store({"a": 2, "b": 3}, skipped), "test": _store({"d": 4})}
     table = datasets.split_table(labels, built)
     assert table.loc["train"].to_dict() == {
-        "labelled clips": 3,
+        "labelled clips": 4,
+        "no video file": 1,
         "clips in store": 2,
         "frames in store": 5,
         "clips skipped": 1,
@@ -80,15 +82,48 @@ def test_first_frames_takes_the_first_frame_of_each_clip_in_store_order():
 
 def test_store_record_names_skipped_clips():
     labels = {"train": _labels(["a", "b", "c"])}
-    store = _store({"a": 2}, {"c": "x", "b": "y"})
+    skipped = {"c": "x", "b": "y", "d": stores.NO_VIDEO}
+    store = _store({"a": 2}, skipped)
     store.short = {"a": (61, 367)}
     record = datasets.store_record(labels, {"train": store})
     assert record == {
         "clips": {"train": 3},
         "frames": {"train": 2},
+        "clips_without_video": {"train": 1},
         "skipped_clips": {"train": ["b", "c"]},
         "short_clips": {"train": {"a": [61, 367]}},
     }
+
+
+def test_a_partial_download_is_reported_in_a_few_lines():
+    missing = {f"{index:011d}.000.mp4": stores.NO_VIDEO for index in range(6000)}
+    undecoded = {f"broken{index:05d}.000.mp4": "cannot decode video" for index in range(7)}
+    built = {
+        "train": _store({"a": 2}, {**missing, **undecoded}),
+        "validation": _store({}, {"v": stores.NO_VIDEO}),
+        "test": _store({"d": 1}),
+    }
+    lines = stores.skip_report(built)
+    assert lines[0] == (
+        "train: 6000 of 6008 labelled clips have no video (00000000000.000.mp4, "
+        "00000000001.000.mp4, 00000000002.000.mp4, ...); full list in "
+        f"{Path('store') / stores.MISSING_LIST}"
+    )
+    assert lines[1:6] == [
+        f"train: skipped broken{i:05d}.000.mp4: cannot decode video" for i in range(5)
+    ]
+    assert lines[6].startswith("train: and 2 more clips could not be decoded")
+    assert lines[7].startswith("validation: 1 of 1 labelled clips have no video (v); full list")
+    assert len(lines) == 8
+    assert datasets.split_for(built, "validation") == (
+        "train",
+        "validation has no clip on disk: measured on train instead",
+    )
+    assert datasets.split_for(built, "test") == ("test", None)
+    assert datasets.split_for({"validation": built["validation"]}, "validation")[0] is None
+    assert datasets.splits_without_frames(built, "the table") == [
+        "validation: no clip on disk (1 labelled clips have no video), so the table leaves it out"
+    ]
 
 
 def test_dataset_opens_every_split_it_built(smoke_dataset):

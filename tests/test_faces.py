@@ -55,6 +55,137 @@ def test_largest_face_wins(shared_data):
     assert detection.box[2] - detection.box[0] >= max(box.width() for box in boxes) * 0.9
 
 
+def _group_photo(shared_data):
+    """A 1280x720 group photo of six real faces (the photos of ``shared/data/faces``, each cut
+    around its face and pasted at a chosen face width): Obama at 200 px is the largest face, the
+    others measure 90-120 px, about 45-60 px in the 640-px copy the coarse pass scans, at and
+    under its smallest window. Returns the photo and the pasted face boxes, largest first."""
+    from PIL import ImageOps
+
+    sources = []
+    for name in ("obama.jpg", "biden.jpg", "two_people.jpg", "obama_small.jpg"):
+        photo = Image.open(shared_data / "faces" / name).convert("RGB")
+        found = faces.detect_faces(np.asarray(photo))
+        sources += [(photo, face.box) for face in sorted(found, key=lambda f: f.box[0])]
+    sources.append((ImageOps.mirror(sources[1][0]), None))  # Biden mirrored
+    width = sources[1][0].width
+    left, top, right, bottom = sources[1][1]
+    sources[-1] = (sources[-1][0], (width - right, top, width - left, bottom))
+    canvas = Image.new("RGB", (1280, 720), (120, 120, 120))
+    cells = [(40, 40), (460, 40), (880, 40), (40, 380), (460, 380), (880, 380)]
+    pasted = []
+    for (photo, box), side, (x, y) in zip(
+        sources, (200, 120, 110, 100, 100, 90), cells, strict=True
+    ):
+        left, top, right, bottom = box
+        scale = side / (right - left)
+        cut = photo.crop(
+            (
+                round(left - 0.4 * (right - left)),
+                round(top - 0.5 * (right - left)),
+                round(right + 0.4 * (right - left)),
+                round(bottom + 0.6 * (right - left)),
+            )
+        )
+        cut = cut.resize((round(cut.width * scale), round(cut.height * scale)), Image.BICUBIC)
+        canvas.paste(cut, (x, y))
+        face_top = y + 0.5 * side
+        pasted.append(
+            (
+                x + 0.4 * side,
+                face_top,
+                x + 1.4 * side,
+                face_top + side * (bottom - top) / (right - left),
+            )
+        )
+    return np.asarray(canvas), pasted
+
+
+def _overlap(a, b) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - width * height
+    return width * height / union
+
+
+def test_group_photo_all_faces_and_the_largest_kept(shared_data):
+    photo, pasted = _group_photo(shared_data)
+    found = faces.detect_faces(photo)
+    # The coarse pass alone finds 4 of the 6, three of them with weak boxes too big for their
+    # faces; those send the frame to the finer search, which finds all six.
+    assert len(found) == 6 and all(face.upsampled for face in found)
+    for box in pasted:
+        assert max(_overlap(box, face.box) for face in found) > 0.5, box
+    for face in found:
+        assert face.landmarks.shape == (68, 2) and face.matrix.shape == (2, 3)
+        eyes = np.stack(faces.eye_centres(faces.apply_matrix(face.matrix, face.landmarks)))
+        np.testing.assert_allclose(eyes, faces.canonical_eyes(224), atol=1e-6)
+    # The kept face is the largest: Obama, pasted at 200 px, listed first.
+    assert _overlap(found[0].box, pasted[0]) > 0.6
+    areas = [(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in found]
+    assert areas == sorted(areas, reverse=True)
+    kept = faces.detect_face(photo)
+    assert kept.n_faces == 6 and kept.box == found[0].box
+    np.testing.assert_array_equal(kept.landmarks, found[0].landmarks)
+
+
+def test_keep_order_is_area_then_score():
+    boxes = [(0, 0, 10, 10), (0, 0, 20, 20), (5, 5, 25, 25), (0, 0, 5, 5)]
+    assert faces.keep_order(boxes, [3.0, 0.5, 0.9, 9.0]) == [2, 1, 0, 3]
+    assert faces.keep_order([], []) == []
+
+
+def test_finer_search_rule():
+    shape = (360, 640, 3)
+    assert faces.needs_finer_search([], [], shape)
+    assert not faces.needs_finer_search([(100, 100, 200, 200)], [1.8], shape)
+    assert faces.needs_finer_search([(100, 100, 200, 200)], [faces.WEAK_SCORE - 0.01], shape)
+    assert faces.needs_finer_search([(0, 0, 340, 340)], [2.0], shape)  # fills the frame
+    assert faces.needs_finer_search([(0, 0, 60, 60)], [2.0], shape)  # under 0.2 of 360 px
+    # one weak box beside a strong one is enough: small faces may hide beside it
+    assert faces.needs_finer_search([(100, 100, 200, 200), (300, 0, 380, 80)], [2.0, 0.3], shape)
+
+
+class _Rect:
+    def __init__(self, left, top, right, bottom):
+        self.box = (left, top, right, bottom)
+
+    def left(self):
+        return self.box[0]
+
+    def top(self):
+        return self.box[1]
+
+    def right(self):
+        return self.box[2]
+
+    def bottom(self):
+        return self.box[3]
+
+
+def test_weak_oversized_coarse_box_is_searched_again(shared_data, monkeypatch):
+    # The issue's group photo: the coarse pass answered one weak box filling most of the frame.
+    # A detector standing in for dlib's gives that answer to the coarse pass and the real
+    # faces' boxes to the finer one; the finer answer must win and the largest face be kept.
+    photo = _photo(shared_data, "two_people.jpg")
+    detector, predictor = faces._models()
+    real_boxes, real_scores, _ = detector.run(photo[::2, ::2].copy(), 1, 0.0)
+    calls = []
+
+    class Detector:
+        def run(self, image, upsample, threshold):
+            calls.append(upsample)
+            if upsample == 0:
+                return [_Rect(0, 0, image.shape[0] - 2, image.shape[0] - 2)], [0.30], [0]
+            return real_boxes, real_scores, [0] * len(real_boxes)
+
+    monkeypatch.setattr(faces, "_models", lambda: (Detector(), predictor))
+    found = faces.detect_faces(photo, detect_width=photo.shape[1] // 2)
+    assert calls == [0, 1] and len(found) == 2 and found[0].upsampled
+    kept = faces.detect_face(photo, detect_width=photo.shape[1] // 2)
+    assert kept.upsampled and kept.n_faces == 2 and kept.box == found[0].box
+
+
 @pytest.mark.parametrize("name", ["obama.jpg", "biden.jpg", "two_people.jpg"])
 def test_alignment_puts_the_eyes_on_the_canonical_positions(shared_data, name):
     aligned = faces.align_frame(_photo(shared_data, name), face_size=224)

@@ -120,7 +120,7 @@ def test_pickled_code_in_a_weight_file_is_refused(tmp_path):
 
     path = tmp_path / "evil.pth"
     torch.save({"conv1_1.weight": Evil()}, path)
-    with pytest.raises(models.WeightsError, match="cannot read weights safely"):
+    with pytest.raises(models.WeightsError, match=r"evil\.pth: refused: .* the global print"):
         models.build_model("danplus", backbone_weights=path)
 
 
@@ -172,3 +172,41 @@ def test_random_vgg_face_has_the_ports_layout_and_loads(tmp_path):
     with torch.no_grad():
         relu5_3 = model.backbone(torch.rand(1, 3, 224, 224) * 255 - 120, ("relu5_3",))["relu5_3"]
     assert 1 < relu5_3.abs().max().item() < 1e5 and torch.isfinite(relu5_3).all()
+
+
+def test_load_weights_refuses_in_its_own_words(tmp_path):
+    from personality_utils import data, training
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    torch.save({"config": {}, "model": Evil()}, folder / "checkpoint.pt")
+    with pytest.raises(models.WeightsError) as caught:
+        training.load_trained(folder, device="cpu")
+    assert isinstance(caught.value, data.DataError)  # one mechanism with unsafe zips and pickles
+    message = str(caught.value)
+    assert message.startswith(str(folder / "checkpoint.pt")) and "global print" in message
+    assert "weights_only" not in message and "\n" not in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_is_refused_by_name(tmp_path):
+    from personality_utils import training
+    from personality_utils.profiles import get_profile
+
+    config = training.config_for(get_profile("smoke"), "danplus", None, "cpu", 0, "frames")
+    state = {
+        "config": config.to_dict(),
+        "epoch": config.epochs - 1,
+        "model": {"features.0.weight": torch.zeros(1)},
+        "mean": torch.zeros(3),
+        "scale": 1.0,
+        "history": "[]",
+    }
+    (tmp_path / "model").mkdir()
+    torch.save(state, tmp_path / "model" / "checkpoint.pt")
+    with pytest.raises(models.WeightsError, match=r"checkpoint\.pt: its weights do not fit"):
+        training.load_trained(tmp_path / "model", device="cpu")

@@ -146,3 +146,71 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
         assert saved["hog_detection_rate"] >= 0.9
         assert saved["landmark_error_iod"] < 0.12
         assert 0.7 < saved["constant_baseline_accuracy"] < 0.95
+
+
+def _stream_text(notebook: Path) -> str:
+    executed = json.loads(notebook.read_text())
+    return "".join(
+        "".join(out.get("text", ""))
+        for cell in executed["cells"]
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream"
+    )
+
+
+def test_chapters_01_02_on_a_partial_download(tmp_path, shared_data):
+    """How people start: the full label pickles and only some clips. Four real training clips,
+    the real training and validation pickles (8000 labelled clips), no validation clip, no test
+    split: chapters 01-02 run, say in a few lines what is missing and what they cannot
+    compute, and compute the rest from the clips there are; chapter 03, which scores on test,
+    says why it computes nothing and stops without an error; the summary runs on what there
+    is."""
+    from personality_utils import stores
+
+    real = shared_data / "firstimpressions"
+    root = tmp_path / "fi"
+    (root / "train").mkdir(parents=True)
+    for name in ("annotation_training.pkl", "annotation_validation.pkl"):
+        (root / name).symlink_to(real / name)
+    clips = sorted((real / "train").glob("*.mp4"))[:4]
+    for clip in clips:
+        (root / "train" / clip.name).symlink_to(clip)
+    cache = tmp_path / "cache"
+    environment = {
+        **os.environ,
+        "PERSONALITY_UTILS_RESULTS": str(tmp_path / "book" / "results"),
+        "PERSONALITY_UTILS_CACHE": str(cache),
+    }
+    wanted = ("01_data", "02_faces", "03_full_frames", "08_summary")
+    sources = [source for source in NOTEBOOKS if source.stem in wanted]
+    runs = chapters.run_chapters(
+        sources, tmp_path / "book", "smoke", lanes=1, environment=environment, data_root=root
+    )
+    for stem, run in runs.items():
+        assert run.returncode == 0, run.log[-4000:]
+        if stem == "08_summary":
+            continue
+        printed = _stream_text(run.output)
+        # One line per split on the missing clips, never one per clip.
+        assert "train: 5996 of 6000 labelled clips have no video" in printed
+        assert "validation: 2000 of 2000 labelled clips have no video" in printed
+        assert printed.count(".mp4") <= 8 and len(printed.splitlines()) < 30
+    (store_dir,) = (cache / "stores").iterdir()
+    listed = (store_dir / "train" / stores.MISSING_LIST).read_text().split()
+    assert len(listed) == 5996 and not {clip.name for clip in clips} & set(listed)
+    first = json.loads((tmp_path / "book" / "results" / "01_data.json").read_text())
+    assert "validation has no clip on disk: measured on train instead" in _stream_text(
+        runs["01_data"].output
+    )
+    assert first["detection_check_split"] == "train" and first["hog_detection_rate"] >= 0.9
+    assert first["clips_without_video"] == {"train": 5996, "validation": 2000}
+    # The constant baseline needs labels only: it is computed on the full validation labels.
+    assert first["constant_baseline_accuracy"] == pytest.approx(0.8834, abs=5e-4)
+    faces_record = json.loads((tmp_path / "book" / "results" / "02_faces.json").read_text())
+    assert set(faces_record["detection_rate"]) == {"train"}
+    assert faces_record["detection_rate"]["train"] >= 0.9
+    assert "validation: no clip on disk" in _stream_text(runs["02_faces"].output)
+    stopped = _stream_text(runs["03_full_frames"].output)
+    assert "chapter 03_full_frames needs clips of test (no labels under data_root)" in stopped
+    assert stopped.rstrip().endswith("Nothing below is computed.")
+    assert not (tmp_path / "book" / "results" / "03_full_frames.json").exists()

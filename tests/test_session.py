@@ -33,3 +33,29 @@ def test_a_chapter_starts_and_finishes(smoke_dataset, cache_dir, tmp_path, monke
 
     session.start("01_data", "smoke", models=False)
     assert "device" not in capsys.readouterr().out
+
+
+def test_chapters_name_the_splits_they_cannot_do_without():
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from personality_utils import session, stores
+
+    def store(frames: int, missing: int = 0):
+        meta = pd.DataFrame({"clip": [f"c{i}" for i in range(frames)]})
+        skipped = {f"m{i}": stores.NO_VIDEO for i in range(missing)}
+        return stores.FrameStore(np.zeros((frames, 2, 2, 3), np.uint8), meta, skipped, Path("s"))
+
+    partial = {"train": store(4, 5996), "validation": store(0, 2000)}
+    assert session.missing_splits("07_action_units", partial) == [
+        "validation (2000 labelled clips, no video)",
+        "test (no labels under data_root)",
+    ]
+    assert session.missing_splits("03_full_frames", partial) == ["test (no labels under data_root)"]
+    assert session.missing_splits("05_cam", partial) == ["test (no labels under data_root)"]
+    assert session.missing_splits("01_data", partial) == []
+    assert session.missing_splits("08_summary", partial) == []
+    whole = {**partial, "validation": store(3), "test": store(2)}
+    assert all(not session.missing_splits(stem, whole) for stem in session.SPLITS_NEEDED)

@@ -126,3 +126,32 @@ def test_short_clips_are_named_counted_and_can_be_skipped(tmp_path, caplog, caps
     assert main([*options, "--out", str(tmp_path / "cli"), "--skip-short"]) == 0
     assert "1 clips decode far fewer frames" in capsys.readouterr().err
     assert "truncated00.001.mp4" in stores.open_frame_store(tmp_path / "cli", "train").skipped
+
+
+def test_a_labelled_split_without_clips_opens_empty_with_its_types(tmp_path):
+    # A partial download: validation labels, none of its videos. Its face store used to read
+    # faces_meta.csv as text and fail on indexing (IndexError in open_face_store).
+    root = tmp_path / "fi"
+    _tiny_dataset(root, n_clips=1)
+    content = {
+        trait: {"vvvvvvvvvvv.001.mp4": 0.5, "vvvvvvvvvvv.002.mp4": 0.4} for trait in data.TRAITS
+    }
+    (root / "annotation_validation.pkl").write_bytes(pickle.dumps(content, protocol=2))
+    out = tmp_path / "store"
+    built = stores.build_frame_store(root, out, size=32, workers=1, progress=False, face_size=32)
+    empty = built["validation"]
+    assert len(empty) == 0 and empty.missing_videos == [
+        "vvvvvvvvvvv.001.mp4",
+        "vvvvvvvvvvv.002.mp4",
+    ]
+    assert empty.undecoded == {} and empty.detections["landmarks_crop"].shape == (0, 68, 2)
+    faces = stores.open_face_store(out, "validation")
+    assert len(faces) == 0 and faces.landmarks.shape == (0, 68, 2)
+    assert faces.meta["frame_row"].dtype == np.int64 and faces.meta["openness"].dtype == float
+    listed = (out / "validation" / stores.MISSING_LIST).read_text().split()
+    assert listed == empty.missing_videos
+    assert (out / "train" / stores.MISSING_LIST).read_text() == "zzzzzzzzzzz.001.mp4\n"
+    # A store built before the list existed gets it when reused.
+    (out / "train" / stores.MISSING_LIST).unlink()
+    stores.build_frame_store(root, out, size=32, workers=1, progress=False, face_size=32)
+    assert (out / "train" / stores.MISSING_LIST).is_file()

@@ -98,3 +98,9 @@ def test_planted_cue_heatmaps_show_the_check():
     np.testing.assert_array_equal(figure.data[1].z, ratio.to_numpy())
     assert figure.data[1].zmid == 1 and list(figure.data[1].y) == list(TRAITS)
     assert "top 7 units" in figure.layout.annotations[1].text
+
+
+def test_part_gallery_without_a_unit_on_a_part_says_so():
+    ranking = pd.DataFrame({"region": ["eyes", "mouth"], "unit": [3, 5], "n_prime": [0, 0]})
+    figure = unit_figures.part_gallery(None, ranking)
+    assert "no unit has N' > 0" in figure.layout.title.text
