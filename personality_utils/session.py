@@ -178,5 +178,8 @@ def start(
         )
         if not _skip_later_cells():
             raise DataError(message)
-        print(f"{message}. Nothing below is computed.")
+        print(
+            f"{message}. Nothing below is computed; in a live session, restart the kernel once "
+            "the clips are there."
+        )
     return Chapter(stem, settings, dataset, device, seed, backbone_weights)
