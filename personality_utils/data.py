@@ -8,6 +8,7 @@ First Impressions v2 release and the synthetic set in its layout.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -721,6 +722,26 @@ def follow_umask(path: str | os.PathLike, directory: bool = False) -> None:
     owner-only; what replaces the final path must not stay so, or a shared data folder breaks.
     """
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike):
+    """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` block, so that
+    processes building the same dataset or store (two chapters started side by side on a cold
+    cache) take turns instead of writing the same files at once. POSIX ``flock``; where it does
+    not exist (Windows) the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_atomic(path: str | os.PathLike, write) -> None:

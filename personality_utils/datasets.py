@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import synthetic
-from .data import SPLITS, TRAITS, DataError, find_clips, sample_frame_indices
+from .data import SPLITS, TRAITS, DataError, file_lock, find_clips, sample_frame_indices
 from .profiles import get_profile
 from .stores import (
     FaceStore,
@@ -104,6 +104,13 @@ def prepare_dataset(
     """
     profile = get_profile(profile)
     cache = Path(cache_dir) if cache_dir is not None else synthetic.default_cache_dir()
+    # Chapters started side by side on a cold cache take turns (the first builds, the others
+    # find it built).
+    with file_lock(cache / ".prepare.lock"):
+        return _prepare_dataset(profile, data_root, seed, cache, progress, skip_short)
+
+
+def _prepare_dataset(profile, data_root, seed, cache, progress, skip_short) -> Dataset:
     if data_root is None:
         root = synthetic.ensure_dataset(profile, seed, cache, progress=progress)
         key = root.name

@@ -420,3 +420,21 @@ def test_written_files_and_extracted_folders_follow_the_umask(tmp_path, umask):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
     for folder in (tmp_path / "extracted" / "training80_04", video.parent):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask, folder
+
+
+def test_file_lock_is_exclusive_between_processes(tmp_path):
+    import subprocess
+    import sys
+
+    lock = tmp_path / "sub" / ".prepare.lock"
+    probe = (
+        "import fcntl, sys\n"
+        f"handle = open({str(lock)!r}, 'a')\n"
+        "try:\n"
+        "    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n"
+        "    sys.exit(3)\n"
+    )
+    with data.file_lock(lock):
+        assert subprocess.run([sys.executable, "-c", probe]).returncode == 3
+    assert subprocess.run([sys.executable, "-c", probe]).returncode == 0
