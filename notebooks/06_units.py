@@ -286,13 +286,13 @@ population_check.round(3)
 # the ground-truth check takes, and the most precise glasses units) are silenced: their maps are
 # set to 0 after the ReLU, so nothing of them reaches DAN+'s head. Each trait's score then moves
 # by some amount over the population's crops (people resampled for the interval). The null is
-# 200 random sets of as many conv5_3 units; p is the share of random sets that move the trait
-# as much, and q is Benjamini-Hochberg over every set and trait. On the synthetic set the
+# `n_permutations` random sets of as many conv5_3 units; p is the share of random sets that move
+# the trait as much, and q is Benjamini-Hochberg over every set and trait. On the synthetic set the
 # planted weights say which traits should move when which part's units go.
 
 # %%
 ablation, ablation_agreement = unit_ablation.study_ablation(
-    study, glasses, synthetic=dataset.synthetic, n_boot=n_permutations, seed=seed
+    study, glasses, dataset.synthetic, n_permutations, n_permutations, seed
 )
 print(ablation_agreement or "real data: no planted weights to agree with")
 ablation.table.round(4)

@@ -35,6 +35,7 @@ from .stats import (
     people,
     permutation_p_value,
 )
+from .verdicts import ALPHA
 
 pd = lazy_module("pandas")
 
@@ -238,7 +239,7 @@ def ablate(
     clips: Sequence[str],
     sets: Mapping[str, Sequence[int]],
     n_units: int,
-    n_random: int = 200,
+    n_random: int = N_RESAMPLES,
     n_boot: int = N_RESAMPLES,
     seed: int = 0,
 ) -> Ablation:
@@ -250,7 +251,19 @@ def ablate(
         crops: uint8 face crops; ``clips`` their clips (the person bootstrap's groups).
         sets: ``{name: units}`` (:func:`detector_sets`).
         n_units: Units in conv5_3 (random sets are drawn from all of them).
+        n_random: Random sets of the null. A permutation p is at least 1 / (n_random + 1), so
+            Benjamini-Hochberg over the sets x traits can only reach q < 0.05 with enough of
+            them; fewer are refused rather than giving a test that cannot succeed.
+
+    Raises:
+        ValueError: If ``n_random`` is too small for any q to fall below 0.05.
     """
+    tests = len(sets) * len(TRAITS)
+    if tests / (n_random + 1) >= ALPHA:
+        raise ValueError(
+            f"n_random={n_random} cannot give a Benjamini-Hochberg q below {ALPHA} over {tests} "
+            f"tests (the smallest p is 1/{n_random + 1}); use at least {int(tests / ALPHA)}"
+        )
     pooled = pooled_units(trained, crops)
     intact = 1 / (1 + np.exp(-ablated_logits(trained, pooled)))
     groups = people(np.asarray(clips))
@@ -297,7 +310,7 @@ def study_ablation(
     study,
     glasses=None,
     synthetic: bool = False,
-    n_random: int = 200,
+    n_random: int = N_RESAMPLES,
     n_boot: int = N_RESAMPLES,
     seed: int = 0,
 ) -> tuple[Ablation, dict[str, Any] | None]:

@@ -73,7 +73,9 @@ def test_ablate_finds_the_units_a_trait_is_built_on():
         trained.model.fc.weight[1, second] = 0.05
     clips = [f"person{i}.001.mp4" for i in range(20)]
     sets = {"first": first, "second": second, "neither": quiet}
-    result = unit_ablation.ablate(trained, crops, clips, sets, n_units=32, n_random=100, n_boot=200)
+    with pytest.raises(ValueError, match="cannot give a Benjamini-Hochberg q below"):
+        unit_ablation.ablate(trained, crops, clips, sets, n_units=32, n_random=200)
+    result = unit_ablation.ablate(trained, crops, clips, sets, n_units=32, n_random=400, n_boot=200)
     table = result.table
     assert table.loc[("first", TRAITS[0]), "p"] < 0.05
     assert table.loc[("first", TRAITS[1]), "mean |change|"] == 0
@@ -81,6 +83,7 @@ def test_ablate_finds_the_units_a_trait_is_built_on():
     assert table.loc[("neither", TRAITS[0]), "mean |change|"] == 0
     assert table.loc[("neither", TRAITS[0]), "p"] == 1.0
     assert table["q"].notna().all()
+    assert table.loc[("first", TRAITS[0]), "q"] < 0.05  # reachable with 400 random sets
     planted = pd.DataFrame(0.0, index=list(TRAITS), columns=["first", "second", "neither"])
     planted.loc[TRAITS[0], "first"] = 1.0
     planted.loc[TRAITS[1], "second"] = 1.0
