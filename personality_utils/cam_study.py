@@ -25,6 +25,7 @@ __all__ = [
     "PAPER_FIGURES",
     "CamStudy",
     "Overlap",
+    "from_maps",
     "measurements",
     "model_table",
     "prepare",
@@ -322,10 +323,36 @@ def prepare(
         upsampling: How maps are brought to the image (the authors': bicubic).
     """
     store, faces = dataset.store("test"), dataset.faces("test")
-    boxes = cam.store_boxes(store)
-    has_face = np.isfinite(boxes).all(axis=1)
     frame_maps, frame_predictions = cam.class_activation_maps(frames_model, store.frames)
     face_maps, face_predictions = cam.class_activation_maps(faces_model, faces.crops)
+    return from_maps(
+        store,
+        faces,
+        frame_maps,
+        frame_predictions,
+        face_maps,
+        face_predictions,
+        top_n,
+        ranking,
+        upsampling,
+    )
+
+
+def from_maps(
+    store,
+    faces,
+    frame_maps: np.ndarray,
+    frame_predictions: np.ndarray,
+    face_maps: np.ndarray,
+    face_predictions: np.ndarray,
+    top_n: int = paper.CAM_TOP_IMAGES,
+    ranking: Literal["videos", "frames"] = "videos",
+    upsampling: Literal["bicubic", "bilinear"] = "bicubic",
+) -> CamStudy:
+    """The study of :func:`prepare` from maps and predictions already computed: the stores'
+    face boxes and the images mapped per trait (frames compete only with a face box)."""
+    boxes = cam.store_boxes(store)
+    has_face = np.isfinite(boxes).all(axis=1)
     return CamStudy(
         store,
         faces,

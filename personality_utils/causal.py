@@ -37,6 +37,7 @@ import torch
 from ._lazy import lazy_module
 from .data import TRAITS
 from .stats import N_RESAMPLES, bootstrap_interval, estimate, people
+from .training import predict
 
 pd = lazy_module("pandas")
 
@@ -51,7 +52,6 @@ __all__ = [
     "deletion_insertion",
     "face_driven_traits",
     "masked_accuracy",
-    "masked_outputs",
     "occlusion",
     "off_face_boxes",
     "perturbation_curves",
@@ -70,15 +70,17 @@ ORDERS = ("CAM, higher first", "CAM, lower first", "random", "centre prior")
 
 def box_masks(boxes: np.ndarray, image_size: int, input_size: int) -> np.ndarray:
     """(n, input_size, input_size) float32 masks, 1 inside each box (left, top, right, bottom in
-    ``image_size`` pixels, brought to the model's input side), 0 elsewhere and for NaN boxes."""
+    ``image_size`` pixels, brought to the model's input side; a pixel is inside when its centre
+    is, :func:`~personality_utils.cam.box_mask`, the rule of the face overlap), 0 elsewhere and
+    for NaN boxes."""
+    from .cam import box_mask
+
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     masks = np.zeros((len(boxes), input_size, input_size), dtype=np.float32)
     scale = input_size / image_size
     for mask, box in zip(masks, boxes, strict=True):
-        if not np.isfinite(box).all():
-            continue
-        left, top, right, bottom = np.clip(np.round(box * scale).astype(int), 0, input_size)
-        mask[top:bottom, left:right] = 1.0
+        if np.isfinite(box).all():
+            mask[box_mask(box * scale, input_size)] = 1.0
     return masks
 
 
@@ -122,39 +124,6 @@ def off_face_boxes(
             out[row] = candidate
             break
     return out
-
-
-@torch.no_grad()
-def masked_outputs(
-    trained,
-    images: np.ndarray,
-    hide: np.ndarray | None = None,
-    logits: bool = False,
-    batch_size: int = 64,
-) -> np.ndarray:
-    """The model's (n, 5) outputs on ``images`` with the pixels where ``hide`` is 1 replaced by
-    the training mean image (0 in the normalised input).
-
-    Args:
-        trained: A :class:`~personality_utils.training.TrainedModel`.
-        images: uint8 (n, h, w, 3).
-        hide: (n, s, s) masks at the model's input side s (:func:`box_masks`); None hides
-            nothing. Values in between blend.
-        logits: Pre-sigmoid outputs instead of trait scores.
-    """
-    model = trained.model.eval()
-    device = next(model.parameters()).device
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        inputs = trained.prepare(images[start : start + batch_size], device)
-        if hide is not None:
-            keep = 1.0 - torch.as_tensor(hide[start : start + batch_size], device=device)
-            inputs = inputs * keep[:, None].to(inputs.dtype)
-        result = model.logits(inputs) if logits else model(inputs)
-        outputs.append(result.float().cpu().numpy())
-    if not outputs:
-        return np.zeros((0, len(TRAITS)), dtype=np.float32)
-    return np.concatenate(outputs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -302,10 +271,10 @@ def occlusion(
     }
     rows = np.flatnonzero(usable)
     frames, clip_names = np.asarray(images)[rows], np.asarray(clips)[rows]
-    intact = masked_outputs(trained, frames)
+    intact = predict(trained, frames)
     changes, signed = {}, {}
     for region, boxes in regions.items():
-        hidden = masked_outputs(trained, frames, box_masks(boxes[rows], image_size, size))
+        hidden = predict(trained, frames, hide=box_masks(boxes[rows], image_size, size))
         signed[region] = _clip_means(hidden - intact, clip_names)
         changes[region] = _clip_means(np.abs(hidden - intact), clip_names)
     return Occlusion(changes, signed, len(rows), skipped, n_boot, seed)
@@ -396,9 +365,9 @@ def masked_accuracy(
     frames, clip_names = np.asarray(images)[rows], np.asarray(clips)[rows]
     face = box_masks(np.asarray(face_boxes)[rows], image_size, trained.config.input_size)
     predictions = {
-        "intact": masked_outputs(trained, frames),
-        "face only": masked_outputs(trained, frames, 1.0 - face),
-        "context only": masked_outputs(trained, frames, face),
+        "intact": predict(trained, frames),
+        "face only": predict(trained, frames, hide=1.0 - face),
+        "context only": predict(trained, frames, hide=face),
     }
     tables = {name: _clip_means(values, clip_names) for name, values in predictions.items()}
     kept = truth.loc[truth.index.isin(tables["intact"].index)]
@@ -426,6 +395,7 @@ def perturbation_curves(
     fractions: np.ndarray,
     mode: Literal["deletion", "insertion"] = "deletion",
     batch_size: int = 64,
+    ends: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Output of each image's target as its pixels are hidden (deletion) or revealed
     (insertion) in ``orders``' order.
@@ -436,6 +406,9 @@ def perturbation_curves(
         orders: (n, s·s) pixel indices, first to be hidden (or revealed) first.
         targets: (n,) which output of each image to follow.
         fractions: Shares of the pixels hidden (revealed) at each step, from 0 to 1.
+        ends: Shared by the calls on the same inputs and targets: the outputs with no pixel
+            hidden (``"intact"``) and with every pixel hidden (``"blank"``), which every order
+            and both modes share; filled on first use, then reused instead of run again.
 
     Returns:
         (n, len(fractions)) outputs.
@@ -447,7 +420,14 @@ def perturbation_curves(
     counts = np.round(np.asarray(fractions) * height * width).astype(int)
     targets_t = torch.as_tensor(np.asarray(targets), device=inputs.device)
     curves = np.zeros((n, len(counts)), dtype=np.float64)
+    ends = {} if ends is None else ends
     for step, count in enumerate(counts):
+        end = {0: "intact", height * width: "blank"}.get(int(count))
+        if end is not None and mode == "insertion":
+            end = "blank" if end == "intact" else "intact"
+        if end in ends:
+            curves[:, step] = ends[end]
+            continue
         for start in range(0, n, batch_size):
             chunk = slice(start, start + batch_size)
             first = ranks_t[chunk] < int(count)
@@ -455,6 +435,8 @@ def perturbation_curves(
             out = forward(inputs[chunk] * keep.to(inputs.dtype))
             picked = out.gather(1, targets_t[chunk, None])[:, 0]
             curves[chunk, step] = picked.float().cpu().numpy()
+        if end is not None:
+            ends[end] = curves[:, step].copy()
     return curves
 
 
@@ -587,10 +569,10 @@ def deletion_insertion(
     }
     fractions = np.linspace(0.0, 1.0, steps + 1)
     forward = trained.model.eval().logits
-    curves, rows = {}, []
+    curves, rows, ends = {}, [], {}
     for mode in ("deletion", "insertion"):
         for order, pixels in orders.items():
-            curve = perturbation_curves(forward, inputs, pixels, traits, fractions, mode)
+            curve = perturbation_curves(forward, inputs, pixels, traits, fractions, mode, ends=ends)
             curves[(mode, order)] = curve
             for auc, trait, clip in zip(curve_auc(curve, fractions), traits, clips, strict=True):
                 rows.append(

@@ -82,23 +82,6 @@ def _audio_video(measurements: Mapping[str, Any]) -> Judgement:
     )
 
 
-def _faces_every_trait(measurements: Mapping[str, Any]) -> Judgement:
-    verdicts, parts = [], []
-    for trait in TRAITS:
-        value, low, high = interval(measurements, "faces_minus_frames_per_trait", trait)
-        verdicts.append(above(low, high, 0.0))
-        parts.append(f"{trait[0].upper()} {with_interval(value, low, high, 3)}")
-    if all(v == HELD for v in verdicts):
-        verdict = HELD
-    elif any(v == NOT_HELD for v in verdicts):
-        verdict = NOT_HELD
-    else:
-        verdict = INCONCLUSIVE
-    return Judgement(
-        verdict, float(sum(v == HELD for v in verdicts)), 5.0, "per trait: " + ", ".join(parts)
-    )
-
-
 def _identity_disjoint(measurements: Mapping[str, Any]) -> Judgement:
     value, low, high = interval(measurements, "identity_disjoint_gain")
     clips = int(number(get(measurements, "identity_disjoint_clips")))
@@ -484,7 +467,7 @@ CLAIMS: tuple[Claim, ...] = (
         float(sum(_FACE[t[0].upper()] > _IMG[t[0].upper()] for t in TRAITS)),
         "5 traits",
         "traits faces > frames",
-        _faces_every_trait,
+        _per_trait("faces_minus_frames_per_trait", "per trait"),
         planted=True,
     ),
     Claim(

@@ -210,14 +210,23 @@ class DANPlus(nn.Module):
         self.head = nn.Linear(4 * channels, 5)
         _init_new_layer(self.head, head_init_std)
 
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Pre-sigmoid outputs (batch, 5): the regression target for Grad-CAM."""
+    def pooled(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """What the head reads, before its L2 normalisation: the global max and average of
+        relu5_2, then of pool5, each (batch, channels)."""
         taps = self.backbone(images, ("relu5_2", "pool5"))
         pooled = []
         for name in ("relu5_2", "pool5"):
             maps = taps[name].flatten(2)
-            pooled += [_l2(maps.amax(dim=2)), _l2(maps.mean(dim=2))]
-        return self.head(torch.cat(pooled, dim=1))
+            pooled += [maps.amax(dim=2), maps.mean(dim=2)]
+        return pooled
+
+    def head_logits(self, pooled: list[torch.Tensor]) -> torch.Tensor:
+        """Pre-sigmoid outputs from :meth:`pooled`'s values (each L2-normalised)."""
+        return self.head(torch.cat([_l2(values) for values in pooled], dim=1))
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid outputs (batch, 5): the regression target for Grad-CAM."""
+        return self.head_logits(self.pooled(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Trait scores in [0, 1], (batch, 5) in :data:`~personality_utils.data.TRAITS` order."""

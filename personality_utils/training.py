@@ -427,14 +427,31 @@ def load_trained(checkpoint_dir: str | os.PathLike, device: str = "auto") -> Tra
 
 
 @torch.no_grad()
-def predict(trained: TrainedModel, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
-    """Trait scores (n, 5) for uint8 images, one prediction per frame."""
+def predict(
+    trained: TrainedModel,
+    images: np.ndarray,
+    batch_size: int = 128,
+    hide: np.ndarray | None = None,
+    logits: bool = False,
+) -> np.ndarray:
+    """Trait scores (n, 5) for uint8 images, one prediction per frame.
+
+    Args:
+        hide: (n, s, s) masks at the model's input side s: where 1, the pixel is replaced by
+            the training mean image (0 in the normalised input; the causal tests of chapter 05,
+            :mod:`~personality_utils.causal`). Values in between blend. None hides nothing.
+        logits: Pre-sigmoid outputs instead of trait scores.
+    """
     model = trained.model.eval()
     device = next(model.parameters()).device
     outputs = []
     for start in range(0, len(images), batch_size):
         inputs = trained.prepare(images[start : start + batch_size], device)
-        outputs.append(model(inputs).float().cpu().numpy())
+        if hide is not None:
+            keep = 1.0 - torch.as_tensor(hide[start : start + batch_size], device=device)
+            inputs = inputs * keep[:, None].to(inputs.dtype)
+        result = model.logits(inputs) if logits else model(inputs)
+        outputs.append(result.float().cpu().numpy())
     return np.concatenate(outputs) if outputs else np.zeros((0, len(TRAITS)), dtype=np.float32)
 
 

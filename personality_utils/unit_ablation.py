@@ -49,13 +49,19 @@ __all__ = [
 ]
 
 
+#: The pooled values :func:`pooled_units` keeps of DAN+, in :meth:`~personality_utils.models.
+#: DANPlus.pooled`'s order; the last two (pool5) carry conv5_3's units.
+_DANPLUS_POOLED = ("relu5_2_max", "relu5_2_mean", "pool5_max", "pool5_mean")
+
+
 @torch.no_grad()
 def pooled_units(trained, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
     """One pass over ``images``: what the head of the model reads, per unit.
 
     Returns:
         For DAN+: ``relu5_2_max``, ``relu5_2_mean``, ``pool5_max``, ``pool5_mean`` (n, units),
-        before their L2 normalisation. For the Fig. 4 CAM model: ``conv5_3_mean`` (n, units).
+        before their L2 normalisation (:meth:`~personality_utils.models.DANPlus.pooled`). For
+        the Fig. 4 CAM model: ``conv5_3_mean`` (n, units), the global average of its maps.
 
     Raises:
         TypeError: For the authors' CAM head (units mixed before pooling).
@@ -65,58 +71,42 @@ def pooled_units(trained, images: np.ndarray, batch_size: int = 64) -> dict[str,
     model = trained.model.eval()
     device = next(model.parameters()).device
     if isinstance(model, DANPlus):
-        taps = ("relu5_2", "pool5")
+        names, pool = _DANPLUS_POOLED, model.pooled
     elif isinstance(model, CAMModel) and model.head_type == "fig4":
-        taps = ("relu5_3",)
+        names, pool = ("conv5_3_mean",), lambda inputs: [model.maps(inputs).mean(dim=(2, 3))]
     else:
         raise TypeError(f"units of {type(model).__name__} cannot be silenced in pooled form")
-    parts: dict[str, list[np.ndarray]] = {}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for start in range(0, len(images), batch_size):
         inputs = trained.prepare(images[start : start + batch_size], device)
-        outputs = model.backbone(inputs, taps)
-        for name in taps:
-            maps = outputs[name].flatten(2).float()
-            if name == "relu5_3":
-                parts.setdefault("conv5_3_mean", []).append(maps.mean(dim=2).cpu().numpy())
-                continue
-            parts.setdefault(f"{name}_max", []).append(maps.amax(dim=2).cpu().numpy())
-            parts.setdefault(f"{name}_mean", []).append(maps.mean(dim=2).cpu().numpy())
+        for name, values in zip(names, pool(inputs), strict=True):
+            parts[name].append(values.float().cpu().numpy())
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 
-def _l2(values: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(values, axis=1, keepdims=True)
-    return values / np.maximum(norm, 1e-8)
-
-
+@torch.no_grad()
 def ablated_logits(
     trained, pooled: Mapping[str, np.ndarray], units: Sequence[int] = ()
 ) -> np.ndarray:
     """The model's (n, 5) pre-sigmoid outputs with conv5_3's ``units`` silenced, from
-    :func:`pooled_units`."""
-    head = trained.model.fc if "conv5_3_mean" in pooled else trained.model.head
-    weight = head.weight.detach().cpu().double().numpy()
-    bias = head.bias.detach().cpu().double().numpy()
-    units = np.asarray(list(units), dtype=np.int64)
+    :func:`pooled_units`: the units' pooled values set to 0 and the model's own head run on
+    the rest."""
+    model = trained.model
+    device = next(model.parameters()).device
+    units = torch.as_tensor(np.asarray(list(units), dtype=np.int64))
+
+    def tensor(name: str, silence: bool) -> torch.Tensor:
+        values = torch.as_tensor(np.array(pooled[name], dtype=np.float32), device=device)
+        if silence:
+            values[:, units] = 0.0
+        return values
+
     if "conv5_3_mean" in pooled:
-        values = np.array(pooled["conv5_3_mean"], dtype=np.float64)
-        values[:, units] = 0.0
-        return values @ weight.T + bias
-    silenced = {}
-    for name in ("pool5_max", "pool5_mean"):
-        values = np.array(pooled[name], dtype=np.float64)
-        values[:, units] = 0.0
-        silenced[name] = values
-    features = np.concatenate(
-        [
-            _l2(np.asarray(pooled["relu5_2_max"], dtype=np.float64)),
-            _l2(np.asarray(pooled["relu5_2_mean"], dtype=np.float64)),
-            _l2(silenced["pool5_max"]),
-            _l2(silenced["pool5_mean"]),
-        ],
-        axis=1,
-    )
-    return features @ weight.T + bias
+        maps = tensor("conv5_3_mean", True)[:, :, None, None]  # the average of a 1x1 map is it
+        logits = model.head_logits(maps)
+    else:
+        logits = model.head_logits([tensor(n, n.startswith("pool5")) for n in _DANPLUS_POOLED])
+    return logits.double().cpu().numpy()
 
 
 def detector_sets(
@@ -327,11 +317,10 @@ def study_ablation(
         The :class:`Ablation` and, on the synthetic set, its :meth:`Ablation.agreement` with
         :func:`~personality_utils.unit_truth.planted_cue_table` (else None).
     """
-    from .unit_truth import cue_masks, planted_cue_table
+    from .unit_truth import cue_masks, planted_cue_table, top_units
 
-    stats = study.stats
-    n_units = stats.n_units("conv5_3")
-    size = max(3, n_units // 8)  # as many as the planted-cue check's top units
+    n_units = study.stats.n_units("conv5_3")
+    size = top_units(n_units)  # as many as the planted-cue check's top units
     parts = list(cue_masks(study.masks["conv5_3"]))
     precision = glasses.ranked.set_index("unit")["precision"] if glasses is not None else None
     sets = detector_sets(study.shares["conv5_3"], parts, size, precision)

@@ -178,6 +178,13 @@ class PlantedCueCheck:
         }
 
 
+def top_units(n_units: int) -> int:
+    """How many units of a layer the ground-truth checks take per trait or cue: an eighth of
+    the layer, at least 3 (:func:`planted_cue_check`, and the detector sets chapter 06
+    silences)."""
+    return max(3, n_units // 8)
+
+
 def planted_cue_check(
     trained,
     crops: np.ndarray,
@@ -217,7 +224,7 @@ def planted_cue_check(
     )
     unit_values["glasses"] = glasses.ranked.set_index("unit")["precision"].sort_index()
     importance = trait_contributions(trained, crops, layer)
-    top_k = max(3, stats.n_units(layer) // 8)
+    top_k = top_units(stats.n_units(layer))
     enrichment = trait_region_enrichment(
         unit_values.fillna(0), importance, top_k=top_k, n_permutations=n_permutations, seed=seed
     )

@@ -60,21 +60,8 @@ def hand_study(top_n: int = 3, ranking: str = "videos", grid: int = 4, seed: int
     frame_maps = (rng.random((len(store), 5, grid, grid)) + 0.1).astype(np.float32)
     face_maps = (rng.random((len(faces), 5, grid, grid)) + 0.1).astype(np.float32)
     frame_predictions, face_predictions = rng.random((len(store), 5)), rng.random((len(faces), 5))
-    boxes = cam.store_boxes(store)
-    has_face = np.isfinite(boxes).all(axis=1)
-    return cam_study.CamStudy(
-        store,
-        faces,
-        boxes,
-        frame_maps,
-        frame_predictions,
-        face_maps,
-        face_predictions,
-        cam.top_images(store.meta, frame_predictions, top_n, ranking, eligible=has_face),
-        cam.top_images(faces.meta, face_predictions, top_n, ranking),
-        top_n,
-        ranking,
-        "bicubic",
+    return cam_study.from_maps(
+        store, faces, frame_maps, frame_predictions, face_maps, face_predictions, top_n, ranking
     )
 
 

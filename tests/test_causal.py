@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from personality_utils import causal
+from personality_utils import causal, training
 from personality_utils.data import TRAITS
 from personality_utils.profiles import TrainConfig
 from personality_utils.training import TrainedModel
@@ -74,14 +74,14 @@ def test_off_face_boxes_same_size_touch_neither_face_nor_poster():
     assert np.isnan(causal.off_face_boxes(np.array([[0, 0, SIZE, SIZE]]), SIZE)).all()
 
 
-def test_masked_outputs_hide_with_the_mean_image():
+def test_predict_hides_with_the_mean_image():
     trained = _face_poster_model()
     frames = _frames(3)
-    intact = causal.masked_outputs(trained, frames, logits=True)
+    intact = training.predict(trained, frames, logits=True)
     expected = frames[:, 2:8, 2:8, 0].astype(float).sum(axis=(1, 2))
     assert np.allclose(intact[:, 0], expected)
-    hidden = causal.masked_outputs(
-        trained, frames, causal.box_masks(np.array([FACE] * 3), SIZE, SIZE), logits=True
+    hidden = training.predict(
+        trained, frames, hide=causal.box_masks(np.array([FACE] * 3), SIZE, SIZE), logits=True
     )
     assert np.allclose(hidden[:, 0], 0.0)
     assert np.allclose(hidden[:, 1], intact[:, 1])  # the poster untouched
@@ -149,6 +149,19 @@ def test_perturbation_curves_match_a_hand_computation():
     )
     assert insertion.tolist() == [[0, 4, 7, 9, 10]]
     assert causal.curve_auc(insertion, fractions)[0] == pytest.approx(6.25)
+    ends = {}  # shared ends: the same curves, the intact and blank passes run once
+    shared = [
+        causal.perturbation_curves(
+            model.logits, inputs, order, np.array([0]), fractions, mode=m, ends=ends
+        )
+        for m in ("deletion", "insertion", "deletion")
+    ]
+    assert [c.tolist() for c in shared] == [
+        deletion.tolist(),
+        insertion.tolist(),
+        deletion.tolist(),
+    ]
+    assert ends["intact"].tolist() == [10] and ends["blank"].tolist() == [0]
     reverse = causal.perturbation_curves(
         model.logits, inputs, order[:, ::-1], np.array([0]), fractions
     )
