@@ -153,8 +153,8 @@ class Profile:
         seeds: Training seeds of DAN+ on frames and on faces (the chapter's seed and the next
             ones): Table 1 shows their mean and spread, and the faces-against-frames verdict
             resamples them as well as the clips. The other chapters read the first seed's
-            models. The authors trained once; one seed of the paper's network costs hours on a
-            GPU, so the ``paper`` profile keeps 1 (raise it for a GPU study).
+            models. The paper reports one training run per model, so the ``paper`` profile
+            keeps 1 (raise it to put an interval over training runs on real data).
     """
 
     name: str
