@@ -19,7 +19,10 @@ import numpy as np
 
 from ._lazy import lazy_module
 from .data import TRAITS, write_atomic
+from .models import is_identity_backbone
 from .paper import TABLE1, TABLE1_COLUMNS
+from .pretraining import ensure_backbone
+from .pretraining import summary as pretraining_summary
 from .profiles import TrainConfig, get_profile
 from .stats import accuracy_intervals, constant_baseline, regression_metrics
 from .training import (
@@ -269,6 +272,9 @@ def run_experiment(
 
     profile = get_profile(profile)
     if config is None:
+        if backbone_weights is None and profile.pretraining is not None:
+            # The CPU profiles' VGG-Face: their backbone pretrained on identities.
+            backbone_weights = str(ensure_backbone(profile, progress=progress))
         config = config_for(profile, kind, backbone_weights, device, seed, source)
     images, meta = source_arrays(dataset, "train", source)
     train_store = dataset.store("train")
@@ -486,6 +492,13 @@ def pretrained_from(config: TrainConfig) -> str:
         return "random initialisation (no pretraining)"
     if weights == "imagenet":
         return "ImageNet VGG-16 (torchvision)"
+    if is_identity_backbone(weights):
+        learned = pretraining_summary(weights)
+        return (
+            f"identity pretraining on {learned['identities']} synthetic people "
+            f"({learned['held_out_accuracy']:.0%} held-out identification), "
+            f"fine-tuned with the backbone at {config.backbone_lr_scale:g} of the rate"
+        )
     return f"VGG-Face weights {Path(weights).name}"
 
 

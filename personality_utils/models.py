@@ -29,6 +29,10 @@ __all__ = [
     "DANPlus",
     "CAMModel",
     "build_model",
+    "IDENTITY_BACKBONE_FORMAT",
+    "is_identity_backbone",
+    "read_identity_backbone",
+    "load_identity_backbone",
     "load_vgg_face",
     "load_weights",
     "random_vgg_face",
@@ -337,6 +341,9 @@ def build_model(
         raise ValueError(f"unknown model kind {kind!r}")
     if backbone_weights is None:
         return model
+    if str(backbone_weights) != "imagenet" and is_identity_backbone(backbone_weights):
+        load_identity_backbone(model.backbone, backbone_weights)
+        return model
     if width_divisor != 1 or batch_norm:
         raise WeightsError(
             "pretrained weights need the paper's VGG-16: full width "
@@ -426,3 +433,66 @@ def load_vgg_face(backbone: VGGBackbone, path: str | os.PathLike) -> None:
                 )
             with torch.no_grad():
                 target.copy_(tensor)
+
+
+#: The ``format`` entry of a backbone written by :mod:`~personality_utils.pretraining`.
+IDENTITY_BACKBONE_FORMAT = "personality_utils.identity_backbone/1"
+
+
+def is_identity_backbone(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a backbone pretrained on synthetic identities by this package (its
+    own layout, any width), rather than a VGG-Face state dict. A missing file is neither."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    state = load_weights(path, "cpu", "backbone weight file")
+    return isinstance(state, dict) and state.get("format") == IDENTITY_BACKBONE_FORMAT
+
+
+def read_identity_backbone(path: str | os.PathLike) -> dict:
+    """The identity-pretrained backbone file, checked: ``features`` (the backbone's state
+    dict), ``width_divisor``, ``batch_norm``, ``input_size``, ``mean`` (3 channel means,
+    0-255) and ``std`` (the input normalisation it was trained with), and what it learned.
+
+    Raises:
+        WeightsError: If the file is not one, or lacks an entry.
+    """
+    path = Path(path)
+    state = load_weights(path, "cpu", "identity-pretrained backbone")
+    if not isinstance(state, dict) or state.get("format") != IDENTITY_BACKBONE_FORMAT:
+        raise WeightsError(f"{path}: not an identity-pretrained backbone of this package")
+    needed = ("features", "width_divisor", "batch_norm", "input_size", "mean", "std")
+    missing = [key for key in needed if key not in state]
+    if missing:
+        raise WeightsError(f"{path}: missing {missing}; pretrain it again")
+    return state
+
+
+def load_identity_backbone(backbone: VGGBackbone, path: str | os.PathLike) -> None:
+    """Load an identity-pretrained backbone into ``backbone`` (the layers it has: DAN+ keeps
+    pool5, the CAM model stops at relu5_3, neither has weights after conv5_3's).
+
+    Raises:
+        WeightsError: If the widths, batch normalisation or a tensor's shape differ.
+    """
+    state = read_identity_backbone(path)
+    if state["width_divisor"] != backbone.width_divisor:
+        raise WeightsError(
+            f"{path}: pretrained at 1/{state['width_divisor']} width, the model is "
+            f"1/{backbone.width_divisor}"
+        )
+    own = backbone.features.state_dict()
+    features = state["features"]
+    missing = [key for key in own if key not in features]
+    if missing:
+        raise WeightsError(
+            f"{path}: missing {missing[:3]} (batch normalisation: pretrained "
+            f"{state['batch_norm']})"
+        )
+    for key, tensor in own.items():
+        if tuple(features[key].shape) != tuple(tensor.shape):
+            raise WeightsError(
+                f"{path}: {key} has shape {tuple(features[key].shape)}, expected "
+                f"{tuple(tensor.shape)}"
+            )
+    backbone.features.load_state_dict({key: features[key] for key in own})

@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "INPUT_MEANS",
     "TrainConfig",
+    "IdentityPretraining",
     "Profile",
     "PROFILES",
     "get_profile",
@@ -74,6 +75,9 @@ class TrainConfig:
         head_init_std: Standard deviation of the normal initialisation of the layers added on
             the backbone (DAN+'s linear layer; the CAM heads' convolution and linear layer),
             biases 0: the authors' ``0.05·randn``. None: PyTorch's default initialisation.
+        backbone_lr_scale: The backbone's learning rate as a share of the schedule's (the
+            layers added on it take the schedule itself): below 1 fine-tunes a pretrained
+            backbone gently. The authors used one rate for every layer (1).
         device: ``"auto"`` = CUDA when present.
     """
 
@@ -94,6 +98,7 @@ class TrainConfig:
     batch_norm: bool = False
     input_mean: str = "mean_image"
     head_init_std: float | None = 0.05
+    backbone_lr_scale: float = 1.0
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -114,6 +119,47 @@ class TrainConfig:
             return np.full(self.epochs, self.lr_start)
         values = np.logspace(math.log10(self.lr_start), math.log10(self.lr_end), length)
         return values[np.minimum(np.arange(self.epochs), length - 1)]
+
+
+@dataclass(frozen=True)
+class IdentityPretraining:
+    """The CPU profiles' analog of VGG-Face (:mod:`~personality_utils.pretraining`): the
+    profile's narrow VGG-16 first learns to tell synthetic people apart from eye-aligned face
+    crops, then chapters 03-04 fine-tune it on traits, as the authors fine-tuned VGG-Face.
+
+    Attributes:
+        identities: People to tell apart (none of them is in the dataset).
+        images_per_identity: Face crops of each person, each with its own expression (AU
+            intensities), roll, position, lighting and room.
+        held_out_per_identity: Of those, kept out of training to measure identification.
+        epochs: Passes over the training crops.
+        batch_size: Crops per step.
+        lr_start, lr_end: Adam's learning rate, log-spaced over the epochs.
+        seed: Seed of the people, their crops and the training.
+    """
+
+    identities: int = 500
+    images_per_identity: int = 12
+    held_out_per_identity: int = 2
+    epochs: int = 6
+    batch_size: int = 64
+    lr_start: float = 2e-3
+    lr_end: float = 1e-4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.identities < 2 or self.epochs < 1:
+            raise ValueError("identity pretraining needs at least 2 identities and 1 epoch")
+        if not 0 < self.held_out_per_identity < self.images_per_identity:
+            raise ValueError(
+                "held_out_per_identity must leave at least one training crop per identity"
+            )
+
+    def learning_rates(self) -> np.ndarray:
+        """One learning rate per epoch."""
+        if self.epochs == 1:
+            return np.array([self.lr_start])
+        return np.logspace(math.log10(self.lr_start), math.log10(self.lr_end), self.epochs)
 
 
 @dataclass(frozen=True)
@@ -155,6 +201,9 @@ class Profile:
             resamples them as well as the clips. The other chapters read the first seed's
             models. The paper reports one training run per model, so the ``paper`` profile
             keeps 1 (raise it to put an interval over training runs on real data).
+        pretraining: How the CPU profiles' backbone is pretrained on identities before
+            chapters 03-04 fine-tune it (:class:`IdentityPretraining`); None: the models start
+            from ``backbone_weights`` when given (VGG-Face, the paper) or from random weights.
     """
 
     name: str
@@ -173,6 +222,7 @@ class Profile:
     cam_ranking: Literal["videos", "frames"] = "videos"
     unit_population: Literal["first_face_per_clip", "all_faces"] = "first_face_per_clip"
     seeds: int = 1
+    pretraining: IdentityPretraining | None = None
 
     def __post_init__(self) -> None:
         if self.seeds < 1:
@@ -251,6 +301,9 @@ PROFILES: dict[str, Profile] = {
         ),
         cam_kind="cam_fig4",
         seeds=2,
+        pretraining=IdentityPretraining(
+            identities=12, images_per_identity=4, held_out_per_identity=1, epochs=1, batch_size=16
+        ),
     ),
     # The book on 2 CPU cores. Measured trade-offs (chapter 03 states them, and
     # benchmarks/cpu_recipe.py prints them): clip-level labels make the number of clips, not of
@@ -279,6 +332,7 @@ PROFILES: dict[str, Profile] = {
         ),
         cam_kind="cam_fig4",
         seeds=3,
+        pretraining=IdentityPretraining(identities=400, images_per_identity=10),
     ),
     "paper": _PAPER,
     # The paper path at toy size, for CI's CPU dry run (make dry-run): every model and recipe

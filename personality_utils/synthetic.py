@@ -43,6 +43,7 @@ __all__ = [
     "outside_face_shares",
     "planted_shares",
     "make_clip_recipe",
+    "draw_identity",
     "render_clip",
     "render_samples",
     "generate_dataset",
@@ -318,7 +319,8 @@ def make_clip_recipe(
     return recipe
 
 
-def _identity(rng: np.random.Generator) -> dict:
+def draw_identity(rng: np.random.Generator) -> dict:
+    """One person: face shape, skin, hair, lips, iris, shirt, glasses and their room."""
     def pick(palette: np.ndarray, jitter: int) -> tuple[int, int, int]:
         colour = palette[rng.integers(len(palette))] + rng.integers(-jitter, jitter + 1, 3)
         return tuple(int(v) for v in np.clip(colour, 0, 255))
@@ -457,7 +459,7 @@ def render_samples(
     size = size or profile.store_size
     rng = np.random.default_rng(seed)
     recipes = [
-        make_clip_recipe(rng, f"render{i:06d}.000.mp4", "train", _identity(rng), profile)
+        make_clip_recipe(rng, f"render{i:06d}.000.mp4", "train", draw_identity(rng), profile)
         for i in range(n_clips)
     ]
     tasks = [(recipe, profile.frames_per_clip, size) for recipe in recipes]
@@ -502,7 +504,7 @@ def _recipes(profile: Profile, seed: int) -> list[ClipRecipe]:
     # ids are shared across splits (the real splits share 82% of test ids with training).
     n_videos = max(1, math.ceil(total / 3))
     video_ids = _video_ids(rng, n_videos)
-    identities = [_identity(rng) for _ in range(n_videos)]
+    identities = [draw_identity(rng) for _ in range(n_videos)]
     split_of = np.concatenate([[split] * profile.synthetic_clips.get(split, 0) for split in SPLITS])
     rng.shuffle(split_of)
     used: dict[int, int] = {}

@@ -23,7 +23,15 @@ import torch.nn.functional as F
 
 from ._lazy import lazy_module
 from .data import TRAITS, DataError, write_atomic
-from .models import VGG_FACE_MEAN, WeightsError, build_model, load_weights, resolve_device
+from .models import (
+    VGG_FACE_MEAN,
+    WeightsError,
+    build_model,
+    is_identity_backbone,
+    load_weights,
+    read_identity_backbone,
+    resolve_device,
+)
 from .profiles import TrainConfig, get_profile
 
 pd = lazy_module("pandas")
@@ -137,6 +145,12 @@ def _normalisation(config: TrainConfig, images: np.ndarray) -> tuple[torch.Tenso
     if choice == "backbone":
         if config.backbone_weights is None:
             choice = "standardised"  # random weights: start in a sane range
+        elif config.backbone_weights != "imagenet" and is_identity_backbone(
+            config.backbone_weights
+        ):  # what the identity pretraining normalised its crops with
+            state = read_identity_backbone(config.backbone_weights)
+            mean = torch.tensor([float(v) for v in state["mean"]]).view(3, 1, 1)
+            return mean.expand(3, size, size).clone(), float(state["std"])
         elif config.backbone_weights == "imagenet":
             mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1) * 255
             return mean.expand(3, size, size).clone(), 255 * 0.226
@@ -159,18 +173,26 @@ def _save_checkpoint(payload: dict, path: Path) -> None:
     write_atomic(path, lambda temporary: torch.save(payload, temporary))
 
 
+def _parameter_groups(config: TrainConfig, model: torch.nn.Module) -> list[dict]:
+    """The backbone's parameters (their rate scaled by ``backbone_lr_scale``) and the rest."""
+    inner = getattr(model, "backbone", None)
+    backbone = list(inner.parameters()) if inner is not None else []
+    own = {id(p) for p in backbone}
+    groups = [
+        {"params": backbone, "lr_scale": config.backbone_lr_scale},
+        {"params": [p for p in model.parameters() if id(p) not in own], "lr_scale": 1.0},
+    ]
+    return [group for group in groups if group["params"]]
+
+
 def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    groups = _parameter_groups(config, model)
     if config.optimizer == "sgd":
         return torch.optim.SGD(
-            model.parameters(),
-            lr=config.lr_start,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
+            groups, lr=config.lr_start, momentum=config.momentum, weight_decay=config.weight_decay
         )
     if config.optimizer == "adam":
-        return torch.optim.Adam(
-            model.parameters(), lr=config.lr_start, weight_decay=config.weight_decay
-        )
+        return torch.optim.Adam(groups, lr=config.lr_start, weight_decay=config.weight_decay)
     raise ValueError(f"unknown optimizer {config.optimizer!r}")
 
 
@@ -309,7 +331,7 @@ def train_model(
         torch.manual_seed(config.seed * 10_007 + epoch + 1_000_003 * context.rank)
         batches, flips = epoch_plan(config, len(images), epoch, world_size)
         for group in optimizer.param_groups:
-            group["lr"] = float(rates[epoch])
+            group["lr"] = float(rates[epoch]) * group["lr_scale"]
         network.train()
         running, seen = 0.0, 0
         bar = tqdm(
@@ -472,18 +494,24 @@ def config_for(
 ) -> TrainConfig:
     """The training recipe a profile sets for one model kind trained on ``source``.
 
-    Pretrained weights need the paper's network, so with ``backbone_weights`` a CPU profile's
-    narrow, batch-normalised VGG-16 becomes the full-width plain one.
+    VGG-Face or ImageNet weights need the paper's network, so with such ``backbone_weights``
+    a CPU profile's narrow, batch-normalised VGG-16 becomes the full-width plain one, trained
+    with one rate for every layer as the authors did; a backbone the profile pretrained on
+    identities (:mod:`~personality_utils.pretraining`) keeps the profile's network and recipe.
     """
     profile = get_profile(profile)
     recipe = profile.recipe
+    foreign = bool(backbone_weights) and not (
+        backbone_weights != "imagenet" and is_identity_backbone(backbone_weights)
+    )
     return dataclasses.replace(
         recipe,
         kind=kind,
-        width_divisor=1 if backbone_weights else recipe.width_divisor,
+        width_divisor=1 if foreign else recipe.width_divisor,
         seed=seed,
         backbone_weights=backbone_weights,
         device=device,
-        batch_norm=recipe.batch_norm and not backbone_weights,
+        batch_norm=recipe.batch_norm and not foreign,
         input_mean=profile.input_mean(source),
+        backbone_lr_scale=1.0 if foreign else recipe.backbone_lr_scale,
     )

@@ -1,0 +1,80 @@
+"""How the CPU profiles fine-tune their identity-pretrained backbone: train DAN+ from random
+weights and from the pretrained backbone with several fine-tuning recipes, and print the
+validation scores side by side (the choice is made on validation, never on test).
+
+    .venv/bin/python benchmarks/pretraining_recipe.py [--source faces] [--variants a b ...]
+
+The pretraining itself is the profile's (cached, as ``make models`` leaves it); its held-out
+identification accuracy and time are printed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+
+from personality_utils import data, datasets, experiments, pretraining, training
+from personality_utils.profiles import get_profile
+
+VARIANTS = {
+    "random weights, 5 epochs": dict(pretrained=False),
+    "pretrained, every layer at the full rate, 5 epochs": dict(backbone_lr_scale=1.0),
+    "pretrained, backbone at 0.3 of the rate, 5 epochs": dict(backbone_lr_scale=0.3),
+    "pretrained, backbone at 0.1 of the rate, 5 epochs": dict(backbone_lr_scale=0.1),
+    "pretrained, backbone at 0.3 of the rate, 3 epochs": dict(backbone_lr_scale=0.3, epochs=3),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", default="faces", choices=["frames", "faces"])
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--variants", nargs="*", default=None, help="indices into VARIANTS")
+    arguments = parser.parse_args()
+    profile = get_profile(arguments.profile)
+    started = time.perf_counter()
+    path = pretraining.ensure_backbone(profile, progress=False)
+    learned = pretraining.summary(path)
+    print(
+        f"pretraining: {learned['identities']} identities, {learned['training_crops']} crops, "
+        f"held-out identification {learned['held_out_accuracy']:.3f} (chance "
+        f"{learned['chance']:.4f}), {time.perf_counter() - started:.0f} s here "
+        f"({learned['seconds']:.0f} s training when it was made)"
+    )
+    dataset = datasets.prepare_dataset(profile, progress=False)
+    train_images, train_meta = experiments.source_arrays(dataset, "train", arguments.source)
+    valid_images, valid_meta = experiments.source_arrays(dataset, "validation", arguments.source)
+    labels = dataset.store("train").clip_labels()
+    print(f"{arguments.source}, {len(train_images)} training images")
+    print(f"{'variant':55s} {'s':>5s} {'val MA':>7s} {'gain':>7s} {'R2 per trait':>30s}")
+    chosen = list(VARIANTS.items())
+    if arguments.variants:
+        chosen = [chosen[int(i)] for i in arguments.variants]
+    for name, changes in chosen:
+        changes = dict(changes)
+        weights = str(path) if changes.pop("pretrained", True) else None
+        config = training.config_for(profile, "danplus", weights, "cpu", 0, arguments.source)
+        config = dataclasses.replace(config, **changes)
+        started = time.perf_counter()
+        trained = training.train_model(
+            config,
+            np.asarray(train_images),
+            train_meta[list(data.TRAITS)].to_numpy(),
+            progress=False,
+        )
+        seconds = time.perf_counter() - started
+        scored = experiments.evaluate(trained, np.asarray(valid_images), valid_meta, labels)
+        r2 = " ".join(f"{scored.metrics.loc[t, 'r2']:+.2f}" for t in data.TRAITS)
+        accuracy = scored.metrics.loc["mean", "accuracy"]
+        print(
+            f"{name:55s} {seconds:5.0f} {accuracy:7.4f} {accuracy - scored.constant_accuracy:+7.4f} "
+            f"{r2:>30s}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
