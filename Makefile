@@ -34,7 +34,9 @@ data: $(STAMP)
 	$(PY) -m personality_utils prepare --profile $(PROFILE) 2>&1 | grep -v "frames + faces"; \
 	echo "== data: $$(( $$(date +%s) - start )) s"
 
-# The models of chapters 03-07 (DAN+ and the profile's CAM model on frames and on faces, and DAN+
+# The CPU profiles' backbone pretrained on synthetic identities (their VGG-Face; every core,
+# skipped when BACKBONE_WEIGHTS is given), then
+# the models of chapters 03-07 (DAN+ and the profile's CAM model on frames and on faces, and DAN+
 # again for each further training seed of the profile), trained before the notebooks, which then
 # reload the finished checkpoints from the same folders (run_experiment). The list is
 # `python -m personality_utils training-plan`; it is shared by two lanes side by side, each with
@@ -44,6 +46,10 @@ data: $(STAMP)
 # too if it fails.
 models: data
 	@set -o pipefail; mkdir -p $(PERSONALITY_UTILS_CACHE)/logs; start=$$(date +%s); \
+	$(if $(BACKBONE_WEIGHTS),,$(PY) -m personality_utils pretrain --profile $(PROFILE) \
+		2>$(PERSONALITY_UTILS_CACHE)/logs/pretrain-$(PROFILE).log \
+		|| { tail -n 20 $(PERSONALITY_UTILS_CACHE)/logs/pretrain-$(PROFILE).log; exit 1; }; \
+	echo "== pretraining: $$(( $$(date +%s) - start )) s";) \
 	threads=$(LANE_THREADS); \
 	lane() { \
 		log=$(PERSONALITY_UTILS_CACHE)/logs/train-$(PROFILE)-lane$$1.log; : > $$log; \

@@ -52,10 +52,10 @@ profile = "default"  # smoke (seconds, tests), default (the book, CPU) or paper 
 data_root = None  # None for the synthetic set (made on first use), or the real dataset's folder
 device = "auto"  # "auto" uses CUDA when present, else the CPU
 seed = 0  # seed of the synthetic set and of the training
-backbone_weights = None  # None (random init), "imagenet" (if cached) or a VGG-Face .pth path
+backbone_weights = None  # a VGG-Face .pth, "imagenet", or None: the profile's own start
 
 # %%
-from personality_utils import data, experiments, paper, plots, session, stats
+from personality_utils import data, experiments, paper, plots, pretraining, session, stats
 
 chapter = session.start("03_full_frames", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
@@ -79,13 +79,49 @@ chapter.compare_with_authors()
 # * every layer has 1/8 of the channels and the input is 112 pixels, so conv5_3 maps are 7x7
 #   instead of 14x14 (full width trains at a few images per second on these CPUs:
 #   `benchmarks/train_throughput.py --profile paper` prints the figure);
-# * no pretrained weights can be downloaded here, so training starts from random weights,
-#   with batch normalisation after each convolution, input standardised by the mean image and
-#   the pixel standard deviation, Adam, no weight decay, and learning rates spread from 1e-3
-#   to 1e-5 over the epochs: without these a random narrow VGG-16 barely leaves the constant
-#   predictor in a few epochs;
+# * VGG-Face cannot be downloaded here, so the narrow network is first pretrained on
+#   synthetic identities, its own small VGG-Face (section 3.0), with batch normalisation after
+#   each convolution, input standardised by the pretraining crops' channel means and pixel
+#   standard deviation, Adam, no weight decay, and learning rates spread from 1e-3 to 1e-5
+#   over the fine-tuning epochs, for every layer as the authors did: without these a narrow
+#   VGG-16 barely leaves the constant predictor in a few epochs;
 # * 5 frames per clip and more, shorter clips: labels are per clip, so on a fixed budget of
 #   images, clip diversity is what a model generalises from.
+
+# %% [markdown]
+# ## 3.0 Where the models start: identity pretraining
+#
+# The authors did not train from scratch. They fine-tuned VGG-Face, a VGG-16 first trained to
+# tell 2,622 people apart, and dropped its classifier (fc6–fc8). Whatever its conv5_3 units
+# detect before any trait is seen comes from that identity task, which matters for chapter 6:
+# a unit that responds to eyes may have been made by fine-tuning or inherited from face
+# recognition.
+#
+# The CPU profiles do the same at their scale (`personality_utils.pretraining`). Their narrow
+# VGG-16 first learns to recognise synthetic people, none of whom is in the dataset, from
+# eye-aligned face crops rendered straight to images. Each crop gives the person its own
+# expression (AU intensities), head roll, position and lighting, and a room, shirt and poster
+# drawn from a pool, so only the face tells people apart. The classifier (global average
+# pooling and one linear layer) is then dropped, and every model of chapters 3–4 fine-tunes
+# the convolutions from there. `benchmarks/pretraining_recipe.py` compares fine-tuning
+# recipes on the validation split. The `paper` profile starts from the VGG-Face file given as
+# `backbone_weights` instead (random weights without one), and this section is empty there.
+
+# %%
+backbone = chapter.pretrained_backbone()  # None: VGG-Face or random weights (paper profile)
+pretrained = pretraining.summary(backbone) if backbone else None
+if pretrained:
+    print(
+        f"{pretrained['identities']} synthetic people, {pretrained['training_crops']} training "
+        f"crops, {len(pretrained['history'])} epochs ({pretrained['seconds']:.0f} s): held-out "
+        f"identification {pretrained['held_out_accuracy']:.1%} of {pretrained['held_out_crops']}"
+        f" crops (chance {pretrained['chance']:.2%})"
+    )
+
+# %% tags=["hide-input"]
+if pretrained:
+    plots.image_grid(pretraining.examples(settings), columns=6, tile_height=110).show()
+    plots.pretraining_curves(pretrained["history"]).show()
 
 # %%
 print(f"CAM model: {settings.cam_kind}; DAN+ training seeds: {chapter.training_seeds}")
@@ -99,6 +135,20 @@ for kind, run in runs.items():
 
 # %% tags=["hide-input"]
 plots.training_curves({kind: run.history for kind, run in runs.items()}).show()
+
+# %% [markdown]
+# What fine-tuning changed: how far each convolution's weights moved from the pretrained
+# backbone, relative to their size (nothing is shown when the models start from other
+# weights).
+
+# %% tags=["hide-input"]
+changes = {
+    kind: pretraining.weight_change(backbone, run.trained.model)
+    for kind, run in runs.items()
+    if backbone
+}
+if changes:
+    plots.weight_change_bars(changes).show()
 
 # %% [markdown]
 # ## 3.1 Scores on the test split
@@ -181,4 +231,7 @@ record["validation"] = (
     else None
 )
 record["paper_mean_accuracy"] = paper.TABLE1["img (full frames)"]["MA"]
+if pretrained:
+    record["pretraining"] = {k: v for k, v in pretrained.items() if k != "history"}
+    record["weight_change"] = {kind: change.to_dict() for kind, change in changes.items()}
 claim_rows = chapter.finish(measurements, record)

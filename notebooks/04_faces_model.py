@@ -33,12 +33,12 @@ profile = "default"  # smoke (seconds, tests), default (the book, CPU) or paper 
 data_root = None  # None for the synthetic set (made on first use), or the real dataset's folder
 device = "auto"  # "auto" uses CUDA when present, else the CPU
 seed = 0  # seed of the synthetic set and of the training
-backbone_weights = None  # None (random init), "imagenet" (if cached) or a VGG-Face .pth path
+backbone_weights = None  # a VGG-Face .pth, "imagenet", or None: the profile's own start
 
 # %%
 import pandas as pd
 
-from personality_utils import data, experiments, paper, plots, results, session, stats
+from personality_utils import data, experiments, paper, plots, pretraining, results, session, stats
 
 chapter = session.start("04_faces_model", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
@@ -58,6 +58,20 @@ print(
 
 # %% tags=["hide-input"]
 plots.training_curves({kind: run.history for kind, run in runs.items()}).show()
+
+# %% [markdown]
+# Like the full-frame models, the face models fine-tune the profile's starting backbone
+# (chapter 3, section 3.0). How far each convolution moved from it:
+
+# %% tags=["hide-input"]
+backbone = chapter.pretrained_backbone()  # None: VGG-Face or random weights (paper profile)
+changes = {
+    kind: pretraining.weight_change(backbone, run.trained.model)
+    for kind, run in runs.items()
+    if backbone
+}
+if changes:
+    plots.weight_change_bars(changes).show()
 
 # %% [markdown]
 # The face models are trained with chapter 3's recipe, with one difference the authors' code
@@ -187,4 +201,5 @@ record["paired_difference_faces_minus_frames"] = paired
 record["table1"] = {name: row.to_dict() for name, row in table1.iterrows()}
 record["full_frames_mean_accuracy"] = full_frames["mean_accuracy"]
 record["paper_mean_accuracy"] = paper.TABLE1["face"]["MA"]
+record["weight_change"] = {kind: change.to_dict() for kind, change in changes.items()}
 claim_rows = chapter.finish(measurements, record)

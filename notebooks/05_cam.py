@@ -53,7 +53,7 @@ profile = "default"  # smoke (seconds, tests), default (the book, CPU) or paper 
 data_root = None  # None for the synthetic set (made on first use), or the real dataset's folder
 device = "auto"  # "auto" uses CUDA when present, else the CPU
 seed = 0  # seed of the synthetic set and of the training
-backbone_weights = None  # None (random init), "imagenet" (if cached) or a VGG-Face .pth path
+backbone_weights = None  # a VGG-Face .pth, "imagenet", or None: the profile's own start
 top_n = 50  # videos (or frames) per trait with the highest prediction (the paper's 50)
 n_boot = 2000  # bootstrap resamples of clips
 

@@ -142,7 +142,7 @@ def _train(arguments: argparse.Namespace) -> int:
     config = training.config_for(
         profile,
         arguments.kind,
-        arguments.backbone_weights,
+        experiments.starting_weights(profile, arguments.backbone_weights),
         arguments.device,
         _training_seed(arguments),
         arguments.source,
@@ -186,6 +186,22 @@ def _training_seed(arguments: argparse.Namespace) -> int:
     return arguments.seed if chosen is None else chosen
 
 
+def _pretrain(arguments: argparse.Namespace) -> int:
+    from . import pretraining
+
+    path = pretraining.ensure_backbone(arguments.profile)
+    if path is None:
+        print(f"profile {arguments.profile} has no identity pretraining (nothing to do)")
+        return 0
+    learned = pretraining.summary(path)
+    print(
+        f"{learned['identities']} identities, {learned['training_crops']} training crops: "
+        f"held-out identification {learned['held_out_accuracy']:.1%} (chance "
+        f"{learned['chance']:.2%}), {learned['seconds']:.0f} s of training -> {path}"
+    )
+    return 0
+
+
 def _training_plan(arguments: argparse.Namespace) -> int:
     from . import experiments
 
@@ -224,7 +240,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
         arguments.kind,
         arguments.source,
         _training_seed(arguments),
-        arguments.backbone_weights,
+        experiments.starting_weights(arguments.profile, arguments.backbone_weights),
     )
     experiment = experiments.load_experiment(
         dataset, checkpoint, arguments.source, arguments.device
@@ -460,6 +476,12 @@ def main(argv: list[str] | None = None) -> int:
     weights.add_argument("--out", type=Path, required=True, help="the .pth file to write")
     weights.add_argument("--seed", type=int, default=0)
     weights.set_defaults(run=_random_vgg_face)
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="pretrain the profile's backbone on synthetic identities (the CPU VGG-Face)",
+    )
+    pretrain.add_argument("--profile", default="default", choices=sorted(PROFILES))
+    pretrain.set_defaults(run=_pretrain)
     plan = commands.add_parser(
         "training-plan",
         help="the models make trains before the chapters, one 'kind source seed' per line",

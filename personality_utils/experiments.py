@@ -44,6 +44,7 @@ __all__ = [
     "evaluate",
     "lane_share",
     "pretrained_from",
+    "starting_weights",
     "training_plan",
     "experiment_dir",
     "score_splits",
@@ -245,6 +246,18 @@ def source_arrays(dataset, split: str, source: str):
     raise ValueError(f"source must be 'frames' or 'faces', got {source!r}")
 
 
+def starting_weights(
+    profile, backbone_weights: str | None = None, progress: bool = True
+) -> str | None:
+    """What chapters 03-04's models start from: ``backbone_weights`` when given (VGG-Face,
+    the paper), else the profile's identity-pretrained backbone (the CPU profiles' VGG-Face,
+    pretrained first if it is not cached), else None (random weights)."""
+    if backbone_weights is not None:
+        return backbone_weights
+    path = ensure_backbone(get_profile(profile), progress=progress)
+    return None if path is None else str(path)
+
+
 def run_experiment(
     dataset,
     profile,
@@ -272,10 +285,8 @@ def run_experiment(
 
     profile = get_profile(profile)
     if config is None:
-        if backbone_weights is None and profile.pretraining is not None:
-            # The CPU profiles' VGG-Face: their backbone pretrained on identities.
-            backbone_weights = str(ensure_backbone(profile, progress=progress))
-        config = config_for(profile, kind, backbone_weights, device, seed, source)
+        weights = starting_weights(profile, backbone_weights, progress)
+        config = config_for(profile, kind, weights, device, seed, source)
     images, meta = source_arrays(dataset, "train", source)
     train_store = dataset.store("train")
     if checkpoint_dir is None:

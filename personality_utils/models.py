@@ -486,8 +486,7 @@ def load_identity_backbone(backbone: VGGBackbone, path: str | os.PathLike) -> No
     missing = [key for key in own if key not in features]
     if missing:
         raise WeightsError(
-            f"{path}: missing {missing[:3]} (batch normalisation: pretrained "
-            f"{state['batch_norm']})"
+            f"{path}: missing {missing[:3]} (batch normalisation: pretrained {state['batch_norm']})"
         )
     for key, tensor in own.items():
         if tuple(features[key].shape) != tuple(tensor.shape):

@@ -778,3 +778,46 @@ def stacked_shares(shares: pd.DataFrame, title: str, yaxis_title: str) -> go.Fig
     bars = [go.Bar(name=name, x=x, y=shares[name], marker_color=colours[name]) for name in shares]
     figure = go.Figure(bars)
     return figure.update_layout(barmode="stack", title=title, yaxis_title=yaxis_title, height=360)
+
+
+def pretraining_curves(history: Sequence[Mapping]) -> go.Figure:
+    """Identity pretraining per epoch: the training loss (cross-entropy over the identities)
+    and the held-out identification accuracy (chapter 03)."""
+    table = pd.DataFrame(list(history))
+    figure = make_subplots(
+        rows=1, cols=2, subplot_titles=("training loss", "held-out identification accuracy")
+    )
+    figure.add_trace(
+        go.Scatter(x=table["epoch"], y=table["loss"], mode="lines+markers", name="loss"),
+        row=1,
+        col=1,
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=table["epoch"],
+            y=table["held_out_accuracy"],
+            mode="lines+markers",
+            name="held-out accuracy",
+        ),
+        row=1,
+        col=2,
+    )
+    figure.update_xaxes(title_text="epoch")
+    figure.update_yaxes(range=[0, 1], row=1, col=2)
+    figure.update_layout(title="Identity pretraining", height=320, showlegend=False)
+    return figure
+
+
+def weight_change_bars(changes: Mapping[str, pd.Series]) -> go.Figure:
+    """Per convolution, how far fine-tuning moved each model's weights from the pretrained
+    backbone (relative Frobenius distance; chapters 03-04)."""
+    figure = go.Figure()
+    for name, change in changes.items():
+        figure.add_trace(go.Bar(x=list(change.index), y=change.to_numpy(), name=name))
+    figure.update_layout(
+        title="What fine-tuning changed: ||W after - W before|| / ||W before|| per convolution",
+        yaxis_title="relative change",
+        barmode="group",
+        height=340,
+    )
+    return figure

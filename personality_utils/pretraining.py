@@ -44,6 +44,8 @@ __all__ = [
     "pretrain",
     "ensure_backbone",
     "summary",
+    "examples",
+    "weight_change",
 ]
 
 #: Raise to invalidate every cached pretraining (a change in how crops are drawn or trained).
@@ -95,11 +97,11 @@ def _room(profile: Profile, seed: int, index: int) -> tuple[np.ndarray, dict]:
 
 
 def _identity_task(task: tuple[Profile, int, int, int]) -> np.ndarray:
-    """Render every crop of one identity (in a worker process)."""
+    """Render every crop of one identity at the face size (in a worker process, which never
+    touches torch: a forked child that does can deadlock on the parent's thread pool)."""
     from .faces import alignment_matrix, warp_face
     from .render import render_frame
     from .synthetic import clip_landmarks, draw_identity, make_clip_recipe
-    from .training import _resized_store
 
     profile, seed, person, n_images = task
     # A stream of its own (the dataset draws from default_rng(seed)): none of these people is
@@ -120,7 +122,7 @@ def _identity_task(task: tuple[Profile, int, int, int]) -> np.ndarray:
         )
         matrix = alignment_matrix(landmarks[t], profile.face_size)
         crops.append(warp_face(frame, matrix, profile.face_size))
-    return _resized_store(np.stack(crops), profile.recipe.input_size)
+    return np.stack(crops)
 
 
 def identity_crops(
@@ -139,15 +141,18 @@ def identity_crops(
     ]
     workers = workers or profile.workers or os.cpu_count() or 1
     bar = tqdm(total=len(tasks), desc="identity crops", disable=not progress, leave=False)
+    from .training import _resized_store
+
     crops = []
+    size = profile.recipe.input_size  # resized as training resizes a store
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             for result in pool.map(_identity_task, tasks, chunksize=4):
-                crops.append(result)
+                crops.append(_resized_store(result, size))
                 bar.update()
     else:
         for task in tasks:
-            crops.append(_identity_task(task))
+            crops.append(_resized_store(_identity_task(task), size))
             bar.update()
     bar.close()
     labels = np.repeat(np.arange(settings.identities), settings.images_per_identity)
@@ -379,3 +384,50 @@ def summary(path: str | os.PathLike) -> dict:
         "seconds": float(sum(row["seconds"] for row in json.loads(state["history"]))),
         "history": json.loads(state["history"]),
     }
+
+
+def examples(profile: str | Profile, people: int = 4, per_person: int = 6) -> list[np.ndarray]:
+    """Crops of the first ``people`` identities (``per_person`` each, at most the profile's
+    count), from the cached crops when they are there, else rendered (chapter 03's figure)."""
+    profile = get_profile(profile)
+    settings = _settings_of(profile)
+    people = min(people, settings.identities)
+    per_person = min(per_person, settings.images_per_identity)
+    path = pretraining_dir(profile) / "crops.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as stored:
+            images = stored["images"]
+            return [
+                images[person * settings.images_per_identity + index]
+                for person in range(people)
+                for index in range(per_person)
+            ]
+    from .training import _resized_store
+
+    return [
+        crop
+        for person in range(people)
+        for crop in _resized_store(
+            _identity_task((profile, settings.seed, person, per_person)), profile.recipe.input_size
+        )
+    ]
+
+
+def weight_change(path: str | os.PathLike, model: nn.Module):
+    """What fine-tuning changed: per convolution of the backbone, the relative distance
+    ``||W_fine-tuned - W_pretrained|| / ||W_pretrained||`` (Frobenius norm of the kernel) between
+    a fine-tuned model and the backbone it started from (a pandas Series, conv1_1 ... conv5_3).
+    """
+    import pandas as pd
+
+    state = read_identity_backbone(path)
+    backbone = model.backbone
+    change = {}
+    for name in backbone.names:
+        if not name.startswith("conv"):
+            continue
+        index = backbone.names.index(name)
+        before = state["features"][f"{index}.weight"].float()
+        after = backbone.features[index].weight.detach().cpu().float()
+        change[name] = float((after - before).norm() / before.norm())
+    return pd.Series(change, name="relative change")

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import claims, datasets, experiments, plots, profiles, results
 from .data import DataError
-from .models import resolve_device
+from .models import is_identity_backbone, resolve_device
 from .profiles import Profile
 from .stores import skip_report
 
@@ -99,6 +99,15 @@ class Chapter:
             self.seed if training_seed is None else training_seed,
             progress=False,
         )
+
+    def pretrained_backbone(self) -> Path | None:
+        """The identity-pretrained backbone the chapter's models start from (the CPU profiles'
+        VGG-Face, :mod:`~personality_utils.pretraining`), pretrained first if it is not
+        cached; None when they start from given weights or from random ones."""
+        start = experiments.starting_weights(self.settings, self.backbone_weights, progress=False)
+        if start is None or start == "imagenet" or not is_identity_backbone(start):
+            return None
+        return Path(start)
 
     @property
     def training_seeds(self) -> list[int]:

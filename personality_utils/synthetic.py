@@ -321,6 +321,7 @@ def make_clip_recipe(
 
 def draw_identity(rng: np.random.Generator) -> dict:
     """One person: face shape, skin, hair, lips, iris, shirt, glasses and their room."""
+
     def pick(palette: np.ndarray, jitter: int) -> tuple[int, int, int]:
         colour = palette[rng.integers(len(palette))] + rng.integers(-jitter, jitter + 1, 3)
         return tuple(int(v) for v in np.clip(colour, 0, 255))
