@@ -239,7 +239,7 @@ def _parts_emerge(layer: str) -> Callable[[Mapping[str, Any]], Judgement]:
             raise Untestable(f"no face part has a cell on the {layer} grid")
         counts = {part: int(number(n)) for part, n in above_null.items()}
         evidence = (
-            f"{layer}, trained units above the best {_NULL_NAMES[null]} N'/N per part: "
+            f"{layer}, trained units above the best unit's N'/N ({_NULL_NAMES[null]}) per part: "
             + ", ".join(
                 f"{p} {n} (best {number(best[p]):.2f} vs {number(null_best[p]):.2f})"
                 for p, n in counts.items()

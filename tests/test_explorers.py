@@ -224,11 +224,14 @@ def test_unit_view_takes_a_pretrained_null_when_there_is_one(unit_study_):
         "pretrained: 95th percentile of its units",
     ]
     assert {"above random weights (95th pct.)", "above pretrained (95th pct.)"} <= set(view.numbers)
-    study.pretrained_stats = study.stats  # a study that carries one: taken by default
+    # the study carries one (make_study's fake identity backbone): taken by default
+    assert list(explorers.unit_nulls(study)) == ["random weights", "pretrained"]
+    assert explorers.unit_nulls(study)["pretrained"] is study.pretrained_stats is not None
+    kept, study.pretrained_stats = study.pretrained_stats, None  # trained from random weights
     try:
-        assert list(explorers.unit_nulls(study)) == ["random weights", "pretrained"]
+        assert list(explorers.unit_nulls(study)) == ["random weights"]
     finally:
-        del study.pretrained_stats
+        study.pretrained_stats = kept
     with pytest.raises(ValueError, match=r"conv5_3 has units 0\.\.31, got 99"):
         explorers.unit_view(study, "conv5_3", 99)
 
