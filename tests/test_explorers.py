@@ -196,9 +196,14 @@ def test_unit_explorer_shows_n_prime_against_the_random_null(unit_study_):
 
     assert bars(shown(explorer)) == pytest.approx((shares.loc[best] * top_n).round().to_dict())
     nulls = [trace for trace in shown(explorer)["data"] if trace["type"] == "scatter"]
-    assert [trace["name"] for trace in nulls] == ["random weights: 95th percentile of its units"]
+    assert [trace["name"] for trace in nulls] == [
+        "random weights: 95th percentile of its units",
+        "pretrained: 95th percentile of its units",  # the study's network before fine-tuning
+    ]
     random = study.random_shares["conv5_3"].drop(columns="elsewhere")
     assert nulls[0]["y"] == pytest.approx((random.quantile(0.95) * top_n).to_list())
+    pretrained = study.pretrained_shares["conv5_3"].drop(columns="elsewhere")
+    assert nulls[1]["y"] == pytest.approx((pretrained.quantile(0.95) * top_n).to_list())
 
     explorer.controls["unit"].value = 3
     assert shown(explorer)["layout"]["title"]["text"] == "conv5_3 unit 3"
