@@ -26,9 +26,9 @@
 #
 # **Method.** This chapter reproduces both on measured data, then asks what the paper did not:
 # how good the AU intensities are, whether Table 2 survives every test frame instead of one per
-# clip, a permutation null, a correction across the 17 AUs, a network with random weights, what
-# the AU model adds to a constant prediction, and, on the synthetic set, whether the answers
-# point at the planted causes.
+# clip, a permutation null, a correction across the 17 AUs, the network before fine-tuning and
+# a network with random weights, what the AU model adds to a constant prediction, and, on the
+# synthetic set, whether the answers point at the planted causes.
 #
 # **The population.** The authors' code ranks one face image per test video, the first one
 # with a face (chapter 6), so the F of their formula, 2000, is the number of test clips. That
@@ -151,8 +151,14 @@ if estimator is not None:
 # and the paper's p with F = the population and U = the number of conv5_3 units here. Beside
 # it, the paper's own row, the p its own formula gives for the paper's k (F = 2000, N = 50,
 # U = 512), a permutation p and Benjamini–Hochberg q across the AUs, and, as references, the
-# best intersection the same AU reaches with the units of a randomly initialised network of
-# the same shape and (on the synthetic set) from the planted AUs. An AU the source cannot
+# best intersection the same AU reaches with the units of the network before fine-tuning
+# (`k_pretrained_network`: VGG-Face in the paper, the identity-pretrained network on the CPU
+# profiles; absent where the model was trained from random weights), of a randomly initialised
+# network of the same shape (`k_random_network`) and (on the synthetic set) from the planted
+# AUs. The pretrained network is the fair null of "the unit became an AU detector with
+# fine-tuning": a face network may match expressions before it sees a trait; the random
+# network is the weaker reference, and the claims below fall back on it only when there is no
+# pretrained network. An AU the source cannot
 # measure keeps its row, marked, with the planted column filled.
 
 

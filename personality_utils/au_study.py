@@ -75,6 +75,10 @@ class AUStudy:
         frame_top_n: N over every test face frame.
         frame_unit_top: conv5_3 top sets over every test face frame, (units, N over frames).
         frame_random_top: The same for the random network.
+        pretrained_top: conv5_3 top sets over the population of the network before fine-tuning
+            (:func:`~personality_utils.semantics.pretrained_like`; None when the model was
+            trained from random weights).
+        frame_pretrained_top: The same over every test face frame.
         test_clips: Clips of the test split, with a face or not.
         truth_aus: Planted AU intensities of every test face frame (synthetic set, else None).
         planted_landmarks: Planted landmarks of every test face frame (synthetic set, else None).
@@ -96,6 +100,8 @@ class AUStudy:
     test_clips: int
     truth_aus: pd.DataFrame | None = None
     planted_landmarks: np.ndarray | None = None
+    pretrained_top: np.ndarray | None = None
+    frame_pretrained_top: np.ndarray | None = None
 
     @property
     def clips(self) -> np.ndarray:
@@ -200,6 +206,10 @@ def load_study(
     random_top, _ = top_sets(n_top, random_seed=seed, population=population)
     frame_unit_top, _ = top_sets(frame_top_n)
     frame_random_top, _ = top_sets(frame_top_n, random_seed=seed)
+    pretrained_top = frame_pretrained_top = None
+    if run.trained.config.backbone_weights is not None:  # the network before fine-tuning
+        pretrained_top, _ = top_sets(n_top, network="pretrained", population=population)
+        frame_pretrained_top, _ = top_sets(frame_top_n, network="pretrained")
     synthetic = dataset.synthetic
     return AUStudy(
         au_source=au_source,
@@ -218,4 +228,6 @@ def load_study(
         test_clips=int(dataset.store("test").meta["clip"].nunique()),
         truth_aus=aus.truth_intensities(dataset.root, face_store.meta) if synthetic else None,
         planted_landmarks=aus.truth_landmarks(dataset.root, face_store.meta) if synthetic else None,
+        pretrained_top=pretrained_top,
+        frame_pretrained_top=frame_pretrained_top,
     )

@@ -1,9 +1,9 @@
 """Chapter 07's Table 2, assembled from :mod:`~personality_utils.au_units` on an
 :class:`~personality_utils.au_study.AUStudy`: the headline at the study's population (one face per
-test clip) with its permutation null, Benjamini-Hochberg q-values and the best intersections of a
-random network and of the planted AUs (7.2); the same over every test face frame and at the clip
-level (7.3); whether each AU's unit looks at the face part the AU moves (7.5); and what the
-chapter saves and judges of them.
+test clip) with its permutation null, Benjamini-Hochberg q-values and the best intersections of
+the network before fine-tuning, of a random network and of the planted AUs (7.2); the same over
+every test face frame and at the clip level (7.3); whether each AU's unit looks at the face part
+the AU moves (7.5); and what the chapter saves and judges of them.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ class Table2:
             ("yes" or why not), :func:`~personality_utils.au_units.unit_overlap`'s columns,
             ``p_permutation`` and ``null_q95``
             (:func:`~personality_utils.au_units.permutation_test`), ``q_bh``
-            (Benjamini-Hochberg over the AUs), ``k_random_network`` and, on the synthetic set,
+            (Benjamini-Hochberg over the AUs), ``k_pretrained_network`` (the network before
+            fine-tuning, when there is one), ``k_random_network`` and, on the synthetic set,
             ``k_planted_aus``.
         planted: Table 2 from the planted AUs (synthetic set, else None).
     """
@@ -75,6 +76,10 @@ def headline(study, n_permutations: int = N_RESAMPLES, seed: int = 0) -> Table2:
     table["p_permutation"] = permutation["p_permutation"]
     table["null_q95"] = permutation["null_q95"]
     table["q_bh"] = stats.benjamini_hochberg(table["p_value"])
+    if study.pretrained_top is not None:
+        table["k_pretrained_network"] = au_units.unit_overlap(population_aus, study.pretrained_top)[
+            "overlap"
+        ]
     table["k_random_network"] = au_units.unit_overlap(population_aus, study.random_top)["overlap"]
     planted = None
     if study.truth_aus is not None:
@@ -94,7 +99,8 @@ def side_by_side(table2: Table2) -> pd.DataFrame:
     measured one, with integer columns as nullable integers."""
     paper_table = au_units.paper_table2()
     table = table2.table
-    measured = ["measured", "unit", "k", "p", "p_permutation", "q_bh", "k_random_network"]
+    measured = ["measured", "unit", "k", "p", "p_permutation", "q_bh"]
+    measured += [c for c in ("k_pretrained_network", "k_random_network") if c in table.columns]
     if "k_planted_aus" in table.columns:
         measured.append("k_planted_aus")
     both = pd.concat(
@@ -203,6 +209,10 @@ def checks(study, n_permutations: int = N_RESAMPLES, seed: int = 0) -> Table2Che
     )
     frames["p_permutation"] = permutation["p_permutation"]
     frames["q_bh"] = stats.benjamini_hochberg(frames["p_value"])
+    if study.frame_pretrained_top is not None:
+        frames["k_pretrained_network"] = au_units.unit_overlap(
+            frame_aus, study.frame_pretrained_top
+        )["overlap"]
     frames["k_random_network"] = au_units.unit_overlap(frame_aus, study.frame_random_top)["overlap"]
     au_clips = [
         len(np.unique(clips[au_units.top_items(frame_aus[au], n_top)])) for au in frames.index
@@ -303,7 +313,8 @@ def measurements(
 ) -> dict[str, Any]:
     """What :mod:`~personality_utils.claims` judges of Table 2 (chapter 07): the AUs tested and
     those significant (BH q < 0.05) at each level, the paper's AUs' q, the mean best k of the
-    trained and the random network, the best-matched AUs, and the face-part links (``links``,
+    trained, the pretrained (before fine-tuning, when there is one) and the random network, the
+    best-matched AUs, and the face-part links (``links``,
     the summary of :func:`region_links`)."""
     measured = table2.measured
     frame_q, clip_q = checks.frames["q_bh"], checks.clip_q
@@ -317,6 +328,11 @@ def measurements(
         "significant_aus_clip_level": clip_q.index[clip_q < ALPHA].tolist(),
         "mean_best_k": {
             "trained": float(measured["overlap"].mean()),
+            **(
+                {"pretrained": float(measured["k_pretrained_network"].mean())}
+                if "k_pretrained_network" in measured.columns
+                else {}
+            ),
             "random": float(measured["k_random_network"].mean()),
         },
         "best_matched_aus": measured.index[
@@ -343,6 +359,8 @@ def record(table2: Table2, checks: Table2Checks, links: pd.DataFrame) -> dict[st
             "intersection_random_network": table["k_random_network"],
         }
     )
+    if "k_pretrained_network" in table.columns:
+        headline_rows["intersection_pretrained_network"] = table["k_pretrained_network"]
     if "k_planted_aus" in table.columns:
         headline_rows["intersection_planted_aus"] = table["k_planted_aus"]
     check_rows = pd.DataFrame(
@@ -360,6 +378,8 @@ def record(table2: Table2, checks: Table2Checks, links: pd.DataFrame) -> dict[st
             "clip_q_bh": checks.clip_q,
         }
     ).reindex(list(AU_COLUMNS))
+    if "k_pretrained_network" in frames.columns:
+        check_rows["intersection_pretrained_network"] = frames["k_pretrained_network"]
     measured = table2.measured
     return {
         "clip_top_n": int(checks.clip_top_n),

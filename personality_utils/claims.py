@@ -208,49 +208,98 @@ def _poster_occlusion(measurements: Mapping[str, Any]) -> Judgement:
 # ----------------------------------------------------------------------------------------------
 
 
+#: What the emergence claims of chapters 06-07 are judged against, in order: the network before
+#: fine-tuning (a face-pretrained network is the fair null of "emerged with fine-tuning"), else
+#: a random network of the same shape (a model trained from random weights has no other).
+NULLS = ("pretrained", "random")
+
+_NULL_NAMES = {"pretrained": "pretrained before fine-tuning", "random": "random weights"}
+
+
+def _null(measurements: Mapping[str, Any], key: str) -> str:
+    """The null an emergence claim reads from ``key``: ``"pretrained"`` when the measurement
+    has that network, else ``"random"``."""
+    figures = get(measurements, key)
+    return "pretrained" if figures.get("pretrained") is not None else "random"
+
+
+def _fallback(null: str) -> str:
+    """The evidence's note when the rule had to fall back on the random network."""
+    return "" if null == "pretrained" else " (no pretrained network: judged against random weights)"
+
+
 def _parts_emerge(layer: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        above_random = get(measurements, "units_above_random", layer)
+        pretrained = measurements.get("units_above_pretrained")
+        null = "pretrained" if isinstance(pretrained, Mapping) else "random"
+        above_null = get(measurements, f"units_above_{null}", layer)
         best = get(measurements, "best_n_prime_share", layer)
-        random_best = get(measurements, "random_best_n_prime_share", layer)
-        if not above_random:
+        null_best = get(measurements, f"{null}_best_n_prime_share", layer)
+        if not above_null:
             raise Untestable(f"no face part has a cell on the {layer} grid")
-        counts = {part: int(number(n)) for part, n in above_random.items()}
+        counts = {part: int(number(n)) for part, n in above_null.items()}
+        evidence = (
+            f"{layer}, trained units above the best unit's N'/N ({_NULL_NAMES[null]}) per part: "
+            + ", ".join(
+                f"{p} {n} (best {number(best[p]):.2f} vs {number(null_best[p]):.2f})"
+                for p, n in counts.items()
+            )
+            + _fallback(null)
+        )
+        if null == "pretrained":
+            random_above = get(measurements, "units_above_random", layer)
+            evidence += "; above the best random-weight unit: " + ", ".join(
+                f"{p} {int(number(random_above[p]))}" for p in counts if p in random_above
+            )
         return Judgement(
             point(all(n > 0 for n in counts.values())),
             min(number(best[p]) for p in counts),
-            max(number(random_best[p]) for p in counts),
-            f"{layer}, trained units above the best random N'/N per part: "
-            + ", ".join(
-                f"{p} {n} (best {number(best[p]):.2f} vs {number(random_best[p]):.2f})"
-                for p, n in counts.items()
-            ),
+            max(number(null_best[p]) for p in counts),
+            evidence,
         )
 
     return judge_
 
 
 def _spikier(measurements: Mapping[str, Any]) -> Judgement:
-    trained = number(get(measurements, "entropy_depth_spearman", "trained"))
-    random = number(get(measurements, "entropy_depth_spearman", "random"))
+    figures = get(measurements, "entropy_depth_spearman")
+    trained = number(get(figures, "trained"))
+    random = number(get(figures, "random"))
+    null = _null(measurements, "entropy_depth_spearman")
+    pretrained = (
+        f"network before fine-tuning {number(figures['pretrained']):+.2f}, "
+        if null == "pretrained"
+        else ""
+    )
     return Judgement(
         point(trained < 0),
         trained,
-        random,
-        f"Spearman(depth, entropy) {trained:+.2f}, random network {random:+.2f}",
+        number(figures[null]),
+        f"Spearman(depth, entropy) {trained:+.2f}; {pretrained}random network {random:+.2f}",
     )
 
 
-def _versus_random(key: str, what: str, lower: bool = False) -> Callable[..., Judgement]:
-    """Held if the trained network's figure is above (``lower``: below) the random network's of
-    the same shape (point values: the random network is one draw)."""
+def _versus_null(key: str, what: str, lower: bool = False) -> Callable[..., Judgement]:
+    """Held if the trained network's figure is above (``lower``: below) the null network's
+    (point values: each null is one network): the network before fine-tuning when the
+    measurement has it, else the random network of the same shape, which the evidence says.
+    The evidence gives the random network's figure beside the pretrained one's."""
 
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
         trained = number(get(measurements, key, "trained"))
         random = number(get(measurements, key, "random"))
-        held = trained < random if lower else trained > random
+        null = _null(measurements, key)
+        reference = number(get(measurements, key, null))
+        held = trained < reference if lower else trained > reference
+        if null == "pretrained":
+            versus = f"{reference:.4g} pretrained before fine-tuning, {random:.4g} random weights"
+        else:
+            versus = f"{random:.4g} random weights"
         return Judgement(
-            point(held), trained, random, f"{what}: {trained:.4g} trained vs {random:.4g} random"
+            point(held),
+            trained,
+            reference,
+            f"{what}: {trained:.4g} trained vs {versus}{_fallback(null)}",
         )
 
     return judge_
@@ -648,11 +697,13 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "units_face_parts",
         "06_units",
-        "conv5_3 units became face-part detectors (Fig. 9), beyond what a random network of "
-        "the same shape gives",
-        "held: for every part with cells, some trained unit's N'/N is above the best random one",
+        "conv5_3 units became face-part detectors (Fig. 9) with fine-tuning, beyond what the "
+        "network had before it",
+        "held: for every part with cells, some trained unit's N'/N is above the best unit's of "
+        "the pretrained network before fine-tuning (where there is none, of a random network of "
+        "the same shape)",
         None,
-        "best N'/N of a random network",
+        "best N'/N before fine-tuning (else random)",
         "worst part's best N'/N",
         _parts_emerge("conv5_3"),
         plot=True,
@@ -660,10 +711,12 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "units_face_parts_conv4_3",
         "06_units",
-        "conv4_3 units are face-part detectors beyond a random network of the same shape",
-        "held: for every part with cells, some trained unit's N'/N is above the best random one",
+        "conv4_3 units became face-part detectors with fine-tuning, beyond the network before it",
+        "held: for every part with cells, some trained unit's N'/N is above the best unit's of "
+        "the pretrained network before fine-tuning (where there is none, of a random network of "
+        "the same shape)",
         None,
-        "best N'/N of a random network",
+        "best N'/N before fine-tuning (else random)",
         "conv4_3 worst part's best N'/N",
         _parts_emerge("conv4_3"),
         check=True,
@@ -672,32 +725,36 @@ CLAIMS: tuple[Claim, ...] = (
         "units_spikier_with_depth",
         "06_units",
         "peak-location histograms get spikier with depth (Fig. 10)",
-        "held: Spearman correlation of depth with entropy below 0",
+        "held: Spearman correlation of depth with entropy below 0 (the baseline column: the "
+        "same for the network before fine-tuning, else a random one)",
         None,
-        "same correlation, random network",
+        "same correlation, before fine-tuning (else random)",
         "Spearman(depth, entropy)",
         _spikier,
     ),
     Claim(
         "units_deepest_spikier",
         "06_units",
-        "training makes the deepest layer spikier than a random network of the same shape",
-        "held: conv5_3's entropy below the random network's",
+        "fine-tuning makes the deepest layer spikier than it was before",
+        "held: conv5_3's entropy below the pretrained network's before fine-tuning (where there "
+        "is none, below a random network's of the same shape)",
         None,
-        "random network's entropy",
+        "entropy before fine-tuning (else random)",
         "conv5_3 entropy (bits)",
-        _versus_random("deepest_entropy", "conv5_3 entropy (bits)", lower=True),
+        _versus_null("deepest_entropy", "conv5_3 entropy (bits)", lower=True),
         check=True,
     ),
     Claim(
         "units_netdissect",
         "06_units",
-        "conv5_3 has more face-part detectors (NetDissect IoU > 0.04) than a random network",
-        "held: more trained than random detectors",
+        "conv5_3 has more face-part detectors (NetDissect IoU > 0.04) after fine-tuning than "
+        "before",
+        "held: more detectors in the trained network than in the pretrained one before "
+        "fine-tuning (where there is none, than in a random network of the same shape)",
         None,
-        "detectors of a random network",
+        "detectors before fine-tuning (else random)",
         "conv5_3 detectors",
-        _versus_random("netdissect_detectors", "conv5_3 units with IoU > 0.04"),
+        _versus_null("netdissect_detectors", "conv5_3 units with IoU > 0.04"),
         check=True,
     ),
     Claim(
@@ -713,12 +770,14 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "units_glasses_learned",
         "06_units",
-        "glasses units are learned: the trained network has more of them than a random one",
-        "held: more trained than random units with a layer-corrected p < 0.05",
+        "glasses units are learned with fine-tuning: the trained network has more of them than "
+        "the network before fine-tuning",
+        "held: more units with a layer-corrected p < 0.05 in the trained network than in the "
+        "pretrained one before fine-tuning (where there is none, than in a random network)",
         None,
-        "same count, random network",
+        "same count, before fine-tuning (else random)",
         "glasses units vs random",
-        _versus_random("glasses_units", "conv5_3 glasses units with p < 0.05"),
+        _versus_null("glasses_units", "conv5_3 glasses units with p < 0.05"),
         check=True,
     ),
     *(
@@ -809,12 +868,14 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "table2_random_network",
         "07_action_units",
-        "the trained units match the AUs better than a random network's units",
-        "held: the mean best intersection over the AUs is larger for the trained network",
+        "the trained units match the AUs better than the units of the network before fine-tuning",
+        "held: the mean best intersection over the AUs is larger for the trained network than "
+        "for the pretrained one before fine-tuning (where there is none, than for a random "
+        "network of the same shape)",
         None,
-        "random network's mean",
+        "mean before fine-tuning (else random)",
         "mean best k",
-        _versus_random("mean_best_k", "mean best intersection over the AUs"),
+        _versus_null("mean_best_k", "mean best intersection over the AUs"),
         check=True,
     ),
     Claim(

@@ -357,6 +357,35 @@ def random_like(trained, seed: int = 0):
     return TrainedModel(model, config, trained.mean.clone(), trained.scale, history=[])
 
 
+def pretrained_like(trained, seed: int = 0):
+    """The network ``trained`` was fine-tuned from, as a
+    :class:`~personality_utils.training.TrainedModel` with the same architecture, configuration
+    and input normalisation: its backbone loaded from ``trained.config.backbone_weights`` (the
+    identity-pretrained backbone of the CPU profiles, VGG-Face or ImageNet on the paper's), its
+    head freshly initialised (``seed``; the units do not depend on it). This is the fair null of
+    an emergence claim: what the units were before fine-tuning on the traits.
+
+    Returns:
+        The model in eval mode, or None when the trained model started from random weights
+        (``backbone_weights`` None): then there is no pretrained network, only the random one.
+    """
+    from .training import TrainedModel
+
+    config = trained.config
+    if config.backbone_weights is None:
+        return None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(
+            config.kind,
+            config.width_divisor,
+            backbone_weights=config.backbone_weights,
+            batch_norm=config.batch_norm,
+        )
+    model = model.eval().to(next(trained.model.parameters()).device)
+    return TrainedModel(model, config, trained.mean.clone(), trained.scale, history=[])
+
+
 # ----------------------------------------------------------------------------------------------
 # Chapter entry points: the statistics of a dataset's face crops, cached beside the checkpoint
 # ----------------------------------------------------------------------------------------------
@@ -388,6 +417,10 @@ def face_masks(
 
     return masks
 
+
+#: The networks :func:`face_unit_statistics` reads: the trained model, the network it was
+#: fine-tuned from (:func:`pretrained_like`) and a random one of its shape (:func:`random_like`).
+NETWORKS = ("trained", "pretrained", "random")
 
 #: The test crops a unit study ranks (:attr:`~personality_utils.profiles.Profile.unit_population`).
 POPULATIONS = ("first_face_per_clip", "all_faces")
@@ -421,12 +454,13 @@ def face_unit_statistics(
     top_n: int = paper.UNIT_TOP_N,
     progress: bool = False,
     population: str = "all_faces",
+    network: str | None = None,
 ) -> UnitStats:
     """Unit statistics of a face model over one split's aligned crops, as chapters 06 and 07
     use them: all thirteen conv layers, the per-face part masks for the IoU of conv4_3 and
     conv5_3 (conv4_3 has the paper's 14x14 conv5_3 grid at 112-pixel input), cached in the
-    checkpoint folder (``units-<split>[-first][-random<seed>].npz``) so every chapter re-opens
-    the same pass.
+    checkpoint folder (``units-<split>[-first][-random<seed>|-pretrained].npz``) so every
+    chapter re-opens the same pass.
 
     Args:
         dataset: A :class:`~personality_utils.datasets.Dataset` with faces.
@@ -436,19 +470,45 @@ def face_unit_statistics(
             cache.
         split: Which split's crops.
         random_seed: If given, the statistics of a randomly initialised network of the same
-            shape (:func:`random_like`) instead of the trained one.
+            shape (:func:`random_like`) instead of the trained one (the same as
+            ``network="random"``).
         top_n: N, top images per unit.
         progress: Show a progress bar.
         population: Which crops (:func:`population_rows`); image indices in the statistics
             count from 0 over that population, in its row order.
+        network: Which network's units (:data:`NETWORKS`): ``"trained"``, ``"pretrained"`` (the
+            network before fine-tuning, :func:`pretrained_like`) or ``"random"`` (seeded with
+            ``random_seed``, 0 when None). None: ``"random"`` if ``random_seed`` is given, else
+            ``"trained"``.
+
+    Raises:
+        ValueError: For ``network="pretrained"`` when the model started from random weights
+            (no ``backbone_weights``), or an unknown network.
     """
+    if network is None:
+        network = "trained" if random_seed is None else "random"
+    if network not in NETWORKS:
+        raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
     face_store = dataset.faces(split)
     rows = population_rows(face_store.meta, population)
     every = population == "all_faces"
     crops = face_store.crops if every else np.asarray(face_store.crops[rows])
-    model = trained if random_seed is None else random_like(trained, random_seed)
-    suffix = ("" if every else "-first") + ("" if random_seed is None else f"-random{random_seed}")
-    key = f"{checkpoint_key(checkpoint_dir)}|{face_store.path.resolve()}|{split}{suffix}"
+    suffix = "" if every else "-first"
+    extra = ""
+    if network == "trained":
+        model = trained
+    elif network == "random":
+        seed = 0 if random_seed is None else random_seed
+        model, suffix = random_like(trained, seed), f"{suffix}-random{seed}"
+    else:
+        model = pretrained_like(trained)
+        if model is None:
+            raise ValueError(
+                "this model was trained from random weights: there is no pretrained network"
+            )
+        suffix += "-pretrained"
+        extra = f"|{trained.config.backbone_weights}"
+    key = f"{checkpoint_key(checkpoint_dir)}|{face_store.path.resolve()}|{split}{suffix}{extra}"
     return unit_statistics(
         model,
         crops,
@@ -618,23 +678,36 @@ def trait_region_enrichment(
     return pd.DataFrame(rows)
 
 
-def emerged_units(trained_shares: pd.DataFrame, random_shares: pd.DataFrame) -> pd.DataFrame:
-    """Per region, how many trained units reach an N' share that no unit of the random network
-    reaches (the null: what the input's structure alone gives a network of that shape).
+def emerged_units(
+    trained_shares: pd.DataFrame,
+    random_shares: pd.DataFrame,
+    pretrained_shares: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per region, how many trained units reach an N' share that no unit of a null network
+    reaches: the random network (what the input's structure alone gives a network of that
+    shape) and, when given, the pretrained network before fine-tuning (what the face
+    pretraining already gave; the fair null of "emerged with fine-tuning").
 
     Returns:
         Indexed by region: random_max (the random network's best share), trained_max,
-        trained_above (units strictly above random_max) and units (layer width).
+        trained_above (units strictly above random_max) and units (layer width); with
+        ``pretrained_shares`` also pretrained_max and trained_above_pretrained.
     """
     rows = {}
     for region in trained_shares.columns:
+        shares = trained_shares[region]
         ceiling = float(random_shares[region].max())
-        rows[region] = {
+        row = {
             "random_max": ceiling,
-            "trained_max": float(trained_shares[region].max()),
-            "trained_above": int((trained_shares[region] > ceiling + 1e-12).sum()),
+            "trained_max": float(shares.max()),
+            "trained_above": int((shares > ceiling + 1e-12).sum()),
             "units": len(trained_shares),
         }
+        if pretrained_shares is not None:
+            pretrained = float(pretrained_shares[region].max())
+            row["pretrained_max"] = pretrained
+            row["trained_above_pretrained"] = int((shares > pretrained + 1e-12).sum())
+        rows[region] = row
     return pd.DataFrame(rows).T.rename_axis("region")
 
 
@@ -644,64 +717,83 @@ def study_summary(
     masks_grid: Mapping[str, np.ndarray],
     has_attribute: np.ndarray | None = None,
     layer: str = "conv5_3",
+    pretrained_stats: UnitStats | None = None,
 ) -> dict[str, float]:
-    """The unit study's key figures for one population, trained against random network:
-    chapter 06 sets the paper's population (one face per test clip) beside every face frame.
+    """The unit study's key figures for one population, the trained network against the
+    pretrained one before fine-tuning (when there is one) and the random one: chapter 06 sets
+    the paper's population (one face per test clip) beside every face frame.
 
     Args:
         stats, random_stats: The trained and random networks' statistics over one population.
         masks_grid: Face-part masks on ``layer``'s grid (:func:`region_shares`).
         has_attribute: Optional bool per image (glasses) for :func:`attribute_units`.
+        pretrained_stats: The pretrained network's statistics over the same population (None:
+            the model was trained from random weights).
 
     Returns:
-        F and N; per part the best trained and random N'/N and the trained units above the best
-        random one; the Spearman correlation of depth with layer entropy (trained, random) and
-        the layer's entropy minus the random network's; NetDissect detectors (trained, random);
-        and, with ``has_attribute``, the units with a layer-corrected p < 0.05 (trained, random).
+        F and N; per part the best trained, pretrained and random N'/N and the trained units
+        above the best pretrained and the best random one; the Spearman correlation of depth
+        with layer entropy per network and the layer's entropy minus each null's; NetDissect
+        detectors per network; and, with ``has_attribute``, the units with a layer-corrected
+        p < 0.05 per network. The pretrained entries are left out when there is no pretrained
+        network.
     """
     from scipy.stats import spearmanr
 
-    shares = region_shares(stats, layer, masks_grid)
-    random_shares = region_shares(random_stats, layer, masks_grid)
-    emerged = emerged_units(
-        shares.drop(columns="elsewhere"), random_shares.drop(columns="elsewhere")
-    )
+    nulls = {"pretrained": pretrained_stats, "random": random_stats}
+    nulls = {name: value for name, value in nulls.items() if value is not None}
+    shares = region_shares(stats, layer, masks_grid).drop(columns="elsewhere")
+    null_shares = {
+        name: region_shares(value, layer, masks_grid).drop(columns="elsewhere")
+        for name, value in nulls.items()
+    }
+    emerged = emerged_units(shares, null_shares["random"], null_shares.get("pretrained"))
     out: dict[str, float] = {"F": float(stats.n_images), "N": float(stats.top_n)}
     for region, row in emerged.iterrows():
         if masks_grid[region].any():
             out[f"{region}: best N'/N"] = float(row["trained_max"])
+            if "pretrained" in nulls:
+                out[f"{region}: best N'/N, pretrained"] = float(row["pretrained_max"])
+                out[f"{region}: units above pretrained"] = float(row["trained_above_pretrained"])
             out[f"{region}: best N'/N, random"] = float(row["random_max"])
             out[f"{region}: units above random"] = float(row["trained_above"])
-    entropy, random_entropy = layer_entropy(stats), layer_entropy(random_stats)
+    entropy = layer_entropy(stats)
     depth = np.arange(len(entropy))
     out["Spearman(depth, entropy)"] = float(spearmanr(depth, entropy).statistic)
-    out["Spearman(depth, entropy), random"] = float(spearmanr(depth, random_entropy).statistic)
-    out[f"{layer} entropy − random (bits)"] = float(entropy[layer] - random_entropy[layer])
+    for name, value in nulls.items():
+        null_entropy = layer_entropy(value)
+        out[f"Spearman(depth, entropy), {name}"] = float(spearmanr(depth, null_entropy).statistic)
+        out[f"{layer} entropy − {name} (bits)"] = float(entropy[layer] - null_entropy[layer])
     if stats.regions and layer in stats.iou:
         out["NetDissect detectors"] = float(iou_table(stats, layer)["detector"].sum())
-        out["NetDissect detectors, random"] = float(
-            iou_table(random_stats, layer)["detector"].sum()
-        )
+        for name, value in nulls.items():
+            out[f"NetDissect detectors, {name}"] = float(iou_table(value, layer)["detector"].sum())
     if has_attribute is not None:
-        for label, source in (("", stats), (", random", random_stats)):
+        for label, source in (("", stats), *((f", {n}", v) for n, v in nulls.items())):
             table = attribute_units(source, layer, has_attribute)
             out[f"glasses units (p < 0.05){label}"] = float((table["p_value_layer"] < 0.05).sum())
     return out
 
 
-def spikiness_table(stats: UnitStats, random_stats: UnitStats) -> pd.DataFrame:
-    """Fig. 10 in numbers: each layer's entropy (:func:`layer_entropy`) for the trained network
-    and for the random one of the same shape, which has the same number of peaks per layer and
-    so is the fair reference, their difference, and the share of the layer's peaks in its
-    busiest cell.
+def spikiness_table(
+    stats: UnitStats, random_stats: UnitStats, pretrained_stats: UnitStats | None = None
+) -> pd.DataFrame:
+    """Fig. 10 in numbers: each layer's entropy (:func:`layer_entropy`) for the trained network,
+    for the network it was fine-tuned from (when there is one: the fair null of "fine-tuning
+    made it spikier") and for the random one of the same shape (which has the same number of
+    peaks per layer), the differences, and the share of the layer's peaks in its busiest cell.
 
     Returns:
-        Indexed by layer in network order; columns ``trained``, ``random weights``,
+        Indexed by layer in network order; columns ``trained``, ``pretrained`` (with
+        ``pretrained_stats``), ``random weights``, ``trained − pretrained`` (with it),
         ``trained − random`` and ``top cell share`` (trained).
     """
-    table = pd.DataFrame(
-        {"trained": layer_entropy(stats), "random weights": layer_entropy(random_stats)}
-    )
+    table = pd.DataFrame({"trained": layer_entropy(stats)})
+    if pretrained_stats is not None:
+        table["pretrained"] = layer_entropy(pretrained_stats)
+    table["random weights"] = layer_entropy(random_stats)
+    if pretrained_stats is not None:
+        table["trained − pretrained"] = table["trained"] - table["pretrained"]
     table["trained − random"] = table["trained"] - table["random weights"]
     table["top cell share"] = [
         stats.location_histograms[layer].max() / stats.location_histograms[layer].sum()
@@ -712,12 +804,20 @@ def spikiness_table(stats: UnitStats, random_stats: UnitStats) -> pd.DataFrame:
 
 def depth_trend(table: pd.DataFrame) -> dict[str, float]:
     """Spearman correlation of depth (the row order of :func:`spikiness_table`) with the
-    ``trained``, ``random weights`` and ``trained − random`` entropies; below 0: spikier with
-    depth."""
+    ``trained``, ``pretrained`` (when the table has it), ``random weights``, ``trained −
+    pretrained`` (likewise) and ``trained − random`` entropies; below 0: spikier with depth."""
     from scipy.stats import spearmanr
 
     depth = np.arange(len(table))
+    columns = (
+        "trained",
+        "pretrained",
+        "random weights",
+        "trained − pretrained",
+        "trained − random",
+    )
     return {
         column: float(spearmanr(depth, table[column]).statistic)
-        for column in ("trained", "random weights", "trained − random")
+        for column in columns
+        if column in table.columns
     }

@@ -26,8 +26,12 @@ if TYPE_CHECKING:
     from .unit_study import UnitStudy
     from .unit_truth import GlassesUnits, PlantedCueCheck
 
-#: The two networks' colours: trained and random weights.
-NETWORK_COLOURS = {"trained": "#1f77b4", "random weights": "#7f7f7f"}
+#: The networks' colours: trained, pretrained before fine-tuning and random weights.
+NETWORK_COLOURS = {
+    "trained": "#1f77b4",
+    "pretrained (before fine-tuning)": "#ff7f0e",
+    "random weights": "#7f7f7f",
+}
 
 
 def top_crops(
@@ -124,10 +128,16 @@ def part_gallery(study: UnitStudy, ranking: pd.DataFrame, layer: str = "conv5_3"
 
 
 def share_boxes(study: UnitStudy, layer: str = "conv5_3") -> go.Figure:
-    """N' / N of every unit per part, trained against random weights, as box plots with every
-    unit's point."""
+    """N' / N of every unit per part, trained against the network before fine-tuning (when there
+    is one) and random weights, as box plots with every unit's point."""
     figure = go.Figure()
-    for label, table in (("trained", study.shares), ("random weights", study.random_shares)):
+    labels = {
+        "trained": "trained",
+        "pretrained": "pretrained (before fine-tuning)",
+        "random": "random weights",
+    }
+    for network, table in study.network_shares().items():
+        label = labels[network]
         long = table[layer].drop(columns="elsewhere").melt(var_name="region", value_name="share")
         figure.add_trace(
             go.Box(
@@ -158,12 +168,21 @@ def layer_peaks(study: UnitStudy, spikiness: pd.DataFrame) -> go.Figure:
 
 
 def entropy_by_depth(spikiness: pd.DataFrame, grid: int) -> go.Figure:
-    """Entropy by layer, trained and random weights, with the entropy of a flat histogram on
-    the ``grid`` x ``grid`` cells as a reference."""
+    """Entropy by layer, trained, pretrained before fine-tuning (when the table has it) and
+    random weights, with the entropy of a flat histogram on the ``grid`` x ``grid`` cells as a
+    reference."""
+    names = {"pretrained": "pretrained (before fine-tuning)"}
     figure = go.Figure(
         [
-            go.Scatter(x=spikiness.index, y=spikiness[column], mode="lines+markers", name=column)
-            for column in ("trained", "random weights")
+            go.Scatter(
+                x=spikiness.index,
+                y=spikiness[column],
+                mode="lines+markers",
+                name=names.get(column, column),
+                marker_color=NETWORK_COLOURS[names.get(column, column)],
+            )
+            for column in ("trained", "pretrained", "random weights")
+            if column in spikiness.columns
         ]
     )
     figure.add_hline(y=np.log2(grid**2), line=dict(dash="dot"), annotation_text="flat histogram")
@@ -281,4 +300,33 @@ def ablation_heatmap(ablation: Ablation) -> go.Figure:
         title="Silencing the labelled detectors: trait change over that of random units "
         "(* q < 0.05)",
     )
+    return figure
+
+
+def glasses_by_network(glasses: GlassesUnits) -> go.Figure:
+    """Fig. 11 against its nulls: per network (trained, pretrained before fine-tuning when there
+    is one, random weights), the best unit's precision at N beside the chance level, and the
+    units with a layer-corrected p < 0.05
+    (:meth:`~personality_utils.unit_truth.GlassesUnits.by_network`)."""
+    names = {"pretrained": "pretrained (before fine-tuning)", "random": "random weights"}
+    rows = {names.get(k, k): v for k, v in glasses.by_network().items()}
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(f"best unit's precision@{glasses.top_n}", "units with p < 0.05"),
+    )
+    for column, key in enumerate(("best_precision", "units_significant"), start=1):
+        figure.add_trace(
+            go.Bar(
+                x=list(rows),
+                y=[row[key] for row in rows.values()],
+                marker_color=[NETWORK_COLOURS[name] for name in rows],
+                showlegend=False,
+            ),
+            row=1,
+            col=column,
+        )
+    base_rate = float(glasses.ranked["base_rate"].iloc[0])
+    figure.add_hline(y=base_rate, line=dict(dash="dot"), annotation_text="chance", row=1, col=1)
+    figure.update_layout(height=320, title="Glasses units: trained against the null networks")
     return figure

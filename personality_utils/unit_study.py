@@ -1,11 +1,12 @@
 """Chapter 06's study of one face model's units, set up in one call.
 
 :func:`prepare` runs (or re-opens from the cache beside the model's checkpoint) the streaming
-pass of the trained network and of a random network of the same shape over the test crops the
-authors ranked (one face per clip), and draws the average face's part masks on the grids of
-conv4_3 and conv5_3. The other functions turn the :class:`UnitStudy` into the chapter's tables
-(cells per part, the N' leaders, the units above the random network, the explorer's units, the
-check over every face frame) and the measurements its claims are judged from.
+pass of the trained network, of the network it was fine-tuned from (the fair null of an
+emergence claim, when there is one) and of a random network of the same shape over the test
+crops the authors ranked (one face per clip), and draws the average face's part masks on the
+grids of conv4_3 and conv5_3. The other functions turn the :class:`UnitStudy` into the chapter's
+tables (cells per part, the N' leaders, the units above the null networks, the explorer's units,
+the check over every face frame) and the measurements its claims are judged from.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class UnitStudy:
             (:func:`~personality_utils.semantics.region_shares`).
         random_shares: The same for the random network.
         seed: The random network's seed.
+        pretrained_stats: The statistics of the network before fine-tuning
+            (:func:`~personality_utils.semantics.pretrained_like`); None when the model was
+            trained from random weights.
+        pretrained_shares: Its N' / N per part, like ``shares`` (None likewise).
     """
 
     dataset: Any
@@ -78,11 +83,26 @@ class UnitStudy:
     shares: dict[str, pd.DataFrame]
     random_shares: dict[str, pd.DataFrame]
     seed: int = 0
+    pretrained_stats: UnitStats | None = None
+    pretrained_shares: dict[str, pd.DataFrame] | None = None
 
     @property
     def trained(self):
         """The face model."""
         return self.run.trained
+
+    def networks(self) -> dict[str, UnitStats]:
+        """The statistics by network: ``trained``, ``pretrained`` (when there is one) and
+        ``random``."""
+        out = {"trained": self.stats, "pretrained": self.pretrained_stats}
+        out["random"] = self.random_stats
+        return {name: stats for name, stats in out.items() if stats is not None}
+
+    def network_shares(self) -> dict[str, dict[str, pd.DataFrame]]:
+        """The N' / N tables by network, like :meth:`networks`."""
+        out = {"trained": self.shares, "pretrained": self.pretrained_shares}
+        out["random"] = self.random_shares
+        return {name: shares for name, shares in out.items() if shares is not None}
 
     @property
     def clips(self) -> np.ndarray:
@@ -133,6 +153,9 @@ def prepare(dataset, run, settings, top_n: int = paper.UNIT_TOP_N, seed: int = 0
         top_n: N, capped at a tenth of the population
             (:func:`~personality_utils.semantics.study_top_n`).
         seed: Seed of the random network.
+
+    The pretrained network's pass runs when the model was fine-tuned from a backbone
+    (``run.trained.config.backbone_weights``).
     """
     from PIL import Image
 
@@ -147,6 +170,16 @@ def prepare(dataset, run, settings, top_n: int = paper.UNIT_TOP_N, seed: int = 0
     random_stats = face_unit_statistics(
         dataset, run.trained, run.checkpoint, random_seed=seed, top_n=n_top, population=population
     )
+    pretrained_stats = None
+    if run.trained.config.backbone_weights is not None:
+        pretrained_stats = face_unit_statistics(
+            dataset,
+            run.trained,
+            run.checkpoint,
+            top_n=n_top,
+            population=population,
+            network="pretrained",
+        )
     input_size = settings.model_input_size
     train_faces = dataset.faces("train")
     average = mean_face(train_faces.crops)
@@ -171,6 +204,12 @@ def prepare(dataset, run, settings, top_n: int = paper.UNIT_TOP_N, seed: int = 0
         shares={layer: region_shares(stats, layer, masks[layer]) for layer in masks},
         random_shares={layer: region_shares(random_stats, layer, masks[layer]) for layer in masks},
         seed=seed,
+        pretrained_stats=pretrained_stats,
+        pretrained_shares=(
+            None
+            if pretrained_stats is None
+            else {layer: region_shares(pretrained_stats, layer, masks[layer]) for layer in masks}
+        ),
     )
 
 
@@ -190,13 +229,14 @@ def uncovered_parts(cells: pd.DataFrame) -> dict[str, list[str]]:
 
 def rankings(study: UnitStudy, top: int = 5) -> dict[str, dict[str, pd.DataFrame]]:
     """The ``top`` units per part by N' (:func:`~personality_utils.semantics.rank_units_by_region`)
-    on each layer of :data:`MASK_LAYERS`: ``{"trained": {layer: table}, "random": {...}}``."""
+    on each layer of :data:`MASK_LAYERS`: ``{"trained": {layer: table}, "pretrained": {...},
+    "random": {...}}`` (no ``"pretrained"`` without a pretrained network)."""
     return {
         kind: {
             layer: rank_units_by_region(stats, layer, study.masks[layer], top=top)
             for layer in study.masks
         }
-        for kind, stats in (("trained", study.stats), ("random", study.random_stats))
+        for kind, stats in study.networks().items()
     }
 
 
@@ -217,26 +257,36 @@ def leaders_table(ranked: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
 
 def top5_record(ranked: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict]:
     """The chapter's results entries of the :func:`rankings`: per part, the units and their N'
-    (conv5_3, conv4_3, and conv5_3 of the random network)."""
+    (conv5_3, conv4_3, and conv5_3 of the pretrained network when there is one and of the
+    random network)."""
+    tables = [
+        ("units_per_region_top5", ranked["trained"]["conv5_3"]),
+        ("units_per_region_top5_conv4_3", ranked["trained"]["conv4_3"]),
+    ]
+    if "pretrained" in ranked:
+        tables.append(("units_per_region_top5_pretrained", ranked["pretrained"]["conv5_3"]))
+    tables.append(("units_per_region_top5_random", ranked["random"]["conv5_3"]))
     return {
         name: {
             region: rows[["unit", "n_prime"]].to_dict("records")
             for region, rows in table.groupby("region", sort=False)
         }
-        for name, table in (
-            ("units_per_region_top5", ranked["trained"]["conv5_3"]),
-            ("units_per_region_top5_conv4_3", ranked["trained"]["conv4_3"]),
-            ("units_per_region_top5_random", ranked["random"]["conv5_3"]),
-        )
+        for name, table in tables
     }
 
 
 def emerged_table(study: UnitStudy) -> pd.DataFrame:
-    """Per layer of :data:`MASK_LAYERS` and part, the trained units above the random network's
-    best N' / N (:func:`~personality_utils.semantics.emerged_units`)."""
+    """Per layer of :data:`MASK_LAYERS` and part, the trained units above the best N' / N of the
+    pretrained network (when there is one) and of the random network
+    (:func:`~personality_utils.semantics.emerged_units`)."""
+    pretrained = study.pretrained_shares
     return pd.concat(
         {
-            layer: emerged_units(study.shares[layer], study.random_shares[layer])
+            layer: emerged_units(
+                study.shares[layer],
+                study.random_shares[layer],
+                None if pretrained is None else pretrained[layer],
+            )
             for layer in study.masks
         },
         names=["layer"],
@@ -278,17 +328,49 @@ def population_check(study: UnitStudy, top_n: int = paper.UNIT_TOP_N) -> pd.Data
     all_random = face_unit_statistics(
         study.dataset, study.trained, checkpoint, random_seed=study.seed, top_n=every
     )
+    all_pretrained = None
+    if study.pretrained_stats is not None:
+        all_pretrained = face_unit_statistics(
+            study.dataset, study.trained, checkpoint, top_n=every, network="pretrained"
+        )
     masks = study.masks["conv5_3"]
     return pd.DataFrame(
         {
             f"{study.population} (headline)": study_summary(
-                study.stats, study.random_stats, masks, glasses_flags(study.dataset, study.clips)
+                study.stats,
+                study.random_stats,
+                masks,
+                glasses_flags(study.dataset, study.clips),
+                pretrained_stats=study.pretrained_stats,
             ),
             "all_faces (check)": study_summary(
-                all_stats, all_random, masks, glasses_flags(study.dataset, face_store.meta["clip"])
+                all_stats,
+                all_random,
+                masks,
+                glasses_flags(study.dataset, face_store.meta["clip"]),
+                pretrained_stats=all_pretrained,
             ),
         }
     )
+
+
+def network_record(study: UnitStudy, glasses: GlassesUnits | None = None) -> dict[str, Any]:
+    """The chapter's results entry ``networks``: per network (``trained``, ``pretrained`` when
+    there is one, ``random``), the best N' / N per part on each layer of :data:`MASK_LAYERS`
+    (the part detectors) and, with ``glasses``, its glasses units (best precision at N and the
+    units with a layer-corrected p < 0.05)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, shares in study.network_shares().items():
+        out[name] = {
+            "best_n_prime_share": {
+                layer: table.drop(columns="elsewhere").max().astype(float).to_dict()
+                for layer, table in shares.items()
+            }
+        }
+    if glasses is not None:
+        for name, row in glasses.by_network().items():
+            out[name]["glasses"] = row
+    return {"networks": out}
 
 
 def measurements(
@@ -300,20 +382,31 @@ def measurements(
     glasses: GlassesUnits | None = None,
     cues: PlantedCueCheck | None = None,
 ) -> dict[str, Any]:
-    """What :mod:`~personality_utils.claims` judges chapter 06's claims from.
+    """What :mod:`~personality_utils.claims` judges chapter 06's claims from. Each emergence
+    figure has a ``trained`` and a ``random`` entry and, when the model was fine-tuned from a
+    pretrained network, a ``pretrained`` one, the null the claims read first.
 
     Args:
         cells: :func:`part_cells` (a part without cells on a layer is not judged there).
         emerged: :func:`emerged_table`.
         spikiness: :func:`~personality_utils.semantics.spikiness_table`.
         trend: :func:`~personality_utils.semantics.depth_trend`.
-        dissection: :func:`~personality_utils.netdissect.dissect` of both networks.
+        dissection: :func:`~personality_utils.netdissect.dissect` of the networks (``trained``,
+            ``pretrained`` when there is one, ``random weights``).
         glasses: :func:`~personality_utils.unit_truth.glasses_units` (None on real data).
         cues: :func:`~personality_utils.unit_truth.planted_cue_check` (None on real data).
     """
     layers = ("conv5_3", "conv4_3")
     with_cells = {layer: [r for r in REGIONS if cells.loc[r, layer] > 0] for layer in layers}
     detectors = dissection.detectors
+    pretrained = "pretrained_max" in emerged.columns
+
+    def by_network(trained: Any, random: Any, pretrained_value: Any) -> dict[str, Any]:
+        out = {"trained": trained}
+        if pretrained_value is not None:
+            out["pretrained"] = pretrained_value
+        return out | {"random": random}
+
     out: dict[str, Any] = {
         "units_above_random": {
             layer: {r: int(emerged.loc[(layer, r), "trained_above"]) for r in parts}
@@ -325,25 +418,39 @@ def measurements(
         "random_best_n_prime_share": {
             layer: emerged.loc[layer, "random_max"].astype(float).to_dict() for layer in layers
         },
-        "entropy_depth_spearman": {
-            "trained": trend["trained"],
-            "random": trend["random weights"],
-        },
-        "deepest_entropy": {
-            "trained": float(spikiness.loc["conv5_3", "trained"]),
-            "random": float(spikiness.loc["conv5_3", "random weights"]),
-        },
-        "netdissect_detectors": {
-            "trained": int(detectors["conv5_3 trained"].sum()),
-            "random": int(detectors["conv5_3 random weights"].sum()),
-        },
+        "entropy_depth_spearman": by_network(
+            trend["trained"], trend["random weights"], trend.get("pretrained")
+        ),
+        "deepest_entropy": by_network(
+            float(spikiness.loc["conv5_3", "trained"]),
+            float(spikiness.loc["conv5_3", "random weights"]),
+            float(spikiness.loc["conv5_3", "pretrained"])
+            if "pretrained" in spikiness.columns
+            else None,
+        ),
+        "netdissect_detectors": by_network(
+            int(detectors["conv5_3 trained"].sum()),
+            int(detectors["conv5_3 random weights"].sum()),
+            int(detectors["conv5_3 pretrained"].sum())
+            if "conv5_3 pretrained" in detectors.columns
+            else None,
+        ),
     }
+    if pretrained:
+        out["units_above_pretrained"] = {
+            layer: {r: int(emerged.loc[(layer, r), "trained_above_pretrained"]) for r in parts}
+            for layer, parts in with_cells.items()
+        }
+        out["pretrained_best_n_prime_share"] = {
+            layer: emerged.loc[layer, "pretrained_max"].astype(float).to_dict() for layer in layers
+        }
     if glasses is not None:
         summary = glasses.summary()
-        out["glasses_units"] = {
-            "trained": summary["units_significant"],
-            "random": summary["random_units_significant"],
-        }
+        out["glasses_units"] = by_network(
+            summary["units_significant"],
+            summary["random_units_significant"],
+            summary["pretrained_units_significant"],
+        )
         out["glasses_best_p_layer"] = summary["p_value_layer"]
     if cues is not None:
         out["planted_cues"] = cues.measurements()

@@ -45,40 +45,70 @@ def glasses_flags(dataset, clips: Sequence[str]) -> np.ndarray | None:
 @dataclass
 class GlassesUnits:
     """A layer's units ranked by the share of glasses faces among their top N
-    (:func:`~personality_utils.semantics.attribute_units`), trained and random network.
+    (:func:`~personality_utils.semantics.attribute_units`): the trained network, the network it
+    was fine-tuned from (when there is one) and a random one.
 
     Attributes:
         ranked: The trained network's ranking (best first).
         random: The random network's.
         top_n: N.
+        pretrained: The pretrained network's before fine-tuning (None: trained from random
+            weights).
     """
 
     ranked: pd.DataFrame
     random: pd.DataFrame
     top_n: int
+    pretrained: pd.DataFrame | None = None
 
-    def summary(self) -> dict[str, float | int]:
+    def summary(self) -> dict[str, float | int | None]:
         """Chance level, the best unit, and how many units of each network have a
-        layer-corrected p below :data:`ALPHA`."""
+        layer-corrected p below :data:`ALPHA` (the pretrained entries None without one)."""
         best = self.ranked.iloc[0]
+        pretrained = self.pretrained
         return {
             "base_rate": float(best["base_rate"]),
             "best_unit": int(best["unit"]),
             "precision": float(best["precision"]),
             "p_value_layer": float(best["p_value_layer"]),
             "units_significant": int((self.ranked["p_value_layer"] < ALPHA).sum()),
+            "pretrained_best_precision": (
+                None if pretrained is None else float(pretrained.iloc[0]["precision"])
+            ),
+            "pretrained_units_significant": (
+                None if pretrained is None else int((pretrained["p_value_layer"] < ALPHA).sum())
+            ),
             "random_best_precision": float(self.random.iloc[0]["precision"]),
             "random_units_significant": int((self.random["p_value_layer"] < ALPHA).sum()),
+        }
+
+    def by_network(self) -> dict[str, dict[str, float | int]]:
+        """Per network (``trained``, ``pretrained`` when there is one, ``random``): the best
+        unit's precision at N and the units with a layer-corrected p below :data:`ALPHA`."""
+        tables = {"trained": self.ranked, "pretrained": self.pretrained, "random": self.random}
+        return {
+            name: {
+                "best_precision": float(table.iloc[0]["precision"]),
+                "units_significant": int((table["p_value_layer"] < ALPHA).sum()),
+            }
+            for name, table in tables.items()
+            if table is not None
         }
 
     def description(self) -> str:
         """:meth:`summary` in one sentence."""
         s = self.summary()
+        pretrained = (
+            "no pretrained network"
+            if self.pretrained is None
+            else f"pretrained before fine-tuning: {s['pretrained_units_significant']}, best "
+            f"precision {s['pretrained_best_precision']:.2f}"
+        )
         return (
             f"glasses on {s['base_rate']:.1%} of test crops; best unit {s['best_unit']}: "
             f"precision@{self.top_n} {s['precision']:.2f}, layer-corrected p "
             f"{s['p_value_layer']:.2g}; units with p < 0.05: {s['units_significant']} "
-            f"(random network: {s['random_units_significant']}, best precision "
+            f"({pretrained}; random network: {s['random_units_significant']}, best precision "
             f"{s['random_best_precision']:.2f})"
         )
 
@@ -88,14 +118,17 @@ def glasses_units(
     random_stats: UnitStats,
     wears: np.ndarray | None,
     layer: str = "conv5_3",
+    pretrained_stats: UnitStats | None = None,
 ) -> GlassesUnits | None:
-    """Glasses units of ``layer`` in both networks; None when ``wears`` is (real data)."""
+    """Glasses units of ``layer`` in every network (the pretrained one when its statistics are
+    given); None when ``wears`` is (real data)."""
     if wears is None:
         return None
     return GlassesUnits(
         attribute_units(stats, layer, wears),
         attribute_units(random_stats, layer, wears),
         stats.top_n,
+        None if pretrained_stats is None else attribute_units(pretrained_stats, layer, wears),
     )
 
 

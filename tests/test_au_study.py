@@ -47,7 +47,8 @@ def test_load_study_wires_populations_top_sets_and_truth(monkeypatch, synthetic)
     calls = []
 
     def fake_statistics(dataset, trained, checkpoint_dir, top_n, population="all_faces", **rest):
-        calls.append((population, rest.get("random_seed"), top_n, trained, checkpoint_dir))
+        seed = rest.get("random_seed", rest.get("network"))  # a seed, "pretrained" or None
+        calls.append((population, seed, top_n, trained, checkpoint_dir))
         size = 10 if population == "first_face_per_clip" else 30
         seeded = np.random.default_rng(len(calls))
         images = np.stack([seeded.permutation(size) for _ in range(4)])[:, : top_n + 2]
@@ -68,18 +69,29 @@ def test_load_study_wires_populations_top_sets_and_truth(monkeypatch, synthetic)
         faces=lambda split: store,
         store=lambda split: types.SimpleNamespace(meta=all_clips),
     )
-    run = types.SimpleNamespace(trained="model", checkpoint="folder")
+    # The synthetic case's model was fine-tuned from a pretrained backbone, the other's not.
+    weights = "backbone.pt" if synthetic else None
+    model = types.SimpleNamespace(config=types.SimpleNamespace(backbone_weights=weights))
+    run = types.SimpleNamespace(trained=model, checkpoint="folder")
     study = au_study.load_study(dataset, run, "first_face_per_clip", "landmarks", seed=7)
 
     # N: a tenth of each population (the paper's 50 does not fit).
     assert study.n_top == 1 and study.frame_top_n == 3
-    assert [call[:3] for call in calls if call[0] != "aus"] == [
+    expected = [
         ("first_face_per_clip", None, 1),
         ("first_face_per_clip", 7, 1),
         ("all_faces", None, 3),
         ("all_faces", 7, 3),
     ]
-    assert all(call[3:] == ("model", "folder") for call in calls if call[0] != "aus")
+    if synthetic:  # the network before fine-tuning, over both populations
+        expected += [("first_face_per_clip", "pretrained", 1), ("all_faces", "pretrained", 3)]
+    assert [call[:3] for call in calls if call[0] != "aus"] == expected
+    assert all(call[3:] == (model, "folder") for call in calls if call[0] != "aus")
+    assert (study.pretrained_top is not None) == (study.frame_pretrained_top is not None)
+    assert (study.pretrained_top is not None) == synthetic
+    if synthetic:
+        assert study.pretrained_top.shape == (4, 1) and study.frame_pretrained_top.shape == (4, 3)
+        assert not np.array_equal(study.frame_pretrained_top, study.frame_random_top)
     reference = "population" if synthetic else "clip_median"
     assert ("aus", "test", "landmarks", reference) in calls
     assert study.landmark_reference == reference

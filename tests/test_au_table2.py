@@ -22,7 +22,9 @@ class _Store:
         return len(self.meta)
 
 
-def _study(au_source: str = "landmarks", planted: bool = True) -> au_study.AUStudy:
+def _study(
+    au_source: str = "landmarks", planted: bool = True, pretrained: bool = True
+) -> au_study.AUStudy:
     """30 clips of 4 frames (the first of each clip is the population); AU12's five strongest
     faces are unit 3's top five; AU14 is not measured."""
     rng = np.random.default_rng(0)
@@ -60,6 +62,8 @@ def _study(au_source: str = "landmarks", planted: bool = True) -> au_study.AUStu
         frame_random_top=tops(len(meta), FRAME_N),
         test_clips=N_CLIPS,
         truth_aus=truth if planted else None,
+        pretrained_top=tops(N_CLIPS, N_TOP) if pretrained else None,
+        frame_pretrained_top=tops(len(meta), FRAME_N) if pretrained else None,
     )
 
 
@@ -135,6 +139,10 @@ def test_checks_over_frames_and_clips_against_brute_force():
     assert log_p.loc["AU12", "paper (printed)"] == pytest.approx(-np.log10(9.32e-5), rel=1e-3)
 
 
+def _claim(key):
+    return next(claim for claim in claims.CLAIMS if claim.key == key)
+
+
 def test_measurements_record_and_links_feed_the_claims():
     study = _study()
     table2 = au_table2.headline(study, n_permutations=100, seed=3)
@@ -166,6 +174,29 @@ def test_measurements_record_and_links_feed_the_claims():
     first = {row["AU"]: row for row in record["table2"]}
     assert first["AU12"]["intersection"] == N_TOP and first["AU12"]["unit"] == 3
     assert "intersection_planted_aus" in first["AU12"]
+    # The network before fine-tuning beside the random one, in the table, the claims and the record
+    pretrained = au_units.unit_overlap(study.population_aus, study.pretrained_top)["overlap"]
+    assert table2.table["k_pretrained_network"].dropna().equals(pretrained.astype(float))
+    assert measured["mean_best_k"]["pretrained"] == pytest.approx(pretrained.mean())
+    assert set(measured["mean_best_k"]) == {"trained", "pretrained", "random"}
+    assert first["AU12"]["intersection_pretrained_network"] == pretrained["AU12"]
+    frames = au_units.unit_overlap(study.frame_aus, study.frame_pretrained_top)["overlap"]
+    assert checks.frames["k_pretrained_network"].tolist() == frames.tolist()
+    assert "intersection_pretrained_network" in record["table2_all_frames"][0]
+    assert ("measured", "k_pretrained_network") in au_table2.side_by_side(table2).columns
+    row = claims.judge(_claim("table2_random_network"), measured, True)
+    assert "pretrained before fine-tuning" in row["evidence"]
+    assert row["baseline"] == pytest.approx(measured["mean_best_k"]["pretrained"])
+    # Without a pretrained network (trained from random weights): no column, random is the null
+    bare = _study(pretrained=False)
+    table2 = au_table2.headline(bare, n_permutations=100, seed=3)
+    checks = au_table2.checks(bare, n_permutations=100, seed=3)
+    assert "k_pretrained_network" not in table2.table.columns
+    measured = au_table2.measurements(table2, checks, links, "landmarks")
+    assert set(measured["mean_best_k"]) == {"trained", "random"}
+    row = claims.judge(_claim("table2_random_network"), measured, True)
+    assert "no pretrained network" in row["evidence"]
+    assert row["baseline"] == pytest.approx(measured["mean_best_k"]["random"])
     assert record["significant_aus"]["first_face_bh"] == len(measured["significant_aus"])
     assert record["clip_top_n"] == checks.clip_top_n
     assert set(record["region_agreement"]) == {"landmarks", "planted AUs"}

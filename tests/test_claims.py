@@ -231,6 +231,70 @@ def test_unit_claims():
     assert _judge("06_units", no_cells)["units_face_parts"]["verdict"] == UNTESTABLE
 
 
+def test_emergence_claims_read_the_pretrained_network_first():
+    """Trained beats random weights everywhere but not the network before fine-tuning: every
+    emergence claim did not hold; without a pretrained network the same rules fall back on the
+    random one and say so."""
+    pretrained = _units(
+        units_above_random={"conv5_3": {"eyes": 2, "mouth": 1}, "conv4_3": {"eyes": 3}},
+        units_above_pretrained={"conv5_3": {"eyes": 0, "mouth": 1}, "conv4_3": {"eyes": 0}},
+        pretrained_best_n_prime_share={
+            "conv5_3": {"eyes": 0.95, "mouth": 0.8},
+            "conv4_3": {"eyes": 0.7},
+        },
+        entropy_depth_spearman={"trained": -0.3, "pretrained": -0.4, "random": 0.9},
+        deepest_entropy={"trained": 4.0, "pretrained": 3.5, "random": 5.0},
+        netdissect_detectors={"trained": 3, "pretrained": 4, "random": 1},
+        glasses_units={"trained": 5, "pretrained": 7, "random": 1},
+    )
+    emergence = (
+        "units_face_parts",
+        "units_face_parts_conv4_3",
+        "units_deepest_spikier",
+        "units_netdissect",
+        "units_glasses_learned",
+    )
+    rows = _judge("06_units", pretrained)
+    for key in emergence:
+        assert rows[key]["verdict"] == NOT_HELD, key
+        assert "pretrained before fine-tuning" in rows[key]["evidence"], key
+        assert "random" in rows[key]["evidence"], key  # the random comparison is still reported
+        assert "no pretrained network" not in rows[key]["evidence"], key
+    assert rows["units_netdissect"]["baseline"] == 4  # the pretrained network's count
+    assert rows["units_face_parts"]["baseline"] == pytest.approx(0.95)
+    assert "eyes 0 (best 0.90 vs 0.95)" in rows["units_face_parts"]["evidence"]
+    assert (
+        "above the best random-weight unit: eyes 2, mouth 1"
+        in (rows["units_face_parts"]["evidence"])
+    )
+    assert rows["units_spikier_with_depth"]["baseline"] == pytest.approx(-0.4)
+    assert "before fine-tuning -0.40" in rows["units_spikier_with_depth"]["evidence"]
+    # Fine-tuning beating the pretrained network holds, whatever the random network does.
+    better = dict(pretrained)
+    better.update(
+        netdissect_detectors={"trained": 3, "pretrained": 2, "random": 9},
+        units_above_pretrained={"conv5_3": {"eyes": 1, "mouth": 1}, "conv4_3": {"eyes": 1}},
+        units_above_random={"conv5_3": {"eyes": 0, "mouth": 0}, "conv4_3": {"eyes": 0}},
+    )
+    rows = _judge("06_units", better)
+    assert rows["units_netdissect"]["verdict"] == HELD
+    assert rows["units_face_parts"]["verdict"] == HELD
+    assert rows["units_face_parts_conv4_3"]["verdict"] == HELD
+    # No pretrained network (trained from random weights): the random one is the null.
+    rows = _judge("06_units", _units())
+    for key in emergence:
+        assert "no pretrained network: judged against random weights" in rows[key]["evidence"]
+    assert rows["units_netdissect"]["verdict"] == HELD and rows["units_netdissect"]["baseline"] == 1
+    assert rows["units_spikier_with_depth"]["baseline"] == pytest.approx(0.9)
+    # As saved: a pretrained entry of None (JSON null) is no pretrained network either.
+    saved = _units(glasses_units={"trained": 5, "pretrained": None, "random": 1})
+    row = _judge("06_units", saved)["units_glasses_learned"]
+    assert row["verdict"] == HELD and "no pretrained network" in row["evidence"]
+    aus = _aus(mean_best_k={"trained": 4.0, "pretrained": 4.5, "random": 3.5})
+    row = _judge("07_action_units", aus)["table2_random_network"]
+    assert row["verdict"] == NOT_HELD and row["baseline"] == 4.5
+
+
 def _aus(**changes):
     measurements = {
         "aus_tested": 16,

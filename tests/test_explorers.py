@@ -196,9 +196,14 @@ def test_unit_explorer_shows_n_prime_against_the_random_null(unit_study_):
 
     assert bars(shown(explorer)) == pytest.approx((shares.loc[best] * top_n).round().to_dict())
     nulls = [trace for trace in shown(explorer)["data"] if trace["type"] == "scatter"]
-    assert [trace["name"] for trace in nulls] == ["random weights: 95th percentile of its units"]
+    assert [trace["name"] for trace in nulls] == [
+        "random weights: 95th percentile of its units",
+        "pretrained: 95th percentile of its units",  # the study's network before fine-tuning
+    ]
     random = study.random_shares["conv5_3"].drop(columns="elsewhere")
     assert nulls[0]["y"] == pytest.approx((random.quantile(0.95) * top_n).to_list())
+    pretrained = study.pretrained_shares["conv5_3"].drop(columns="elsewhere")
+    assert nulls[1]["y"] == pytest.approx((pretrained.quantile(0.95) * top_n).to_list())
 
     explorer.controls["unit"].value = 3
     assert shown(explorer)["layout"]["title"]["text"] == "conv5_3 unit 3"
@@ -224,11 +229,14 @@ def test_unit_view_takes_a_pretrained_null_when_there_is_one(unit_study_):
         "pretrained: 95th percentile of its units",
     ]
     assert {"above random weights (95th pct.)", "above pretrained (95th pct.)"} <= set(view.numbers)
-    study.pretrained_stats = study.stats  # a study that carries one: taken by default
+    # the study carries one (make_study's fake identity backbone): taken by default
+    assert list(explorers.unit_nulls(study)) == ["random weights", "pretrained"]
+    assert explorers.unit_nulls(study)["pretrained"] is study.pretrained_stats is not None
+    kept, study.pretrained_stats = study.pretrained_stats, None  # trained from random weights
     try:
-        assert list(explorers.unit_nulls(study)) == ["random weights", "pretrained"]
+        assert list(explorers.unit_nulls(study)) == ["random weights"]
     finally:
-        del study.pretrained_stats
+        study.pretrained_stats = kept
     with pytest.raises(ValueError, match=r"conv5_3 has units 0\.\.31, got 99"):
         explorers.unit_view(study, "conv5_3", 99)
 

@@ -136,12 +136,20 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
             for row in rows
         )
         assert 0 < saved["glasses_precision_at_n"]["base_rate"] < 1
+        # The CPU profiles pretrain: the part-detector and glasses figures of every network.
+        assert list(saved["networks"]) == ["trained", "pretrained", "random"]
+        for figures in saved["networks"].values():
+            assert set(figures["best_n_prime_share"]) == {"conv4_3", "conv5_3"}
+            assert set(figures["glasses"]) == {"best_precision", "units_significant"}
+        assert saved["measurements"]["netdissect_detectors"]["pretrained"] is not None
     if source.stem == "07_action_units":
         # Table 2 keeps all 17 of the paper's AUs; AU14 cannot be read from landmarks.
         rows = {row["AU"]: row for row in saved["table2"]}
         assert len(rows) == 17 and rows["AU14"]["measured"] == "not by landmarks"
         assert rows["AU14"]["p"] is None and rows["AU14"]["intersection_planted_aus"] is not None
         assert saved["n_faces"] == saved["n_clips"]  # one face per test clip with a face
+        assert rows["AU12"]["intersection_pretrained_network"] is not None
+        assert set(saved["measurements"]["mean_best_k"]) == {"trained", "pretrained", "random"}
     if source.stem == "01_data":
         assert saved["hog_detection_rate"] >= 0.9
         assert saved["landmark_error_iod"] < 0.12

@@ -151,6 +151,29 @@ def test_random_like_has_the_shape_but_not_the_weights():
     assert null.config == trained.config and not null.model.training
 
 
+def test_pretrained_like_loads_the_backbone_before_fine_tuning(tmp_path):
+    from test_unit_study import write_identity_backbone
+
+    trained = _tiny_trained(seed=0)
+    assert semantics.pretrained_like(trained) is None  # trained from random weights
+    path = write_identity_backbone(tmp_path / "backbone.pt", seed=5)
+    trained.config.backbone_weights = str(path)
+    before = semantics.pretrained_like(trained)
+    features = models.read_identity_backbone(path)["features"]
+    loaded = before.model.backbone.features.state_dict()
+    assert loaded.keys() == features.keys()
+    assert all(torch.equal(loaded[key], features[key]) for key in features)
+    own = trained.model.backbone.features.state_dict()
+    assert not torch.equal(own["0.weight"], loaded["0.weight"])
+    assert before.config is trained.config and before.scale == trained.scale
+    assert torch.equal(before.mean, trained.mean) and not before.model.training
+    again = semantics.pretrained_like(trained)  # the head too is seeded
+    assert all(
+        torch.equal(value, again.model.state_dict()[key])
+        for key, value in before.model.state_dict().items()
+    )
+
+
 def test_region_shares_pool_to_the_masks_grid():
     # One unit, four images: maxima at (0, 0), (1, 1), (3, 3) of a 4x4 map and one silent image.
     maps = np.zeros((4, 1, 4, 4), dtype=np.float32)
@@ -237,6 +260,13 @@ def test_emerged_units_counts_above_the_random_ceiling():
     table = semantics.emerged_units(trained, random)
     assert table.loc["mouth", "trained_above"] == 2 and table.loc["mouth", "random_max"] == 0.4
     assert table.loc["eyes", "trained_above"] == 0  # equal is not above
+    assert "pretrained_max" not in table.columns
+    pretrained = pd.DataFrame({"mouth": [0.6, 0.1, 0.0], "eyes": [0.0, 0.0, 0.05]})
+    table = semantics.emerged_units(trained, random, pretrained)
+    assert table.loc["mouth", "pretrained_max"] == 0.6
+    assert table.loc["mouth", "trained_above_pretrained"] == 1
+    assert table.loc["eyes", "trained_above_pretrained"] == 3
+    assert table.loc["mouth", "trained_above"] == 2  # the random comparison is kept
 
 
 def test_face_masks_scale_the_landmarks():
@@ -284,3 +314,10 @@ def test_spikiness_table_and_its_depth_trend():
     hand["trained − random"] = [2.0, 2.5, 2.2]
     trend = semantics.depth_trend(hand)
     assert trend == pytest.approx({"trained": -1.0, "random weights": 1.0, "trained − random": 0.5})
+    # With the network before fine-tuning: its column, and trained minus it.
+    table = semantics.spikiness_table(trained, flat.result(), pretrained_stats=trained)
+    assert list(table.columns[:3]) == ["trained", "pretrained", "random weights"]
+    np.testing.assert_allclose(table["pretrained"], [1.0, 0.0])
+    np.testing.assert_allclose(table["trained − pretrained"], [0.0, 0.0])
+    np.testing.assert_allclose(table["trained − random"], [0.0, -1.0])
+    assert {"pretrained", "trained − pretrained"} <= set(semantics.depth_trend(table))

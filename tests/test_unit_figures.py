@@ -35,11 +35,16 @@ def test_image_figures_of_units_and_parts(study):
     assert _menu_labels(menu) == ["a", "b"] and menu.layout.title.text == "T: a"
 
 
-def test_share_boxes_hold_every_unit_of_both_networks(study):
+def test_share_boxes_hold_every_unit_of_every_network(study):
     figure = unit_figures.share_boxes(study)
-    assert [trace.name for trace in figure.data] == ["trained", "random weights"]
+    assert [trace.name for trace in figure.data] == [
+        "trained",
+        "pretrained (before fine-tuning)",
+        "random weights",
+    ]
     units_n = study.stats.n_units("conv5_3")
-    for trace, shares in zip(figure.data, (study.shares, study.random_shares), strict=True):
+    networks = (study.shares, study.pretrained_shares, study.random_shares)
+    for trace, shares in zip(figure.data, networks, strict=True):
         assert len(trace.y) == units_n * len(faces.REGIONS)
         assert sorted(trace.y) == sorted(
             shares["conv5_3"].drop(columns="elsewhere").to_numpy().ravel()
@@ -47,12 +52,20 @@ def test_share_boxes_hold_every_unit_of_both_networks(study):
 
 
 def test_spikiness_figures(study):
-    spikiness = semantics.spikiness_table(study.stats, study.random_stats)
+    spikiness = semantics.spikiness_table(study.stats, study.random_stats, study.pretrained_stats)
     peaks = unit_figures.layer_peaks(study, spikiness)
     assert len(peaks.data) == len(study.stats.layers)
     lines = unit_figures.entropy_by_depth(spikiness, grid=4)
-    assert [trace.name for trace in lines.data] == ["trained", "random weights"]
+    assert [trace.name for trace in lines.data] == [
+        "trained",
+        "pretrained (before fine-tuning)",
+        "random weights",
+    ]
     np.testing.assert_allclose(lines.data[0].y, spikiness["trained"])
+    np.testing.assert_allclose(lines.data[1].y, spikiness["pretrained"])
+    without = semantics.spikiness_table(study.stats, study.random_stats)
+    names = [trace.name for trace in unit_figures.entropy_by_depth(without, grid=4).data]
+    assert names == ["trained", "random weights"]
     assert lines.layout.shapes[0].y0 == pytest.approx(4.0)  # log2(4 * 4): a flat histogram
 
 
@@ -77,6 +90,18 @@ def test_glasses_gallery_with_and_without_labels(study):
     eyes = study.shares["conv5_3"]["eyes"].sort_values(ascending=False).index[:8]
     assert _menu_labels(by_hand) == [f"unit {u}" for u in eyes]
     assert "inspect by hand" in by_hand.layout.title.text
+    glasses = unit_truth.glasses_units(
+        study.stats, study.random_stats, wears, pretrained_stats=study.pretrained_stats
+    )
+    bars = unit_figures.glasses_by_network(glasses)
+    expected = glasses.by_network()
+    assert list(bars.data[0].x) == [
+        "trained",
+        "pretrained (before fine-tuning)",
+        "random weights",
+    ]
+    assert list(bars.data[0].y) == [row["best_precision"] for row in expected.values()]
+    assert list(bars.data[1].y) == [row["units_significant"] for row in expected.values()]
 
 
 def test_explorer_labels_its_units(study):

@@ -26,25 +26,56 @@ from personality_utils.training import TrainConfig, TrainedModel
 SIZE = 64  # the smoke profile's input: conv5_3 is 4 x 4, conv4_3 8 x 8
 
 
-def _tiny_face_model(seed: int = 0) -> TrainedModel:
+def write_identity_backbone(path: Path, seed: int = 1, width_divisor: int = 16) -> Path:
+    """A fake identity-pretrained backbone file (:data:`~personality_utils.models.
+    IDENTITY_BACKBONE_FORMAT`): seeded random batch-normalised VGG features of the tiny width."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        backbone = models.VGGBackbone(width_divisor, batch_norm=True)
+    state = {
+        "format": models.IDENTITY_BACKBONE_FORMAT,
+        "features": backbone.features.state_dict(),
+        "width_divisor": width_divisor,
+        "batch_norm": True,
+        "input_size": SIZE,
+        "mean": [127.5, 127.5, 127.5],
+        "std": 64.0,
+    }
+    torch.save(state, path)
+    return path
+
+
+def _tiny_face_model(seed: int = 0, backbone_weights: str | None = None) -> TrainedModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = models.DANPlus(width_divisor=16, batch_norm=True).eval()
     config = TrainConfig(
-        kind="danplus", width_divisor=16, input_size=SIZE, batch_norm=True, device="cpu"
+        kind="danplus",
+        width_divisor=16,
+        input_size=SIZE,
+        batch_norm=True,
+        device="cpu",
+        backbone_weights=backbone_weights,
     )
     return TrainedModel(model, config, torch.full((3, SIZE, SIZE), 127.5), 64.0)
 
 
-def make_study(dataset, folder: Path, top_n: int = 50) -> unit_study.UnitStudy:
+def make_study(
+    dataset, folder: Path, top_n: int = 50, pretrained: bool = True
+) -> unit_study.UnitStudy:
     """A study of the smoke dataset's test faces with a tiny random-init DAN+ as the "trained"
-    model, its statistics cached in ``folder`` (a fake checkpoint)."""
+    model, its statistics cached in ``folder`` (a fake checkpoint); with ``pretrained`` the
+    model says it was fine-tuned from a fake identity backbone (another seeded network), so the
+    study has a pretrained network too."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "checkpoint.pt").write_bytes(b"not a model")
+    backbone = write_identity_backbone(folder / "backbone.pt") if pretrained else None
     r2 = pd.Series([0.5, 0.05, 0.3, 0.2, 0.0], index=list(TRAITS))
     scores = SimpleNamespace(mean_accuracy=0.875, metrics={"r2": r2})
     run = SimpleNamespace(
-        trained=_tiny_face_model(), checkpoint=folder, test=SimpleNamespace(all=scores)
+        trained=_tiny_face_model(backbone_weights=None if backbone is None else str(backbone)),
+        checkpoint=folder,
+        test=SimpleNamespace(all=scores),
     )
     settings = SimpleNamespace(unit_population="first_face_per_clip", model_input_size=SIZE)
     return unit_study.prepare(dataset, run, settings, top_n=top_n, seed=3)
@@ -69,11 +100,27 @@ def test_prepare_opens_the_population_and_both_networks(study, smoke_dataset):
         pd.testing.assert_frame_equal(
             study.shares[layer], semantics.region_shares(study.stats, layer, study.masks[layer])
         )
-    # the random network ranks other crops than the trained one somewhere
-    assert any(
-        not np.array_equal(study.stats.values[layer], study.random_stats.values[layer])
-        for layer in study.stats.layers
+    # the random and the pretrained network rank other crops than the trained one somewhere
+    for null in (study.random_stats, study.pretrained_stats):
+        assert any(
+            not np.array_equal(study.stats.values[layer], null.values[layer])
+            for layer in study.stats.layers
+        )
+    assert list(study.networks()) == ["trained", "pretrained", "random"]
+    pretrained = semantics.pretrained_like(study.trained)
+    expected = semantics.unit_statistics(
+        pretrained, study.crops, top_n=study.stats.top_n, iou_layers=("conv4_3", "conv5_3")
     )
+    for layer in study.stats.layers:  # the pass of the backbone before fine-tuning, cached
+        np.testing.assert_allclose(
+            study.pretrained_stats.values[layer], expected.values[layer], rtol=1e-5, atol=1e-6
+        )
+    assert (study.run.checkpoint / "units-test-first-pretrained.npz").is_file()
+    for layer in unit_study.MASK_LAYERS:
+        pd.testing.assert_frame_equal(
+            study.pretrained_shares[layer],
+            semantics.region_shares(study.pretrained_stats, layer, study.masks[layer]),
+        )
     assert study.mean_face_small.shape == (SIZE, SIZE, 3)
     assert study.mean_landmarks.max() <= SIZE
     lines = study.description().splitlines()
@@ -97,7 +144,7 @@ def test_part_cells_and_the_parts_without_any():
 
 def test_rankings_leaders_and_their_record(study):
     ranked = unit_study.rankings(study, top=5)
-    assert set(ranked) == {"trained", "random"}
+    assert list(ranked) == ["trained", "pretrained", "random"]
     table = ranked["trained"]["conv5_3"]
     assert len(table) == 5 * len(faces.REGIONS)
     # the best unit of a part has the largest N' of all units
@@ -109,8 +156,10 @@ def test_rankings_leaders_and_their_record(study):
     leaders = unit_study.leaders_table(ranked)
     assert list(leaders.columns.get_level_values(0).unique()) == [
         "conv4_3 trained",
+        "conv4_3 pretrained",
         "conv4_3 random",
         "conv5_3 trained",
+        "conv5_3 pretrained",
         "conv5_3 random",
     ]
     assert leaders[("conv5_3 trained", "mouth")].tolist() == (
@@ -120,6 +169,7 @@ def test_rankings_leaders_and_their_record(study):
     assert set(record) == {
         "units_per_region_top5",
         "units_per_region_top5_conv4_3",
+        "units_per_region_top5_pretrained",
         "units_per_region_top5_random",
     }
     mouth = table[table["region"] == "mouth"]
@@ -133,8 +183,13 @@ def test_emerged_table_has_both_layers(study):
     assert emerged.index.names == ["layer", "region"]
     pd.testing.assert_frame_equal(
         emerged.loc["conv5_3"],
-        semantics.emerged_units(study.shares["conv5_3"], study.random_shares["conv5_3"]),
+        semantics.emerged_units(
+            study.shares["conv5_3"],
+            study.random_shares["conv5_3"],
+            study.pretrained_shares["conv5_3"],
+        ),
     )
+    assert {"trained_above", "trained_above_pretrained", "pretrained_max"} <= set(emerged)
     assert (emerged["units"] == 32).all()
 
 
@@ -163,21 +218,57 @@ def test_population_check_sets_every_face_beside_the_headline(study):
         study.random_stats,
         study.masks["conv5_3"],
         unit_truth.glasses_flags(study.dataset, study.clips),
+        pretrained_stats=study.pretrained_stats,
     )
     assert check[headline].to_dict() == pytest.approx(expected, nan_ok=True)
+    for row in ("NetDissect detectors, pretrained", "glasses units (p < 0.05), pretrained"):
+        assert np.isfinite(check.loc[row]).all()
+    assert "Spearman(depth, entropy), pretrained" in check.index
 
 
 def test_measurements_feed_every_claim_of_the_chapter(study):
     cells = unit_study.part_cells(study.masks)
     emerged = unit_study.emerged_table(study)
-    spikiness = semantics.spikiness_table(study.stats, study.random_stats)
+    spikiness = semantics.spikiness_table(study.stats, study.random_stats, study.pretrained_stats)
     trend = semantics.depth_trend(spikiness)
     dissection = netdissect.dissect(
-        {"trained": study.stats, "random weights": study.random_stats}, study.shares["conv5_3"]
+        {
+            "trained": study.stats,
+            "pretrained": study.pretrained_stats,
+            "random weights": study.random_stats,
+        },
+        study.shares["conv5_3"],
     )
     wears = unit_truth.glasses_flags(study.dataset, study.clips)
-    glasses = unit_truth.glasses_units(study.stats, study.random_stats, wears)
+    glasses = unit_truth.glasses_units(
+        study.stats, study.random_stats, wears, pretrained_stats=study.pretrained_stats
+    )
     measured = unit_study.measurements(cells, emerged, spikiness, trend, dissection, glasses)
+    for key in ("entropy_depth_spearman", "deepest_entropy", "netdissect_detectors"):
+        assert list(measured[key]) == ["trained", "pretrained", "random"], key
+    assert measured["deepest_entropy"]["pretrained"] == spikiness.loc["conv5_3", "pretrained"]
+    assert measured["netdissect_detectors"]["pretrained"] == (
+        dissection.detectors["conv5_3 pretrained"].sum()
+    )
+    assert (
+        measured["glasses_units"]["pretrained"]
+        == (glasses.summary()["pretrained_units_significant"])
+    )
+    assert measured["units_above_pretrained"]["conv5_3"] == {
+        r: emerged.loc[("conv5_3", r), "trained_above_pretrained"]
+        for r in measured["units_above_random"]["conv5_3"]
+    }
+    record = unit_study.network_record(study, glasses)["networks"]
+    assert list(record) == ["trained", "pretrained", "random"]
+    for name, shares in study.network_shares().items():
+        assert record[name]["best_n_prime_share"]["conv5_3"]["mouth"] == (
+            shares["conv5_3"]["mouth"].max()
+        )
+        assert record[name]["glasses"] == glasses.by_network()[name]
+    assert (
+        record["pretrained"]["glasses"]["units_significant"]
+        == (measured["glasses_units"]["pretrained"])
+    )
     # a part without cells on a layer is not judged there
     assert set(measured["units_above_random"]["conv5_3"]) == {
         r for r in faces.REGIONS if cells.loc[r, "conv5_3"] > 0
@@ -186,7 +277,22 @@ def test_measurements_feed_every_claim_of_the_chapter(study):
     assert measured["entropy_depth_spearman"]["random"] == trend["random weights"]
     assert measured["glasses_units"]["trained"] == glasses.summary()["units_significant"]
     rows = claims.report("06_units", measured, True)
-    judged = {row["key"] for row in rows}
-    assert {"units_face_parts", "units_spikier_with_depth", "units_glasses"} <= judged
+    judged = {row["key"]: row for row in rows}
+    assert {"units_face_parts", "units_spikier_with_depth", "units_glasses"} <= set(judged)
+    assert "pretrained before fine-tuning" in judged["units_netdissect"]["evidence"]
     without = unit_study.measurements(cells, emerged, spikiness, trend, dissection)
     assert "glasses_units" not in without and "planted_cues" not in without
+
+
+def test_a_model_trained_from_random_weights_has_no_pretrained_network(smoke_dataset, tmp_path):
+    study = make_study(smoke_dataset, tmp_path / "bare", pretrained=False)
+    assert study.pretrained_stats is None and study.pretrained_shares is None
+    assert list(study.networks()) == ["trained", "random"]
+    assert list(unit_study.rankings(study, top=2)) == ["trained", "random"]
+    emerged = unit_study.emerged_table(study)
+    assert "trained_above_pretrained" not in emerged.columns
+    with pytest.raises(ValueError, match="no pretrained network"):
+        semantics.face_unit_statistics(
+            smoke_dataset, study.trained, study.run.checkpoint, network="pretrained"
+        )
+    assert "pretrained" not in unit_study.network_record(study)["networks"]

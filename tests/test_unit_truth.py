@@ -48,6 +48,21 @@ def test_glasses_units_summary_against_chance():
     more[:] = False
     more[[9, 8, 7]] = True  # 3 of 10: p = 1 / 120 per unit, 1 - (119/120)^2 < 0.05
     assert unit_truth.glasses_units(stats, stats, more).summary()["units_significant"] == 1
+    # No pretrained network: its entries are None and the description says so.
+    assert summary["pretrained_units_significant"] is None
+    assert "no pretrained network" in found.description()
+    assert list(found.by_network()) == ["trained", "random"]
+    # The network before fine-tuning, here the trained statistics under other labels.
+    found = unit_truth.glasses_units(stats, stats, more, pretrained_stats=stats)
+    summary = found.summary()
+    assert summary["pretrained_units_significant"] == summary["units_significant"] == 1
+    assert summary["pretrained_best_precision"] == summary["precision"]
+    assert list(found.by_network()) == ["trained", "pretrained", "random"]
+    assert found.by_network()["pretrained"] == {
+        "best_precision": summary["precision"],
+        "units_significant": 1,
+    }
+    assert "pretrained before fine-tuning: 1" in found.description()
 
 
 def test_cue_masks_merge_eyebrows_only_without_cells():
