@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = [
     "setup",
     "image_grid",
+    "pretraining_curves",
+    "weight_change_bars",
     "training_curves",
     "accuracy_with_intervals",
     "prediction_scatter",
@@ -783,6 +785,8 @@ def stacked_shares(shares: pd.DataFrame, title: str, yaxis_title: str) -> go.Fig
 def pretraining_curves(history: Sequence[Mapping]) -> go.Figure:
     """Identity pretraining per epoch: the training loss (cross-entropy over the identities)
     and the held-out identification accuracy (chapter 03)."""
+    import pandas as pd
+
     table = pd.DataFrame(list(history))
     figure = make_subplots(
         rows=1, cols=2, subplot_titles=("training loss", "held-out identification accuracy")
