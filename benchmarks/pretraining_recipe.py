@@ -69,9 +69,9 @@ def main() -> None:
         scored = experiments.evaluate(trained, np.asarray(valid_images), valid_meta, labels)
         r2 = " ".join(f"{scored.metrics.loc[t, 'r2']:+.2f}" for t in data.TRAITS)
         accuracy = scored.metrics.loc["mean", "accuracy"]
+        gain = accuracy - scored.constant_accuracy
         print(
-            f"{name:55s} {seconds:5.0f} {accuracy:7.4f} {accuracy - scored.constant_accuracy:+7.4f} "
-            f"{r2:>30s}",
+            f"{name:55s} {seconds:5.0f} {accuracy:7.4f} {gain:+7.4f} {r2:>30s}",
             flush=True,
         )
 

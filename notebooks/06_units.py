@@ -336,7 +336,8 @@ unit_figures.ablation_heatmap(ablation).show()
 # where the model was trained from random weights, which their evidence then says; the random
 # comparison is given beside the pretrained one either way. The glasses test has the same
 # shape: dark, high-contrast rims excite many random filters, and a face-identity network may
-# already encode glasses, so precision at N above chance is not yet evidence of learning. The ground-truth check is the strongest test on the synthetic
+# already encode glasses, so precision at N above chance is not yet evidence of learning. The
+# ground-truth check is the strongest test on the synthetic
 # set, since it asks whether the units that move a trait's prediction carry the cue that was
 # planted for that trait; it can only succeed for traits the model learned, and at the CPU
 # profile's 7x7 grid it cannot tell eyebrows from eyes. The claims below are judged by the rules

@@ -816,8 +816,11 @@ def depth_trend(table: pd.DataFrame) -> dict[str, float]:
         "trained − pretrained",
         "trained − random",
     )
+    # A constant column has no rank correlation (NaN, without SciPy's warning).
     return {
         column: float(spearmanr(depth, table[column]).statistic)
+        if np.ptp(table[column].to_numpy(dtype=float)) > 0
+        else float("nan")
         for column in columns
         if column in table.columns
     }
