@@ -111,9 +111,12 @@ if why:
 # than half of what the paper's models gain over the constant predictor (faces +0.016 MA
 # against the paper's +0.031, full frames +0.009 against +0.028): too little for the
 # interpretation chapters to read. With the same images relabelled at 10% noise the models
-# gained +0.022 to +0.025 (faces) and +0.020 (full frames); at 5% the face model's gain is
-# close to the paper's. What a model cannot learn here is then mostly what it fails to see,
-# not what no one could predict (`synthetic.NOISE_SHARE`; chapters 3–4 print the gains).
+# gained +0.022 to +0.025 (faces) and +0.020 (full frames), one training seed each. The book
+# uses 5%, keeping a little label variance that no image explains; chapters 3–4 print the gains
+# it gives over three seeds, and whether they reach the paper's. What a model cannot learn here
+# is then mostly what it fails to see, not what no one could predict (`synthetic.NOISE_SHARE`;
+# `benchmarks/noise_calibration.py` relabels the same images at any share and prints these
+# gains).
 
 # %%
 ground_truth = truth.load_ground_truth(dataset.root) if dataset.synthetic else None
