@@ -142,11 +142,7 @@ plots.training_curves({kind: run.history for kind, run in runs.items()}).show()
 # weights).
 
 # %% tags=["hide-input"]
-changes = {
-    kind: pretraining.weight_change(backbone, run.trained.model)
-    for kind, run in runs.items()
-    if backbone
-}
+changes = pretraining.weight_changes(backbone, runs)
 if changes:
     plots.weight_change_bars(changes).show()
 

@@ -46,6 +46,7 @@ __all__ = [
     "summary",
     "examples",
     "weight_change",
+    "weight_changes",
 ]
 
 #: Raise to invalidate every cached pretraining (a change in how crops are drawn or trained).
@@ -431,3 +432,11 @@ def weight_change(path: str | os.PathLike, model: nn.Module):
         after = backbone.features[index].weight.detach().cpu().float()
         change[name] = float((after - before).norm() / before.norm())
     return pd.Series(change, name="relative change")
+
+
+def weight_changes(path: str | os.PathLike | None, runs: dict) -> dict:
+    """:func:`weight_change` of each run's model (``{name: experiment}``) from the backbone at
+    ``path``; empty when the models did not start from an identity-pretrained backbone."""
+    if path is None:
+        return {}
+    return {name: weight_change(path, run.trained.model) for name, run in runs.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import numpy as np
 import pytest
@@ -86,6 +87,9 @@ def test_models_start_from_the_pretrained_backbone(backbone):
         model.backbone.conv("conv5_3").weight.mul_(2)
     change = pretraining.weight_change(backbone, model)
     assert change["conv5_3"] == pytest.approx(1.0) and change.drop("conv5_3").eq(0).all()
+    run = types.SimpleNamespace(trained=types.SimpleNamespace(model=model))
+    assert pretraining.weight_changes(backbone, {"danplus": run})["danplus"].equals(change)
+    assert pretraining.weight_changes(None, {"danplus": run}) == {}  # not from a pretraining
 
 
 def test_a_backbone_of_another_width_is_refused_with_the_file_named(backbone):
