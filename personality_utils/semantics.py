@@ -1,7 +1,9 @@
 """What the units detect (chapter 06; chapter 07 reuses its statistics): peak locations and N'
 per face part (Figs. 9-10), layer spikiness, NetDissect IoU, attribute units such as glasses
-(Fig. 11), the units' top images and maps (Fig. 7), the random-network null, the unit studies
-of a dataset's face crops, and the planted-cue checks through the model's linear head.
+(Fig. 11), the units' top images and maps (Fig. 7), the two nulls (the network before
+fine-tuning, :func:`pretrained_like`, first; a random network of the same shape,
+:func:`random_like`, second), the unit studies of a dataset's face crops, and the planted-cue
+checks through the model's linear head.
 
 Everything here reads :class:`~personality_utils.units.UnitStats` from the one streaming pass.
 """
