@@ -43,6 +43,13 @@ INPUT_MEANS: dict[str, str] = {
 }
 
 
+def _log_rates(start: float, end: float, length: int) -> np.ndarray:
+    """``length`` learning rates log-spaced from ``start`` to ``end`` (``[start]`` for one)."""
+    if length == 1:
+        return np.array([start])
+    return np.logspace(math.log10(start), math.log10(end), length)
+
+
 @dataclass
 class TrainConfig:
     """How one model is trained. The defaults are the authors' recipe (REFERENCE.md: their
@@ -116,9 +123,7 @@ class TrainConfig:
     def learning_rates(self) -> np.ndarray:
         """One learning rate per epoch (see ``lr_start, lr_end, lr_schedule_length``)."""
         length = self.epochs if self.lr_schedule_length is None else self.lr_schedule_length
-        if length == 1:
-            return np.full(self.epochs, self.lr_start)
-        values = np.logspace(math.log10(self.lr_start), math.log10(self.lr_end), length)
+        values = _log_rates(self.lr_start, self.lr_end, length)
         return values[np.minimum(np.arange(self.epochs), length - 1)]
 
 
@@ -158,9 +163,7 @@ class IdentityPretraining:
 
     def learning_rates(self) -> np.ndarray:
         """One learning rate per epoch."""
-        if self.epochs == 1:
-            return np.array([self.lr_start])
-        return np.logspace(math.log10(self.lr_start), math.log10(self.lr_end), self.epochs)
+        return _log_rates(self.lr_start, self.lr_end, self.epochs)
 
 
 @dataclass(frozen=True)
