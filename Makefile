@@ -18,7 +18,8 @@ CORES := $(shell nproc 2>/dev/null || echo 2)
 LANE_THREADS := $(shell echo $$(( ($(CORES) + 1) / 2 )))
 LANES := $(if $(filter 1,$(CORES)),1,2)
 
-.PHONY: book test lint install data models notebooks html clean dry-run real-clips
+.PHONY: book test lint install data backbone prepared models notebooks html clean dry-run \
+	real-clips
 
 install: $(STAMP)
 
@@ -34,22 +35,34 @@ data: $(STAMP)
 	$(PY) -m personality_utils prepare --profile $(PROFILE) 2>&1 | grep -v "frames + faces"; \
 	echo "== data: $$(( $$(date +%s) - start )) s"
 
-# The CPU profiles' backbone pretrained on synthetic identities (their VGG-Face; every core,
-# skipped when BACKBONE_WEIGHTS is given), then
-# the models of chapters 03-07 (DAN+ and the profile's CAM model on frames and on faces, and DAN+
-# again for each further training seed of the profile), trained before the notebooks, which then
-# reload the finished checkpoints from the same folders (run_experiment). The list is
-# `python -m personality_utils training-plan`; it is shared by two lanes side by side, each with
-# half the cores: on the 2-core CI machine two 1-thread trainings do 251 images/s together where
-# one 2-thread training does 171 (benchmarks/train_throughput.py with and without
-# OMP_NUM_THREADS=1). Each lane's progress goes to .cache/logs/; its scores are printed, its log
-# too if it fails.
-models: data
-	@set -o pipefail; mkdir -p $(PERSONALITY_UTILS_CACHE)/logs; start=$$(date +%s); \
-	$(if $(BACKBONE_WEIGHTS),,$(PY) -m personality_utils pretrain --profile $(PROFILE) \
+# The CPU profiles' backbone pretrained on synthetic identities (their VGG-Face; nothing to do
+# when BACKBONE_WEIGHTS is given). Its progress goes to .cache/logs/.
+backbone: $(STAMP)
+	@$(if $(BACKBONE_WEIGHTS),true,set -o pipefail; mkdir -p $(PERSONALITY_UTILS_CACHE)/logs; \
+	start=$$(date +%s); \
+	$(PY) -m personality_utils pretrain --profile $(PROFILE) \
 		2>$(PERSONALITY_UTILS_CACHE)/logs/pretrain-$(PROFILE).log \
 		|| { tail -n 20 $(PERSONALITY_UTILS_CACHE)/logs/pretrain-$(PROFILE).log; exit 1; }; \
-	echo "== pretraining: $$(( $$(date +%s) - start )) s";) \
+	echo "== pretraining: $$(( $$(date +%s) - start )) s")
+
+# The data and the backbone need nothing from each other, so they are made side by side, the
+# pretraining with one thread: on the 2-core CI machine its bfloat16 steps run as fast on one
+# thread as on two (benchmarks/train_throughput.py), and the data stage takes the rest.
+prepared: $(STAMP)
+	@start=$$(date +%s); \
+	OMP_NUM_THREADS=$(LANE_THREADS) $(MAKE) --no-print-directory -j2 data backbone \
+		|| exit 1; echo "== data and pretraining side by side: $$(( $$(date +%s) - start )) s"
+
+# Then the models of chapters 03-07 (DAN+ and the profile's CAM model on frames and on faces, and
+# DAN+ again for each further training seed of the profile), trained before the notebooks, which
+# then reload the finished checkpoints from the same folders (run_experiment). The list is
+# `python -m personality_utils training-plan`; it is shared by two lanes side by side, each with
+# half the cores: on the 2-core CI machine a 1-thread training does 273 images/s in bfloat16
+# where a 2-thread one does 246, so two side by side do twice as much (benchmarks/
+# train_throughput.py with and without OMP_NUM_THREADS=1). Each lane's progress goes to
+# .cache/logs/; its scores are printed, its log too if it fails.
+models: prepared
+	@set -o pipefail; mkdir -p $(PERSONALITY_UTILS_CACHE)/logs; start=$$(date +%s); \
 	threads=$(LANE_THREADS); \
 	lane() { \
 		log=$(PERSONALITY_UTILS_CACHE)/logs/train-$(PROFILE)-lane$$1.log; : > $$log; \

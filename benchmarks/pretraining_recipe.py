@@ -3,6 +3,11 @@ weights and from the pretrained backbone with several fine-tuning recipes, and p
 validation scores side by side (the choice is made on validation, never on test).
 
     .venv/bin/python benchmarks/pretraining_recipe.py [--source faces] [--variants a b ...]
+        [--training-seed 0]
+
+Each variant changes the profile's recipe (the CPU profiles' own is full rate, 1e-3 to 1e-4
+over 5 epochs); the profile's arithmetic (bfloat16 where native) and threads (OMP_NUM_THREADS)
+apply.
 
 The pretraining itself is the profile's (cached, as ``make models`` leaves it); its held-out
 identification accuracy and time are printed first.
@@ -25,6 +30,10 @@ VARIANTS = {
     "pretrained, backbone at 0.3 of the rate, 5 epochs": dict(backbone_lr_scale=0.3),
     "pretrained, backbone at 0.1 of the rate, 5 epochs": dict(backbone_lr_scale=0.1),
     "pretrained, backbone at 0.3 of the rate, 3 epochs": dict(backbone_lr_scale=0.3, epochs=3),
+    "pretrained, full rate, 1e-3 to 1e-5 over 5 epochs": dict(lr_end=1e-5),
+    "pretrained, full rate, 1e-3 to 1e-4 over 5 epochs": dict(lr_end=1e-4),
+    "pretrained, full rate, 1e-3 to 1e-5 over 7 epochs": dict(lr_end=1e-5, epochs=7),
+    "pretrained, full rate, 1e-3 to 1e-4 over 3 epochs": dict(lr_end=1e-4, epochs=3),
 }
 
 
@@ -33,6 +42,7 @@ def main() -> None:
     parser.add_argument("--source", default="faces", choices=["frames", "faces"])
     parser.add_argument("--profile", default="default")
     parser.add_argument("--variants", nargs="*", default=None, help="indices into VARIANTS")
+    parser.add_argument("--training-seed", type=int, default=0)
     arguments = parser.parse_args()
     profile = get_profile(arguments.profile)
     started = time.perf_counter()
@@ -56,7 +66,9 @@ def main() -> None:
     for name, changes in chosen:
         changes = dict(changes)
         weights = str(path) if changes.pop("pretrained", True) else None
-        config = training.config_for(profile, "danplus", weights, "cpu", 0, arguments.source)
+        config = training.config_for(
+            profile, "danplus", weights, "cpu", arguments.training_seed, arguments.source
+        )
         config = dataclasses.replace(config, **changes)
         started = time.perf_counter()
         trained = training.train_model(

@@ -432,7 +432,8 @@ def perturbation_curves(
             chunk = slice(start, start + batch_size)
             first = ranks_t[chunk] < int(count)
             keep = ~first if mode == "deletion" else first
-            out = forward(inputs[chunk] * keep.to(inputs.dtype))
+            masked = inputs[chunk] * keep.to(inputs.dtype)
+            out = forward(masked.contiguous(memory_format=torch.channels_last))
             picked = out.gather(1, targets_t[chunk, None])[:, 0]
             curves[chunk, step] = picked.float().cpu().numpy()
         if end is not None:

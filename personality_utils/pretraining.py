@@ -34,6 +34,7 @@ from .models import (
     read_identity_backbone,
 )
 from .profiles import IdentityPretraining, Profile, get_profile
+from .training import autocast, resolved_precision
 
 __all__ = [
     "PRETRAINING_VERSION",
@@ -182,6 +183,7 @@ def _key(profile: Profile) -> dict:
         "width_divisor": recipe.width_divisor,
         "batch_norm": recipe.batch_norm,
         "input_size": recipe.input_size,
+        "precision": recipe.precision,
         "face_size": profile.face_size,
         "frame_size": list(profile.synthetic_frame_size),
     }
@@ -216,8 +218,9 @@ def _split(settings: IdentityPretraining) -> np.ndarray:
 
 
 def _normalise(images: np.ndarray, mean: torch.Tensor, std: float) -> torch.Tensor:
+    """Channels-last float batches, as :func:`~personality_utils.training.train_model` feeds."""
     tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    return (tensor - mean.view(1, 3, 1, 1)) / std
+    return ((tensor - mean.view(1, 3, 1, 1)) / std).contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -277,6 +280,9 @@ def pretrain(
         recipe = profile.recipe
         torch.manual_seed(settings.seed)
         model = IdentityNet(settings.identities, recipe.width_divisor, recipe.batch_norm)
+        model = model.to(memory_format=torch.channels_last)
+        device = torch.device("cpu")
+        precision = resolved_precision(recipe.precision, device)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr_start)
         rates = settings.learning_rates()
         history: list[dict] = []
@@ -311,7 +317,9 @@ def pretrain(
                 inputs = torch.where(flip.view(-1, 1, 1, 1), inputs.flip(-1), inputs)
                 target = torch.from_numpy(train_labels[index]).long()
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_function(model(inputs), target)
+                with autocast(precision, device):
+                    outputs = model(inputs)
+                loss = loss_function(outputs.float(), target)
                 loss.backward()
                 optimizer.step()
                 running += float(loss.detach()) * len(index)
@@ -326,6 +334,7 @@ def pretrain(
                         model, images[held_out], labels[held_out], mean, std
                     ),
                     "seconds": time.perf_counter() - started,
+                    "precision": precision,
                 }
             )
             payload = {
