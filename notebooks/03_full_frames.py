@@ -55,7 +55,16 @@ seed = 0  # seed of the synthetic set and of the training
 backbone_weights = None  # a VGG-Face .pth, "imagenet", or None: the profile's own start
 
 # %%
-from personality_utils import data, experiments, paper, plots, pretraining, session, stats
+from personality_utils import (
+    data,
+    experiments,
+    paper,
+    plots,
+    pretraining,
+    session,
+    stats,
+    training,
+)
 
 chapter = session.start("03_full_frames", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
@@ -135,7 +144,8 @@ runs = {"danplus": seed_runs.first, "cam": chapter.experiment("frames", settings
 for kind, run in runs.items():
     print(
         f"{kind}: {len(run.history)} epochs, {run.history['seconds'].sum():.0f} s of training "
-        f"(checkpoint {run.checkpoint.name}, from {experiments.pretrained_from(run.config)})"
+        f"in {training.history_precision(run.history)} (checkpoint {run.checkpoint.name}, "
+        f"from {experiments.pretrained_from(run.config)})"
     )
 
 # %% tags=["hide-input"]

@@ -29,6 +29,7 @@ from .training import (
     TrainedModel,
     clip_predictions,
     config_for,
+    history_precision,
     load_trained,
     predict,
     train_model,
@@ -532,6 +533,7 @@ def results_record(experiment: Experiment, split: str = "test") -> dict:
         "config": experiment.config.to_dict(),
         "pretrained_from": pretrained_from(experiment.config),
         "epochs_seconds": float(experiment.history["seconds"].sum()),
+        "precision": history_precision(experiment.history),
     }
     if scores.identity_disjoint is not None:
         record["identity_disjoint"] = {

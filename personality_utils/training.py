@@ -43,6 +43,7 @@ __all__ = [
     "euclidean_loss",
     "learning_rates",
     "native_bfloat16",
+    "history_precision",
     "resolved_precision",
     "autocast",
     "mean_image",
@@ -113,6 +114,16 @@ def autocast(precision: str, device: torch.device):
     if resolved_precision(precision, device) == "bfloat16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def history_precision(history) -> str:
+    """The arithmetic a model was trained in, from its per-epoch history (records or a
+    DataFrame): ``"bfloat16"``, ``"float32"``, both joined when a resumed run changed machine,
+    or ``"unrecorded"`` for checkpoints written before it was recorded."""
+    rows = history.to_dict("records") if hasattr(history, "to_dict") else list(history)
+    found = {row.get("precision") for row in rows}
+    found = sorted(value for value in found if isinstance(value, str))
+    return " and ".join(found) if found else "unrecorded"
 
 
 def learning_rates(config: TrainConfig) -> np.ndarray:

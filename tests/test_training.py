@@ -167,6 +167,10 @@ def test_precision_is_resolved_recorded_and_checked(monkeypatch):
     config = training.TrainConfig(**{**TINY, "epochs": 1, "precision": "bfloat16"})
     trained = training.train_model(config, images, targets, progress=False)
     assert trained.history[0]["precision"] == "bfloat16"
+    assert training.history_precision(pd.DataFrame(trained.history)) == "bfloat16"
+    assert training.history_precision([{"epoch": 1}]) == "unrecorded"
+    mixed = [{"precision": "float32"}, {"precision": "bfloat16"}]
+    assert training.history_precision(mixed) == "bfloat16 and float32"
     # Trained channels-last, handed back in the usual layout (hooks and views downstream).
     conv = next(m for m in trained.model.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous()
