@@ -37,7 +37,7 @@ import torch
 from ._lazy import lazy_module
 from .data import TRAITS
 from .stats import N_RESAMPLES, bootstrap_interval, estimate, people
-from .training import predict
+from .training import autocast, predict
 
 pd = lazy_module("pandas")
 
@@ -569,7 +569,12 @@ def deletion_insertion(
         "centre prior": pixel_orders(np.broadcast_to(centre_prior(size), full.shape), rng),
     }
     fractions = np.linspace(0.0, 1.0, steps + 1)
-    forward = trained.model.eval().logits
+    model = trained.model.eval()
+
+    def forward(batch: torch.Tensor) -> torch.Tensor:
+        with autocast(trained.config.precision, batch.device):  # as predict() scores it
+            return model.logits(batch).float()
+
     curves, rows, ends = {}, [], {}
     for mode in ("deletion", "insertion"):
         for order, pixels in orders.items():
