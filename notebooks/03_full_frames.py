@@ -92,7 +92,8 @@ chapter.compare_with_authors()
 #   synthetic identities, its own small VGG-Face (section 3.0), with batch normalisation after
 #   each convolution, input standardised by the pretraining crops' channel means and pixel
 #   standard deviation, Adam, no weight decay, and learning rates log-spaced from 1e-3 to 1e-4
-#   over the 5 fine-tuning epochs, for every layer as the authors did: without these a narrow
+#   over 4 fine-tuning epochs (a fifth adds a few thousandths of MA and breaks the 15-minute
+#   build), for every layer as the authors did: without these a narrow
 #   VGG-16 barely leaves the constant predictor in a few epochs (a schedule that fell to 1e-5
 #   spent its last epochs at rates too small to learn the expressions, and left the face
 #   models' validation gain at about two thirds: `benchmarks/pretraining_recipe.py` prints
