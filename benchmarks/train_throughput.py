@@ -5,12 +5,13 @@
 
 Random uint8 batches in the store's layout go through the same preparation as training (resize,
 normalisation, flip on the device, channels-last batches, the recipe's arithmetic: bf16
-autocast where ``precision`` resolves to it, see ``training.resolved_precision``). On the 2-core
-CI CPU (AMX), 1/8-width DAN+ at 112 px: float32 155 images/s on one thread (111 before batches
-went channels-last), bf16 273; on two threads 188 and 246, so the book trains two 1-thread models
-side by side. On CUDA it also prints the fraction of the physical limit: about 92 GFLOP per
-training image for the full-width VGG-16 at 224 (3 x 30.7 GFLOP forward), scaled by width² and
-input area, against the dense bf16 peak given with --peak-tflops (H100 SXM about 990).
+autocast where ``precision`` resolves to it, see ``training.resolved_precision``; inference
+too, as ``predict`` runs). On the 2-core CI CPU (AMX), 1/8-width DAN+ at 112 px, training:
+float32 156 images/s on one thread, 187 on two; bfloat16 249 on one, 250 on two, so the book
+trains two 1-thread models side by side. On CUDA it also prints the fraction of the physical
+limit: about 92 GFLOP per training image for the full-width VGG-16 at 224 (3 x 30.7 GFLOP
+forward), scaled by width² and input area, against the dense bf16 peak given with
+--peak-tflops (H100 SXM about 990).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def main() -> None:
         index = rng.integers(0, len(images), size=batch)
         inputs = warm.prepare(images[np.sort(index)], device)
         inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with training.autocast(precision if train else "float32", device):  # as predict()
+        with training.autocast(precision, device):  # predict() too runs in it
             if train:
                 loss = training.euclidean_loss(
                     model(inputs).float(), torch.as_tensor(targets[index], device=device)

@@ -99,7 +99,7 @@ chapter.compare_with_authors()
 #   models' validation gain at about two thirds: `benchmarks/pretraining_recipe.py` prints
 #   both);
 # * the training steps run in bfloat16 where the CPU has native bfloat16 units (AMX on the CI
-#   machine: 1.8 times the float32 speed), float32 elsewhere, with the weights kept in float32;
+#   machine: 1.6 times the float32 speed), float32 elsewhere, with the weights kept in float32;
 # * 5 frames per clip and more, shorter clips: labels are per clip, so on a fixed budget of
 #   images, clip diversity is what a model generalises from.
 

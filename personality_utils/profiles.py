@@ -348,8 +348,8 @@ PROFILES: dict[str, Profile] = {
     # --training-seed). 4 epochs, not 5, for the 15-minute budget: over seeds 0-2, test MA
     # gain faces +0.033 and full frames +0.023 at 4 epochs, +0.036 and +0.028 at 5 (the 5-epoch
     # book run of a0bccae; 4: the same script, --variants 9). Training steps run in bfloat16
-    # where the CPU computes it natively (2-core CI machine: 273 images/s on one thread against
-    # 155 in float32).
+    # where the CPU computes it natively (2-core CI machine: 249 images/s on one thread against
+    # 156 in float32, benchmarks/train_throughput.py).
     "default": Profile(
         name="default",
         synthetic_clips={"train": 700, "validation": 150, "test": 150},
