@@ -45,9 +45,9 @@ backbone: $(STAMP)
 		|| { tail -n 20 $(PERSONALITY_UTILS_CACHE)/logs/pretrain-$(PROFILE).log; exit 1; }; \
 	echo "== pretraining: $$(( $$(date +%s) - start )) s")
 
-# The data and the backbone need nothing from each other, so they are made side by side, the
-# pretraining with one thread: on the 2-core CI machine its bfloat16 steps run as fast on one
-# thread as on two (benchmarks/train_throughput.py), and the data stage takes the rest.
+# The data and the backbone need nothing from each other, so they are made side by side, each
+# with half the cores' threads (one on the 2-core CI machine, where bfloat16 steps run as fast on
+# one thread as on two: benchmarks/train_throughput.py); the data stage's pool takes the rest.
 prepared: $(STAMP)
 	@start=$$(date +%s); \
 	OMP_NUM_THREADS=$(LANE_THREADS) $(MAKE) --no-print-directory -j2 data backbone \

@@ -342,12 +342,11 @@ PROFILES: dict[str, Profile] = {
     # synthetic identities (the CPU VGG-Face) and fine-tuned at the full rate: on validation,
     # faces, a backbone at 0.3 of the rate gave MA +0.005 over the constant where the full rate
     # gave +0.014 (benchmarks/pretraining_recipe.py, at the earlier 0.3 label noise). Its rates
-    # fall from 1e-3 to 1e-4: falling to 1e-5 over 5 epochs, the last epochs learned little;
-    # the face models' validation gain over the constant was +0.017 (seed 1) and +0.009
-    # (seed 2) where 1e-4 gave +0.025 and +0.015 (same script, --variants 5 6 and
-    # --training-seed). 4 epochs, not 5, for the 15-minute budget: over seeds 0-2, test MA
-    # gain faces +0.033 and full frames +0.023 at 4 epochs, +0.036 and +0.028 at 5 (the 5-epoch
-    # book run of a0bccae; 4: the same script, --variants 9). Training steps run in bfloat16
+    # fall from 1e-3 to 1e-4: falling to 1e-5 over 5 epochs, the last epochs learned little
+    # (validation, faces: the same script, --variants 5 6, per --training-seed). 4 epochs, not
+    # 5, for the 15-minute budget: the book's 5-epoch run (commit a0bccae) gained about 0.003
+    # (faces) and 0.005 (full frames) more test MA over three seeds than chapters 03-04 now
+    # print. Training steps run in bfloat16
     # where the CPU computes it natively (2-core CI machine: 249 images/s on one thread against
     # 156 in float32, benchmarks/train_throughput.py).
     "default": Profile(

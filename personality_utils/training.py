@@ -9,6 +9,7 @@ with the same result as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -109,8 +110,6 @@ def resolved_precision(precision: str, device: torch.device) -> str:
 
 def autocast(precision: str, device: torch.device):
     """The context a training step runs its forward pass in: bfloat16 autocast, or none."""
-    import contextlib
-
     if resolved_precision(precision, device) == "bfloat16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
