@@ -58,7 +58,16 @@ top_n = 50  # videos (or frames) per trait with the highest prediction (the pape
 n_boot = 2000  # bootstrap resamples of clips
 
 # %%
-from personality_utils import cam_checks, cam_study, causal, explorers, plots, session
+from personality_utils import (
+    cam,
+    cam_checks,
+    cam_study,
+    causal,
+    experiments,
+    explorers,
+    plots,
+    session,
+)
 
 chapter = session.start("05_cam", profile, data_root, device, seed, backbone_weights)
 settings = chapter.settings
@@ -143,17 +152,23 @@ plots.threshold_curves(study.threshold_curve(headline), cam_study.PAPER_FIGURES)
 # ## 5.3 What a map that ignores the image would score
 #
 # The faces of First Impressions sit near the middle of the frame, and so do the synthetic
-# ones. A map that always peaks at the centre (a Gaussian, σ = a quarter of the side), a
-# random map at the CAM's resolution, and the share of the frame the box covers (what an
-# activated region placed at random would get on average) are scored on the same frames. The
-# paper's conclusion needs the CAM well above these, not just above 0.5. The pointing game
+# ones. A map that always peaks at the centre (a Gaussian, σ = a quarter of the side), the
+# dataset's *face-location prior* (for every pixel, the share of training frames whose face box
+# covers it: a map that knows where faces usually are and nothing about the frame at hand, the
+# strongest image-blind baseline), a random map at the CAM's resolution, and the share of the
+# frame the box covers (what an activated region placed at random would get on average) are
+# scored on the same frames. The paper's conclusion needs the CAM well above these, not just
+# above 0.5. The pointing game
 # (is the map's maximum inside the box) and the energy in the box (share of positive mass
 # inside it) do not depend on a threshold. DAN+ (chapter 3's model, reloaded) is mapped with
 # Grad-CAM and LayerCAM on the frames it predicts highest.
 
 # %%
 danplus = cam_checks.danplus_maps(study, chapter.experiment("frames"))
-baselines = cam_checks.baselines(study, headline, danplus, n_boot, seed)
+face_prior = cam_checks.face_location_prior(
+    cam.store_boxes(chapter.dataset.store("train")), study.size
+)
+baselines = cam_checks.baselines(study, headline, danplus, n_boot, seed, face_prior)
 print(baselines.description())
 baselines.table().round(3)
 
@@ -186,9 +201,20 @@ print(agreement.description())
 # are destroyed; a map that stays the same is showing the input's structure (edges, the face
 # itself), not what was learned. Below: the Spearman correlation of the maps with the trained
 # ones, and their mean face overlap, after randomising the head, then conv5_3, conv5_2, …
+#
+# The rank correlation can hardly fail here: with a global-average-pooling + linear head, the
+# map is a weighted sum of conv5_3's channels, and new head weights alone reorder it. The
+# question that matters for this chapter is Adebayo et al.'s own: do the randomised network's
+# maps still overlap the face *as much as* the trained model's? If they do, the paper's overlap
+# statistic is measuring the input (faces sit where they sit) rather than what the network
+# learned. The claim below reads the paired difference, on the same frames, of the trained
+# maps' overlap and the fully randomised network's, with people resampled.
 
 # %%
-randomisation = cam_checks.randomisation(study, headline, runs["frames"].trained, danplus, seed)
+randomisation = cam_checks.randomisation(
+    study, headline, runs["frames"].trained, danplus, seed, n_boot
+)
+print(randomisation.description())
 randomisation.overlap_table().round(3)
 
 # %% tags=["hide-input"]
@@ -231,7 +257,7 @@ plots.measure_bars(
 
 # %%
 r2 = runs["frames"].test.all.metrics["r2"]
-truth = cam_checks.ground_truth(study, headline, chapter.dataset, r2)
+truth = cam_checks.ground_truth(study, headline, chapter.dataset, r2, n_boot, seed)
 print(truth.description() if truth else "real data: no planted ground truth")
 truth.table.round(3) if truth else None
 
@@ -310,7 +336,19 @@ plots.perturbation_curves(tests.perturbation.mean_curves()).show()
 # lies inside a margin, never because a test failed to find a difference.
 
 # %%
-measurements = cam_study.measurements(headline, baselines, randomisation, parts, truth, tests)
+instruments = experiments.model_instruments(
+    chapter.dataset, {"model gain": runs["frames"], "face model gain": runs["faces"]}, seed
+)
+measurements = cam_study.measurements(
+    headline,
+    baselines,
+    randomisation,
+    parts,
+    truth,
+    tests,
+    instruments,
+    experiments.trait_r2(runs["frames"]),
+)
 record = cam_study.results_record(
     study, settings.cam_kind, headline, check, baselines, randomisation, parts, truth, tests
 )

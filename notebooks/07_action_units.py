@@ -71,9 +71,11 @@ from personality_utils import (
     au_table2,
     au_traits,
     au_units,
+    experiments,
     plots,
     semantics,
     session,
+    unit_emergence,
 )
 
 chapter = session.start("07_action_units", profile, data_root, device, seed, backbone_weights)
@@ -255,8 +257,17 @@ plots.grouped_bars(
 
 
 # %%
+seed_runs = chapter.seed_runs("faces")  # the CNN's gain is the mean over its training seeds
 comparison = au_traits.compare_au_model(
-    dataset, run.test.all, au_source, alphas, openface_dir, study.landmark_reference, n_boot, seed
+    dataset,
+    run.test.all,
+    au_source,
+    alphas,
+    openface_dir,
+    study.landmark_reference,
+    n_boot,
+    seed,
+    cnn_seeds=seed_runs.predictions("test"),
 )
 print(comparison.describe())
 comparison.accuracy_table.astype(float).round(4)
@@ -327,13 +338,45 @@ agreement[au_source].round(3)
 # prediction and against the face CNN's gain over it, and on the synthetic set the estimator and
 # the model's coefficients against the planted truth.
 
+# %% [markdown]
+# The claims need intervals where the table above gives points: the lip-corner AUs' lead over
+# the others (Table 2's model, people resampled), and the trained units against the network
+# before fine-tuning (the face model once per fine-tuning seed against the network it was
+# fine-tuned from, else random weights; people and seeds resampled), both from chapter 6's
+# dense passes over the same crops (cached beside each checkpoint).
+
 # %%
+networks = unit_emergence.dense_networks(dataset, seed_runs.runs, settings.unit_population)
+table2_intervals = au_table2.intervals(study, networks, n_boot, seed)
+print(
+    "best lip-corner AU's k/N minus the best other AU's: "
+    + ", ".join(
+        f"{source} {gap['value']:+.3f} [{gap['low']:+.3f}, {gap['high']:+.3f}]"
+        for source, gap in table2_intervals.lip_corner_gap.items()
+    )
+)
+gap = table2_intervals.best_k_gap
+print(
+    f"mean best k/N, trained minus {table2_intervals.null}: {gap['value']:+.3f} "
+    f"[{gap['low']:+.3f}, {gap['high']:+.3f}]; levels "
+    + ", ".join(f"{k} {v:.3f}" for k, v in table2_intervals.best_k_levels.items())
+)
+
+# %%
+tracking, source_check = au_estimator.source_check(estimator, au_source, n_boot, seed)
+instruments = experiments.model_instruments(dataset, {"model gain": run}, seed)
+if source_check is not None:
+    instruments["AU source"] = source_check
+    print(source_check["what"], "->", source_check["status"])
 measurements = {
-    **au_table2.measurements(table2, checks, links, au_source),
-    **comparison.measurements(),
+    **au_table2.measurements(table2, checks, links, au_source, table2_intervals),
+    **comparison.measurements(n_boot, seed),
+    "instruments": instruments,
+    "trait_r2": experiments.trait_r2(run),
 }
-if estimator is not None:
-    measurements["estimator_r"] = float(estimator.visible["dlib landmarks, per frame"].mean())
+if tracking is not None:
+    measurements["estimator_r"] = tracking
+    measurements["estimator_bar"] = au_estimator.TRACKING_BAR
 record = {
     **study.record(),
     **au_table2.record(table2, checks, links),

@@ -29,14 +29,27 @@
 # figure beside ours and beside the baseline that the claim must beat on the same data, the
 # rule, and the verdict.
 #
-# **How to read it.** Verdicts are *held*, *did not hold*, *inconclusive* (an interval straddles
-# the bar: the data cannot decide) and *not testable here* (no data for it, or a claim that needs
-# something this book does not have). The paper's figures come from the real First Impressions
-# test set. Ours come from whatever data each chapter ran on, named in every row: on the
-# synthetic planted-signal set, the rows whose answer the planted weights decide are marked
-# "check of the method (planted)": they say whether a *method* recovers a cause that is known to
-# be there, not what the paper's network does on real people. A chapter that has not been run
-# shows its rows as "not run".
+# **How to read it.** Every row carries its evidence as data (an estimate with its 95% interval,
+# or a test's p and q; the bar it is judged against; the smallest effect of interest; the
+# instruments it rests on), and one function derives the verdict from those fields
+# (`personality_utils.verdicts.derive`), with one meaning everywhere:
+#
+# * *held*: the evidence shows the claimed effect (the interval lies past the bar, or q < 0.05);
+# * *did not hold*: the evidence shows its absence or its opposite (the interval lies on the
+#   wrong side of the bar, or inside the margin of no effect of interest);
+# * *inconclusive*: neither; a test that misses significance is inconclusive, never "did not
+#   hold", and its row gives the smallest effect it could have detected;
+# * *not testable here*: no data, or an instrument the claim rests on failed its own check (the
+#   AU source against the planted AUs, dlib's detection rate, the model's gain over the
+#   constant, a trait's test R² below 0.1); the row names the instrument and its figure.
+#
+# The paper's figures come from the real First Impressions test set. Ours come from whatever data
+# each chapter ran on, named in every row. Rows are of three kinds, counted apart: a *finding*
+# (nothing the generator planted decides it), a *check of the method (planted)* (on the
+# synthetic set the generator's planted weights decide its answer, computed from them: it says
+# whether a method recovers a cause known to be there, not what the paper's network does on real
+# people) and a *check of an instrument*. A chapter that has not been run shows its rows as
+# "not run".
 
 # %% tags=["parameters"]
 profile = "default"  # the profile the chapters are expected to have run with (checked below)
@@ -84,7 +97,9 @@ plots.table1_figure(table1).show()
 
 # %%
 records = summary.evaluate_claims(chapters)
-print(", ".join(f"{verdict}: {n}" for verdict, n in summary.verdict_counts(records).items()))
+summary.reading_counts(records)
+
+# %%
 summary.claims_frame(records)
 
 # %% [markdown]
@@ -101,6 +116,26 @@ print("\n".join(summary.evidence_lines(records, width=80)))
 
 # %% tags=["hide-input"]
 plots.claims_figure(records).show()
+
+# %% [markdown]
+# ## 8.3 The paper's instrument against the causal tests
+#
+# The paper reads where the model looks from the CAM's overlap with the face box. Chapter 5 also
+# asks the model itself, by hiding regions and watching the outputs. Where the two answer the
+# same question differently, the ground truth of the synthetic set says which one to believe
+# (on real data nothing can):
+
+# %%
+print("\n".join(summary.disagreements(records)))
+
+# %% [markdown]
+# How much of each trait's planted signal a model can read outside the face: through the poster,
+# and through who the person is (glasses are drawn per person, with the person's room and shirt,
+# which recur across the splits as people do in First Impressions). Only traits with little of
+# either count as face-driven in chapter 5's causal tests.
+
+# %%
+summary.outside_face_table(chapters)
 
 # %% [markdown]
 # ## What held

@@ -17,11 +17,14 @@ import pandas as pd
 from . import au_units, images, paper, stats
 from .aus import AU_COLUMNS
 from .stats import N_RESAMPLES
+from .verdicts import ALPHA
 
 __all__ = [
     "PAPER_AUS",
     "Table2",
     "Table2Checks",
+    "Table2Intervals",
+    "intervals",
     "checks",
     "headline",
     "log_p",
@@ -37,8 +40,7 @@ __all__ = [
 ]
 
 #: The AUs the paper finds a unit for (Table 2's significant rows).
-PAPER_AUS = ("AU12", "AU15", "AU23")
-ALPHA = 0.05
+PAPER_AUS = paper.TABLE2_SIGNIFICANT
 
 
 @dataclass
@@ -308,41 +310,150 @@ def region_links(
     return agreement, summary
 
 
-def measurements(
-    table2: Table2, checks: Table2Checks, links: pd.DataFrame, au_source: str
-) -> dict[str, Any]:
-    """What :mod:`~personality_utils.claims` judges of Table 2 (chapter 07): the AUs tested and
-    those significant (BH q < 0.05) at each level, the paper's AUs' q, the mean best k of the
-    trained, the pretrained (before fine-tuning, when there is one) and the random network, the
-    best-matched AUs, and the face-part links (``links``,
-    the summary of :func:`region_links`)."""
-    measured = table2.measured
-    frame_q, clip_q = checks.frames["q_bh"], checks.clip_q
+@dataclass
+class Table2Intervals:
+    """Table 2's comparisons with intervals over people (:func:`intervals`).
+
+    Attributes:
+        lip_corner_gap: Per source (``measured``, ``planted`` on the synthetic set), the best
+            lip-corner AU's k/N minus the best other AU's (the Table 2 model, people resampled).
+        best_k_gap: The mean best k/N over the measured AUs, the trained networks (one per
+            fine-tuning seed) minus the null (the network before fine-tuning, else random
+            weights), people and seeds resampled.
+        best_k_levels: Each network group's mean best k/N.
+        null: Which null.
+    """
+
+    lip_corner_gap: dict[str, dict]
+    best_k_gap: dict
+    best_k_levels: dict[str, float]
+    null: str
+
+
+def intervals(study, networks, n_boot: int = N_RESAMPLES, seed: int = 0) -> Table2Intervals:
+    """Table 2's lip-corner and trained-against-null comparisons, each with an interval:
+    every statistic recomputed on people draws of the population from the networks' dense
+    passes (:func:`~personality_utils.unit_emergence.dense_networks`).
+
+    Args:
+        study: The :class:`~personality_utils.au_study.AUStudy` (its population's AUs, and the
+            planted ones on the synthetic set).
+        networks: :func:`~personality_utils.unit_emergence.dense_networks` over the same
+            population (the first fine-tuning seed is Table 2's model).
+    """
+    from .unit_emergence import Resample, best_intersections, compare
+
+    resample = Resample.of(networks.clips, n_boot, seed)
+    weights, n = resample.weights, study.n_top
+    sources = {"measured": study.population_aus}
+    if study.truth_aus is not None and study.au_source != "truth":
+        sources["planted"] = study.truth_aus.iloc[study.population_rows]
+    first = next(iter(networks.trained.values()))
+    lip = list(paper.LIP_CORNER_AUS)
+    gaps = {}
+    for source, values in sources.items():
+        values = values.reindex(columns=list(AU_COLUMNS))
+        k = best_intersections(first, values.to_numpy(), weights, n) / n
+        columns = list(values.columns)
+        lips = [columns.index(au) for au in lip]
+        others = [i for i in range(len(columns)) if i not in lips]
+        with np.errstate(all="ignore"):
+            gap = np.nanmax(k[:, lips], axis=1) - np.nanmax(k[:, others], axis=1)
+        low, high = stats.percentile_interval(gap[1:][np.isfinite(gap[1:])])
+        gaps[source] = stats.estimate(gap[0], low, high)
+    measured = sources["measured"].reindex(columns=list(AU_COLUMNS)).to_numpy()
+    groups: dict[str, list[np.ndarray]] = {"trained": [], "pretrained": [], "random": []}
+    dense = [("trained", v) for v in networks.trained.values()]
+    if networks.pretrained is not None:
+        dense.append(("pretrained", networks.pretrained))
+    dense += [("random", v) for v in networks.random.values()]
+    for group, statistics in dense:
+        with np.errstate(all="ignore"):
+            mean_k = np.nanmean(best_intersections(statistics, measured, weights, n), axis=1) / n
+        groups[group].append(mean_k)
+    groups = {name: values for name, values in groups.items() if values}
+    null = networks.null
+    return Table2Intervals(
+        lip_corner_gap=gaps,
+        best_k_gap=compare(groups["trained"], np.mean(np.stack(groups[null]), axis=0), seed),
+        best_k_levels={name: float(np.mean([v[0] for v in g])) for name, g in groups.items()},
+        null=null,
+    )
+
+
+def _rows(table: pd.DataFrame, q: pd.Series | None = None) -> dict[str, dict[str, float]]:
+    """Per AU with an intersection: k, p and q (BH over the table's AUs unless given)."""
+    table = table.dropna(subset=["overlap"])
+    q = stats.benjamini_hochberg(table["p_value"]) if q is None else q.reindex(table.index)
     return {
-        "aus_tested": len(measured),
-        "significant_aus": measured.index[measured["q_bh"] < ALPHA].tolist(),
-        "paper_aus_q": {
-            au: float(measured.loc[au, "q_bh"]) for au in PAPER_AUS if au in measured.index
-        },
-        "significant_aus_every_frame": frame_q.index[frame_q < ALPHA].tolist(),
-        "significant_aus_clip_level": clip_q.index[clip_q < ALPHA].tolist(),
-        "mean_best_k": {
-            "trained": float(measured["overlap"].mean()),
-            **(
-                {"pretrained": float(measured["k_pretrained_network"].mean())}
-                if "k_pretrained_network" in measured.columns
-                else {}
-            ),
-            "random": float(measured["k_random_network"].mean()),
-        },
-        "best_matched_aus": measured.index[
-            measured["overlap"] == measured["overlap"].max()
-        ].tolist(),
+        au: {"k": float(row["overlap"]), "p": float(row["p_value"]), "q": float(q[au])}
+        for au, row in table.iterrows()
+    }
+
+
+def measurements(
+    table2: Table2,
+    checks: Table2Checks,
+    links: pd.DataFrame,
+    au_source: str,
+    table2_intervals: Table2Intervals | None = None,
+) -> dict[str, Any]:
+    """What :mod:`~personality_utils.claims` judges of Table 2 (chapter 07), per AU source
+    (``measured``; ``planted`` on the synthetic set): each AU's k, p and BH q at one face per
+    clip, the smallest k whose p falls below 0.05 (before the correction), the best-matched
+    AUs and the lip-corner gap; for the measured AUs the same over every frame and at the clip
+    level; the trained-against-null mean best k; and the face-part links (``links``, the
+    summary of :func:`region_links`, with the count each needs for p < 0.05)."""
+    measured = table2.measured
+    n_faces = int(measured["population"].iloc[0]) if len(measured) else 0
+    n_top = int(measured["n_top"].iloc[0]) if len(measured) else 0
+    n_units = int(measured["n_units"].iloc[0]) if len(measured) else 0
+    detectable = au_units.smallest_significant_k(n_faces, n_top, n_units) if n_top else None
+    tables = {"measured": measured}
+    if table2.planted is not None and au_source != "truth":
+        tables["planted"] = table2.planted
+    per_source: dict[str, dict[str, Any]] = {}
+    for source, table in tables.items():
+        rows = _rows(table, measured["q_bh"] if source == "measured" else None)
+        best = max((row["k"] for row in rows.values()), default=None)
+        per_source[source] = {
+            "aus": rows,
+            "detectable_k_aus": detectable,
+            "best_matched": sorted(au for au, row in rows.items() if row["k"] == best),
+            "lip_corner_gap": None
+            if table2_intervals is None
+            else table2_intervals.lip_corner_gap.get(source),
+        }
+    frames = checks.frames.dropna(subset=["overlap"])
+    per_source["measured"]["every_frame"] = _rows(frames, frames["q_bh"])
+    per_source["measured"]["detectable_k_every_frame"] = au_units.smallest_significant_k(
+        checks.n_frames, checks.frame_top_n, checks.n_units
+    )
+    clips = checks.clips.dropna(subset=["overlap"])
+    per_source["measured"]["clip_level"] = {
+        au: {
+            "k": float(clips.loc[au, "overlap"]),
+            "p": float(checks.clip_permutation.loc[au, "p_permutation"]),
+            "q": float(checks.clip_q[au]),
+        }
+        for au in clips.index
+        if np.isfinite(checks.clip_q.get(au, np.nan))
+    }
+    per_source["measured"]["detectable_k_clip_level"] = au_units.smallest_significant_k(
+        checks.n_clips, checks.clip_top_n, checks.n_units
+    )
+    out: dict[str, Any] = {
+        "table2": per_source,
         "region_links": {
             ("measured AUs" if name == au_source else name): row.to_dict()
             for name, row in links.iterrows()
         },
     }
+    if table2_intervals is not None:
+        out["best_k_gap"] = table2_intervals.best_k_gap
+        out["best_k_gap_levels"] = table2_intervals.best_k_levels
+        out["emergence_null"] = table2_intervals.null
+    return out
 
 
 def record(table2: Table2, checks: Table2Checks, links: pd.DataFrame) -> dict[str, Any]:

@@ -25,6 +25,7 @@ __all__ = [
     "compare_au_model",
     "compare_models",
     "compare_with_planted",
+    "coefficient_r",
     "fit_au_ridge",
     "fit_dataset_au_model",
     "paper_gain_share",
@@ -231,6 +232,43 @@ def compare_with_planted(coefficients: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def coefficient_r(
+    model: RidgeResult,
+    x_train: pd.DataFrame,
+    y_train: pd.DataFrame,
+    n_boot: int = N_RESAMPLES,
+    seed: int = 0,
+) -> dict:
+    """The overall Pearson r of a fitted AU model's coefficients with the planted weights
+    (:func:`compare_with_planted`), with an interval: the training clips resampled by person
+    and the model refitted on each draw at its chosen penalty (features standardised as the
+    fit did, the intercept unpenalised).
+
+    Returns:
+        An :func:`~personality_utils.stats.estimate` record.
+    """
+    columns = list(model.feature_mean.index)
+    traits = list(TRAITS)
+    x = ((x_train[columns] - model.feature_mean) / model.feature_std).fillna(0.0).to_numpy()
+    y = y_train.loc[x_train.index, traits].to_numpy(dtype=np.float64)
+    point = float(compare_with_planted(model.coefficients).loc["overall", "correlation"])
+    planted = planted_weights().reindex(index=traits, columns=columns).fillna(0.0).to_numpy()
+    au = np.array([column in AU_COLUMNS for column in columns])
+    penalty = model.alpha * np.eye(len(columns))
+    draws = []
+    for weights in stats.cluster_weights(stats.people(x_train.index), n_boot, seed):
+        total = weights.sum()
+        xc = x - weights @ x / total
+        yc = y - weights @ y / total
+        weighted = xc * weights[:, None]
+        coefficients = np.linalg.solve(xc.T @ weighted + penalty, weighted.T @ yc).T
+        fitted, truth = coefficients[:, au].ravel(), planted[:, au].ravel()
+        if fitted.std() > 0:
+            draws.append(float(np.corrcoef(fitted, truth)[0, 1]))
+    low, high = stats.percentile_interval(np.array(draws))
+    return stats.estimate(point, low, high)
+
+
 def trait_au_correlation(
     au_clip: pd.DataFrame,
     labels: pd.DataFrame,
@@ -316,6 +354,8 @@ class AUModelComparison:
             (:func:`~personality_utils.stats.accuracy_intervals`).
         gain_share: The share of the CNN's gain over the constant that the AU model recovers.
         synthetic: Whether the labels were planted (then the planted weights are known).
+        cnn_seeds: The face CNN's test predictions once per training seed (the claims' CNN
+            gain is their mean); None: ``cnn`` alone.
     """
 
     au_source: str
@@ -328,6 +368,7 @@ class AUModelComparison:
     interval: pd.DataFrame
     gain_share: float
     synthetic: bool
+    cnn_seeds: list[pd.DataFrame] | None = None
 
     @property
     def name(self) -> str:
@@ -402,18 +443,43 @@ class AUModelComparison:
         """The constant prediction's mean test accuracy."""
         return float(self.accuracy_table.loc[_CONSTANT, "mean accuracy"])
 
-    def measurements(self) -> dict[str, Any]:
-        """What :mod:`~personality_utils.claims` judges of the AU model (chapter 07)."""
-        out = {
-            "au_model_accuracy": float(self.au_model.accuracy["mean"]),
-            "constant": self.constant_accuracy(),
-            "au_gain_over_constant": stats.as_estimate(self.differences["AU model − constant"]),
-            "au_gain_share": float(self.gain_share),
-            "cnn_gain": self.differences["DAN+ face CNN − constant"]["difference"],
-        }
+    def sources(self) -> dict[str, str]:
+        """The claims' AU sources and the model of each: ``measured`` (the chapter's source)
+        and, on the synthetic set with another source, ``planted``."""
+        out = {"measured": self.name}
+        if "AU model (planted AUs)" in self.models and self.name != "AU model (planted AUs)":
+            out["planted"] = "AU model (planted AUs)"
+        return out
+
+    def measurements(self, n_boot: int = N_RESAMPLES, seed: int = 0) -> dict[str, Any]:
+        """What :mod:`~personality_utils.claims` judges of the AU models (chapter 07): per
+        source, the accuracy, the paired gain over the constant and the share of the face
+        CNN's gain (the mean over its training seeds) it recovers, with intervals; the CNN's
+        gain; on the synthetic set the measured model's coefficients against the planted
+        weights, with an interval."""
+        train, test = self.labels["train"], self.labels["test"]
+        constant = stats.constant_predictions(train, test.index)
+        cnn = self.cnn_seeds or [self.cnn.predictions]
+        out: dict[str, Any] = {"au_model": {}}
+        for source, name in self.sources().items():
+            model = self.models[name]
+            out["au_model"][source] = {
+                "accuracy": float(model.accuracy["mean"]),
+                "gain_over_constant": stats.as_estimate(
+                    stats.paired_difference(
+                        model.predictions, constant, test, n_resamples=n_boot, seed=seed
+                    )
+                ),
+                "gain_share": stats.gain_share(model.predictions, cnn, test, train, n_boot, seed),
+            }
+        out["cnn_gain"] = stats.as_estimate(
+            stats.paired_difference(cnn, constant, test, n_resamples=n_boot, seed=seed)
+        )
+        out["cnn_seeds"] = len(cnn)
         if self.synthetic:
-            overall = compare_with_planted(self.au_model.coefficients).loc["overall"]
-            out["coefficient_r"] = float(overall["correlation"])
+            out["coefficient_r"] = coefficient_r(
+                self.au_model, self.features[self.name]["train"], train, n_boot, seed
+            )
         return out
 
     def record(self) -> dict[str, Any]:
@@ -455,6 +521,7 @@ def compare_models(
     n_boot: int = N_RESAMPLES,
     seed: int = 0,
     synthetic: bool = False,
+    cnn_seeds: Sequence[pd.DataFrame] | None = None,
 ) -> AUModelComparison:
     """Set fitted AU models beside the face CNN and the constant prediction (the training
     mean) on the same test clips: mean accuracy and R², paired bootstrap differences over people,
@@ -470,6 +537,8 @@ def compare_models(
         n_boot: Bootstrap resamples.
         seed: Seed of the resampling.
         synthetic: Whether the labels were planted.
+        cnn_seeds: The CNN's test predictions once per training seed (see
+            :class:`AUModelComparison`).
     """
     train, test = labels["train"], labels["test"]
     constant = stats.constant_predictions(train, test.index)
@@ -522,6 +591,7 @@ def compare_models(
             / (accuracy[_CNN] - accuracy[_CONSTANT])
         ),
         synthetic=synthetic,
+        cnn_seeds=None if cnn_seeds is None else list(cnn_seeds),
     )
 
 
@@ -534,10 +604,11 @@ def compare_au_model(
     reference: Literal["clip_median", "population"] = "clip_median",
     n_boot: int = N_RESAMPLES,
     seed: int = 0,
+    cnn_seeds: Sequence[pd.DataFrame] | None = None,
 ) -> AUModelComparison:
     """The paper's AU model on a dataset (:func:`fit_dataset_au_model`), on the synthetic set
-    also the same model on the planted AUs, set beside the face CNN ``cnn`` and the constant
-    (:func:`compare_models`)."""
+    also the same model on the planted AUs, set beside the face CNN ``cnn`` (and its other
+    training seeds' test predictions, ``cnn_seeds``) and the constant (:func:`compare_models`)."""
     name = f"AU model ({au_source})"
     model, features = fit_dataset_au_model(dataset, au_source, alphas, openface, reference)
     models, all_features = {name: model}, {name: features}
@@ -548,5 +619,13 @@ def compare_au_model(
         split: dataset.store(split).clip_labels() for split in ("train", "validation", "test")
     }
     return compare_models(
-        au_source, models, all_features, labels, cnn, n_boot, seed, synthetic=dataset.synthetic
+        au_source,
+        models,
+        all_features,
+        labels,
+        cnn,
+        n_boot,
+        seed,
+        synthetic=dataset.synthetic,
+        cnn_seeds=cnn_seeds,
     )

@@ -14,6 +14,7 @@ import pandas as pd
 from . import paper
 from .facs import AU_REGIONS
 from .stats import N_RESAMPLES, permutation_p_value
+from .verdicts import ALPHA
 
 __all__ = [
     "clip_max",
@@ -320,7 +321,8 @@ def region_agreement_summary(table: pd.DataFrame) -> dict[str, float]:
     (P(count >= observed)).
 
     Returns:
-        ``observed``, ``expected``, ``n_testable`` and ``p_value`` (NaN with no testable AU).
+        ``observed``, ``expected``, ``n_testable``, ``p_value`` (NaN with no testable AU) and
+        ``detectable`` (the smallest count whose p is below 0.05; NaN when none is).
     """
     testable = table[table["testable"].astype(bool)]
     chances = testable["chance"].to_numpy(dtype=np.float64)
@@ -328,11 +330,14 @@ def region_agreement_summary(table: pd.DataFrame) -> dict[str, float]:
     distribution = np.array([1.0])
     for chance in chances:  # exact Poisson-binomial law by convolution
         distribution = np.convolve(distribution, [1 - chance, chance])
+    tails = distribution[::-1].cumsum()[::-1]  # tails[c] = P(count >= c)
+    below = np.flatnonzero(tails < ALPHA)
     return {
         "observed": observed,
         "expected": float(chances.sum()),
         "n_testable": len(testable),
-        "p_value": float(distribution[observed:].sum()) if len(testable) else np.nan,
+        "p_value": float(tails[observed]) if len(testable) else np.nan,
+        "detectable": float(below[0]) if len(testable) and len(below) else np.nan,
     }
 
 

@@ -11,7 +11,7 @@ a :class:`~personality_utils.cam_study.CamStudy`.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -34,6 +34,7 @@ __all__ = [
     "baselines",
     "centre_prior",
     "danplus_maps",
+    "face_location_prior",
     "gradcam_agreement",
     "ground_truth",
     "map_scores",
@@ -179,17 +180,25 @@ class Baselines:
             "centre_prior_mean_overlap": float(table.loc["centre prior", "mean_overlap"]),
             "centre_prior_share_ge_0_9": float(table.loc["centre prior", "share_ge_0_9"]),
             "random_map_mean_overlap": float(table.loc["random map", "mean_overlap"]),
+            "face_prior_mean_overlap": (
+                float(table.loc["face-location prior", "mean_overlap"])
+                if "face-location prior" in table.index
+                else None
+            ),
             "box_area": float(table.loc["CAM model", "box_area"]),
             "danplus_gradcam_mean_overlap": float(table.loc["DAN+ Grad-CAM", "mean_overlap"]),
         }
 
     def measurements(self) -> dict[str, Any]:
         """The measurements of the claims against the image-blind maps."""
-        return {
+        out = {
             "centre_prior_share": float(self.table().loc["centre prior", "share_ge_0_9"]),
             "cam_minus_centre_prior": self.against["centre prior"],
             "cam_minus_random_map": self.against["random map"],
         }
+        if "face-location prior" in self.against:
+            out["cam_minus_face_prior"] = self.against["face-location prior"]
+        return out
 
 
 def baselines(
@@ -198,18 +207,26 @@ def baselines(
     danplus: DanplusMaps,
     n_boot: int = N_RESAMPLES,
     seed: int = 0,
+    face_prior: np.ndarray | None = None,
 ) -> Baselines:
     """Score the CAM model's maps of the headline's frames beside a centre prior
-    (:func:`centre_prior`) and uniform random maps at the CAM's grid on the same frames, and
-    beside DAN+'s gradient maps of its own top frames; then the paired difference of the mean
-    overlap of the CAM and each image-blind map, resampling people."""
+    (:func:`centre_prior`), uniform random maps at the CAM's grid and, when given, the
+    dataset's face-location prior (:func:`face_location_prior`) on the same frames, and beside
+    DAN+'s gradient maps of its own top frames; then the paired difference of the mean overlap
+    of the CAM and each image-blind map, resampling people."""
     from .stats import bootstrap_interval, estimate, people
 
     rows, size, grid = headline.rows, study.size, study.grid
     rng = np.random.default_rng(seed)
+    blind = {"centre prior": centre_prior(size)}
+    if face_prior is not None:
+        blind["face-location prior"] = np.asarray(face_prior, dtype=np.float64)
     named = {
         "CAM model": (study.frame_maps[rows, headline.traits], rows),
-        "centre prior": (np.broadcast_to(centre_prior(size), (len(rows), size, size)), rows),
+        **{
+            name: (np.broadcast_to(prior, (len(rows), *prior.shape)), rows)
+            for name, prior in blind.items()
+        },
         "random map": (rng.random((len(rows), grid, grid)), rows),
         **{
             f"DAN+ {_METHOD_NAMES.get(method, method)}": (maps, danplus.rows)
@@ -224,9 +241,32 @@ def baselines(
         name: estimate(
             *bootstrap_interval(overlaps["CAM model"] - overlaps[name], persons, n_boot, seed)
         )
-        for name in ("centre prior", "random map")
+        for name in (*blind, "random map")
     }
     return Baselines(comparison, against)
+
+
+def face_location_prior(boxes: np.ndarray, size: int) -> np.ndarray:
+    """The dataset's face-location prior: the share of training frames whose face box covers
+    each pixel (frames without a box left out), a (size, size) map. It is the strongest
+    image-blind baseline for a face overlap: it knows where faces usually are, nothing about
+    the frame at hand.
+
+    Args:
+        boxes: (frames, 4) face boxes (left, top, right, bottom) in pixels of a ``size`` frame,
+            NaN where no face (:func:`~personality_utils.cam.store_boxes` of the training
+            store).
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    boxes = boxes[np.isfinite(boxes).all(axis=1)]
+    if len(boxes) == 0:
+        raise ValueError("no training frame has a face box")
+    # cam.box_mask's pixel-centre rule, for every box at once: a box's mask is the outer
+    # product of its rows and columns, so the sum of masks is one matrix product.
+    centres = np.arange(size) + 0.5
+    rows = (centres >= boxes[:, 1:2]) & (centres <= boxes[:, 3:4])
+    columns = (centres >= boxes[:, 0:1]) & (centres <= boxes[:, 2:3])
+    return rows.T.astype(np.float64) @ columns.astype(np.float64) / len(boxes)
 
 
 def centre_prior(size: int, sigma: float = 0.25) -> np.ndarray:
@@ -393,7 +433,7 @@ def randomisation_cascade(
     method: str = "CAM",
     seed: int = 0,
     upsampling: Literal["bicubic", "bilinear"] = "bicubic",
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Cascading randomisation (Adebayo et al., 2018): re-initialise the network from the top
     down (:func:`randomisation_stages`) and, after each step, compare the maps with the trained
     network's (Spearman rank correlation, map by map) and score their face overlap.
@@ -409,7 +449,10 @@ def randomisation_cascade(
 
     Returns:
         One row per stage (``"trained"``, ``"head"``, ``"conv5_3"`` ... ``"conv1_1"``):
-        ``rank_correlation`` with the trained maps (mean over maps) and ``mean_overlap``.
+        ``rank_correlation`` with the trained maps (mean over maps) and ``mean_overlap``; and
+        the per-map overlaps of the trained network and of the last stage (every layer
+        randomised), ``{"trained": ..., "randomised": ...}`` (NaN where undefined), for the
+        paired comparison of :class:`Randomisation`.
     """
     rows = np.asarray(rows, dtype=np.int64)
     traits = np.asarray(traits, dtype=np.int64)
@@ -420,10 +463,11 @@ def randomisation_cascade(
         return model_maps(model, pixels, method)[position, traits]
 
     reference = maps_of(trained)
-    records = []
+    records, per_map = [], {}
     for stage in ["trained", *randomisation_stages(trained.model)]:
         maps = reference if stage == "trained" else maps_of(randomise_until(trained, stage, seed))
         scored = score_maps(maps, boxes, size, upsampling=upsampling)
+        per_map["trained" if stage == "trained" else "randomised"] = scored["overlap"].to_numpy()
         records.append(
             {
                 "stage": stage,
@@ -431,15 +475,23 @@ def randomisation_cascade(
                 "mean_overlap": float(scored["overlap"].mean()),
             }
         )
-    return pd.DataFrame(records)
+    return pd.DataFrame(records), per_map
 
 
 @dataclass
 class Randomisation:
     """The cascading randomisation of the CAM model and of DAN+'s Grad-CAM
-    (:func:`randomisation`): :func:`randomisation_cascade`'s rows with a ``label`` each."""
+    (:func:`randomisation`): :func:`randomisation_cascade`'s rows with a ``label`` each.
+
+    Attributes:
+        table: One row per (label, stage).
+        gaps: Per label, the paired mean face overlap of the trained maps minus those of the
+            network with every layer randomised, on the same frames, people resampled
+            (:func:`~personality_utils.stats.estimate`); empty when not computed.
+    """
 
     table: pd.DataFrame
+    gaps: dict[str, dict] = field(default_factory=dict)
 
     def overlap_table(self) -> pd.DataFrame:
         """Mean face overlap per stage (rows, in cascade order) and model (columns)."""
@@ -456,28 +508,50 @@ class Randomisation:
             for label, rows in self.table.groupby("label")
         }
 
+    def description(self) -> str:
+        """One line: the paired overlap gaps."""
+        return (
+            "mean face overlap, trained minus every layer randomised (paired, people "
+            "resampled): "
+            + ", ".join(
+                f"{label} {gap['value']:+.3f} [{gap['low']:+.3f}, {gap['high']:+.3f}]"
+                for label, gap in self.gaps.items()
+            )
+        )
+
     def record(self) -> dict[str, dict]:
-        """The results-file entries: both curves per model."""
+        """The results-file entries: both curves per model, and the overlap gaps."""
         return {
-            f"randomized_{column}": {
-                label: dict(zip(rows["stage"], rows[column].astype(float), strict=True))
-                for label, rows in self.table.groupby("label")
-            }
-            for column in ("mean_overlap", "rank_correlation")
+            **{
+                f"randomized_{column}": {
+                    label: dict(zip(rows["stage"], rows[column].astype(float), strict=True))
+                    for label, rows in self.table.groupby("label")
+                }
+                for column in ("mean_overlap", "rank_correlation")
+            },
+            "randomized_overlap_gap": self.gaps,
         }
 
 
 def randomisation(
-    study: CamStudy, headline: Overlap, trained, danplus: DanplusMaps, seed: int = 0
+    study: CamStudy,
+    headline: Overlap,
+    trained,
+    danplus: DanplusMaps,
+    seed: int = 0,
+    n_boot: int = N_RESAMPLES,
 ) -> Randomisation:
     """:func:`randomisation_cascade` of the CAM model's maps of the headline's frames and of
-    DAN+'s Grad-CAM of its own top frames."""
-    cascades = []
+    DAN+'s Grad-CAM of its own top frames, and for each the paired face-overlap gap between
+    the trained maps and the fully randomised network's (people resampled)."""
+    from .stats import bootstrap_interval, estimate, people
+
+    cascades, gaps = [], {}
     for label, model, rows, traits, method in (
         ("CAM model", trained, headline.rows, headline.traits, "CAM"),
         ("DAN+ Grad-CAM", danplus.trained, danplus.rows, danplus.traits, "GradCAM"),
     ):
-        cascade = randomisation_cascade(
+        cascade, per_map = randomisation_cascade(
             model,
             study.store.frames,
             rows,
@@ -489,7 +563,11 @@ def randomisation(
             study.upsampling,
         )
         cascades.append(cascade.assign(label=label))
-    return Randomisation(pd.concat(cascades, ignore_index=True))
+        difference = per_map["trained"] - per_map["randomised"]
+        gaps[label] = estimate(
+            *bootstrap_interval(difference, people(study.clips[rows]), n_boot, seed)
+        )
+    return Randomisation(pd.concat(cascades, ignore_index=True), gaps)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -510,10 +588,18 @@ class GroundTruth:
             face box`` (mean over every test frame with a face box) and ``test R² (CAM
             model)``.
         flat_poster_energy: The poster box's share of the frame (a flat map's energy in it).
+        context_trait: The trait planted mostly on the poster.
+        overlap_gap: Its mean overlap minus the lowest of the other traits' (each trait's
+            top frames; people resampled, :func:`~personality_utils.stats.gap_to_others`).
+        poster_gap: Its share of map mass on the poster minus the highest of the other
+            traits' (every test frame with a face box, each frame's maps paired).
     """
 
     table: pd.DataFrame
     flat_poster_energy: float
+    context_trait: str = ""
+    overlap_gap: dict | None = None
+    poster_gap: dict | None = None
 
     def description(self) -> str:
         """One line: what a flat map puts in the poster box."""
@@ -534,14 +620,23 @@ class GroundTruth:
         """The measurements of the claims on the planted context cue."""
         table = self.table
         return {
-            "context_trait": str(table["planted outside the face"].idxmax()),
+            "context_trait": self.context_trait,
             "overlap_by_trait": table["mean overlap (top frames)"].astype(float).to_dict(),
             "poster_energy_by_trait": table["energy in the poster box"].astype(float).to_dict(),
             "flat_poster_energy": self.flat_poster_energy,
+            "context_overlap_gap": self.overlap_gap,
+            "context_poster_gap": self.poster_gap,
         }
 
 
-def ground_truth(study: CamStudy, headline: Overlap, dataset, r2: pd.Series) -> GroundTruth | None:
+def ground_truth(
+    study: CamStudy,
+    headline: Overlap,
+    dataset,
+    r2: pd.Series,
+    n_boot: int = N_RESAMPLES,
+    seed: int = 0,
+) -> GroundTruth | None:
     """On the synthetic set, per trait: the planted share of label variance outside the face
     (:func:`~personality_utils.synthetic.outside_face_shares`; and with the per-person
     glasses, readable through who the person is), the headline's mean face overlap, and
@@ -553,19 +648,22 @@ def ground_truth(study: CamStudy, headline: Overlap, dataset, r2: pd.Series) -> 
         r2: The CAM model's test R² per trait.
     """
     from .data import TRAITS
-    from .synthetic import outside_face_shares
+    from .stats import gap_to_others, people
+    from .synthetic import face_driven, outside_face_shares
     from .truth import store_boxes
 
     if not dataset.synthetic:
         return None
     outside = outside_face_shares()
+    context = face_driven()[1]
     poster = store_boxes(dataset.root, study.store, "poster_box")
     rows = np.flatnonzero(study.has_face)
     size, upsampling = study.size, study.upsampling
-    table = []
+    table, poster_energies = [], []
     for t, trait in enumerate(TRAITS):
         maps = study.frame_maps[rows, t]
         poster_energy = score_maps(maps, poster[rows], size, upsampling=upsampling)["energy"]
+        poster_energies.append(poster_energy.to_numpy(dtype=np.float64))
         face_energy = score_maps(maps, study.boxes[rows], size, upsampling=upsampling)["energy"]
         table.append(
             {
@@ -580,4 +678,17 @@ def ground_truth(study: CamStudy, headline: Overlap, dataset, r2: pd.Series) -> 
         )
     flat = np.broadcast_to(np.ones((study.grid, study.grid)), (len(rows), study.grid, study.grid))
     flat_energy = score_maps(flat, poster[rows], size, upsampling=upsampling)["energy"]
-    return GroundTruth(pd.DataFrame(table).set_index("trait"), float(np.nanmean(flat_energy)))
+    # Each trait's maps of its own top frames, one column per trait (NaN elsewhere).
+    scores = headline.scores
+    overlaps = np.full((len(scores), len(TRAITS)), np.nan)
+    overlaps[np.arange(len(scores)), headline.traits] = scores["overlap"].to_numpy(float)
+    target = TRAITS.index(context)
+    return GroundTruth(
+        pd.DataFrame(table).set_index("trait"),
+        float(np.nanmean(flat_energy)),
+        context,
+        gap_to_others(overlaps, people(scores["clip"]), target, "min", n_boot, seed),
+        gap_to_others(
+            np.column_stack(poster_energies), people(study.clips[rows]), target, "max", n_boot, seed
+        ),
+    )

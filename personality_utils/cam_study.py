@@ -399,7 +399,14 @@ def protocol_table(headline: Overlap, check: Overlap) -> pd.DataFrame:
 
 
 def measurements(
-    headline: Overlap, baselines, randomisation, parts, truth=None, causal=None
+    headline: Overlap,
+    baselines,
+    randomisation,
+    parts,
+    truth=None,
+    causal=None,
+    instruments: dict | None = None,
+    trait_r2: dict | None = None,
 ) -> dict:
     """What :mod:`~personality_utils.claims` judges chapter 05's claims from.
 
@@ -410,6 +417,9 @@ def measurements(
         parts: :meth:`CamStudy.face_parts`.
         truth: :func:`~personality_utils.cam_checks.ground_truth` (None on real data).
         causal: :func:`~personality_utils.causal.run` (None: no causal tests).
+        instruments: The instrument checks the claims rest on
+            (:func:`~personality_utils.experiments.model_instruments`).
+        trait_r2: The CAM model's test R² per trait (the claims' R² gate).
     """
     from .stats import estimate
 
@@ -423,7 +433,10 @@ def measurements(
         ),
         **baselines.measurements(),
         "randomised_rank_correlation": randomisation.final_rank_correlation(),
+        "randomised_overlap_gap": randomisation.gaps,
         **parts.measurements(),
+        "instruments": instruments or {},
+        "trait_r2": trait_r2 or {},
     }
     if truth is not None:
         out.update(truth.measurements())

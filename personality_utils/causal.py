@@ -657,15 +657,14 @@ class CausalTests:
 
 
 def face_driven_traits(synthetic: bool) -> tuple[list[str], str | None]:
-    """The traits whose planted signal is mostly on the face and the one planted mostly outside
-    it (:func:`~personality_utils.synthetic.outside_face_shares`); on real data every trait and
-    None."""
+    """The traits whose planted signal outside the face, on the poster or through who the
+    person is, is small, and the one planted mostly on the poster
+    (:func:`~personality_utils.synthetic.face_driven`); on real data every trait and None."""
     if not synthetic:
         return list(TRAITS), None
-    from .synthetic import outside_face_shares
+    from .synthetic import face_driven
 
-    outside = {trait: share["context"] for trait, share in outside_face_shares().items()}
-    return [t for t in TRAITS if outside[t] < 0.5], max(outside, key=outside.get)
+    return face_driven()
 
 
 def run(

@@ -24,7 +24,7 @@ from .paper import TABLE1, TABLE1_COLUMNS
 from .pretraining import ensure_backbone
 from .pretraining import summary as pretraining_summary
 from .profiles import TrainConfig, get_profile
-from .stats import accuracy_intervals, constant_baseline, regression_metrics
+from .stats import accuracy_intervals, constant_baseline, gain_over_constant, regression_metrics
 from .training import (
     TrainedModel,
     clip_predictions,
@@ -34,6 +34,7 @@ from .training import (
     predict,
     train_model,
 )
+from .verdicts import DETECTION_GATE, instrument_check
 
 pd = lazy_module("pandas")
 
@@ -43,7 +44,11 @@ __all__ = [
     "Experiment",
     "SeedRuns",
     "evaluate",
+    "detection_check",
+    "gain_check",
     "lane_share",
+    "model_instruments",
+    "trait_r2",
     "pretrained_from",
     "starting_weights",
     "training_plan",
@@ -597,3 +602,57 @@ def table1(frames: Experiment | SeedRuns, faces: Experiment | SeedRuns) -> pd.Da
     ).T
     rows = [paper_rows, ours, pd.DataFrame({"constant (ours, training mean)": constant}).T]
     return pd.concat(rows)[[*TABLE1_COLUMNS, "MA sd"]]
+
+
+# ----------------------------------------------------------------------------------------------
+# The instruments the later chapters' claims rest on
+# ----------------------------------------------------------------------------------------------
+
+
+def gain_check(
+    dataset, run: Experiment, name: str = "model gain", split: str = "test", seed: int = 0
+) -> dict:
+    """A model's gain over the constant predictor as the instrument check of the chapters that
+    read it (:func:`~personality_utils.verdicts.instrument_check`): passed when the paired
+    interval (people resampled) lies above 0, so that its maps and units have something to
+    show."""
+    truth = dataset.store(split).clip_labels()
+    train = dataset.store("train").clip_labels()
+    scores = run.split(split).all
+    gain = gain_over_constant(scores.predictions.loc[truth.index], truth, train, seed=seed)
+    return instrument_check(
+        name,
+        gain["difference"],
+        0.0,
+        f"{split} MA − constant {gain['difference']:+.4f} [{gain['low']:+.4f}, "
+        f"{gain['high']:+.4f}]",
+        low=gain["low"],
+    )
+
+
+def detection_check(dataset, split: str = "test") -> dict:
+    """dlib's detection rate on a split's sampled frames as an instrument check: passed when it
+    finds a face in at least :data:`~personality_utils.verdicts.DETECTION_GATE` of them."""
+    frames, faces = len(dataset.store(split)), len(dataset.faces(split))
+    share = faces / frames if frames else float("nan")
+    return instrument_check(
+        "face detection",
+        share,
+        DETECTION_GATE,
+        f"dlib found a face in {faces} of {frames} {split} frames ({share:.1%})",
+    )
+
+
+def trait_r2(run: Experiment, split: str = "test") -> dict[str, float]:
+    """A model's R² per trait on a split (the R² gate of the later chapters' claims)."""
+    metrics = run.split(split).all.metrics
+    return {trait: float(metrics.loc[trait, "r2"]) for trait in TRAITS}
+
+
+def model_instruments(dataset, runs: dict[str, Experiment], seed: int = 0) -> dict[str, dict]:
+    """The instrument checks of a chapter that reads ``runs`` (``{instrument name: run}``,
+    e.g. ``{"model gain": cam_frames, "face model gain": cam_faces}``): each model's gain over
+    the constant and dlib's detection rate on the test frames."""
+    checks = {name: gain_check(dataset, run, name, seed=seed) for name, run in runs.items()}
+    checks["face detection"] = detection_check(dataset)
+    return checks

@@ -16,6 +16,8 @@ __all__ = [
     "CAM_THRESHOLD",
     "CAM_TOP_IMAGES",
     "LIP_CORNER_AUS",
+    "TABLE2_BEST",
+    "TABLE2_SIGNIFICANT",
     "REAL_CONSTANT",
     "TABLE1",
     "TABLE1_COLUMNS",
@@ -79,6 +81,12 @@ TABLE2: dict[str, tuple[int, int, float]] = {
 TABLE2_FRAMES, TABLE2_TOP_N, TABLE2_UNITS = 2000, 50, 512
 #: Section 4.5: the best identified AUs, lip corner puller and depressor (10/50 each).
 LIP_CORNER_AUS: tuple[str, ...] = ("AU12", "AU15")
+#: Table 2's significant AUs (printed p < 0.05): the lip corners and the lip tightener.
+TABLE2_SIGNIFICANT: tuple[str, ...] = tuple(au for au, (_unit, _k, p) in TABLE2.items() if p < 0.05)
+#: Table 2's best-matched AUs (the largest intersection k).
+TABLE2_BEST: tuple[str, ...] = tuple(
+    sorted(au for au, (_unit, k, _p) in TABLE2.items() if k == max(v[1] for v in TABLE2.values()))
+)
 
 #: Section 4.5: mean accuracy of the linear model on the 17 AU intensities ("close to 0.886").
 AU_MODEL_ACCURACY = 0.886

@@ -696,7 +696,8 @@ def table1_figure(table: pd.DataFrame) -> go.Figure:
 def claims_figure(records: Sequence[Mapping]) -> go.Figure:
     """Paper, ours and baseline side by side for the claims marked ``plot`` (figures on a 0-1
     scale), ours coloured by the verdict. A claim not run keeps its paper bar (chapter 08)."""
-    from .claims import CLAIMS, HELD, INCONCLUSIVE, NOT_HELD
+    from .claims import CLAIMS
+    from .verdicts import HELD, INCONCLUSIVE, NOT_HELD
 
     colours = {HELD: "#2ca02c", NOT_HELD: "#d62728", INCONCLUSIVE: "#ff7f0e"}
     plotted = {claim.key for claim in CLAIMS if claim.plot}

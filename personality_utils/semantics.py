@@ -457,6 +457,7 @@ def face_unit_statistics(
     progress: bool = False,
     population: str = "all_faces",
     network: str | None = None,
+    dense: bool = False,
 ) -> UnitStats:
     """Unit statistics of a face model over one split's aligned crops, as chapters 06 and 07
     use them: all thirteen conv layers, the per-face part masks for the IoU of conv4_3 and
@@ -482,6 +483,9 @@ def face_unit_statistics(
             network before fine-tuning, :func:`pretrained_like`) or ``"random"`` (seeded with
             ``random_seed``, 0 when None). None: ``"random"`` if ``random_seed`` is given, else
             ``"trained"``.
+        dense: Keep every crop of the population per unit (N = the population, ``top_n``
+            ignored) and skip the IoU: what :mod:`~personality_utils.unit_emergence` resamples
+            (cached as ``units-<split>...-dense.npz``).
 
     Raises:
         ValueError: For ``network="pretrained"`` when the model started from random weights
@@ -510,13 +514,17 @@ def face_unit_statistics(
             )
         suffix += "-pretrained"
         extra = f"|{trained.config.backbone_weights}"
+    if dense:
+        suffix += "-dense"
     key = f"{checkpoint_key(checkpoint_dir)}|{face_store.path.resolve()}|{split}{suffix}{extra}"
     return unit_statistics(
         model,
         crops,
-        top_n=top_n,
-        iou_layers=("conv4_3", "conv5_3"),
-        masks=face_masks(face_store.landmarks[rows], crops.shape[1], trained.config.input_size),
+        top_n=len(rows) if dense else top_n,
+        iou_layers=() if dense else ("conv4_3", "conv5_3"),
+        masks=None
+        if dense
+        else face_masks(face_store.landmarks[rows], crops.shape[1], trained.config.input_size),
         cache_path=Path(checkpoint_dir) / f"units-{split}{suffix}.npz",
         cache_key=key,
         progress=progress,
@@ -650,7 +658,8 @@ def trait_region_enrichment(
         One row per (trait, region): share_top (mean share of the trait's top-k units),
         share_all (mean over all units), enrichment (share_top / share_all) and p_value (one
         sided: the chance that ``top_k`` random units reach share_top,
-        :func:`~personality_utils.stats.permutation_p_value`).
+        :func:`~personality_utils.stats.permutation_p_value`) and null_q95 (the 95th
+        percentile of the random sets' share: what the top units needed for p < 0.05).
     """
     if not shares.index.equals(importance.index):
         raise ValueError("shares and importance must describe the same units")
@@ -675,6 +684,9 @@ def trait_region_enrichment(
                     "share_all": float(overall),
                     "enrichment": float(top[index] / overall) if overall > 0 else np.nan,
                     "p_value": permutation_p_value(top[index] - 1e-12, null[:, index]),
+                    # The share a trait's units would need for p < 0.05 (before any
+                    # correction across traits): the smallest effect the test could detect.
+                    "null_q95": float(np.quantile(null[:, index], 0.95)),
                 }
             )
     return pd.DataFrame(rows)

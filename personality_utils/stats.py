@@ -26,6 +26,9 @@ __all__ = [
     "bootstrap_interval",
     "cluster_weights",
     "estimate",
+    "gap_to_others",
+    "gain_share",
+    "weighted_means",
     "constant_baseline",
     "constant_predictions",
     "gain_over_constant",
@@ -175,6 +178,56 @@ def bootstrap_interval(
     draws = (picks @ sums) / (picks @ sizes)
     low, high = _percentiles(draws, level)
     return float(values.mean()), float(low), float(high)
+
+
+def weighted_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per row of ``weights`` (bootstrap draws, :func:`cluster_weights`), the weighted mean of
+    each column of ``values`` (items, k) over its finite entries: (draws, k), NaN where a column
+    has no finite entry with weight."""
+    values = np.asarray(values, dtype=np.float64)
+    valid = np.isfinite(values)
+    totals = weights @ np.where(valid, values, 0.0)
+    counts = weights @ valid.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return totals / counts
+
+
+def gap_to_others(
+    values: np.ndarray,
+    groups: np.ndarray,
+    target: int,
+    nearest: str = "min",
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> dict:
+    """How far one column's mean is from the nearest of the others', with a cluster-bootstrap
+    interval: ``mean[target] − min(others)`` (``nearest="min"``) or ``− max(others)``.
+
+    Args:
+        values: (items, k) with NaN where an item has no value for a column (e.g. the maps of
+            each trait's own top frames, one column per trait).
+        groups: The cluster of each item (people).
+        target: The column tested.
+
+    Returns:
+        An :func:`estimate` record; NaN three times when a column has no finite value.
+    """
+    if nearest not in ("min", "max"):
+        raise ValueError(f"nearest must be 'min' or 'max', got {nearest!r}")
+    values = np.asarray(values, dtype=np.float64)
+    reduce = np.nanmin if nearest == "min" else np.nanmax
+
+    def gap(means: np.ndarray) -> np.ndarray:
+        others = np.delete(means, target, axis=-1)
+        return means[..., target] - reduce(others, axis=-1)
+
+    point = weighted_means(values, np.ones((1, len(values))))[0]
+    if not np.isfinite(point).all():
+        return estimate(float("nan"))
+    draws = gap(weighted_means(values, cluster_weights(groups, n_resamples, seed)))
+    low, high = percentile_interval(draws[np.isfinite(draws)], level)
+    return estimate(float(gap(point)), low, high)
 
 
 def _clip_errors(predicted: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
@@ -341,6 +394,45 @@ def model_measurements(
         )
         out["identity_disjoint_clips"] = len(unseen)
     return out
+
+
+def gain_share(
+    predictions: pd.DataFrame,
+    reference: pd.DataFrame | Sequence[pd.DataFrame],
+    truth: pd.DataFrame,
+    train: pd.DataFrame,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> dict:
+    """The share of a reference model's gain over the constant predictor that a model recovers,
+    ``(MA − constant) / (MA_ref − constant)``, with a cluster-bootstrap interval over people
+    (and over the reference's training seeds when it is a list: its gain is their mean).
+
+    Returns:
+        An :func:`estimate` record (draws whose reference gain is not above 0 are left out of
+        the interval; NaN when the reference's own gain is not).
+    """
+    constant = constant_predictions(train, truth.index)
+    errors = _clip_errors(predictions, truth).mean(axis=1, keepdims=True)
+    reference_errors = [
+        _clip_errors(p, truth).mean(axis=1, keepdims=True) for p in _seed_list(reference)
+    ]
+    constant_errors = _clip_errors(constant, truth).mean(axis=1, keepdims=True)
+    point_reference = constant_errors.mean() - np.mean([e.mean() for e in reference_errors])
+    if not point_reference > 0:
+        return estimate(float("nan"))
+    point = (constant_errors.mean() - errors.mean()) / point_reference
+    weights = cluster_weights(people(truth.index), n_resamples, seed)
+    totals = weights.sum(axis=1)
+    base = (weights @ constant_errors)[:, 0] / totals
+    gains = base - (weights @ errors)[:, 0] / totals
+    reference_gains = (
+        base - _seed_means(reference_errors, weights, np.random.default_rng(seed + 1))[:, 0]
+    )
+    keep = reference_gains > 0
+    low, high = percentile_interval(gains[keep] / reference_gains[keep], level)
+    return estimate(float(point), low, high)
 
 
 def paired_differences(

@@ -20,7 +20,11 @@ from .data import TRAITS
 
 __all__ = [
     "CHAPTERS",
+    "RECORD_FIELDS",
     "claims_frame",
+    "disagreements",
+    "outside_face_table",
+    "reading_counts",
     "evaluate_claims",
     "evidence_lines",
     "format_value",
@@ -40,7 +44,6 @@ CHAPTERS: tuple[str, ...] = (
     "06_units",
     "07_action_units",
 )
-_ALPHA = 0.05
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,7 +197,9 @@ def provenance_notes(sources: pd.DataFrame, profile: str) -> list[str]:
     return notes
 
 
-#: What the summary's results file keeps of each claim row.
+#: What the summary's results file keeps of each claim row: what it says, and the evidence
+#: fields its verdict is derived from (:func:`~personality_utils.verdicts.derive` re-derives it
+#: from them alone).
 RECORD_FIELDS = (
     "key",
     "claim",
@@ -205,10 +210,28 @@ RECORD_FIELDS = (
     "baseline_kind",
     "verdict",
     "reading",
+    "planted",
+    "instrument",
     "evidence",
     "chapter",
     "profile",
     "data",
+    "estimate",
+    "interval",
+    "bar",
+    "direction",
+    "null",
+    "scale",
+    "smallest_effect",
+    "p",
+    "q",
+    "test",
+    "alpha",
+    "detectable",
+    "combine",
+    "parts",
+    "instruments",
+    "absent",
 )
 
 
@@ -223,12 +246,113 @@ def summary_record(
         "chapters": sources.reset_index().to_dict(orient="records"),
         "table1": {name: row.to_dict() for name, row in table1.iterrows()},
         "verdict_counts": counts.to_dict(),
+        "reading_counts": {
+            reading: {verdict: int(n) for verdict, n in row.items()}
+            for reading, row in reading_counts(records).iterrows()
+        },
+        "disagreements": disagreements(records),
     }
 
 
 def verdict_counts(records: Sequence[Mapping]) -> pd.Series:
     """How many claims got each verdict, most frequent first."""
     return pd.Series([record["verdict"] for record in records], dtype=object).value_counts()
+
+
+def reading_counts(records: Sequence[Mapping]) -> pd.DataFrame:
+    """How many rows of each reading (findings, checks of the method, checks of an instrument)
+    got each verdict: readings as rows, verdicts as columns (in the order of
+    :data:`~personality_utils.verdicts.VERDICTS`, then "not run")."""
+    from .verdicts import READINGS, VERDICTS
+
+    table = pd.crosstab(
+        pd.Series([r["reading"] for r in records], name="reading"),
+        pd.Series([r["verdict"] for r in records], name="verdict"),
+    )
+    columns = [v for v in (*VERDICTS, "not run") if v in table.columns]
+    rows = [r for r in READINGS if r in table.index]
+    return table.reindex(index=rows, columns=columns, fill_value=0)
+
+
+#: The pairs the summary sets against each other: the paper's instrument (a map statistic) and
+#: the causal test of the same question, each named by its claim keys.
+_QUESTIONS = (
+    (
+        "does the full-frame model rest on the face?",
+        ("cam_above_face_prior", "cam_above_centre_prior", "cam_share_ge_0_9"),
+        ("occlusion_face", "face_alone_beats_context"),
+        "face",
+    ),
+    (
+        "does the context-driven trait rest on the poster?",
+        ("cam_finds_poster", "cam_finds_context"),
+        ("occlusion_poster",),
+        "context",
+    ),
+)
+
+
+def _side(records: Mapping[str, Mapping], keys: Sequence[str]) -> tuple[str | None, str]:
+    """What a group of rows says: "yes" when every decided row held, "no" when every decided
+    row did not hold, None when they are undecided or split; and the rows in words."""
+    decided = [
+        records[k]
+        for k in keys
+        if k in records and records[k]["verdict"] in ("held", "did not hold")
+    ]
+    words = "; ".join(
+        f"{records[k]['label']}: {records[k]['verdict']}" for k in keys if k in records
+    )
+    verdicts = {r["verdict"] for r in decided}
+    if verdicts == {"held"}:
+        return "yes", words
+    if verdicts == {"did not hold"}:
+        return "no", words
+    return None, words
+
+
+def disagreements(records: Sequence[Mapping]) -> list[str]:
+    """Where the paper's instrument and the causal test answer the same question differently,
+    which answer the ground truth supports (on the synthetic set, where the generator planted
+    the face and poster cues; on real data there is none to decide), one sentence each; and a
+    sentence where they agree."""
+    from .synthetic import face_driven
+
+    by_key = {record["key"]: record for record in records}
+    synthetic = any(r.get("reading") == "check of the method (planted)" for r in records)
+    out = []
+    for question, instrument_keys, causal_keys, cue in _QUESTIONS:
+        instrument, instrument_words = _side(by_key, instrument_keys)
+        causal, causal_words = _side(by_key, causal_keys)
+        if instrument is None or causal is None:
+            out.append(
+                f"{question} not both decided (the map statistic: {instrument_words or 'not run'}; "
+                f"the causal test: {causal_words or 'not run'})"
+            )
+            continue
+        if instrument == causal:
+            out.append(
+                f"{question} the map statistic and the causal test agree ({instrument}): "
+                f"{instrument_words}; {causal_words}"
+            )
+            continue
+        if synthetic:
+            traits, context = face_driven()
+            truth = "yes"  # the generator plants face cues (and the poster for one trait)
+            planted = (
+                f"the generator drives {', '.join(traits)} by the face"
+                if cue == "face"
+                else f"the generator drives {context} by the poster"
+            )
+            supported = "the causal test" if causal == truth else "the map statistic"
+            verdict = f"the ground truth supports {supported} ({planted})"
+        else:
+            verdict = "real data has no ground truth to decide between them"
+        out.append(
+            f"{question} the map statistic says {instrument} ({instrument_words}), the causal "
+            f"test says {causal} ({causal_words}): {verdict}"
+        )
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -294,3 +418,19 @@ def _constant_row(chapters: Mapping[str, dict | None]) -> dict | None:
                 continue
             return {"MA": value, "source": content.get("data"), "profile": content.get("profile")}
     return None
+
+
+def outside_face_table(chapters: Mapping[str, dict | None]) -> pd.DataFrame | None:
+    """Per trait, chapter 05's planted share of the explained label variance readable outside
+    the face (the poster; the poster and the per-person cues) and its test R², from its
+    results file; None when chapter 05 has not run on the synthetic set."""
+    content = chapters.get("05_cam")
+    truth = None if content is None else content.get("ground_truth")
+    if not truth:
+        return None
+    columns = [
+        "planted outside the face",
+        "readable outside the face (with identity)",
+        "test R² (CAM model)",
+    ]
+    return pd.DataFrame(truth).T.reindex(columns=columns).astype(float).round(3)

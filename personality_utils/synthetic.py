@@ -41,7 +41,10 @@ __all__ = [
     "ClipRecipe",
     "trait_scores",
     "outside_face_shares",
+    "planted_features",
     "planted_shares",
+    "face_driven",
+    "FACE_DRIVEN_OUTSIDE",
     "make_clip_recipe",
     "draw_identity",
     "render_clip",
@@ -160,6 +163,32 @@ def planted_shares() -> dict[str, dict[str, float]]:
         share["noise"] = NOISE_SHARE
         shares[trait] = share
     return shares
+
+
+def planted_features() -> tuple[str, ...]:
+    """The label features (:data:`FEATURES`) that carry planted weight in some trait: a claim
+    whose answer is about one of them is decided by the generator on the synthetic set
+    (:func:`~personality_utils.claims.planted`)."""
+    return tuple(
+        feature
+        for feature in FEATURES
+        if any(weights.get(feature, 0.0) != 0.0 for weights in TRAIT_WEIGHTS.values())
+    )
+
+
+#: A trait is face-driven when at most this share of its explained label variance can be read
+#: outside the face, through the poster or through who the person is (the per-person glasses,
+#: room and shirt, :func:`outside_face_shares`): a tenth.
+FACE_DRIVEN_OUTSIDE = 0.1
+
+
+def face_driven() -> tuple[list[str], str]:
+    """The face-driven traits (:data:`FACE_DRIVEN_OUTSIDE`) and the trait planted most outside
+    the face, on the poster (the context-driven trait)."""
+    outside = outside_face_shares()
+    traits = [t for t in TRAITS if outside[t]["context or identity"] <= FACE_DRIVEN_OUTSIDE]
+    context = max(outside, key=lambda t: outside[t]["context"])
+    return traits, context
 
 
 def outside_face_shares() -> dict[str, dict[str, float]]:

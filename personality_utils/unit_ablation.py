@@ -2,18 +2,22 @@
 
 Chapter 06 labels conv5_3 units as eye, nose, mouth or glasses detectors from where they peak.
 A label says what a unit responds to, not what the model uses it for. Here the units labelled
-as one part's detectors are silenced (their maps set to 0 after the ReLU, so nothing of them
-reaches the head) and the change of each trait's prediction is measured over the test crops,
-against the same number of random units of the layer (the null). On the synthetic set the
-planted weights say which traits should move when which part's units go
-(:func:`~personality_utils.unit_truth.planted_cue_table`), so the agreement can be scored.
+as one part's detectors are silenced by *mean ablation*, as the literature does it (their
+pooled values replaced by their mean over the crops, so the head still sees a typical value
+rather than an out-of-distribution zero), and the change of each trait's prediction is measured
+over the test crops, against random sets of as many units *matched on mean activation* (each
+labelled unit replaced by a random unit of similar mean activation: strongly active units move
+outputs more whatever they detect). On the synthetic set the planted weights say which traits
+should move when which part's units go (:func:`~personality_utils.unit_truth.
+planted_cue_table`), and the agreement is tested by permuting the traits within each set (the
+cells of one set share its units, so they are not independent).
 
 Silencing is exact and cheap: DAN+ sees conv5_3 only through pool5's global max and average
-(L2-normalised), so a silenced unit is a zero in two pooled vectors, and the head is re-run on
-the pooled values of one pass (:func:`pooled_units`, :func:`ablated_logits`; a test checks
-them against a full forward pass with the units zeroed by a hook). The Fig. 4 CAM model (global
-average pooling and one linear layer) works the same way; the authors' CAM head mixes units in
-a 3x3 convolution before pooling and is refused.
+(L2-normalised), so an ablated unit is a replaced entry in two pooled vectors, and the head is
+re-run on the pooled values of one pass (:func:`pooled_units`, :func:`ablated_logits`; a test
+checks zeroing against a full forward pass with the units zeroed by a hook). The Fig. 4 CAM
+model (global average pooling and one linear layer) works the same way; the authors' CAM head
+mixes units in a 3x3 convolution before pooling and is refused.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ __all__ = [
     "ablate",
     "ablated_logits",
     "detector_sets",
+    "matched_units",
+    "mean_activation",
     "pooled_units",
     "study_ablation",
 ]
@@ -86,11 +92,11 @@ def pooled_units(trained, images: np.ndarray, batch_size: int = 64) -> dict[str,
 
 @torch.no_grad()
 def ablated_logits(
-    trained, pooled: Mapping[str, np.ndarray], units: Sequence[int] = ()
+    trained, pooled: Mapping[str, np.ndarray], units: Sequence[int] = (), mean: bool = False
 ) -> np.ndarray:
     """The model's (n, 5) pre-sigmoid outputs with conv5_3's ``units`` silenced, from
-    :func:`pooled_units`: the units' pooled values set to 0 and the model's own head run on
-    the rest."""
+    :func:`pooled_units`: the units' pooled values set to 0 (or, with ``mean``, to their mean
+    over the n images: mean ablation) and the model's own head run on the rest."""
     model = trained.model
     device = next(model.parameters()).device
     units = torch.as_tensor(np.asarray(list(units), dtype=np.int64))
@@ -98,7 +104,7 @@ def ablated_logits(
     def tensor(name: str, silence: bool) -> torch.Tensor:
         values = torch.as_tensor(np.array(pooled[name], dtype=np.float32), device=device)
         if silence:
-            values[:, units] = 0.0
+            values[:, units] = values[:, units].mean(dim=0) if mean else 0.0
         return values
 
     if "conv5_3_mean" in pooled:
@@ -141,9 +147,10 @@ class Ablation:
     Attributes:
         table: One row per unit set × trait: ``mean |change|`` (trait score, 0-1, mean over the
             crops) with its person-bootstrap interval, ``null mean`` and ``null 95%`` (random
-            sets of as many units), ``ratio`` (effect over the null mean), ``p`` (share of random
-            sets moving the trait as much, :func:`~personality_utils.stats.permutation_p_value`)
-            and ``q`` (Benjamini-Hochberg over all rows).
+            sets of as many units matched on mean activation), ``ratio`` (effect over the null
+            mean), ``p`` (share of random sets moving the trait as much,
+            :func:`~personality_utils.stats.permutation_p_value`) and ``q`` (Benjamini-Hochberg
+            over all rows).
         sets: The silenced units of each set.
         n_random: Random sets in the null.
         crops: Crops measured.
@@ -158,18 +165,32 @@ class Ablation:
         """Sets (rows) × traits: effect over the null mean."""
         return self.table["ratio"].unstack("trait").loc[list(self.sets), list(TRAITS)]
 
-    def agreement(self, planted: pd.DataFrame) -> dict[str, Any]:
+    def agreement(
+        self, planted: pd.DataFrame, n_permutations: int = N_RESAMPLES, seed: int = 0
+    ) -> dict[str, Any]:
         """Against the planted weights (traits × cues, :func:`~personality_utils.unit_truth.
         planted_cue_table`): the Spearman correlation of planted share with the effect ratio
-        over set × trait cells, and, per set, whether the trait it moves most (by ratio) is the
-        trait with the largest planted share on that cue."""
+        over set × trait cells, tested by permuting the traits within each set (the cells of
+        one set share its units; scipy's p would assume them independent), and, per set,
+        whether the trait it moves most (by ratio) is the trait with the largest planted share
+        on that cue."""
         from scipy.stats import spearmanr
 
         ratios = self.ratios()
         cues = [cue for cue in ratios.index if cue in planted.columns]
         share = planted.loc[list(TRAITS), cues].T  # cues x traits
-        test = spearmanr(share.to_numpy().ravel(), ratios.loc[cues].to_numpy().ravel())
-        spearman, spearman_p = float(test.statistic), float(test.pvalue)
+        observed = ratios.loc[cues].to_numpy()
+        spearman = float(spearmanr(share.to_numpy().ravel(), observed.ravel()).statistic)
+        rng = np.random.default_rng(seed)
+        null = np.array(
+            [
+                spearmanr(
+                    share.to_numpy().ravel(), rng.permuted(observed, axis=1).ravel()
+                ).statistic
+                for _ in range(n_permutations)
+            ]
+        )
+        null = null[np.isfinite(null)]
         matches = {
             cue: {
                 "moved_most": str(ratios.loc[cue].idxmax()),
@@ -179,7 +200,9 @@ class Ablation:
         }
         return {
             "spearman": spearman,
-            "spearman_p": spearman_p,
+            "p": permutation_p_value(spearman - 1e-12, null),
+            "permutations": len(null),
+            "detectable": float(np.quantile(null, 1 - ALPHA)) if len(null) else None,
             "matches": matches,
             "matched": int(sum(m["moved_most"] == m["planted_most"] for m in matches.values())),
             "cues": len(cues),
@@ -193,7 +216,10 @@ class Ablation:
                 name: {
                     "q": float(rows["q"].min()),
                     "trait": str(rows["q"].idxmin()[1]),
-                    "ratio": float(rows["ratio"].max()),
+                    "ratio": float(rows.loc[rows["q"].idxmin(), "ratio"]),
+                    "detectable_ratio": float(
+                        (rows["null 95%"] / rows["null mean"]).loc[rows["q"].idxmin()]
+                    ),
                 }
                 for name, rows in self.table.groupby(level="set", sort=False)
             }
@@ -223,6 +249,37 @@ class Ablation:
         }
 
 
+def mean_activation(pooled: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Each conv5_3 unit's mean activation over the images (its global average, from
+    :func:`pooled_units`): what the random sets are matched on."""
+    name = "conv5_3_mean" if "conv5_3_mean" in pooled else "pool5_mean"
+    return np.asarray(pooled[name], dtype=np.float64).mean(axis=0)
+
+
+def matched_units(
+    units: Sequence[int], activation: np.ndarray, rng: np.random.Generator
+) -> list[int]:
+    """A random set of as many units as ``units``, matched on mean activation: each unit is
+    replaced by a unit drawn among its neighbours in the activation ranking (a window of an
+    eighth of the layer on either side, at least 2; widened where the set has used them up),
+    never twice the same."""
+    order = np.argsort(activation, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    half = max(2, len(order) // 16)
+    chosen: list[int] = []
+    for unit in rng.permutation(np.asarray(list(units), dtype=np.int64)):
+        width = half
+        while True:
+            low, high = max(0, rank[unit] - width), min(len(order), rank[unit] + width + 1)
+            free = [int(u) for u in order[low:high] if int(u) not in chosen]
+            if free:
+                chosen.append(int(rng.choice(free)))
+                break
+            width *= 2
+    return chosen
+
+
 def ablate(
     trained,
     crops: np.ndarray,
@@ -233,8 +290,9 @@ def ablate(
     n_boot: int = N_RESAMPLES,
     seed: int = 0,
 ) -> Ablation:
-    """Silence each set of conv5_3 units, and ``n_random`` random sets of as many units, and
-    measure how far each trait score moves over ``crops`` (one per clip of ``clips``).
+    """Mean-ablate each set of conv5_3 units, and ``n_random`` random sets of as many units
+    matched on mean activation (:func:`matched_units`), and measure how far each trait score
+    moves over ``crops`` (one per clip of ``clips``).
 
     Args:
         trained: DAN+ (or the Fig. 4 CAM model).
@@ -258,26 +316,20 @@ def ablate(
     intact = 1 / (1 + np.exp(-ablated_logits(trained, pooled)))
     groups = people(np.asarray(clips))
     rng = np.random.default_rng(seed)
+    activation = mean_activation(pooled)
 
     def change(units) -> np.ndarray:  # (crops, traits) absolute change of the trait scores
-        silenced = 1 / (1 + np.exp(-ablated_logits(trained, pooled, units)))
+        silenced = 1 / (1 + np.exp(-ablated_logits(trained, pooled, units, mean=True)))
         return np.abs(silenced - intact)
 
-    nulls: dict[int, np.ndarray] = {}
     rows = []
     for name, units in sets.items():
-        size = len(units)
-        if size not in nulls:
-            nulls[size] = np.array(
-                [
-                    change(rng.choice(n_units, size, replace=False)).mean(axis=0)
-                    for _ in range(n_random)
-                ]
-            )
+        null = np.array(
+            [change(matched_units(units, activation, rng)).mean(axis=0) for _ in range(n_random)]
+        )
         per_crop = change(list(units))
         for t, trait in enumerate(TRAITS):
             value, low, high = bootstrap_interval(per_crop[:, t], groups, n_boot, seed)
-            null = nulls[size][:, t]
             rows.append(
                 {
                     "set": name,
@@ -285,10 +337,12 @@ def ablate(
                     "mean |change|": value,
                     "95% low": low,
                     "95% high": high,
-                    "null mean": float(null.mean()),
-                    "null 95%": float(np.percentile(null, 95)),
-                    "ratio": value / float(null.mean()) if null.mean() > 0 else float("nan"),
-                    "p": permutation_p_value(value, null),
+                    "null mean": float(null[:, t].mean()),
+                    "null 95%": float(np.percentile(null[:, t], 95)),
+                    "ratio": value / float(null[:, t].mean())
+                    if null[:, t].mean() > 0
+                    else float("nan"),
+                    "p": permutation_p_value(value, null[:, t]),
                 }
             )
     table = pd.DataFrame(rows).set_index(["set", "trait"])
@@ -325,5 +379,5 @@ def study_ablation(
     precision = glasses.ranked.set_index("unit")["precision"] if glasses is not None else None
     sets = detector_sets(study.shares["conv5_3"], parts, size, precision)
     result = ablate(study.trained, study.crops, study.clips, sets, n_units, n_random, n_boot, seed)
-    agreement = result.agreement(planted_cue_table(parts)) if synthetic else None
+    agreement = result.agreement(planted_cue_table(parts), n_random, seed) if synthetic else None
     return result, agreement

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import paper
-from .faces import REGIONS, mean_face, region_masks
+from .faces import mean_face, region_masks
 from .semantics import (
     emerged_units,
     face_unit_statistics,
@@ -31,7 +31,7 @@ from .semantics import (
 from .units import UnitStats
 
 if TYPE_CHECKING:
-    from .netdissect import Dissection
+    from .unit_emergence import Emergence
     from .unit_truth import GlassesUnits, PlantedCueCheck
 
 #: Layers whose part masks the study draws: conv5_3 (the paper's) and conv4_3 (the paper's
@@ -374,84 +374,37 @@ def network_record(study: UnitStudy, glasses: GlassesUnits | None = None) -> dic
 
 
 def measurements(
-    cells: pd.DataFrame,
-    emerged: pd.DataFrame,
-    spikiness: pd.DataFrame,
-    trend: dict[str, float],
-    dissection: Dissection,
+    emergence: Emergence,
     glasses: GlassesUnits | None = None,
     cues: PlantedCueCheck | None = None,
+    instruments: dict | None = None,
+    trait_r2: dict | None = None,
 ) -> dict[str, Any]:
-    """What :mod:`~personality_utils.claims` judges chapter 06's claims from. Each emergence
-    figure has a ``trained`` and a ``random`` entry and, when the model was fine-tuned from a
-    pretrained network, a ``pretrained`` one, the null the claims read first.
+    """What :mod:`~personality_utils.claims` judges chapter 06's claims from.
 
     Args:
-        cells: :func:`part_cells` (a part without cells on a layer is not judged there).
-        emerged: :func:`emerged_table`.
-        spikiness: :func:`~personality_utils.semantics.spikiness_table`.
-        trend: :func:`~personality_utils.semantics.depth_trend`.
-        dissection: :func:`~personality_utils.netdissect.dissect` of the networks (``trained``,
-            ``pretrained`` when there is one, ``random weights``).
+        emergence: :func:`~personality_utils.unit_emergence.emergence`: every trained-against-
+            null comparison with its interval over people and fine-tuning seeds.
         glasses: :func:`~personality_utils.unit_truth.glasses_units` (None on real data).
         cues: :func:`~personality_utils.unit_truth.planted_cue_check` (None on real data).
+        instruments: The instrument checks the claims rest on
+            (:func:`~personality_utils.experiments.model_instruments`).
+        trait_r2: The face model's test R² per trait (the claims' R² gate).
     """
-    layers = ("conv5_3", "conv4_3")
-    with_cells = {layer: [r for r in REGIONS if cells.loc[r, layer] > 0] for layer in layers}
-    detectors = dissection.detectors
-    pretrained = "pretrained_max" in emerged.columns
-
-    def by_network(trained: Any, random: Any, pretrained_value: Any) -> dict[str, Any]:
-        out = {"trained": trained}
-        if pretrained_value is not None:
-            out["pretrained"] = pretrained_value
-        return out | {"random": random}
-
     out: dict[str, Any] = {
-        "units_above_random": {
-            layer: {r: int(emerged.loc[(layer, r), "trained_above"]) for r in parts}
-            for layer, parts in with_cells.items()
-        },
-        "best_n_prime_share": {
-            layer: emerged.loc[layer, "trained_max"].astype(float).to_dict() for layer in layers
-        },
-        "random_best_n_prime_share": {
-            layer: emerged.loc[layer, "random_max"].astype(float).to_dict() for layer in layers
-        },
-        "entropy_depth_spearman": by_network(
-            trend["trained"], trend["random weights"], trend.get("pretrained")
-        ),
-        "deepest_entropy": by_network(
-            float(spikiness.loc["conv5_3", "trained"]),
-            float(spikiness.loc["conv5_3", "random weights"]),
-            float(spikiness.loc["conv5_3", "pretrained"])
-            if "pretrained" in spikiness.columns
-            else None,
-        ),
-        "netdissect_detectors": by_network(
-            int(detectors["conv5_3 trained"].sum()),
-            int(detectors["conv5_3 random weights"].sum()),
-            int(detectors["conv5_3 pretrained"].sum())
-            if "conv5_3 pretrained" in detectors.columns
-            else None,
-        ),
+        **emergence.measurements(),
+        "instruments": instruments or {},
+        "trait_r2": trait_r2 or {},
     }
-    if pretrained:
-        out["units_above_pretrained"] = {
-            layer: {r: int(emerged.loc[(layer, r), "trained_above_pretrained"]) for r in parts}
-            for layer, parts in with_cells.items()
-        }
-        out["pretrained_best_n_prime_share"] = {
-            layer: emerged.loc[layer, "pretrained_max"].astype(float).to_dict() for layer in layers
-        }
     if glasses is not None:
         summary = glasses.summary()
-        out["glasses_units"] = by_network(
-            summary["units_significant"],
-            summary["random_units_significant"],
-            summary["pretrained_units_significant"],
-        )
-        out["glasses_best_p_layer"] = summary["p_value_layer"]
+        out["glasses_best"] = {
+            "precision": summary["precision"],
+            "base_rate": summary["base_rate"],
+            "p_layer": summary["p_value_layer"],
+            "units_significant": summary["units_significant"],
+            "detectable_precision": summary["detectable_precision"],
+        }
     if cues is not None:
         out["planted_cues"] = cues.measurements()
     return out

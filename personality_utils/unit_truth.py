@@ -17,13 +17,12 @@ import pandas as pd
 from .semantics import attribute_units, n_prime, trait_contributions, trait_region_enrichment
 from .stats import N_RESAMPLES, benjamini_hochberg
 from .units import UnitStats, grid_locations
+from .verdicts import ALPHA, R2_GATE
 
 #: A trait the model barely learned (test R² below this) has no units that carry it: its check
-#: is not testable rather than failed (:mod:`~personality_utils.claims` uses the same bound).
-MIN_R2 = 0.1
-
-#: Significance of a unit's layer-corrected p-value.
-ALPHA = 0.05
+#: is not testable rather than failed (the claims' one R² gate,
+#: :data:`~personality_utils.verdicts.R2_GATE`).
+MIN_R2 = R2_GATE
 
 
 # ----------------------------------------------------------------------------------------------
@@ -60,13 +59,30 @@ class GlassesUnits:
     random: pd.DataFrame
     top_n: int
     pretrained: pd.DataFrame | None = None
+    n_images: int = 0
+
+    def detectable_precision(self) -> float | None:
+        """The smallest precision at N whose layer-corrected p would fall below :data:`ALPHA`
+        (hypergeometric over the population, corrected over the layer's units); None when
+        even N of N would not."""
+        from scipy.stats import hypergeom
+
+        best = self.ranked.iloc[0]
+        population, n, units = self.n_images, self.top_n, len(self.ranked)
+        positives = round(float(best["base_rate"]) * population)
+        hits = np.arange(n + 1)
+        p_layer = 1 - (1 - hypergeom.sf(hits - 1, population, positives, n)) ** units
+        below = p_layer < ALPHA
+        return float(hits[np.argmax(below)] / n) if below.any() else None
 
     def summary(self) -> dict[str, float | int | None]:
-        """Chance level, the best unit, and how many units of each network have a
-        layer-corrected p below :data:`ALPHA` (the pretrained entries None without one)."""
+        """Chance level, the best unit, the smallest precision the test could detect, and how
+        many units of each network have a layer-corrected p below :data:`ALPHA` (the
+        pretrained entries None without one)."""
         best = self.ranked.iloc[0]
         pretrained = self.pretrained
         return {
+            "detectable_precision": self.detectable_precision(),
             "base_rate": float(best["base_rate"]),
             "best_unit": int(best["unit"]),
             "precision": float(best["precision"]),
@@ -129,6 +145,7 @@ def glasses_units(
         attribute_units(random_stats, layer, wears),
         stats.top_n,
         None if pretrained_stats is None else attribute_units(pretrained_stats, layer, wears),
+        stats.n_images,
     )
 
 
@@ -197,6 +214,7 @@ class PlantedCueCheck:
                 "p": row["p_value"],
                 "q": row["q_value"],
                 "r2": row["test_r2"],
+                "critical": row["null_q95"],
             }
             for trait, row in self.table.iterrows()
         }
@@ -266,6 +284,7 @@ def planted_cue_check(
     share_top = enrichment.pivot(index="trait", columns="region", values="share_top")
     share_all = enrichment.pivot(index="trait", columns="region", values="share_all")
     p_values = enrichment.pivot(index="trait", columns="region", values="p_value")
+    critical = enrichment.pivot(index="trait", columns="region", values="null_q95")
     rows = {}
     for trait in TRAITS:
         cue = planted.loc[trait].idxmax()
@@ -276,6 +295,7 @@ def planted_cue_check(
             "top_units": float(share_top.loc[trait, cue]),
             "all_units": float(share_all.loc[trait, cue]),
             "p_value": float(p_values.loc[trait, cue]),
+            "null_q95": float(critical.loc[trait, cue]),
         }
     table = pd.DataFrame(rows).T
     tested = table["test_r2"].astype(float) >= MIN_R2
