@@ -24,6 +24,7 @@ __all__ = [
     "Table2",
     "Table2Checks",
     "Table2Intervals",
+    "by_source",
     "intervals",
     "checks",
     "headline",
@@ -116,6 +117,27 @@ def side_by_side(table2: Table2) -> pd.DataFrame:
     )
     integers = [("paper", "unit"), ("paper", "k")]
     integers += [("measured", c) for c in measured if c.startswith("k") or c == "unit"]
+    return both.astype(dict.fromkeys(integers, "Int64"))
+
+
+def by_source(table2: Table2) -> pd.DataFrame | None:
+    """Table 2 on the measured AUs beside Table 2 on the planted AUs (synthetic set; None
+    elsewhere): per AU, each source's best unit, k, p and Benjamini-Hochberg q. The planted AUs
+    are a perfect instrument, so the analysis itself is tested even where the measured AUs are
+    not."""
+    if table2.planted is None:
+        return None
+    planted = table2.planted.copy()
+    planted["q_bh"] = stats.benjamini_hochberg(planted["p_value"])
+    columns = {"unit": "unit", "overlap": "k", "p_value": "p", "q_bh": "q"}
+    both = pd.concat(
+        {
+            "measured AUs": table2.table[list(columns)].rename(columns=columns),
+            "planted AUs": planted[list(columns)].rename(columns=columns),
+        },
+        axis=1,
+    ).reindex(list(AU_COLUMNS))
+    integers = [(side, c) for side in ("measured AUs", "planted AUs") for c in ("unit", "k")]
     return both.astype(dict.fromkeys(integers, "Int64"))
 
 

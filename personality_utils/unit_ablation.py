@@ -58,6 +58,8 @@ __all__ = [
 #: The pooled values :func:`pooled_units` keeps of DAN+, in :meth:`~personality_utils.models.
 #: DANPlus.pooled`'s order; the last two (pool5) carry conv5_3's units.
 _DANPLUS_POOLED = ("relu5_2_max", "relu5_2_mean", "pool5_max", "pool5_mean")
+#: Added to an effect and its null mean before their ratio (trait scores are 0-1).
+_FLOOR = 1e-9
 
 
 @torch.no_grad()
@@ -259,20 +261,23 @@ def mean_activation(pooled: Mapping[str, np.ndarray]) -> np.ndarray:
 def matched_units(
     units: Sequence[int], activation: np.ndarray, rng: np.random.Generator
 ) -> list[int]:
-    """A random set of as many units as ``units``, matched on mean activation: each unit is
-    replaced by a unit drawn among its neighbours in the activation ranking (a window of an
-    eighth of the layer on either side, at least 2; widened where the set has used them up),
-    never twice the same."""
+    """A random set of as many *other* units as ``units``, matched on mean activation: each
+    unit is replaced by a unit drawn among its neighbours in the activation ranking (a window
+    of a sixteenth of the layer on either side, at least 2; widened where the window has no
+    unit left), never one of ``units`` and never twice the same."""
     order = np.argsort(activation, kind="stable")
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     half = max(2, len(order) // 16)
+    labelled = {int(u) for u in units}
+    if len(order) < 2 * len(labelled):
+        raise ValueError(f"{len(labelled)} units leave too few others in a layer of {len(order)}")
     chosen: list[int] = []
     for unit in rng.permutation(np.asarray(list(units), dtype=np.int64)):
         width = half
         while True:
             low, high = max(0, rank[unit] - width), min(len(order), rank[unit] + width + 1)
-            free = [int(u) for u in order[low:high] if int(u) not in chosen]
+            free = [int(u) for u in order[low:high] if int(u) not in chosen and u not in labelled]
             if free:
                 chosen.append(int(rng.choice(free)))
                 break
@@ -339,9 +344,9 @@ def ablate(
                     "95% high": high,
                     "null mean": float(null[:, t].mean()),
                     "null 95%": float(np.percentile(null[:, t], 95)),
-                    "ratio": value / float(null[:, t].mean())
-                    if null[:, t].mean() > 0
-                    else float("nan"),
+                    # A floor keeps the ratio defined where neither moves the trait (1) or
+                    # only the set does (very large).
+                    "ratio": (value + _FLOOR) / (float(null[:, t].mean()) + _FLOOR),
                     "p": permutation_p_value(value, null[:, t]),
                 }
             )

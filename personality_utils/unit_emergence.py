@@ -352,8 +352,10 @@ def iou_counts(
     parts = None
     activated = np.zeros((len(crops), units))
     inside_list, pixels_list = [], []
-    for start in range(0, len(crops), batch_size):
-        stop = min(start + batch_size, len(crops))
+    # Upsampled maps are large (units x size²): a few crops at a time.
+    step = max(1, _ELEMENTS // (units * size * size))
+    for start in range(0, len(crops), step):
+        stop = min(start + step, len(crops))
         masks = draw(np.arange(start, stop))
         parts = parts or tuple(masks)
         upsampled = F.interpolate(maps[start:stop], size=(size, size), mode="bilinear")

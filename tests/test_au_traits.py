@@ -173,9 +173,36 @@ def test_compare_models_against_the_cnn_and_the_constant():
     )
     assert comparison.differences["AU model − DAN+ face CNN"] == direct
     assert comparison.differences["AU model − constant"]["people"] == 50
-    measurements = comparison.measurements()
-    assert measurements["constant"] == constant and measurements["au_gain_share"] == share
-    assert measurements["coefficient_r"] > 0.9  # labels planted with the synthetic weights
+    measurements = comparison.measurements(n_boot=200, seed=4)
+    measured = measurements["au_model"]["measured"]
+    assert measured["accuracy"] == model.accuracy["mean"]
+    assert measured["gain_share"]["value"] == pytest.approx(share)
+    low, high = measured["gain_share"]["low"], measured["gain_share"]["high"]
+    assert low <= share <= high
+    assert measured["gain_over_constant"]["value"] == pytest.approx(
+        comparison.differences["AU model − constant"]["difference"]
+    )
+    assert set(measurements["au_model"]) == {"measured", "planted"}
+    assert measurements["cnn_gain"]["value"] == pytest.approx(cnn_accuracy - constant)
+    coefficient = measurements["coefficient_r"]  # labels planted with the synthetic weights
+    assert coefficient["value"] > 0.9 and coefficient["low"] <= coefficient["value"]
+    # With several CNN seeds, the CNN's gain is their mean.
+    other = (cnn.predictions + 0.03).clip(0, 1)
+    seeded = au_traits.compare_models(
+        "landmarks",
+        models,
+        all_features,
+        labels,
+        cnn,
+        n_boot=200,
+        seed=4,
+        synthetic=True,
+        cnn_seeds=[cnn.predictions, other],
+    ).measurements(n_boot=200, seed=4)
+    gains = [
+        stats.trait_accuracy(p, labels["test"])["mean"] - constant for p in (cnn.predictions, other)
+    ]
+    assert seeded["cnn_gain"]["value"] == pytest.approx(np.mean(gains))
     record = comparison.record()
     low, high = record["au_model_accuracy_interval"]
     assert low < record["au_model_accuracy"] < high
@@ -196,7 +223,8 @@ def test_compare_models_against_the_cnn_and_the_constant():
     real = au_traits.compare_models(
         "openface", {"AU model (openface)": model}, {"AU model (openface)": features}, labels, cnn
     )
-    assert "coefficient_r" not in real.measurements()
+    assert "coefficient_r" not in real.measurements(n_boot=50)
+    assert set(real.measurements(n_boot=50)["au_model"]) == {"measured"}
     assert "coefficients_vs_planted" not in real.record()
     assert list(real.trait_matrices()) == ["correlation, OpenFace AUs (training clips)"]
 

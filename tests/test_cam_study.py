@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from test_cam import _tiny_trained
 
-from personality_utils import cam, cam_study, facs, paper, results
+from personality_utils import cam, cam_study, facs, paper, results, stats, verdicts
 from personality_utils.data import TRAITS
 from personality_utils.stores import FaceStore, FrameStore
 
@@ -199,9 +199,13 @@ def test_measurements_and_record_carry_what_the_claims_and_summary_read():
             "label": ["CAM model", "CAM model", "DAN+ Grad-CAM", "DAN+ Grad-CAM"],
         }
     )
-    randomisation = cam_checks.Randomisation(stages)
+    gaps = {"CAM model": stats.estimate(0.1, 0.0, 0.2)}
+    randomisation = cam_checks.Randomisation(stages, gaps)
     parts = study.face_parts(n_boot=20)
-    measured = cam_study.measurements(headline, same, randomisation, parts)
+    instruments = {"model gain": verdicts.instrument_check("model gain", 0.01, 0.0, "", low=0.0)}
+    measured = cam_study.measurements(
+        headline, same, randomisation, parts, instruments=instruments, trait_r2={"openness": 0.2}
+    )
     assert set(measured) == {
         "share_ge_0_9",
         "mean_overlap",
@@ -209,10 +213,15 @@ def test_measurements_and_record_carry_what_the_claims_and_summary_read():
         "cam_minus_centre_prior",
         "cam_minus_random_map",
         "randomised_rank_correlation",
+        "randomised_overlap_gap",
         "part_spread",
         "part_spread_region",
         "part_difference_p",
+        "instruments",
+        "trait_r2",
     }
+    assert measured["randomised_overlap_gap"] == gaps
+    assert measured["instruments"] == instruments and measured["trait_r2"] == {"openness": 0.2}
     assert measured["randomised_rank_correlation"] == {"CAM model": 0.3, "DAN+ Grad-CAM": 0.1}
     assert measured["mean_overlap"]["value"] == pytest.approx(
         headline.table.loc["all", "mean_overlap"]

@@ -116,6 +116,19 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
         ]
         assert rows == saved["claims"]
         assert {row["verdict"] for row in rows} <= set(claims.VERDICTS)
+        # Every claim names the instruments it rests on, as the chapter checked them.
+        names = {name for claim in claims.claims_of(source.stem) for name in claim.rests_on}
+        assert names <= set(saved["measurements"]["instruments"]), names
+    if source.stem == "08_summary":
+        from personality_utils import verdicts
+
+        # Each row's verdict re-derived from the row's own evidence fields, and nothing else.
+        for row in saved["claims"]:
+            if row["verdict"] != "not run":
+                assert verdicts.derive(row) == row["verdict"], row["key"]
+            assert {"estimate", "interval", "bar", "smallest_effect", "planted"} <= set(row)
+            assert all("status" in instrument for instrument in row["instruments"])
+        assert set(saved["reading_counts"]) <= set(verdicts.READINGS)
     if source.stem == "05_cam":
         assert 0 <= saved["mean_overlap"]["all"] <= 1
         assert set(saved["randomized_mean_overlap"]["CAM model"]) >= {"trained", "head", "conv1_1"}
@@ -141,7 +154,14 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
         for figures in saved["networks"].values():
             assert set(figures["best_n_prime_share"]) == {"conv4_3", "conv5_3"}
             assert set(figures["glasses"]) == {"best_precision", "units_significant"}
-        assert saved["measurements"]["netdissect_detectors"]["pretrained"] is not None
+        # Emergence: trained (every fine-tuning seed) against the network before fine-tuning,
+        # with intervals, and the fair null's own identification printed and saved.
+        measured = saved["measurements"]
+        assert measured["emergence_null"] == "pretrained"
+        assert measured["emergence_design"]["trained_seeds"] >= 2
+        assert set(measured["emergence"]) <= {"conv4_3", "conv5_3"}
+        assert {"low", "high"} <= set(measured["netdissect_gap"])
+        assert 0 <= saved["fair_null_identification"] <= 1
     if source.stem == "07_action_units":
         # Table 2 keeps all 17 of the paper's AUs; AU14 cannot be read from landmarks.
         rows = {row["AU"]: row for row in saved["table2"]}
@@ -149,7 +169,12 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
         assert rows["AU14"]["p"] is None and rows["AU14"]["intersection_planted_aus"] is not None
         assert saved["n_faces"] == saved["n_clips"]  # one face per test clip with a face
         assert rows["AU12"]["intersection_pretrained_network"] is not None
-        assert set(saved["measurements"]["mean_best_k"]) == {"trained", "pretrained", "random"}
+        measured = saved["measurements"]
+        assert set(measured["best_k_gap_levels"]) == {"trained", "pretrained", "random"}
+        # Table 2 and the AU model on the planted AUs beside the measured ones.
+        assert set(measured["table2"]) == {"measured", "planted"}
+        assert set(measured["au_model"]) == {"measured", "planted"}
+        assert measured["instruments"]["AU source"]["status"] in ("passed", "failed")
     if source.stem == "01_data":
         assert saved["hog_detection_rate"] >= 0.9
         assert saved["landmark_error_iod"] < 0.12

@@ -146,9 +146,20 @@ def test_claims_frame_evidence_and_format_value():
 
 
 def test_claims_figure_axis_holds_a_share_above_one():
+    from personality_utils import stats
+
+    model = {
+        "accuracy": 0.9,
+        "gain_over_constant": stats.estimate(0.05, 0.04, 0.06),
+        "gain_share": stats.estimate(3.5, 2.5, 4.5),
+    }
     chapters = {
         "07_action_units": _chapter(
-            "07_action_units", measurements={"au_gain_share": 3.5, "cnn_gain": 0.02}
+            "07_action_units",
+            measurements={
+                "au_model": {"measured": model},
+                "cnn_gain": stats.estimate(0.02, 0.01, 0.03),
+            },
         )
     }
     rows = summary.evaluate_claims(chapters)

@@ -87,12 +87,28 @@ def test_ablate_finds_the_units_a_trait_is_built_on():
     planted = pd.DataFrame(0.0, index=list(TRAITS), columns=["first", "second", "neither"])
     planted.loc[TRAITS[0], "first"] = 1.0
     planted.loc[TRAITS[1], "second"] = 1.0
-    agreement = result.agreement(planted)
+    agreement = result.agreement(planted, n_permutations=200, seed=1)
     assert agreement["matches"]["first"] == {"moved_most": TRAITS[0], "planted_most": TRAITS[0]}
+    # Tested by permuting the traits within each set: the planted cells lead, p is small.
+    assert agreement["spearman"] > 0 and agreement["p"] < 0.05
+    assert agreement["permutations"] == 200 and agreement["detectable"] < agreement["spearman"]
     assert agreement["matches"]["second"]["moved_most"] == TRAITS[1]
     record = result.record()
     assert record["units"]["first"] == first and record["crops"] == 20
     assert record["effects"]["first"][TRAITS[0]]["ratio"] > 1
+
+
+def test_matched_units_are_others_of_similar_activation():
+    activation = np.arange(64, dtype=float)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        drawn = unit_ablation.matched_units([60, 61, 62], activation, rng)
+        assert len(set(drawn)) == 3 and not set(drawn) & {60, 61, 62}
+        assert min(drawn) >= 56  # within a few ranks of the set
+    drawn = unit_ablation.matched_units([0, 1], activation, rng)
+    assert max(drawn) <= 5
+    with pytest.raises(ValueError, match="too few others"):
+        unit_ablation.matched_units([0, 1, 2], activation[:5], rng)
 
 
 def test_detector_sets_take_the_top_units_per_part():

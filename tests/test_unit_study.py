@@ -15,10 +15,11 @@ from personality_utils import (
     claims,
     faces,
     models,
-    netdissect,
     semantics,
+    unit_emergence,
     unit_study,
     unit_truth,
+    verdicts,
 )
 from personality_utils.data import TRAITS
 from personality_utils.training import TrainConfig, TrainedModel
@@ -226,62 +227,89 @@ def test_population_check_sets_every_face_beside_the_headline(study):
     assert "Spearman(depth, entropy), pretrained" in check.index
 
 
-def test_measurements_feed_every_claim_of_the_chapter(study):
-    cells = unit_study.part_cells(study.masks)
-    emerged = unit_study.emerged_table(study)
-    spikiness = semantics.spikiness_table(study.stats, study.random_stats, study.pretrained_stats)
-    trend = semantics.depth_trend(spikiness)
-    dissection = netdissect.dissect(
-        {
-            "trained": study.stats,
-            "pretrained": study.pretrained_stats,
-            "random weights": study.random_stats,
-        },
-        study.shares["conv5_3"],
+def _seed_runs(study, folder: Path) -> dict:
+    """The study's model as fine-tuning seed 0 and another seeded tiny DAN+ (same fake
+    backbone) as seed 1, each with its own fake checkpoint folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "checkpoint.pt").write_bytes(b"another model")
+    second = SimpleNamespace(
+        trained=_tiny_face_model(1, study.trained.config.backbone_weights), checkpoint=folder
     )
+    return {0: study.run, 1: second}
+
+
+def test_dense_passes_give_the_top_n_statistics_back(study, tmp_path):
+    networks = unit_emergence.dense_networks(
+        study.dataset, _seed_runs(study, tmp_path / "seed1"), study.population, (3,)
+    )
+    dense = networks.trained[0]
+    assert dense.top_n == study.stats.n_images  # every crop kept
+    ones = np.ones((1, dense.n_images))
+    n = study.stats.top_n
+    for layer in ("conv5_3", "conv4_3"):
+        masks = {p: m for p, m in study.masks[layer].items() if m.any()}
+        shares = unit_emergence.part_shares(dense, layer, masks, ones, n)
+        for part in masks:  # the same N'/N as the study's own top-N pass
+            assert np.allclose(shares[part][0], study.shares[layer][part].to_numpy()), part
+    entropy = unit_emergence.layer_entropies(dense, ones, n)[0]
+    assert np.allclose(entropy, semantics.layer_entropy(study.stats).to_numpy())
+    # A crop drawn twice counts twice: doubling every weight leaves shares unchanged.
+    doubled = unit_emergence.part_shares(dense, "conv5_3", study.masks["conv5_3"], 2 * ones, n)
+    again = unit_emergence.part_shares(dense, "conv5_3", study.masks["conv5_3"], ones, n)
+    assert all(np.allclose(doubled[p], again[p]) for p in doubled)
+    assert networks.null == "pretrained" and networks.design()["trained_seeds"] == 2
+
+
+def test_compare_resamples_people_and_seeds():
+    rng = np.random.default_rng(0)
+    trained = [0.5 + rng.normal(0, 0.01, 201), 0.6 + rng.normal(0, 0.01, 201)]
+    null = 0.3 + rng.normal(0, 0.01, 201)
+    gap = unit_emergence.compare(trained, null, seed=1)
+    assert gap["value"] == pytest.approx(0.55 - 0.3, abs=0.02)
+    # The seeds differ by 0.1: the interval carries that spread, not just the draws'.
+    assert gap["high"] - gap["low"] > 0.05 and gap["low"] > 0.1
+    own = unit_emergence.compare(trained, None, seed=1)
+    assert own["value"] == pytest.approx(0.55, abs=0.02)
+
+
+def test_measurements_feed_every_claim_of_the_chapter(study, tmp_path):
     wears = unit_truth.glasses_flags(study.dataset, study.clips)
     glasses = unit_truth.glasses_units(
         study.stats, study.random_stats, wears, pretrained_stats=study.pretrained_stats
     )
-    measured = unit_study.measurements(cells, emerged, spikiness, trend, dissection, glasses)
-    for key in ("entropy_depth_spearman", "deepest_entropy", "netdissect_detectors"):
-        assert list(measured[key]) == ["trained", "pretrained", "random"], key
-    assert measured["deepest_entropy"]["pretrained"] == spikiness.loc["conv5_3", "pretrained"]
-    assert measured["netdissect_detectors"]["pretrained"] == (
-        dissection.detectors["conv5_3 pretrained"].sum()
+    runs = _seed_runs(study, tmp_path / "seed1")
+    emergence = unit_emergence.emergence(study.dataset, runs, study, wears, n_boot=40, seed=0)
+    cells = unit_study.part_cells(study.masks)
+    for layer, gaps in emergence.parts.items():
+        assert set(gaps) == {r for r in faces.REGIONS if cells.loc[r, layer] > 0}, layer
+        for gap in gaps.values():
+            assert gap["low"] <= gap["high"]
+    table = emergence.table()
+    assert "conv5_3 peak entropy (bits)" in table.index and "pretrained (level)" in table.columns
+    instruments = {"model gain": verdicts.instrument_check("model gain", 0.01, 0.0, "", low=0.001)}
+    measured = unit_study.measurements(
+        emergence, glasses, None, instruments, dict.fromkeys(TRAITS, 0.3)
     )
-    assert (
-        measured["glasses_units"]["pretrained"]
-        == (glasses.summary()["pretrained_units_significant"])
-    )
-    assert measured["units_above_pretrained"]["conv5_3"] == {
-        r: emerged.loc[("conv5_3", r), "trained_above_pretrained"]
-        for r in measured["units_above_random"]["conv5_3"]
-    }
-    record = unit_study.network_record(study, glasses)["networks"]
-    assert list(record) == ["trained", "pretrained", "random"]
-    for name, shares in study.network_shares().items():
-        assert record[name]["best_n_prime_share"]["conv5_3"]["mouth"] == (
-            shares["conv5_3"]["mouth"].max()
-        )
-        assert record[name]["glasses"] == glasses.by_network()[name]
-    assert (
-        record["pretrained"]["glasses"]["units_significant"]
-        == (measured["glasses_units"]["pretrained"])
-    )
-    # a part without cells on a layer is not judged there
-    assert set(measured["units_above_random"]["conv5_3"]) == {
-        r for r in faces.REGIONS if cells.loc[r, "conv5_3"] > 0
-    }
-    assert measured["deepest_entropy"]["trained"] == spikiness.loc["conv5_3", "trained"]
-    assert measured["entropy_depth_spearman"]["random"] == trend["random weights"]
-    assert measured["glasses_units"]["trained"] == glasses.summary()["units_significant"]
+    assert measured["emergence_null"] == "pretrained"
+    assert measured["emergence_design"]["trained_seeds"] == 2
+    assert measured["glasses_best"]["precision"] == glasses.summary()["precision"]
+    assert measured["glasses_best"]["detectable_precision"] == glasses.detectable_precision()
     rows = claims.report("06_units", measured, True)
     judged = {row["key"]: row for row in rows}
-    assert {"units_face_parts", "units_spikier_with_depth", "units_glasses"} <= set(judged)
-    assert "pretrained before fine-tuning" in judged["units_netdissect"]["evidence"]
-    without = unit_study.measurements(cells, emerged, spikiness, trend, dissection)
-    assert "glasses_units" not in without and "planted_cues" not in without
+    for key in (
+        "units_face_parts",
+        "units_face_parts_conv4_3",
+        "units_spikier_with_depth",
+        "units_deepest_spikier",
+        "units_netdissect",
+        "units_glasses",
+        "units_glasses_learned",
+    ):
+        assert "no measurement" not in judged[key]["evidence"], key
+        assert verdicts.derive(judged[key]) == judged[key]["verdict"], key
+    assert "the network before fine-tuning" in judged["units_netdissect"]["evidence"]
+    without = unit_study.measurements(emergence)
+    assert "glasses_best" not in without and "planted_cues" not in without
 
 
 def test_a_model_trained_from_random_weights_has_no_pretrained_network(smoke_dataset, tmp_path):

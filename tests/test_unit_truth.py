@@ -134,7 +134,10 @@ def test_planted_cue_check_on_a_tiny_network():
         "p",
         "q",
         "r2",
+        "critical",
     }
+    # What the top units needed for p < 0.05: the random sets' 95th percentile.
+    assert all(row["critical"] >= row["all"] - 1e-12 for row in measured.values())
     record = check.record()
     assert record["ground_truth_top_k"] == check.top_k
     assert len(record["trait_cue_enrichment"]) == len(TRAITS) * 4
