@@ -205,11 +205,13 @@ print(agreement.description())
 #
 # The rank correlation can hardly fail here: with a global-average-pooling + linear head, the
 # map is a weighted sum of conv5_3's channels, and new head weights alone reorder it. The
-# question that matters for this chapter is Adebayo et al.'s own: do the randomised network's
-# maps still overlap the face *as much as* the trained model's? If they do, the paper's overlap
-# statistic is measuring the input (faces sit where they sit) rather than what the network
-# learned. The claim below reads the paired difference, on the same frames, of the trained
-# maps' overlap and the fully randomised network's, with people resampled.
+# question that matters for this chapter is Adebayo et al.'s own: do the randomised networks'
+# maps still overlap the face *as much as* the trained model's? If one does, at any stage of
+# the cascade, the paper's overlap statistic can be had without what the network learned: it
+# measures the input (faces sit where they sit) or the architecture. The claim below reads, for
+# every stage, the paired difference on the same frames of the trained maps' overlap and the
+# randomised network's, with people resampled; the line printed first gives the stage that
+# comes closest.
 
 # %%
 randomisation = cam_checks.randomisation(

@@ -37,6 +37,7 @@ __all__ = [
     "clip_means",
     "estimate_from_landmarks",
     "estimator_correlation",
+    "intensities_from_deviations",
     "split_intensities",
     "landmark_measures",
     "openface_intensities",
@@ -454,6 +455,17 @@ def _unmix(deviations: np.ndarray, max_intensity: float, penalty: float) -> np.n
     return out
 
 
+def intensities_from_deviations(
+    deviations: np.ndarray, max_intensity: float = 5.0, penalty: float = 0.004
+) -> pd.DataFrame:
+    """The AU intensities the estimator reads from changes of the :data:`MEASURES` (n rows,
+    inter-ocular distances, from whatever neutral face): the non-negative mix of AUs that
+    explains them best under :func:`response_matrix` (see :func:`estimate_from_landmarks`);
+    blind AUs NaN."""
+    deviations = np.atleast_2d(np.asarray(deviations, dtype=np.float64))
+    return pd.DataFrame(_unmix(deviations, max_intensity, penalty), columns=list(AU_COLUMNS))
+
+
 def estimate_from_landmarks(
     landmarks: np.ndarray,
     clips: Sequence[str] | np.ndarray | None = None,
@@ -538,7 +550,7 @@ def estimate_from_landmarks(
         if shape.shape != (68, 2):
             raise ValueError("reference must be 'clip_median', 'population' or a (68, 2) shape")
         deviations = measures - _measure_array(align_landmarks(shape)[None])
-    table = pd.DataFrame(_unmix(deviations, max_intensity, penalty), columns=list(AU_COLUMNS))
+    table = intensities_from_deviations(deviations, max_intensity, penalty)
     table.attrs.update(
         source="landmarks",
         reference=reference if isinstance(reference, str) else "shape",

@@ -450,9 +450,8 @@ def randomisation_cascade(
     Returns:
         One row per stage (``"trained"``, ``"head"``, ``"conv5_3"`` ... ``"conv1_1"``):
         ``rank_correlation`` with the trained maps (mean over maps) and ``mean_overlap``; and
-        the per-map overlaps of the trained network and of the last stage (every layer
-        randomised), ``{"trained": ..., "randomised": ...}`` (NaN where undefined), for the
-        paired comparison of :class:`Randomisation`.
+        the per-map overlaps of every stage, ``{stage: overlaps}`` (NaN where undefined), for
+        the paired comparison of :class:`Randomisation`.
     """
     rows = np.asarray(rows, dtype=np.int64)
     traits = np.asarray(traits, dtype=np.int64)
@@ -467,7 +466,7 @@ def randomisation_cascade(
     for stage in ["trained", *randomisation_stages(trained.model)]:
         maps = reference if stage == "trained" else maps_of(randomise_until(trained, stage, seed))
         scored = score_maps(maps, boxes, size, upsampling=upsampling)
-        per_map["trained" if stage == "trained" else "randomised"] = scored["overlap"].to_numpy()
+        per_map[stage] = scored["overlap"].to_numpy()
         records.append(
             {
                 "stage": stage,
@@ -485,9 +484,10 @@ class Randomisation:
 
     Attributes:
         table: One row per (label, stage).
-        gaps: Per label, the paired mean face overlap of the trained maps minus those of the
-            network with every layer randomised, on the same frames, people resampled
-            (:func:`~personality_utils.stats.estimate`); empty when not computed.
+        gaps: Per label and randomisation stage, the paired mean face overlap of the trained
+            maps minus those of the network randomised down to that stage, on the same frames,
+            people resampled (:func:`~personality_utils.stats.estimate`); empty when not
+            computed.
     """
 
     table: pd.DataFrame
@@ -508,14 +508,23 @@ class Randomisation:
             for label, rows in self.table.groupby("label")
         }
 
+    def smallest_gaps(self) -> dict[str, tuple[str, dict]]:
+        """Per label, the stage whose randomised maps come closest to the trained maps' face
+        overlap, and that gap."""
+        return {
+            label: min(stages.items(), key=lambda item: item[1]["value"])
+            for label, stages in self.gaps.items()
+        }
+
     def description(self) -> str:
-        """One line: the paired overlap gaps."""
+        """One line: per model, the randomisation stage whose maps overlap the face most like
+        the trained ones, and the paired gap."""
         return (
-            "mean face overlap, trained minus every layer randomised (paired, people "
-            "resampled): "
+            "mean face overlap, trained minus randomised (paired, people resampled), the "
+            "closest stage: "
             + ", ".join(
-                f"{label} {gap['value']:+.3f} [{gap['low']:+.3f}, {gap['high']:+.3f}]"
-                for label, gap in self.gaps.items()
+                f"{label} at {stage} {gap['value']:+.3f} [{gap['low']:+.3f}, {gap['high']:+.3f}]"
+                for label, (stage, gap) in self.smallest_gaps().items()
             )
         )
 
@@ -542,8 +551,8 @@ def randomisation(
     n_boot: int = N_RESAMPLES,
 ) -> Randomisation:
     """:func:`randomisation_cascade` of the CAM model's maps of the headline's frames and of
-    DAN+'s Grad-CAM of its own top frames, and for each the paired face-overlap gap between
-    the trained maps and the fully randomised network's (people resampled)."""
+    DAN+'s Grad-CAM of its own top frames, and for each stage of each the paired face-overlap
+    gap between the trained maps and the randomised network's (people resampled)."""
     from .stats import bootstrap_interval, estimate, people
 
     cascades, gaps = [], {}
@@ -563,10 +572,14 @@ def randomisation(
             study.upsampling,
         )
         cascades.append(cascade.assign(label=label))
-        difference = per_map["trained"] - per_map["randomised"]
-        gaps[label] = estimate(
-            *bootstrap_interval(difference, people(study.clips[rows]), n_boot, seed)
-        )
+        groups = people(study.clips[rows])
+        gaps[label] = {
+            stage: estimate(
+                *bootstrap_interval(per_map["trained"] - overlaps, groups, n_boot, seed)
+            )
+            for stage, overlaps in per_map.items()
+            if stage != "trained"
+        }
     return Randomisation(pd.concat(cascades, ignore_index=True), gaps)
 
 

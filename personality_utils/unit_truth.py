@@ -33,12 +33,21 @@ MIN_R2 = R2_GATE
 def glasses_flags(dataset, clips: Sequence[str]) -> np.ndarray | None:
     """Whether the face of each clip in ``clips`` wears glasses, from the synthetic set's ground
     truth (:func:`~personality_utils.truth.load_ground_truth`); None on real data."""
+    flags = glasses_flags_by_clip(dataset)
+    if flags is None:
+        return None
+    return np.array([flags[clip] for clip in clips], dtype=bool)
+
+
+def glasses_flags_by_clip(dataset) -> dict[str, bool] | None:
+    """Whether each clip's person wears glasses, for every clip of the synthetic set; None on
+    real data."""
     from .truth import load_ground_truth
 
     if not dataset.synthetic:
         return None
-    clip_truth = load_ground_truth(dataset.root)["clips"]
-    return np.array([bool(clip_truth[clip]["features"]["glasses"]) for clip in clips], dtype=bool)
+    clips = load_ground_truth(dataset.root)["clips"]
+    return {clip: bool(entry["features"]["glasses"]) for clip, entry in clips.items()}
 
 
 @dataclass

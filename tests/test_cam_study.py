@@ -199,7 +199,7 @@ def test_measurements_and_record_carry_what_the_claims_and_summary_read():
             "label": ["CAM model", "CAM model", "DAN+ Grad-CAM", "DAN+ Grad-CAM"],
         }
     )
-    gaps = {"CAM model": stats.estimate(0.1, 0.0, 0.2)}
+    gaps = {"CAM model": {"head": stats.estimate(0.1, 0.0, 0.2)}}
     randomisation = cam_checks.Randomisation(stages, gaps)
     parts = study.face_parts(n_boot=20)
     instruments = {"model gain": verdicts.instrument_check("model gain", 0.01, 0.0, "", low=0.0)}

@@ -97,8 +97,11 @@ def _cam(**changes):
         "cam_minus_centre_prior": stats.estimate(0.1, 0.05, 0.15),
         "cam_minus_face_prior": stats.estimate(0.08, 0.02, 0.12),
         "randomised_overlap_gap": {
-            "CAM model": stats.estimate(0.2, 0.1, 0.3),
-            "DAN+ Grad-CAM": stats.estimate(0.1, 0.06, 0.2),
+            "CAM model": {
+                "head": stats.estimate(0.2, 0.1, 0.3),
+                "conv5_3": stats.estimate(0.15, 0.1, 0.2),
+            },
+            "DAN+ Grad-CAM": {"head": stats.estimate(0.1, 0.06, 0.2)},
         },
         "randomised_rank_correlation": {"CAM model": 0.02, "DAN+ Grad-CAM": 0.1},
         "part_spread": stats.estimate(0.02, 0.01, 0.03),
@@ -150,15 +153,24 @@ def test_cam_claims():
 def test_the_sanity_check_reads_the_overlap_of_randomised_maps():
     # Randomised maps overlap the face as much as the trained ones: the overlap does not depend
     # on what was learned, whatever the rank correlation says.
+    # One stage of the cascade (here conv5_1) is enough to show the statistic blind to it.
     same = _cam(
         randomised_overlap_gap={
-            "CAM model": stats.estimate(-0.03, -0.06, 0.0),
-            "DAN+ Grad-CAM": stats.estimate(0.1, 0.06, 0.2),
+            "CAM model": {
+                "head": stats.estimate(0.2, 0.1, 0.3),
+                "conv5_1": stats.estimate(-0.03, -0.06, 0.0),
+            },
+            "DAN+ Grad-CAM": {"head": stats.estimate(0.1, 0.06, 0.2)},
         }
     )
     row = _judge("05_cam", same)["cam_sanity_check"]
-    assert row["verdict"] == NOT_HELD and "rank correlation +0.02" in row["evidence"]
-    assert [part["name"] for part in row["parts"]] == ["CAM model", "DAN+ Grad-CAM"]
+    assert row["verdict"] == NOT_HELD and "rank correlation at the end +0.02" in row["evidence"]
+    assert "CAM model closest at conv5_1" in row["evidence"]
+    assert [part["name"] for part in row["parts"]] == [
+        "CAM model, head",
+        "CAM model, conv5_1",
+        "DAN+ Grad-CAM, head",
+    ]
 
 
 def test_the_context_trait_is_judged_with_intervals_and_its_r2():
