@@ -22,6 +22,8 @@ __all__ = [
     "geometry_status",
     "landmark_error",
     "largest_moves",
+    "measure_agreement",
+    "reference_comparison",
     "record",
     "score_estimator",
     "source_check",
@@ -51,6 +53,45 @@ def landmark_error(measured: np.ndarray, planted: np.ndarray) -> float:
     (NaN points skipped): the error that reaches the AU intensities."""
     moved = aus.align_landmarks(measured) - aus.align_landmarks(planted)
     return float(np.nanmean(np.linalg.norm(moved, axis=-1)))
+
+
+def measure_agreement(measured: np.ndarray, planted: np.ndarray) -> pd.DataFrame:
+    """Where the estimator's input goes wrong: per landmark measure (:data:`~personality_utils.
+    aus.MEASURES`), the Pearson r of dlib's reading with the planted landmarks' over the frames,
+    the spread of the planted measure (the signal, mostly AU motion and face shape), the spread of
+    dlib's error on it, and the move one AU intensity unit makes on it (inter-ocular
+    distances)."""
+    dlib = aus.landmark_measures(measured)
+    truth = aus.landmark_measures(planted)
+    error = dlib - truth
+    finite = np.isfinite(dlib).all(axis=1) & np.isfinite(truth).all(axis=1)
+    moves = aus.response_matrix().abs().max(axis=1)
+    return pd.DataFrame(
+        {
+            "r (dlib vs planted)": [
+                float(np.corrcoef(dlib[c][finite], truth[c][finite])[0, 1]) for c in dlib.columns
+            ],
+            "planted spread": truth[finite].std().to_numpy(),
+            "dlib error spread": error[finite].std().to_numpy(),
+            "one AU unit": moves.reindex(dlib.columns).to_numpy(),
+        },
+        index=dlib.columns,
+    )
+
+
+def reference_comparison(study) -> pd.Series:
+    """The estimator's mean per-frame r with the planted AUs (over the AUs it can read) from
+    dlib's landmarks with each neutral reference of :func:`~personality_utils.aus.
+    estimate_from_landmarks` (synthetic set)."""
+    if study.truth_aus is None:
+        raise ValueError("the estimator is scored against planted AUs: the synthetic set only")
+    store, truth = study.face_store, study.truth_aus
+    out = {}
+    for reference in ("population", "clip_median"):
+        estimated = aus.au_intensities("landmarks", store, reference=reference)
+        r = aus.estimator_correlation(estimated, truth).drop(list(aus.GEOMETRY_BLIND))
+        out[reference] = float(r.mean())
+    return pd.Series(out, name="mean r")
 
 
 def largest_moves() -> pd.Series:

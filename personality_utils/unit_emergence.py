@@ -284,23 +284,29 @@ def best_intersections(
     values = np.asarray(values, dtype=np.float64)
     images = stats.images[layer]
     inverse = np.argsort(images, axis=1)  # crop -> its place in each unit's list
-    out = np.full((len(weights), values.shape[1]), np.nan)
+    columns = []  # (column, crop order of its top set) for the columns with N finite values
     for column in range(values.shape[1]):
         finite = np.flatnonzero(np.isfinite(values[:, column]))
-        if len(finite) < n:
-            continue
-        order = finite[np.argsort(-values[finite, column], kind="stable")]
-        pieces = []
-        for chunk in _chunks(weights, len(images)):
+        if len(finite) >= n:
+            columns.append((column, finite[np.argsort(-values[finite, column], kind="stable")]))
+    out = np.full((len(weights), values.shape[1]), np.nan)
+    start = 0
+    for chunk in _chunks(weights, len(images)):
+        # Each unit's top-N amounts in crop order, once per chunk for every column.
+        units = np.take_along_axis(
+            top_takes(stats, layer, chunk, n),
+            np.broadcast_to(inverse, (len(chunk), *inverse.shape)),
+            axis=2,
+        ).astype(np.float32)
+        for column, order in columns:
             taken = chunk[:, order]
             before = np.cumsum(taken, axis=1) - taken
-            au = np.zeros_like(chunk)
+            au = np.zeros(chunk.shape, dtype=np.float32)
             au[:, order] = np.clip(n - before, 0.0, taken)
-            units = np.take_along_axis(
-                top_takes(stats, layer, chunk, n), inverse[None].repeat(len(chunk), 0), axis=2
-            )  # (b, units, crops) in crop order
-            pieces.append(np.minimum(au[:, None, :], units).sum(axis=2).max(axis=1))
-        out[:, column] = np.concatenate(pieces)
+            out[start : start + len(chunk), column] = (
+                np.minimum(au[:, None, :], units).sum(axis=2).max(axis=1)
+            )
+        start += len(chunk)
     return out
 
 

@@ -250,3 +250,44 @@ def test_compare_au_model_fits_the_planted_model_only_beside_another_source(monk
     alone = au_traits.compare_au_model(dataset, cnn, "truth", n_boot=50)
     assert fitted == [("truth", "clip_median")] and list(alone.models) == ["AU model (truth)"]
     assert alone.record()["au_model_planted_aus_accuracy"] is None
+
+
+def test_a_glasses_covariate_takes_away_what_glasses_carry():
+    """Conscientiousness built on glasses alone, and AUs that merely echo the glasses: once
+    glasses are a covariate the AUs add nothing on it."""
+    rng = np.random.default_rng(5)
+    model, features, labels, cnn = _comparison_inputs(rng)
+    flags = {}
+    for split in ("train", "validation", "test"):
+        # Clip names unique across the splits, as real ones are ("train" and "test" share a
+        # first letter in the helper's names).
+        names = [f"{split}-{name}" for name in labels[split].index]
+        labels[split].index = features[split].index = names
+        if split == "test":
+            cnn.predictions.index = names
+        wears = rng.random(len(labels[split])) < 0.4
+        flags.update(dict(zip(labels[split].index, wears, strict=True)))
+        labels[split]["conscientiousness"] = 0.4 + 0.2 * wears + rng.normal(0, 0.01, len(wears))
+        # an AU that reads the glasses, as dlib's landmarks do
+        features[split]["AU23"] = wears + rng.normal(0, 0.05, len(wears))
+    refit = au_traits.fit_au_ridge(
+        features["train"],
+        labels["train"],
+        features["validation"],
+        labels["validation"],
+        features["test"],
+        labels["test"],
+    )
+    name = "AU model (landmarks)"
+    comparison = au_traits.compare_models(
+        "landmarks", {name: refit}, {name: features}, labels, cnn, n_boot=100, seed=1
+    )
+    covariate = au_traits.glasses_covariate(comparison, flags, n_boot=200, seed=1)
+    gap = covariate.beyond_glasses["measured"]
+    assert abs(gap["value"]) < 0.005 and gap["low"] < 0.005  # nothing beyond glasses
+    table = covariate.accuracy
+    assert {"glasses alone", f"{name} + glasses", "constant (training mean)"} <= set(table.index)
+    assert table.loc["glasses alone", "conscientiousness"] > table.loc[
+        "constant (training mean)", "conscientiousness"
+    ]
+    assert set(covariate.measurements()["au_beyond_glasses"]) == {"measured"}

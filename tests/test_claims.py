@@ -385,6 +385,11 @@ def _aus(**changes):
             },
         },
         "cnn_gain": stats.estimate(0.02, 0.01, 0.03),
+        "au_beyond_glasses": {
+            "measured": stats.estimate(0.001, -0.002, 0.004),  # nothing beyond glasses
+            "planted": stats.estimate(0.02, 0.01, 0.03),
+        },
+        "au_beyond_glasses_trait": "conscientiousness",
         "estimator_r": stats.estimate(0.2, 0.15, 0.25),
         "estimator_bar": 0.5,
         "coefficient_r": stats.estimate(0.7, 0.6, 0.8),
@@ -425,6 +430,8 @@ def test_action_unit_claims():
     assert verdicts_["au_model_beats_constant_planted"] == HELD
     assert verdicts_["au_model_near_cnn_planted"] == HELD
     assert verdicts_["au_links_planted"] == HELD
+    assert verdicts_["au_model_beyond_glasses_planted"] == HELD
+    assert verdicts_["au_model_beyond_glasses"] == UNTESTABLE
     # A source that passes its check: the measured rows are judged; a missed test (the AU
     # links' p = 0.086) is inconclusive, with what it could have detected.
     good = _aus(estimator_r=stats.estimate(0.7, 0.6, 0.8))
@@ -441,6 +448,8 @@ def test_action_unit_claims():
     assert rows["au_links_measured"]["verdict"] == INCONCLUSIVE
     assert "7 of 13 testable AUs, 4.2 expected" in rows["au_links_measured"]["evidence"]
     assert rows["au_coefficients_planted"]["verdict"] == HELD
+    # The measured AUs add nothing on conscientiousness once glasses are known: shown absent.
+    assert rows["au_model_beyond_glasses"]["verdict"] == NOT_HELD
     for key in ("table2_significant", "table2_paper_aus", "table2_lip_corners"):
         assert rows[key]["reading"] == "check of the method (planted)", key
     # The CNN not above the constant leaves nothing to recover; real data has no planted AUs

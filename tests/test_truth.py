@@ -70,3 +70,17 @@ def test_alignment_quality_per_split(smoke_dataset):
     assert row["landmark_error_iod"] == pytest.approx(agreement.error_iod.mean())
     real, none = truth.alignment_quality({"validation": store}, 224)
     assert list(real.columns) == ["eye_alignment_error_px"] and none == {}
+
+
+def test_glasses_landmark_shift_compares_paired_renders():
+    shift = truth.glasses_landmark_shift("smoke", n_clips=3, frames_per_clip=2, n_boot=50)
+    assert shift.frames <= 6 and shift.clips <= 3 and shift.frames > 0
+    from personality_utils import aus
+
+    assert list(shift.measures.index) == list(aus.MEASURES)
+    measures = shift.measures
+    assert (measures["95% low"] <= measures["shift"] + 1e-12).all()
+    assert (measures["one AU unit"] > 0).all()
+    # What the estimator reads from the shift alone: the blind AUs are left out.
+    assert "AU14" not in shift.aus.index and (shift.aus >= 0).all()
+    assert "frames of" in shift.description()
