@@ -177,10 +177,14 @@ def _per_trait(
             evidence, value, low, high = _estimate(
                 measurements, key, trait, scale=scale, direction=direction
             )
+            word = f"{trait[0].upper()} {with_interval(value, low, high, 3)}"
             if gate:
-                evidence = evidence.gated(r2_gate(measurements, trait))
+                instrument_ = r2_gate(measurements, trait)
+                evidence = evidence.gated(instrument_)
+                if instrument_.status == "failed":
+                    word += f" (left out: R² {instrument_.figure:.3f} < {R2_GATE:g})"
             parts.append((trait, evidence))
-            words.append(f"{trait[0].upper()} {with_interval(value, low, high, 3)}")
+            words.append(word)
         evidence = Evidence(parts=tuple(parts), scale=scale, direction=direction)
         held = sum(derive(evidence_fields(part)) == HELD for _t, part in parts)
         return Judgement(evidence, float(held), float(len(traits)), f"{what}: " + ", ".join(words))

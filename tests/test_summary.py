@@ -167,3 +167,46 @@ def test_claims_figure_axis_holds_a_share_above_one():
     assert share["ours"] == 3.5 and share["verdict"] == "held"
     figure = plots.claims_figure(rows)
     assert figure.layout.yaxis.range[1] >= 3.5
+
+
+def _row(key, verdict, reading="check of the method (planted)"):
+    return {"key": key, "verdict": verdict, "reading": reading, "label": key}
+
+
+def test_readings_are_counted_apart():
+    rows = [
+        _row("a", "held", "finding"),
+        _row("b", "did not hold"),
+        _row("c", "inconclusive"),
+        _row("d", "did not hold", "check of an instrument"),
+    ]
+    table = summary.reading_counts(rows)
+    assert list(table.index) == [
+        "finding",
+        "check of the method (planted)",
+        "check of an instrument",
+    ]
+    assert table.loc["check of the method (planted)", "did not hold"] == 1
+    assert table.loc["finding", "held"] == 1 and table.loc["finding", "did not hold"] == 0
+
+
+def test_the_map_statistic_and_the_causal_test_are_set_against_each_other():
+    disagree = [
+        _row("cam_above_face_prior", "did not hold"),
+        _row("cam_above_centre_prior", "did not hold"),
+        _row("cam_share_ge_0_9", "inconclusive"),  # undecided rows do not count
+        _row("occlusion_face", "held"),
+        _row("face_alone_beats_context", "held"),
+        _row("cam_finds_poster", "held"),
+        _row("occlusion_poster", "held"),
+    ]
+    face, poster = summary.disagreements(disagree)
+    assert "the map statistic says no" in face and "the causal test says yes" in face
+    assert "the ground truth supports the causal test" in face
+    assert "agree (yes)" in poster
+    # On real data there is nothing to decide between them.
+    real = [{**row, "reading": "finding"} for row in disagree]
+    assert "no ground truth" in summary.disagreements(real)[0]
+    # A split or missing side is said, never decided.
+    split = [_row("occlusion_face", "held"), _row("face_alone_beats_context", "did not hold")]
+    assert "not both decided" in summary.disagreements(split)[0]
