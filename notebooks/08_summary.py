@@ -126,7 +126,7 @@ plots.claims_figure(records).show()
 # (on real data nothing can):
 
 # %%
-print("\n".join(summary.disagreements(records)))
+print("\n".join(summary.disagreements(records, chapters)))
 
 # %% [markdown]
 # How much of each trait's planted signal a model can read outside the face: through the poster,
@@ -151,7 +151,7 @@ summary.outside_face_table(chapters)
 # %%
 saved = results.save_results(
     "08_summary",
-    summary.summary_record(records, sources, table1),
+    summary.summary_record(records, sources, table1, chapters),
     profile=settings.name,
     data=summary.summary_data(chapters),
 )

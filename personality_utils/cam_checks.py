@@ -662,13 +662,14 @@ def ground_truth(
     """
     from .data import TRAITS
     from .stats import gap_to_others, people
-    from .synthetic import face_driven, outside_face_shares
+    from .synthetic import dataset_identity, face_driven, outside_face_shares
     from .truth import store_boxes
 
     if not dataset.synthetic:
         return None
-    outside = outside_face_shares()
-    context = face_driven()[1]
+    identity = dataset_identity(dataset.root)
+    outside = outside_face_shares(identity)
+    context = face_driven(identity)[1]
     poster = store_boxes(dataset.root, study.store, "poster_box")
     rows = np.flatnonzero(study.has_face)
     size, upsampling = study.size, study.upsampling

@@ -656,15 +656,16 @@ class CausalTests:
         }
 
 
-def face_driven_traits(synthetic: bool) -> tuple[list[str], str | None]:
+def face_driven_traits(dataset) -> tuple[list[str], str | None]:
     """The traits whose planted signal outside the face, on the poster or through who the
     person is, is small, and the one planted mostly on the poster
-    (:func:`~personality_utils.synthetic.face_driven`); on real data every trait and None."""
-    if not synthetic:
+    (:func:`~personality_utils.synthetic.face_driven`, for what the dataset drew per person);
+    on real data every trait and None."""
+    if not dataset.synthetic:
         return list(TRAITS), None
-    from .synthetic import face_driven
+    from .synthetic import dataset_identity, face_driven
 
-    return face_driven()
+    return face_driven(dataset_identity(dataset.root))
 
 
 def run(
@@ -717,5 +718,5 @@ def run(
         n_boot=n_boot,
         seed=seed,
     )
-    face_driven, context = face_driven_traits(dataset.synthetic)
+    face_driven, context = face_driven_traits(dataset)
     return CausalTests(occluded, masked, perturbation, face_driven, context, seed)

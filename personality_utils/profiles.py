@@ -197,6 +197,11 @@ class Profile:
         synthetic_frame_size: (width, height) of the synthetic videos.
         synthetic_seconds: Duration range of a synthetic clip in seconds.
         synthetic_fps: Frame rates a synthetic clip is drawn from (the real set mixes these).
+        synthetic_identity: What the synthetic generator draws per person: ``"person"`` (the
+            default, as First Impressions is built: glasses, room and shirt belong to the person
+            and recur in all their clips, across the splits, so glasses-driven signal is also
+            readable through who the person is) or ``"clip"`` (glasses, room and shirt drawn
+            afresh for every clip: the identity route closed, to see what it changes).
         frames_per_clip: Frames sampled per clip with the authors' rule (10 in the paper).
         store_size: Side of the square frames kept in the frame store (224 in the paper).
         face_size: Side of the aligned face crops (224 in the paper).
@@ -235,6 +240,7 @@ class Profile:
     synthetic_frame_size: tuple[int, int] = (640, 360)
     synthetic_seconds: tuple[float, float] = (0.45, 0.55)
     synthetic_fps: tuple[float, ...] = (24.0, 25.0, 30.0)
+    synthetic_identity: Literal["person", "clip"] = "person"
     frames_per_clip: int = 10
     store_size: int = 224
     face_size: int = 224
@@ -258,6 +264,7 @@ class Profile:
             "cam_upsampling": ("bicubic", "bilinear"),
             "cam_ranking": ("videos", "frames"),
             "unit_population": ("first_face_per_clip", "all_faces"),
+            "synthetic_identity": ("person", "clip"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

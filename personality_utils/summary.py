@@ -236,7 +236,10 @@ RECORD_FIELDS = (
 
 
 def summary_record(
-    records: Sequence[Mapping], sources: pd.DataFrame, table1: pd.DataFrame
+    records: Sequence[Mapping],
+    sources: pd.DataFrame,
+    table1: pd.DataFrame,
+    chapters: Mapping[str, dict | None] | None = None,
 ) -> dict[str, Any]:
     """The summary's results file: every claim row (:data:`RECORD_FIELDS`), where each
     chapter's results came from, Table 1 and how many claims got each verdict."""
@@ -250,7 +253,7 @@ def summary_record(
             reading: {verdict: int(n) for verdict, n in row.items()}
             for reading, row in reading_counts(records).iterrows()
         },
-        "disagreements": disagreements(records),
+        "disagreements": disagreements(records, chapters),
     }
 
 
@@ -311,13 +314,26 @@ def _side(records: Mapping[str, Mapping], keys: Sequence[str]) -> tuple[str | No
     return None, words
 
 
-def disagreements(records: Sequence[Mapping]) -> list[str]:
-    """Where the paper's instrument and the causal test answer the same question differently,
-    which answer the ground truth supports (on the synthetic set, where the generator planted
-    the face and poster cues; on real data there is none to decide), one sentence each; and a
-    sentence where they agree."""
+def _planted_routes(chapters: Mapping[str, dict | None] | None) -> tuple[list[str], str]:
+    """The face-driven traits and the poster-driven one, as chapter 05 measured them (its
+    dataset's own identity route), else the generator's default."""
     from .synthetic import face_driven
 
+    content = (chapters or {}).get("05_cam") or {}
+    measured = content.get("measurements") or {}
+    traits, context = measured.get("face_driven_traits"), measured.get("occlusion_context_trait")
+    if traits and context:
+        return list(traits), str(context)
+    return face_driven()
+
+
+def disagreements(
+    records: Sequence[Mapping], chapters: Mapping[str, dict | None] | None = None
+) -> list[str]:
+    """Where the paper's instrument and the causal test answer the same question differently,
+    which answer the ground truth supports (on the synthetic set, where the generator planted
+    the face and poster cues, read from chapter 05's results in ``chapters``; on real data
+    there is none to decide), one sentence each; and a sentence where they agree."""
     by_key = {record["key"]: record for record in records}
     synthetic = any(r.get("reading") == "check of the method (planted)" for r in records)
     out = []
@@ -337,7 +353,7 @@ def disagreements(records: Sequence[Mapping]) -> list[str]:
             )
             continue
         if synthetic:
-            traits, context = face_driven()
+            traits, context = _planted_routes(chapters)
             truth = "yes"  # the generator plants face cues (and the poster for one trait)
             planted = (
                 f"the generator drives {', '.join(traits)} by the face"

@@ -55,6 +55,7 @@ __all__ = [
     "frame_intensities",
     "clip_landmarks",
     "dataset_key",
+    "dataset_identity",
 ]
 
 GENERATOR_VERSION = 5
@@ -182,16 +183,17 @@ def planted_features() -> tuple[str, ...]:
 FACE_DRIVEN_OUTSIDE = 0.1
 
 
-def face_driven() -> tuple[list[str], str]:
+def face_driven(identity: str = "person") -> tuple[list[str], str]:
     """The face-driven traits (:data:`FACE_DRIVEN_OUTSIDE`) and the trait planted most outside
-    the face, on the poster (the context-driven trait)."""
-    outside = outside_face_shares()
+    the face, on the poster (the context-driven trait), for a dataset that draws glasses per
+    ``identity`` (:func:`outside_face_shares`)."""
+    outside = outside_face_shares(identity)
     traits = [t for t in TRAITS if outside[t]["context or identity"] <= FACE_DRIVEN_OUTSIDE]
     context = max(outside, key=lambda t: outside[t]["context"])
     return traits, context
 
 
-def outside_face_shares() -> dict[str, dict[str, float]]:
+def outside_face_shares(identity: str = "person") -> dict[str, dict[str, float]]:
     """For each trait, the share of its explained (non-noise) label variance that a model can
     read outside the face, two ways.
 
@@ -202,16 +204,21 @@ def outside_face_shares() -> dict[str, dict[str, float]]:
     Impressions shares people across its splits; for a person seen in training, the room or the
     shirt identifies the person and hence whether they wear glasses, so glasses-driven signal is
     readable outside the face through who the person is. AU intensities are drawn per clip and
-    carry nothing about the person. The generator keeps this coupling on purpose (it is how the
-    real set is built); the chapters count it here rather than decouple it.
+    carry nothing about the person. The generator keeps this coupling by default (it is how the
+    real set is built), and the chapters count it here; with ``identity="clip"`` (a dataset made
+    with :attr:`~personality_utils.profiles.Profile.synthetic_identity` ``"clip"``) glasses are
+    drawn per clip and the identity route carries nothing.
     """
+    if identity not in ("person", "clip"):
+        raise ValueError(f"identity must be 'person' or 'clip', got {identity!r}")
     shares = planted_shares()
     out = {}
     for trait, share in shares.items():
         explained = 1.0 - share["noise"]
+        route = share["glasses"] if identity == "person" else 0.0
         out[trait] = {
             "context": share["context"] / explained,
-            "context or identity": (share["context"] + share["glasses"]) / explained,
+            "context or identity": (share["context"] + route) / explained,
         }
     return out
 
@@ -542,12 +549,24 @@ def _recipes(profile: Profile, seed: int) -> list[ClipRecipe]:
     rng.shuffle(split_of)
     used: dict[int, int] = {}
     recipes = []
+    # With the identity route closed, glasses, room and shirt are drawn afresh per clip, from a
+    # stream of their own so that everything else is drawn exactly as with it open.
+    per_clip = np.random.default_rng([seed, 1]) if profile.synthetic_identity == "clip" else None
     for index, split in enumerate(split_of):
         video = int(rng.integers(n_videos)) if index >= n_videos else index
         used[video] = used.get(video, 0) + 1
         clip = f"{video_ids[video]}.{used[video]:03d}.mp4"
-        recipes.append(make_clip_recipe(rng, clip, str(split), identities[video], profile))
+        identity = identities[video]
+        if per_clip is not None:
+            fresh = draw_identity(per_clip)
+            identity = {**identity, **{key: fresh[key] for key in _PER_CLIP}}
+        recipes.append(make_clip_recipe(rng, clip, str(split), identity, profile))
     return recipes
+
+
+#: What :attr:`~personality_utils.profiles.Profile.synthetic_identity` = ``"clip"`` draws per
+#: clip instead of per person: the attributes a model could read a person's glasses from.
+_PER_CLIP = ("glasses", "shirt", "wall", "scene_seed")
 
 
 def _render_task(task: tuple[ClipRecipe, str, str]) -> str:
@@ -563,7 +582,7 @@ def _render_task(task: tuple[ClipRecipe, str, str]) -> str:
 
 
 def _settings(profile: Profile, seed: int) -> dict:
-    return {
+    settings = {
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "clips": {split: profile.synthetic_clips.get(split, 0) for split in SPLITS},
@@ -571,6 +590,16 @@ def _settings(profile: Profile, seed: int) -> dict:
         "seconds": list(profile.synthetic_seconds),
         "fps": list(profile.synthetic_fps),
     }
+    if profile.synthetic_identity != "person":  # the default keeps the folders it had
+        settings["identity"] = profile.synthetic_identity
+    return settings
+
+
+def dataset_identity(data_root: str | os.PathLike) -> str:
+    """What a generated dataset drew per person (:attr:`~personality_utils.profiles.Profile.
+    synthetic_identity`): ``"person"`` or ``"clip"``, from its ``ground_truth.json``."""
+    sidecar = json.loads((Path(data_root) / "ground_truth.json").read_text())
+    return str(sidecar.get("settings", {}).get("identity", "person"))
 
 
 def generate_dataset(

@@ -11,7 +11,7 @@ import pytest
 from test_cam import _images, _tiny_trained
 from test_cam_study import SIZE, fake_dataset, hand_study
 
-from personality_utils import cam, cam_checks, cam_study, training, truth
+from personality_utils import cam, cam_checks, cam_study, synthetic, training, truth
 from personality_utils.data import TRAITS
 
 
@@ -145,6 +145,20 @@ def test_baselines_score_image_blind_maps_on_the_same_frames():
     assert result.record()["box_area"] == pytest.approx(16 * 20 / SIZE**2)
     assert "box_area" not in set(result.scores()["measure"])
     assert result.description().startswith("mean overlap, CAM minus")
+    # The face-location prior: the share of training frames whose box covers each pixel. Here
+    # every frame has the same box, so the prior is that box's own mask and overlaps it fully.
+    boxes = np.vstack([study.boxes, np.full((1, 4), np.nan)])  # a frame with no face: left out
+    face_prior = cam_checks.face_location_prior(boxes, SIZE)
+    finite = study.boxes[np.isfinite(study.boxes).all(axis=1)]
+    by_hand = np.mean([cam.box_mask(box, SIZE) for box in finite], axis=0)
+    np.testing.assert_allclose(face_prior, by_hand)
+    with_prior = cam_checks.baselines(study, headline, danplus, n_boot=200, face_prior=face_prior)
+    assert "cam_minus_face_prior" in with_prior.measurements()
+    assert with_prior.record()["face_prior_mean_overlap"] == pytest.approx(
+        with_prior.table().loc["face-location prior", "mean_overlap"]
+    )
+    with pytest.raises(ValueError, match="no training frame"):
+        cam_checks.face_location_prior(np.full((2, 4), np.nan), SIZE)
 
 
 def test_gradcam_agreement_of_the_fig4_head_is_its_cam():
@@ -190,9 +204,10 @@ def test_ground_truth_finds_maps_on_the_planted_poster(monkeypatch):
     headline = study.overlap(n_boot=20)
     poster = np.tile([0.0, 0.0, 8.0, 8.0], (len(study.store), 1))
     monkeypatch.setattr(truth, "store_boxes", lambda root, store, key: poster)
+    monkeypatch.setattr(synthetic, "dataset_identity", lambda root: "person")
     dataset = SimpleNamespace(synthetic=True, root=None)
     r2 = dict.fromkeys(TRAITS, 0.5)
-    found = cam_checks.ground_truth(study, headline, dataset, r2)
+    found = cam_checks.ground_truth(study, headline, dataset, r2, n_boot=50)
     table = found.table
     energy = table["energy in the poster box"]
     assert energy.idxmax() == "openness"
@@ -204,6 +219,10 @@ def test_ground_truth_finds_maps_on_the_planted_poster(monkeypatch):
     assert found.flat_poster_energy == pytest.approx(mask.mean())
     measured = found.measurements()
     assert measured["context_trait"] == "openness"  # the synthetic set's poster-driven trait
+    # Openness's maps sit on the poster: its share there leads the other traits', with an
+    # interval; its face overlap is the lowest.
+    assert measured["context_poster_gap"]["low"] > 0
+    assert measured["context_overlap_gap"]["value"] <= 0
     assert (
         measured["overlap_by_trait"]["openness"] == headline.table.loc["openness", "mean_overlap"]
     )

@@ -173,3 +173,44 @@ def test_label_fit_on_a_generated_dataset(smoke_dataset):
     fit = truth.label_fit(smoke_dataset.root)
     assert list(fit.index) == list(data.TRAITS)
     assert fit["r2"].notna().all()
+
+
+def test_the_identity_route_can_be_closed():
+    """By default glasses, room and shirt belong to the person (as in First Impressions); with
+    ``synthetic_identity="clip"`` they are drawn per clip and nothing else changes."""
+    person = MICRO.replace(synthetic_clips={"train": 40, "validation": 10, "test": 10})
+    clip = person.replace(synthetic_identity="clip")
+    by_person = synthetic._recipes(person, seed=2)
+    by_clip = synthetic._recipes(clip, seed=2)
+    assert [r.clip for r in by_person] == [r.clip for r in by_clip]
+
+    def varies_within_people(recipes, attribute):
+        seen: dict[str, set] = {}
+        for recipe in recipes:
+            seen.setdefault(data.video_id(recipe.clip), set()).add(getattr(recipe, attribute))
+        return any(len(values) > 1 for values in seen.values())
+
+    for attribute in ("glasses", "wall", "shirt"):
+        assert not varies_within_people(by_person, attribute), attribute
+        assert varies_within_people(by_clip, attribute), attribute
+    # The expression, pose and poster are drawn exactly as before; the labels follow the
+    # features each clip got.
+    for a, b in zip(by_person, by_clip, strict=True):
+        assert a.au_means == b.au_means and a.context_cue == b.context_cue
+        assert b.features["glasses"] == float(b.glasses)
+    # The identity route carries nothing: conscientiousness becomes face-driven.
+    assert synthetic.outside_face_shares("clip")["conscientiousness"]["context or identity"] == 0
+    assert "conscientiousness" not in synthetic.face_driven("person")[0]
+    assert "conscientiousness" in synthetic.face_driven("clip")[0]
+    assert synthetic.dataset_key(person, 0) != synthetic.dataset_key(clip, 0)
+    with pytest.raises(ValueError, match="synthetic_identity"):
+        person.replace(synthetic_identity="household")
+
+
+def test_a_dataset_says_what_it_drew_per_person(tmp_path):
+    root = synthetic.generate_dataset(
+        tmp_path / "fi", MICRO.replace(synthetic_identity="clip"), seed=0, progress=False
+    )
+    assert synthetic.dataset_identity(root) == "clip"
+    default = synthetic.generate_dataset(tmp_path / "default", MICRO, seed=0, progress=False)
+    assert synthetic.dataset_identity(default) == "person"
