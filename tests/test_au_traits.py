@@ -256,7 +256,7 @@ def test_a_glasses_covariate_takes_away_what_glasses_carry():
     """Conscientiousness built on glasses alone, and AUs that merely echo the glasses: once
     glasses are a covariate the AUs add nothing on it."""
     rng = np.random.default_rng(5)
-    model, features, labels, cnn = _comparison_inputs(rng)
+    _model, features, labels, cnn = _comparison_inputs(rng)
     flags = {}
     for split in ("train", "validation", "test"):
         # Clip names unique across the splits, as real ones are ("train" and "test" share a
@@ -287,7 +287,8 @@ def test_a_glasses_covariate_takes_away_what_glasses_carry():
     assert abs(gap["value"]) < 0.005 and gap["low"] < 0.005  # nothing beyond glasses
     table = covariate.accuracy
     assert {"glasses alone", f"{name} + glasses", "constant (training mean)"} <= set(table.index)
-    assert table.loc["glasses alone", "conscientiousness"] > table.loc[
-        "constant (training mean)", "conscientiousness"
-    ]
+    assert (
+        table.loc["glasses alone", "conscientiousness"]
+        > table.loc["constant (training mean)", "conscientiousness"]
+    )
     assert set(covariate.measurements()["au_beyond_glasses"]) == {"measured"}
