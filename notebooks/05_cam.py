@@ -345,7 +345,9 @@ plots.perturbation_curves(tests.perturbation.mean_curves()).show()
 # shared by that person's clips across the splits (as people recur in First Impressions), so a
 # model can read a person's glasses-driven conscientiousness from their room; the table of 5.6
 # gives each trait's share of both routes, and conscientiousness, mostly glasses, is therefore
-# not among the face-driven traits. Two caveats go with the causal tests. A frame with a grey
+# not among the face-driven traits. (A profile with `synthetic_identity = "clip"` makes a set
+# whose glasses, room and shirt are drawn per clip: the route closed, and conscientiousness
+# face-driven there.) Two caveats go with the causal tests. A frame with a grey
 # box, or with everything but the face grey, is unlike any training frame, so a model scored on
 # "the face alone" or "the context alone" may fall to the constant predictor whatever it used.
 # That makes the face-only against context-only comparison weak in both directions (Hooker et
