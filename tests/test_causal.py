@@ -195,3 +195,41 @@ def test_deletion_insertion_ranks_the_true_map_above_random_and_lower_first():
     record = result.record()
     assert set(record) == {"deletion_auc", "insertion_auc", "perturbation_images"}
     assert record["perturbation_images"] == 8
+
+
+def test_the_key_causal_rows_on_a_set_without_the_identity_route(cache_dir):
+    """Chapter 05's causal rows on a smoke set whose glasses, room and shirt are drawn per clip
+    (``synthetic_identity="clip"``): conscientiousness counts as face-driven there, and its
+    occlusion part is judged beside the other face-driven traits."""
+    from personality_utils import cam_study, claims, datasets, experiments, profiles
+
+    profile = profiles.get_profile("smoke").replace(synthetic_identity="clip")
+    dataset = datasets.prepare_dataset(profile, cache_dir=cache_dir, progress=False)
+    assert causal.face_driven_traits(dataset)[0] == [
+        "conscientiousness",
+        "extraversion",
+        "agreeableness",
+        "neuroticism",
+    ]
+    runs = {
+        source: experiments.run_experiment(
+            dataset, profile, source, profile.cam_kind, progress=False
+        )
+        for source in ("frames", "faces")
+    }
+    study = cam_study.prepare(dataset, runs["frames"].trained, runs["faces"].trained, top_n=5)
+    tests = causal.run(study, dataset, {"CAM model": runs["frames"].trained}, 3, n_boot=50)
+    measurements = {
+        **tests.measurements(),
+        "trait_r2": experiments.trait_r2(runs["frames"]),
+        "instruments": experiments.model_instruments(dataset, {"model gain": runs["frames"]}),
+    }
+    rows = {
+        claim.key: claims.judge_claim(claim, measurements, True)
+        for claim in claims.claims_of("05_cam")
+        if claim.key in ("occlusion_face", "occlusion_poster", "face_alone_beats_context")
+    }
+    assert rows["occlusion_face"]["parts"][0]["name"] == "conscientiousness"
+    assert "C " in rows["occlusion_face"]["evidence"]
+    for row in rows.values():  # judged (a smoke model may well fail its instrument)
+        assert row["verdict"] in claims.VERDICTS and "no measurement" not in row["evidence"]
