@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from personality_utils import data, stats
+from personality_utils.data import TRAITS
 
 
 def test_regression_metrics_by_hand():
@@ -254,3 +255,50 @@ def test_seed_variance_widens_the_interval_and_the_mean_is_over_seeds():
     means = stats._seed_means(errors, weights, rng_picks)
     per_seed = np.array([[2.0, 6.0], [1.0, 5.0]])  # draw x seed
     np.testing.assert_allclose(means[:, 0], (picks * per_seed).sum(axis=1) / 2)
+
+
+def test_gap_to_others_by_hand_with_an_interval():
+    # Three columns; column 0 is everyone's lowest. Items of one person move together.
+    values = np.array(
+        [
+            [0.1, np.nan, np.nan],
+            [0.2, np.nan, np.nan],
+            [np.nan, 0.5, np.nan],
+            [np.nan, 0.7, np.nan],
+            [np.nan, np.nan, 0.9],
+            [np.nan, np.nan, 0.8],
+        ]
+    )
+    groups = np.array(["a", "b", "a", "b", "a", "b"])
+    low = stats.gap_to_others(values, groups, 0, "min", n_resamples=200, seed=1)
+    assert low["value"] == pytest.approx(0.15 - 0.6)
+    assert low["low"] <= low["value"] <= low["high"] < 0
+    high = stats.gap_to_others(values, groups, 2, "max", n_resamples=200, seed=1)
+    assert high["value"] == pytest.approx(0.85 - 0.6) and high["low"] > 0
+    empty = values.copy()
+    empty[:, 1] = np.nan
+    assert np.isnan(stats.gap_to_others(empty, groups, 0)["value"])
+    with pytest.raises(ValueError, match="nearest"):
+        stats.gap_to_others(values, groups, 0, "median")
+
+
+def test_gain_share_is_the_ratio_of_gains_over_the_constant():
+    rng = np.random.default_rng(2)
+    clips = [f"person{i // 2:03d}.{i % 2:03d}.mp4" for i in range(120)]
+    truth = pd.DataFrame(rng.uniform(0.3, 0.7, (120, 5)), index=clips, columns=list(TRAITS))
+    train = pd.DataFrame(rng.uniform(0.3, 0.7, (300, 5)), columns=list(TRAITS))
+    constant = stats.constant_predictions(train, truth.index)
+    reference = truth * 0.8 + constant * 0.2
+    halfway = truth * 0.4 + constant * 0.6
+    share = stats.gain_share(halfway, reference, truth, train, n_resamples=300, seed=0)
+    gain = (
+        stats.trait_accuracy(halfway, truth)["mean"] - stats.trait_accuracy(constant, truth)["mean"]
+    )
+    reference_gain = (
+        stats.trait_accuracy(reference, truth)["mean"]
+        - stats.trait_accuracy(constant, truth)["mean"]
+    )
+    assert share["value"] == pytest.approx(gain / reference_gain)
+    assert share["low"] < share["value"] < share["high"]
+    # A reference no better than the constant leaves nothing to share.
+    assert np.isnan(stats.gain_share(halfway, constant, truth, train)["value"])

@@ -258,6 +258,16 @@ def test_dense_passes_give_the_top_n_statistics_back(study, tmp_path):
     again = unit_emergence.part_shares(dense, "conv5_3", study.masks["conv5_3"], ones, n)
     assert all(np.allclose(doubled[p], again[p]) for p in doubled)
     assert networks.null == "pretrained" and networks.design()["trained_seeds"] == 2
+    # Table 2's best intersection from the dense pass equals au_units' from the top-N sets.
+    from personality_utils import au_units
+
+    rng = np.random.default_rng(0)
+    values = rng.random((dense.n_images, 3))
+    values[0, 2] = np.nan
+    best = unit_emergence.best_intersections(dense, values, ones, n)[0]
+    frame = pd.DataFrame(values, columns=["AU01", "AU02", "AU04"])
+    direct = au_units.unit_overlap(frame, study.stats.images["conv5_3"])["overlap"]
+    np.testing.assert_allclose(best, direct.to_numpy(dtype=float))
 
 
 def test_compare_resamples_people_and_seeds():
