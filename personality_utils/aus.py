@@ -96,8 +96,11 @@ class OpenFaceFile:
         presence: AU presence (0/1), columns :data:`PRESENCE_COLUMNS`, same rows and filter.
         confidence: OpenFace's tracking confidence per frame.
         success: OpenFace's success flag per frame.
-        valid: Frames kept: ``success == 1`` and ``confidence >= min_confidence``.
+        valid: Frames kept: ``success == 1``, ``confidence >= min_confidence`` and every AU
+            intensity the file has finite.
         missing: Intensity and presence columns (``AU07_r`` ...) absent from the file.
+        nonfinite: Frames that passed the confidence filter but hold a NaN or infinite AU
+            intensity: left out (NaN), never used, and counted here.
     """
 
     path: Path
@@ -108,6 +111,7 @@ class OpenFaceFile:
     success: pd.Series
     valid: pd.Series
     missing: tuple[str, ...]
+    nonfinite: int = 0
 
 
 def _layout(header: Sequence[str]) -> str:
@@ -187,8 +191,14 @@ def read_openface_csv(
     # Only the columns used are parsed (a full file has 714), by position: raw names may
     # carry the spaces of ", " separators.
     positions = sorted(header.index(name) for name in wanted)
+    # keep_default_na=False: pandas would turn "nan" into a missing value before the check
+    # below could tell OpenFace's written nan (kept, counted) from a field that is no number.
     table = pd.read_csv(
-        io.StringIO("\n".join(lines)), skipinitialspace=True, dtype=str, usecols=positions
+        io.StringIO("\n".join(lines)),
+        skipinitialspace=True,
+        dtype=str,
+        usecols=positions,
+        keep_default_na=False,
     )
     table.columns = [header[position] for position in positions]
     numbers = {}
@@ -210,6 +220,10 @@ def read_openface_csv(
     confidence = pd.Series(numbers["confidence"][keep], index=index, name="confidence")
     success = pd.Series(numbers["success"][keep], index=index, name="success")
     valid = (success == 1) & (confidence >= min_confidence)
+    present = [name for name in intensity_names if name in numbers]
+    finite = np.isfinite(np.column_stack([numbers[name][keep] for name in present])).all(axis=1)
+    nonfinite = int((valid.to_numpy() & ~finite).sum())
+    valid &= finite
     valid.name = "valid"
 
     def block(names: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
@@ -229,6 +243,7 @@ def read_openface_csv(
         success=success,
         valid=valid,
         missing=tuple(missing_r + missing_c),
+        nonfinite=nonfinite,
     )
 
 
@@ -261,19 +276,26 @@ def openface_intensities(
         missing: See :func:`read_openface_csv`.
 
     Returns:
-        A DataFrame indexed like ``meta`` with the :data:`AU_COLUMNS`.
+        A DataFrame indexed like ``meta`` with the :data:`AU_COLUMNS`; ``attrs`` count the
+        sampled frames without a row (``n_unmatched``), those that fail the filter
+        (``n_invalid``) and, of all the files' frames, those left out for a NaN or infinite
+        intensity (``n_nonfinite``, also logged with the files).
 
     Raises:
         OpenFaceError: If a clip's file is missing or malformed.
     """
     _check_meta(meta)
     values = np.full((len(meta), len(AU_COLUMNS)), np.nan)
-    unmatched = invalid = 0
+    unmatched = invalid = nonfinite = 0
+    damaged: list[str] = []
     layouts = set()
     positions = pd.Series(np.arange(len(meta)), index=meta.index)
     for clip, rows in meta.groupby("clip", sort=True):
         content = read_openface_csv(_openface_path(files, clip), min_confidence, missing)
         layouts.add(content.layout)
+        if content.nonfinite:
+            nonfinite += content.nonfinite
+            damaged.append(content.path.name)
         wanted = rows["frame_index"].to_numpy(dtype=np.int64) + 1
         found = np.isin(wanted, content.intensity.index.to_numpy())
         unmatched += int((~found).sum())
@@ -282,12 +304,19 @@ def openface_intensities(
         values[where[found]] = content.intensity.loc[wanted[found]].to_numpy()
     if unmatched:
         log.warning("%d sampled frames have no row in their OpenFace file", unmatched)
+    if nonfinite:
+        log.warning(
+            "%d frames left out for a NaN or infinite AU intensity, in %s",
+            nonfinite,
+            ", ".join(damaged[:5]) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else ""),
+        )
     table = pd.DataFrame(values, index=meta.index, columns=list(AU_COLUMNS))
     table.attrs.update(
         source="openface",
         layouts=sorted(layouts),
         n_unmatched=unmatched,
         n_invalid=invalid,
+        n_nonfinite=nonfinite,
         min_confidence=min_confidence,
     )
     return table

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
+import dataclasses
 import logging
 import os
 import pickle
@@ -38,6 +38,8 @@ __all__ = [
     "DataError",
     "UnsafePickleError",
     "UnsafeZipError",
+    "ZipLimits",
+    "check_scores",
     "load_annotations",
     "load_challenge_csv",
     "load_split_labels",
@@ -224,11 +226,29 @@ def load_annotations(path: str | os.PathLike) -> pd.DataFrame:
         {column: [float(content[column][name]) for name in ordered] for column in columns},
         index=pd.Index(ordered, name="clip"),
     )
-    out_of_range = frame[list(TRAITS)].stack()
-    out_of_range = out_of_range[(out_of_range < 0) | (out_of_range > 1)]
-    if len(out_of_range):
-        raise DataError(f"{path}: scores outside [0, 1], e.g. {out_of_range.index[0]}")
+    check_scores(path, frame)
     return frame
+
+
+def check_scores(path: str | os.PathLike, frame: pd.DataFrame) -> None:
+    """Every trait score finite and in [0, 1], the rule of every label source (pickles and the
+    2016 CSVs): a NaN or an infinite score would flow into the constant baseline, the training
+    targets and every metric.
+
+    Raises:
+        DataError: Naming the file, the first bad clip and trait, its value, and how many
+            scores are bad.
+    """
+    scores = frame[list(TRAITS)].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(scores) | (scores < 0) | (scores > 1)
+    if bad.any():
+        row, column = (int(i[0]) for i in np.nonzero(bad))
+        value = scores[row, column]
+        kind = "not a finite number" if not np.isfinite(value) else "outside [0, 1]"
+        raise DataError(
+            f"{path}: clip {frame.index[row]}, {TRAITS[column]}: score {value!r} is {kind} "
+            f"({int(bad.sum())} bad scores in all); every score must be a number in [0, 1]"
+        )
 
 
 def load_challenge_csv(path: str | os.PathLike) -> pd.DataFrame:
@@ -286,6 +306,7 @@ def load_challenge_csv(path: str | os.PathLike) -> pd.DataFrame:
             raise DataError(f"{path}: line {line_number}: bad number ({error})") from None
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(TRAITS)).sort_index()
     frame.index.name = "clip"
+    check_scores(path, frame)
     return frame
 
 
@@ -324,32 +345,91 @@ def load_split_labels(data_root: str | os.PathLike) -> dict[str, pd.DataFrame]:
 # ----------------------------------------------------------------------------------------------
 
 
-def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+@dataclass(frozen=True)
+class ZipLimits:
+    """What an archive member may be before :func:`safe_extract_zip` writes it.
+
+    The release's members are H.264 clips and the zips that hold them, and neither compresses:
+    a member that inflates far beyond its compressed size, or declares a size no clip or part
+    archive has, is not a clip (a decompression bomb, or a damaged download), and is refused
+    before it fills the disk.
+
+    Attributes:
+        max_member_bytes: The largest member (declared, and inflated while it is written):
+            4 GiB, several times the largest part archive of the release (its clips are a few
+            MB each).
+        max_ratio: The largest inflated / compressed size of a member above ``ratio_floor``
+            bytes: 20, where video and zips stay near 1.
+        ratio_floor: Members smaller than this (a text file, a tiny clip) may compress well:
+            1 MiB.
+        free_margin_bytes: Room left on the target's disk after the declared sizes: 256 MiB.
+
+    Raise them for an archive you trust with ``PERSONALITY_UTILS_ZIP_MAX_MEMBER_GB`` and
+    ``PERSONALITY_UTILS_ZIP_MAX_RATIO`` (:meth:`from_environment`), or pass your own.
+    """
+
+    max_member_bytes: int = 4 << 30
+    max_ratio: float = 20.0
+    ratio_floor: int = 1 << 20
+    free_margin_bytes: int = 256 << 20
+
+    @classmethod
+    def from_environment(cls) -> ZipLimits:
+        """The defaults, raised where the environment says so."""
+        limits = cls()
+        gigabytes = os.environ.get("PERSONALITY_UTILS_ZIP_MAX_MEMBER_GB")
+        ratio = os.environ.get("PERSONALITY_UTILS_ZIP_MAX_RATIO")
+        try:
+            if gigabytes:
+                limits = dataclasses.replace(limits, max_member_bytes=int(float(gigabytes) * 2**30))
+            if ratio:
+                limits = dataclasses.replace(limits, max_ratio=float(ratio))
+        except ValueError:
+            raise DataError(
+                "PERSONALITY_UTILS_ZIP_MAX_MEMBER_GB and PERSONALITY_UTILS_ZIP_MAX_RATIO must be "
+                f"numbers, got {gigabytes!r} and {ratio!r}"
+            ) from None
+        return limits
+
+
+#: Bytes copied at a time while a member is inflated.
+_COPY_CHUNK = 1 << 20
+
+
+def safe_extract_zip(
+    zip_path: str | os.PathLike, out_dir: str | os.PathLike, limits: ZipLimits | None = None
+) -> list[Path]:
     """Extract a First Impressions zip (zips inside zips included) without trusting it.
 
     Members with absolute paths, drive letters or ``..`` components, and symbolic links, are
-    refused before anything is written. Extraction goes to a temporary folder that is renamed
-    into place, so an interrupted run leaves nothing half-written; a folder already extracted is
-    reused.
+    refused before anything is written, as are members whose declared size or compression
+    ratio no clip has (:class:`ZipLimits`) and archives whose declared sizes would not fit on
+    the target's disk. While a member is written its inflated bytes are counted: past its
+    declared size or the bound, extraction stops. Extraction goes to a temporary folder that is
+    renamed into place, so an interrupted or refused run leaves nothing behind; a folder already
+    extracted is reused. Nested zips get the same rules.
 
     Args:
         zip_path: The zip file.
         out_dir: Folder to extract into (``out_dir/<zip stem>/...``).
+        limits: The bounds (default: :meth:`ZipLimits.from_environment`).
 
     Returns:
         The extracted ``.mp4`` files, sorted.
 
     Raises:
-        UnsafeZipError: If a member would escape the extraction folder.
+        UnsafeZipError: If a member would escape the extraction folder, is a link, or breaks a
+            bound (the message names the archive, the member and the figures).
         DataError: If the file is not a valid zip.
     """
     zip_path = Path(zip_path)
+    limits = limits or ZipLimits.from_environment()
     target = Path(out_dir) / zip_path.stem
     if not target.is_dir():
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{zip_path.stem}-", dir=target.parent))
         try:
-            _extract_members(zip_path, zip_path.read_bytes(), staging, depth=0)
+            _extract_members(zip_path, zip_path, staging, 0, limits)
             follow_umask(staging, directory=True)  # mkdtemp makes it drwx------
             os.replace(staging, target)
         finally:
@@ -358,32 +438,113 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike) ->
     return sorted(target.rglob("*.mp4"))
 
 
-def _extract_members(label: Path | str, payload: bytes, out_dir: Path, depth: int) -> None:
+def _extract_members(
+    label: Path | str, source: Path, out_dir: Path, depth: int, limits: ZipLimits
+) -> None:
     if depth > 3:
         raise UnsafeZipError(
             f"{label}: refused, zips nested more than 3 deep; the release nests at most 2: "
             "use the official archive"
         )
     try:
-        archive = zipfile.ZipFile(io.BytesIO(payload))
+        archive = zipfile.ZipFile(source)
     except zipfile.BadZipFile as error:
         raise DataError(f"{label}: not a valid zip ({error})") from None
     with archive:
         members = archive.infolist()
         for member in members:  # check everything before writing anything
             _check_member(label, member)
+            _check_size(label, member, limits)
+        _check_free_space(label, members, out_dir, limits)
         for member in members:
             if member.is_dir():
                 continue
             destination = out_dir / member.filename
-            data = archive.read(member)
             if member.filename.lower().endswith(".zip"):
                 inner = destination.with_suffix("")
                 inner.mkdir(parents=True, exist_ok=True)
-                _extract_members(f"{label}!{member.filename}", data, inner, depth + 1)
+                nested = inner / f".{destination.name}.part"
+                _inflate(label, archive, member, nested, limits)
+                try:
+                    _extract_members(f"{label}!{member.filename}", nested, inner, depth + 1, limits)
+                finally:
+                    nested.unlink(missing_ok=True)
             else:
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                destination.write_bytes(data)
+                _inflate(label, archive, member, destination, limits)
+
+
+def _size(value: float) -> str:
+    return f"{value / 2**20:,.1f} MiB"
+
+
+def _check_size(label: Path | str, member: zipfile.ZipInfo, limits: ZipLimits) -> None:
+    """A member's declared size and compression ratio against the bounds."""
+    if member.is_dir():
+        return
+    if member.file_size > limits.max_member_bytes:
+        raise UnsafeZipError(
+            f"{label}: refused, member {member.filename!r} declares {_size(member.file_size)}, "
+            f"above the {_size(limits.max_member_bytes)} any clip or part archive needs "
+            "(nothing was extracted); raise PERSONALITY_UTILS_ZIP_MAX_MEMBER_GB for an archive "
+            "you trust"
+        )
+    ratio = member.file_size / max(member.compress_size, 1)
+    if member.file_size > limits.ratio_floor and ratio > limits.max_ratio:
+        raise UnsafeZipError(
+            f"{label}: refused, member {member.filename!r} inflates {ratio:,.0f}-fold "
+            f"({_size(member.compress_size)} to {_size(member.file_size)}), where video and "
+            f"zips stay near 1 (bound {limits.max_ratio:g}; nothing was extracted); raise "
+            "PERSONALITY_UTILS_ZIP_MAX_RATIO for an archive you trust"
+        )
+
+
+def _check_free_space(
+    label: Path | str, members: list[zipfile.ZipInfo], out_dir: Path, limits: ZipLimits
+) -> None:
+    declared = sum(member.file_size for member in members if not member.is_dir())
+    free = shutil.disk_usage(out_dir).free
+    if declared + limits.free_margin_bytes > free:
+        raise UnsafeZipError(
+            f"{label}: refused, its members declare {_size(declared)} and {out_dir} has "
+            f"{_size(free)} free (nothing was extracted)"
+        )
+
+
+def _inflate(
+    label: Path | str,
+    archive: zipfile.ZipFile,
+    member: zipfile.ZipInfo,
+    destination: Path,
+    limits: ZipLimits,
+) -> None:
+    """Write one member, counting its inflated bytes: past its declared size or the bound,
+    the partial file is removed and the archive refused."""
+    bound = min(member.file_size, limits.max_member_bytes)
+    written = 0
+    try:
+        with archive.open(member) as source, destination.open("wb") as out:
+            while chunk := source.read(_COPY_CHUNK):
+                written += len(chunk)
+                if written > bound:
+                    raise UnsafeZipError(
+                        f"{label}: refused, member {member.filename!r} inflates past "
+                        f"{_size(bound)} (it declares {_size(member.file_size)}); the partial "
+                        "file was removed"
+                    )
+                out.write(chunk)
+    except zipfile.BadZipFile as error:
+        # zipfile stops at the declared size and checks the CRC there: a member whose data
+        # inflates past what it declares fails that check.
+        destination.unlink(missing_ok=True)
+        raise UnsafeZipError(
+            f"{label}: refused, member {member.filename!r} does not inflate to the "
+            f"{_size(member.file_size)} it declares ({error}): damaged or forged; the partial "
+            "file was removed"
+        ) from None
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
 
 
 def _check_member(label: Path | str, member: zipfile.ZipInfo) -> None:
@@ -410,13 +571,15 @@ def _check_member(label: Path | str, member: zipfile.ZipInfo) -> None:
 
 
 def find_clips(
-    data_root: str | os.PathLike, extract_dir: str | os.PathLike | None = None
+    data_root: str | os.PathLike,
+    extract_dir: str | os.PathLike | None = None,
+    limits: ZipLimits | None = None,
 ) -> dict[str, Path]:
     """Map clip names to video files under ``data_root``.
 
     Already-extracted ``.mp4`` files are found anywhere below the root; zips (the official
     ``training80_XX.zip`` ...) are extracted safely into ``extract_dir`` first (default
-    ``data_root/_extracted``).
+    ``data_root/_extracted``), within ``limits`` (:func:`safe_extract_zip`).
 
     Raises:
         DataError: If two files carry the same clip name.
@@ -426,7 +589,7 @@ def find_clips(
     videos = {p for p in root.rglob("*.mp4") if extract_dir not in p.parents}
     for zip_path in sorted(root.rglob("*.zip")):
         if extract_dir not in zip_path.parents:
-            videos.update(safe_extract_zip(zip_path, extract_dir))
+            videos.update(safe_extract_zip(zip_path, extract_dir, limits))
     clips: dict[str, Path] = {}
     for video in sorted(set(videos)):
         if video.name in clips and clips[video.name] != video:

@@ -254,6 +254,23 @@ def test_malformed_files_raise_clear_errors(tmp_path):
         aus.openface_intensities(meta, tmp_path)
 
 
+def test_non_finite_intensities_are_counted_and_left_out(tmp_path, caplog):
+    rng = np.random.default_rng(4)
+    short = ["frame", "face_id", "timestamp", "confidence", "success"] + AU_R + AU_C
+    rows = _rows(short, 4, rng, {1: {"AU12_r": "inf"}, 2: {"AU04_r": "nan"}})
+    _write(tmp_path / "CCCCCCCCCCC.001.csv", short, rows)
+    content = aus.read_openface_csv(tmp_path / "CCCCCCCCCCC.001.csv")
+    assert content.nonfinite == 2
+    assert content.intensity.loc[[1, 2]].isna().all().all()  # the whole frame, not one AU
+    assert np.isfinite(content.intensity.loc[[3, 4]].to_numpy()).all()
+    meta = pd.DataFrame({"clip": ["CCCCCCCCCCC.001.mp4"] * 4, "frame_index": [0, 1, 2, 3]})
+    with caplog.at_level("WARNING"):
+        table = aus.openface_intensities(meta, tmp_path)
+    assert table.attrs["n_nonfinite"] == 2 and np.isinf(table.to_numpy()).sum() == 0
+    assert "2 frames left out for a NaN or infinite AU intensity" in caplog.text
+    assert "CCCCCCCCCCC.001.csv" in caplog.text
+
+
 # ----------------------------------------------------------------------------------------------
 # (b) The landmark estimator, on landmarks deformed by known AUs
 # ----------------------------------------------------------------------------------------------

@@ -259,3 +259,25 @@ def test_prepare_on_a_partial_download_prints_a_few_lines(tmp_path, shared_data,
         "--Ymqszjv54.003.mp4, --Ymqszjv54.004.mp4, ...); full list in "
         f"{out / 'train' / stores.MISSING_LIST}"
     ]
+
+
+def test_a_zip_bomb_exits_2_with_one_line_and_leaves_nothing(tmp_path, shared_data, capsys):
+    """A member that inflates a thousand-fold is not a clip: refused before it is written, with
+    the archive, the member and the sizes named, and nothing left on disk."""
+    import zipfile
+
+    from personality_utils.__main__ import main
+
+    root = tmp_path / "fi"
+    root.mkdir()
+    (root / "annotation_training.pkl").symlink_to(
+        shared_data / "firstimpressions" / "annotation_training.pkl"
+    )
+    with zipfile.ZipFile(root / "training80_01.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("abcdefghijk.001.mp4", bytes(8 << 20))  # 8 MiB of zeros: about 8 KB
+    stores = tmp_path / "stores"
+    options = ["--out", str(stores), "--workers", "1", "--profile", "smoke"]
+    assert main(["prepare", "--data-root", str(root), *options]) == 2
+    line = _refusal(capsys.readouterr(), "training80_01.zip", "abcdefghijk.001.mp4")
+    assert "-fold" in line and "8.0 MiB" in line
+    assert not list(stores.rglob("*.mp4")) and not list(stores.rglob(".training80_01-*"))

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from personality_utils import data
+from personality_utils.data import TRAITS
 
 # ----------------------------------------------------------------------------- real label files
 
@@ -438,3 +439,83 @@ def test_file_lock_is_exclusive_between_processes(tmp_path):
     with data.file_lock(lock):
         assert subprocess.run([sys.executable, "-c", probe]).returncode == 3
     assert subprocess.run([sys.executable, "-c", probe]).returncode == 0
+
+
+def _zip(path, members, compression=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, payload in members.items():
+            archive.writestr(name, payload)
+    return path
+
+
+def test_extraction_is_bounded_before_and_while_it_writes(tmp_path):
+    out = tmp_path / "out"
+    # A member inflating a thousand-fold: refused before anything is written.
+    bomb = _zip(tmp_path / "bomb.zip", {"a.mp4": bytes(4 << 20)})
+    with pytest.raises(data.UnsafeZipError, match=r"'a\.mp4' inflates .*-fold") as refused:
+        data.safe_extract_zip(bomb, out)
+    assert str(bomb) in str(refused.value) and "4.0 MiB" in str(refused.value)
+    assert not out.exists() or not any(out.iterdir())
+    # The same rule inside a nested archive.
+    inner = _zip(tmp_path / "inner.zip", {"b.mp4": bytes(4 << 20)})
+    outer = _zip(tmp_path / "outer.zip", {"inner.zip": inner.read_bytes()}, zipfile.ZIP_STORED)
+    with pytest.raises(data.UnsafeZipError, match=r"outer\.zip!inner\.zip: refused, member 'b"):
+        data.safe_extract_zip(outer, out)
+    assert not any(out.iterdir())
+    # A declared size above the bound (configurable, here 1 MiB), even for data that does not
+    # compress; raising the bound admits it.
+    clip = np.random.default_rng(0).integers(0, 256, 2 << 20, dtype=np.uint8).tobytes()
+    big = _zip(tmp_path / "big.zip", {"c.mp4": clip}, zipfile.ZIP_STORED)
+    small = data.ZipLimits(max_member_bytes=1 << 20)
+    with pytest.raises(data.UnsafeZipError, match=r"declares 2\.0 MiB, above the 1\.0 MiB"):
+        data.safe_extract_zip(big, out, small)
+    (extracted,) = data.safe_extract_zip(big, out, data.ZipLimits(max_member_bytes=4 << 20))
+    assert extracted.read_bytes() == clip
+
+
+def test_a_member_that_inflates_past_its_declared_size_is_removed(tmp_path):
+    payload = np.random.default_rng(1).integers(0, 256, 1 << 16, dtype=np.uint8).tobytes()
+    path = _zip(tmp_path / "forged.zip", {"d.mp4": payload}, zipfile.ZIP_STORED)
+    raw = bytearray(path.read_bytes())
+    # Declare half the size in the local header and the central directory.
+    half = (len(payload) // 2).to_bytes(4, "little")
+    local, central = raw.find(b"PK\x03\x04"), raw.find(b"PK\x01\x02")
+    raw[local + 22 : local + 26] = half
+    raw[central + 24 : central + 28] = half
+    path.write_bytes(bytes(raw))
+    with pytest.raises(data.UnsafeZipError, match=r"does not inflate to the 0\.0 MiB it declares"):
+        data.safe_extract_zip(path, tmp_path / "out")
+    assert not list((tmp_path / "out").rglob("*.mp4"))
+
+
+def test_zip_limits_can_be_raised_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PERSONALITY_UTILS_ZIP_MAX_MEMBER_GB", "8")
+    monkeypatch.setenv("PERSONALITY_UTILS_ZIP_MAX_RATIO", "50")
+    limits = data.ZipLimits.from_environment()
+    assert limits.max_member_bytes == 8 << 30 and limits.max_ratio == 50
+    monkeypatch.setenv("PERSONALITY_UTILS_ZIP_MAX_RATIO", "lots")
+    with pytest.raises(data.DataError, match="must be numbers"):
+        data.ZipLimits.from_environment()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1, 1.5])
+def test_every_label_source_refuses_a_score_that_is_not_a_number_in_0_1(tmp_path, bad):
+    scores = {trait: {"abcdefghijk.001.mp4": 0.5, "abcdefghijk.002.mp4": 0.5} for trait in TRAITS}
+    scores["neuroticism"]["abcdefghijk.002.mp4"] = bad
+    path = tmp_path / "annotation_training.pkl"
+    path.write_bytes(pickle.dumps(scores, protocol=2))
+    with pytest.raises(data.DataError) as refused:
+        data.load_annotations(path)
+    message = str(refused.value)
+    assert str(path) in message and "abcdefghijk.002.mp4" in message and "neuroticism" in message
+    header = (
+        "VideoName,ValueExtraversion,ValueAgreeableness,ValueConscientiousness,"
+        "ValueNeurotisicm,ValueOpenness"
+    )
+    csv_path = tmp_path / "training_gt.csv"
+    csv_path.write_text(f"{header}\nabcdefghijk.003.mp4,.1,.2,{bad},.4,.5\n")
+    with pytest.raises(data.DataError) as refused:
+        data.load_challenge_csv(csv_path)
+    message = str(refused.value)
+    assert str(csv_path) in message and "abcdefghijk.003.mp4" in message
+    assert "conscientiousness" in message
