@@ -475,6 +475,8 @@ def _extract_members(
 
 
 def _size(value: float) -> str:
+    if value < 2**20:
+        return f"{value / 2**10:,.1f} KiB"
     return f"{value / 2**20:,.1f} MiB"
 
 
