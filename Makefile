@@ -79,7 +79,7 @@ models: prepared
 	status=0; for pid in $$pids; do wait $$pid || status=1; done; \
 	echo "== models: $$(( $$(date +%s) - start )) s"; exit $$status
 
-# The chapters, two at a time, each with half the cores, in the order personality_utils.chapters
+# The chapters, two at a time, each with half the cores, in the order personality_utils.book.chapters
 # writes down once (what each reads from another, longest first; the tests use the same runner).
 # Each chapter's time is printed when it ends, its papermill output too if it fails.
 # `make run-05_cam` runs one chapter (reading what earlier runs left).
@@ -169,7 +169,7 @@ check-browser: browser-deps
 # files and keeps Lab from fetching news), and saving writes the .py back, the only committed form
 # (notebooks/jupytext.toml: py:percent only, no paired .ipynb, no version stamp in the header).
 # Served on 127.0.0.1 only; the chapters' results go to $(BOOK_DIR)/results, as with `make book`.
-# The explorers (personality_utils.explorers) appear in this live kernel only.
+# The explorers (personality_utils.book.explorers) appear in this live kernel only.
 # `make check-lab` is the real-browser check of all that (.ci/check_lab.py).
 .PHONY: lab lab-deps check-lab
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from personality_utils import profiles, training
-from personality_utils.results import RESULT_KEYS
+from personality_utils.core import profiles
+from personality_utils.core.results import RESULT_KEYS
+from personality_utils.models import training
 
 root = Path(__file__).resolve().parents[1]
 folder = root / (sys.argv[1] if len(sys.argv) > 1 else "_dry_run")

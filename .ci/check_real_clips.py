@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from personality_utils import data, datasets
+from personality_utils.core import vocabulary
+from personality_utils.data import datasets, release
+from personality_utils.data import video as data_video
 
 root = Path(__file__).resolve().parents[1]
 folder = (root / (sys.argv[1] if len(sys.argv) > 1 else "_real_clips")).resolve()
@@ -68,7 +70,7 @@ def decoded_count(path: Path) -> int:
 
 # Sampling: the store the chapters built (reopened: its settings match, nothing is decoded).
 dataset = datasets.prepare_dataset("paper", data_root=data_root, progress=False)
-labels = data.load_split_labels(data_root)
+labels = release.load_split_labels(data_root)
 clips = dataset.clips()
 for split, store in dataset.stores().items():
     check(not store.skipped, f"{split}: clips skipped: {store.skipped}")
@@ -81,7 +83,9 @@ for split, store in dataset.stores().items():
             f"{clip}: stored N {rows['n_decoded'].iloc[0]}, decodes {n}",
         )
         indices = sorted(rows["frame_index"].tolist())
-        check(indices == data.sample_frame_indices(n, 10), f"{clip}: frames {indices} for N={n}")
+        check(
+            indices == data_video.sample_frame_indices(n, 10), f"{clip}: frames {indices} for N={n}"
+        )
     check(first["frames"][split] == len(store), f"01_data: {split} frames {first['frames'][split]}")
     check(
         faces["frames"][split] == len(store), f"02_faces: {split} frames {faces['frames'][split]}"
@@ -111,9 +115,9 @@ for part, mask in masks.items():
     check(mask.shape == (faces["grid"],) * 2 and mask.any(), f"02_faces: {part} mask empty")
 
 # The constant baseline on the real labels: the training mean predicting every clip.
-mean = labels["train"][list(data.TRAITS)].mean()
+mean = labels["train"][list(vocabulary.TRAITS)].mean()
 for split, key in (("validation", "constant_baseline_accuracy"), ("test", None)):
-    truth = labels[split][list(data.TRAITS)]
+    truth = labels[split][list(vocabulary.TRAITS)]
     expected = float((1 - (truth - mean).abs()).to_numpy().mean())
     got = first[key] if key else first["constant_baseline_test"]["mean"]
     check(

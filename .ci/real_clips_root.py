@@ -17,14 +17,15 @@ import pickle
 import sys
 from pathlib import Path
 
-from personality_utils import data
+from personality_utils.core import files, vocabulary
+from personality_utils.data import release
 
 shared, out = Path(sys.argv[1]), Path(sys.argv[2])
 clips = sorted((shared / "firstimpressions" / "train").glob("*.mp4"))
-labels = data.load_annotations(shared / "firstimpressions" / "annotation_training.pkl")
+labels = release.load_annotations(shared / "firstimpressions" / "annotation_training.pkl")
 if len(clips) < 6:
     sys.exit(f"{shared}: expected the 24 real clips, found {len(clips)}")
-splits: dict[str, list[Path]] = {split: [] for split in data.SPLITS}
+splits: dict[str, list[Path]] = {split: [] for split in vocabulary.SPLITS}
 for position, clip in enumerate(clips):  # name order: a fixed, label-blind assignment
     split = {4: "validation", 5: "test"}.get(position % 6, "train")
     splits[split].append(clip)
@@ -40,8 +41,8 @@ for split, members in splits.items():
         for column in labels.columns
     }
     payload = pickle.dumps(content, protocol=2)
-    data.write_atomic(
-        out / data.ANNOTATION_FILES[split],
+    files.write_atomic(
+        out / release.ANNOTATION_FILES[split],
         lambda temporary, payload=payload: Path(temporary).write_bytes(payload),
     )
 print(", ".join(f"{split} {len(members)} clips" for split, members in splits.items()), "->", out)

@@ -17,8 +17,10 @@ import time
 
 import numpy as np
 
-from personality_utils import data, datasets, experiments, training
-from personality_utils.profiles import get_profile
+from personality_utils.core import vocabulary
+from personality_utils.core.profiles import get_profile
+from personality_utils.data import datasets
+from personality_utils.models import experiments, training
 
 VARIANTS = {
     "1/8 width, plain VGG, Adam": dict(width_divisor=8, batch_norm=False),
@@ -65,7 +67,7 @@ def main() -> None:
         config = dataclasses.replace(base, **changes)
         started = time.perf_counter()
         trained = training.train_model(
-            config, train_images, train.meta[list(data.TRAITS)].to_numpy(), progress=False
+            config, train_images, train.meta[list(vocabulary.TRAITS)].to_numpy(), progress=False
         )
         speed = len(train_images) * config.epochs / (time.perf_counter() - started)
         scored = experiments.evaluate(trained, valid_images, valid.meta, labels)

@@ -1,5 +1,6 @@
 """Face detection rate on the sampled frames of the real clips: the finer-search rule of
-:func:`personality_utils.faces.needs_finer_search` against the old rule (finer search only when
+:func:`personality_utils.faces.detection.needs_finer_search` against the old rule (finer search
+only when
 the coarse pass finds nothing), same frames.
 
 Prints, for each rule, frames with a face, the detection rate, how many frames ran the finer
@@ -15,7 +16,8 @@ import time
 from pathlib import Path
 from unittest import mock
 
-from personality_utils import data, faces
+from personality_utils.data import video
+from personality_utils.faces import detection as faces_detection
 
 
 def old_rule(boxes, scores, shape) -> bool:
@@ -24,10 +26,10 @@ def old_rule(boxes, scores, shape) -> bool:
 
 def run(frames, rule) -> tuple[int, int, float]:
     found = upsampled = 0
-    with mock.patch.object(faces, "needs_finer_search", rule):
+    with mock.patch.object(faces_detection, "needs_finer_search", rule):
         cpu = time.process_time()
         for frame in frames:
-            detection = faces.detect_face(frame)
+            detection = faces_detection.detect_face(frame)
             found += detection.found
             upsampled += detection.upsampled
         cpu = time.process_time() - cpu
@@ -43,12 +45,12 @@ def main() -> None:
     clips = sorted((arguments.shared / "firstimpressions" / "train").glob("*.mp4"))
     if not clips:
         raise SystemExit(f"no real clips under {arguments.shared}")
-    frames = [frame for clip in clips for frame in data.read_sampled_frames(clip, 10).frames]
-    faces.detect_face(frames[0])  # load the models once
+    frames = [frame for clip in clips for frame in video.read_sampled_frames(clip, 10).frames]
+    faces_detection.detect_face(frames[0])  # load the models once
     print(f"{len(clips)} real clips, {len(frames)} sampled frames (authors' rule, 10 samples)")
     for name, rule in (
         ("old: finer search only when nothing found", old_rule),
-        ("new: also when weak or out of line", faces.needs_finer_search),
+        ("new: also when weak or out of line", faces_detection.needs_finer_search),
     ):
         found, upsampled, cpu = run(frames, rule)
         print(

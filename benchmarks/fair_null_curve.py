@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from personality_utils import pretraining
-from personality_utils.profiles import get_profile
+from personality_utils.core.profiles import get_profile
+from personality_utils.models import pretraining
 
 #: Changes to the profile's IdentityPretraining, by name.
 VARIANTS = {

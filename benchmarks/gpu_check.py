@@ -11,7 +11,7 @@ else ``gpu_check.json``):
 2. ``throughput``: DAN+ and the CAM model (the authors' head) at 224 px, training and inference
    images/s with bf16 autocast and channels_last, at batch 32 (the paper's) and the best batch
    of a sweep, with the input path (uint8 frames on the host -> GPU -> mean image -> whole-batch
-   flip, as :func:`personality_utils.training.train_model` feeds the model) and without it (a
+   flip, as :func:`personality_utils.models.training.train_model` feeds the model) and without it (a
    batch already on the GPU); each with its share of the physical limit, about 92 GFLOP per
    training image and 30.7 per inference image (VGG-16 to conv5_3, REFERENCE.md).
 3. ``input_path``: the uint8-store -> GPU input path alone, images/s.
@@ -93,10 +93,10 @@ def measure_throughput(kind: str, batch: int, train: bool, with_input: bool, dev
     import numpy as np
     import torch
 
-    from personality_utils import models, training
+    from personality_utils.models import networks, training
 
     torch.manual_seed(0)
-    model = models.build_model(kind, sizes["width"]).to(device)
+    model = networks.build_model(kind, sizes["width"]).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     model.train(train)
@@ -141,7 +141,7 @@ def measure_input_path(device, sizes, batch: int = 256, steps: int = 20) -> floa
     import numpy as np
     import torch
 
-    from personality_utils import training
+    from personality_utils.models import training
 
     size = sizes["size"]
     rng = np.random.default_rng(1)
@@ -161,10 +161,10 @@ def measure_input_path(device, sizes, batch: int = 256, steps: int = 20) -> floa
 def render_frames(sizes, workers: int) -> tuple:
     """Synthetic frames of the paper profile rendered in memory, with their labels and the
     seconds it took. Done before CUDA starts: the rendering processes are forked."""
-    from personality_utils import synthetic
+    from personality_utils.data.synthetic import generator as data_synthetic_generator
 
     started = time.perf_counter()
-    images, labels, _ = synthetic.render_samples(
+    images, labels, _ = data_synthetic_generator.render_samples(
         "paper", sizes["clips"], seed=0, size=sizes["size"], workers=workers
     )
     return images, labels, time.perf_counter() - started
@@ -176,7 +176,8 @@ def run_recipe(device, sizes, smoke: bool, rendered: tuple) -> dict:
     import numpy as np
     import torch
 
-    from personality_utils import cam, models, training
+    from personality_utils.cam import maps as cam
+    from personality_utils.models import networks, training
 
     images, labels, render_seconds = rendered
     out: dict = {"frames": len(images), "render_seconds": render_seconds}
@@ -184,7 +185,7 @@ def run_recipe(device, sizes, smoke: bool, rendered: tuple) -> dict:
         weights = None
         if not smoke:
             weights = str(Path(folder) / "vgg_face_random.pth")
-            torch.save(models.random_vgg_face(0), weights)
+            torch.save(networks.random_vgg_face(0), weights)
         config = training.config_for("paper", "cam", weights, str(device), 0, "frames")
         config = dataclasses.replace(config, epochs=2)
         if smoke:

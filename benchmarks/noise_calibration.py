@@ -18,8 +18,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from personality_utils import data, datasets, experiments, synthetic, training
-from personality_utils.profiles import get_profile
+from personality_utils.core import vocabulary
+from personality_utils.core.profiles import get_profile
+from personality_utils.data import datasets
+from personality_utils.data.synthetic import generator
+from personality_utils.data.synthetic import labels as data_synthetic_labels
+from personality_utils.models import experiments, training
 
 
 def main() -> None:
@@ -32,13 +36,15 @@ def main() -> None:
     arguments = parser.parse_args()
     profile = get_profile("default")
     dataset = datasets.prepare_dataset(profile, progress=False)
-    synthetic.NOISE_SHARE = arguments.noise_share  # the labels only; recipes are redrawn below
-    recipes = synthetic._recipes(profile, 0)
-    labels = pd.DataFrame({r.clip: r.labels for r in recipes}).T[list(data.TRAITS)]
+    data_synthetic_labels.NOISE_SHARE = (
+        arguments.noise_share
+    )  # the labels only; recipes are redrawn below
+    recipes = generator._recipes(profile, 0)
+    labels = pd.DataFrame({r.clip: r.labels for r in recipes}).T[list(vocabulary.TRAITS)]
 
     def relabel(meta: pd.DataFrame) -> pd.DataFrame:
         meta = meta.copy()
-        meta[list(data.TRAITS)] = labels.loc[meta["clip"].to_numpy()].to_numpy()
+        meta[list(vocabulary.TRAITS)] = labels.loc[meta["clip"].to_numpy()].to_numpy()
         return meta
 
     images, meta = experiments.source_arrays(dataset, "train", arguments.source)
@@ -52,7 +58,7 @@ def main() -> None:
         config = dataclasses.replace(config, epochs=arguments.epochs)
     started = time.perf_counter()
     trained = training.train_model(
-        config, np.asarray(images), meta[list(data.TRAITS)].to_numpy(), progress=False
+        config, np.asarray(images), meta[list(vocabulary.TRAITS)].to_numpy(), progress=False
     )
     for split in ("validation", "test"):
         split_images, split_meta = experiments.source_arrays(dataset, split, arguments.source)
@@ -60,7 +66,7 @@ def main() -> None:
             trained, np.asarray(split_images), relabel(split_meta), train_labels
         )
         accuracy = scored.metrics.loc["mean", "accuracy"]
-        r2 = " ".join(f"{scored.metrics.loc[t, 'r2']:+.2f}" for t in data.TRAITS)
+        r2 = " ".join(f"{scored.metrics.loc[t, 'r2']:+.2f}" for t in vocabulary.TRAITS)
         print(
             f"{arguments.source}, noise {arguments.noise_share:g}, "
             f"{'random weights' if weights is None else 'pretrained'}, {config.epochs} epochs, "

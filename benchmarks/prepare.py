@@ -28,11 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from personality_utils import data, faces, stores
+from personality_utils.data import stores
+from personality_utils.data import video as data_video
+from personality_utils.faces import detection
 
 
 def prepare_step(path: Path, folder: Path, skip_unneeded: bool) -> None:
-    decode = functools.partial(data.read_sampled_frames, skip_unneeded=skip_unneeded)
+    decode = functools.partial(data_video.read_sampled_frames, skip_unneeded=skip_unneeded)
     original = stores.read_sampled_frames
     stores.read_sampled_frames = decode
     try:
@@ -56,7 +58,7 @@ def decode_floor(path: Path) -> None:
 
 
 def decode_after(path: Path) -> None:
-    data.read_sampled_frames(path, 10)
+    data_video.read_sampled_frames(path, 10)
 
 
 def measure(function, clips: list[Path]) -> tuple[float, float]:
@@ -77,7 +79,9 @@ def main() -> None:
     clips = clips[: arguments.clips]
     if not clips:
         raise SystemExit(f"no real clips under {arguments.shared}/firstimpressions/train")
-    faces.align_frame(data.read_sampled_frames(clips[0]).frames[0])  # load dlib's models once
+    detection.align_frame(
+        data_video.read_sampled_frames(clips[0]).frames[0]
+    )  # load dlib's models once
     print(
         f"{len(clips)} real 1280x720 clips; {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f})"
     )

@@ -21,8 +21,10 @@ import time
 
 import numpy as np
 
-from personality_utils import data, datasets, experiments, pretraining, training
-from personality_utils.profiles import get_profile
+from personality_utils.core import vocabulary
+from personality_utils.core.profiles import get_profile
+from personality_utils.data import datasets
+from personality_utils.models import experiments, pretraining, training
 
 VARIANTS = {
     "random weights, 5 epochs": dict(pretrained=False, epochs=5),
@@ -77,12 +79,12 @@ def main() -> None:
         trained = training.train_model(
             config,
             np.asarray(train_images),
-            train_meta[list(data.TRAITS)].to_numpy(),
+            train_meta[list(vocabulary.TRAITS)].to_numpy(),
             progress=False,
         )
         seconds = time.perf_counter() - started
         scored = experiments.evaluate(trained, np.asarray(valid_images), valid_meta, labels)
-        r2 = " ".join(f"{scored.metrics.loc[t, 'r2']:+.2f}" for t in data.TRAITS)
+        r2 = " ".join(f"{scored.metrics.loc[t, 'r2']:+.2f}" for t in vocabulary.TRAITS)
         accuracy = scored.metrics.loc["mean", "accuracy"]
         gain = accuracy - scored.constant_accuracy
         print(

@@ -22,9 +22,9 @@ import time
 import numpy as np
 import torch
 
-from personality_utils import training
-from personality_utils.models import resolve_device
-from personality_utils.profiles import get_profile
+from personality_utils.core.profiles import get_profile
+from personality_utils.models import training
+from personality_utils.models.networks import resolve_device
 
 
 def main() -> None:

@@ -32,10 +32,10 @@ import tracemalloc
 import numpy as np
 import torch
 
-from personality_utils import units
-from personality_utils.faces import REGIONS
-from personality_utils.models import build_model, resolve_device
-from personality_utils.training import TrainConfig, TrainedModel
+from personality_utils.faces.regions import REGIONS
+from personality_utils.models.networks import build_model, resolve_device
+from personality_utils.models.training import TrainConfig, TrainedModel
+from personality_utils.units import activations
 
 INPUT_SIZE = 112
 BATCH = 64
@@ -107,11 +107,11 @@ def measure(mode: str, frames: int, layers, iou_layers, mask_size: int, device: 
     device = resolve_device(device)
     trained = trained_model(device)
     images = RandomFrames(frames)
-    taps = tuple("relu" + name[4:] for name in units._ordered_layers(layers or ["conv5_3"]))
+    taps = tuple("relu" + name[4:] for name in activations._ordered_layers(layers or ["conv5_3"]))
     warm = RandomFrames(BATCH, seed=1)
     with torch.inference_mode():  # warm-up: allocator, kernels, thread pools
         trained.model.backbone(trained.prepare(warm[0:BATCH], device), taps=taps)
-    units.unit_statistics(trained, warm, layers=layers, masks=None, batch_size=BATCH)
+    activations.unit_statistics(trained, warm, layers=layers, masks=None, batch_size=BATCH)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -126,7 +126,7 @@ def measure(mode: str, frames: int, layers, iou_layers, mask_size: int, device: 
                 batch = trained.prepare(images[start : start + BATCH], device)
                 trained.model.backbone(batch, taps=taps)
     else:
-        stats = units.unit_statistics(
+        stats = activations.unit_statistics(
             trained,
             images,
             layers=layers,

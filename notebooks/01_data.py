@@ -42,7 +42,11 @@ seed = 0  # seed of the synthetic set
 import pandas as pd
 from IPython.display import display
 
-from personality_utils import data, datasets, explorers, face_figures, plots, session, stats, truth
+from personality_utils.book import explorers, session
+from personality_utils.core import stats, vocabulary
+from personality_utils.data import datasets, release
+from personality_utils.data.synthetic import truth
+from personality_utils.figures import face_panels, plots
 
 chapter = session.start("01_data", profile, data_root, device, seed, models=False)
 settings, dataset = chapter.settings, chapter.dataset
@@ -59,7 +63,7 @@ chapter.compare_with_authors()
 # clip a store had to skip, with the reason.
 
 # %%
-labels = data.load_split_labels(dataset.root)
+labels = release.load_split_labels(dataset.root)
 stores = dataset.stores()
 display(datasets.split_table(labels, stores))
 datasets.skipped_clips(stores)
@@ -176,7 +180,7 @@ if check["error_mean"] is not None:
 
 # %% tags=["hide-input"]
 if check["error_mean"] is not None:
-    face_figures.error_histograms(
+    face_panels.error_histograms(
         {"validation": agreement.error_iod.dropna()},
         "dlib landmark error per frame (mean over 68 points)",
         "error / inter-ocular distance",
@@ -190,7 +194,7 @@ if check["error_mean"] is not None:
 # %% tags=["hide-input"]
 if ground_truth is not None and check["error_mean"] is not None:
     example = truth.detection_example(dataset, agreement, settings.frames_per_clip)
-    face_figures.detection_against_truth(example).show()
+    face_panels.detection_against_truth(example).show()
 
 # %% [markdown]
 # In a live kernel (`make lab`), the cell below is a clip explorer: pick a clip and see its
@@ -232,7 +236,9 @@ baseline.round(4)
 validation = baseline.loc["validation"] if "validation" in baseline.index else None
 record = {
     "constant_baseline_accuracy": None if validation is None else float(validation["mean"]),
-    "constant_baseline_per_trait": None if validation is None else validation[list(data.TRAITS)],
+    "constant_baseline_per_trait": None
+    if validation is None
+    else validation[list(vocabulary.TRAITS)],
     "constant_baseline_test": baseline.loc["test"] if "test" in baseline.index else None,
     "hog_detection_rate": check["detection_rate"],
     "detection_check_split": checked,

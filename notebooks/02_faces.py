@@ -25,7 +25,8 @@
 #
 # **Method.** This chapter builds the aligned faces with dlib itself (the HOG frontal detector
 # and its 68-point landmark model, both offline from pip), measures how well that works, and
-# draws the face-part masks of Fig. 8. The pipeline (`personality_utils.faces`) runs once per
+# draws the face-part masks of Fig. 8. The pipeline (`personality_utils.faces.detection`) runs once
+# per
 # clip while the frame store is built, so each video is decoded once:
 #
 # 1. the HOG detector scans a copy of the frame downscaled to 640 pixels wide; it searches
@@ -54,13 +55,18 @@ seed = 0  # seed of the synthetic set
 # %%
 import pandas as pd
 
-from personality_utils import datasets, explorers, face_figures, faces, session, truth
+from personality_utils.book import explorers, session
+from personality_utils.data import datasets
+from personality_utils.data.synthetic import truth
+from personality_utils.faces import alignment, regions
+from personality_utils.faces import detection as faces_detection
+from personality_utils.figures import face_panels
 
 chapter = session.start("02_faces", profile, data_root, device, seed, models=False)
 settings, dataset = chapter.settings, chapter.dataset
 stores, face_stores = dataset.stores(), dataset.face_stores()
 size, grid = settings.face_size, settings.feature_grid
-eyes = faces.canonical_eyes(size).round(1).tolist()
+eyes = alignment.canonical_eyes(size).round(1).tolist()
 print(f"aligned crops: {size}x{size}; canonical eye centres {eyes}")
 chapter.compare_with_authors()
 
@@ -70,7 +76,9 @@ chapter.compare_with_authors()
 # %%
 print("\n".join(datasets.splits_without_frames(stores, "the detection table")))
 measured = datasets.splits_with_frames(stores, stores)
-detection = pd.DataFrame({split: faces.detection_summary(stores[split]) for split in measured}).T
+detection = pd.DataFrame(
+    {split: faces_detection.detection_summary(stores[split]) for split in measured}
+).T
 detection
 
 # %% [markdown]
@@ -87,7 +95,7 @@ detection
 # %% tags=["hide-input"]
 shown, why = datasets.split_for(stores, "train")
 if shown:
-    face_figures.detections_grid(stores[shown]).show()
+    face_panels.detections_grid(stores[shown]).show()
 if why:
     print(why)
 
@@ -96,7 +104,7 @@ if why:
 
 # %% tags=["hide-input"]
 if shown:
-    face_figures.aligned_faces(face_stores[shown]).show()
+    face_panels.aligned_faces(face_stores[shown]).show()
 
 # %% [markdown]
 # Any clip, frame by frame, in a live kernel (`make lab`; the static book shows nothing here):
@@ -120,7 +128,7 @@ quality
 
 # %% tags=["hide-input"]
 if true_eye_errors:
-    face_figures.error_histograms(
+    face_panels.error_histograms(
         true_eye_errors,
         "Where the true eye centres land after alignment (synthetic ground truth)",
         f"distance from the canonical eye position (px in a {size} crop)",
@@ -138,17 +146,17 @@ if true_eye_errors:
 # in the paper: mouth purple, nose red, eyes blue, eyebrows orange.
 
 # %%
-average_face, mean_landmarks, averaged = faces.average_face(face_stores)
-pixel_masks = faces.region_masks(mean_landmarks, size)
-grid_masks = faces.region_masks(mean_landmarks, size, grid=grid)
+average_face, mean_landmarks, averaged = regions.average_face(face_stores)
+pixel_masks = regions.region_masks(mean_landmarks, size)
+grid_masks = regions.region_masks(mean_landmarks, size, grid=grid)
 print(f"average of {averaged} aligned faces; grid {grid}x{grid}")
 
 # %% tags=["hide-input"]
-face_figures.face_part_masks(average_face, mean_landmarks, pixel_masks, grid_masks).show()
+face_panels.face_part_masks(average_face, mean_landmarks, pixel_masks, grid_masks).show()
 
 # %%
 pd.DataFrame(
-    {"cells on the grid": faces.mask_areas(grid_masks), "pixels": faces.mask_areas(pixel_masks)}
+    {"cells on the grid": regions.mask_areas(grid_masks), "pixels": regions.mask_areas(pixel_masks)}
 )
 
 # %% [markdown]
@@ -157,7 +165,7 @@ pd.DataFrame(
 
 # %% tags=["hide-input"]
 if shown and len(face_stores[shown]):
-    face_figures.face_masks(face_stores[shown], len(face_stores[shown]) // 2).show()
+    face_panels.face_masks(face_stores[shown], len(face_stores[shown]) // 2).show()
 
 # %% [markdown]
 # ## What held
@@ -182,6 +190,6 @@ record = {
     "face_size": size,
     "grid": grid,
     "mean_landmarks": mean_landmarks.round(3),
-    "grid_masks": {region: grid_masks[region].astype(int) for region in faces.REGIONS},
+    "grid_masks": {region: grid_masks[region].astype(int) for region in regions.REGIONS},
 }
 saved = chapter.save(record)

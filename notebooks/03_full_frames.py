@@ -27,7 +27,7 @@
 # next to the constant predictor and with the measures that accuracy hides (R², Pearson r,
 # concordance correlation), with intervals that resample people.
 #
-# **The models** (`personality_utils.models`), on torchvision's VGG-16 `features`:
+# **The models** (`personality_utils.models.networks`), on torchvision's VGG-16 `features`:
 #
 # * **DAN+**: global max and global average pooling of relu5_2 and of pool5, each
 #   L2-normalised, concatenated, one linear layer to the five traits, sigmoid;
@@ -55,16 +55,11 @@ seed = 0  # seed of the synthetic set and of the training
 backbone_weights = None  # a VGG-Face .pth, "imagenet", or None: the profile's own start
 
 # %%
-from personality_utils import (
-    data,
-    experiments,
-    paper,
-    plots,
-    pretraining,
-    session,
-    stats,
-    training,
-)
+from personality_utils.book import session
+from personality_utils.core import paper, stats
+from personality_utils.data import release
+from personality_utils.figures import plots
+from personality_utils.models import experiments, pretraining, training
 
 chapter = session.start("03_full_frames", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
@@ -112,7 +107,7 @@ chapter.compare_with_authors()
 # a unit that responds to eyes may have been made by fine-tuning or inherited from face
 # recognition.
 #
-# The CPU profiles do the same at their scale (`personality_utils.pretraining`). Their narrow
+# The CPU profiles do the same at their scale (`personality_utils.models.pretraining`). Their narrow
 # VGG-16 first learns to recognise synthetic people, none of whom is in the dataset, from
 # eye-aligned face crops rendered straight to images. Each crop gives the person its own
 # expression (AU intensities), head roll, position and lighting, and a room, shirt and poster
@@ -214,7 +209,7 @@ experiments.subset_table(runs).round(4)
 # scoring tools can read them.
 
 # %%
-csv_path = data.write_challenge_csv(
+csv_path = release.write_challenge_csv(
     test_scores["danplus"].predictions, chapter.output("danplus_test.csv")
 )
 print(f"wrote {csv_path.name}")
@@ -223,7 +218,7 @@ print(f"wrote {csv_path.name}")
 # ## What held
 #
 # Both networks are trained from the uint8 frame store with the paper's loss and evaluated per
-# clip. The claims below are judged by the rules of `personality_utils.claims` from the
+# clip. The claims below are judged by the rules of `personality_utils.claims.catalogue` from the
 # measurements of this run (the summary page judges the same rows from the same record);
 # intervals resample the people the test clips come from. On the synthetic set, R² and r per
 # trait above show *which* planted causes a network picked up from whole frames: chapter 5 asks

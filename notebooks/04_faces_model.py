@@ -38,7 +38,11 @@ backbone_weights = None  # a VGG-Face .pth, "imagenet", or None: the profile's o
 # %%
 import pandas as pd
 
-from personality_utils import data, experiments, paper, plots, pretraining, results, session, stats
+from personality_utils.book import session
+from personality_utils.core import paper, results, stats
+from personality_utils.data import release
+from personality_utils.figures import plots
+from personality_utils.models import experiments, pretraining
 
 chapter = session.start("04_faces_model", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
@@ -157,7 +161,7 @@ pd.DataFrame(
 # The test predictions are also written in the 2016 challenge's CSV format.
 
 # %%
-csv_path = data.write_challenge_csv(
+csv_path = release.write_challenge_csv(
     faces_run.test.all.predictions, chapter.output("danplus_test.csv")
 )
 print(f"wrote {csv_path.name}")
@@ -168,7 +172,8 @@ print(f"wrote {csv_path.name}")
 # Table 1 sets the two models side by side on the same clips, with the constant predictor that
 # every row must beat, and the paired interval says whether the difference between faces and
 # full frames is larger than the noise of the test set. The claims below are judged by the rules
-# of `personality_utils.claims` from this run's measurements (the summary page judges the same
+# of `personality_utils.claims.catalogue` from this run's measurements (the summary page judges the
+# same
 # rows from the same record); chapter 5 asks whether the full-frame model's maps ever leave the
 # face.
 

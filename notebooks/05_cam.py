@@ -59,16 +59,11 @@ top_n = 50  # videos (or frames) per trait with the highest prediction (the pape
 n_boot = 2000  # bootstrap resamples of clips
 
 # %%
-from personality_utils import (
-    cam,
-    cam_checks,
-    cam_study,
-    causal,
-    experiments,
-    explorers,
-    plots,
-    session,
-)
+from personality_utils.book import explorers, session
+from personality_utils.cam import causal, checks, maps
+from personality_utils.cam import study as cam_study
+from personality_utils.figures import plots
+from personality_utils.models import experiments
 
 chapter = session.start("05_cam", profile, data_root, device, seed, backbone_weights)
 settings = chapter.settings
@@ -165,11 +160,11 @@ plots.threshold_curves(study.threshold_curve(headline), cam_study.PAPER_FIGURES)
 # Grad-CAM and LayerCAM on the frames it predicts highest.
 
 # %%
-danplus = cam_checks.danplus_maps(study, chapter.experiment("frames"))
-face_prior = cam_checks.face_location_prior(
-    cam.store_boxes(chapter.dataset.store("train")), study.size
+danplus = checks.danplus_maps(study, chapter.experiment("frames"))
+face_prior = checks.face_location_prior(
+    maps.store_boxes(chapter.dataset.store("train")), study.size
 )
-baselines = cam_checks.baselines(study, headline, danplus, n_boot, seed, face_prior)
+baselines = checks.baselines(study, headline, danplus, n_boot, seed, face_prior)
 print(baselines.description())
 baselines.table().round(3)
 
@@ -191,7 +186,7 @@ plots.measure_bars(
 # scale (the tests check it on a tiny network); on the CAM model itself:
 
 # %%
-agreement = cam_checks.gradcam_agreement(study, headline, runs["frames"].trained, settings.cam_kind)
+agreement = checks.gradcam_agreement(study, headline, runs["frames"].trained, settings.cam_kind)
 print(agreement.description())
 
 # %% [markdown]
@@ -214,9 +209,7 @@ print(agreement.description())
 # comes closest.
 
 # %%
-randomisation = cam_checks.randomisation(
-    study, headline, runs["frames"].trained, danplus, seed, n_boot
-)
+randomisation = checks.randomisation(study, headline, runs["frames"].trained, danplus, seed, n_boot)
 print(randomisation.description())
 randomisation.overlap_table().round(3)
 
@@ -263,7 +256,7 @@ plots.measure_bars(
 
 # %%
 r2 = runs["frames"].test.all.metrics["r2"]
-truth = cam_checks.ground_truth(study, headline, chapter.dataset, r2, n_boot, seed)
+truth = checks.ground_truth(study, headline, chapter.dataset, r2, n_boot, seed)
 print(truth.description() if truth else "real data: no planted ground truth")
 if truth is not None:
     for name, gap in (("mean overlap", truth.overlap_gap), ("poster mass", truth.poster_gap)):
@@ -277,7 +270,7 @@ truth.table.round(3) if truth else None
 # ## 5.7 Causal tests: hide a region, watch the prediction
 #
 # The overlap says where a map is, not that the model needs what is there. Here the input is
-# changed and the output measured (`personality_utils.causal`). A hidden region is replaced by
+# changed and the output measured (`personality_utils.cam.causal`). A hidden region is replaced by
 # the model's training mean image, so it carries no evidence either way. Every target is the
 # model's output for one trait: trait scores (0-1) for occlusion, the signed pre-sigmoid output
 # for the curves, with no softmax anywhere. The claims read the CAM model, whose maps the
@@ -355,7 +348,8 @@ plots.perturbation_curves(tests.perturbation.mean_curves()).show()
 # their far end. Where the CAM order deletes *slower* than a random order, the map's high cells
 # are not where the trait's positive evidence is, and the rows below say so.
 #
-# The chapter's claims, judged by the rules of `personality_utils.claims` from the measurements
+# The chapter's claims, judged by the rules of `personality_utils.claims.catalogue` from the
+# measurements
 # below (the summary page judges the same rows from the same record). "The same face parts" is a
 # claim of sameness: it holds only if the interval of the largest difference between traits
 # lies inside a margin, never because a test failed to find a difference. On the synthetic set,

@@ -68,19 +68,13 @@ n_boot = 1000  # people draws of the emergence intervals (the seeds are resample
 explorer_units = 64  # conv5_3 units in the explorer (all of them on the CPU profiles)
 
 # %%
-from personality_utils import (
-    experiments,
-    explorers,
-    netdissect,
-    pretraining,
-    semantics,
-    session,
-    unit_ablation,
-    unit_emergence,
-    unit_figures,
-    unit_study,
-    unit_truth,
-)
+from personality_utils.book import explorers, session
+from personality_utils.figures import unit_panels
+from personality_utils.models import experiments, pretraining
+from personality_utils.units import ablation as unit_ablation
+from personality_utils.units import emergence as unit_emergence
+from personality_utils.units import ground_truth, netdissect, semantics
+from personality_utils.units import study as unit_study
 
 chapter = session.start("06_units", profile, data_root, device, seed, backbone_weights)
 dataset = chapter.dataset
@@ -106,7 +100,7 @@ chapter.compare_with_authors()
 # elsewhere.
 
 # %% tags=["hide-input"]
-unit_figures.top_crops(study, units=range(10)).show()
+unit_panels.top_crops(study, units=range(10)).show()
 
 # %% [markdown]
 # ## 6.2 Figure 8: the average face and the part masks
@@ -117,8 +111,8 @@ unit_figures.top_crops(study, units=range(10)).show()
 # cells.
 
 # %% tags=["hide-input"]
-unit_figures.part_grid(study, "conv5_3").show()
-unit_figures.part_grid(study, "conv4_3").show()
+unit_panels.part_grid(study, "conv5_3").show()
+unit_panels.part_grid(study, "conv4_3").show()
 
 # %%
 cells = unit_study.part_cells(study.masks)
@@ -138,7 +132,7 @@ rankings = unit_study.rankings(study, top=5)
 unit_study.leaders_table(rankings)
 
 # %% tags=["hide-input"]
-unit_figures.part_gallery(study, rankings["trained"]["conv5_3"]).show()
+unit_panels.part_gallery(study, rankings["trained"]["conv5_3"]).show()
 
 # %% [markdown]
 # ## 6.4 Did the detectors emerge? The network before fine-tuning, and random weights
@@ -171,7 +165,7 @@ else:
     )
 
 # %% tags=["hide-input"]
-unit_figures.share_boxes(study, "conv5_3").show()
+unit_panels.share_boxes(study, "conv5_3").show()
 
 # %%
 emerged = unit_study.emerged_table(study)
@@ -191,7 +185,7 @@ emerged
 # and each network group's own level.
 
 # %%
-wears = unit_truth.glasses_flags(dataset, study.clips)  # None on real data
+wears = ground_truth.glasses_flags(dataset, study.clips)  # None on real data
 seed_runs = chapter.seed_runs("faces")
 emergence = unit_emergence.emergence(dataset, seed_runs.runs, study, wears, n_boot, seed)
 print(emergence.description())
@@ -217,8 +211,8 @@ print(
 spikiness.round(3)
 
 # %% tags=["hide-input"]
-unit_figures.layer_peaks(study, spikiness).show()
-unit_figures.entropy_by_depth(spikiness, study.stats.grid).show()
+unit_panels.layer_peaks(study, spikiness).show()
+unit_panels.entropy_by_depth(spikiness, study.stats.grid).show()
 
 # %% [markdown]
 # ## 6.6 NetDissect: IoU with each face's own part masks
@@ -246,7 +240,7 @@ print(
 dissection.table()
 
 # %% tags=["hide-input"]
-unit_figures.iou_against_n_prime(
+unit_panels.iou_against_n_prime(
     dissection.tables[("conv5_3", "trained")], study.shares["conv5_3"]
 ).show()
 
@@ -264,16 +258,16 @@ unit_figures.iou_against_n_prime(
 # authors did.
 
 # %%
-glasses = unit_truth.glasses_units(
+glasses = ground_truth.glasses_units(
     study.stats, study.random_stats, wears, pretrained_stats=study.pretrained_stats
 )
 print(glasses.description() if glasses else "real data: no glasses labels; see the menu")
 glasses.ranked.head(8).round(4) if glasses else None
 
 # %% tags=["hide-input"]
-unit_figures.glasses_gallery(study, glasses).show()
+unit_panels.glasses_gallery(study, glasses).show()
 if glasses is not None:
-    unit_figures.glasses_by_network(glasses).show()
+    unit_panels.glasses_by_network(glasses).show()
 
 # %% [markdown]
 # ## 6.8 Ground truth: do the units that drive a trait carry its planted cue?
@@ -293,7 +287,7 @@ if glasses is not None:
 # %%
 cue_check = None
 if glasses is not None:  # the synthetic set
-    cue_check = unit_truth.planted_cue_check(
+    cue_check = ground_truth.planted_cue_check(
         study.trained,
         study.crops,
         study.stats,
@@ -308,7 +302,7 @@ cue_check.table if cue_check else None
 
 # %% tags=["hide-input"]
 if cue_check is not None:
-    unit_figures.planted_cue_heatmaps(cue_check).show()
+    unit_panels.planted_cue_heatmaps(cue_check).show()
 
 # %% [markdown]
 # ## 6.9 Unit explorer
@@ -319,7 +313,7 @@ if cue_check is not None:
 # the static page.
 
 # %% tags=["hide-input"]
-unit_figures.explorer(study, unit_study.explorer_units(study, explorer_units)).show()
+unit_panels.explorer(study, unit_study.explorer_units(study, explorer_units)).show()
 
 # %% [markdown]
 # In a live kernel (`make lab`) any unit of any layer can be picked below: its top crops with
@@ -367,7 +361,7 @@ print(ablation_agreement or "real data: no planted weights to agree with")
 ablation.table.round(4)
 
 # %% tags=["hide-input"]
-unit_figures.ablation_heatmap(ablation).show()
+unit_panels.ablation_heatmap(ablation).show()
 
 # %% [markdown]
 # ## What held
@@ -393,7 +387,8 @@ unit_figures.ablation_heatmap(ablation).show()
 # test R² is below the book's one gate (0.1, as in chapters 5 and 7) is not testable, and at
 # the CPU profile's 7x7 grid it cannot tell eyebrows from eyes. A test that misses
 # significance is *inconclusive*, with the smallest effect it could have detected, never "did
-# not hold". The claims below are judged by the rules of `personality_utils.claims` from this
+# not hold". The claims below are judged by the rules of `personality_utils.claims.catalogue` from
+# this
 # run's measurements (the summary page judges the same rows from the same record); chapter 7
 # asks whether some units detect facial action units. The ablation is the only causal test
 # here: a label earns its name if silencing the units that carry it moves the traits whose

@@ -65,20 +65,14 @@ n_boot = 2000  # bootstrap resamples of clips for the paired accuracy difference
 # %%
 import numpy as np
 
-from personality_utils import (
-    au_estimator,
-    au_study,
-    au_table2,
-    au_traits,
-    au_units,
-    experiments,
-    plots,
-    semantics,
-    session,
-    truth,
-    unit_emergence,
-    unit_truth,
-)
+from personality_utils.aus import glasses, instrument, traits
+from personality_utils.aus import links as au_units
+from personality_utils.aus import study as au_study
+from personality_utils.aus import table2 as au_table2
+from personality_utils.book import session
+from personality_utils.figures import plots
+from personality_utils.models import experiments
+from personality_utils.units import emergence, ground_truth, semantics
 
 chapter = session.start("07_action_units", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
@@ -105,7 +99,7 @@ chapter.compare_with_authors()
 # model (`aus.estimate_from_landmarks`). What geometry cannot see is said, not hidden:
 
 # %%
-status = au_estimator.geometry_status()
+status = instrument.geometry_status()
 status[status["status"] != "landmark motion"].style
 
 # %% [markdown]
@@ -120,7 +114,7 @@ status[status["status"] != "landmark motion"].style
 
 
 # %%
-estimator = au_estimator.score_estimator(study) if dataset.synthetic else None
+estimator = instrument.score_estimator(study) if dataset.synthetic else None
 if estimator is not None:
     print(estimator.describe())
 no_truth = "real data: no planted AUs to score the intensities against"
@@ -153,7 +147,7 @@ if estimator is not None:
 
 # %%
 if estimator is not None:
-    measures = au_estimator.measure_agreement(study.face_store.landmarks, study.planted_landmarks)
+    measures = instrument.measure_agreement(study.face_store.landmarks, study.planted_landmarks)
     print(
         "measures where dlib's error spreads wider than the planted signal: "
         f"{int((measures['dlib error spread'] > measures['planted spread']).sum())} of "
@@ -169,7 +163,7 @@ if estimator is not None:
 # clip's own median, which also removes the clip-level expression the labels are built on):
 
 # %%
-au_estimator.reference_comparison(study).round(3) if estimator is not None else None
+instrument.reference_comparison(study).round(3) if estimator is not None else None
 
 # %% [markdown]
 # The estimator is judged as it is: the AU source is an instrument whose own check (mean r ≥ 0.5,
@@ -301,7 +295,7 @@ plots.grouped_bars(
 
 # %%
 seed_runs = chapter.seed_runs("faces")  # the CNN's gain is the mean over its training seeds
-comparison = au_traits.compare_au_model(
+comparison = traits.compare_au_model(
     dataset,
     run.test.all,
     au_source,
@@ -344,7 +338,7 @@ plots.matrix_heatmaps(comparison.trait_matrices(), "Traits and action units").sh
 # estimator reads from that shift alone.
 
 # %%
-shift = truth.glasses_landmark_shift(settings, seed=seed) if dataset.synthetic else None
+shift = glasses.glasses_landmark_shift(settings, seed=seed) if dataset.synthetic else None
 print(shift.description() if shift else "real data: no paired renders")
 shift.measures.round(3) if shift else None
 
@@ -357,8 +351,8 @@ shift.measures.round(3) if shift else None
 # %%
 covariate = None
 if dataset.synthetic:
-    covariate = au_traits.glasses_covariate(
-        comparison, unit_truth.glasses_flags_by_clip(dataset), alphas, n_boot, seed
+    covariate = traits.glasses_covariate(
+        comparison, ground_truth.glasses_flags_by_clip(dataset), alphas, n_boot, seed
     )
     print(covariate.description())
 None if covariate is None else covariate.accuracy.round(4)
@@ -403,7 +397,8 @@ agreement[au_source].round(3)
 # %% [markdown]
 # ## What held
 #
-# The chapter's claims, judged by the rules of `personality_utils.claims` from the measurements
+# The chapter's claims, judged by the rules of `personality_utils.claims.catalogue` from the
+# measurements
 # below (the summary page judges the same rows from the same record). Table 2's significance is
 # judged after Benjamini–Hochberg across the AUs, at each level: one face per test clip (the
 # paper's population), every test frame, and clips; an AU that misses significance is
@@ -428,7 +423,7 @@ agreement[au_source].round(3)
 # dense passes over the same crops (cached beside each checkpoint).
 
 # %%
-networks = unit_emergence.dense_networks(dataset, seed_runs.runs, settings.unit_population)
+networks = emergence.dense_networks(dataset, seed_runs.runs, settings.unit_population)
 table2_intervals = au_table2.intervals(study, networks, n_boot, seed)
 print(
     "best lip-corner AU's k/N minus the best other AU's: "
@@ -445,7 +440,7 @@ print(
 )
 
 # %%
-tracking, source_check = au_estimator.source_check(estimator, au_source, n_boot, seed)
+tracking, source_check = instrument.source_check(estimator, au_source, n_boot, seed)
 instruments = experiments.model_instruments(dataset, {"model gain": run}, seed)
 if source_check is not None:
     instruments["AU source"] = source_check
@@ -459,15 +454,15 @@ measurements = {
 }
 if tracking is not None:
     measurements["estimator_r"] = tracking
-    measurements["estimator_bar"] = au_estimator.TRACKING_BAR
+    measurements["estimator_bar"] = instrument.TRACKING_BAR
 record = {
     **study.record(),
     **au_table2.record(table2, checks, links),
     **comparison.record(),
-    **au_estimator.record(estimator),
+    **instrument.record(estimator),
     "glasses_landmark_shift": None if shift is None else shift.measures.to_dict(orient="index"),
     "glasses_covariate": None if covariate is None else covariate.accuracy.to_dict(),
-    "paper": {**au_table2.paper_record(), **au_traits.paper_record()},
+    "paper": {**au_table2.paper_record(), **traits.paper_record()},
 }
 claim_rows = chapter.finish(measurements, record)
 print(

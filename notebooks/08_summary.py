@@ -24,7 +24,8 @@
 # claims rest on to `book/results/<chapter>.json`, together with the profile and the data that
 # produced them, and by judging its own claims. This page reads those files, and only those: it
 # trains nothing and types no result in. It judges every claim again with the same rules from
-# the same saved measurements (`personality_utils.claims`), so each row here is the row its
+# the same saved measurements (`personality_utils.claims.catalogue`), so each row here is the row
+# its
 # chapter printed: for each claim of the paper (and each check this book adds) the paper's
 # figure beside ours and beside the baseline that the claim must beat on the same data, the
 # rule, and the verdict.
@@ -32,7 +33,7 @@
 # **How to read it.** Every row carries its evidence as data (an estimate with its 95% interval,
 # or a test's p and q; the bar it is judged against; the smallest effect of interest; the
 # instruments it rests on), and one function derives the verdict from those fields
-# (`personality_utils.verdicts.derive`), with one meaning everywhere:
+# (`personality_utils.core.verdicts.derive`), with one meaning everywhere:
 #
 # * *held*: the evidence shows the claimed effect (the interval lies past the bar, or q < 0.05);
 # * *did not hold*: the evidence shows its absence or its opposite (the interval lies on the
@@ -60,7 +61,9 @@ seed = 0  # unused; kept so that all notebooks share parameters
 # %%
 import pandas as pd
 
-from personality_utils import plots, profiles, results, summary
+from personality_utils.book import summary
+from personality_utils.core import profiles, results
+from personality_utils.figures import plots
 
 plots.setup()
 pd.set_option("display.max_colwidth", None)

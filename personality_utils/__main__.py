@@ -4,13 +4,14 @@ chapters | random-vgg-face``.
 ``synth`` writes the planted-signal synthetic dataset in the official layout; ``prepare`` builds
 the frame and face stores of a dataset (real or synthetic) outside the notebooks, on every core;
 ``train`` trains and scores one model as chapters 03-04 do (resuming from its checkpoint), in one
-process or under ``torchrun`` on several GPUs or machines (:mod:`personality_utils.distributed`);
+process or under ``torchrun`` on several GPUs or machines
+(:mod:`personality_utils.models.distributed`);
 ``evaluate`` scores a trained checkpoint and writes the challenge CSV; ``predict`` scores one's own
 videos with a trained checkpoint and writes an HTML report beside each
-(:mod:`personality_utils.predict`); ``random-vgg-face`` writes
+(:mod:`personality_utils.book.predict`); ``random-vgg-face`` writes
 a weight file in the VGG-Face port's layout from seeded random numbers (CI's dry run of the
 paper path, where the real weights cannot be downloaded); ``chapters`` executes the book's
-chapters with papermill in their order (:mod:`personality_utils.chapters`).
+chapters with papermill in their order (:mod:`personality_utils.book.chapters`).
 """
 
 from __future__ import annotations
@@ -23,17 +24,22 @@ import os
 import sys
 from pathlib import Path
 
-from . import data, datasets, synthetic
-from .profiles import PROFILES, get_profile
-from .stores import build_frame_store, skip_report
+from personality_utils.book import chapters, layout, predict
+from personality_utils.core import files, vocabulary
+from personality_utils.core.profiles import PROFILES, get_profile
+from personality_utils.data import datasets, release
+from personality_utils.data.stores import build_frame_store, skip_report
+from personality_utils.data.synthetic import generator
+from personality_utils.models import distributed, experiments, pretraining, training
+from personality_utils.models.networks import random_vgg_face
 
 
 def _synth(arguments: argparse.Namespace) -> int:
     profile = get_profile(arguments.profile)
     if arguments.out is None:
-        root = synthetic.ensure_dataset(profile, arguments.seed, arguments.cache_dir)
+        root = generator.ensure_dataset(profile, arguments.seed, arguments.cache_dir)
     else:
-        root = synthetic.generate_dataset(
+        root = generator.generate_dataset(
             arguments.out, profile, arguments.seed, workers=arguments.workers
         )
     print(root)
@@ -68,7 +74,7 @@ def _prepare(arguments: argparse.Namespace) -> int:
         )
         stores = {
             split: dataset.store(split)
-            for split in data.SPLITS
+            for split in vocabulary.SPLITS
             if (dataset.store_dir / split / "frames.npy").is_file()
         }
     else:
@@ -136,7 +142,6 @@ def _dataset(arguments: argparse.Namespace, progress: bool = True) -> datasets.D
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from . import distributed, experiments, training
 
     profile = get_profile(arguments.profile)
     config = training.config_for(
@@ -171,7 +176,7 @@ def _train(arguments: argparse.Namespace) -> int:
         folder = _checkpoint_dir(arguments, dataset, config, profile)
         images, meta = experiments.source_arrays(dataset, "train", arguments.source)
         training.train_model(
-            config, images, meta[list(data.TRAITS)].to_numpy(), folder, context=context
+            config, images, meta[list(vocabulary.TRAITS)].to_numpy(), folder, context=context
         )
     finally:
         distributed.teardown()
@@ -187,7 +192,6 @@ def _training_seed(arguments: argparse.Namespace) -> int:
 
 
 def _pretrain(arguments: argparse.Namespace) -> int:
-    from . import pretraining
 
     path = pretraining.ensure_backbone(arguments.profile)
     if path is None:
@@ -203,7 +207,6 @@ def _pretrain(arguments: argparse.Namespace) -> int:
 
 
 def _training_plan(arguments: argparse.Namespace) -> int:
-    from . import experiments
 
     jobs = experiments.training_plan(arguments.profile)
     for kind, source, seed in experiments.lane_share(jobs, arguments.lanes, arguments.lane):
@@ -212,7 +215,6 @@ def _training_plan(arguments: argparse.Namespace) -> int:
 
 
 def _checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> Path:
-    from . import experiments
 
     if arguments.out is not None:
         return arguments.out
@@ -231,7 +233,6 @@ def _checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> 
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
-    from . import experiments
 
     dataset = _dataset(arguments)
     checkpoint = arguments.checkpoint or experiments.experiment_dir(
@@ -249,7 +250,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     splits = [s for s in ("validation", "test") if experiment.split(s) is not None]
     csv_dir = arguments.csv_dir or Path(checkpoint)
     for split in splits:
-        path = data.write_challenge_csv(
+        path = release.write_challenge_csv(
             experiment.split(split).all.predictions, csv_dir / f"predictions_{split}.csv"
         )
         print(f"{split} predictions (challenge format): {path}")
@@ -260,7 +261,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
             "source": arguments.source,
             "splits": {split: experiments.results_record(experiment, split) for split in splits},
         }
-        data.write_atomic(
+        files.write_atomic(
             arguments.out,
             lambda temporary: Path(temporary).write_text(json.dumps(record, indent=2) + "\n"),
         )
@@ -269,7 +270,6 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
 
 def _predict(arguments: argparse.Namespace) -> int:
-    from . import predict, training
 
     trained = training.load_trained(arguments.checkpoint, arguments.device)
     source = arguments.source or predict.guess_source(arguments.checkpoint)
@@ -281,11 +281,11 @@ def _predict(arguments: argparse.Namespace) -> int:
             try:
                 predict.write_report(result, path)
             except OSError as error:
-                raise data.DataError(
+                raise vocabulary.DataError(
                     f"{path}: cannot write the report ({error.strerror}); choose a folder with "
                     "--out-dir"
                 ) from None
-        except (data.DataError, ValueError) as error:
+        except (vocabulary.DataError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             failed += 1
             continue
@@ -297,17 +297,14 @@ def _predict(arguments: argparse.Namespace) -> int:
 def _random_vgg_face(arguments: argparse.Namespace) -> int:
     import torch
 
-    from .models import random_vgg_face
-
     state = random_vgg_face(arguments.seed)
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
-    data.write_atomic(arguments.out, lambda temporary: torch.save(state, temporary))
+    files.write_atomic(arguments.out, lambda temporary: torch.save(state, temporary))
     print(arguments.out)
     return 0
 
 
 def _chapters(arguments: argparse.Namespace) -> int:
-    from . import chapters
 
     sources = chapters.chapter_sources(arguments.notebooks)
     if arguments.only:
@@ -337,6 +334,23 @@ def _chapters(arguments: argparse.Namespace) -> int:
     if failed:
         print(f"error: chapters failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _layout(arguments: argparse.Namespace) -> int:
+    stale = []
+    for path, text in layout.generated(arguments.repository).items():
+        current = path.read_text() if path.exists() else None
+        if current != text:
+            stale.append(path)
+            if arguments.write:
+                files.write_atomic(
+                    path, lambda temporary, text=text: Path(temporary).write_text(text)
+                )
+    if not arguments.write:
+        print(layout.markdown_map(Path(arguments.repository) / "personality_utils"))
+    for path in stale:
+        print(f"{'written' if arguments.write else 'stale'}: {path}", file=sys.stderr)
+    return 1 if stale and not arguments.write else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -509,11 +523,18 @@ def main(argv: list[str] | None = None) -> int:
         help="a real dataset's folder, for the chapters' data_root (default: the synthetic set)",
     )
     run.set_defaults(run=_chapters)
+    package_map = commands.add_parser(
+        "layout",
+        help="the package's map; exit 1 when the README's or the book's copy is stale",
+    )
+    package_map.add_argument("--repository", type=Path, default=Path("."))
+    package_map.add_argument("--write", action="store_true", help="write the maps")
+    package_map.set_defaults(run=_layout)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return arguments.run(arguments)
-    except (data.DataError, FileNotFoundError, ValueError) as error:
+    except (vocabulary.DataError, FileNotFoundError, ValueError) as error:
         # Every refused or malformed input is a DataError (unsafe pickle, zip or weights,
         # malformed CSV, unreadable clip) whose message names the file, the problem and what
         # to do: one line, no traceback.

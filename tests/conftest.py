@@ -46,6 +46,6 @@ def cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smoke_dataset(cache_dir):
     """The smoke-profile synthetic dataset with its frame stores (generated once)."""
-    from personality_utils import datasets
+    from personality_utils.data import datasets
 
     return datasets.prepare_dataset("smoke", seed=0, cache_dir=cache_dir, progress=False)

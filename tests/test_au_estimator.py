@@ -1,4 +1,4 @@
-"""Tests of personality_utils.au_estimator: what geometry sees, dlib's landmark error after
+"""Tests of personality_utils.aus.instrument: what geometry sees, dlib's landmark error after
 alignment, and the estimator scored against planted AUs on landmarks deformed by known AUs."""
 
 from __future__ import annotations
@@ -9,18 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import au_estimator, aus, facs
+from personality_utils.aus import estimator, instrument, openface
+from personality_utils.faces import facs
 
 
 def test_geometry_status_names_the_blind_and_the_proxies():
-    status = au_estimator.geometry_status()
-    assert list(status.index) == list(aus.AU_COLUMNS)
+    status = instrument.geometry_status()
+    assert list(status.index) == list(openface.AU_COLUMNS)
     assert status.loc["AU14", "status"] == "blind: left out (NaN)"
-    assert set(status.index[status["status"] == "weak proxy"]) == set(aus.GEOMETRY_PROXIES)
-    assert (status["status"] == "landmark motion").sum() == 17 - 1 - len(aus.GEOMETRY_PROXIES)
+    assert set(status.index[status["status"] == "weak proxy"]) == set(estimator.GEOMETRY_PROXIES)
+    assert (status["status"] == "landmark motion").sum() == 17 - 1 - len(estimator.GEOMETRY_PROXIES)
     assert status.loc["AU12", "face part"] == "mouth" and status.loc["AU12", "why"] == ""
-    assert status.loc["AU09", "why"] == aus.GEOMETRY_PROXIES["AU09"]
-    moves = au_estimator.largest_moves()
+    assert status.loc["AU09", "why"] == estimator.GEOMETRY_PROXIES["AU09"]
+    moves = instrument.largest_moves()
     assert "AU14" not in moves.index and (moves > 0).all()
 
 
@@ -43,7 +44,7 @@ def _study(rng, measured_noise: float, n_clips: int = 30, per_clip: int = 4):
         }
     )
     store = types.SimpleNamespace(meta=meta, landmarks=measured)
-    truth = pd.DataFrame(values, columns=list(aus.AU_COLUMNS), index=meta.index)
+    truth = pd.DataFrame(values, columns=list(openface.AU_COLUMNS), index=meta.index)
     return types.SimpleNamespace(
         face_store=store,
         truth_aus=truth,
@@ -59,20 +60,20 @@ def test_landmark_error_is_blind_to_pose_and_sees_noise():
     rng = np.random.default_rng(1)
     planted = _similarity(np.array([facs.MEAN_SHAPE] * 5), 0.0, 50.0, (10, 20))
     moved = _similarity(planted, 0.2, 1.7, (-30, 5))  # another size, roll and place
-    assert au_estimator.landmark_error(moved, planted) == pytest.approx(0, abs=1e-9)
+    assert instrument.landmark_error(moved, planted) == pytest.approx(0, abs=1e-9)
     # Noise of 0.03 inter-ocular distances per coordinate: the raw mean norm is about
     # 0.03 * sqrt(pi / 2); aligning on the noisy rigid points adds some (measured: 0.046 for
     # 0.038 raw).
     noisy = planted + rng.normal(0, 0.03 * 50.0, planted.shape)
     raw = np.linalg.norm((noisy - planted) / 50.0, axis=-1).mean()
     assert raw == pytest.approx(0.03 * np.sqrt(np.pi / 2), rel=0.1)
-    assert raw < au_estimator.landmark_error(noisy, planted) < 1.5 * raw
+    assert raw < instrument.landmark_error(noisy, planted) < 1.5 * raw
     noisy[0] = np.nan  # a frame without a face is skipped
-    assert np.isfinite(au_estimator.landmark_error(noisy, planted))
+    assert np.isfinite(instrument.landmark_error(noisy, planted))
 
 
 def test_score_estimator_against_planted_aus():
-    exact = au_estimator.score_estimator(_study(np.random.default_rng(2), 0.0))
+    exact = instrument.score_estimator(_study(np.random.default_rng(2), 0.0))
     table = exact.table
     assert list(table.columns) == [
         "dlib landmarks, per frame",
@@ -92,7 +93,7 @@ def test_score_estimator_against_planted_aus():
     assert set(exact.bars()) == {c for c in table.columns if c != "status"}
     # dlib-sized noise (0.05 inter-ocular distances) costs correlation; the planted reading
     # does not change.
-    noisy = au_estimator.score_estimator(_study(np.random.default_rng(2), 0.05))
+    noisy = instrument.score_estimator(_study(np.random.default_rng(2), 0.05))
     r = noisy.mean_r()
     assert r["dlib landmarks, per frame"] < r["planted landmarks, per frame"] - 0.1
     assert r["planted landmarks, per frame"] == pytest.approx(
@@ -100,7 +101,7 @@ def test_score_estimator_against_planted_aus():
     )
     assert noisy.landmark_error > 0.04
     assert "mean r over the AUs geometry can read" in noisy.describe()
-    record = au_estimator.record(noisy)
+    record = instrument.record(noisy)
     assert record["landmark_error_iod"] == noisy.landmark_error
     pd.testing.assert_series_equal(
         record["estimator_correlation"], noisy.table["dlib landmarks, per frame"]
@@ -109,5 +110,5 @@ def test_score_estimator_against_planted_aus():
     real = _study(np.random.default_rng(3), 0.0, n_clips=2)
     real.truth_aus = real.planted_landmarks = None
     with pytest.raises(ValueError, match="synthetic"):
-        au_estimator.score_estimator(real)
-    assert au_estimator.record(None) == {"estimator_correlation": {}}
+        instrument.score_estimator(real)
+    assert instrument.record(None) == {"estimator_correlation": {}}

@@ -1,4 +1,4 @@
-"""Tests of personality_utils.au_study: chapter 07's options checked and its inputs wired (the unit
+"""Tests of personality_utils.aus.study: chapter 07's options checked and its inputs wired (the unit
 statistics and AU intensities are stand-ins: their own modules test them)."""
 
 from __future__ import annotations
@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import au_study, aus, semantics
+from personality_utils.aus import estimator
+from personality_utils.aus import openface as aus_openface
+from personality_utils.aus import study as au_study
+from personality_utils.units import semantics
 
 
 def test_resolve_source_checks_the_options():
@@ -43,7 +46,7 @@ def test_load_study_wires_populations_top_sets_and_truth(monkeypatch, synthetic)
     )
     store = _Store(meta)
     rng = np.random.default_rng(0)
-    frame_aus = pd.DataFrame(rng.random((30, 17)), columns=list(aus.AU_COLUMNS))
+    frame_aus = pd.DataFrame(rng.random((30, 17)), columns=list(aus_openface.AU_COLUMNS))
     calls = []
 
     def fake_statistics(dataset, trained, checkpoint_dir, top_n, population="all_faces", **rest):
@@ -59,9 +62,9 @@ def test_load_study_wires_populations_top_sets_and_truth(monkeypatch, synthetic)
         return frame_aus
 
     monkeypatch.setattr(semantics, "face_unit_statistics", fake_statistics)
-    monkeypatch.setattr(aus, "split_intensities", fake_intensities)
-    monkeypatch.setattr(aus, "truth_intensities", lambda root, m: frame_aus * 2)
-    monkeypatch.setattr(aus, "truth_landmarks", lambda root, m: np.zeros((len(m), 68, 2)))
+    monkeypatch.setattr(estimator, "split_intensities", fake_intensities)
+    monkeypatch.setattr(estimator, "truth_intensities", lambda root, m: frame_aus * 2)
+    monkeypatch.setattr(estimator, "truth_landmarks", lambda root, m: np.zeros((len(m), 68, 2)))
     all_clips = pd.DataFrame({"clip": [f"c{i}" for i in range(12)]})
     dataset = types.SimpleNamespace(
         synthetic=synthetic,

@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import au_study, au_table2, au_units, aus, claims, stats, verdicts
+from personality_utils.aus import links as au_units
+from personality_utils.aus import openface
+from personality_utils.aus import study as au_study
+from personality_utils.aus import table2 as au_table2
+from personality_utils.claims import catalogue
+from personality_utils.core import stats, verdicts
 
 N_CLIPS, PER_CLIP, N_UNITS, N_TOP, FRAME_N = 30, 4, 8, 5, 12
 
@@ -36,7 +41,7 @@ def _study(
     )
     store = _Store(meta)
     rows = np.arange(0, len(meta), PER_CLIP)
-    frame_aus = pd.DataFrame(rng.random((len(meta), 17)), columns=list(aus.AU_COLUMNS))
+    frame_aus = pd.DataFrame(rng.random((len(meta), 17)), columns=list(openface.AU_COLUMNS))
     frame_aus["AU14"] = np.nan
 
     def tops(size, n):
@@ -71,7 +76,7 @@ def test_headline_finds_the_planted_link_with_its_references():
     study = _study()
     table2 = au_table2.headline(study, n_permutations=200, seed=1)
     table = table2.table
-    assert list(table.index) == list(aus.AU_COLUMNS) and table.columns[0] == "measured"
+    assert list(table.index) == list(openface.AU_COLUMNS) and table.columns[0] == "measured"
     assert table.loc["AU14", "measured"] == "not by landmarks" and np.isnan(
         table.loc["AU14", "overlap"]
     )
@@ -121,14 +126,14 @@ def test_checks_over_frames_and_clips_against_brute_force():
     )
     pd.testing.assert_frame_equal(checks.clips, direct)
     q = checks.clip_q
-    assert list(q.index) == list(aus.AU_COLUMNS) and np.isnan(q["AU14"])
+    assert list(q.index) == list(openface.AU_COLUMNS) and np.isnan(q["AU14"])
     np.testing.assert_allclose(
         q.dropna(), stats.benjamini_hochberg(checks.clip_permutation["p_permutation"].to_numpy())
     )
     assert "clip level: F = 30 clips" in checks.describe()
     table2 = au_table2.headline(study, n_permutations=100, seed=2)
     significance = au_table2.significance(table2, checks)
-    assert list(significance.index) == list(aus.AU_COLUMNS) and significance.shape[1] == 13
+    assert list(significance.index) == list(openface.AU_COLUMNS) and significance.shape[1] == 13
     counts = au_table2.significant_counts(significance)
     assert len(counts) == 9  # three p or q columns at each of three levels
     assert counts["one face per clip: q (BH, formula)"] == (table2.table["q_bh"] < 0.05).sum()
@@ -140,7 +145,7 @@ def test_checks_over_frames_and_clips_against_brute_force():
 
 
 def _claim(key):
-    return next(claim for claim in claims.CLAIMS if claim.key == key)
+    return next(claim for claim in catalogue.CLAIMS if claim.key == key)
 
 
 def test_measurements_record_and_links_feed_the_claims():
@@ -164,14 +169,14 @@ def test_measurements_record_and_links_feed_the_claims():
     assert first_face["detectable_k_aus"] == au_units.smallest_significant_k(
         N_CLIPS, N_TOP, N_UNITS
     )
-    assert set(first_face["every_frame"]) <= set(aus.AU_COLUMNS)
+    assert set(first_face["every_frame"]) <= set(openface.AU_COLUMNS)
     assert "AU14" in measured["table2"]["planted"]["aus"]  # the planted AUs measure every AU
     assert set(measured["region_links"]) == {"measured AUs", "planted AUs"}
     assert all("detectable" in row for row in measured["region_links"].values())
     instruments = {"model gain": verdicts.instrument_check("model gain", 0.01, 0.0, "", low=0.005)}
     judged = {
-        claim.key: claims.judge_claim(claim, {**measured, "instruments": instruments}, True)
-        for claim in claims.claims_of("07_action_units")
+        claim.key: catalogue.judge_claim(claim, {**measured, "instruments": instruments}, True)
+        for claim in catalogue.claims_of("07_action_units")
         if claim.key in ("table2_significant", "table2_lip_corners")
     }
     assert judged["table2_significant"]["verdict"] == verdicts.HELD

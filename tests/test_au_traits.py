@@ -1,4 +1,4 @@
-"""Tests of personality_utils.au_traits: the ridge AU model, its coefficients against the planted
+"""Tests of personality_utils.aus.traits: the ridge AU model, its coefficients against the planted
 weights, and the trait x AU correlations."""
 
 from __future__ import annotations
@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import au_traits, aus, stats, synthetic
-from personality_utils.data import TRAITS
+from personality_utils.aus import estimator, traits
+from personality_utils.aus import openface as aus_openface
+from personality_utils.core import planted as core_planted
+from personality_utils.core import stats
+from personality_utils.core.vocabulary import TRAITS
 
 
 def _clip_split(rng, n, weights, noise=0.05, name="x"):
@@ -18,7 +21,7 @@ def _clip_split(rng, n, weights, noise=0.05, name="x"):
     features = pd.DataFrame(
         5 * rng.beta(1.6, 3.4, (n, 17)),
         index=[f"{name}{i:04d}" for i in range(n)],
-        columns=list(aus.AU_COLUMNS),
+        columns=list(aus_openface.AU_COLUMNS),
     )
     standard = (features - 1.6) / 1.0
     labels = 0.5 + 0.06 * standard.to_numpy() @ weights.to_numpy().T
@@ -28,9 +31,12 @@ def _clip_split(rng, n, weights, noise=0.05, name="x"):
 
 def _planted_matrix() -> pd.DataFrame:
     return pd.DataFrame(
-        [[synthetic.TRAIT_WEIGHTS[t].get(c, 0.0) for c in aus.AU_COLUMNS] for t in TRAITS],
+        [
+            [core_planted.TRAIT_WEIGHTS[t].get(c, 0.0) for c in aus_openface.AU_COLUMNS]
+            for t in TRAITS
+        ],
         index=list(TRAITS),
-        columns=list(aus.AU_COLUMNS),
+        columns=list(aus_openface.AU_COLUMNS),
     )
 
 
@@ -42,10 +48,10 @@ def test_ridge_recovers_planted_weights_and_picks_a_sensible_alpha():
     )
     x_train["AU14"] = np.nan  # e.g. the geometric estimator's blind AU: dropped
     x_val.iloc[0, 0] = np.nan  # a missing value: the training mean
-    result = au_traits.fit_au_ridge(x_train, y_train, x_val, y_val, x_test, y_test)
+    result = traits.fit_au_ridge(x_train, y_train, x_val, y_val, x_test, y_test)
     assert result.dropped == ("AU14",) and "AU14" not in result.coefficients.columns
     assert list(result.coefficients.index) == list(TRAITS)
-    comparison = au_traits.compare_with_planted(result.coefficients)
+    comparison = traits.compare_with_planted(result.coefficients)
     # Measured: overall .96, every trait >= .93, all signs right.
     assert comparison.loc["overall", "correlation"] > 0.95
     assert (comparison["correlation"] > 0.9).all() and (comparison["sign_agreement"] == 1).all()
@@ -68,62 +74,62 @@ def test_ridge_recovers_planted_weights_and_picks_a_sensible_alpha():
     # No signal at all: the validation picks a heavy penalty.
     noise_train = _clip_split(rng, 400, weights * 0, name="a")[1].iloc[::-1]  # order: by name
     noise_val = _clip_split(rng, 200, weights * 0, name="b")[1]
-    flat = au_traits.fit_au_ridge(x_train, noise_train, x_val, noise_val, x_test)
+    flat = traits.fit_au_ridge(x_train, noise_train, x_val, noise_val, x_test)
     assert flat.alpha >= 100 and flat.accuracy is None
     assert flat.coefficients.abs().max().max() < result.coefficients.abs().max().max() / 5
 
 
 def test_compare_with_planted_and_correlation_matrix():
     weights = _planted_matrix()
-    same = au_traits.compare_with_planted(weights * 3)
+    same = traits.compare_with_planted(weights * 3)
     np.testing.assert_allclose(same["correlation"], 1.0)
     assert (same["sign_agreement"] == 1).all() and "overall" in same.index
-    opposite = au_traits.compare_with_planted(-weights)
+    opposite = traits.compare_with_planted(-weights)
     np.testing.assert_allclose(opposite["correlation"], -1.0)
     assert (opposite["sign_agreement"] == 0).all()
     rng = np.random.default_rng(13)
-    features = pd.DataFrame(rng.normal(size=(200, 17)), columns=list(aus.AU_COLUMNS))
+    features = pd.DataFrame(rng.normal(size=(200, 17)), columns=list(aus_openface.AU_COLUMNS))
     labels = pd.DataFrame(rng.normal(size=(200, 5)), columns=list(TRAITS))
     labels["extraversion"] = features["AU12"] + 0.1 * rng.normal(size=200)
     labels.index = features.index = [f"clip{i}" for i in range(200)]
-    matrix = au_traits.trait_au_correlation(features, labels.iloc[::-1])  # aligned by clip name
+    matrix = traits.trait_au_correlation(features, labels.iloc[::-1])  # aligned by clip name
     assert matrix.shape == (5, 17) and list(matrix.index) == list(TRAITS)
     assert matrix.loc["extraversion", "AU12"] > 0.99
     assert matrix.drop(index="extraversion").abs().max().max() < 0.3
-    spearman = au_traits.trait_au_correlation(np.exp(features), labels, method="spearman")
+    spearman = traits.trait_au_correlation(np.exp(features), labels, method="spearman")
     assert spearman.loc["extraversion", "AU12"] > 0.99
     frames = pd.DataFrame({"AU12": [1.0, 3.0, np.nan, 5.0]})
-    means = aus.clip_means(frames, ["b", "b", "a", "a"])
+    means = estimator.clip_means(frames, ["b", "b", "a", "a"])
     assert list(means.index) == ["a", "b"] and means["AU12"].tolist() == [5.0, 2.0]
 
 
 def test_planted_weights_paper_share_and_r2():
-    weights = au_traits.planted_weights()
-    assert weights.shape == (5, 17) and list(weights.columns) == list(aus.AU_COLUMNS)
-    for trait, planted in synthetic.TRAIT_WEIGHTS.items():
+    weights = traits.planted_weights()
+    assert weights.shape == (5, 17) and list(weights.columns) == list(aus_openface.AU_COLUMNS)
+    for trait, planted in core_planted.TRAIT_WEIGHTS.items():
         for column, value in planted.items():
-            if column in aus.AU_COLUMNS:
+            if column in aus_openface.AU_COLUMNS:
                 assert weights.loc[trait, column] == value
     assert (weights != 0).sum().sum() == sum(
-        column in aus.AU_COLUMNS
-        for planted in synthetic.TRAIT_WEIGHTS.values()
+        column in aus_openface.AU_COLUMNS
+        for planted in core_planted.TRAIT_WEIGHTS.values()
         for column in planted
     )
-    assert au_traits.paper_gain_share() == pytest.approx((0.886 - 0.8814) / (0.912 - 0.8814))
-    assert au_traits.paper_record()["au_model_gain_share"] == au_traits.paper_gain_share()
+    assert traits.paper_gain_share() == pytest.approx((0.886 - 0.8814) / (0.912 - 0.8814))
+    assert traits.paper_record()["au_model_gain_share"] == traits.paper_gain_share()
     # R² by hand on two clips and two values per trait, and against stats.regression_metrics.
     truth = pd.DataFrame([[0.2] * 5, [0.6] * 5], index=["a.1", "b.1"], columns=list(TRAITS))
     predicted = pd.DataFrame([[0.3] * 5, [0.4] * 5], index=["a.1", "b.1"], columns=list(TRAITS))
-    r2 = au_traits.r2_by_trait(predicted, truth)
+    r2 = traits.r2_by_trait(predicted, truth)
     # 1 - (0.1² + 0.2²) / (0.2² + 0.2²) = 1 - 0.05 / 0.08
     np.testing.assert_allclose(r2.to_numpy(), 1 - 0.05 / 0.08)
     rng = np.random.default_rng(3)
     truth = pd.DataFrame(rng.random((30, 5)), columns=list(TRAITS))
     predicted = truth + rng.normal(0, 0.2, truth.shape)
     metrics = stats.regression_metrics(predicted, truth)
-    np.testing.assert_allclose(au_traits.r2_by_trait(predicted, truth), metrics["r2"], rtol=1e-12)
+    np.testing.assert_allclose(traits.r2_by_trait(predicted, truth), metrics["r2"], rtol=1e-12)
     constant = stats.constant_predictions(truth, truth.index)  # the mean itself: R² = 0
-    np.testing.assert_allclose(au_traits.r2_by_trait(constant, truth), 0.0, atol=1e-12)
+    np.testing.assert_allclose(traits.r2_by_trait(constant, truth), 0.0, atol=1e-12)
 
 
 def _comparison_inputs(rng):
@@ -136,7 +142,7 @@ def _comparison_inputs(rng):
         features.index = labels.index = names
         splits[split] = (features, labels)
     labels = {split: pair[1] for split, pair in splits.items()}
-    model = au_traits.fit_au_ridge(
+    model = traits.fit_au_ridge(
         *splits["train"], *splits["validation"], splits["test"][0], labels["test"]
     )
     truth = labels["test"]
@@ -153,7 +159,7 @@ def test_compare_models_against_the_cnn_and_the_constant():
     model, features, labels, cnn = _comparison_inputs(rng)
     models = {"AU model (landmarks)": model, "AU model (planted AUs)": model}
     all_features = {name: features for name in models}
-    comparison = au_traits.compare_models(
+    comparison = traits.compare_models(
         "landmarks", models, all_features, labels, cnn, n_boot=200, seed=4, synthetic=True
     )
     table = comparison.accuracy_table
@@ -188,7 +194,7 @@ def test_compare_models_against_the_cnn_and_the_constant():
     assert coefficient["value"] > 0.9 and coefficient["low"] <= coefficient["value"]
     # With several CNN seeds, the CNN's gain is their mean.
     other = (cnn.predictions + 0.03).clip(0, 1)
-    seeded = au_traits.compare_models(
+    seeded = traits.compare_models(
         "landmarks",
         models,
         all_features,
@@ -220,7 +226,7 @@ def test_compare_models_against_the_cnn_and_the_constant():
     assert comparison.planted_comparison().columns.nlevels == 2
     assert "share of the CNN's gain" in comparison.describe()
     # Real data: nothing planted in the measurements, the record or the heatmaps.
-    real = au_traits.compare_models(
+    real = traits.compare_models(
         "openface", {"AU model (openface)": model}, {"AU model (openface)": features}, labels, cnn
     )
     assert "coefficient_r" not in real.measurements(n_boot=50)
@@ -238,16 +244,16 @@ def test_compare_au_model_fits_the_planted_model_only_beside_another_source(monk
         fitted.append((source, reference))
         return model, features
 
-    monkeypatch.setattr(au_traits, "fit_dataset_au_model", fake_fit)
+    monkeypatch.setattr(traits, "fit_dataset_au_model", fake_fit)
     stores = {
         split: types.SimpleNamespace(clip_labels=lambda s=split: labels[s]) for split in labels
     }
     dataset = types.SimpleNamespace(synthetic=True, store=stores.get)
-    both = au_traits.compare_au_model(dataset, cnn, "landmarks", reference="population", n_boot=50)
+    both = traits.compare_au_model(dataset, cnn, "landmarks", reference="population", n_boot=50)
     assert fitted == [("landmarks", "population"), ("truth", "clip_median")]
     assert list(both.models) == ["AU model (landmarks)", "AU model (planted AUs)"]
     fitted.clear()
-    alone = au_traits.compare_au_model(dataset, cnn, "truth", n_boot=50)
+    alone = traits.compare_au_model(dataset, cnn, "truth", n_boot=50)
     assert fitted == [("truth", "clip_median")] and list(alone.models) == ["AU model (truth)"]
     assert alone.record()["au_model_planted_aus_accuracy"] is None
 
@@ -270,7 +276,7 @@ def test_a_glasses_covariate_takes_away_what_glasses_carry():
         labels[split]["conscientiousness"] = 0.4 + 0.2 * wears + rng.normal(0, 0.01, len(wears))
         # an AU that reads the glasses, as dlib's landmarks do
         features[split]["AU23"] = wears + rng.normal(0, 0.05, len(wears))
-    refit = au_traits.fit_au_ridge(
+    refit = traits.fit_au_ridge(
         features["train"],
         labels["train"],
         features["validation"],
@@ -279,10 +285,10 @@ def test_a_glasses_covariate_takes_away_what_glasses_carry():
         labels["test"],
     )
     name = "AU model (landmarks)"
-    comparison = au_traits.compare_models(
+    comparison = traits.compare_models(
         "landmarks", {name: refit}, {name: features}, labels, cnn, n_boot=100, seed=1
     )
-    covariate = au_traits.glasses_covariate(comparison, flags, n_boot=200, seed=1)
+    covariate = traits.glasses_covariate(comparison, flags, n_boot=200, seed=1)
     gap = covariate.beyond_glasses["measured"]
     assert abs(gap["value"]) < 0.005 and gap["low"] < 0.005  # nothing beyond glasses
     table = covariate.accuracy

@@ -1,4 +1,5 @@
-"""Tests of personality_utils.aus: OpenFace files, the landmark estimator, the ground truth and
+"""Tests of personality_utils.aus.estimator: OpenFace files, the landmark estimator, the ground
+truth and
 the one interface."""
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import aus, facs, render, synthetic, truth
-from personality_utils.data import DataError
+from personality_utils.aus import estimator
+from personality_utils.aus import openface as aus_openface
+from personality_utils.core.vocabulary import DataError
+from personality_utils.data.synthetic import recipes, render, truth
+from personality_utils.faces import facs
 
-AU_R = [f"{column}_r" for column in aus.AU_COLUMNS]
-AU_C = [f"{column}_c" for column in aus.PRESENCE_COLUMNS]
+AU_R = [f"{column}_r" for column in aus_openface.AU_COLUMNS]
+AU_C = [f"{column}_c" for column in aus_openface.PRESENCE_COLUMNS]
 
 
 def _sparse_mix(rng, n_clips=60, n_frames=10):
@@ -30,7 +34,7 @@ def _sparse_mix(rng, n_clips=60, n_frames=10):
             shapes.append(facs.deform(face, values))
             truth.append(values)
             clips.append(f"clip{clip}")
-    return np.array(shapes), pd.DataFrame(truth, columns=aus.AU_COLUMNS), np.array(clips)
+    return np.array(shapes), pd.DataFrame(truth, columns=aus_openface.AU_COLUMNS), np.array(clips)
 
 
 def _generator_mix(rng, n_clips=60, n_frames=10):
@@ -44,11 +48,11 @@ def _generator_mix(rng, n_clips=60, n_frames=10):
             fps=3.0,
             au_means=tuple(5 * rng.beta(1.6, 3.4, 17)),
         )
-        for values in synthetic.frame_intensities(recipe):
+        for values in recipes.frame_intensities(recipe):
             shapes.append(facs.deform(facs.MEAN_SHAPE, values))
             truth.append(values)
             clips.append(f"clip{clip}")
-    return np.array(shapes), pd.DataFrame(truth, columns=aus.AU_COLUMNS), np.array(clips)
+    return np.array(shapes), pd.DataFrame(truth, columns=aus_openface.AU_COLUMNS), np.array(clips)
 
 
 def _pose(shapes: np.ndarray, rng, jitter: float = 0.0) -> np.ndarray:
@@ -114,10 +118,10 @@ def _full_header() -> list[str]:
 
 def test_reads_the_real_openface_file(shared_data):
     path = shared_data / "openface" / "default.csv"
-    content = aus.read_openface_csv(path)
+    content = aus_openface.read_openface_csv(path)
     assert content.layout == "openface2-short" and content.missing == ()
     assert content.intensity.shape == (288, 17) and content.presence.shape == (288, 18)
-    assert list(content.intensity.columns) == list(aus.AU_COLUMNS)
+    assert list(content.intensity.columns) == list(aus_openface.AU_COLUMNS)
     assert content.intensity.index[0] == 1 and content.intensity.index[-1] == 288
     assert content.valid.all()
     first = content.intensity.loc[1]
@@ -134,13 +138,13 @@ def test_reads_the_real_openface_file(shared_data):
     meta = pd.DataFrame(
         {"clip": "default.mp4", "frame_index": [0, 1, 287, 288]}, index=[5, 6, 7, 8]
     )
-    table = aus.openface_intensities(meta, {"default.mp4": path})
+    table = aus_openface.openface_intensities(meta, {"default.mp4": path})
     assert list(table.index) == [5, 6, 7, 8]
     np.testing.assert_allclose(table.loc[5], content.intensity.loc[1])
     np.testing.assert_allclose(table.loc[7], content.intensity.loc[288])
     assert table.loc[8].isna().all() and table.attrs["n_unmatched"] == 1
     # The confidence filter: every frame of this file has 0.98.
-    assert aus.read_openface_csv(path, min_confidence=0.99).intensity.isna().all().all()
+    assert aus_openface.read_openface_csv(path, min_confidence=0.99).intensity.isna().all().all()
 
 
 def test_reads_the_full_layout_and_both_separators(tmp_path):
@@ -150,7 +154,7 @@ def test_reads_the_full_layout_and_both_separators(tmp_path):
     overrides = {2: {"success": 0}, 3: {"confidence": 0.5}}
     for separator in (",", ", "):
         path = _write(tmp_path / "full.csv", header, _rows(header, 5, rng, overrides), separator)
-        content = aus.read_openface_csv(path)
+        content = aus_openface.read_openface_csv(path)
         assert content.layout == "openface2-full"
         np.testing.assert_allclose(content.intensity["AU12"], [0.1, np.nan, np.nan, 0.4, 0.5])
         assert content.valid.tolist() == [True, False, False, True, True]
@@ -159,7 +163,7 @@ def test_reads_the_full_layout_and_both_separators(tmp_path):
     short = ["frame", "face_id", "timestamp", "confidence", "success"] + AU_R + AU_C
     _write(tmp_path / "AAAAAAAAAAA.001.csv", short, _rows(short, 4, rng), ", ")
     meta = pd.DataFrame({"clip": ["AAAAAAAAAAA.001.mp4"] * 2, "frame_index": [3, 0]})
-    table = aus.au_intensities("openface", meta, openface=tmp_path)
+    table = estimator.au_intensities("openface", meta, openface=tmp_path)
     np.testing.assert_allclose(table["AU45"], [0.4, 0.1])
     assert table.attrs["layouts"] == ["openface2-short"]
 
@@ -173,7 +177,7 @@ def test_keeps_the_most_confident_face_of_a_frame(tmp_path):
     second[short.index("confidence")] = 0.99
     second[short.index("AU12_r")] = 4.0
     path = _write(tmp_path / "multi.csv", short, rows + [second])
-    content = aus.read_openface_csv(path)
+    content = aus_openface.read_openface_csv(path)
     assert content.intensity.shape[0] == 3 and content.intensity.loc[2, "AU12"] == 4.0
 
 
@@ -186,11 +190,11 @@ def test_reads_the_pre_2_layouts(tmp_path):
     old = ["frame", "timestamp", "confidence", "success"]
     old += [f"{a}_r" for a in intensities] + [f"{a}_c" for a in presences]
     path = _write(tmp_path / "old.csv", old, _rows(old, 3, rng), ", ")
-    with pytest.raises(aus.OpenFaceError) as error:
-        aus.read_openface_csv(path)
+    with pytest.raises(aus_openface.OpenFaceError) as error:
+        aus_openface.read_openface_csv(path)
     message = str(error.value)
     assert "old.csv" in message and all(f"{a}_r" in message for a in ("AU07", "AU23", "AU45"))
-    content = aus.read_openface_csv(path, missing="nan")
+    content = aus_openface.read_openface_csv(path, missing="nan")
     assert content.layout == "openface-pre2"
     assert content.intensity[["AU07", "AU23", "AU45"]].isna().all().all()
     np.testing.assert_allclose(content.intensity["AU26"], [0.1, 0.2, 0.3])
@@ -211,7 +215,7 @@ def test_reads_the_pre_2_layouts(tmp_path):
         )
     )
     (tmp_path / "later.csv").write_text(text + "\n\n")
-    content = aus.read_openface_csv(tmp_path / "later.csv")
+    content = aus_openface.read_openface_csv(tmp_path / "later.csv")
     assert content.layout == "openface-pre2" and content.intensity.shape == (3, 17)
     np.testing.assert_allclose(content.intensity["AU07"], [0.1, 0.2, 0.3])
 
@@ -219,39 +223,43 @@ def test_reads_the_pre_2_layouts(tmp_path):
 def test_malformed_files_raise_clear_errors(tmp_path):
     rng = np.random.default_rng(3)
     short = ["frame", "face_id", "timestamp", "confidence", "success"] + AU_R + AU_C
-    assert issubclass(aus.OpenFaceError, DataError)
+    assert issubclass(aus_openface.OpenFaceError, DataError)
     # Missing AU columns: named, with the file.
     lacking = [name for name in short if name not in ("AU12_r", "AU45_r")]
     path = _write(tmp_path / "lacking.csv", lacking, _rows(lacking, 2, rng))
-    with pytest.raises(aus.OpenFaceError, match=r"lacking\.csv.*AU12_r.*AU45_r"):
-        aus.read_openface_csv(path)
+    with pytest.raises(aus_openface.OpenFaceError, match=r"lacking\.csv.*AU12_r.*AU45_r"):
+        aus_openface.read_openface_csv(path)
     # No AU column at all: an error even with missing="nan".
     pose_only = ["frame", "face_id", "timestamp", "confidence", "success", "pose_Tx"]
     path = _write(tmp_path / "pose.csv", pose_only, _rows(pose_only, 2, rng))
-    with pytest.raises(aus.OpenFaceError, match=r"pose\.csv.*AU01_r"):
-        aus.read_openface_csv(path, missing="nan")
+    with pytest.raises(aus_openface.OpenFaceError, match=r"pose\.csv.*AU01_r"):
+        aus_openface.read_openface_csv(path, missing="nan")
     # A row with a field too many or too few.
     rows = _rows(short, 3, rng)
     rows[1] = rows[1][:-1]
     path = _write(tmp_path / "ragged.csv", short, rows)
-    with pytest.raises(aus.OpenFaceError, match=r"ragged\.csv: line 3 has 39 fields.* 40"):
-        aus.read_openface_csv(path)
+    with pytest.raises(aus_openface.OpenFaceError, match=r"ragged\.csv: line 3 has 39 fields.* 40"):
+        aus_openface.read_openface_csv(path)
     # A value that is not a number.
     rows = _rows(short, 3, rng, {2: {"AU04_r": "high"}})
     path = _write(tmp_path / "text.csv", short, rows)
-    with pytest.raises(aus.OpenFaceError, match=r"text\.csv: line 3, column AU04_r"):
-        aus.read_openface_csv(path)
+    with pytest.raises(aus_openface.OpenFaceError, match=r"text\.csv: line 3, column AU04_r"):
+        aus_openface.read_openface_csv(path)
     # No frame column; an empty file; no file; a clip without its file.
     no_frame = short[1:]
     path = _write(tmp_path / "noframe.csv", no_frame, _rows(no_frame, 2, rng))
-    with pytest.raises(aus.OpenFaceError, match=r"noframe\.csv: missing columns \['frame'\]"):
-        aus.read_openface_csv(path)
+    with pytest.raises(
+        aus_openface.OpenFaceError, match=r"noframe\.csv: missing columns \['frame'\]"
+    ):
+        aus_openface.read_openface_csv(path)
     (tmp_path / "empty.csv").write_text("\n")
-    with pytest.raises(aus.OpenFaceError, match="empty"):
-        aus.read_openface_csv(tmp_path / "empty.csv")
+    with pytest.raises(aus_openface.OpenFaceError, match="empty"):
+        aus_openface.read_openface_csv(tmp_path / "empty.csv")
     meta = pd.DataFrame({"clip": ["BBBBBBBBBBB.002.mp4"], "frame_index": [0]})
-    with pytest.raises(aus.OpenFaceError, match=r"BBBBBBBBBBB\.002\.csv: OpenFace CSV not found"):
-        aus.openface_intensities(meta, tmp_path)
+    with pytest.raises(
+        aus_openface.OpenFaceError, match=r"BBBBBBBBBBB\.002\.csv: OpenFace CSV not found"
+    ):
+        aus_openface.openface_intensities(meta, tmp_path)
 
 
 def test_non_finite_intensities_are_counted_and_left_out(tmp_path, caplog):
@@ -259,13 +267,13 @@ def test_non_finite_intensities_are_counted_and_left_out(tmp_path, caplog):
     short = ["frame", "face_id", "timestamp", "confidence", "success"] + AU_R + AU_C
     rows = _rows(short, 4, rng, {1: {"AU12_r": "inf"}, 2: {"AU04_r": "nan"}})
     _write(tmp_path / "CCCCCCCCCCC.001.csv", short, rows)
-    content = aus.read_openface_csv(tmp_path / "CCCCCCCCCCC.001.csv")
+    content = aus_openface.read_openface_csv(tmp_path / "CCCCCCCCCCC.001.csv")
     assert content.nonfinite == 2
     assert content.intensity.loc[[1, 2]].isna().all().all()  # the whole frame, not one AU
     assert np.isfinite(content.intensity.loc[[3, 4]].to_numpy()).all()
     meta = pd.DataFrame({"clip": ["CCCCCCCCCCC.001.mp4"] * 4, "frame_index": [0, 1, 2, 3]})
     with caplog.at_level("WARNING"):
-        table = aus.openface_intensities(meta, tmp_path)
+        table = aus_openface.openface_intensities(meta, tmp_path)
     assert table.attrs["n_nonfinite"] == 2 and np.isinf(table.to_numpy()).sum() == 0
     assert "2 frames left out for a NaN or infinite AU intensity" in caplog.text
     assert "CCCCCCCCCCC.001.csv" in caplog.text
@@ -278,14 +286,16 @@ def test_non_finite_intensities_are_counted_and_left_out(tmp_path, caplog):
 
 def test_each_au_moves_its_own_estimate_most():
     rng = np.random.default_rng(4)
-    visible = [column for column in aus.AU_COLUMNS if column not in aus.GEOMETRY_BLIND]
+    visible = [
+        column for column in aus_openface.AU_COLUMNS if column not in estimator.GEOMETRY_BLIND
+    ]
     shapes = []
-    for column in aus.AU_COLUMNS:
+    for column in aus_openface.AU_COLUMNS:
         values = np.zeros(17)
-        values[aus.AU_COLUMNS.index(column)] = 3.0
+        values[aus_openface.AU_COLUMNS.index(column)] = 3.0
         shapes.append(facs.deform(facs.MEAN_SHAPE, values))
-    table = aus.estimate_from_landmarks(_pose(np.array(shapes), rng), reference="population")
-    table.index = list(aus.AU_COLUMNS)
+    table = estimator.estimate_from_landmarks(_pose(np.array(shapes), rng), reference="population")
+    table.index = list(aus_openface.AU_COLUMNS)
     for column in visible:
         row = table.loc[column]
         assert row.idxmax() == column, (column, row.round(2).to_dict())
@@ -310,8 +320,8 @@ def test_estimator_on_the_generators_mix():
     # 0.005 inter-ocular distances; the population reference keeps the held expressions.
     rng = np.random.default_rng(0)
     shapes, truth, clips = _generator_mix(rng)
-    estimated = aus.estimate_from_landmarks(_pose(shapes, rng, 0.005), clips, "population")
-    r = aus.estimator_correlation(estimated, truth)
+    estimated = estimator.estimate_from_landmarks(_pose(shapes, rng, 0.005), clips, "population")
+    r = estimator.estimator_correlation(estimated, truth)
     # Measured (seed 0): AU01 .99 AU02 1.0 AU04 .99 AU05 .67 AU06 .45 AU07 .62 AU09 .99
     # AU10 .99 AU12 .93 AU15 .83 AU17 .96 AU20 .92 AU23 .97 AU25 .99 AU26 .99 AU45 .98.
     strong = ["AU01", "AU02", "AU04", "AU09", "AU10", "AU17", "AU23", "AU25", "AU26", "AU45"]
@@ -328,45 +338,45 @@ def test_estimator_on_people_with_natural_expressions():
     rng = np.random.default_rng(0)
     shapes, truth, clips = _sparse_mix(rng)
     landmarks = _pose(shapes, rng, 0.005)
-    r = aus.estimator_correlation(aus.estimate_from_landmarks(landmarks, clips), truth)
+    r = estimator.estimator_correlation(estimator.estimate_from_landmarks(landmarks, clips), truth)
     # Measured (seed 0): AU06 .73, AU07 .79, every other visible AU >= .96.
-    others = [c for c in aus.AU_COLUMNS if c not in ("AU06", "AU07", "AU14")]
+    others = [c for c in aus_openface.AU_COLUMNS if c not in ("AU06", "AU07", "AU14")]
     assert (r[others] > 0.9).all(), r.round(2).to_dict()
     assert r["AU06"] > 0.6 and r["AU07"] > 0.65
     # The mean face as reference reads face shape as AUs: the chin and jaw suffer most.
-    population = aus.estimate_from_landmarks(landmarks, reference="population")
-    r_population = aus.estimator_correlation(population, truth)
+    population = estimator.estimate_from_landmarks(landmarks, reference="population")
+    r_population = estimator.estimator_correlation(population, truth)
     assert r_population[["AU17", "AU26"]].max() < r[["AU17", "AU26"]].min() - 0.05
 
 
 def test_estimator_references_invariance_and_missing_faces():
     rng = np.random.default_rng(5)
     smile = np.zeros(17)
-    smile[aus.AU_COLUMNS.index("AU12")] = 3.0
+    smile[aus_openface.AU_COLUMNS.index("AU12")] = 3.0
     held = np.array([facs.deform(facs.MEAN_SHAPE, smile)] * 4)
     landmarks = _pose(held, rng)
     clips = np.array(["a"] * 4)
     # An expression held all clip long: gone against the clip median, kept by the population.
-    assert aus.estimate_from_landmarks(landmarks, clips).max().max() < 0.05
-    population = aus.estimate_from_landmarks(landmarks, reference="population")
+    assert estimator.estimate_from_landmarks(landmarks, clips).max().max() < 0.05
+    population = estimator.estimate_from_landmarks(landmarks, reference="population")
     np.testing.assert_allclose(population["AU12"], 3.0, atol=0.05)
-    by_shape = aus.estimate_from_landmarks(landmarks, reference=facs.MEAN_SHAPE * 7 + 3)
+    by_shape = estimator.estimate_from_landmarks(landmarks, reference=facs.MEAN_SHAPE * 7 + 3)
     pd.testing.assert_frame_equal(by_shape, population, atol=1e-9, check_like=True)
     # Size, roll and position do not matter.
-    again = aus.estimate_from_landmarks(_pose(held, rng), reference="population")
+    again = estimator.estimate_from_landmarks(_pose(held, rng), reference="population")
     np.testing.assert_allclose(again.to_numpy(), population.to_numpy(), atol=1e-6)
     # A frame without a face gives a NaN row and leaves its clip's others alone.
     landmarks[1] = np.nan
-    table = aus.estimate_from_landmarks(landmarks, clips, reference="population")
+    table = estimator.estimate_from_landmarks(landmarks, clips, reference="population")
     assert table.loc[1].isna().all() and table.loc[[0, 2, 3], "AU12"].notna().all()
     assert table.attrs["blind"] == ["AU14"] and table.attrs["proxies"] == ["AU06", "AU09"]
-    measures = aus.landmark_measures(landmarks)
-    assert list(measures.columns) == list(aus.MEASURES) and measures.loc[1].isna().all()
-    assert aus.response_matrix().shape == (len(aus.MEASURES), 17)
+    measures = estimator.landmark_measures(landmarks)
+    assert list(measures.columns) == list(estimator.MEASURES) and measures.loc[1].isna().all()
+    assert estimator.response_matrix().shape == (len(estimator.MEASURES), 17)
     with pytest.raises(ValueError, match="clip of every frame"):
-        aus.estimate_from_landmarks(landmarks)
+        estimator.estimate_from_landmarks(landmarks)
     with pytest.raises(ValueError, match="shape"):
-        aus.estimate_from_landmarks(landmarks[:, :60])
+        estimator.estimate_from_landmarks(landmarks[:, :60])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -393,8 +403,8 @@ def test_truth_and_the_single_interface(tmp_path):
         },
         index=[10, 11, 12],
     )
-    planted_aus = aus.au_intensities("truth", meta, data_root=tmp_path)
-    assert list(planted_aus.columns) == list(aus.AU_COLUMNS)
+    planted_aus = estimator.au_intensities("truth", meta, data_root=tmp_path)
+    assert list(planted_aus.columns) == list(aus_openface.AU_COLUMNS)
     assert list(planted_aus.index) == [10, 11, 12]
     np.testing.assert_allclose(planted_aus.loc[10], planted["BBBBBBBBBBB.001.mp4"][29])
     np.testing.assert_allclose(planted_aus.loc[12], planted["AAAAAAAAAAA.001.mp4"][14])
@@ -405,29 +415,31 @@ def test_truth_and_the_single_interface(tmp_path):
             for clip, index in zip(meta["clip"], meta["frame_index"], strict=True)
         ]
     )
-    estimated = aus.au_intensities("landmarks", meta, landmarks=landmarks, reference="population")
+    estimated = estimator.au_intensities(
+        "landmarks", meta, landmarks=landmarks, reference="population"
+    )
     assert list(estimated.index) == [10, 11, 12]
     np.testing.assert_allclose(estimated["AU02"], planted_aus["AU02"], atol=0.1)
     store = types.SimpleNamespace(meta=meta, landmarks=landmarks)  # a face store's shape
     pd.testing.assert_frame_equal(
-        aus.au_intensities("landmarks", store, reference="population"), estimated
+        estimator.au_intensities("landmarks", store, reference="population"), estimated
     )
     bad = meta.assign(frame_index=[30, 0, 1])
     with pytest.raises(DataError, match="out of range"):
-        aus.truth_intensities(tmp_path, bad)
+        estimator.truth_intensities(tmp_path, bad)
     with pytest.raises(ValueError, match="source"):
-        aus.au_intensities("py-feat", meta)
+        estimator.au_intensities("py-feat", meta)
     with pytest.raises(ValueError, match="data_root"):
-        aus.au_intensities("truth", meta)
+        estimator.au_intensities("truth", meta)
     # estimator_correlation: per AU, over the rows both hold, finite only.
-    reference = pd.DataFrame(planted["AAAAAAAAAAA.001.mp4"], columns=aus.AU_COLUMNS)
+    reference = pd.DataFrame(planted["AAAAAAAAAAA.001.mp4"], columns=aus_openface.AU_COLUMNS)
     noisy = reference + rng.normal(0, 0.05, reference.shape)
     noisy.iloc[0, 3] = 1e6  # an outlier, then hidden
-    assert aus.estimator_correlation(noisy, reference)["AU05"] < 0.5
+    assert estimator.estimator_correlation(noisy, reference)["AU05"] < 0.5
     noisy.iloc[0, 3] = np.nan
     noisy["AU14"] = np.nan
-    r = aus.estimator_correlation(noisy, reference)
-    assert list(r.index) == list(aus.AU_COLUMNS) and np.isnan(r["AU14"])
+    r = estimator.estimator_correlation(noisy, reference)
+    assert list(r.index) == list(aus_openface.AU_COLUMNS) and np.isnan(r["AU14"])
     assert (r.drop("AU14") > 0.99).all()
 
 
@@ -440,11 +452,11 @@ def test_truth_landmarks(tmp_path):
         landmarks=planted,
     )
     meta = pd.DataFrame({"clip": ["AAAAAAAAAAA.001.mp4"] * 2, "frame_index": [4, 1]}, index=[7, 3])
-    landmarks = aus.truth_landmarks(tmp_path, meta)
+    landmarks = estimator.truth_landmarks(tmp_path, meta)
     assert landmarks.shape == (2, 68, 2)
     np.testing.assert_array_equal(landmarks[0], planted[4])
     np.testing.assert_array_equal(landmarks[1], planted[1])
     with pytest.raises(DataError, match="out of range"):
-        aus.truth_landmarks(tmp_path, meta.assign(frame_index=[5, 0]))
+        estimator.truth_landmarks(tmp_path, meta.assign(frame_index=[5, 0]))
     with pytest.raises(DataError, match="no ground truth"):
-        aus.truth_landmarks(tmp_path, meta.assign(clip="BBBBBBBBBBB.001.mp4"))
+        estimator.truth_landmarks(tmp_path, meta.assign(clip="BBBBBBBBBBB.001.mp4"))

@@ -1,4 +1,4 @@
-"""Tests of personality_utils.cam on hand-made maps and masks."""
+"""Tests of personality_utils.cam.maps on hand-made maps and masks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import cam
+from personality_utils.cam import maps as cam
 
 
 def test_overlap_on_hand_made_masks():
@@ -97,10 +97,10 @@ def test_bicubic_upsampling_is_matlabs_imresize():
 def _tiny_trained(kind: str = "cam_fig4", size: int = 32, seed: int = 0):
     import torch
 
-    from personality_utils import models, training
+    from personality_utils.models import networks, training
 
     torch.manual_seed(seed)
-    model = models.build_model(kind, width_divisor=16).eval()
+    model = networks.build_model(kind, width_divisor=16).eval()
     config = training.TrainConfig(kind=kind, width_divisor=16, input_size=size, device="cpu")
     return training.TrainedModel(model, config, torch.full((3, size, size), 120.0), 60.0)
 
@@ -116,7 +116,7 @@ def test_cam_equals_grad_cam_up_to_a_positive_scale_for_gap_linear():
     grid = maps.shape[-1]
     assert maps.shape == (6, 5, grid, grid) and predictions.shape == (6, 5)
     # The same forward pass as the model's own prediction.
-    from personality_utils import training
+    from personality_utils.models import training
 
     np.testing.assert_allclose(predictions, training.predict(trained, images), atol=1e-6)
     grad = cam.gradient_maps(trained, images, "GradCAM", batch_size=4)

@@ -1,4 +1,4 @@
-"""Tests of personality_utils.cam_checks: image-blind baselines, DAN+'s gradient maps, the
+"""Tests of personality_utils.cam.checks: image-blind baselines, DAN+'s gradient maps, the
 Grad-CAM agreement, the randomisation sanity check and the planted context cue."""
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ import pytest
 from test_cam import _images, _tiny_trained
 from test_cam_study import SIZE, fake_dataset, hand_study
 
-from personality_utils import cam, cam_checks, cam_study, synthetic, training, truth
-from personality_utils.data import TRAITS
+from personality_utils.cam import checks
+from personality_utils.cam import maps as cam
+from personality_utils.cam import study as cam_study
+from personality_utils.core.vocabulary import TRAITS
+from personality_utils.models import training
 
 
 def test_centre_prior_and_random_map():
-    prior = cam_checks.centre_prior(16)
+    prior = checks.centre_prior(16)
     assert prior.shape == (16, 16) and prior.argmax() in {
         7 * 16 + 7,
         7 * 16 + 8,
@@ -26,10 +29,10 @@ def test_centre_prior_and_random_map():
     np.testing.assert_allclose(prior, prior.T)
     np.testing.assert_allclose(prior, prior[::-1])
     rng = np.random.default_rng(0)
-    noise = cam_checks.random_map(32, 4, rng, upsampling="bilinear")
+    noise = checks.random_map(32, 4, rng, upsampling="bilinear")
     assert noise.shape == (32, 32) and 0 <= noise.min() and noise.max() <= 1
     # Keys' cubic kernel has negative lobes: bicubic maps overshoot [0, 1] a little.
-    noise = cam_checks.random_map(32, 4, np.random.default_rng(0))
+    noise = checks.random_map(32, 4, np.random.default_rng(0))
     assert (-0.25 < noise.min() < 0 and 1 <= noise.max() < 1.25) or noise.max() <= 1
 
 
@@ -38,25 +41,25 @@ def test_randomisation_changes_the_maps_and_leaves_the_model_alone():
     images = _images(8)
     before = {k: v.clone() for k, v in trained.model.state_dict().items()}
     reference, _ = cam.class_activation_maps(trained, images)
-    stages = cam_checks.randomisation_stages(trained.model)
+    stages = checks.randomisation_stages(trained.model)
     assert stages[:3] == ["head", "conv5_3", "conv5_2"] and stages[-1] == "conv1_1"
     correlations = {}
     for stage in ("head", "conv5_3", "conv1_1"):
-        randomised = cam_checks.randomise_until(trained, stage, seed=0)
+        randomised = checks.randomise_until(trained, stage, seed=0)
         maps, _ = cam.class_activation_maps(randomised, images)
         assert not np.allclose(maps, reference)
         flat = (len(maps) * 5, -1)
         correlations[stage] = np.nanmean(
-            cam_checks.rank_correlation(maps.reshape(flat), reference.reshape(flat))
+            checks.rank_correlation(maps.reshape(flat), reference.reshape(flat))
         )
     # The original is untouched, and identical maps correlate perfectly.
     for key, value in trained.model.state_dict().items():
         assert torch_equal(value, before[key]), key
-    np.testing.assert_allclose(cam_checks.rank_correlation(reference[:, 0], reference[:, 0]), 1.0)
+    np.testing.assert_allclose(checks.rank_correlation(reference[:, 0], reference[:, 0]), 1.0)
     # Deeper randomisation leaves less of the trained maps.
     assert correlations["conv1_1"] < 0.9
     with pytest.raises(ValueError, match="stage"):
-        cam_checks.randomise_until(trained, "conv9_1")
+        checks.randomise_until(trained, "conv9_1")
 
 
 def torch_equal(a, b) -> bool:
@@ -71,10 +74,10 @@ def test_rank_correlation_is_spearman():
     rng = np.random.default_rng(0)
     a, b = rng.random((4, 5, 5)), rng.random((4, 5, 5))
     expected = [spearmanr(x.ravel(), y.ravel())[0] for x, y in zip(a, b, strict=True)]
-    np.testing.assert_allclose(cam_checks.rank_correlation(a, b), expected)
-    np.testing.assert_allclose(cam_checks.rank_correlation(a, np.exp(a)), 1.0)
-    np.testing.assert_allclose(cam_checks.rank_correlation(a, -a), -1.0)
-    assert np.isnan(cam_checks.rank_correlation(np.ones((1, 3, 3)), a[:1, :3, :3]))[0]
+    np.testing.assert_allclose(checks.rank_correlation(a, b), expected)
+    np.testing.assert_allclose(checks.rank_correlation(a, np.exp(a)), 1.0)
+    np.testing.assert_allclose(checks.rank_correlation(a, -a), -1.0)
+    assert np.isnan(checks.rank_correlation(np.ones((1, 3, 3)), a[:1, :3, :3]))[0]
 
 
 def test_map_scores_summarise_each_set_of_maps():
@@ -85,7 +88,7 @@ def test_map_scores_summarise_each_set_of_maps():
     boxes = np.array([(2, 2, 6, 6)] * 4, dtype=float)
     clips = np.array([f"{i:011d}.000.mp4" for i in range(4)])
     named = {"a": (maps, np.array([0, 1, 2])), "b": (maps[:1], np.array([3]))}
-    table, overlaps = cam_checks.map_scores(named, boxes, clips, 8, n_boot=50)
+    table, overlaps = checks.map_scores(named, boxes, clips, 8, n_boot=50)
     np.testing.assert_allclose(overlaps["a"], [1.0, 0.0, 0.5])
     values = table.set_index(["map", "measure"])["value"]
     assert values["a", "mean_overlap"] == pytest.approx(0.5)
@@ -93,13 +96,13 @@ def test_map_scores_summarise_each_set_of_maps():
     assert values["a", "pointing_game"] == pytest.approx(2 / 3)
     assert values["b", "mean_overlap"] == 1.0 and values["a", "box_area"] == 16 / 64
     assert table.set_index(["map", "measure"]).loc[("a", "box_area"), "value_low"] != 0  # NaN
-    assert len(table) == 2 * (len(cam_checks.MEASURES) + 1)
+    assert len(table) == 2 * (len(checks.MEASURES) + 1)
 
 
 def test_danplus_maps_are_its_gradient_maps_of_its_top_frames():
     study = hand_study(top_n=2)
     danplus = SimpleNamespace(trained=_tiny_trained("danplus", seed=4), checkpoint=None)
-    mapped = cam_checks.danplus_maps(study, danplus)
+    mapped = checks.danplus_maps(study, danplus)
     predictions = training.predict(danplus.trained, study.store.frames)
     top = cam.top_images(study.store.meta, predictions, 2, "videos", study.has_face)
     np.testing.assert_array_equal(mapped.rows, np.concatenate([top[t] for t in TRAITS]))
@@ -122,14 +125,14 @@ def test_baselines_score_image_blind_maps_on_the_same_frames():
     study = _on_the_face(hand_study(top_n=4))
     headline = study.overlap(n_boot=50)
     same = {"GradCAM": study.frame_maps[headline.rows, headline.traits]}
-    danplus = cam_checks.DanplusMaps(None, headline.rows, headline.traits, same)
-    result = cam_checks.baselines(study, headline, danplus, n_boot=200)
+    danplus = checks.DanplusMaps(None, headline.rows, headline.traits, same)
+    result = checks.baselines(study, headline, danplus, n_boot=200)
     table = result.table()
     # DAN+'s maps here are the CAM's, on the same frames: the same scores.
     np.testing.assert_allclose(table.loc["DAN+ Grad-CAM"], table.loc["CAM model"])
     assert table.loc["CAM model", "mean_overlap"] == pytest.approx(1.0)
     prior = cam.score_maps(
-        np.broadcast_to(cam_checks.centre_prior(SIZE), (len(headline.rows), SIZE, SIZE)),
+        np.broadcast_to(checks.centre_prior(SIZE), (len(headline.rows), SIZE, SIZE)),
         study.boxes[headline.rows],
         SIZE,
     )["overlap"]
@@ -148,17 +151,17 @@ def test_baselines_score_image_blind_maps_on_the_same_frames():
     # The face-location prior: the share of training frames whose box covers each pixel. Here
     # every frame has the same box, so the prior is that box's own mask and overlaps it fully.
     boxes = np.vstack([study.boxes, np.full((1, 4), np.nan)])  # a frame with no face: left out
-    face_prior = cam_checks.face_location_prior(boxes, SIZE)
+    face_prior = checks.face_location_prior(boxes, SIZE)
     finite = study.boxes[np.isfinite(study.boxes).all(axis=1)]
     by_hand = np.mean([cam.box_mask(box, SIZE) for box in finite], axis=0)
     np.testing.assert_allclose(face_prior, by_hand)
-    with_prior = cam_checks.baselines(study, headline, danplus, n_boot=200, face_prior=face_prior)
+    with_prior = checks.baselines(study, headline, danplus, n_boot=200, face_prior=face_prior)
     assert "cam_minus_face_prior" in with_prior.measurements()
     assert with_prior.record()["face_prior_mean_overlap"] == pytest.approx(
         with_prior.table().loc["face-location prior", "mean_overlap"]
     )
     with pytest.raises(ValueError, match="no training frame"):
-        cam_checks.face_location_prior(np.full((2, 4), np.nan), SIZE)
+        checks.face_location_prior(np.full((2, 4), np.nan), SIZE)
 
 
 def test_gradcam_agreement_of_the_fig4_head_is_its_cam():
@@ -166,11 +169,11 @@ def test_gradcam_agreement_of_the_fig4_head_is_its_cam():
     model = _tiny_trained(seed=5)
     study = cam_study.prepare(dataset, model, model, top_n=3)
     headline = study.overlap(n_boot=20)
-    agreement = cam_checks.gradcam_agreement(study, headline, model, "cam_fig4", limit=4)
+    agreement = checks.gradcam_agreement(study, headline, model, "cam_fig4", limit=4)
     assert agreement.frames == 4
     assert agreement.spearman == pytest.approx(1.0)
     assert agreement.scale == pytest.approx(1 / study.grid**2, rel=1e-4)
-    other = cam_checks.gradcam_agreement(study, headline, model, "cam_authors")
+    other = checks.gradcam_agreement(study, headline, model, "cam_authors")
     assert other.frames == 0 and "authors' head" in other.description()
 
 
@@ -179,11 +182,11 @@ def test_randomisation_runs_both_cascades():
     model = _tiny_trained(seed=6)
     study = cam_study.prepare(dataset, model, model, top_n=1)
     headline = study.overlap(n_boot=20)
-    danplus = cam_checks.danplus_maps(
+    danplus = checks.danplus_maps(
         study, SimpleNamespace(trained=_tiny_trained("danplus", seed=7), checkpoint=None)
     )
-    result = cam_checks.randomisation(study, headline, model, danplus, seed=0)
-    stages = ["trained", *cam_checks.randomisation_stages(model.model)]
+    result = checks.randomisation(study, headline, model, danplus, seed=0)
+    stages = ["trained", *checks.randomisation_stages(model.model)]
     overlaps = result.overlap_table()
     assert list(overlaps.index) == stages
     assert list(overlaps.columns) == ["CAM model", "DAN+ Grad-CAM"]
@@ -203,11 +206,11 @@ def test_ground_truth_finds_maps_on_the_planted_poster(monkeypatch):
     study = dataclasses.replace(study, frame_maps=maps)
     headline = study.overlap(n_boot=20)
     poster = np.tile([0.0, 0.0, 8.0, 8.0], (len(study.store), 1))
-    monkeypatch.setattr(truth, "store_boxes", lambda root, store, key: poster)
-    monkeypatch.setattr(synthetic, "dataset_identity", lambda root: "person")
+    monkeypatch.setattr(checks, "store_boxes", lambda root, store, key: poster)
+    monkeypatch.setattr(checks, "dataset_identity", lambda root: "person")
     dataset = SimpleNamespace(synthetic=True, root=None)
     r2 = dict.fromkeys(TRAITS, 0.5)
-    found = cam_checks.ground_truth(study, headline, dataset, r2, n_boot=50)
+    found = checks.ground_truth(study, headline, dataset, r2, n_boot=50)
     table = found.table
     energy = table["energy in the poster box"]
     assert energy.idxmax() == "openness"
@@ -227,4 +230,4 @@ def test_ground_truth_finds_maps_on_the_planted_poster(monkeypatch):
         measured["overlap_by_trait"]["openness"] == headline.table.loc["openness", "mean_overlap"]
     )
     assert set(found.record()["ground_truth"]) == set(TRAITS)
-    assert cam_checks.ground_truth(study, headline, SimpleNamespace(synthetic=False), r2) is None
+    assert checks.ground_truth(study, headline, SimpleNamespace(synthetic=False), r2) is None

@@ -1,12 +1,13 @@
-"""Tests of personality_utils.cam_parts: CAM mass per face part and the traits' difference."""
+"""Tests of personality_utils.cam.parts: CAM mass per face part and the traits' difference."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from personality_utils import cam_parts, facs
-from personality_utils.data import TRAITS
+from personality_utils.cam import parts as cam_parts
+from personality_utils.core.vocabulary import TRAITS
+from personality_utils.faces import facs
 
 
 def test_region_mass_adds_up():

@@ -1,4 +1,4 @@
-"""Tests of personality_utils.cam_study on a tiny hand-made test split."""
+"""Tests of personality_utils.cam.study on a tiny hand-made test split."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import pandas as pd
 import pytest
 from test_cam import _tiny_trained
 
-from personality_utils import cam, cam_study, facs, paper, results, stats, verdicts
-from personality_utils.data import TRAITS
-from personality_utils.stores import FaceStore, FrameStore
+from personality_utils.cam import maps as cam
+from personality_utils.cam import study as cam_study
+from personality_utils.core import paper, results, stats, verdicts
+from personality_utils.core.vocabulary import TRAITS
+from personality_utils.data.stores import FaceStore, FrameStore
+from personality_utils.faces import facs
 
 SIZE = 32
 MISSING = (0, 7)  # frame rows without a face box (row 0: clip 0's first frame)
@@ -178,7 +181,7 @@ def test_model_table_reads_each_runs_test_scores():
 
 
 def test_measurements_and_record_carry_what_the_claims_and_summary_read():
-    from personality_utils import cam_checks
+    from personality_utils.cam import checks
 
     study = hand_study()
     headline = study.overlap(n_boot=20)
@@ -187,8 +190,8 @@ def test_measurements_and_record_carry_what_the_claims_and_summary_read():
         name: (study.frame_maps[headline.rows, headline.traits], headline.rows)
         for name in ("CAM model", "centre prior", "random map", "DAN+ Grad-CAM")
     }
-    comparison, _ = cam_checks.map_scores(named, study.boxes, study.clips, SIZE, n_boot=20)
-    same = cam_checks.Baselines(
+    comparison, _ = checks.map_scores(named, study.boxes, study.clips, SIZE, n_boot=20)
+    same = checks.Baselines(
         comparison, {"centre prior": {"value": 0.0}, "random map": {"value": 0.0}}
     )
     stages = pd.DataFrame(
@@ -200,7 +203,7 @@ def test_measurements_and_record_carry_what_the_claims_and_summary_read():
         }
     )
     gaps = {"CAM model": {"head": stats.estimate(0.1, 0.0, 0.2)}}
-    randomisation = cam_checks.Randomisation(stages, gaps)
+    randomisation = checks.Randomisation(stages, gaps)
     parts = study.face_parts(n_boot=20)
     instruments = {"model gain": verdicts.instrument_check("model gain", 0.01, 0.0, "", low=0.0)}
     measured = cam_study.measurements(

@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-from personality_utils import causal, training
-from personality_utils.data import TRAITS
-from personality_utils.profiles import TrainConfig
-from personality_utils.training import TrainedModel
+from personality_utils.cam import causal
+from personality_utils.core.profiles import TrainConfig
+from personality_utils.core.vocabulary import TRAITS
+from personality_utils.models import training
+from personality_utils.models.training import TrainedModel
 
 SIZE = 16
 
@@ -201,7 +202,11 @@ def test_the_key_causal_rows_on_a_set_without_the_identity_route(cache_dir):
     """Chapter 05's causal rows on a smoke set whose glasses, room and shirt are drawn per clip
     (``synthetic_identity="clip"``): conscientiousness counts as face-driven there, and its
     occlusion part is judged beside the other face-driven traits."""
-    from personality_utils import cam_study, claims, datasets, experiments, profiles
+    from personality_utils.cam import study as cam_study
+    from personality_utils.claims import catalogue
+    from personality_utils.core import profiles
+    from personality_utils.data import datasets
+    from personality_utils.models import experiments
 
     profile = profiles.get_profile("smoke").replace(synthetic_identity="clip")
     dataset = datasets.prepare_dataset(profile, cache_dir=cache_dir, progress=False)
@@ -225,11 +230,11 @@ def test_the_key_causal_rows_on_a_set_without_the_identity_route(cache_dir):
         "instruments": experiments.model_instruments(dataset, {"model gain": runs["frames"]}),
     }
     rows = {
-        claim.key: claims.judge_claim(claim, measurements, True)
-        for claim in claims.claims_of("05_cam")
+        claim.key: catalogue.judge_claim(claim, measurements, True)
+        for claim in catalogue.claims_of("05_cam")
         if claim.key in ("occlusion_face", "occlusion_poster", "face_alone_beats_context")
     }
     assert rows["occlusion_face"]["parts"][0]["name"] == "conscientiousness"
     assert "C " in rows["occlusion_face"]["evidence"]
     for row in rows.values():  # judged (a smoke model may well fail its instrument)
-        assert row["verdict"] in claims.VERDICTS and "no measurement" not in row["evidence"]
+        assert row["verdict"] in catalogue.VERDICTS and "no measurement" not in row["evidence"]

@@ -1,4 +1,5 @@
-"""Tests of personality_utils.claims: each chapter's judges on small hand-written measurement
+"""Tests of personality_utils.claims.catalogue: each chapter's judges on small hand-written
+measurement
 records, the instruments and the R² gate, planted answers computed from the generator, every
 row re-derived from its own evidence fields, and one code path for a chapter and the summary."""
 
@@ -9,10 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from personality_utils import claims, stats, verdicts
-from personality_utils.data import TRAITS
+from personality_utils.claims import catalogue
+from personality_utils.core import stats, verdicts
+from personality_utils.core.vocabulary import TRAITS
 
-HELD, NOT_HELD, INCONCLUSIVE, UNTESTABLE = claims.VERDICTS
+HELD, NOT_HELD, INCONCLUSIVE, UNTESTABLE = catalogue.VERDICTS
 
 
 def _by_key(rows):
@@ -20,7 +22,7 @@ def _by_key(rows):
 
 
 def _judge(chapter, measurements, synthetic=True):
-    rows = [claims.judge_claim(c, measurements, synthetic) for c in claims.claims_of(chapter)]
+    rows = [catalogue.judge_claim(c, measurements, synthetic) for c in catalogue.claims_of(chapter)]
     for row in rows:  # every row re-derives its verdict from its own evidence fields
         assert verdicts.derive(row) == row["verdict"], row["key"]
     return _by_key(rows)
@@ -34,7 +36,7 @@ def _failed(name, what):
     return {"name": name, "figure": 0.0, "bar": 0.5, "status": "failed", "what": what}
 
 
-_INSTRUMENTS = {name: _passed(name) for name in claims.INSTRUMENTS}
+_INSTRUMENTS = {name: _passed(name) for name in catalogue.INSTRUMENTS}
 _R2 = dict.fromkeys(TRAITS, 0.3)
 
 
@@ -129,7 +131,7 @@ def _cam(**changes):
 def test_cam_claims():
     rows = _judge("05_cam", _cam())
     assert {key: row["verdict"] for key, row in rows.items()} == dict.fromkeys(
-        [claim.key for claim in claims.claims_of("05_cam")], HELD
+        [claim.key for claim in catalogue.claims_of("05_cam")], HELD
     )
     assert rows["occlusion_face"]["ours"] == 2 and rows["occlusion_face"]["baseline"] == 2
     # "Most maps overlap the face" must also beat what a centre prior gets.
@@ -466,22 +468,22 @@ def test_action_unit_claims():
 
 
 def test_planted_answers_are_computed_from_the_generator(monkeypatch):
-    rows = _by_key(claims.evaluate({}))
-    assert all(claims.planted(c) for c in claims.CLAIMS if c.key.startswith("table2_"))
-    assert claims.planted(next(c for c in claims.CLAIMS if c.key == "units_glasses"))
-    assert not claims.planted(next(c for c in claims.CLAIMS if c.key == "cam_sanity_check"))
+    rows = _by_key(catalogue.evaluate({}))
+    assert all(catalogue.planted(c) for c in catalogue.CLAIMS if c.key.startswith("table2_"))
+    assert catalogue.planted(next(c for c in catalogue.CLAIMS if c.key == "units_glasses"))
+    assert not catalogue.planted(next(c for c in catalogue.CLAIMS if c.key == "cam_sanity_check"))
     # Take glasses out of the generator's weights: the glasses rows stop being planted.
-    from personality_utils import synthetic
+    from personality_utils.core import planted as core_planted
 
-    weights = {t: dict(w) for t, w in synthetic.TRAIT_WEIGHTS.items()}
+    weights = {t: dict(w) for t, w in core_planted.TRAIT_WEIGHTS.items()}
     weights["conscientiousness"].pop("glasses")
-    monkeypatch.setattr(synthetic, "TRAIT_WEIGHTS", weights)
-    assert not claims.planted(next(c for c in claims.CLAIMS if c.key == "units_glasses"))
+    monkeypatch.setattr(core_planted, "TRAIT_WEIGHTS", weights)
+    assert not catalogue.planted(next(c for c in catalogue.CLAIMS if c.key == "units_glasses"))
     assert rows  # every claim judged, none raised
 
 
 def test_the_paper_column_comes_from_the_paper_module():
-    rows = _by_key(claims.evaluate({}))
+    rows = _by_key(catalogue.evaluate({}))
     assert rows["frames_beat_constant"]["paper"] == 0.909
     assert rows["cam_share_ge_0_9"]["paper"] == 0.728
     assert rows["table2_significant"]["paper"] == 3  # AU12, AU15, AU23 at p < 0.05
@@ -492,9 +494,9 @@ def test_the_paper_column_comes_from_the_paper_module():
 
 def test_a_chapter_and_the_summary_give_the_same_rows(capsys):
     measurements = _cam()
-    printed = claims.report("05_cam", measurements, synthetic=True)
+    printed = catalogue.report("05_cam", measurements, synthetic=True)
     output = capsys.readouterr().out
-    assert output.count("    rule: ") == len(printed) == len(claims.claims_of("05_cam"))
+    assert output.count("    rule: ") == len(printed) == len(catalogue.claims_of("05_cam"))
     assert "[held] most CAMs of the full-frame model overlap the face box by ≥ 0.9" in output
     chapters = {
         "05_cam": {
@@ -505,10 +507,10 @@ def test_a_chapter_and_the_summary_give_the_same_rows(capsys):
             "claims": printed,
         }
     }
-    summary_rows = [row for row in claims.evaluate(chapters) if row["chapter"] == "05_cam"]
+    summary_rows = [row for row in catalogue.evaluate(chapters) if row["chapter"] == "05_cam"]
     for row in summary_rows:
         assert row.pop("profile") == "smoke" and row.pop("data") == "synthetic"
     assert summary_rows == printed
-    assert claims.counts(summary_rows) == {HELD: len(printed)}
+    assert catalogue.counts(summary_rows) == {HELD: len(printed)}
     json.dumps(summary_rows)
     assert all(np.isfinite(row["paper"]) for row in summary_rows if isinstance(row["paper"], float))

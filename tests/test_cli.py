@@ -7,19 +7,21 @@ import pickle
 import subprocess
 import sys
 
-from personality_utils import data
+from personality_utils.core import vocabulary
+from personality_utils.data import release
 
 
 def test_prepare_reports_skipped_clips_and_continues(tmp_path, smoke_dataset):
     root = tmp_path / "fi"
     (root / "train").mkdir(parents=True)
-    labels = data.load_split_labels(smoke_dataset.root)["train"].head(2)
-    clips = data.find_clips(smoke_dataset.root)
+    labels = release.load_split_labels(smoke_dataset.root)["train"].head(2)
+    clips = release.find_clips(smoke_dataset.root)
     for name in labels.index:
         (root / "train" / name).symlink_to(clips[name])
     (root / "train" / "brokenbroke.001.mp4").write_bytes(b"not a video")
     content = {
-        trait: {**labels[trait].to_dict(), "brokenbroke.001.mp4": 0.5} for trait in data.TRAITS
+        trait: {**labels[trait].to_dict(), "brokenbroke.001.mp4": 0.5}
+        for trait in vocabulary.TRAITS
     }
     (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
     result = subprocess.run(
@@ -123,7 +125,7 @@ def test_evaluate_writes_metrics_and_challenge_csv(tmp_path, smoke_dataset, caps
     assert set(test) >= {"constant_baseline_accuracy", "r2", "clips"}
     assert test["config"]["batch_size"] == 20
     for split in ("validation", "test"):
-        table = data.load_challenge_csv(model / f"predictions_{split}.csv")
+        table = release.load_challenge_csv(model / f"predictions_{split}.csv")
         assert len(table) == test["clips"] == 6
     unfinished = main(["evaluate", *options, "--checkpoint", str(tmp_path / "none")])
     assert unfinished == 2 and "no checkpoint" in capsys.readouterr().err
@@ -239,8 +241,8 @@ def test_crafted_checkpoint_exits_2_with_one_line(tmp_path, smoke_dataset, capsy
 
 
 def test_prepare_on_a_partial_download_prints_a_few_lines(tmp_path, shared_data, capsys):
-    from personality_utils import stores
     from personality_utils.__main__ import main
+    from personality_utils.data import stores
 
     real = shared_data / "firstimpressions"
     root = tmp_path / "fi"

@@ -1,4 +1,5 @@
-"""Tests of personality_utils.data: labels, zips, sampling, the challenge format and clip names."""
+"""Tests of personality_utils.data.release: labels, zips, sampling, the challenge format and
+clip names."""
 
 from __future__ import annotations
 
@@ -12,22 +13,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import data
-from personality_utils.data import TRAITS
+from personality_utils.core import files as core_files
+from personality_utils.core import vocabulary
+from personality_utils.core.vocabulary import TRAITS
+from personality_utils.data import release
+from personality_utils.data import video as data_video
 
 # ----------------------------------------------------------------------------- real label files
 
 
 def test_real_annotation_pickles(shared_data):
-    train = data.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
-    validation = data.load_annotations(
+    train = release.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
+    validation = release.load_annotations(
         shared_data / "firstimpressions" / "annotation_validation.pkl"
     )
     assert len(train) == 6000 and len(validation) == 2000
-    expected = set(data.TRAITS) | {"interview"}
+    expected = set(vocabulary.TRAITS) | {"interview"}
     assert set(train.columns) == expected and set(validation.columns) == expected
     for table in (train, validation):
-        assert all(data.CLIP_NAME_PATTERN.match(name) for name in table.index)
+        assert all(release.CLIP_NAME_PATTERN.match(name) for name in table.index)
         values = table.to_numpy()
         assert values.min() >= 0 and values.max() <= 1
     # Mapped by name: the SOURCES.md values of one clip.
@@ -52,12 +56,12 @@ class _RunsCode:
 
 def test_crafted_pickle_is_refused_and_nothing_runs(tmp_path):
     marker = tmp_path / "pwned"
-    payload = {trait: {"aaaaaaaaaaa.001.mp4": 0.5} for trait in data.TRAITS}
+    payload = {trait: {"aaaaaaaaaaa.001.mp4": 0.5} for trait in vocabulary.TRAITS}
     payload["interview"] = {"aaaaaaaaaaa.001.mp4": _RunsCode(marker)}
     path = tmp_path / "annotation_training.pkl"
     path.write_bytes(pickle.dumps(payload, protocol=2))
-    with pytest.raises(data.UnsafePickleError, match="refused, it names the global"):
-        data.load_annotations(path)
+    with pytest.raises(release.UnsafePickleError, match="refused, it names the global"):
+        release.load_annotations(path)
     assert not marker.exists()
     # The same file through plain pickle would have run the command: the test is not vacuous.
     pickle.loads(path.read_bytes())
@@ -65,26 +69,26 @@ def test_crafted_pickle_is_refused_and_nothing_runs(tmp_path):
 
 
 def test_numpy_scalars_pass_but_arrays_are_refused(tmp_path):
-    content = {trait: {"aaaaaaaaaaa.001.mp4": np.float64(0.5)} for trait in data.TRAITS}
+    content = {trait: {"aaaaaaaaaaa.001.mp4": np.float64(0.5)} for trait in vocabulary.TRAITS}
     raw = pickle.dumps(content, protocol=2)
     path = tmp_path / "annotation_validation.pkl"
     path.write_bytes(raw)
-    table = data.load_annotations(path)  # numpy float scalars, written by Python 3, are fine
+    table = release.load_annotations(path)  # numpy float scalars, written by Python 3, are fine
     assert table.loc["aaaaaaaaaaa.001.mp4", "openness"] == 0.5
     evil = pickle.dumps({"openness": np.array(["x"], dtype=object)[0:1]}, protocol=2)
     path.write_bytes(evil)
-    with pytest.raises(data.UnsafePickleError):
-        data.load_annotations(path)
+    with pytest.raises(release.UnsafePickleError):
+        release.load_annotations(path)
 
 
 def test_bad_annotation_files_name_the_file(tmp_path):
     path = tmp_path / "annotation_test.pkl"
     path.write_bytes(b"not a pickle at all")
-    with pytest.raises(data.DataError, match=r"annotation_test\.pkl"):
-        data.load_annotations(path)
+    with pytest.raises(vocabulary.DataError, match=r"annotation_test\.pkl"):
+        release.load_annotations(path)
     path.write_bytes(pickle.dumps({"openness": {}}, protocol=2))
-    with pytest.raises(data.DataError, match="missing trait keys"):
-        data.load_annotations(path)
+    with pytest.raises(vocabulary.DataError, match="missing trait keys"):
+        release.load_annotations(path)
 
 
 def test_challenge_csv_maps_by_name(tmp_path):
@@ -93,7 +97,7 @@ def test_challenge_csv_maps_by_name(tmp_path):
         "VideoName,ValueExtraversion,ValueAgreeableness,ValueConscientiousness,"
         "ValueNeurotisicm,ValueOpenness\nabcdefghijk.001.mp4,0.1,0.2,0.3,0.4,0.5\n"
     )
-    table = data.load_challenge_csv(path)
+    table = release.load_challenge_csv(path)
     row = table.loc["abcdefghijk.001.mp4"]
     assert (
         row.extraversion,
@@ -102,7 +106,7 @@ def test_challenge_csv_maps_by_name(tmp_path):
         row.neuroticism,
         row.openness,
     ) == (0.1, 0.2, 0.3, 0.4, 0.5)
-    assert list(table.columns) == list(data.TRAITS)
+    assert list(table.columns) == list(vocabulary.TRAITS)
 
 
 # ----------------------------------------------------------------------------- zips
@@ -128,9 +132,9 @@ def test_nested_zip_is_extracted(tmp_path):
             {"training80_01/inner.zip": inner, "training80_01/abcdefghijk.002.mp4": b"video-2"}
         )
     )
-    files = data.safe_extract_zip(outer, tmp_path / "out")
+    files = release.safe_extract_zip(outer, tmp_path / "out")
     assert sorted(path.name for path in files) == ["abcdefghijk.001.mp4", "abcdefghijk.002.mp4"]
-    assert data.safe_extract_zip(outer, tmp_path / "out") == files  # reused, not re-extracted
+    assert release.safe_extract_zip(outer, tmp_path / "out") == files  # reused, not re-extracted
 
 
 @pytest.mark.parametrize(
@@ -139,8 +143,8 @@ def test_nested_zip_is_extracted(tmp_path):
 def test_escaping_zip_members_are_refused(tmp_path, name):
     archive = tmp_path / "training80_02.zip"
     archive.write_bytes(_zip_bytes({"fine.mp4": b"ok", name: b"evil"}))
-    with pytest.raises(data.UnsafeZipError, match="escapes"):
-        data.safe_extract_zip(archive, tmp_path / "out" / "deep")
+    with pytest.raises(release.UnsafeZipError, match="escapes"):
+        release.safe_extract_zip(archive, tmp_path / "out" / "deep")
     assert not (tmp_path / "evil.mp4").exists()
     assert not (tmp_path / "out" / "deep" / "training80_02").exists()  # nothing half-written
 
@@ -148,8 +152,8 @@ def test_escaping_zip_members_are_refused(tmp_path, name):
 def test_symlink_members_are_refused(tmp_path):
     archive = tmp_path / "training80_03.zip"
     archive.write_bytes(_zip_bytes({"fine.mp4": b"ok"}, symlink="link.mp4"))
-    with pytest.raises(data.UnsafeZipError, match="symbolic link"):
-        data.safe_extract_zip(archive, tmp_path / "out")
+    with pytest.raises(release.UnsafeZipError, match="symbolic link"):
+        release.safe_extract_zip(archive, tmp_path / "out")
 
 
 def test_encrypted_members_get_a_clear_error(tmp_path):
@@ -163,21 +167,21 @@ def test_encrypted_members_get_a_clear_error(tmp_path):
     path.write_bytes(bytes(payload))
     with zipfile.ZipFile(path) as archive, pytest.raises(RuntimeError, match="encrypted"):
         archive.read("abcdefghijk.001.mp4")  # what zipfile alone raises
-    with pytest.raises(data.DataError, match=r"test80_01\.zip.*encrypted"):
-        data.safe_extract_zip(path, tmp_path / "out")
+    with pytest.raises(vocabulary.DataError, match=r"test80_01\.zip.*encrypted"):
+        release.safe_extract_zip(path, tmp_path / "out")
 
 
 # ----------------------------------------------------------------------------- frame sampling
 
 
 def test_sampling_rule_matches_the_authors():
-    assert [i + 1 for i in data.sample_frame_indices(459)] == list(range(1, 416, 46))
-    assert [i + 1 for i in data.sample_frame_indices(367)] == list(range(1, 335, 37))
-    assert len(data.sample_frame_indices(452)) == 11  # the rule sometimes gives 11
-    assert data.sample_frame_indices(5) == [0, 1, 2, 3, 4]  # step would round to 0
-    assert data.sample_frame_indices(16) == list(range(0, 16, 2))  # 1.5 rounds up, as MATLAB
+    assert [i + 1 for i in data_video.sample_frame_indices(459)] == list(range(1, 416, 46))
+    assert [i + 1 for i in data_video.sample_frame_indices(367)] == list(range(1, 335, 37))
+    assert len(data_video.sample_frame_indices(452)) == 11  # the rule sometimes gives 11
+    assert data_video.sample_frame_indices(5) == [0, 1, 2, 3, 4]  # step would round to 0
+    assert data_video.sample_frame_indices(16) == list(range(0, 16, 2))  # 1.5 rounds up, as MATLAB
     with pytest.raises(ValueError):
-        data.sample_frame_indices(0)
+        data_video.sample_frame_indices(0)
 
 
 def test_sampler_on_real_clips(shared_data):
@@ -187,9 +191,9 @@ def test_sampler_on_real_clips(shared_data):
         folder / f"{name}.mp4" for name in ("-AmMDnVl4s8.003", "98fnGDVky00.005", "L_gmlaz-0s4.003")
     ]
     for clip in clips:
-        sampled = data.read_sampled_frames(clip)
+        sampled = data_video.read_sampled_frames(clip)
         assert sampled.n_decoded == 459
-        assert sampled.indices == data.sample_frame_indices(459)
+        assert sampled.indices == data_video.sample_frame_indices(459)
         assert sampled.frames.shape == (10, 720, 1280, 3) and sampled.frames.dtype == np.uint8
         assert 29 < sampled.fps < 31
         # Frames differ from each other: they were really taken at different times.
@@ -214,9 +218,9 @@ def _write_video(path: Path, n_frames: int, size=(64, 48), fps=24, container="mp
 def test_sampler_counts_decoded_frames_when_the_header_has_none(tmp_path):
     path = tmp_path / "clip.mkv"  # Matroska stores no frame count: the header says 0
     _write_video(path, 23, container="matroska")
-    sampled = data.read_sampled_frames(path)
+    sampled = data_video.read_sampled_frames(path)
     assert sampled.n_decoded == 23
-    assert sampled.indices == data.sample_frame_indices(23)
+    assert sampled.indices == data_video.sample_frame_indices(23)
     assert sampled.n_promised == 23  # no count in the header: its duration times its rate
     # Each kept frame is the one at its index (brightness encodes the index).
     for frame, index in zip(sampled.frames, sampled.indices, strict=True):
@@ -226,15 +230,15 @@ def test_sampler_counts_decoded_frames_when_the_header_has_none(tmp_path):
 def test_portrait_clip(tmp_path):
     path = tmp_path / "portrait.mp4"
     _write_video(path, 30, size=(48, 64))
-    sampled = data.read_sampled_frames(path)
+    sampled = data_video.read_sampled_frames(path)
     assert sampled.frames.shape[1:] == (64, 48, 3)
 
 
 def test_undecodable_clip_names_the_file(tmp_path):
     path = tmp_path / "broken.mp4"
     path.write_bytes(b"\x00" * 1000)
-    with pytest.raises(data.DataError, match=r"broken\.mp4"):
-        data.read_sampled_frames(path)
+    with pytest.raises(vocabulary.DataError, match=r"broken\.mp4"):
+        data_video.read_sampled_frames(path)
 
 
 def _full_decode(path: Path, indices: list[int]) -> tuple[int, dict[int, np.ndarray]]:
@@ -258,10 +262,10 @@ def test_sampled_frames_are_bit_identical_to_a_full_decode(shared_data):
     names = ("50gokPvvMs8.000", "BWAEpai6FK0.003", "-AmMDnVl4s8.003", "98fnGDVky00.005")
     for name in names:
         clip = folder / f"{name}.mp4"
-        sampled = data.read_sampled_frames(clip)
+        sampled = data_video.read_sampled_frames(clip)
         count, reference = _full_decode(clip, sampled.indices)
         assert sampled.n_decoded == count == sampled.n_promised
-        assert sampled.indices == data.sample_frame_indices(count)
+        assert sampled.indices == data_video.sample_frame_indices(count)
         for frame, index in zip(sampled.frames, sampled.indices, strict=True):
             assert np.array_equal(frame, reference[index]), f"{name} frame {index} differs"
 
@@ -287,8 +291,8 @@ def _write_noisy_mp4(path: Path, n_frames: int, faststart: bool = True) -> None:
 def test_skipping_unneeded_frames_changes_nothing(tmp_path):
     path = tmp_path / "bframes.mp4"
     _write_noisy_mp4(path, 97)
-    fast = data.read_sampled_frames(path)
-    full = data.read_sampled_frames(path, skip_unneeded=False)
+    fast = data_video.read_sampled_frames(path)
+    full = data_video.read_sampled_frames(path, skip_unneeded=False)
     count, reference = _full_decode(path, fast.indices)
     assert fast.n_decoded == full.n_decoded == count == 97
     assert fast.indices == full.indices
@@ -306,10 +310,10 @@ def test_truncated_clip_is_sampled_from_what_decodes_and_flagged_short(tmp_path)
     cut = tmp_path / "cut.mp4"
     payload = whole.read_bytes()
     cut.write_bytes(payload[: len(payload) // 3])
-    sampled = data.read_sampled_frames(cut)
+    sampled = data_video.read_sampled_frames(cut)
     assert sampled.n_promised == 120
     assert 0 < sampled.n_decoded < 100
-    assert sampled.indices == data.sample_frame_indices(sampled.n_decoded)
+    assert sampled.indices == data_video.sample_frame_indices(sampled.n_decoded)
     assert sampled.short
     message = sampled.shortfall()
     assert f"decodes {sampled.n_decoded} frames" in message and "promises 120" in message
@@ -317,16 +321,16 @@ def test_truncated_clip_is_sampled_from_what_decodes_and_flagged_short(tmp_path)
     _, reference = _full_decode(whole, sampled.indices)
     for frame, index in zip(sampled.frames, sampled.indices, strict=True):
         np.testing.assert_array_equal(frame, reference[index])
-    assert data.read_sampled_frames(whole).short is False
+    assert data_video.read_sampled_frames(whole).short is False
 
 
 def test_empty_file_says_empty(tmp_path):
     path = tmp_path / "empty.mp4"
     path.touch()
-    with pytest.raises(data.DataError, match=r"empty\.mp4: empty file"):
-        data.read_sampled_frames(path)
-    with pytest.raises(data.DataError, match="not found"):
-        data.read_sampled_frames(tmp_path / "absent.mp4")
+    with pytest.raises(vocabulary.DataError, match=r"empty\.mp4: empty file"):
+        data_video.read_sampled_frames(path)
+    with pytest.raises(vocabulary.DataError, match="not found"):
+        data_video.read_sampled_frames(tmp_path / "absent.mp4")
 
 
 # ----------------------------------------------------------------------------- the measure
@@ -345,8 +349,8 @@ _HEADER = (
 def test_challenge_csv_row_with_more_or_fewer_fields_is_an_error(tmp_path, row, count):
     path = tmp_path / "validation_gt.csv"
     path.write_text(f"{_HEADER}\nabcdefghijk.001.mp4,0.1,0.2,0.3,0.4,0.5\n{row}\n")
-    with pytest.raises(data.DataError) as caught:
-        data.load_challenge_csv(path)
+    with pytest.raises(vocabulary.DataError) as caught:
+        release.load_challenge_csv(path)
     message = str(caught.value)
     assert str(path) in message and "line 3" in message
     assert f"has {count} fields, the header has 6" in message
@@ -358,47 +362,51 @@ def test_challenge_csv_header_names_the_missing_columns(tmp_path):
     path.write_text(
         _HEADER.removeprefix("VideoName,") + "\nabcdefghijk.001.mp4,0.1,0.2,0.3,0.4,0.5\n"
     )
-    with pytest.raises(data.DataError, match=r"validation_gt\.csv: header lacks VideoName \("):
-        data.load_challenge_csv(path)
+    with pytest.raises(
+        vocabulary.DataError, match=r"validation_gt\.csv: header lacks VideoName \("
+    ):
+        release.load_challenge_csv(path)
     path.write_text(
         _HEADER.replace(",ValueOpenness", "").replace("Agreeableness", "Agreeable") + "\n"
     )
-    with pytest.raises(data.DataError, match="header lacks ValueAgreeableness, ValueOpenness"):
-        data.load_challenge_csv(path)
+    with pytest.raises(
+        vocabulary.DataError, match="header lacks ValueAgreeableness, ValueOpenness"
+    ):
+        release.load_challenge_csv(path)
 
 
 def test_challenge_csv_roundtrip(tmp_path):
     predictions = pd.DataFrame(
-        {trait: [0.1 * (k + 1), 0.5] for k, trait in enumerate(data.TRAITS)},
+        {trait: [0.1 * (k + 1), 0.5] for k, trait in enumerate(vocabulary.TRAITS)},
         index=["abcdefghijk.001.mp4", "abcdefghijk.002.mp4"],
     )
-    path = data.write_challenge_csv(predictions, tmp_path / "predictions.csv")
+    path = release.write_challenge_csv(predictions, tmp_path / "predictions.csv")
     header = path.read_text().splitlines()[0]
     assert header == (
         "VideoName,ValueExtraversion,ValueAgreeableness,ValueConscientiousness,"
         "ValueNeurotisicm,ValueOpenness"
     )
     pd.testing.assert_frame_equal(
-        data.load_challenge_csv(path), predictions.rename_axis("clip"), check_exact=False
+        release.load_challenge_csv(path), predictions.rename_axis("clip"), check_exact=False
     )
 
 
 def test_identity_disjoint_clips(shared_data):
-    train = data.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
-    validation = data.load_annotations(
+    train = release.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
+    validation = release.load_annotations(
         shared_data / "firstimpressions" / "annotation_validation.pkl"
     )
-    disjoint = data.identity_disjoint_clips(train.index, validation.index)
-    train_ids = {data.video_id(clip) for clip in train.index}
-    assert disjoint and all(data.video_id(clip) not in train_ids for clip in disjoint)
+    disjoint = release.identity_disjoint_clips(train.index, validation.index)
+    train_ids = {vocabulary.video_id(clip) for clip in train.index}
+    assert disjoint and all(vocabulary.video_id(clip) not in train_ids for clip in disjoint)
     # The official splits leak identities: most validation clips share an id with training.
     assert len(disjoint) < 0.5 * len(validation)
 
 
 def test_first_frame_rows():
     meta = pd.DataFrame({"clip": ["b", "a", "a", "b", "c"], "frame_index": [9, 5, 0, 3, 7]})
-    np.testing.assert_array_equal(data.first_frame_rows(meta), [2, 3, 4])  # a, b, c
-    assert data.first_frame_rows(meta.iloc[:0]).size == 0
+    np.testing.assert_array_equal(data_video.first_frame_rows(meta), [2, 3, 4])  # a, b, c
+    assert data_video.first_frame_rows(meta.iloc[:0]).size == 0
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o007])
@@ -409,12 +417,16 @@ def test_written_files_and_extracted_folders_follow_the_umask(tmp_path, umask):
     archive.write_bytes(_zip_bytes({"training80_04/abcdefghijk.001.mp4": b"video"}))
     old = os.umask(umask)
     try:
-        data.write_atomic(tmp_path / "store" / "meta.csv", lambda t: Path(t).write_text("a\n"))
-        data.write_challenge_csv(
-            pd.DataFrame({trait: [0.5] for trait in data.TRAITS}, index=["abcdefghijk.001.mp4"]),
+        core_files.write_atomic(
+            tmp_path / "store" / "meta.csv", lambda t: Path(t).write_text("a\n")
+        )
+        release.write_challenge_csv(
+            pd.DataFrame(
+                {trait: [0.5] for trait in vocabulary.TRAITS}, index=["abcdefghijk.001.mp4"]
+            ),
             tmp_path / "store" / "predictions.csv",
         )
-        (video,) = data.safe_extract_zip(archive, tmp_path / "extracted")
+        (video,) = release.safe_extract_zip(archive, tmp_path / "extracted")
     finally:
         os.umask(old)
     for path in (tmp_path / "store" / "meta.csv", tmp_path / "store" / "predictions.csv", video):
@@ -436,7 +448,7 @@ def test_file_lock_is_exclusive_between_processes(tmp_path):
         "except BlockingIOError:\n"
         "    sys.exit(3)\n"
     )
-    with data.file_lock(lock):
+    with core_files.file_lock(lock):
         assert subprocess.run([sys.executable, "-c", probe]).returncode == 3
     assert subprocess.run([sys.executable, "-c", probe]).returncode == 0
 
@@ -452,24 +464,24 @@ def test_extraction_is_bounded_before_and_while_it_writes(tmp_path):
     out = tmp_path / "out"
     # A member inflating a thousand-fold: refused before anything is written.
     bomb = _zip(tmp_path / "bomb.zip", {"a.mp4": bytes(4 << 20)})
-    with pytest.raises(data.UnsafeZipError, match=r"'a\.mp4' inflates .*-fold") as refused:
-        data.safe_extract_zip(bomb, out)
+    with pytest.raises(release.UnsafeZipError, match=r"'a\.mp4' inflates .*-fold") as refused:
+        release.safe_extract_zip(bomb, out)
     assert str(bomb) in str(refused.value) and "4.0 MiB" in str(refused.value)
     assert not out.exists() or not any(out.iterdir())
     # The same rule inside a nested archive.
     inner = _zip(tmp_path / "inner.zip", {"b.mp4": bytes(4 << 20)})
     outer = _zip(tmp_path / "outer.zip", {"inner.zip": inner.read_bytes()}, zipfile.ZIP_STORED)
-    with pytest.raises(data.UnsafeZipError, match=r"outer\.zip!inner\.zip: refused, member 'b"):
-        data.safe_extract_zip(outer, out)
+    with pytest.raises(release.UnsafeZipError, match=r"outer\.zip!inner\.zip: refused, member 'b"):
+        release.safe_extract_zip(outer, out)
     assert not any(out.iterdir())
     # A declared size above the bound (configurable, here 1 MiB), even for data that does not
     # compress; raising the bound admits it.
     clip = np.random.default_rng(0).integers(0, 256, 2 << 20, dtype=np.uint8).tobytes()
     big = _zip(tmp_path / "big.zip", {"c.mp4": clip}, zipfile.ZIP_STORED)
-    small = data.ZipLimits(max_member_bytes=1 << 20)
-    with pytest.raises(data.UnsafeZipError, match=r"declares 2\.0 MiB, above the 1\.0 MiB"):
-        data.safe_extract_zip(big, out, small)
-    (extracted,) = data.safe_extract_zip(big, out, data.ZipLimits(max_member_bytes=4 << 20))
+    small = release.ZipLimits(max_member_bytes=1 << 20)
+    with pytest.raises(release.UnsafeZipError, match=r"declares 2\.0 MiB, above the 1\.0 MiB"):
+        release.safe_extract_zip(big, out, small)
+    (extracted,) = release.safe_extract_zip(big, out, release.ZipLimits(max_member_bytes=4 << 20))
     assert extracted.read_bytes() == clip
 
 
@@ -483,19 +495,21 @@ def test_a_member_that_inflates_past_its_declared_size_is_removed(tmp_path):
     raw[local + 22 : local + 26] = half
     raw[central + 24 : central + 28] = half
     path.write_bytes(bytes(raw))
-    with pytest.raises(data.UnsafeZipError, match=r"does not inflate to the 32\.0 KiB it declares"):
-        data.safe_extract_zip(path, tmp_path / "out")
+    with pytest.raises(
+        release.UnsafeZipError, match=r"does not inflate to the 32\.0 KiB it declares"
+    ):
+        release.safe_extract_zip(path, tmp_path / "out")
     assert not list((tmp_path / "out").rglob("*.mp4"))
 
 
 def test_zip_limits_can_be_raised_from_the_environment(monkeypatch):
     monkeypatch.setenv("PERSONALITY_UTILS_ZIP_MAX_MEMBER_GB", "8")
     monkeypatch.setenv("PERSONALITY_UTILS_ZIP_MAX_RATIO", "50")
-    limits = data.ZipLimits.from_environment()
+    limits = release.ZipLimits.from_environment()
     assert limits.max_member_bytes == 8 << 30 and limits.max_ratio == 50
     monkeypatch.setenv("PERSONALITY_UTILS_ZIP_MAX_RATIO", "lots")
-    with pytest.raises(data.DataError, match="must be numbers"):
-        data.ZipLimits.from_environment()
+    with pytest.raises(vocabulary.DataError, match="must be numbers"):
+        release.ZipLimits.from_environment()
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1, 1.5])
@@ -504,8 +518,8 @@ def test_every_label_source_refuses_a_score_that_is_not_a_number_in_0_1(tmp_path
     scores["neuroticism"]["abcdefghijk.002.mp4"] = bad
     path = tmp_path / "annotation_training.pkl"
     path.write_bytes(pickle.dumps(scores, protocol=2))
-    with pytest.raises(data.DataError) as refused:
-        data.load_annotations(path)
+    with pytest.raises(vocabulary.DataError) as refused:
+        release.load_annotations(path)
     message = str(refused.value)
     assert str(path) in message and "abcdefghijk.002.mp4" in message and "neuroticism" in message
     header = (
@@ -514,8 +528,8 @@ def test_every_label_source_refuses_a_score_that_is_not_a_number_in_0_1(tmp_path
     )
     csv_path = tmp_path / "training_gt.csv"
     csv_path.write_text(f"{header}\nabcdefghijk.003.mp4,.1,.2,{bad},.4,.5\n")
-    with pytest.raises(data.DataError) as refused:
-        data.load_challenge_csv(csv_path)
+    with pytest.raises(vocabulary.DataError) as refused:
+        release.load_challenge_csv(csv_path)
     message = str(refused.value)
     assert str(csv_path) in message and "abcdefghijk.003.mp4" in message
     assert "conscientiousness" in message

@@ -1,4 +1,5 @@
-"""Tests of personality_utils.datasets: the tables chapter 01 draws from the labels and stores."""
+"""Tests of personality_utils.data.datasets: the tables chapter 01 draws from the labels and
+stores."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import data, datasets, stores
+from personality_utils.core import vocabulary
+from personality_utils.data import datasets, stores
 
 
 def _labels(clips: list[str], value: float = 0.5) -> pd.DataFrame:
-    return pd.DataFrame({trait: value for trait in data.TRAITS}, index=clips)
+    return pd.DataFrame({trait: value for trait in vocabulary.TRAITS}, index=clips)
 
 
 def _store(frames_per_clip: dict[str, int], skipped: dict[str, str] | None = None):
     """A tiny frame store: each frame's pixels hold its row number, extraversion = row / 100."""
     clips = [clip for clip, count in frames_per_clip.items() for _ in range(count)]
     meta = pd.DataFrame({"clip": clips, "frame_index": range(len(clips))})
-    for trait in data.TRAITS:
+    for trait in vocabulary.TRAITS:
         meta[trait] = np.arange(len(clips)) / 100
     frames = np.arange(len(clips), dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3))
     return stores.FrameStore(frames.astype(np.uint8), meta, skipped or {}, Path("store"))
@@ -53,7 +55,7 @@ def test_skipped_clips_lists_every_reason_sorted():
 
 
 def test_label_summary_is_mean_and_std_per_split():
-    table = pd.DataFrame({trait: [0.2, 0.4, 0.6] for trait in data.TRAITS}, index=list("abc"))
+    table = pd.DataFrame({trait: [0.2, 0.4, 0.6] for trait in vocabulary.TRAITS}, index=list("abc"))
     summary = datasets.label_summary({"train": table})
     assert summary.loc[("train", "mean"), "openness"] == pytest.approx(0.4)
     assert summary.loc[("train", "std"), "neuroticism"] == pytest.approx(0.2)  # sample std
@@ -128,6 +130,6 @@ def test_a_partial_download_is_reported_in_a_few_lines():
 
 def test_dataset_opens_every_split_it_built(smoke_dataset):
     frame_stores, face_stores = smoke_dataset.stores(), smoke_dataset.face_stores()
-    assert list(frame_stores) == list(face_stores) == list(data.SPLITS)
+    assert list(frame_stores) == list(face_stores) == list(vocabulary.SPLITS)
     for split, store in frame_stores.items():
         assert len(face_stores[split]) == int(store.detections["found"].sum())

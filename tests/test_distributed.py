@@ -1,4 +1,5 @@
-"""Tests of personality_utils.distributed: the seeded plan, and two gloo processes on the CPU.
+"""Tests of personality_utils.models.distributed: the seeded plan, and two gloo processes on the
+CPU.
 
 The two-process tests start ``torch.distributed.run`` (torchrun) in a subprocess; this file is
 also the worker script those processes run (``python tests/test_distributed.py OUT``).
@@ -17,7 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from personality_utils import data, distributed, training
+from personality_utils.data import release
+from personality_utils.models import distributed, training
 
 TINY = {
     "kind": "cam",  # dropout and (below) batch normalisation: the parts DDP could desynchronise
@@ -161,7 +163,7 @@ def test_train_command_under_torchrun(tmp_path, smoke_dataset):
     assert evaluated == 0
     record = json.loads(out.read_text())
     assert record["splits"]["test"]["mean_accuracy"] > 0
-    assert data.load_challenge_csv(tmp_path / "model" / "predictions_test.csv").shape[0] == 6
+    assert release.load_challenge_csv(tmp_path / "model" / "predictions_test.csv").shape[0] == 6
 
 
 def _worker(out: Path) -> None:

@@ -1,4 +1,4 @@
-"""Tests of personality_utils.experiments: checkpoint folders, kept predictions, scores and
+"""Tests of personality_utils.models.experiments: checkpoint folders, kept predictions, scores and
 the tables built from several experiments."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from test_training import TINY, _toy
 
-from personality_utils import data, experiments, stats, training
+from personality_utils.core import stats, vocabulary
+from personality_utils.models import experiments, training
 
 
 def test_checkpoint_folders_keep_weights_apart(tmp_path):
@@ -92,12 +93,12 @@ def _experiment(predictions, truth, train, unseen=None):
 
 
 def test_table1_and_the_identity_disjoint_table():
-    from personality_utils import paper
+    from personality_utils.core import paper
 
     rng = np.random.default_rng(3)
     clips = [f"{index:011d}.000.mp4" for index in range(20)]
-    truth = pd.DataFrame(rng.uniform(size=(20, 5)), index=clips, columns=list(data.TRAITS))
-    train = pd.DataFrame(rng.uniform(size=(40, 5)), columns=list(data.TRAITS))
+    truth = pd.DataFrame(rng.uniform(size=(20, 5)), index=clips, columns=list(vocabulary.TRAITS))
+    train = pd.DataFrame(rng.uniform(size=(40, 5)), columns=list(vocabulary.TRAITS))
     frames = _experiment(truth + 0.1, truth, train)
     faces = _experiment(truth + 0.05, truth, train, unseen=truth.iloc[:5])
     table = experiments.table1(frames, faces)
@@ -128,8 +129,8 @@ def test_table1_and_the_identity_disjoint_table():
 def test_seed_runs_mean_spread_and_table1():
     rng = np.random.default_rng(4)
     clips = [f"{index:011d}.000.mp4" for index in range(20)]
-    truth = pd.DataFrame(rng.uniform(size=(20, 5)), index=clips, columns=list(data.TRAITS))
-    train = pd.DataFrame(rng.uniform(size=(40, 5)), columns=list(data.TRAITS))
+    truth = pd.DataFrame(rng.uniform(size=(20, 5)), index=clips, columns=list(vocabulary.TRAITS))
+    train = pd.DataFrame(rng.uniform(size=(40, 5)), columns=list(vocabulary.TRAITS))
     runs = experiments.SeedRuns(
         {seed: _experiment(truth + shift, truth, train) for seed, shift in ((0, 0.1), (1, 0.2))}
     )

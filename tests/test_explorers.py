@@ -1,4 +1,4 @@
-"""Tests of personality_utils.explorers: when the explorers show, and what each shows after a
+"""Tests of personality_utils.book.explorers: when the explorers show, and what each shows after a
 control changes (set the value, read the output), without a browser."""
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ import pytest
 from test_cam_study import MISSING, hand_study
 from test_unit_study import make_study
 
-from personality_utils import cam, explorers, semantics, truth
-from personality_utils.data import TRAITS
+from personality_utils.book import explorers
+from personality_utils.cam import maps
+from personality_utils.core.vocabulary import TRAITS
+from personality_utils.data.synthetic import truth
+from personality_utils.units import semantics
 
 PLOTLY = "application/vnd.plotly.v1+json"
 
@@ -50,7 +53,7 @@ def test_a_real_kernel_is_live_only_when_a_server_started_it(tmp_path):
     import nbformat
     from nbclient import NotebookClient
 
-    code = "from personality_utils import explorers\nprint(explorers.is_live())"
+    code = "from personality_utils.book import explorers\nprint(explorers.is_live())"
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     saved = {name: os.environ.get(name) for name in (explorers.SESSION_ENV, explorers.LIVE_ENV)}
     try:
@@ -126,7 +129,7 @@ def test_clip_view_refuses_an_unknown_clip(smoke_dataset):
 def _scores(study, row: int, trait: str, threshold: float):
     t = TRAITS.index(trait)
     box = study.boxes[row][None]
-    return cam.score_maps(study.frame_maps[[row], t], box, study.size, threshold).iloc[0]
+    return maps.score_maps(study.frame_maps[[row], t], box, study.size, threshold).iloc[0]
 
 
 def test_cam_explorer_redraws_the_overlap_for_each_choice():
@@ -244,6 +247,6 @@ def test_unit_view_takes_a_pretrained_null_when_there_is_one(unit_study_):
 def test_the_chapter_runner_switches_the_explorers_off():
     import inspect
 
-    from personality_utils import chapters
+    from personality_utils.book import chapters
 
     assert f'env["{explorers.LIVE_ENV}"] = "0"' in inspect.getsource(chapters.run_chapter)

@@ -1,4 +1,5 @@
-"""Tests of personality_utils.faces: detection, alignment, masks, on real photos and clips."""
+"""Tests of personality_utils.faces.detection: detection, alignment, masks, on real photos
+and clips."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from personality_utils import data, faces, facs, stores, truth
+from personality_utils.core import vocabulary
+from personality_utils.data import release, stores, video
+from personality_utils.data.synthetic import truth
+from personality_utils.faces import alignment, facs, regions
+from personality_utils.faces import detection as faces_detection
 
 
 def _photo(shared_data, name):
@@ -18,7 +23,7 @@ def _photo(shared_data, name):
 
 
 def test_predictor_ships_with_the_install():
-    path = faces.shape_predictor_path()
+    path = faces_detection.shape_predictor_path()
     assert path.is_file() and path.stat().st_size > 50_000_000
 
 
@@ -26,13 +31,13 @@ def test_predictor_ships_with_the_install():
     "name, expected", [("obama.jpg", 1), ("biden.jpg", 1), ("two_people.jpg", 2)]
 )
 def test_counts_real_faces(shared_data, name, expected):
-    detection = faces.detect_face(_photo(shared_data, name))
+    detection = faces_detection.detect_face(_photo(shared_data, name))
     assert detection.found and detection.n_faces == expected
     assert detection.landmarks.shape == (68, 2)
 
 
 def test_detects_a_real_face(shared_data):
-    detection = faces.detect_face(_photo(shared_data, "obama.jpg"))
+    detection = faces_detection.detect_face(_photo(shared_data, "obama.jpg"))
     left, top, right, bottom = detection.box
     inside = (
         (detection.landmarks[:, 0] > left - 20)
@@ -41,7 +46,7 @@ def test_detects_a_real_face(shared_data):
         & (detection.landmarks[:, 1] < bottom + 20)
     )
     assert inside.mean() > 0.9
-    right_eye, left_eye = faces.eye_centres(detection.landmarks)
+    right_eye, left_eye = alignment.eye_centres(detection.landmarks)
     assert right_eye[0] < left_eye[0]  # subject's right eye is on the image's left
 
 
@@ -49,7 +54,7 @@ def test_largest_face_wins(shared_data):
     import dlib
 
     photo = _photo(shared_data, "two_people.jpg")
-    detection = faces.detect_face(photo)
+    detection = faces_detection.detect_face(photo)
     boxes = dlib.get_frontal_face_detector()(photo, 1)
     assert len(boxes) >= 2
     assert detection.box[2] - detection.box[0] >= max(box.width() for box in boxes) * 0.9
@@ -65,7 +70,7 @@ def _group_photo(shared_data):
     sources = []
     for name in ("obama.jpg", "biden.jpg", "two_people.jpg", "obama_small.jpg"):
         photo = Image.open(shared_data / "faces" / name).convert("RGB")
-        found = faces.detect_faces(np.asarray(photo))
+        found = faces_detection.detect_faces(np.asarray(photo))
         sources += [(photo, face.box) for face in sorted(found, key=lambda f: f.box[0])]
     sources.append((ImageOps.mirror(sources[1][0]), None))  # Biden mirrored
     width = sources[1][0].width
@@ -110,7 +115,7 @@ def _overlap(a, b) -> float:
 
 def test_group_photo_all_faces_and_the_largest_kept(shared_data):
     photo, pasted = _group_photo(shared_data)
-    found = faces.detect_faces(photo)
+    found = faces_detection.detect_faces(photo)
     # The coarse pass alone finds 4 of the 6, three of them with weak boxes too big for their
     # faces; those send the frame to the finer search, which finds all six.
     assert len(found) == 6 and all(face.upsampled for face in found)
@@ -118,32 +123,36 @@ def test_group_photo_all_faces_and_the_largest_kept(shared_data):
         assert max(_overlap(box, face.box) for face in found) > 0.5, box
     for face in found:
         assert face.landmarks.shape == (68, 2) and face.matrix.shape == (2, 3)
-        eyes = np.stack(faces.eye_centres(faces.apply_matrix(face.matrix, face.landmarks)))
-        np.testing.assert_allclose(eyes, faces.canonical_eyes(224), atol=1e-6)
+        eyes = np.stack(alignment.eye_centres(alignment.apply_matrix(face.matrix, face.landmarks)))
+        np.testing.assert_allclose(eyes, alignment.canonical_eyes(224), atol=1e-6)
     # The kept face is the largest: Obama, pasted at 200 px, listed first.
     assert _overlap(found[0].box, pasted[0]) > 0.6
     areas = [(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in found]
     assert areas == sorted(areas, reverse=True)
-    kept = faces.detect_face(photo)
+    kept = faces_detection.detect_face(photo)
     assert kept.n_faces == 6 and kept.box == found[0].box
     np.testing.assert_array_equal(kept.landmarks, found[0].landmarks)
 
 
 def test_keep_order_is_area_then_score():
     boxes = [(0, 0, 10, 10), (0, 0, 20, 20), (5, 5, 25, 25), (0, 0, 5, 5)]
-    assert faces.keep_order(boxes, [3.0, 0.5, 0.9, 9.0]) == [2, 1, 0, 3]
-    assert faces.keep_order([], []) == []
+    assert faces_detection.keep_order(boxes, [3.0, 0.5, 0.9, 9.0]) == [2, 1, 0, 3]
+    assert faces_detection.keep_order([], []) == []
 
 
 def test_finer_search_rule():
     shape = (360, 640, 3)
-    assert faces.needs_finer_search([], [], shape)
-    assert not faces.needs_finer_search([(100, 100, 200, 200)], [1.8], shape)
-    assert faces.needs_finer_search([(100, 100, 200, 200)], [faces.WEAK_SCORE - 0.01], shape)
-    assert faces.needs_finer_search([(0, 0, 340, 340)], [2.0], shape)  # fills the frame
-    assert faces.needs_finer_search([(0, 0, 60, 60)], [2.0], shape)  # under 0.2 of 360 px
+    assert faces_detection.needs_finer_search([], [], shape)
+    assert not faces_detection.needs_finer_search([(100, 100, 200, 200)], [1.8], shape)
+    assert faces_detection.needs_finer_search(
+        [(100, 100, 200, 200)], [faces_detection.WEAK_SCORE - 0.01], shape
+    )
+    assert faces_detection.needs_finer_search([(0, 0, 340, 340)], [2.0], shape)  # fills the frame
+    assert faces_detection.needs_finer_search([(0, 0, 60, 60)], [2.0], shape)  # under 0.2 of 360 px
     # one weak box beside a strong one is enough: small faces may hide beside it
-    assert faces.needs_finer_search([(100, 100, 200, 200), (300, 0, 380, 80)], [2.0, 0.3], shape)
+    assert faces_detection.needs_finer_search(
+        [(100, 100, 200, 200), (300, 0, 380, 80)], [2.0, 0.3], shape
+    )
 
 
 class _Rect:
@@ -168,7 +177,7 @@ def test_weak_oversized_coarse_box_is_searched_again(shared_data, monkeypatch):
     # A detector standing in for dlib's gives that answer to the coarse pass and the real
     # faces' boxes to the finer one; the finer answer must win and the largest face be kept.
     photo = _photo(shared_data, "two_people.jpg")
-    detector, predictor = faces._models()
+    detector, predictor = faces_detection._models()
     real_boxes, real_scores, _ = detector.run(photo[::2, ::2].copy(), 1, 0.0)
     calls = []
 
@@ -179,23 +188,23 @@ def test_weak_oversized_coarse_box_is_searched_again(shared_data, monkeypatch):
                 return [_Rect(0, 0, image.shape[0] - 2, image.shape[0] - 2)], [0.30], [0]
             return real_boxes, real_scores, [0] * len(real_boxes)
 
-    monkeypatch.setattr(faces, "_models", lambda: (Detector(), predictor))
-    found = faces.detect_faces(photo, detect_width=photo.shape[1] // 2)
+    monkeypatch.setattr(faces_detection, "_models", lambda: (Detector(), predictor))
+    found = faces_detection.detect_faces(photo, detect_width=photo.shape[1] // 2)
     assert calls == [0, 1] and len(found) == 2 and found[0].upsampled
-    kept = faces.detect_face(photo, detect_width=photo.shape[1] // 2)
+    kept = faces_detection.detect_face(photo, detect_width=photo.shape[1] // 2)
     assert kept.upsampled and kept.n_faces == 2 and kept.box == found[0].box
 
 
 @pytest.mark.parametrize("name", ["obama.jpg", "biden.jpg", "two_people.jpg"])
 def test_alignment_puts_the_eyes_on_the_canonical_positions(shared_data, name):
-    aligned = faces.align_frame(_photo(shared_data, name), face_size=224)
+    aligned = faces_detection.align_frame(_photo(shared_data, name), face_size=224)
     assert aligned.crop.shape == (224, 224, 3) and aligned.crop.dtype == np.uint8
-    eyes = np.stack(faces.eye_centres(aligned.landmarks_crop))
-    assert np.abs(eyes - faces.canonical_eyes(224)).max() < 2.0
+    eyes = np.stack(alignment.eye_centres(aligned.landmarks_crop))
+    assert np.abs(eyes - alignment.canonical_eyes(224)).max() < 2.0
     # The crop really is the face: the pixels at the canonical eye positions are darker than the
     # cheeks below them (eyes, brows and lashes), not background.
     gray = aligned.crop.mean(axis=2)
-    for x, y in faces.canonical_eyes(224).astype(int):
+    for x, y in alignment.canonical_eyes(224).astype(int):
         assert (
             gray[y - 3 : y + 4, x - 3 : x + 4].mean() < gray[y + 25 : y + 32, x - 3 : x + 4].mean()
         )
@@ -207,13 +216,13 @@ def test_alignment_matrix_is_a_similarity():
     angle = 0.3
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     moved = landmarks @ rotation.T + rng.normal(0, 0.0, landmarks.shape)
-    matrix = faces.alignment_matrix(moved, 224)
+    matrix = alignment.alignment_matrix(moved, 224)
     linear = matrix[:, :2]
     assert np.allclose(linear @ linear.T, np.eye(2) * (linear[0] @ linear[0]))  # no shear
     assert np.linalg.det(linear) > 0  # no mirror
-    eyes = np.stack(faces.eye_centres(faces.apply_matrix(matrix, moved)))
-    np.testing.assert_allclose(eyes, faces.canonical_eyes(224), atol=1e-9)
-    assert faces.eye_alignment_error(moved, moved, 224) == pytest.approx(0, abs=1e-9)
+    eyes = np.stack(alignment.eye_centres(alignment.apply_matrix(matrix, moved)))
+    np.testing.assert_allclose(eyes, alignment.canonical_eyes(224), atol=1e-9)
+    assert alignment.eye_alignment_error(moved, moved, 224) == pytest.approx(0, abs=1e-9)
 
 
 def test_real_clips_have_faces_in_nine_of_ten_frames(shared_data):
@@ -222,35 +231,35 @@ def test_real_clips_have_faces_in_nine_of_ten_frames(shared_data):
     folder = shared_data / "firstimpressions" / "train"
     for name in ("-AmMDnVl4s8.003", "98fnGDVky00.005", "L_gmlaz-0s4.003"):
         clip = folder / f"{name}.mp4"
-        sampled = data.read_sampled_frames(clip)
-        found = [faces.detect_face(frame).found for frame in sampled.frames]
+        sampled = video.read_sampled_frames(clip)
+        found = [faces_detection.detect_face(frame).found for frame in sampled.frames]
         assert sum(found) >= 9, f"{clip.name}: faces in {sum(found)} of {len(found)} frames"
 
 
 def test_no_face_is_reported():
     blank = np.full((240, 320, 3), 128, dtype=np.uint8)
-    assert faces.detect_face(blank).found is False
-    aligned = faces.align_frame(blank)
+    assert faces_detection.detect_face(blank).found is False
+    aligned = faces_detection.align_frame(blank)
     assert aligned.crop is None and np.isnan(aligned.box_store).all()
     with pytest.raises(ValueError):
-        faces.detect_face(blank[..., 0])
+        faces_detection.detect_face(blank[..., 0])
 
 
 def test_landmark_error_units():
     truth = np.zeros((68, 2))
     truth[42:48] = (10, 0)
     shifted = truth + (0, 2)
-    assert faces.landmark_error_iod(shifted, truth) == pytest.approx(0.2)
-    assert faces.inter_ocular_distance(truth) == pytest.approx(10)
+    assert alignment.landmark_error_iod(shifted, truth) == pytest.approx(0.2)
+    assert alignment.inter_ocular_distance(truth) == pytest.approx(10)
 
 
 def _mean_crop_landmarks():
-    matrix = faces.alignment_matrix(facs.MEAN_SHAPE, 224)
-    return faces.apply_matrix(matrix, facs.MEAN_SHAPE)
+    matrix = alignment.alignment_matrix(facs.MEAN_SHAPE, 224)
+    return alignment.apply_matrix(matrix, facs.MEAN_SHAPE)
 
 
 def test_masks_are_in_anatomical_order_and_disjoint():
-    masks = faces.region_masks(_mean_crop_landmarks(), 224)
+    masks = regions.region_masks(_mean_crop_landmarks(), 224)
 
     def centre_y(mask):
         return np.nonzero(mask)[0].mean()
@@ -260,14 +269,14 @@ def test_masks_are_in_anatomical_order_and_disjoint():
     assert (
         np.nonzero(masks["mouth"])[0].min() > np.nonzero(masks["nose"])[0].max()
     )  # strictly below
-    for a in faces.REGIONS:
+    for a in regions.REGIONS:
         assert masks[a].any()
-        for b in faces.REGIONS:
+        for b in regions.REGIONS:
             if a < b:
                 assert not (masks[a] & masks[b]).any(), (a, b)
-    grid = faces.region_masks(_mean_crop_landmarks(), 224, grid=14)
-    assert all(grid[r].shape == (14, 14) and grid[r].any() for r in faces.REGIONS)
-    assert sum(grid[r].astype(int) for r in faces.REGIONS).max() == 1
+    grid = regions.region_masks(_mean_crop_landmarks(), 224, grid=14)
+    assert all(grid[r].shape == (14, 14) and grid[r].any() for r in regions.REGIONS)
+    assert sum(grid[r].astype(int) for r in regions.REGIONS).max() == 1
     # Two eye blobs, one on each side of the vertical midline.
     columns = np.nonzero(grid["eyes"])[1]
     assert columns.min() < 7 <= columns.max()
@@ -275,16 +284,16 @@ def test_masks_are_in_anatomical_order_and_disjoint():
 
 def test_masks_follow_a_frames_own_landmarks():
     landmarks = _mean_crop_landmarks()
-    moved = faces.region_masks(landmarks + [0, 16], 224)
-    base = faces.region_masks(landmarks, 224)
+    moved = regions.region_masks(landmarks + [0, 16], 224)
+    base = regions.region_masks(landmarks, 224)
     assert np.array_equal(moved["mouth"][16:], base["mouth"][:-16])
     with pytest.raises(ValueError):
-        faces.region_masks(landmarks, 224, grid=15)
+        regions.region_masks(landmarks, 224, grid=15)
 
 
 def test_mean_face_streams():
     crops = np.stack([np.full((4, 4, 3), value, dtype=np.uint8) for value in (10, 20, 60)])
-    assert (faces.mean_face(crops, batch=2) == 30).all()
+    assert (regions.mean_face(crops, batch=2) == 30).all()
 
 
 def test_face_store_counts_frames_without_a_face(tmp_path, smoke_dataset):
@@ -294,8 +303,8 @@ def test_face_store_counts_frames_without_a_face(tmp_path, smoke_dataset):
 
     root = tmp_path / "fi"
     root.mkdir()
-    clips = data.find_clips(smoke_dataset.root)
-    labels = data.load_split_labels(smoke_dataset.root)["train"].head(2)
+    clips = release.find_clips(smoke_dataset.root)
+    labels = release.load_split_labels(smoke_dataset.root)["train"].head(2)
     for name in labels.index:
         (root / name).symlink_to(clips[name])
     with av.open(str(root / "blankblankb.001.mp4"), "w") as output:
@@ -307,7 +316,7 @@ def test_face_store_counts_frames_without_a_face(tmp_path, smoke_dataset):
                 output.mux(packet)
         for packet in stream.encode():
             output.mux(packet)
-    content = {t: {**labels[t].to_dict(), "blankblankb.001.mp4": 0.5} for t in data.TRAITS}
+    content = {t: {**labels[t].to_dict(), "blankblankb.001.mp4": 0.5} for t in vocabulary.TRAITS}
     (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
     store = stores.build_frame_store(
         root, tmp_path / "store", size=64, face_size=96, workers=1, progress=False
@@ -322,7 +331,7 @@ def test_face_store_counts_frames_without_a_face(tmp_path, smoke_dataset):
     rows = face_store.meta["frame_row"].to_numpy()
     assert len(set(rows)) == len(rows)  # nothing duplicated
     np.testing.assert_array_equal(face_store.landmarks, store.detections["landmarks_crop"][rows])
-    summary = faces.detection_summary(store)
+    summary = faces_detection.detection_summary(store)
     assert summary["clips_missing_frames"] == pytest.approx(1 / 3)
 
 
@@ -335,9 +344,9 @@ def test_synthetic_detection_against_the_sidecar(smoke_dataset):
 def test_mean_face_pools_several_stores():
     first = np.full((3, 2, 2, 3), 10, dtype=np.uint8)
     second = np.full((1, 2, 2, 3), 50, dtype=np.uint8)
-    assert (faces.mean_face(first, second) == 20).all()  # (3·10 + 50) / 4
+    assert (regions.mean_face(first, second) == 20).all()  # (3·10 + 50) / 4
     with pytest.raises(ValueError):
-        faces.mean_face(first[:0])
+        regions.mean_face(first[:0])
 
 
 def _face_store(value: int, count: int, landmarks: np.ndarray) -> stores.FaceStore:
@@ -354,19 +363,19 @@ def test_average_face_pools_training_and_validation_only():
         "validation": _face_store(50, 1, points * 5),
         "test": _face_store(255, 4, missing),
     }
-    image, landmarks, count = faces.average_face(pooled)
+    image, landmarks, count = regions.average_face(pooled)
     assert count == 4 and (image == 20).all()  # (3·10 + 50) / 4, the test faces left out
     np.testing.assert_allclose(landmarks, 2.0)  # (3·1 + 5) / 4
     pooled["validation"] = _face_store(50, 1, missing)  # a NaN row does not count
-    np.testing.assert_allclose(faces.average_face(pooled)[1], 1.0)
+    np.testing.assert_allclose(regions.average_face(pooled)[1], 1.0)
     with pytest.raises(ValueError):
-        faces.average_face({"test": pooled["test"]})
+        regions.average_face({"test": pooled["test"]})
 
 
 def test_mask_areas_count_each_part_in_order():
-    masks = {region: np.zeros((4, 4), dtype=bool) for region in faces.REGIONS}
+    masks = {region: np.zeros((4, 4), dtype=bool) for region in regions.REGIONS}
     masks["mouth"][1:3, 0:3] = True
     masks["eyes"][0, 0] = True
-    areas = faces.mask_areas(masks)
-    assert list(areas) == list(faces.REGIONS)
+    areas = regions.mask_areas(masks)
+    assert list(areas) == list(regions.REGIONS)
     assert areas == {"eyebrows": 0, "eyes": 1, "nose": 0, "mouth": 6}

@@ -1,10 +1,11 @@
-"""Tests of personality_utils.images: the raster images the chapters show."""
+"""Tests of personality_utils.core.images: the raster images the chapters show."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from personality_utils import images
+from personality_utils.cam import overlay as cam_overlay
+from personality_utils.core import images
 
 
 def test_masks_over_paints_each_part_in_its_colour():
@@ -24,7 +25,7 @@ def test_cam_overlay_is_red_where_the_map_peaks():
     image = np.full((32, 32, 3), 100, dtype=np.uint8)
     cam_map = np.zeros((4, 4))
     cam_map[0, 0] = 1.0
-    overlay = images.cam_overlay(image, cam_map, alpha=1.0)
+    overlay = cam_overlay.cam_overlay(image, cam_map, alpha=1.0)
     assert overlay.shape == (32, 32, 3)
     top_left, bottom_right = overlay[1, 1].astype(int), overlay[30, 30].astype(int)
     assert top_left[0] > top_left[2] and bottom_right[2] > bottom_right[0]  # Jet: red vs blue

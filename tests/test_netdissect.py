@@ -1,4 +1,5 @@
-"""Tests of personality_utils.netdissect: detectors and best IoU per part on hand-made maps and
+"""Tests of personality_utils.units.netdissect: detectors and best IoU per part on hand-made maps
+and
 masks, and the agreement of IoU with N'."""
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import pytest
 from scipy.stats import spearmanr
 from test_units import _hand_accumulator
 
-from personality_utils import faces, netdissect, semantics
+from personality_utils.faces import regions
+from personality_utils.units import netdissect, semantics
 
 
 def _stats(top_left: bool):
@@ -21,7 +23,7 @@ def _stats(top_left: bool):
     for image in range(4):
         for k, (row, col) in enumerate([(r, c) for r in rows for c in rows]):
             maps[image, 0, row, col] = 5.0 + image + 0.5 * k
-    masks = {region: np.zeros((4, 4, 4), dtype=bool) for region in faces.REGIONS}
+    masks = {region: np.zeros((4, 4, 4), dtype=bool) for region in regions.REGIONS}
     masks["mouth"][:, 0, :] = True  # top row
     masks["eyes"][:, 3, 3] = True
     masks["nose"][:, 2, 1] = True
@@ -32,13 +34,13 @@ def _stats(top_left: bool):
 
 def test_detectors_and_best_iou_match_the_iou_tables():
     networks = {"trained": _stats(top_left=True), "random weights": _stats(top_left=False)}
-    shares = pd.DataFrame({region: [0.5, 0.1] for region in faces.REGIONS})
+    shares = pd.DataFrame({region: [0.5, 0.1] for region in regions.REGIONS})
     found = netdissect.dissect(networks, shares, layers=("conv5_3",))
     assert list(found.detectors.columns) == ["conv5_3 trained", "conv5_3 random weights"]
-    assert list(found.detectors.index) == list(faces.REGIONS)
+    assert list(found.detectors.index) == list(regions.REGIONS)
     for name, stats in networks.items():
         table = semantics.iou_table(stats, "conv5_3")
-        for region in faces.REGIONS:
+        for region in regions.REGIONS:
             rows = table[table["region"] == region]
             expected = int((rows["best"] & (rows["iou"] > semantics.DETECTOR_IOU)).sum())
             assert found.detectors.loc[region, f"conv5_3 {name}"] == expected
@@ -49,7 +51,7 @@ def test_detectors_and_best_iou_match_the_iou_tables():
         table = found.tables[("conv5_3", name)]
         assert table.loc[(table["unit"] == 0) & table["detector"], "region"].tolist() == [part]
     # agreement on the trained network: unit 0 has both the higher share and the higher IoU
-    assert set(found.agreement) == set(faces.REGIONS)
+    assert set(found.agreement) == set(regions.REGIONS)
     assert found.agreement["mouth"] == pytest.approx(1.0)
     combined = found.table()
     assert list(combined.columns.get_level_values(0).unique()) == ["detectors", "best IoU"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from personality_utils import chapters
-from personality_utils.results import RESULT_KEYS
+from personality_utils.book import chapters
+from personality_utils.core.results import RESULT_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = chapters.chapter_sources(REPO / "notebooks")
@@ -18,7 +18,7 @@ NOTEBOOKS = chapters.chapter_sources(REPO / "notebooks")
 @pytest.fixture(scope="module")
 def chapter_runs(tmp_path_factory, smoke_dataset):
     """Every chapter executed once under papermill on the smoke profile by the runner
-    ``make book`` uses (:func:`personality_utils.chapters.run_chapters`), two at a time, with
+    ``make book`` uses (:func:`personality_utils.book.chapters.run_chapters`), two at a time, with
     one shared results folder.
 
     Returns:
@@ -107,20 +107,21 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
     assert RESULT_KEYS.get(source.stem, set()) <= set(saved)
     if "measurements" in saved:
         # One code path: the rows a chapter printed are the summary's rows for it.
-        from personality_utils import claims, summary
+        from personality_utils.book import summary
+        from personality_utils.claims import catalogue
 
         rows = [
             {k: v for k, v in row.items() if k not in ("profile", "data")}
-            for row in claims.evaluate(summary.load_chapters(shared_results))
+            for row in catalogue.evaluate(summary.load_chapters(shared_results))
             if row["chapter"] == source.stem
         ]
         assert rows == saved["claims"]
-        assert {row["verdict"] for row in rows} <= set(claims.VERDICTS)
+        assert {row["verdict"] for row in rows} <= set(catalogue.VERDICTS)
         # Every claim names the instruments it rests on, as the chapter checked them.
-        names = {name for claim in claims.claims_of(source.stem) for name in claim.rests_on}
+        names = {name for claim in catalogue.claims_of(source.stem) for name in claim.rests_on}
         assert names <= set(saved["measurements"].get("instruments", {})), names
     if source.stem == "08_summary":
-        from personality_utils import verdicts
+        from personality_utils.core import verdicts
 
         # Each row's verdict re-derived from the row's own evidence fields, and nothing else.
         for row in saved["claims"]:
@@ -198,7 +199,7 @@ def test_chapters_01_02_on_a_partial_download(tmp_path, shared_data):
     compute, and compute the rest from the clips there are; chapter 03, which scores on test,
     says why it computes nothing and stops without an error; the summary runs on what there
     is."""
-    from personality_utils import stores
+    from personality_utils.data import stores
 
     real = shared_data / "firstimpressions"
     root = tmp_path / "fi"

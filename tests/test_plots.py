@@ -1,11 +1,11 @@
-"""Tests of personality_utils.plots: what the figures are made of, without a browser."""
+"""Tests of personality_utils.figures.plots: what the figures are made of, without a browser."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from personality_utils import plots
+from personality_utils.figures import plots
 
 
 def test_gallery_menu_has_one_button_per_panel():
@@ -33,16 +33,18 @@ def test_grouped_bars_and_measure_bars_carry_their_values():
 
 
 def test_label_histograms_one_panel_per_trait_one_legend_entry_per_split():
-    from personality_utils import data
+    from personality_utils.core import vocabulary
 
     labels = {
-        split: pd.DataFrame({trait: [0.2, 0.7] for trait in data.TRAITS})
+        split: pd.DataFrame({trait: [0.2, 0.7] for trait in vocabulary.TRAITS})
         for split in ("train", "test")
     }
     figure = plots.label_histograms(labels)
-    assert len(figure.data) == 2 * len(data.TRAITS)
+    assert len(figure.data) == 2 * len(vocabulary.TRAITS)
     assert [trace.name for trace in figure.data if trace.showlegend] == ["train", "test"]
-    assert figure.data[-1].xaxis == f"x{len(data.TRAITS)}" and figure.data[0].xbins.size == 0.05
+    assert (
+        figure.data[-1].xaxis == f"x{len(vocabulary.TRAITS)}" and figure.data[0].xbins.size == 0.05
+    )
 
 
 def test_stacked_shares_one_segment_per_source_in_region_colours():

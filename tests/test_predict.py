@@ -1,4 +1,4 @@
-"""Tests of personality_utils.predict and ``python -m personality_utils predict``: a real clip
+"""Tests of personality_utils.book.predict and ``python -m personality_utils predict``: a real clip
 scored by a checkpoint trained here (tiny smoke-profile recipe, one epoch)."""
 
 from __future__ import annotations
@@ -9,8 +9,11 @@ import re
 import numpy as np
 import pytest
 
-from personality_utils import data, predict, training
 from personality_utils.__main__ import main
+from personality_utils.book import predict
+from personality_utils.core import vocabulary
+from personality_utils.data import video as data_video
+from personality_utils.models import training
 
 CLIP = "-AmMDnVl4s8.003"
 
@@ -37,13 +40,17 @@ def test_predict_scores_a_real_clip_and_writes_a_self_contained_report(
     video = shared_data / "firstimpressions" / "train" / f"{CLIP}.mp4"
     trained = training.load_trained(checkpoints["frames"], device="cpu")
     result = predict.predict_video(video, trained, "frames")
-    assert result.indices == data.sample_frame_indices(459) and result.n_decoded == 459
+    assert result.indices == data_video.sample_frame_indices(459) and result.n_decoded == 459
     assert sum(box is not None for box in result.boxes) >= 9  # a face in (almost) every frame
-    assert result.frame_scores.shape == (10, 5) and list(result.frame_scores) == list(data.TRAITS)
+    assert result.frame_scores.shape == (10, 5) and list(result.frame_scores) == list(
+        vocabulary.TRAITS
+    )
     np.testing.assert_allclose(result.mean, result.frame_scores.to_numpy().mean(0), rtol=1e-6)
     assert ((result.mean > 0) & (result.mean < 1)).all() and (result.spread >= 0).all()
     # The same frames through the store's path give the same scores (what the chapters see).
-    frames = np.stack([data.square_frame(f, 224) for f in data.read_sampled_frames(video).frames])
+    frames = np.stack(
+        [data_video.square_frame(f, 224) for f in data_video.read_sampled_frames(video).frames]
+    )
     np.testing.assert_allclose(result.frame_scores, training.predict(trained, frames), rtol=1e-5)
     assert result.cams is not None and result.cams.shape[:2] == (10, 5)
     page = predict.report_html(result)
@@ -56,7 +63,7 @@ def test_predict_scores_a_real_clip_and_writes_a_self_contained_report(
     assert main(["predict", str(video), *options, "--out-dir", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "10 frames sampled of 459" in printed and "cam_fig4 model on frames" in printed
-    for trait in data.TRAITS:
+    for trait in vocabulary.TRAITS:
         assert re.search(rf"{trait}\s+0\.\d{{3}}  \(± 0\.\d{{3}} over frames\)", printed)
     report = tmp_path / f"{CLIP}.personality.html"
     assert report.is_file() and f"report: {report}" in printed
@@ -83,7 +90,7 @@ def test_predict_with_a_face_model_and_what_it_cannot_do(shared_data, checkpoint
                 output.mux(packet)
         for packet in stream.encode():
             output.mux(packet)
-    with pytest.raises(data.DataError, match=r"blank\.mov: no face found in any of the 10"):
+    with pytest.raises(vocabulary.DataError, match=r"blank\.mov: no face found in any of the 10"):
         predict.predict_video(blank, trained, "faces")
     frames_model = training.load_trained(checkpoints["frames"], device="cpu")
     result = predict.predict_video(blank, frames_model, "frames")

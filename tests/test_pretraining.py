@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from personality_utils import models, pretraining, synthetic, training
-from personality_utils.models import WeightsError
-from personality_utils.profiles import IdentityPretraining, get_profile
+from personality_utils.core.profiles import IdentityPretraining, get_profile
+from personality_utils.data.synthetic import generator, recipes
+from personality_utils.models import networks, pretraining, training
+from personality_utils.models.networks import WeightsError
 
 
 def tiny(epochs: int = 2):
@@ -35,9 +36,9 @@ def test_crops_are_aligned_faces_of_new_people():
     # Deterministic, and none of the people is one of the dataset's (their own stream).
     again, _ = pretraining.identity_crops(profile, workers=2)
     assert np.array_equal(images, again)
-    dataset_people = {r.shape_modes for r in synthetic._recipes(get_profile("smoke"), 0)}
+    dataset_people = {r.shape_modes for r in generator._recipes(get_profile("smoke"), 0)}
     rng_people = {
-        synthetic.draw_identity(np.random.default_rng([0, 0x1D, person]))["shape_modes"]
+        recipes.draw_identity(np.random.default_rng([0, 0x1D, person]))["shape_modes"]
         for person in range(5)
     }
     assert not dataset_people & rng_people
@@ -73,15 +74,15 @@ def backbone(tmp_path_factory):
 
 
 def test_models_start_from_the_pretrained_backbone(backbone):
-    assert models.is_identity_backbone(backbone)
-    state = models.read_identity_backbone(backbone)
+    assert networks.is_identity_backbone(backbone)
+    state = networks.read_identity_backbone(backbone)
     for kind in ("danplus", "cam_fig4"):
-        model = models.build_model(kind, 16, str(backbone), True, None)
+        model = networks.build_model(kind, 16, str(backbone), True, None)
         own = model.backbone.features.state_dict()
         for key, tensor in own.items():
             assert torch.equal(tensor, state["features"][key]), key
     # Untouched, nothing changed; a moved layer shows.
-    model = models.build_model("danplus", 16, str(backbone), True, None)
+    model = networks.build_model("danplus", 16, str(backbone), True, None)
     assert (pretraining.weight_change(backbone, model) == 0).all()
     with torch.no_grad():
         model.backbone.conv("conv5_3").weight.mul_(2)
@@ -94,8 +95,8 @@ def test_models_start_from_the_pretrained_backbone(backbone):
 
 def test_a_backbone_of_another_width_is_refused_with_the_file_named(backbone):
     with pytest.raises(WeightsError, match=str(backbone.name)):
-        models.build_model("danplus", 8, str(backbone), True, None)
-    assert not models.is_identity_backbone(backbone.parent / "missing.pt")
+        networks.build_model("danplus", 8, str(backbone), True, None)
+    assert not networks.is_identity_backbone(backbone.parent / "missing.pt")
 
 
 def test_fine_tuning_keeps_the_profile_network_and_scales_the_backbone_rate(backbone, tmp_path):
@@ -104,20 +105,20 @@ def test_fine_tuning_keeps_the_profile_network_and_scales_the_backbone_rate(back
     assert (config.width_divisor, config.batch_norm) == (16, True)
     assert config.backbone_lr_scale == 0.1
     mean, scale = training._normalisation(config, None)  # the pretraining's normalisation
-    state = models.read_identity_backbone(backbone)
+    state = networks.read_identity_backbone(backbone)
     assert torch.allclose(mean[:, 0, 0], torch.tensor(state["mean"]))
     assert scale == pytest.approx(state["std"])
-    optimizer = training._optimizer(config, models.build_model("danplus", 16, None, True, None))
+    optimizer = training._optimizer(config, networks.build_model("danplus", 16, None, True, None))
     assert [group["lr_scale"] for group in optimizer.param_groups] == [0.1, 1.0]
     # VGG-Face's layout needs the paper's network, trained at one rate.
     vgg_face = tmp_path / "vgg_face.pth"
-    torch.save(models.random_vgg_face(0), vgg_face)
+    torch.save(networks.random_vgg_face(0), vgg_face)
     foreign = training.config_for(profile, "danplus", str(vgg_face), "cpu", 0, "faces")
     assert (foreign.width_divisor, foreign.batch_norm, foreign.backbone_lr_scale) == (1, False, 1.0)
 
 
 def test_profiles_without_pretraining_start_as_before():
-    from personality_utils import experiments
+    from personality_utils.models import experiments
 
     assert experiments.starting_weights("paper") is None
     assert experiments.starting_weights("paper", "imagenet") == "imagenet"

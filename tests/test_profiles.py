@@ -1,4 +1,4 @@
-"""Tests of personality_utils.profiles: the authors' recipe on the paper profiles, the CPU
+"""Tests of personality_utils.core.profiles: the authors' recipe on the paper profiles, the CPU
 profiles' own choices, and the side-by-side table the chapters print."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from personality_utils import profiles, training
+from personality_utils.core import profiles
+from personality_utils.models import training
 
 
 def test_the_paper_profile_is_the_authors_recipe():
@@ -52,7 +53,7 @@ def test_paper_tiny_differs_from_paper_only_in_size_and_epochs():
     assert all(getattr(tiny, name) == getattr(paper, name) for name in same)
     assert sum(tiny.synthetic_clips.values()) <= 12
     # Short clips still give the authors' 10 (or 11) frames: 1:round((N-1)/10):N.
-    from personality_utils.data import sample_frame_indices
+    from personality_utils.data.video import sample_frame_indices
 
     low, high = tiny.synthetic_seconds
     for fps in tiny.synthetic_fps:

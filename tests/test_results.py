@@ -1,4 +1,4 @@
-"""Tests of personality_utils.results."""
+"""Tests of personality_utils.core.results."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import results
+from personality_utils.core import results
 
 
 def test_roundtrip_converts_numpy_and_pandas(tmp_path):

@@ -1,4 +1,5 @@
-"""Tests of personality_utils.semantics: N', entropy, IoU and the attribute ranking on hand-made
+"""Tests of personality_utils.units.semantics: N', entropy, IoU and the attribute ranking on
+hand-made
 maps, top maps and the random null, face studies and the planted-cue checks."""
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from test_units import (
     _tiny_trained,
 )
 
-from personality_utils import faces, models, semantics, units
-from personality_utils.training import TrainConfig, TrainedModel
+from personality_utils.faces import regions as faces_regions
+from personality_utils.models import networks
+from personality_utils.models.training import TrainConfig, TrainedModel
+from personality_utils.units import activations, semantics
 
 
 def test_locations_pool_proportionally_and_n_prime():
-    accumulator = units.UnitAccumulator(["conv4_3", "conv5_3"], top_n=3, grid=2)
+    accumulator = activations.UnitAccumulator(["conv4_3", "conv5_3"], top_n=3, grid=2)
     fine = np.zeros((3, 1, 4, 4), dtype=np.float32)
     coarse = np.zeros((3, 2, 2, 2), dtype=np.float32)
     for image, (row, col) in enumerate([(0, 3), (3, 3), (1, 1)]):
@@ -34,15 +37,15 @@ def test_locations_pool_proportionally_and_n_prime():
     stats = accumulator.result()
     # conv4_3 (4 x 4) -> 2 x 2: cell = floor(p * 2 / 4); images in decreasing order 2, 1, 0
     np.testing.assert_array_equal(
-        units.grid_locations(stats, "conv4_3")[0], [[0, 0], [1, 1], [0, 1]]
+        activations.grid_locations(stats, "conv4_3")[0], [[0, 0], [1, 1], [0, 1]]
     )
     np.testing.assert_array_equal(stats.location_histograms["conv4_3"], [[1, 1], [0, 1]])
     np.testing.assert_array_equal(stats.location_histograms["conv5_3"], [[0, 3], [3, 0]])
     mask = np.array([[False, True], [False, False]])
-    cells = units.grid_locations(stats, "conv5_3")
+    cells = activations.grid_locations(stats, "conv5_3")
     np.testing.assert_array_equal(semantics.n_prime(cells, mask), [3, 0])
     # N' equals the unit's histogram summed over the mask (the paper's definition)
-    histograms = units.unit_histograms(stats, "conv5_3")
+    histograms = activations.unit_histograms(stats, "conv5_3")
     np.testing.assert_array_equal(
         semantics.n_prime(cells, mask), (histograms * mask).sum(axis=(1, 2))
     )
@@ -129,7 +132,9 @@ def test_unit_segmentation_and_top_maps():
 
     trained = _tiny_trained()
     images = _images(20)
-    stats = units.unit_statistics(trained, images, layers=["conv5_3"], top_n=6, batch_size=BATCH)
+    stats = activations.unit_statistics(
+        trained, images, layers=["conv5_3"], top_n=6, batch_size=BATCH
+    )
     found = semantics.top_unit_maps(trained, images, stats, "conv5_3", [0, 5], n=4)
     assert found.maps.shape == (2, 4, 3, 3)
     np.testing.assert_array_equal(found.image_indices, stats.images["conv5_3"][[0, 5], :4])
@@ -159,7 +164,7 @@ def test_pretrained_like_loads_the_backbone_before_fine_tuning(tmp_path):
     path = write_identity_backbone(tmp_path / "backbone.pt", seed=5)
     trained.config.backbone_weights = str(path)
     before = semantics.pretrained_like(trained)
-    features = models.read_identity_backbone(path)["features"]
+    features = networks.read_identity_backbone(path)["features"]
     loaded = before.model.backbone.features.state_dict()
     assert loaded.keys() == features.keys()
     assert all(torch.equal(loaded[key], features[key]) for key in features)
@@ -211,8 +216,8 @@ def test_contributions_add_up_to_the_logits():
 def test_contributions_of_the_fig4_head_and_the_authors_head():
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        fig4 = models.CAMModel(width_divisor=16, head="fig4", batch_norm=True).eval()
-        authors = models.CAMModel(width_divisor=16, head="authors", batch_norm=True).eval()
+        fig4 = networks.CAMModel(width_divisor=16, head="fig4", batch_norm=True).eval()
+        authors = networks.CAMModel(width_divisor=16, head="authors", batch_norm=True).eval()
     config = TrainConfig(kind="cam_fig4", width_divisor=16, input_size=INPUT, batch_norm=True)
     trained = TrainedModel(fig4, config, torch.full((3, INPUT, INPUT), 127.5), 64.0)
     images = _images(6)
@@ -272,9 +277,9 @@ def test_emerged_units_counts_above_the_random_ceiling():
 def test_face_masks_scale_the_landmarks():
     landmarks = np.stack([_landmarks(), _landmarks()])
     masks = semantics.face_masks(landmarks, crop_size=16, mask_size=32)([1])
-    direct = faces.region_masks(_landmarks() * 2, 32)
-    assert set(masks) == set(faces.REGIONS)
-    for region in faces.REGIONS:
+    direct = faces_regions.region_masks(_landmarks() * 2, 32)
+    assert set(masks) == set(faces_regions.REGIONS)
+    for region in faces_regions.REGIONS:
         assert masks[region].shape == (1, 32, 32)
         np.testing.assert_array_equal(masks[region][0], direct[region])
     with pytest.raises(ValueError):
@@ -292,14 +297,14 @@ def test_population_rows_and_the_size_of_a_top_set():
 
 
 def test_spikiness_table_and_its_depth_trend():
-    accumulator = units.UnitAccumulator(["conv4_3", "conv5_3"], top_n=2, grid=2)
+    accumulator = activations.UnitAccumulator(["conv4_3", "conv5_3"], top_n=2, grid=2)
     fine = np.zeros((2, 2, 2, 2), dtype=np.float32)
     fine[0, :, 0, 0], fine[1, :, 1, 1] = 1, 2  # conv4_3 peaks in two cells: 1 bit
     coarse = np.zeros((2, 2, 2, 2), dtype=np.float32)
     coarse[:, :, 0, 1] = 1  # conv5_3 peaks in one cell: 0 bits
     accumulator.update({"relu4_3": torch.as_tensor(fine), "relu5_3": torch.as_tensor(coarse)})
     trained = accumulator.result()
-    flat = units.UnitAccumulator(["conv4_3", "conv5_3"], top_n=2, grid=2)
+    flat = activations.UnitAccumulator(["conv4_3", "conv5_3"], top_n=2, grid=2)
     flat.update({"relu4_3": torch.as_tensor(fine), "relu5_3": torch.as_tensor(fine)})
     table = semantics.spikiness_table(trained, flat.result())
     assert list(table.index) == ["conv4_3", "conv5_3"]

@@ -1,10 +1,11 @@
-"""Tests of personality_utils.session: a chapter's first and last call."""
+"""Tests of personality_utils.book.session: a chapter's first and last call."""
 
 from __future__ import annotations
 
 import json
 
-from personality_utils import session, stats
+from personality_utils.book import session
+from personality_utils.core import stats
 
 
 def test_a_chapter_starts_and_finishes(smoke_dataset, cache_dir, tmp_path, monkeypatch, capsys):
@@ -41,7 +42,8 @@ def test_chapters_name_the_splits_they_cannot_do_without():
     import numpy as np
     import pandas as pd
 
-    from personality_utils import session, stores
+    from personality_utils.book import session
+    from personality_utils.data import stores
 
     def store(frames: int, missing: int = 0):
         meta = pd.DataFrame({"clip": [f"c{i}" for i in range(frames)]})

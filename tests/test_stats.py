@@ -1,4 +1,4 @@
-"""Tests of personality_utils.stats against hand-computed and brute-force values."""
+"""Tests of personality_utils.core.stats against hand-computed and brute-force values."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import data, stats
-from personality_utils.data import TRAITS
+from personality_utils.core import stats, vocabulary
+from personality_utils.core.vocabulary import TRAITS
+from personality_utils.data import release
 
 
 def test_regression_metrics_by_hand():
-    truth = pd.DataFrame({t: [0.2, 0.4, 0.6, 0.8] for t in data.TRAITS}, index=list("abcd"))
+    truth = pd.DataFrame({t: [0.2, 0.4, 0.6, 0.8] for t in vocabulary.TRAITS}, index=list("abcd"))
     perfect = stats.regression_metrics(truth.copy(), truth)
     assert perfect.loc["openness"].tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0])
     shifted = truth + 0.1
@@ -23,24 +24,24 @@ def test_regression_metrics_by_hand():
     assert metrics.loc["openness", "r2"] == pytest.approx(1 - 0.04 / 0.2)
     # Lin's CCC penalises the shift: 2·cov / (var_p + var_y + shift²) = 0.1 / (0.05 + 0.05 + 0.01)
     assert metrics.loc["openness", "ccc"] == pytest.approx(0.1 / 0.11)
-    constant = pd.DataFrame({t: [0.5] * 4 for t in data.TRAITS}, index=list("abcd"))
+    constant = pd.DataFrame({t: [0.5] * 4 for t in vocabulary.TRAITS}, index=list("abcd"))
     assert np.isnan(stats.regression_metrics(constant, truth).loc["openness", "pearson"])
 
 
 def test_bootstrap_interval_contains_the_estimate():
     rng = np.random.default_rng(0)
-    truth = pd.DataFrame(rng.uniform(size=(200, 5)), columns=list(data.TRAITS))
+    truth = pd.DataFrame(rng.uniform(size=(200, 5)), columns=list(vocabulary.TRAITS))
     predicted = truth + rng.normal(0, 0.1, size=truth.shape)
     intervals = stats.accuracy_intervals(predicted, truth, by_person=False)
     accuracy = stats.trait_accuracy(predicted, truth)
-    for name in [*data.TRAITS, "mean"]:
+    for name in [*vocabulary.TRAITS, "mean"]:
         assert intervals.loc[name, "low"] < accuracy[name] < intervals.loc[name, "high"]
         assert intervals.loc[name, "high"] - intervals.loc[name, "low"] < 0.05
 
 
 def test_paired_bootstrap_sign_and_interval():
     rng = np.random.default_rng(1)
-    truth = pd.DataFrame(rng.uniform(size=(300, 5)), columns=list(data.TRAITS))
+    truth = pd.DataFrame(rng.uniform(size=(300, 5)), columns=list(vocabulary.TRAITS))
     good = truth + rng.normal(0, 0.05, size=truth.shape)
     bad = truth + rng.normal(0, 0.15, size=truth.shape)
     result = stats.paired_difference(good, bad, truth)
@@ -52,8 +53,8 @@ def test_paired_bootstrap_sign_and_interval():
 
 
 def test_constant_baseline_on_real_labels(shared_data):
-    train = data.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
-    validation = data.load_annotations(
+    train = release.load_annotations(shared_data / "firstimpressions" / "annotation_training.pkl")
+    validation = release.load_annotations(
         shared_data / "firstimpressions" / "annotation_validation.pkl"
     )
     accuracy = stats.constant_baseline(train, validation)
@@ -62,13 +63,13 @@ def test_constant_baseline_on_real_labels(shared_data):
 
 def test_trait_accuracy_by_hand():
     clips = ["a", "b"]
-    truth = pd.DataFrame({trait: [0.5, 1.0] for trait in data.TRAITS}, index=clips)
-    predicted = pd.DataFrame({trait: [0.4, 0.8] for trait in data.TRAITS}, index=clips[::-1])
+    truth = pd.DataFrame({trait: [0.5, 1.0] for trait in vocabulary.TRAITS}, index=clips)
+    predicted = pd.DataFrame({trait: [0.4, 0.8] for trait in vocabulary.TRAITS}, index=clips[::-1])
     # aligned by clip: a -> 0.8 (error 0.3), b -> 0.4 (error 0.6)
     accuracy = stats.trait_accuracy(predicted, truth)
     assert accuracy["openness"] == pytest.approx(1 - 0.45)
     assert accuracy["mean"] == pytest.approx(1 - 0.45)
-    with pytest.raises(data.DataError, match="no prediction"):
+    with pytest.raises(vocabulary.DataError, match="no prediction"):
         stats.trait_accuracy(predicted.iloc[:1], truth)
 
 
@@ -110,7 +111,7 @@ def test_accuracy_intervals_resample_people():
     # 40 people with 5 clips each; a person's clips share their error (the same face).
     people = [f"{index:011d}" for index in range(40)]
     clips = [f"{person}.{k:03d}.mp4" for person in people for k in range(5)]
-    truth = pd.DataFrame(rng.uniform(size=(200, 5)), index=clips, columns=list(data.TRAITS))
+    truth = pd.DataFrame(rng.uniform(size=(200, 5)), index=clips, columns=list(vocabulary.TRAITS))
     error = np.repeat(rng.normal(0, 0.1, size=(40, 5)), 5, axis=0)
     predicted = truth + error
     np.testing.assert_array_equal(stats.people(clips[:6]), [people[0]] * 5 + [people[1]])
@@ -176,8 +177,8 @@ def test_model_measurements_and_per_trait_differences():
     rng = np.random.default_rng(5)
     people = [f"{index:011d}" for index in range(30)]
     clips = [f"{person}.{k:03d}.mp4" for person in people for k in range(3)]
-    truth = pd.DataFrame(rng.uniform(size=(90, 5)), index=clips, columns=list(data.TRAITS))
-    train = pd.DataFrame(rng.uniform(size=(50, 5)), columns=list(data.TRAITS))
+    truth = pd.DataFrame(rng.uniform(size=(90, 5)), index=clips, columns=list(vocabulary.TRAITS))
+    train = pd.DataFrame(rng.uniform(size=(50, 5)), columns=list(vocabulary.TRAITS))
     good = truth + rng.normal(0, 0.05, size=truth.shape)
     measured = stats.model_measurements(good, truth, train, unseen_clips=clips[:30])
     assert measured["accuracy"]["value"] == pytest.approx(stats.trait_accuracy(good, truth)["mean"])
@@ -197,7 +198,7 @@ def test_model_measurements_and_per_trait_differences():
     differences = stats.paired_differences(better, worse, truth)
     assert differences["mean"] == stats.paired_difference(better, worse, truth)
     assert differences["traits"]["openness"]["low"] > 0.2
-    for trait in data.TRAITS[1:]:
+    for trait in vocabulary.TRAITS[1:]:
         assert differences["traits"][trait]["value"] == pytest.approx(0.0)
 
 
@@ -205,21 +206,21 @@ def test_constant_predictions_have_no_correlation_and_no_warning():
     import warnings
 
     rng = np.random.default_rng(6)
-    truth = pd.DataFrame(rng.uniform(size=(7, 5)), columns=list(data.TRAITS))
+    truth = pd.DataFrame(rng.uniform(size=(7, 5)), columns=list(vocabulary.TRAITS))
     # The training mean repeated: np.std of such a column can come out above 0 by rounding
     # (here extraversion's), which once let scipy see a "constant input" and warn.
-    constant = pd.DataFrame([truth.mean().to_numpy()] * 7, columns=list(data.TRAITS))
+    constant = pd.DataFrame([truth.mean().to_numpy()] * 7, columns=list(vocabulary.TRAITS))
     assert np.std(constant["extraversion"].to_numpy()) > 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         metrics = stats.regression_metrics(constant, truth)
-    assert metrics.loc[list(data.TRAITS), "pearson"].isna().all()
+    assert metrics.loc[list(vocabulary.TRAITS), "pearson"].isna().all()
     assert metrics.loc["openness", "r2"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_seeds_one_is_the_single_model_and_identical_seeds_change_nothing():
     rng = np.random.default_rng(5)
-    truth = pd.DataFrame(rng.uniform(size=(60, 5)), columns=list(data.TRAITS))
+    truth = pd.DataFrame(rng.uniform(size=(60, 5)), columns=list(vocabulary.TRAITS))
     a = truth + rng.normal(0, 0.05, size=truth.shape)
     b = truth + rng.normal(0, 0.1, size=truth.shape)
     single = stats.paired_difference(a, b, truth, n_resamples=500)
@@ -234,7 +235,7 @@ def test_seeds_one_is_the_single_model_and_identical_seeds_change_nothing():
 
 def test_seed_variance_widens_the_interval_and_the_mean_is_over_seeds():
     rng = np.random.default_rng(6)
-    truth = pd.DataFrame(rng.uniform(size=(400, 5)), columns=list(data.TRAITS))
+    truth = pd.DataFrame(rng.uniform(size=(400, 5)), columns=list(vocabulary.TRAITS))
     # Three training seeds of one model whose accuracy differs by seed (0.03, 0.05, 0.07 noise).
     seeds = [truth + rng.normal(0, sd, size=truth.shape) for sd in (0.03, 0.05, 0.07)]
     other = truth + rng.normal(0, 0.05, size=truth.shape)

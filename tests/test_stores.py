@@ -1,4 +1,5 @@
-"""Tests of personality_utils.stores: building, resuming and opening the frame and face stores."""
+"""Tests of personality_utils.data.stores: building, resuming and opening the frame and face
+stores."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 from test_data import _write_video
 
-from personality_utils import data, stores
+from personality_utils.core import vocabulary
+from personality_utils.data import stores, video
 
 
 def _tiny_dataset(root: Path, n_clips: int = 3, broken: str | None = None) -> dict[str, float]:
@@ -23,7 +25,7 @@ def _tiny_dataset(root: Path, n_clips: int = 3, broken: str | None = None) -> di
         (root / broken).write_bytes(b"garbage")
     names.append("zzzzzzzzzzz.001.mp4")  # labelled but missing
     content = {
-        trait: {name: 0.1 * (i + 1) for i, name in enumerate(names)} for trait in data.TRAITS
+        trait: {name: 0.1 * (i + 1) for i, name in enumerate(names)} for trait in vocabulary.TRAITS
     }
     (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
     return content
@@ -37,7 +39,7 @@ def test_frame_store_skips_bad_clips_and_resumes(tmp_path, monkeypatch):
     assert set(store.skipped) == {"brokenbroke.009.mp4", "zzzzzzzzzzz.001.mp4"}
     assert "brokenbroke.009.mp4" in store.skipped["brokenbroke.009.mp4"]
     assert store.frames.shape[1:] == (32, 32, 3) and store.frames.dtype == np.uint8
-    expected = sum(len(data.sample_frame_indices(20 + k)) for k in range(3))
+    expected = sum(len(video.sample_frame_indices(20 + k)) for k in range(3))
     assert len(store) == expected == store.frames.shape[0]
     assert list(store.meta["clip"]) == sorted(
         store.meta["clip"]
@@ -86,7 +88,7 @@ def test_interrupted_frame_store_resumes(tmp_path, monkeypatch):
 
 
 def test_open_missing_store_is_clear(tmp_path):
-    with pytest.raises(data.DataError, match="no frame store"):
+    with pytest.raises(vocabulary.DataError, match="no frame store"):
         stores.open_frame_store(tmp_path, "train")
 
 
@@ -100,10 +102,10 @@ def test_short_clips_are_named_counted_and_can_be_skipped(tmp_path, caplog, caps
     payload = whole.read_bytes()
     (root / "truncated00.001.mp4").write_bytes(payload[: len(payload) // 3])
     content = pickle.loads((root / "annotation_training.pkl").read_bytes())
-    for trait in data.TRAITS:
+    for trait in vocabulary.TRAITS:
         content[trait]["truncated00.001.mp4"] = 0.5
     (root / "annotation_training.pkl").write_bytes(pickle.dumps(content, protocol=2))
-    with caplog.at_level("WARNING", logger="personality_utils.stores"):
+    with caplog.at_level("WARNING", logger="personality_utils.data.stores"):
         kept = stores.build_frame_store(root, tmp_path / "kept", size=32, workers=1, progress=False)
     decoded, promised = kept["train"].short["truncated00.001.mp4"]
     assert promised == 120 and 0 < decoded < 100
@@ -134,7 +136,8 @@ def test_a_labelled_split_without_clips_opens_empty_with_its_types(tmp_path):
     root = tmp_path / "fi"
     _tiny_dataset(root, n_clips=1)
     content = {
-        trait: {"vvvvvvvvvvv.001.mp4": 0.5, "vvvvvvvvvvv.002.mp4": 0.4} for trait in data.TRAITS
+        trait: {"vvvvvvvvvvv.001.mp4": 0.5, "vvvvvvvvvvv.002.mp4": 0.4}
+        for trait in vocabulary.TRAITS
     }
     (root / "annotation_validation.pkl").write_bytes(pickle.dumps(content, protocol=2))
     out = tmp_path / "store"

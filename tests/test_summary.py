@@ -1,12 +1,15 @@
-"""Tests of personality_utils.summary (and the summary's figures in plots) on small
+"""Tests of personality_utils.book.summary (and the summary's figures in plots) on small
 hand-written results files."""
 
 from __future__ import annotations
 
 import json
 
-from personality_utils import claims, plots, results, stats, summary
-from personality_utils.data import TRAITS
+from personality_utils.book import summary
+from personality_utils.claims import catalogue
+from personality_utils.core import results, stats
+from personality_utils.core.vocabulary import TRAITS
+from personality_utils.figures import plots
 
 PER_TRAIT = dict(zip(TRAITS, (0.90, 0.89, 0.88, 0.87, 0.86), strict=True))
 
@@ -103,7 +106,7 @@ def test_table1_rows_and_figures():
     assert len(figure.data) == len(table)
     rows = summary.evaluate_claims(chapters)
     claims_figure = plots.claims_figure(rows)
-    plotted = [claim for claim in claims.CLAIMS if claim.plot]
+    plotted = [claim for claim in catalogue.CLAIMS if claim.plot]
     assert [len(trace.x) for trace in claims_figure.data] == [len(plotted)] * 3
     # chapter 05 did not run: ours is empty but the paper's bar is there
     share = [claim.key for claim in plotted].index("cam_share_ge_0_9")
@@ -122,7 +125,7 @@ def test_claims_frame_evidence_and_format_value():
     assert summary.format_value(9.32e-5) == "9.32e-05"
     assert summary.format_value(0.87254) == "0.8725"
     frame = summary.claims_frame(rows)
-    assert len(frame) == len(claims.CLAIMS)
+    assert len(frame) == len(catalogue.CLAIMS)
     assert set(frame.index) == {"3", "4", "5", "6", "7"}
     assert {"rule", "verdict", "reading"} <= set(frame.columns)
     lines = summary.evidence_lines(rows)
@@ -146,7 +149,7 @@ def test_claims_frame_evidence_and_format_value():
 
 
 def test_claims_figure_axis_holds_a_share_above_one():
-    from personality_utils import stats
+    from personality_utils.core import stats
 
     model = {
         "accuracy": 0.9,

@@ -1,4 +1,4 @@
-"""Tests of personality_utils.training: loss, schedule, resume, metrics."""
+"""Tests of personality_utils.models.training: loss, schedule, resume, metrics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from personality_utils import data, training
+from personality_utils.core import vocabulary
+from personality_utils.models import training
 
 TINY = dict(
     kind="danplus",
@@ -65,7 +66,7 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
         training.train_model(
             cfg, images, targets, tmp_path / folder, progress=False, stop_after_epoch=1
         )
-        with pytest.raises(data.DataError, match="stopped after epoch 1 of 3"):
+        with pytest.raises(vocabulary.DataError, match="stopped after epoch 1 of 3"):
             training.load_trained(tmp_path / folder, device="cpu")
         resumed = training.train_model(cfg, images, targets, tmp_path / folder, progress=False)
         assert [h["epoch"] for h in resumed.history] == [1, 2, 3]

@@ -1,4 +1,5 @@
-"""Tests of personality_utils.truth: the planted signal and dlib against the ground truth."""
+"""Tests of personality_utils.data.synthetic.truth: the planted signal and dlib against the
+ground truth."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personality_utils import data, faces, truth
+from personality_utils.aus import glasses
+from personality_utils.core import vocabulary
+from personality_utils.data.synthetic import truth
+from personality_utils.faces import alignment
 
 
 def test_planted_weights_drop_the_features_that_drive_nothing():
@@ -15,7 +19,7 @@ def test_planted_weights_drop_the_features_that_drive_nothing():
     ground = {"weight_matrix": matrix.tolist(), "features": ["AU01", "AU02", "poster"]}
     weights = truth.planted_weights(ground)
     assert list(weights.columns) == ["AU01", "poster"]
-    assert list(weights.index) == list(data.TRAITS)
+    assert list(weights.index) == list(vocabulary.TRAITS)
     assert weights.loc["neuroticism", "poster"] == -0.25
 
 
@@ -51,7 +55,7 @@ def test_detection_example_redoes_the_store_detection(smoke_dataset):
     ranked = np.sort(agreement.error_iod.dropna().to_numpy())
     assert example.error_iod == pytest.approx(ranked[len(ranked) // 2])
     # The same dlib call on the same decoded frame gives the error the store recorded.
-    again = faces.landmark_error_iod(example.detection.landmarks, example.true_landmarks)
+    again = alignment.landmark_error_iod(example.detection.landmarks, example.true_landmarks)
     assert again == pytest.approx(example.error_iod, abs=1e-6)
     best = truth.detection_example(smoke_dataset, agreement, frames_per_clip=5, quantile=0)
     assert best.error_iod == pytest.approx(ranked[0])
@@ -73,11 +77,11 @@ def test_alignment_quality_per_split(smoke_dataset):
 
 
 def test_glasses_landmark_shift_compares_paired_renders():
-    shift = truth.glasses_landmark_shift("smoke", n_clips=3, frames_per_clip=2, n_boot=50)
+    shift = glasses.glasses_landmark_shift("smoke", n_clips=3, frames_per_clip=2, n_boot=50)
     assert shift.frames <= 6 and shift.clips <= 3 and shift.frames > 0
-    from personality_utils import aus
+    from personality_utils.aus import estimator
 
-    assert list(shift.measures.index) == list(aus.MEASURES)
+    assert list(shift.measures.index) == list(estimator.MEASURES)
     measures = shift.measures
     assert (measures["95% low"] <= measures["shift"] + 1e-12).all()
     assert (measures["one AU unit"] > 0).all()

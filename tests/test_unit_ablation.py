@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-from personality_utils import models, unit_ablation
-from personality_utils.data import TRAITS
-from personality_utils.profiles import TrainConfig
-from personality_utils.training import TrainedModel
+from personality_utils.core.profiles import TrainConfig
+from personality_utils.core.vocabulary import TRAITS
+from personality_utils.models import networks
+from personality_utils.models.training import TrainedModel
+from personality_utils.units import ablation
 
 INPUT = 32
 
@@ -17,7 +18,7 @@ INPUT = 32
 def _trained(kind: str = "danplus", seed: int = 0) -> TrainedModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = models.build_model(kind, width_divisor=16, batch_norm=True).eval()
+        model = networks.build_model(kind, width_divisor=16, batch_norm=True).eval()
     config = TrainConfig(
         kind=kind, width_divisor=16, input_size=INPUT, batch_norm=True, device="cpu"
     )
@@ -48,10 +49,10 @@ def _hooked_logits(trained: TrainedModel, images: np.ndarray, units) -> np.ndarr
 @pytest.mark.parametrize("kind", ["danplus", "cam_fig4"])
 def test_pooled_ablation_equals_a_hooked_forward_pass(kind):
     trained, images = _trained(kind), _images()
-    pooled = unit_ablation.pooled_units(trained, images, batch_size=5)
+    pooled = ablation.pooled_units(trained, images, batch_size=5)
     for units in ([], [0, 3, 7], list(range(32))):
         assert np.allclose(
-            unit_ablation.ablated_logits(trained, pooled, units),
+            ablation.ablated_logits(trained, pooled, units),
             _hooked_logits(trained, images, units),
             atol=1e-4,
         ), units
@@ -59,13 +60,13 @@ def test_pooled_ablation_equals_a_hooked_forward_pass(kind):
 
 def test_authors_cam_head_is_refused():
     with pytest.raises(TypeError, match="cannot be silenced"):
-        unit_ablation.pooled_units(_trained("cam"), _images(2))
+        ablation.pooled_units(_trained("cam"), _images(2))
 
 
 def test_ablate_finds_the_units_a_trait_is_built_on():
     trained = _trained("cam_fig4")
     crops = _images(20, seed=1)
-    active = unit_ablation.pooled_units(trained, crops)["conv5_3_mean"].mean(axis=0)
+    active = ablation.pooled_units(trained, crops)["conv5_3_mean"].mean(axis=0)
     first, second, quiet = (list(map(int, pair)) for pair in np.argsort(-active)[:6].reshape(3, 2))
     with torch.no_grad():  # trait 0 reads two lively units only, trait 1 two others
         trained.model.fc.weight.zero_()
@@ -74,8 +75,8 @@ def test_ablate_finds_the_units_a_trait_is_built_on():
     clips = [f"person{i}.001.mp4" for i in range(20)]
     sets = {"first": first, "second": second, "neither": quiet}
     with pytest.raises(ValueError, match="cannot give a Benjamini-Hochberg q below"):
-        unit_ablation.ablate(trained, crops, clips, sets, n_units=32, n_random=200)
-    result = unit_ablation.ablate(trained, crops, clips, sets, n_units=32, n_random=400, n_boot=200)
+        ablation.ablate(trained, crops, clips, sets, n_units=32, n_random=200)
+    result = ablation.ablate(trained, crops, clips, sets, n_units=32, n_random=400, n_boot=200)
     table = result.table
     assert table.loc[("first", TRAITS[0]), "p"] < 0.05
     assert table.loc[("first", TRAITS[1]), "mean |change|"] == 0
@@ -102,13 +103,13 @@ def test_matched_units_are_others_of_similar_activation():
     activation = np.arange(64, dtype=float)
     rng = np.random.default_rng(0)
     for _ in range(50):
-        drawn = unit_ablation.matched_units([60, 61, 62], activation, rng)
+        drawn = ablation.matched_units([60, 61, 62], activation, rng)
         assert len(set(drawn)) == 3 and not set(drawn) & {60, 61, 62}
         assert min(drawn) >= 56  # within a few ranks of the set
-    drawn = unit_ablation.matched_units([0, 1], activation, rng)
+    drawn = ablation.matched_units([0, 1], activation, rng)
     assert max(drawn) <= 5
     with pytest.raises(ValueError, match="too few others"):
-        unit_ablation.matched_units([0, 1, 2], activation[:5], rng)
+        ablation.matched_units([0, 1, 2], activation[:5], rng)
 
 
 def test_detector_sets_take_the_top_units_per_part():
@@ -116,5 +117,5 @@ def test_detector_sets_take_the_top_units_per_part():
         {"eyes": [0.1, 0.5, 0.2, 0.0], "eyebrows": [0.4, 0.0, 0.0, 0.0], "mouth": [0, 0, 0.3, 0.9]}
     )
     precision = pd.Series([0.9, 0.1, 0.5, 0.2])
-    sets = unit_ablation.detector_sets(shares, ["eyes & brows", "mouth"], 2, precision)
+    sets = ablation.detector_sets(shares, ["eyes & brows", "mouth"], 2, precision)
     assert sets == {"eyes & brows": [0, 1], "mouth": [3, 2], "glasses": [0, 2]}

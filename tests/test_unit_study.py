@@ -1,4 +1,4 @@
-"""Tests of personality_utils.unit_study: chapter 06's study opened on the smoke dataset with a
+"""Tests of personality_utils.units.study: chapter 06's study opened on the smoke dataset with a
 tiny seeded network, and the tables and measurements built from it."""
 
 from __future__ import annotations
@@ -11,24 +11,21 @@ import pandas as pd
 import pytest
 import torch
 
-from personality_utils import (
-    claims,
-    faces,
-    models,
-    semantics,
-    unit_emergence,
-    unit_study,
-    unit_truth,
-    verdicts,
-)
-from personality_utils.data import TRAITS
-from personality_utils.training import TrainConfig, TrainedModel
+from personality_utils.claims import catalogue
+from personality_utils.core import verdicts
+from personality_utils.core.vocabulary import TRAITS
+from personality_utils.faces import regions
+from personality_utils.models import networks as models
+from personality_utils.models.training import TrainConfig, TrainedModel
+from personality_utils.units import emergence as unit_emergence
+from personality_utils.units import ground_truth, semantics
+from personality_utils.units import study as unit_study
 
 SIZE = 64  # the smoke profile's input: conv5_3 is 4 x 4, conv4_3 8 x 8
 
 
 def write_identity_backbone(path: Path, seed: int = 1, width_divisor: int = 16) -> Path:
-    """A fake identity-pretrained backbone file (:data:`~personality_utils.models.
+    """A fake identity-pretrained backbone file (:data:`~personality_utils.models.networks.
     IDENTITY_BACKBONE_FORMAT`): seeded random batch-normalised VGG features of the tiny width."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -147,7 +144,7 @@ def test_rankings_leaders_and_their_record(study):
     ranked = unit_study.rankings(study, top=5)
     assert list(ranked) == ["trained", "pretrained", "random"]
     table = ranked["trained"]["conv5_3"]
-    assert len(table) == 5 * len(faces.REGIONS)
+    assert len(table) == 5 * len(regions.REGIONS)
     # the best unit of a part has the largest N' of all units
     for region, rows in table.groupby("region"):
         best = semantics.n_prime(
@@ -218,7 +215,7 @@ def test_population_check_sets_every_face_beside_the_headline(study):
         study.stats,
         study.random_stats,
         study.masks["conv5_3"],
-        unit_truth.glasses_flags(study.dataset, study.clips),
+        ground_truth.glasses_flags(study.dataset, study.clips),
         pretrained_stats=study.pretrained_stats,
     )
     assert check[headline].to_dict() == pytest.approx(expected, nan_ok=True)
@@ -259,14 +256,14 @@ def test_dense_passes_give_the_top_n_statistics_back(study, tmp_path):
     assert all(np.allclose(doubled[p], again[p]) for p in doubled)
     assert networks.null == "pretrained" and networks.design()["trained_seeds"] == 2
     # Table 2's best intersection from the dense pass equals au_units' from the top-N sets.
-    from personality_utils import au_units
+    from personality_utils.aus import links
 
     rng = np.random.default_rng(0)
     values = rng.random((dense.n_images, 3))
     values[0, 2] = np.nan
     best = unit_emergence.best_intersections(dense, values, ones, n)[0]
     frame = pd.DataFrame(values, columns=["AU01", "AU02", "AU04"])
-    direct = au_units.unit_overlap(frame, study.stats.images["conv5_3"])["overlap"]
+    direct = links.unit_overlap(frame, study.stats.images["conv5_3"])["overlap"]
     np.testing.assert_allclose(best, direct.to_numpy(dtype=float))
 
 
@@ -283,15 +280,15 @@ def test_compare_resamples_people_and_seeds():
 
 
 def test_measurements_feed_every_claim_of_the_chapter(study, tmp_path):
-    wears = unit_truth.glasses_flags(study.dataset, study.clips)
-    glasses = unit_truth.glasses_units(
+    wears = ground_truth.glasses_flags(study.dataset, study.clips)
+    glasses = ground_truth.glasses_units(
         study.stats, study.random_stats, wears, pretrained_stats=study.pretrained_stats
     )
     runs = _seed_runs(study, tmp_path / "seed1")
     emergence = unit_emergence.emergence(study.dataset, runs, study, wears, n_boot=40, seed=0)
     cells = unit_study.part_cells(study.masks)
     for layer, gaps in emergence.parts.items():
-        assert set(gaps) == {r for r in faces.REGIONS if cells.loc[r, layer] > 0}, layer
+        assert set(gaps) == {r for r in regions.REGIONS if cells.loc[r, layer] > 0}, layer
         for gap in gaps.values():
             assert gap["low"] <= gap["high"]
     table = emergence.table()
@@ -304,7 +301,7 @@ def test_measurements_feed_every_claim_of_the_chapter(study, tmp_path):
     assert measured["emergence_design"]["trained_seeds"] == 2
     assert measured["glasses_best"]["precision"] == glasses.summary()["precision"]
     assert measured["glasses_best"]["detectable_precision"] == glasses.detectable_precision()
-    rows = claims.report("06_units", measured, True)
+    rows = catalogue.report("06_units", measured, True)
     judged = {row["key"]: row for row in rows}
     for key in (
         "units_face_parts",

@@ -1,4 +1,5 @@
-"""Tests of personality_utils.units: the streaming pass against brute force on a tiny seeded
+"""Tests of personality_utils.units.activations: the streaming pass against brute force on a tiny
+seeded
 network, its bins, cache and memory."""
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from personality_utils import experiments, faces, models, units
-from personality_utils.training import TrainConfig, TrainedModel
+from personality_utils.faces import regions as faces_regions
+from personality_utils.models import experiments, networks
+from personality_utils.models.training import TrainConfig, TrainedModel
+from personality_utils.units import activations as units
 
 INPUT = 48  # conv5 maps of 3 x 3: G = 3
 BATCH = 7  # does not divide the 40 images
@@ -18,7 +21,7 @@ BATCH = 7  # does not divide the 40 images
 def _tiny_trained(seed: int = 0) -> TrainedModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = models.DANPlus(width_divisor=16, batch_norm=True).eval()
+        model = networks.DANPlus(width_divisor=16, batch_norm=True).eval()
     config = TrainConfig(
         kind="danplus",
         width_divisor=16,
@@ -66,7 +69,7 @@ def tiny():
     """The tiny network, 40 images and every activation of every conv layer (brute force)."""
     trained = _tiny_trained()
     images = _images()
-    return trained, images, _brute_force_activations(trained, images, models.CONV_NAMES, BATCH)
+    return trained, images, _brute_force_activations(trained, images, networks.CONV_NAMES, BATCH)
 
 
 def _check_against_brute_force(stats, activations, top_n):
@@ -97,14 +100,14 @@ def _check_against_brute_force(stats, activations, top_n):
 def test_streaming_top_k_equals_brute_force(tiny):
     trained, images, activations = tiny
     stats = units.unit_statistics(trained, images, top_n=10, batch_size=BATCH)
-    assert stats.layers == models.CONV_NAMES and stats.grid == INPUT // 16
+    assert stats.layers == networks.CONV_NAMES and stats.grid == INPUT // 16
     assert stats.n_images == len(images)
     _check_against_brute_force(stats, activations, top_n=10)
 
 
 def test_streaming_top_k_pads_when_n_exceeds_the_images(tiny):
     _, images, activations = tiny
-    accumulator = units.UnitAccumulator(models.CONV_NAMES, top_n=45, grid=INPUT // 16)
+    accumulator = units.UnitAccumulator(networks.CONV_NAMES, top_n=45, grid=INPUT // 16)
     for start in range(0, len(images), BATCH):  # relu names, as the backbone gives them
         accumulator.update(
             {
@@ -189,7 +192,7 @@ def test_memory_is_flat_in_the_number_of_images():
     small, large = _images(6, seed=1), _images(24, seed=2)
 
     def masks(indices):
-        grid = faces.region_masks(_landmarks(), 16)
+        grid = faces_regions.region_masks(_landmarks(), 16)
         return {r: np.broadcast_to(m, (len(indices), 16, 16)) for r, m in grid.items()}
 
     kept = [
@@ -226,7 +229,7 @@ def test_save_load_round_trip_and_cache(tmp_path):
     trained = _tiny_trained()
     images = _images(12)
     rng = np.random.default_rng(0)
-    masks = {r: rng.random((12, 8, 8)) < 0.3 for r in faces.REGIONS}
+    masks = {r: rng.random((12, 8, 8)) < 0.3 for r in faces_regions.REGIONS}
     path = tmp_path / "units.npz"
     stats = units.unit_statistics(
         trained,
@@ -307,7 +310,7 @@ def test_argument_checks():
 
 
 def test_unit_histograms_on_a_layers_own_grid_and_unit_rows():
-    from personality_utils import images as image_tools
+    from personality_utils.figures import unit_images
 
     trained = _tiny_trained()
     crops = _images(20)
@@ -321,6 +324,6 @@ def test_unit_histograms_on_a_layers_own_grid_and_unit_rows():
     assert coarse.shape[1:] == (stats.grid, stats.grid)
     np.testing.assert_array_equal(coarse.sum(axis=(1, 2)), fine.sum(axis=(1, 2)))
     background = np.full((INPUT, INPUT, 3), 128, dtype=np.uint8)
-    rows = image_tools.unit_rows(trained, crops, stats, "conv5_3", [0, 3], background, 10, tile=16)
+    rows = unit_images.unit_rows(trained, crops, stats, "conv5_3", [0, 3], background, 10, tile=16)
     # two rows of the statistics' N = 5 crops (not 10) and a histogram tile, 2-pixel gaps
     assert rows.shape[:2] == (2 * 16 + 2, 6 * 16 + 5 * 2)

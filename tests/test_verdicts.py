@@ -1,4 +1,4 @@
-"""Tests of personality_utils.verdicts: the evidence a verdict is derived from, the one rule
+"""Tests of personality_utils.core.verdicts: the evidence a verdict is derived from, the one rule
 that derives it, instruments that gate it, and judging one claim."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from personality_utils import verdicts
-from personality_utils.verdicts import Evidence, Instrument
+from personality_utils.core import verdicts
+from personality_utils.core.verdicts import Evidence, Instrument
 
 HELD, NOT_HELD, INCONCLUSIVE, UNTESTABLE = verdicts.VERDICTS
 

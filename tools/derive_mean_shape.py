@@ -12,21 +12,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from personality_utils import data, faces
+from personality_utils.data import video
+from personality_utils.faces import alignment, detection
 
 shared = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
 images = []
 for photo in sorted((shared / "faces").glob("*.jpg")):
     images.append(np.asarray(Image.open(photo).convert("RGB")))
 for clip in sorted((shared / "firstimpressions" / "train").glob("*.mp4")):
-    images.extend(data.read_sampled_frames(clip, 10).frames)
+    images.extend(video.read_sampled_frames(clip, 10).frames)
 
 shapes = []
 for rgb in images:
-    found = faces.detect_face(rgb)
+    found = detection.detect_face(rgb)
     if not found.found:
         continue
-    right, left = faces.eye_centres(found.landmarks)
+    right, left = alignment.eye_centres(found.landmarks)
     centre = (right + left) / 2
     axis = left - right
     scale = np.linalg.norm(axis)
