@@ -35,7 +35,7 @@ import torch
 from personality_utils.faces.regions import REGIONS
 from personality_utils.models.networks import build_model, resolve_device
 from personality_utils.models.training import TrainConfig, TrainedModel
-from personality_utils.units import activations
+from personality_utils.units import activations, passes
 
 INPUT_SIZE = 112
 BATCH = 64
@@ -111,7 +111,7 @@ def measure(mode: str, frames: int, layers, iou_layers, mask_size: int, device: 
     warm = RandomFrames(BATCH, seed=1)
     with torch.inference_mode():  # warm-up: allocator, kernels, thread pools
         trained.model.backbone(trained.prepare(warm[0:BATCH], device), taps=taps)
-    activations.unit_statistics(trained, warm, layers=layers, masks=None, batch_size=BATCH)
+    passes.unit_statistics(trained, warm, layers=layers, masks=None, batch_size=BATCH)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -126,7 +126,7 @@ def measure(mode: str, frames: int, layers, iou_layers, mask_size: int, device: 
                 batch = trained.prepare(images[start : start + BATCH], device)
                 trained.model.backbone(batch, taps=taps)
     else:
-        stats = activations.unit_statistics(
+        stats = passes.unit_statistics(
             trained,
             images,
             layers=layers,

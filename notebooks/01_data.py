@@ -46,7 +46,7 @@ from personality_utils.book import explorers, session
 from personality_utils.core import stats, vocabulary
 from personality_utils.data import datasets, release
 from personality_utils.data.synthetic import truth
-from personality_utils.figures import face_panels, plots
+from personality_utils.figures import face_panels, measures, plots
 
 chapter = session.start("01_data", profile, data_root, device, seed, models=False)
 settings, dataset = chapter.settings, chapter.dataset
@@ -131,7 +131,7 @@ if ground_truth is None:
 if ground_truth is not None:
     weights = truth.planted_weights(ground_truth).rename(index=str.capitalize)
     title = "Planted weights W (standardised features → trait, before the 0.15 scale)"
-    plots.matrix_heatmaps({"": weights}, title).show()
+    measures.matrix_heatmaps({"": weights}, title).show()
 
 # %% tags=["hide-input"]
 if ground_truth is not None:

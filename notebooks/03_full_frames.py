@@ -59,7 +59,7 @@ from personality_utils.book import session
 from personality_utils.core import paper, stats
 from personality_utils.data import release
 from personality_utils.figures import plots
-from personality_utils.models import experiments, pretraining, training
+from personality_utils.models import experiments, pretraining, reporting, training
 
 chapter = session.start("03_full_frames", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
@@ -169,7 +169,7 @@ if changes:
 test_scores = {kind: run.test.all for kind, run in runs.items()}
 baseline = test_scores["danplus"].baseline
 truth = dataset.store("test").clip_labels()
-experiments.metrics_table(runs).round(4)
+reporting.metrics_table(runs).round(4)
 
 # %% tags=["hide-input"]
 plots.accuracy_with_intervals(
@@ -202,7 +202,7 @@ seed_runs.table().round(4)
 # only the test clips whose id never occurs in training removes that help.
 
 # %%
-experiments.subset_table(runs).round(4)
+reporting.subset_table(runs).round(4)
 
 # %% [markdown]
 # The test predictions are also written in the 2016 challenge's CSV format, so the official
@@ -228,14 +228,12 @@ print(f"wrote {csv_path.name}")
 measurements = stats.model_measurements(
     seed_runs.predictions(), truth, dataset.store("train").clip_labels(), seed
 )
-record = experiments.results_record(runs["danplus"])
+record = reporting.results_record(runs["danplus"])
 record["seeds"] = seed_runs.record()
-record["cam_model"] = experiments.results_record(runs["cam"])
+record["cam_model"] = reporting.results_record(runs["cam"])
 record["cam_model"]["kind"] = settings.cam_kind
 record["validation"] = (
-    experiments.results_record(runs["danplus"], "validation")
-    if runs["danplus"].validation
-    else None
+    reporting.results_record(runs["danplus"], "validation") if runs["danplus"].validation else None
 )
 record["paper_mean_accuracy"] = paper.TABLE1["img (full frames)"]["MA"]
 if pretrained:

@@ -42,7 +42,7 @@ from personality_utils.book import session
 from personality_utils.core import paper, results, stats
 from personality_utils.data import release
 from personality_utils.figures import plots
-from personality_utils.models import experiments, pretraining
+from personality_utils.models import pretraining, reporting
 
 chapter = session.start("04_faces_model", profile, data_root, device, seed, backbone_weights)
 settings, dataset = chapter.settings, chapter.dataset
@@ -96,7 +96,7 @@ truth = dataset.store("test").clip_labels()
 full_frames = results.load_results("03_full_frames")
 frames_seeds = chapter.seed_runs("frames")  # reloads chapter 3's models
 frames_run = frames_seeds.first
-experiments.metrics_table(runs).round(4)
+reporting.metrics_table(runs).round(4)
 
 # %% tags=["hide-input"]
 plots.accuracy_with_intervals(
@@ -139,7 +139,7 @@ pd.Series(paired, name="MA(faces) − MA(full frames), paired bootstrap").to_fra
 # once and gives none).
 
 # %%
-table1 = experiments.table1(frames_seeds, faces_seeds)
+table1 = reporting.table1(frames_seeds, faces_seeds)
 print(
     f"our rows: {dataset.description}, profile '{settings.name}', test split ({len(truth)} clips)"
 )
@@ -190,12 +190,12 @@ measurements = {
     "faces_minus_frames": stats.as_estimate(paired),
     "faces_minus_frames_per_trait": differences["traits"],
 }
-record = experiments.results_record(faces_run)
+record = reporting.results_record(faces_run)
 record["seeds"] = faces_seeds.record()
-record["cam_model"] = experiments.results_record(runs["cam"])
+record["cam_model"] = reporting.results_record(runs["cam"])
 record["cam_model"]["kind"] = settings.cam_kind
 record["validation"] = (
-    experiments.results_record(faces_run, "validation") if faces_run.validation else None
+    reporting.results_record(faces_run, "validation") if faces_run.validation else None
 )
 record["dropped_training_frames"] = faces_run.dropped_frames
 record["paired_difference_faces_minus_frames"] = paired

@@ -61,9 +61,10 @@ n_boot = 2000  # bootstrap resamples of clips
 # %%
 from personality_utils.book import explorers, session
 from personality_utils.cam import causal, checks, maps
+from personality_utils.cam import randomisation as cam_randomisation
 from personality_utils.cam import study as cam_study
-from personality_utils.figures import plots
-from personality_utils.models import experiments
+from personality_utils.figures import measures, plots
+from personality_utils.models import reporting
 
 chapter = session.start("05_cam", profile, data_root, device, seed, backbone_weights)
 settings = chapter.settings
@@ -142,7 +143,7 @@ cam_study.protocol_table(headline, check).round(3)
 # variant also admits the map's negative evidence once the threshold is low.
 
 # %% tags=["hide-input"]
-plots.threshold_curves(study.threshold_curve(headline), cam_study.PAPER_FIGURES).show()
+measures.threshold_curves(study.threshold_curve(headline), cam_study.PAPER_FIGURES).show()
 
 # %% [markdown]
 # ## 5.3 What a map that ignores the image would score
@@ -169,7 +170,7 @@ print(baselines.description())
 baselines.table().round(3)
 
 # %% tags=["hide-input"]
-plots.measure_bars(
+measures.measure_bars(
     baselines.scores(),
     "value",
     group="map",
@@ -209,12 +210,14 @@ print(agreement.description())
 # comes closest.
 
 # %%
-randomisation = checks.randomisation(study, headline, runs["frames"].trained, danplus, seed, n_boot)
+randomisation = cam_randomisation.randomisation(
+    study, headline, runs["frames"].trained, danplus, seed, n_boot
+)
 print(randomisation.description())
 randomisation.overlap_table().round(3)
 
 # %% tags=["hide-input"]
-plots.randomisation_curves(randomisation.table).show()
+measures.randomisation_curves(randomisation.table).show()
 
 # %% [markdown]
 # ## 5.5 Which face parts the face model looks at
@@ -232,7 +235,7 @@ print(parts.description())
 parts.mass_table.round(3)
 
 # %% tags=["hide-input"]
-plots.measure_bars(
+measures.measure_bars(
     parts.shares,
     "value",
     group="region",
@@ -297,7 +300,7 @@ print(tests.description())
 tests.occlusion_table().round(4)
 
 # %% tags=["hide-input"]
-plots.measure_bars(
+measures.measure_bars(
     tests.occlusion["CAM model"].bars(),
     "value",
     group="trait",
@@ -313,7 +316,7 @@ tests.masked_table().round(4)
 tests.perturbation.table().round(3)
 
 # %% tags=["hide-input"]
-plots.perturbation_curves(tests.perturbation.mean_curves()).show()
+measures.perturbation_curves(tests.perturbation.mean_curves()).show()
 
 # %% [markdown]
 # ## What held
@@ -358,7 +361,7 @@ plots.perturbation_curves(tests.perturbation.mean_curves()).show()
 # one the ground truth supports.
 
 # %%
-instruments = experiments.model_instruments(
+instruments = reporting.model_instruments(
     chapter.dataset, {"model gain": runs["frames"], "face model gain": runs["faces"]}, seed
 )
 measurements = cam_study.measurements(
@@ -369,7 +372,7 @@ measurements = cam_study.measurements(
     truth,
     tests,
     instruments,
-    experiments.trait_r2(runs["frames"]),
+    reporting.trait_r2(runs["frames"]),
 )
 record = cam_study.results_record(
     study, settings.cam_kind, headline, check, baselines, randomisation, parts, truth, tests

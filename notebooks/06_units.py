@@ -70,10 +70,10 @@ explorer_units = 64  # conv5_3 units in the explorer (all of them on the CPU pro
 # %%
 from personality_utils.book import explorers, session
 from personality_utils.figures import unit_panels
-from personality_utils.models import experiments, pretraining
+from personality_utils.models import pretraining, reporting
 from personality_utils.units import ablation as unit_ablation
 from personality_utils.units import emergence as unit_emergence
-from personality_utils.units import ground_truth, netdissect, semantics
+from personality_utils.units import ground_truth, netdissect, summaries
 from personality_utils.units import study as unit_study
 
 chapter = session.start("06_units", profile, data_root, device, seed, backbone_weights)
@@ -203,8 +203,8 @@ emergence.table().round(4)
 # layer too, says whether fine-tuning made the layers spikier than the pretraining left them.
 
 # %%
-spikiness = semantics.spikiness_table(study.stats, study.random_stats, study.pretrained_stats)
-depth_trend = semantics.depth_trend(spikiness)
+spikiness = summaries.spikiness_table(study.stats, study.random_stats, study.pretrained_stats)
+depth_trend = summaries.depth_trend(spikiness)
 print(
     "Spearman correlation of depth with entropy:", {k: round(v, 2) for k, v in depth_trend.items()}
 )
@@ -395,9 +395,9 @@ unit_panels.ablation_heatmap(ablation).show()
 # planted cue it is, and moves them more than as many matched random units do.
 
 # %%
-instruments = experiments.model_instruments(dataset, {"model gain": run}, seed)
+instruments = reporting.model_instruments(dataset, {"model gain": run}, seed)
 measurements = unit_study.measurements(
-    emergence, glasses, cue_check, instruments, experiments.trait_r2(run)
+    emergence, glasses, cue_check, instruments, reporting.trait_r2(run)
 ) | ablation.measurements(ablation_agreement)
 record = {
     **study.record(),

@@ -65,13 +65,15 @@ n_boot = 2000  # bootstrap resamples of clips for the paired accuracy difference
 # %%
 import numpy as np
 
+from personality_utils.aus import comparison as aus_comparison
 from personality_utils.aus import glasses, instrument, traits
 from personality_utils.aus import links as au_units
 from personality_utils.aus import study as au_study
 from personality_utils.aus import table2 as au_table2
 from personality_utils.book import session
+from personality_utils.figures import measures as figures_measures
 from personality_utils.figures import plots
-from personality_utils.models import experiments
+from personality_utils.models import reporting
 from personality_utils.units import emergence, ground_truth, semantics
 
 chapter = session.start("07_action_units", profile, data_root, device, seed, backbone_weights)
@@ -122,7 +124,7 @@ no_truth if estimator is None else estimator.table.round(3)
 
 # %% tags=["hide-input"]
 if estimator is not None:
-    plots.grouped_bars(
+    figures_measures.grouped_bars(
         estimator.visible,
         estimator.bars(),
         title="How well the landmark estimator reads the planted AUs (Pearson r, test faces)",
@@ -264,7 +266,7 @@ significance.round(4)
 
 # %% tags=["hide-input"]
 log_p = au_table2.log_p(table2, checks)
-plots.grouped_bars(
+figures_measures.grouped_bars(
     log_p,
     {column: column for column in log_p.columns},
     title="Table 2's significance per AU, as printed and as measured here (higher = stronger)",
@@ -295,7 +297,7 @@ plots.grouped_bars(
 
 # %%
 seed_runs = chapter.seed_runs("faces")  # the CNN's gain is the mean over its training seeds
-comparison = traits.compare_au_model(
+comparison = aus_comparison.compare_au_model(
     dataset,
     run.test.all,
     au_source,
@@ -311,7 +313,7 @@ comparison.accuracy_table.astype(float).round(4)
 
 # %% tags=["hide-input"]
 per_trait = comparison.per_trait()
-plots.grouped_bars(
+figures_measures.grouped_bars(
     per_trait,
     {column: column for column in per_trait.columns},
     title="Test accuracy per trait: AU models, the face CNN and the constant prediction",
@@ -326,7 +328,7 @@ plots.grouped_bars(
 
 
 # %% tags=["hide-input"]
-plots.matrix_heatmaps(comparison.trait_matrices(), "Traits and action units").show()
+figures_measures.matrix_heatmaps(comparison.trait_matrices(), "Traits and action units").show()
 
 # %% [markdown]
 # **A confound: glasses move the landmarks.** On the synthetic set conscientiousness is driven
@@ -351,7 +353,7 @@ shift.measures.round(3) if shift else None
 # %%
 covariate = None
 if dataset.synthetic:
-    covariate = traits.glasses_covariate(
+    covariate = aus_comparison.glasses_covariate(
         comparison, ground_truth.glasses_flags_by_clip(dataset), alphas, n_boot, seed
     )
     print(covariate.description())
@@ -441,7 +443,7 @@ print(
 
 # %%
 tracking, source_check = instrument.source_check(estimator, au_source, n_boot, seed)
-instruments = experiments.model_instruments(dataset, {"model gain": run}, seed)
+instruments = reporting.model_instruments(dataset, {"model gain": run}, seed)
 if source_check is not None:
     instruments["AU source"] = source_check
     print(source_check["what"], "->", source_check["status"])
@@ -450,7 +452,7 @@ measurements = {
     **comparison.measurements(n_boot, seed),
     **(covariate.measurements() if covariate is not None else {}),
     "instruments": instruments,
-    "trait_r2": experiments.trait_r2(run),
+    "trait_r2": reporting.trait_r2(run),
 }
 if tracking is not None:
     measurements["estimator_r"] = tracking

@@ -63,7 +63,7 @@ import pandas as pd
 
 from personality_utils.book import summary
 from personality_utils.core import profiles, results
-from personality_utils.figures import plots
+from personality_utils.figures import plots, tables
 
 plots.setup()
 pd.set_option("display.max_colwidth", None)
@@ -88,7 +88,7 @@ table1 = summary.table1_rows(chapters)
 table1.round(4).fillna("—")
 
 # %% tags=["hide-input"]
-plots.table1_figure(table1).show()
+tables.table1_figure(table1).show()
 
 # %% [markdown]
 # ## 8.2 The claims, one by one
@@ -118,7 +118,7 @@ print("\n".join(summary.evidence_lines(records, width=80)))
 # could not be tested or the chapter has not run. Hover a bar for the numbers behind it.
 
 # %% tags=["hide-input"]
-plots.claims_figure(records).show()
+tables.claims_figure(records).show()
 
 # %% [markdown]
 # ## 8.3 The paper's instrument against the causal tests

@@ -30,7 +30,7 @@ from personality_utils.core.profiles import PROFILES, get_profile
 from personality_utils.data import datasets, release
 from personality_utils.data.stores import build_frame_store, skip_report
 from personality_utils.data.synthetic import generator
-from personality_utils.models import distributed, experiments, pretraining, training
+from personality_utils.models import distributed, experiments, pretraining, reporting, training
 from personality_utils.models.networks import random_vgg_face
 
 
@@ -259,7 +259,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
             "checkpoint": str(checkpoint),
             "dataset": dataset.description,
             "source": arguments.source,
-            "splits": {split: experiments.results_record(experiment, split) for split in splits},
+            "splits": {split: reporting.results_record(experiment, split) for split in splits},
         }
         files.write_atomic(
             arguments.out,

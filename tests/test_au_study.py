@@ -12,7 +12,7 @@ import pytest
 from personality_utils.aus import estimator
 from personality_utils.aus import openface as aus_openface
 from personality_utils.aus import study as au_study
-from personality_utils.units import semantics
+from personality_utils.units import populations
 
 
 def test_resolve_source_checks_the_options():
@@ -61,7 +61,7 @@ def test_load_study_wires_populations_top_sets_and_truth(monkeypatch, synthetic)
         calls.append(("aus", split, source, reference))
         return frame_aus
 
-    monkeypatch.setattr(semantics, "face_unit_statistics", fake_statistics)
+    monkeypatch.setattr(populations, "face_unit_statistics", fake_statistics)
     monkeypatch.setattr(estimator, "split_intensities", fake_intensities)
     monkeypatch.setattr(estimator, "truth_intensities", lambda root, m: frame_aus * 2)
     monkeypatch.setattr(estimator, "truth_landmarks", lambda root, m: np.zeros((len(m), 68, 2)))

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from personality_utils.aus import comparison as aus_comparison
 from personality_utils.aus import estimator, traits
 from personality_utils.aus import openface as aus_openface
 from personality_utils.core import planted as core_planted
@@ -159,7 +160,7 @@ def test_compare_models_against_the_cnn_and_the_constant():
     model, features, labels, cnn = _comparison_inputs(rng)
     models = {"AU model (landmarks)": model, "AU model (planted AUs)": model}
     all_features = {name: features for name in models}
-    comparison = traits.compare_models(
+    comparison = aus_comparison.compare_models(
         "landmarks", models, all_features, labels, cnn, n_boot=200, seed=4, synthetic=True
     )
     table = comparison.accuracy_table
@@ -194,7 +195,7 @@ def test_compare_models_against_the_cnn_and_the_constant():
     assert coefficient["value"] > 0.9 and coefficient["low"] <= coefficient["value"]
     # With several CNN seeds, the CNN's gain is their mean.
     other = (cnn.predictions + 0.03).clip(0, 1)
-    seeded = traits.compare_models(
+    seeded = aus_comparison.compare_models(
         "landmarks",
         models,
         all_features,
@@ -226,7 +227,7 @@ def test_compare_models_against_the_cnn_and_the_constant():
     assert comparison.planted_comparison().columns.nlevels == 2
     assert "share of the CNN's gain" in comparison.describe()
     # Real data: nothing planted in the measurements, the record or the heatmaps.
-    real = traits.compare_models(
+    real = aus_comparison.compare_models(
         "openface", {"AU model (openface)": model}, {"AU model (openface)": features}, labels, cnn
     )
     assert "coefficient_r" not in real.measurements(n_boot=50)
@@ -244,16 +245,18 @@ def test_compare_au_model_fits_the_planted_model_only_beside_another_source(monk
         fitted.append((source, reference))
         return model, features
 
-    monkeypatch.setattr(traits, "fit_dataset_au_model", fake_fit)
+    monkeypatch.setattr(aus_comparison, "fit_dataset_au_model", fake_fit)
     stores = {
         split: types.SimpleNamespace(clip_labels=lambda s=split: labels[s]) for split in labels
     }
     dataset = types.SimpleNamespace(synthetic=True, store=stores.get)
-    both = traits.compare_au_model(dataset, cnn, "landmarks", reference="population", n_boot=50)
+    both = aus_comparison.compare_au_model(
+        dataset, cnn, "landmarks", reference="population", n_boot=50
+    )
     assert fitted == [("landmarks", "population"), ("truth", "clip_median")]
     assert list(both.models) == ["AU model (landmarks)", "AU model (planted AUs)"]
     fitted.clear()
-    alone = traits.compare_au_model(dataset, cnn, "truth", n_boot=50)
+    alone = aus_comparison.compare_au_model(dataset, cnn, "truth", n_boot=50)
     assert fitted == [("truth", "clip_median")] and list(alone.models) == ["AU model (truth)"]
     assert alone.record()["au_model_planted_aus_accuracy"] is None
 
@@ -285,10 +288,10 @@ def test_a_glasses_covariate_takes_away_what_glasses_carry():
         labels["test"],
     )
     name = "AU model (landmarks)"
-    comparison = traits.compare_models(
+    comparison = aus_comparison.compare_models(
         "landmarks", {name: refit}, {name: features}, labels, cnn, n_boot=100, seed=1
     )
-    covariate = traits.glasses_covariate(comparison, flags, n_boot=200, seed=1)
+    covariate = aus_comparison.glasses_covariate(comparison, flags, n_boot=200, seed=1)
     gap = covariate.beyond_glasses["measured"]
     assert abs(gap["value"]) < 0.005 and gap["low"] < 0.005  # nothing beyond glasses
     table = covariate.accuracy

@@ -13,6 +13,7 @@ from test_cam_study import SIZE, fake_dataset, hand_study
 
 from personality_utils.cam import checks
 from personality_utils.cam import maps as cam
+from personality_utils.cam import randomisation as cam_randomisation
 from personality_utils.cam import study as cam_study
 from personality_utils.core.vocabulary import TRAITS
 from personality_utils.models import training
@@ -41,11 +42,11 @@ def test_randomisation_changes_the_maps_and_leaves_the_model_alone():
     images = _images(8)
     before = {k: v.clone() for k, v in trained.model.state_dict().items()}
     reference, _ = cam.class_activation_maps(trained, images)
-    stages = checks.randomisation_stages(trained.model)
+    stages = cam_randomisation.randomisation_stages(trained.model)
     assert stages[:3] == ["head", "conv5_3", "conv5_2"] and stages[-1] == "conv1_1"
     correlations = {}
     for stage in ("head", "conv5_3", "conv1_1"):
-        randomised = checks.randomise_until(trained, stage, seed=0)
+        randomised = cam_randomisation.randomise_until(trained, stage, seed=0)
         maps, _ = cam.class_activation_maps(randomised, images)
         assert not np.allclose(maps, reference)
         flat = (len(maps) * 5, -1)
@@ -59,7 +60,7 @@ def test_randomisation_changes_the_maps_and_leaves_the_model_alone():
     # Deeper randomisation leaves less of the trained maps.
     assert correlations["conv1_1"] < 0.9
     with pytest.raises(ValueError, match="stage"):
-        checks.randomise_until(trained, "conv9_1")
+        cam_randomisation.randomise_until(trained, "conv9_1")
 
 
 def torch_equal(a, b) -> bool:
@@ -185,8 +186,8 @@ def test_randomisation_runs_both_cascades():
     danplus = checks.danplus_maps(
         study, SimpleNamespace(trained=_tiny_trained("danplus", seed=7), checkpoint=None)
     )
-    result = checks.randomisation(study, headline, model, danplus, seed=0)
-    stages = ["trained", *checks.randomisation_stages(model.model)]
+    result = cam_randomisation.randomisation(study, headline, model, danplus, seed=0)
+    stages = ["trained", *cam_randomisation.randomisation_stages(model.model)]
     overlaps = result.overlap_table()
     assert list(overlaps.index) == stages
     assert list(overlaps.columns) == ["CAM model", "DAN+ Grad-CAM"]

@@ -182,6 +182,7 @@ def test_model_table_reads_each_runs_test_scores():
 
 def test_measurements_and_record_carry_what_the_claims_and_summary_read():
     from personality_utils.cam import checks
+    from personality_utils.cam import randomisation as cam_randomisation
 
     study = hand_study()
     headline = study.overlap(n_boot=20)
@@ -203,7 +204,7 @@ def test_measurements_and_record_carry_what_the_claims_and_summary_read():
         }
     )
     gaps = {"CAM model": {"head": stats.estimate(0.1, 0.0, 0.2)}}
-    randomisation = checks.Randomisation(stages, gaps)
+    randomisation = cam_randomisation.Randomisation(stages, gaps)
     parts = study.face_parts(n_boot=20)
     instruments = {"model gain": verdicts.instrument_check("model gain", 0.01, 0.0, "", low=0.0)}
     measured = cam_study.measurements(

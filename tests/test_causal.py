@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from personality_utils.cam import causal
+from personality_utils.cam import causal, perturbation
 from personality_utils.core.profiles import TrainConfig
 from personality_utils.core.vocabulary import TRAITS
 from personality_utils.models import training
@@ -140,19 +140,21 @@ def test_perturbation_curves_match_a_hand_computation():
     model = RegionModel(weights)
     inputs = torch.ones(1, 3, 2, 2)
     fractions = np.linspace(0, 1, 5)
-    order = causal.pixel_orders(weights, np.random.default_rng(0))
+    order = perturbation.pixel_orders(weights, np.random.default_rng(0))
     assert order.tolist() == [[0, 1, 2, 3]]
-    deletion = causal.perturbation_curves(model.logits, inputs, order, np.array([0]), fractions)
+    deletion = perturbation.perturbation_curves(
+        model.logits, inputs, order, np.array([0]), fractions
+    )
     assert deletion.tolist() == [[10, 6, 3, 1, 0]]
-    assert causal.curve_auc(deletion, fractions)[0] == pytest.approx(-6.25)
-    insertion = causal.perturbation_curves(
+    assert perturbation.curve_auc(deletion, fractions)[0] == pytest.approx(-6.25)
+    insertion = perturbation.perturbation_curves(
         model.logits, inputs, order, np.array([0]), fractions, mode="insertion"
     )
     assert insertion.tolist() == [[0, 4, 7, 9, 10]]
-    assert causal.curve_auc(insertion, fractions)[0] == pytest.approx(6.25)
+    assert perturbation.curve_auc(insertion, fractions)[0] == pytest.approx(6.25)
     ends = {}  # shared ends: the same curves, the intact and blank passes run once
     shared = [
-        causal.perturbation_curves(
+        perturbation.perturbation_curves(
             model.logits, inputs, order, np.array([0]), fractions, mode=m, ends=ends
         )
         for m in ("deletion", "insertion", "deletion")
@@ -163,10 +165,10 @@ def test_perturbation_curves_match_a_hand_computation():
         deletion.tolist(),
     ]
     assert ends["intact"].tolist() == [10] and ends["blank"].tolist() == [0]
-    reverse = causal.perturbation_curves(
+    reverse = perturbation.perturbation_curves(
         model.logits, inputs, order[:, ::-1], np.array([0]), fractions
     )
-    assert causal.curve_auc(reverse, fractions)[0] > -6.25  # the wrong order deletes slower
+    assert perturbation.curve_auc(reverse, fractions)[0] > -6.25  # the wrong order deletes slower
 
 
 def test_deletion_insertion_ranks_the_true_map_above_random_and_lower_first():
@@ -176,7 +178,7 @@ def test_deletion_insertion_ranks_the_true_map_above_random_and_lower_first():
     trained = _trained(weights)
     frames = _frames(8, seed=4)
     maps = np.repeat(weights[:1], 8, axis=0)  # the model's true map of trait 0
-    result = causal.deletion_insertion(
+    result = perturbation.deletion_insertion(
         trained,
         frames,
         maps,
@@ -206,7 +208,7 @@ def test_the_key_causal_rows_on_a_set_without_the_identity_route(cache_dir):
     from personality_utils.claims import catalogue
     from personality_utils.core import profiles
     from personality_utils.data import datasets
-    from personality_utils.models import experiments
+    from personality_utils.models import experiments, reporting
 
     profile = profiles.get_profile("smoke").replace(synthetic_identity="clip")
     dataset = datasets.prepare_dataset(profile, cache_dir=cache_dir, progress=False)
@@ -226,8 +228,8 @@ def test_the_key_causal_rows_on_a_set_without_the_identity_route(cache_dir):
     tests = causal.run(study, dataset, {"CAM model": runs["frames"].trained}, 3, n_boot=50)
     measurements = {
         **tests.measurements(),
-        "trait_r2": experiments.trait_r2(runs["frames"]),
-        "instruments": experiments.model_instruments(dataset, {"model gain": runs["frames"]}),
+        "trait_r2": reporting.trait_r2(runs["frames"]),
+        "instruments": reporting.model_instruments(dataset, {"model gain": runs["frames"]}),
     }
     rows = {
         claim.key: catalogue.judge_claim(claim, measurements, True)

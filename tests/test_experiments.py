@@ -11,7 +11,7 @@ import pytest
 from test_training import TINY, _toy
 
 from personality_utils.core import stats, vocabulary
-from personality_utils.models import experiments, training
+from personality_utils.models import experiments, reporting, training
 
 
 def test_checkpoint_folders_keep_weights_apart(tmp_path):
@@ -101,7 +101,7 @@ def test_table1_and_the_identity_disjoint_table():
     train = pd.DataFrame(rng.uniform(size=(40, 5)), columns=list(vocabulary.TRAITS))
     frames = _experiment(truth + 0.1, truth, train)
     faces = _experiment(truth + 0.05, truth, train, unseen=truth.iloc[:5])
-    table = experiments.table1(frames, faces)
+    table = reporting.table1(frames, faces)
     assert list(table.columns) == [*paper.TABLE1_COLUMNS, "MA sd"]
     assert table.loc["face (paper)", "MA"] == paper.TABLE1["face"]["MA"]
     assert table.loc["img (ours, DAN+ full frames)", "O"] == pytest.approx(0.9)
@@ -110,7 +110,7 @@ def test_table1_and_the_identity_disjoint_table():
     assert table.loc["constant (ours, training mean)", "N"] == pytest.approx(
         constant["neuroticism"]
     )
-    subsets = experiments.subset_table({"frames": frames, "faces": faces})
+    subsets = reporting.subset_table({"frames": frames, "faces": faces})
     assert list(subsets.index) == [
         ("frames", "all"),
         ("faces", "all"),
@@ -120,7 +120,7 @@ def test_table1_and_the_identity_disjoint_table():
     # Every clip is off by exactly 0.05: nothing to resample, the interval is the point.
     interval = subsets.loc[("faces", "all"), ["MA 95% low", "MA 95% high"]]
     assert interval.tolist() == pytest.approx([0.95, 0.95])
-    record = experiments.results_record(faces)
+    record = reporting.results_record(faces)
     assert record["identity_disjoint"]["clips"] == 5 and record["epochs_seconds"] == 3.0
     with pytest.raises(ValueError, match="split must be"):
         faces.split("train")
@@ -145,7 +145,7 @@ def test_seed_runs_mean_spread_and_table1():
     assert len(runs.predictions()) == 2 and runs.first is runs.runs[0]
     one = experiments.SeedRuns({0: runs.runs[0]})
     assert np.isnan(one.table().loc["sd", "MA"])
-    table1 = experiments.table1(runs, one)
+    table1 = reporting.table1(runs, one)
     row = "img (ours, DAN+ full frames, mean of 2 seeds)"
     assert table1.loc[row, "MA"] == pytest.approx(0.85)
     assert table1.loc[row, "MA sd"] == pytest.approx(np.std([0.9, 0.8], ddof=1))

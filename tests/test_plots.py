@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from personality_utils.figures import plots
+from personality_utils.figures import measures, plots
 
 
 def test_gallery_menu_has_one_button_per_panel():
@@ -16,7 +16,7 @@ def test_gallery_menu_has_one_button_per_panel():
 
 def test_grouped_bars_and_measure_bars_carry_their_values():
     table = pd.DataFrame({"a": [0.1, 0.2], "b": [0.3, 0.4]}, index=["x", "y"])
-    figure = plots.grouped_bars(table, {"first": "a", "second": "b"}, title="t", yaxis_title="y")
+    figure = measures.grouped_bars(table, {"first": "a", "second": "b"}, title="t", yaxis_title="y")
     assert [trace.name for trace in figure.data] == ["first", "second"]
     assert list(figure.data[1].y) == [0.3, 0.4]
     long = pd.DataFrame(
@@ -28,7 +28,7 @@ def test_grouped_bars_and_measure_bars_carry_their_values():
             "value_high": [0.6, 0.7],
         }
     )
-    bars = plots.measure_bars(long, "value", group="map", series="measure", title="t")
+    bars = measures.measure_bars(long, "value", group="map", series="measure", title="t")
     assert sorted(trace.name for trace in bars.data) == ["s", "t"]
 
 

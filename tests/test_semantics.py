@@ -22,11 +22,11 @@ from test_units import (
 from personality_utils.faces import regions as faces_regions
 from personality_utils.models import networks
 from personality_utils.models.training import TrainConfig, TrainedModel
-from personality_utils.units import activations, semantics
+from personality_utils.units import activations, passes, populations, semantics, summaries
 
 
 def test_locations_pool_proportionally_and_n_prime():
-    accumulator = activations.UnitAccumulator(["conv4_3", "conv5_3"], top_n=3, grid=2)
+    accumulator = passes.UnitAccumulator(["conv4_3", "conv5_3"], top_n=3, grid=2)
     fine = np.zeros((3, 1, 4, 4), dtype=np.float32)
     coarse = np.zeros((3, 2, 2, 2), dtype=np.float32)
     for image, (row, col) in enumerate([(0, 3), (3, 3), (1, 1)]):
@@ -132,9 +132,7 @@ def test_unit_segmentation_and_top_maps():
 
     trained = _tiny_trained()
     images = _images(20)
-    stats = activations.unit_statistics(
-        trained, images, layers=["conv5_3"], top_n=6, batch_size=BATCH
-    )
+    stats = passes.unit_statistics(trained, images, layers=["conv5_3"], top_n=6, batch_size=BATCH)
     found = semantics.top_unit_maps(trained, images, stats, "conv5_3", [0, 5], n=4)
     assert found.maps.shape == (2, 4, 3, 3)
     np.testing.assert_array_equal(found.image_indices, stats.images["conv5_3"][[0, 5], :4])
@@ -143,8 +141,8 @@ def test_unit_segmentation_and_top_maps():
 
 def test_random_like_has_the_shape_but_not_the_weights():
     trained = _tiny_trained(seed=0)
-    null = semantics.random_like(trained, seed=3)
-    again = semantics.random_like(trained, seed=3)
+    null = populations.random_like(trained, seed=3)
+    again = populations.random_like(trained, seed=3)
     own, fresh = trained.model.state_dict(), null.model.state_dict()
     assert own.keys() == fresh.keys()
     assert all(own[k].shape == fresh[k].shape for k in own)
@@ -160,10 +158,10 @@ def test_pretrained_like_loads_the_backbone_before_fine_tuning(tmp_path):
     from test_unit_study import write_identity_backbone
 
     trained = _tiny_trained(seed=0)
-    assert semantics.pretrained_like(trained) is None  # trained from random weights
+    assert populations.pretrained_like(trained) is None  # trained from random weights
     path = write_identity_backbone(tmp_path / "backbone.pt", seed=5)
     trained.config.backbone_weights = str(path)
-    before = semantics.pretrained_like(trained)
+    before = populations.pretrained_like(trained)
     features = networks.read_identity_backbone(path)["features"]
     loaded = before.model.backbone.features.state_dict()
     assert loaded.keys() == features.keys()
@@ -172,7 +170,7 @@ def test_pretrained_like_loads_the_backbone_before_fine_tuning(tmp_path):
     assert not torch.equal(own["0.weight"], loaded["0.weight"])
     assert before.config is trained.config and before.scale == trained.scale
     assert torch.equal(before.mean, trained.mean) and not before.model.training
-    again = semantics.pretrained_like(trained)  # the head too is seeded
+    again = populations.pretrained_like(trained)  # the head too is seeded
     assert all(
         torch.equal(value, again.model.state_dict()[key])
         for key, value in before.model.state_dict().items()
@@ -202,13 +200,13 @@ def test_contributions_add_up_to_the_logits():
         trained.model.head.weight.normal_(generator=torch.Generator().manual_seed(1))
         trained.model.head.bias.fill_(0.25)
     images = _images(12)
-    contributions = semantics.unit_contributions(trained, images, "conv5_3")
-    relu52 = semantics.unit_contributions(trained, images, "conv5_2")
+    contributions = summaries.unit_contributions(trained, images, "conv5_3")
+    relu52 = summaries.unit_contributions(trained, images, "conv5_2")
     with torch.inference_mode():
         logits = trained.model.logits(trained.prepare(images)).double().numpy()
     total = contributions.sum(axis=1) + relu52.sum(axis=1) + 0.25
     np.testing.assert_allclose(total, logits, rtol=1e-5, atol=1e-5)
-    importance = semantics.trait_contributions(trained, images)
+    importance = summaries.trait_contributions(trained, images)
     assert importance.shape == (trained.model.backbone.channels, 5)
     np.testing.assert_allclose(importance.to_numpy(), contributions.std(axis=0, ddof=1))
 
@@ -223,7 +221,7 @@ def test_contributions_of_the_fig4_head_and_the_authors_head():
     images = _images(6)
     with torch.inference_mode():
         logits = fig4.logits(trained.prepare(images)).double().numpy()
-    contributions = semantics.unit_contributions(trained, images)
+    contributions = summaries.unit_contributions(trained, images)
     np.testing.assert_allclose(
         contributions.sum(axis=1) + fig4.fc.bias.detach().double().numpy(),
         logits,
@@ -231,7 +229,7 @@ def test_contributions_of_the_fig4_head_and_the_authors_head():
         atol=1e-6,
     )
     with pytest.raises(TypeError):
-        semantics.unit_contributions(TrainedModel(authors, config, trained.mean, 64.0), images)
+        summaries.unit_contributions(TrainedModel(authors, config, trained.mean, 64.0), images)
 
 
 def test_enrichment_finds_the_planted_units_and_not_random_ones():
@@ -246,7 +244,7 @@ def test_enrichment_finds_the_planted_units_and_not_random_ones():
         {"extraversion": rng.uniform(0, 0.1, units_n), "openness": rng.uniform(0, 1, units_n)}
     )
     importance.loc[:4, "extraversion"] = 1.0  # ... and matter most for extraversion
-    table = semantics.trait_region_enrichment(
+    table = summaries.trait_region_enrichment(
         shares, importance, top_k=5, n_permutations=999, seed=1
     )
     row = table.set_index(["trait", "region"])
@@ -256,18 +254,18 @@ def test_enrichment_finds_the_planted_units_and_not_random_ones():
     assert row.loc[("extraversion", "eyes"), "p_value"] > 0.05
     assert (table["p_value"] > 0).all()  # the +1 correction
     with pytest.raises(ValueError):
-        semantics.trait_region_enrichment(shares, importance, top_k=units_n)
+        summaries.trait_region_enrichment(shares, importance, top_k=units_n)
 
 
 def test_emerged_units_counts_above_the_random_ceiling():
     trained = pd.DataFrame({"mouth": [0.9, 0.5, 0.2], "eyes": [0.1, 0.1, 0.1]})
     random = pd.DataFrame({"mouth": [0.4, 0.3, 0.0], "eyes": [0.1, 0.0, 0.0]})
-    table = semantics.emerged_units(trained, random)
+    table = summaries.emerged_units(trained, random)
     assert table.loc["mouth", "trained_above"] == 2 and table.loc["mouth", "random_max"] == 0.4
     assert table.loc["eyes", "trained_above"] == 0  # equal is not above
     assert "pretrained_max" not in table.columns
     pretrained = pd.DataFrame({"mouth": [0.6, 0.1, 0.0], "eyes": [0.0, 0.0, 0.05]})
-    table = semantics.emerged_units(trained, random, pretrained)
+    table = summaries.emerged_units(trained, random, pretrained)
     assert table.loc["mouth", "pretrained_max"] == 0.6
     assert table.loc["mouth", "trained_above_pretrained"] == 1
     assert table.loc["eyes", "trained_above_pretrained"] == 3
@@ -288,25 +286,27 @@ def test_face_masks_scale_the_landmarks():
 
 def test_population_rows_and_the_size_of_a_top_set():
     meta = pd.DataFrame({"clip": ["x", "x", "y", "z", "z"], "frame_index": [4, 2, 0, 8, 1]})
-    np.testing.assert_array_equal(semantics.population_rows(meta, "first_face_per_clip"), [1, 2, 4])
-    np.testing.assert_array_equal(semantics.population_rows(meta, "all_faces"), np.arange(5))
+    np.testing.assert_array_equal(
+        populations.population_rows(meta, "first_face_per_clip"), [1, 2, 4]
+    )
+    np.testing.assert_array_equal(populations.population_rows(meta, "all_faces"), np.arange(5))
     with pytest.raises(ValueError, match="population"):
-        semantics.population_rows(meta, "clips")
-    assert semantics.study_top_n(2000) == 50  # the paper: F = 2000, N = 50
-    assert semantics.study_top_n(150) == 15 and semantics.study_top_n(3) == 1
+        populations.population_rows(meta, "clips")
+    assert populations.study_top_n(2000) == 50  # the paper: F = 2000, N = 50
+    assert populations.study_top_n(150) == 15 and populations.study_top_n(3) == 1
 
 
 def test_spikiness_table_and_its_depth_trend():
-    accumulator = activations.UnitAccumulator(["conv4_3", "conv5_3"], top_n=2, grid=2)
+    accumulator = passes.UnitAccumulator(["conv4_3", "conv5_3"], top_n=2, grid=2)
     fine = np.zeros((2, 2, 2, 2), dtype=np.float32)
     fine[0, :, 0, 0], fine[1, :, 1, 1] = 1, 2  # conv4_3 peaks in two cells: 1 bit
     coarse = np.zeros((2, 2, 2, 2), dtype=np.float32)
     coarse[:, :, 0, 1] = 1  # conv5_3 peaks in one cell: 0 bits
     accumulator.update({"relu4_3": torch.as_tensor(fine), "relu5_3": torch.as_tensor(coarse)})
     trained = accumulator.result()
-    flat = activations.UnitAccumulator(["conv4_3", "conv5_3"], top_n=2, grid=2)
+    flat = passes.UnitAccumulator(["conv4_3", "conv5_3"], top_n=2, grid=2)
     flat.update({"relu4_3": torch.as_tensor(fine), "relu5_3": torch.as_tensor(fine)})
-    table = semantics.spikiness_table(trained, flat.result())
+    table = summaries.spikiness_table(trained, flat.result())
     assert list(table.index) == ["conv4_3", "conv5_3"]
     np.testing.assert_allclose(table["trained"], [1.0, 0.0])
     np.testing.assert_allclose(table["random weights"], [1.0, 1.0])
@@ -317,12 +317,12 @@ def test_spikiness_table_and_its_depth_trend():
         index=["conv3_3", "conv4_3", "conv5_3"],
     )
     hand["trained − random"] = [2.0, 2.5, 2.2]
-    trend = semantics.depth_trend(hand)
+    trend = summaries.depth_trend(hand)
     assert trend == pytest.approx({"trained": -1.0, "random weights": 1.0, "trained − random": 0.5})
     # With the network before fine-tuning: its column, and trained minus it.
-    table = semantics.spikiness_table(trained, flat.result(), pretrained_stats=trained)
+    table = summaries.spikiness_table(trained, flat.result(), pretrained_stats=trained)
     assert list(table.columns[:3]) == ["trained", "pretrained", "random weights"]
     np.testing.assert_allclose(table["pretrained"], [1.0, 0.0])
     np.testing.assert_allclose(table["trained − pretrained"], [0.0, 0.0])
     np.testing.assert_allclose(table["trained − random"], [0.0, -1.0])
-    assert {"pretrained", "trained − pretrained"} <= set(semantics.depth_trend(table))
+    assert {"pretrained", "trained − pretrained"} <= set(summaries.depth_trend(table))

@@ -9,7 +9,7 @@ from personality_utils.book import summary
 from personality_utils.claims import catalogue
 from personality_utils.core import results, stats
 from personality_utils.core.vocabulary import TRAITS
-from personality_utils.figures import plots
+from personality_utils.figures import tables
 
 PER_TRAIT = dict(zip(TRAITS, (0.90, 0.89, 0.88, 0.87, 0.86), strict=True))
 
@@ -102,10 +102,10 @@ def test_table1_rows_and_figures():
         },
     )
     assert summary.table1_rows(seeded).loc["face (ours, mean of 3 seeds)", "MA"] == 0.89
-    figure = plots.table1_figure(table)
+    figure = tables.table1_figure(table)
     assert len(figure.data) == len(table)
     rows = summary.evaluate_claims(chapters)
-    claims_figure = plots.claims_figure(rows)
+    claims_figure = tables.claims_figure(rows)
     plotted = [claim for claim in catalogue.CLAIMS if claim.plot]
     assert [len(trace.x) for trace in claims_figure.data] == [len(plotted)] * 3
     # chapter 05 did not run: ours is empty but the paper's bar is there
@@ -168,7 +168,7 @@ def test_claims_figure_axis_holds_a_share_above_one():
     rows = summary.evaluate_claims(chapters)
     share = next(row for row in rows if row["key"] == "au_model_near_cnn")
     assert share["ours"] == 3.5 and share["verdict"] == "held"
-    figure = plots.claims_figure(rows)
+    figure = tables.claims_figure(rows)
     assert figure.layout.yaxis.range[1] >= 3.5
 
 

@@ -13,7 +13,7 @@ from test_unit_study import make_study
 from personality_utils.core.vocabulary import TRAITS
 from personality_utils.faces import regions
 from personality_utils.figures import unit_panels
-from personality_utils.units import ground_truth, netdissect, semantics
+from personality_utils.units import ground_truth, netdissect, semantics, summaries
 from personality_utils.units import study as unit_study
 
 
@@ -56,7 +56,7 @@ def test_share_boxes_hold_every_unit_of_every_network(study):
 
 
 def test_spikiness_figures(study):
-    spikiness = semantics.spikiness_table(study.stats, study.random_stats, study.pretrained_stats)
+    spikiness = summaries.spikiness_table(study.stats, study.random_stats, study.pretrained_stats)
     peaks = unit_panels.layer_peaks(study, spikiness)
     assert len(peaks.data) == len(study.stats.layers)
     lines = unit_panels.entropy_by_depth(spikiness, grid=4)
@@ -67,7 +67,7 @@ def test_spikiness_figures(study):
     ]
     np.testing.assert_allclose(lines.data[0].y, spikiness["trained"])
     np.testing.assert_allclose(lines.data[1].y, spikiness["pretrained"])
-    without = semantics.spikiness_table(study.stats, study.random_stats)
+    without = summaries.spikiness_table(study.stats, study.random_stats)
     names = [trace.name for trace in unit_panels.entropy_by_depth(without, grid=4).data]
     assert names == ["trained", "random weights"]
     assert lines.layout.shapes[0].y0 == pytest.approx(4.0)  # log2(4 * 4): a flat histogram

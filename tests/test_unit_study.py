@@ -18,7 +18,14 @@ from personality_utils.faces import regions
 from personality_utils.models import networks as models
 from personality_utils.models.training import TrainConfig, TrainedModel
 from personality_utils.units import emergence as unit_emergence
-from personality_utils.units import ground_truth, semantics
+from personality_utils.units import (
+    ground_truth,
+    passes,
+    populations,
+    semantics,
+    summaries,
+    top_sets,
+)
 from personality_utils.units import study as unit_study
 
 SIZE = 64  # the smoke profile's input: conv5_3 is 4 x 4, conv4_3 8 x 8
@@ -88,7 +95,7 @@ def test_prepare_opens_the_population_and_both_networks(study, smoke_dataset):
     face_store = smoke_dataset.faces("test")
     clips = face_store.meta["clip"]
     assert study.stats.n_images == clips.nunique() == len(study.rows)  # one face per clip
-    assert study.stats.top_n == semantics.study_top_n(clips.nunique())
+    assert study.stats.top_n == populations.study_top_n(clips.nunique())
     np.testing.assert_array_equal(study.crops, face_store.crops[study.rows])
     assert sorted(study.clips) == sorted(clips.unique())
     assert study.side["conv5_3"] == 4 and study.side["conv4_3"] == 8
@@ -105,8 +112,8 @@ def test_prepare_opens_the_population_and_both_networks(study, smoke_dataset):
             for layer in study.stats.layers
         )
     assert list(study.networks()) == ["trained", "pretrained", "random"]
-    pretrained = semantics.pretrained_like(study.trained)
-    expected = semantics.unit_statistics(
+    pretrained = populations.pretrained_like(study.trained)
+    expected = passes.unit_statistics(
         pretrained, study.crops, top_n=study.stats.top_n, iou_layers=("conv4_3", "conv5_3")
     )
     for layer in study.stats.layers:  # the pass of the backbone before fine-tuning, cached
@@ -181,7 +188,7 @@ def test_emerged_table_has_both_layers(study):
     assert emerged.index.names == ["layer", "region"]
     pd.testing.assert_frame_equal(
         emerged.loc["conv5_3"],
-        semantics.emerged_units(
+        summaries.emerged_units(
             study.shares["conv5_3"],
             study.random_shares["conv5_3"],
             study.pretrained_shares["conv5_3"],
@@ -211,7 +218,7 @@ def test_population_check_sets_every_face_beside_the_headline(study):
     assert headline == "first_face_per_clip (headline)" and every == "all_faces (check)"
     assert check.loc["F", every] == len(study.dataset.faces("test"))
     assert check.loc["F", headline] == study.stats.n_images < check.loc["F", every]
-    expected = semantics.study_summary(
+    expected = summaries.study_summary(
         study.stats,
         study.random_stats,
         study.masks["conv5_3"],
@@ -245,14 +252,14 @@ def test_dense_passes_give_the_top_n_statistics_back(study, tmp_path):
     n = study.stats.top_n
     for layer in ("conv5_3", "conv4_3"):
         masks = {p: m for p, m in study.masks[layer].items() if m.any()}
-        shares = unit_emergence.part_shares(dense, layer, masks, ones, n)
+        shares = top_sets.part_shares(dense, layer, masks, ones, n)
         for part in masks:  # the same N'/N as the study's own top-N pass
             assert np.allclose(shares[part][0], study.shares[layer][part].to_numpy()), part
-    entropy = unit_emergence.layer_entropies(dense, ones, n)[0]
+    entropy = top_sets.layer_entropies(dense, ones, n)[0]
     assert np.allclose(entropy, semantics.layer_entropy(study.stats).to_numpy())
     # A crop drawn twice counts twice: doubling every weight leaves shares unchanged.
-    doubled = unit_emergence.part_shares(dense, "conv5_3", study.masks["conv5_3"], 2 * ones, n)
-    again = unit_emergence.part_shares(dense, "conv5_3", study.masks["conv5_3"], ones, n)
+    doubled = top_sets.part_shares(dense, "conv5_3", study.masks["conv5_3"], 2 * ones, n)
+    again = top_sets.part_shares(dense, "conv5_3", study.masks["conv5_3"], ones, n)
     assert all(np.allclose(doubled[p], again[p]) for p in doubled)
     assert networks.null == "pretrained" and networks.design()["trained_seeds"] == 2
     # Table 2's best intersection from the dense pass equals au_units' from the top-N sets.
@@ -261,7 +268,7 @@ def test_dense_passes_give_the_top_n_statistics_back(study, tmp_path):
     rng = np.random.default_rng(0)
     values = rng.random((dense.n_images, 3))
     values[0, 2] = np.nan
-    best = unit_emergence.best_intersections(dense, values, ones, n)[0]
+    best = top_sets.best_intersections(dense, values, ones, n)[0]
     frame = pd.DataFrame(values, columns=["AU01", "AU02", "AU04"])
     direct = links.unit_overlap(frame, study.stats.images["conv5_3"])["overlap"]
     np.testing.assert_allclose(best, direct.to_numpy(dtype=float))
@@ -327,7 +334,7 @@ def test_a_model_trained_from_random_weights_has_no_pretrained_network(smoke_dat
     emerged = unit_study.emerged_table(study)
     assert "trained_above_pretrained" not in emerged.columns
     with pytest.raises(ValueError, match="no pretrained network"):
-        semantics.face_unit_statistics(
+        populations.face_unit_statistics(
             smoke_dataset, study.trained, study.run.checkpoint, network="pretrained"
         )
     assert "pretrained" not in unit_study.network_record(study)["networks"]

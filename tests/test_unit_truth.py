@@ -14,7 +14,7 @@ from test_units import BATCH, _hand_accumulator, _images, _tiny_trained
 from personality_utils.core.vocabulary import TRAITS
 from personality_utils.data.synthetic import labels, truth
 from personality_utils.faces import regions
-from personality_utils.units import activations, ground_truth, semantics
+from personality_utils.units import activations, ground_truth, passes, semantics, summaries
 
 
 def test_glasses_flags_read_the_ground_truth(smoke_dataset):
@@ -97,9 +97,7 @@ def test_planted_cue_table_shares_the_face_signal():
 def test_planted_cue_check_on_a_tiny_network():
     trained = _tiny_trained()
     images = _images(40)
-    stats = activations.unit_statistics(
-        trained, images, layers=["conv5_3"], top_n=6, batch_size=BATCH
-    )
+    stats = passes.unit_statistics(trained, images, layers=["conv5_3"], top_n=6, batch_size=BATCH)
     grid = stats.layer_sizes["conv5_3"][0]  # 3
     masks = {region: np.zeros((grid, grid), dtype=bool) for region in regions.REGIONS}
     masks["eyes"][0] = masks["nose"][1] = masks["mouth"][2] = True  # rows; no eyebrows
@@ -114,7 +112,7 @@ def test_planted_cue_check_on_a_tiny_network():
     assert list(check.planted.columns) == ["eyes & brows", "nose", "mouth", "glasses"]
     assert list(check.table.index) == list(TRAITS)
     enrichment = check.enrichment.set_index(["trait", "region"])
-    importance = semantics.trait_contributions(trained, images)
+    importance = summaries.trait_contributions(trained, images)
     cells = activations.grid_locations(stats, "conv5_3", grid)
     for trait, row in check.table.iterrows():
         assert row["planted_cue"] == check.planted.loc[trait].idxmax()

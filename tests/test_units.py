@@ -13,6 +13,7 @@ from personality_utils.faces import regions as faces_regions
 from personality_utils.models import experiments, networks
 from personality_utils.models.training import TrainConfig, TrainedModel
 from personality_utils.units import activations as units
+from personality_utils.units import passes
 
 INPUT = 48  # conv5 maps of 3 x 3: G = 3
 BATCH = 7  # does not divide the 40 images
@@ -57,7 +58,7 @@ def _brute_force_activations(trained, images, layers, batch):
 
 def _hand_accumulator(maps: np.ndarray, batch: int, masks=None, **kwargs):
     """Feed (n, units, h, w) hand-made maps to an accumulator as conv5_3, in batches."""
-    accumulator = units.UnitAccumulator(["conv5_3"], **kwargs)
+    accumulator = passes.UnitAccumulator(["conv5_3"], **kwargs)
     for start in range(0, len(maps), batch):
         part = masks and {r: m[start : start + batch] for r, m in masks.items()}
         accumulator.update({"conv5_3": torch.as_tensor(maps[start : start + batch])}, part)
@@ -99,7 +100,7 @@ def _check_against_brute_force(stats, activations, top_n):
 
 def test_streaming_top_k_equals_brute_force(tiny):
     trained, images, activations = tiny
-    stats = units.unit_statistics(trained, images, top_n=10, batch_size=BATCH)
+    stats = passes.unit_statistics(trained, images, top_n=10, batch_size=BATCH)
     assert stats.layers == networks.CONV_NAMES and stats.grid == INPUT // 16
     assert stats.n_images == len(images)
     _check_against_brute_force(stats, activations, top_n=10)
@@ -107,7 +108,7 @@ def test_streaming_top_k_equals_brute_force(tiny):
 
 def test_streaming_top_k_pads_when_n_exceeds_the_images(tiny):
     _, images, activations = tiny
-    accumulator = units.UnitAccumulator(networks.CONV_NAMES, top_n=45, grid=INPUT // 16)
+    accumulator = passes.UnitAccumulator(networks.CONV_NAMES, top_n=45, grid=INPUT // 16)
     for start in range(0, len(images), BATCH):  # relu names, as the backbone gives them
         accumulator.update(
             {
@@ -147,8 +148,8 @@ def test_histogram_bins_are_exact_and_narrow():
 @pytest.mark.parametrize("small_pieces", [False, True])
 def test_iou_and_quantile_match_brute_force_with_upsampling(small_pieces, monkeypatch):
     if small_pieces:  # one region per bincount and a few images per upsampled chunk
-        monkeypatch.setattr(units, "_BINCOUNT_ENTRIES", 1)
-        monkeypatch.setattr(units, "_CHUNK_ELEMENTS", 3 * 3 * 8 * 8)
+        monkeypatch.setattr(passes, "_BINCOUNT_ENTRIES", 1)
+        monkeypatch.setattr(passes, "_CHUNK_ELEMENTS", 3 * 3 * 8 * 8)
     rng = np.random.default_rng(1)
     n, n_units, side, size = 30, 3, 4, 8
     maps = np.maximum(rng.normal(0, 1, size=(n, n_units, side, side)), 0).astype(np.float32)
@@ -196,7 +197,7 @@ def test_memory_is_flat_in_the_number_of_images():
         return {r: np.broadcast_to(m, (len(indices), 16, 16)) for r, m in grid.items()}
 
     kept = [
-        units.unit_statistics(trained, images, top_n=8, masks=masks, batch_size=BATCH).nbytes_kept
+        passes.unit_statistics(trained, images, top_n=8, masks=masks, batch_size=BATCH).nbytes_kept
         for images in (small, large)
     ]
     assert kept[0] == kept[1]
@@ -231,7 +232,7 @@ def test_save_load_round_trip_and_cache(tmp_path):
     rng = np.random.default_rng(0)
     masks = {r: rng.random((12, 8, 8)) < 0.3 for r in faces_regions.REGIONS}
     path = tmp_path / "units.npz"
-    stats = units.unit_statistics(
+    stats = passes.unit_statistics(
         trained,
         images,
         top_n=5,
@@ -257,7 +258,7 @@ def test_save_load_round_trip_and_cache(tmp_path):
         def __getattr__(self, name):
             raise AssertionError("recomputed instead of loading the cache")
 
-    same = units.unit_statistics(  # same key: loaded, the broken model never runs
+    same = passes.unit_statistics(  # same key: loaded, the broken model never runs
         TrainedModel(Broken(), trained.config, trained.mean, trained.scale),
         images,
         top_n=5,
@@ -269,7 +270,7 @@ def test_save_load_round_trip_and_cache(tmp_path):
     np.testing.assert_array_equal(same.values["conv5_3"], stats.values["conv5_3"])
     mtime = path.stat().st_mtime_ns
     with pytest.raises(AssertionError):  # another key: recomputed (with the broken model)
-        units.unit_statistics(
+        passes.unit_statistics(
             TrainedModel(Broken(), trained.config, trained.mean, trained.scale),
             images,
             top_n=5,
@@ -277,7 +278,7 @@ def test_save_load_round_trip_and_cache(tmp_path):
             cache_path=path,
             cache_key="m2",
         )
-    fewer = units.unit_statistics(
+    fewer = passes.unit_statistics(
         trained, images[:10], top_n=5, masks=masks, cache_path=path, cache_key="m1"
     )
     assert fewer.n_images == 10 and path.stat().st_mtime_ns != mtime
@@ -292,10 +293,10 @@ def test_checkpoint_key_changes_with_the_file(tmp_path):
 
 def test_argument_checks():
     with pytest.raises(ValueError):
-        units.UnitAccumulator(["pool5"])
+        passes.UnitAccumulator(["pool5"])
     with pytest.raises(ValueError):
         units.histogram_edges(48)
-    accumulator = units.UnitAccumulator(["conv5_3"], iou_layers=["conv5_3"])
+    accumulator = passes.UnitAccumulator(["conv5_3"], iou_layers=["conv5_3"])
     maps = torch.ones(2, 1, 2, 2)
     accumulator.update({"relu5_3": maps}, {"eyes": np.ones((2, 4, 4), dtype=bool)})
     with pytest.raises(ValueError):  # masks dropped after the first batch
@@ -314,7 +315,7 @@ def test_unit_histograms_on_a_layers_own_grid_and_unit_rows():
 
     trained = _tiny_trained()
     crops = _images(20)
-    stats = units.unit_statistics(
+    stats = passes.unit_statistics(
         trained, crops, layers=["conv4_3", "conv5_3"], top_n=5, batch_size=BATCH
     )
     side = stats.layer_sizes["conv4_3"][0]  # finer than the statistics' grid

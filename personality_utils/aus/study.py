@@ -17,7 +17,7 @@ import pandas as pd
 
 from personality_utils.aus import estimator
 from personality_utils.core import paper
-from personality_utils.units import semantics
+from personality_utils.units import populations
 
 __all__ = ["REFERENCES", "SOURCES", "AUStudy", "load_study", "resolve_source"]
 
@@ -195,12 +195,12 @@ def load_study(
     """
     reference = resolve_source(au_source, dataset.synthetic, openface_dir, landmark_reference)
     face_store = dataset.faces("test")
-    rows = semantics.population_rows(face_store.meta, population)
-    n_top = semantics.study_top_n(len(rows), top_n)
-    frame_top_n = semantics.study_top_n(len(face_store), top_n)
+    rows = populations.population_rows(face_store.meta, population)
+    n_top = populations.study_top_n(len(rows), top_n)
+    frame_top_n = populations.study_top_n(len(face_store), top_n)
 
     def top_sets(n: int, **options) -> tuple[np.ndarray, Any]:
-        stats = semantics.face_unit_statistics(
+        stats = populations.face_unit_statistics(
             dataset, run.trained, run.checkpoint, top_n=n, **options
         )
         return stats.images["conv5_3"][:, :n], stats

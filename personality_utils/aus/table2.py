@@ -19,7 +19,8 @@ from personality_utils.aus.openface import AU_COLUMNS
 from personality_utils.core import images, paper, stats
 from personality_utils.core.stats import N_RESAMPLES
 from personality_utils.core.verdicts import ALPHA
-from personality_utils.units.emergence import Resample, best_intersections, compare
+from personality_utils.units.emergence import Resample, compare
+from personality_utils.units.top_sets import best_intersections
 
 __all__ = [
     "PAPER_AUS",

@@ -1,11 +1,10 @@
 """Explorers for a live kernel: ipywidgets controls over what the chapters compute.
 
-Three explorers, each one call in its chapter: :func:`clip_explorer` (chapters 01-02: a clip's
-sampled frames, dlib's boxes and landmarks, the aligned crops, its labels and, on the synthetic
-set, the planted truth), :func:`cam_explorer` (chapter 05: a CAM of either model on any test
-frame, binarised at any threshold, with the face box and the paper's overlap) and
-:func:`unit_explorer` (chapter 06: a unit's top crops with their maps and its N' per face part
-against the null networks).
+Three explorers, one call each: :func:`clip_explorer` (chapters 01-02: a clip's frames, dlib's
+boxes and landmarks, the aligned crops, its labels and, on the synthetic set, the planted truth),
+:func:`cam_explorer` (chapter 05: a CAM of either model on any test frame, binarised at any
+threshold, with the face box and the paper's overlap) and :func:`unit_explorer` (chapter 06: a
+unit's top crops with their maps and its N' per face part against the null networks).
 
 Each view is a plain function of the controls' values (:func:`clip_view`, :func:`cam_view`,
 :func:`unit_view`) that returns a :class:`View`: a plotly figure and the numbers shown beside it.

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from personality_utils.core import images
 from personality_utils.faces.regions import REGIONS
-from personality_utils.figures import plots, unit_images
+from personality_utils.figures import measures, plots, unit_images
 from personality_utils.units.semantics import DETECTOR_IOU, top_unit_maps
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def layer_peaks(study: UnitStudy, spikiness: pd.DataFrame) -> go.Figure:
     """Fig. 10: every layer's summed peak histogram, its entropy (bits) in the panel's title
     (:func:`~personality_utils.units.semantics.spikiness_table`)."""
     stats = study.stats
-    return plots.layer_histograms(
+    return measures.layer_histograms(
         {layer: stats.location_histograms[layer] for layer in stats.layers},
         {layer: f"{spikiness.loc[layer, 'trained']:.2f} bits" for layer in stats.layers},
         columns=7,

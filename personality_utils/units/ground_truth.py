@@ -20,12 +20,8 @@ from personality_utils.core.vocabulary import TRAITS
 from personality_utils.data.synthetic.labels import planted_shares
 from personality_utils.data.synthetic.truth import load_ground_truth
 from personality_utils.units.activations import UnitStats, grid_locations
-from personality_utils.units.semantics import (
-    attribute_units,
-    n_prime,
-    trait_contributions,
-    trait_region_enrichment,
-)
+from personality_utils.units.semantics import attribute_units, n_prime
+from personality_utils.units.summaries import trait_contributions, trait_region_enrichment
 
 #: A trait the model barely learned (test R² below this) has no units that carry it: its check
 #: is not testable rather than failed (the claims' one R² gate,

@@ -21,15 +21,9 @@ from personality_utils.core import paper
 from personality_utils.faces.regions import mean_face, region_masks
 from personality_utils.units.activations import UnitStats
 from personality_utils.units.ground_truth import glasses_flags
-from personality_utils.units.semantics import (
-    emerged_units,
-    face_unit_statistics,
-    population_rows,
-    rank_units_by_region,
-    region_shares,
-    study_summary,
-    study_top_n,
-)
+from personality_utils.units.populations import face_unit_statistics, population_rows, study_top_n
+from personality_utils.units.semantics import rank_units_by_region, region_shares
+from personality_utils.units.summaries import emerged_units, study_summary
 
 if TYPE_CHECKING:
     from personality_utils.units.emergence import Emergence
