@@ -314,6 +314,9 @@ def _chapters(arguments: argparse.Namespace) -> int:
         sources = [source for source in sources if source.stem in arguments.only]
     failed = []
 
+    def skipped(stem: str, reason: str) -> None:
+        print(f"== {stem} ({arguments.profile}): not run: {reason}", flush=True)
+
     def report(run) -> None:
         if run.returncode != 0:
             failed.append(run.stem)
@@ -330,6 +333,7 @@ def _chapters(arguments: argparse.Namespace) -> int:
         threads=arguments.threads,
         on_finish=report,
         data_root=arguments.data_root,
+        on_skip=skipped,
     )
     if failed:
         print(f"error: chapters failed: {', '.join(failed)}", file=sys.stderr)

@@ -16,21 +16,78 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-#: What a chapter reads from another one's run: chapter 4 chapter 3's results, chapter 7 the
-#: unit statistics chapter 6 caches. The summary (:data:`SUMMARY`) reads every chapter.
+from personality_utils.data import datasets
+
+
+@dataclass(frozen=True)
+class ChapterSpec:
+    """One chapter of the book: what it reads from other chapters' runs and which splits'
+    clips it cannot do without."""
+
+    stem: str
+    #: Chapters whose run it reads (results, or caches such as chapter 06's unit statistics).
+    needs: frozenset[str] = frozenset()
+    #: Splits whose clips it needs: chapters 03-04 score their models on test, chapters 05-06
+    #: study the test split, chapter 07 also chooses its ridge penalty on validation. Chapters
+    #: 01, 02 and 08 work with whatever splits have clips.
+    splits: tuple[str, ...] = ()
+
+
+#: The book's chapters, the one place that says what each reads and needs. The summary
+#: (:data:`SUMMARY`) reads every chapter.
+CHAPTERS: dict[str, ChapterSpec] = {
+    spec.stem: spec
+    for spec in (
+        ChapterSpec("01_data"),
+        ChapterSpec("02_faces"),
+        ChapterSpec("03_full_frames", splits=("test",)),
+        ChapterSpec("04_faces_model", frozenset({"03_full_frames"}), ("test",)),
+        ChapterSpec("05_cam", splits=("test",)),
+        ChapterSpec("06_units", splits=("test",)),
+        ChapterSpec("07_action_units", frozenset({"06_units"}), ("validation", "test")),
+        ChapterSpec("08_summary"),
+    )
+}
+#: What a chapter reads from another one's run (from :data:`CHAPTERS`).
 NEEDS: dict[str, frozenset[str]] = {
-    "04_faces_model": frozenset({"03_full_frames"}),
-    "07_action_units": frozenset({"06_units"}),
+    stem: spec.needs for stem, spec in CHAPTERS.items() if spec.needs
 }
 #: The chapter that reads every other chapter's results.
 SUMMARY = "08_summary"
 #: Started first when ready (the longest on the 2-core CI machine).
 LONGEST: tuple[str, ...] = ("05_cam", "06_units", "03_full_frames")
+
+
+def missing_splits(stem: str, stores: Mapping[str, Any]) -> list[str]:
+    """What a chapter lacks of its :attr:`ChapterSpec.splits` in ``stores`` (split ->
+    FrameStore): one phrase per needed split with no clip on disk, saying why (no labels, or no
+    video)."""
+    lacking = []
+    spec = CHAPTERS.get(stem, ChapterSpec(stem))
+    for split in spec.splits:
+        store = stores.get(split)
+        if store is None:
+            lacking.append(f"{split} (no labels under data_root)")
+        elif len(store) == 0:
+            lacking.append(f"{split} ({len(store.missing_videos)} labelled clips, no video)")
+    return lacking
+
+
+def cannot_run(stems: Sequence[str], stores: Mapping[str, Any]) -> dict[str, str]:
+    """The chapters of ``stems`` that cannot run on a dataset's ``stores``, each with one line
+    saying why (the runner reports it and does not start them)."""
+    out = {}
+    for stem in stems:
+        lacking = missing_splits(stem, stores)
+        if lacking:
+            out[stem] = f"needs clips of {', '.join(lacking)}"
+    return out
 
 
 @dataclass
@@ -151,6 +208,8 @@ def run_chapters(
     threads: int | None = None,
     on_finish: Callable[[ChapterRun], None] | None = None,
     data_root: str | os.PathLike | None = None,
+    unrunnable: Mapping[str, str] | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
 ) -> dict[str, ChapterRun]:
     """Execute chapters ``lanes`` at a time in an order that respects :data:`NEEDS`.
 
@@ -169,11 +228,24 @@ def run_chapters(
         on_finish: Called with each chapter's :class:`ChapterRun` as it ends.
         data_root: The ``data_root`` parameter (a real dataset's folder; None: the synthetic
             set).
+        unrunnable: Chapters not to start, each with why (default: :func:`cannot_run` on the
+            stores of ``data_root``, prepared here first; none on the synthetic set).
+        on_skip: Called with each of those and its reason.
 
     Returns:
         ``{stem: ChapterRun}``.
     """
     by_stem = {source.stem: Path(source) for source in sources}
+    if unrunnable is None and data_root is not None:  # the synthetic set has every split
+        cache = (environment or os.environ).get("PERSONALITY_UTILS_CACHE")
+        dataset = datasets.prepare_dataset(profile, data_root=data_root, cache_dir=cache)
+        unrunnable = cannot_run(list(by_stem), dataset.stores())
+    skipped = dict(unrunnable or {})
+    for stem, reason in skipped.items():
+        if stem in by_stem:
+            del by_stem[stem]
+            if on_skip is not None:
+                on_skip(stem, reason)
     required = needs(list(by_stem))
     waiting = schedule(list(by_stem))
     finished: dict[str, ChapterRun] = {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from personality_utils.book import chapters
 from personality_utils.claims import catalogue
 from personality_utils.core import profiles, results
 from personality_utils.core.profiles import Profile
@@ -23,47 +24,6 @@ from personality_utils.data.stores import skip_report
 from personality_utils.figures import plots
 from personality_utils.models import experiments
 from personality_utils.models.networks import is_identity_backbone, resolve_device
-
-#: The splits whose clips a chapter cannot do without: chapters 03-04 score their models on
-#: test (and on validation when it has clips), chapters 05-06 study the test split, chapter 07
-#: also chooses its ridge penalty on validation. Chapters 01, 02 and 08 work with
-#: whatever splits have clips. A chapter that lacks one says which and why in its first cell
-#: and computes nothing further (:func:`start`).
-SPLITS_NEEDED: dict[str, tuple[str, ...]] = {
-    "03_full_frames": ("test",),
-    "04_faces_model": ("test",),
-    "05_cam": ("test",),
-    "06_units": ("test",),
-    "07_action_units": ("validation", "test"),
-}
-
-
-def _skip_later_cells() -> bool:
-    """In a notebook kernel, turn every later cell into an empty one (an IPython input
-    transformer), so that a chapter that cannot run on this dataset stops after saying why,
-    without an error. False outside IPython (a script), where the caller raises instead."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "input_transformers_post"):
-        return False
-    shell.input_transformers_post.append(lambda lines: [])
-    return True
-
-
-def missing_splits(stem: str, stores) -> list[str]:
-    """What a chapter lacks of :data:`SPLITS_NEEDED` in ``stores`` (split -> FrameStore): one
-    phrase per needed split with no clip on disk, saying why (no labels, or no video)."""
-    lacking = []
-    for split in SPLITS_NEEDED.get(stem, ()):
-        store = stores.get(split)
-        if store is None:
-            lacking.append(f"{split} (no labels under data_root)")
-        elif len(store) == 0:
-            lacking.append(f"{split} ({len(store.missing_videos)} labelled clips, no video)")
-    return lacking
 
 
 @dataclass
@@ -165,11 +125,9 @@ def start(
     ``data_root`` is None, made on first use), and a line naming the data, device and weights.
 
     What the stores left out is printed in a few lines (:func:`~personality_utils.data.stores.
-    skip_report`). A chapter whose :data:`SPLITS_NEEDED` have no clip on disk prints why and,
-    in a notebook, leaves every later cell empty: it stops without an error (outside a
-    notebook it raises :class:`~personality_utils.core.vocabulary.DataError`). The rest of its own
-    cell
-    still runs, so a chapter keeps to settings and printing there.
+    skip_report`). A chapter whose splits (:data:`~personality_utils.book.chapters.CHAPTERS`)
+    have no clip on disk raises :class:`~personality_utils.core.vocabulary.DataError` saying
+    which and why; the runner does not start such a chapter at all.
 
     Args:
         stem: The chapter, e.g. ``"05_cam"``.
@@ -185,16 +143,10 @@ def start(
         print(line)
     if models:
         print(f"device: {resolve_device(device)}; backbone weights: {backbone_weights or 'random'}")
-    lacking = missing_splits(stem, stores)
+    lacking = chapters.missing_splits(stem, stores)
     if lacking:
-        message = (
+        raise DataError(
             f"{dataset.root}: chapter {stem} needs clips of {', '.join(lacking)}; put them "
             "under data_root, or run only chapters 01, 02 and 08 on this partial dataset"
-        )
-        if not _skip_later_cells():
-            raise DataError(message)
-        print(
-            f"{message}. Nothing below is computed; in a live session, restart the kernel once "
-            "the clips are there."
         )
     return Chapter(stem, settings, dataset, device, seed, backbone_weights)
