@@ -57,9 +57,10 @@ prepared: $(STAMP)
 # DAN+ again for each further training seed of the profile), trained before the notebooks, which
 # then reload the finished checkpoints from the same folders (run_experiment). The list is
 # `python -m personality_utils training-plan`; it is shared by two lanes side by side, each with
-# half the cores: on the 2-core CI machine a 1-thread training does 249 images/s in bfloat16
-# where a 2-thread one does 250, so two side by side do twice as much (benchmarks/
-# train_throughput.py with and without OMP_NUM_THREADS=1). Each lane's progress goes to
+# half the cores: a 1-thread training does about as many images/s as a 2-thread one on the
+# 2-core CI machine, so two side by side do about twice as much (the figures:
+# benchmarks/results/train_throughput-*.json, written by benchmarks/train_throughput.py with
+# and without OMP_NUM_THREADS=1). Each lane's progress goes to
 # .cache/logs/; its scores are printed, its log too if it fails.
 models: prepared
 	@set -o pipefail; mkdir -p $(PERSONALITY_UTILS_CACHE)/logs; start=$$(date +%s); \

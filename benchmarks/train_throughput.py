@@ -6,9 +6,11 @@
 Random uint8 batches in the store's layout go through the same preparation as training (resize,
 normalisation, flip on the device, channels-last batches, the recipe's arithmetic: bf16
 autocast where ``precision`` resolves to it, see ``training.resolved_precision``; inference
-too, as ``predict`` runs). On the 2-core CI CPU (AMX), 1/8-width DAN+ at 112 px, training:
-float32 156 images/s on one thread, 187 on two; bfloat16 249 on one, 250 on two, so the book
-trains two 1-thread models side by side. On CUDA it also prints the fraction of the physical
+too, as ``predict`` runs). The figures are printed and written, with the CPU's kernels and the
+thread count, to ``benchmarks/results/train_throughput-<device>-<precision>-<threads>t.json``
+(``--out`` elsewhere): the Makefile's and the package's comments point there instead of typing
+them (whether two 1-thread trainings side by side beat one 2-thread one is read from these
+files). On CUDA it also prints the fraction of the physical
 limit: about 92 GFLOP per training image for the full-width VGG-16 at 224 (3 x 30.7 GFLOP
 forward), scaled by width² and input area, against the dense bf16 peak given with
 --peak-tflops (H100 SXM about 990).
@@ -17,7 +19,9 @@ forward), scaled by width² and input area, against the dense bf16 peak given wi
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,6 +38,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--peak-tflops", type=float, default=990.0)
     parser.add_argument("--precision", default=None, help="the recipe's when not given")
+    parser.add_argument("--out", type=Path, default=None, help="the JSON file written")
     arguments = parser.parse_args()
     profile = get_profile(arguments.profile)
     if arguments.precision:
@@ -89,6 +94,24 @@ def main() -> None:
     )
     print(f"training:  {results['train']:9.1f} images/s")
     print(f"inference: {results['inference']:9.1f} images/s")
+    out = arguments.out or Path(__file__).parent / "results" / (
+        f"train_throughput-{device.type}-{precision}-{torch.get_num_threads()}t.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "profile": profile.name,
+        "width_divisor": config.width_divisor,
+        "input_size": config.input_size,
+        "batch": batch,
+        "precision": str(precision),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
+        "train_images_per_s": results["train"],
+        "inference_images_per_s": results["inference"],
+    }
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"written: {out}")
     if device.type == "cuda":
         flop = 92e9 / config.width_divisor**2 * (config.input_size / 224) ** 2
         fraction = results["train"] * flop / (arguments.peak_tflops * 1e12)

@@ -120,6 +120,9 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
         # Every claim names the instruments it rests on, as the chapter checked them.
         names = {name for claim in catalogue.claims_of(source.stem) for name in claim.rests_on}
         assert names <= set(saved["measurements"].get("instruments", {})), names
+        # No claim reads a measurement its chapter's record does not have (a renamed key
+        # would otherwise turn a row into "not testable here" without anyone noticing).
+        assert {row["key"]: row["missing"] for row in rows if row["missing"]} == {}
     if source.stem == "08_summary":
         from personality_utils.core import verdicts
 

@@ -134,3 +134,26 @@ def test_judging_reads_measurements_and_reports_what_is_missing():
         claim, {"gap": {"value": 0.2, "low": 0.1, "high": 0.3}}, False, instruments=[failed]
     )
     assert gated["verdict"] == UNTESTABLE and "dlib found half the faces" in gated["evidence"]
+
+
+def test_a_measurement_missing_from_the_record_is_named_on_the_row():
+    """A key the record lacks (renamed, never saved) is not the same as one saved as None (not
+    measured on this data): both read not testable here, only the first is named ``missing``."""
+    claim = verdicts.Claim(
+        "x",
+        "03_full_frames",
+        "x",
+        "x",
+        None,
+        "constant",
+        "x",
+        lambda m: verdicts.Judgement(
+            verdicts.Evidence(estimate=verdicts.number(verdicts.get(m, "a", "b"))), 1.0, None, ""
+        ),
+    )
+    renamed = verdicts.judge(claim, {"a": {"c": 1.0}}, synthetic=False)
+    assert renamed["verdict"] == verdicts.NOT_TESTABLE and renamed["missing"] == "a.b"
+    unmeasured = verdicts.judge(claim, {"a": {"b": None}}, synthetic=False)
+    assert unmeasured["verdict"] == verdicts.NOT_TESTABLE and unmeasured["missing"] is None
+    with pytest.raises(verdicts.MissingMeasurement):
+        verdicts.get({}, "a")

@@ -46,5 +46,5 @@ for f in sorted(a_dir.glob("*.csv")):
     g = b_dir / f.name
     if f.read_text() != g.read_text():
         diffs.append(f"{f.name}: differs")
-print("\n".join(diffs[:60]))
+print("\n".join(diffs[:400]))
 print(len(diffs), "differences")

@@ -237,6 +237,7 @@ RECORD_FIELDS = (
     "parts",
     "instruments",
     "absent",
+    "missing",
 )
 
 

@@ -353,9 +353,8 @@ PROFILES: dict[str, Profile] = {
     # (validation, faces: the same script, --variants 5 6, per --training-seed). 4 epochs, not
     # 5, for the 15-minute budget: the book's 5-epoch run (commit a0bccae) gained about 0.003
     # (faces) and 0.005 (full frames) more test MA over three seeds than chapters 03-04 now
-    # print. Training steps run in bfloat16
-    # where the CPU computes it natively (2-core CI machine: 249 images/s on one thread against
-    # 156 in float32, benchmarks/train_throughput.py).
+    # print. Training steps run in bfloat16 where the CPU computes it natively (the figures
+    # against float32: benchmarks/results/train_throughput-*.json).
     "default": Profile(
         name="default",
         synthetic_clips={"train": 700, "validation": 150, "test": 150},

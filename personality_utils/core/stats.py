@@ -386,6 +386,9 @@ def model_measurements(
         "constant": float(constant_baseline(train, truth)["mean"]),
         "gain_over_constant": as_estimate(gain_over_constant(predictions, truth, train, seed=seed)),
     }
+    # Saved either way (None: too few clips of unseen people to measure it on this data), so the
+    # record always has what the claims read.
+    out["identity_disjoint_gain"] = out["identity_disjoint_clips"] = None
     if unseen_clips is not None and len(unseen_clips) >= 3:
         unseen = truth.loc[list(unseen_clips)]
         out["identity_disjoint_gain"] = as_estimate(

@@ -45,6 +45,7 @@ __all__ = [
     "Judgement",
     "Scale",
     "Untestable",
+    "MissingMeasurement",
     "DETECTION_GATE",
     "decision_text",
     "derive",
@@ -162,6 +163,16 @@ EQUIVALENCE_MARGIN = SCALES["share"].smallest_effect
 
 class Untestable(Exception):
     """A measurement the claim needs is absent, None or not finite."""
+
+
+class MissingMeasurement(Untestable):
+    """A measurement the claim reads is not in its chapter's record at all: a key renamed or
+    never saved. Read as *not testable here* like any absent value, but the row names it
+    (``missing``) and ``tests/test_notebooks.py`` fails on it: a defect, never a finding."""
+
+    def __init__(self, path: str):
+        super().__init__(f"no measurement {path}")
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -338,7 +349,9 @@ def get(measurements: Mapping[str, Any], *path: str) -> Any:
     """``measurements[path[0]][path[1]]...``, else :class:`Untestable` naming the path."""
     value: Any = measurements
     for key in path:
-        if not isinstance(value, Mapping) or value.get(key) is None:
+        if not isinstance(value, Mapping) or key not in value:
+            raise MissingMeasurement(".".join(path))
+        if value[key] is None:  # saved, but not measured on this data (said in the chapter)
             raise Untestable(f"no measurement {'.'.join(path)}")
         value = value[key]
     return value
@@ -530,12 +543,14 @@ def judge(
         ``label``, and the evidence fields (:func:`evidence_fields`): ``estimate``,
         ``interval``, ``bar``, ``direction``, ``scale``, ``smallest_effect``, ``p``, ``q``,
         ``test``, ``alpha``, ``detectable``, ``combine``, ``parts``, ``instruments``,
-        ``absent``.
+        ``absent``; and ``missing``: the measurement it read that the record lacks, if any.
     """
+    missing = None
     try:
         judged = claim.judge(measurements)
     except Untestable as reason:
         judged = Judgement(Evidence(absent=str(reason)), None, None, str(reason))
+        missing = reason.path if isinstance(reason, MissingMeasurement) else None
     fields = evidence_fields(judged.evidence.gated(*instruments))
     verdict = derive(fields)
     planted = bool(synthetic and planted)
@@ -564,5 +579,6 @@ def judge(
         "planted": planted,
         "instrument": claim.instrument,
         "label": claim.label,
+        "missing": missing,
         **fields,
     }

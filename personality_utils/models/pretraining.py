@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from personality_utils.data.synthetic.generator import GENERATOR_VERSION, defaul
 from personality_utils.data.synthetic.recipes import draw_identity, make_clip_recipe
 from personality_utils.data.synthetic.render import clip_landmarks, render_frame, scene
 from personality_utils.faces.alignment import alignment_matrix, warp_face
+from personality_utils.models.engine import Batch, Epochs, run_epochs
 from personality_utils.models.networks import (
     IDENTITY_BACKBONE_FORMAT,
     VGGBackbone,
@@ -258,7 +258,6 @@ def pretrain(
     path of ``backbone.pt``. Resumes from the last finished epoch; processes started side by
     side take turns (a file lock), and the second finds the first's result.
     """
-    from tqdm.auto import tqdm
 
     profile = get_profile(profile)
     settings = _settings_of(profile)
@@ -293,48 +292,24 @@ def pretrain(
                 optimizer.load_state_dict(state["optimizer"])
                 history = json.loads(state["history"])
                 first = int(state["epoch"]) + 1
-        loss_function = nn.CrossEntropyLoss()
-        for epoch in range(first, settings.epochs):
-            started = time.perf_counter()
-            for group in optimizer.param_groups:
-                group["lr"] = float(rates[epoch])
+        orders: dict[int, tuple] = {}
+
+        def count_of(epoch: int) -> int:
             rng = np.random.default_rng([settings.seed, epoch])
             order = rng.permutation(len(train_images))
-            flips = rng.random(len(order)) < 0.5
-            torch.manual_seed(settings.seed * 10_007 + epoch)
-            model.train()
-            running, seen = 0.0, 0
-            batches = range(0, len(order), settings.batch_size)
-            bar = tqdm(
-                batches, desc=f"identities epoch {epoch + 1}", disable=not progress, leave=False
-            )
-            for start in bar:
+            orders[epoch] = (order, rng.random(len(order)) < 0.5)
+            return len(range(0, len(order), settings.batch_size))
+
+        def batches_of(epoch: int):
+            order, flips = orders.pop(epoch)
+            for start in range(0, len(order), settings.batch_size):
                 index = np.sort(order[start : start + settings.batch_size])
                 inputs = _normalise(train_images[index], mean, std)
                 flip = torch.from_numpy(flips[index])
                 inputs = torch.where(flip.view(-1, 1, 1, 1), inputs.flip(-1), inputs)
-                target = torch.from_numpy(train_labels[index]).long()
-                optimizer.zero_grad(set_to_none=True)
-                with autocast(precision, device):
-                    outputs = model(inputs)
-                loss = loss_function(outputs.float(), target)
-                loss.backward()
-                optimizer.step()
-                running += float(loss.detach()) * len(index)
-                seen += len(index)
-                bar.set_postfix(loss=f"{running / seen:.3f}")
-            history.append(
-                {
-                    "epoch": epoch + 1,
-                    "lr": float(rates[epoch]),
-                    "loss": running / max(1, seen),
-                    "held_out_accuracy": _accuracy(
-                        model, images[held_out], labels[held_out], mean, std
-                    ),
-                    "seconds": time.perf_counter() - started,
-                    "precision": precision,
-                }
-            )
+                yield Batch(inputs, torch.from_numpy(train_labels[index]).long(), len(index))
+
+        def save(epoch: int, history: list[dict]) -> None:
             payload = {
                 "key": json.dumps(_key(profile)),
                 "model": model.state_dict(),
@@ -342,9 +317,27 @@ def pretrain(
                 "epoch": epoch,
                 "history": json.dumps(history),
             }
-            write_atomic(checkpoint, lambda temporary, p=payload: torch.save(p, temporary))
-            if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
-                return final
+            write_atomic(checkpoint, lambda temporary: torch.save(payload, temporary))
+
+        plan = Epochs(
+            epochs=settings.epochs,
+            rates=rates,
+            seed_of=lambda epoch: settings.seed * 10_007 + epoch,
+            batches_of=batches_of,
+            count_of=count_of,
+            loss=nn.CrossEntropyLoss(),
+            precision=precision,
+            autocast=lambda: autocast(precision, device),
+            description=lambda epoch: f"identities epoch {epoch + 1}",
+            extra=lambda epoch: {
+                "held_out_accuracy": _accuracy(model, images[held_out], labels[held_out], mean, std)
+            },
+            save=save,
+            progress=progress,
+            loss_digits=3,
+        )
+        if run_epochs(model, optimizer, plan, history, first, stop_after_epoch):
+            return final
         if not history:
             raise DataError(f"{checkpoint}: no finished epoch to write a backbone from")
         result = {

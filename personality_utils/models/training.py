@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from personality_utils.core.files import write_atomic
 from personality_utils.core.profiles import TrainConfig, get_profile
 from personality_utils.core.vocabulary import TRAITS, DataError
+from personality_utils.models.engine import Batch, Epochs, run_epochs
 from personality_utils.models.networks import (
     VGG_FACE_MEAN,
     WeightsError,
@@ -89,8 +89,8 @@ def euclidean_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 def native_bfloat16(device: torch.device) -> bool:
     """Whether ``device`` computes bfloat16 natively: CUDA, or a CPU with AMX tiles or
-    AVX512-BF16 (on the CI CPU, 1/8-width DAN+ at 112 px trains at 249 images/s on one thread
-    in bfloat16, 156 in float32, both channels-last: ``benchmarks/train_throughput.py``)."""
+    AVX512-BF16 (how much faster it trains there: ``benchmarks/train_throughput.py``, whose
+    figures are written to ``benchmarks/results/``)."""
     if device.type == "cuda":
         return True
     if device.type != "cpu":
@@ -322,7 +322,6 @@ def train_model(
     Returns:
         The trained model (unwrapped), in eval mode; the same on every rank.
     """
-    from tqdm.auto import tqdm
 
     context = context or _OneProcess()
     targets = np.asarray(targets, dtype=np.float32)
@@ -366,52 +365,29 @@ def train_model(
     network = context.wrap(model, device)
     mean_device = mean.to(device)
     precision = resolved_precision(config.precision, device)
-    for epoch in range(first_epoch, config.epochs):
-        started = time.perf_counter()
-        # Everything random in an epoch derives from (seed, epoch) (and the rank, for dropout):
-        # resuming replays it exactly.
-        torch.manual_seed(config.seed * 10_007 + epoch + 1_000_003 * context.rank)
-        batches, flips = epoch_plan(config, len(images), epoch, world_size)
-        for group in optimizer.param_groups:
-            group["lr"] = float(rates[epoch]) * group["lr_scale"]
-        network.train()
-        running, seen = 0.0, 0
-        bar = tqdm(
-            total=len(batches),
-            desc=f"{config.kind} epoch {epoch + 1}/{config.epochs}",
-            disable=not (progress and context.is_main),
-            leave=False,
-        )
+    plans: dict[int, tuple] = {}
+
+    def batches_of(epoch: int):
+        batches, flips = plans.pop(epoch)
         for batch, flip in zip(batches, flips, strict=True):
             local = context.shard(batch)
             inputs = _prepare(images[local], config.input_size, mean_device, scale, device)
             if flip:
                 inputs = inputs.flip(-1)
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-            target = torch.as_tensor(targets[local], device=device)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(precision, device):
-                outputs = network(inputs)
-            loss = euclidean_loss(outputs.float(), target)
             # DDP averages gradients over the ranks: scaling each rank's mean by its share of
             # the global batch makes that average the gradient of the global batch's mean loss.
-            (loss * (len(local) * world_size / len(batch))).backward()
-            optimizer.step()
-            running += float(loss.detach()) * len(local)
-            seen += len(local)
-            bar.set_postfix(loss=f"{running / seen:.4f}")
-            bar.update()
-        bar.close()
-        running, seen = context.end_epoch(model, running, seen, device)
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "lr": float(rates[epoch]),
-                "loss": running / seen,
-                "seconds": time.perf_counter() - started,
-                "precision": precision,
-            }
-        )
+            yield Batch(
+                inputs.contiguous(memory_format=torch.channels_last),
+                torch.as_tensor(targets[local], device=device),
+                len(local),
+                len(local) * world_size / len(batch),
+            )
+
+    def count_of(epoch: int) -> int:
+        plans[epoch] = epoch_plan(config, len(images), epoch, world_size)
+        return len(plans[epoch][0])
+
+    def save(epoch: int, history: list[dict]) -> None:
         if checkpoint is not None and context.is_main:
             _save_checkpoint(
                 {
@@ -426,8 +402,24 @@ def train_model(
                 },
                 checkpoint,
             )
-        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
-            break
+
+    plan = Epochs(
+        epochs=config.epochs,
+        rates=rates,
+        # Everything random in an epoch derives from (seed, epoch) (and the rank, for dropout):
+        # resuming replays it exactly.
+        seed_of=lambda epoch: config.seed * 10_007 + epoch + 1_000_003 * context.rank,
+        batches_of=batches_of,
+        count_of=count_of,
+        loss=euclidean_loss,
+        precision=precision,
+        autocast=lambda: autocast(precision, device),
+        description=lambda epoch: f"{config.kind} epoch {epoch + 1}/{config.epochs}",
+        reduce=lambda running, seen: context.end_epoch(model, running, seen, device),
+        save=save,
+        progress=progress and context.is_main,
+    )
+    run_epochs(network, optimizer, plan, history, first_epoch, stop_after_epoch)
     context.finish()  # nobody returns (and perhaps reads the checkpoint) before it is written
     model = model.to(memory_format=torch.contiguous_format).eval()
     return TrainedModel(model=model, config=config, mean=mean, scale=scale, history=history)
