@@ -70,7 +70,7 @@ def main() -> None:
             config, train_images, train.meta[list(vocabulary.TRAITS)].to_numpy(), progress=False
         )
         speed = len(train_images) * config.epochs / (time.perf_counter() - started)
-        scored = experiments.evaluate(trained, valid_images, valid.meta, labels)
+        scored = experiments.evaluate_model(trained, valid_images, valid.meta, labels)
         metrics = scored.metrics
         print(
             f"{name:40s} {speed:7.0f} {trained.history[-1]['loss']:10.4f} "

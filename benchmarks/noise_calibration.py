@@ -62,7 +62,7 @@ def main() -> None:
     )
     for split in ("validation", "test"):
         split_images, split_meta = experiments.source_arrays(dataset, split, arguments.source)
-        scored = experiments.evaluate(
+        scored = experiments.evaluate_model(
             trained, np.asarray(split_images), relabel(split_meta), train_labels
         )
         accuracy = scored.metrics.loc["mean", "accuracy"]

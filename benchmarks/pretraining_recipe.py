@@ -83,7 +83,7 @@ def main() -> None:
             progress=False,
         )
         seconds = time.perf_counter() - started
-        scored = experiments.evaluate(trained, np.asarray(valid_images), valid_meta, labels)
+        scored = experiments.evaluate_model(trained, np.asarray(valid_images), valid_meta, labels)
         r2 = " ".join(f"{scored.metrics.loc[t, 'r2']:+.2f}" for t in vocabulary.TRAITS)
         accuracy = scored.metrics.loc["mean", "accuracy"]
         gain = accuracy - scored.constant_accuracy

@@ -129,13 +129,13 @@ if ground_truth is None:
 
 # %% tags=["hide-input"]
 if ground_truth is not None:
-    weights = truth.planted_weights(ground_truth).rename(index=str.capitalize)
+    weights = truth.planted_weight_table(ground_truth).rename(index=str.capitalize)
     title = "Planted weights W (standardised features → trait, before the 0.15 scale)"
     measures.matrix_heatmaps({"": weights}, title).show()
 
 # %% tags=["hide-input"]
 if ground_truth is not None:
-    shares = truth.planted_shares(ground_truth)
+    shares = truth.planted_share_table(ground_truth)
     title = "Share of each label's variance planted per source"
     plots.stacked_shares(shares, title, "share of variance").show()
 

@@ -165,7 +165,7 @@ pd.DataFrame(
 
 # %% tags=["hide-input"]
 if shown and len(face_stores[shown]):
-    face_panels.face_masks(face_stores[shown], len(face_stores[shown]) // 2).show()
+    face_panels.face_masks_figure(face_stores[shown], len(face_stores[shown]) // 2).show()
 
 # %% [markdown]
 # ## What held

@@ -162,9 +162,7 @@ measures.threshold_curves(study.threshold_curve(headline), cam_study.PAPER_FIGUR
 
 # %%
 danplus = checks.danplus_maps(study, chapter.experiment("frames"))
-face_prior = checks.face_location_prior(
-    maps.store_boxes(chapter.dataset.store("train")), study.size
-)
+face_prior = checks.face_location_prior(maps.dlib_boxes(chapter.dataset.store("train")), study.size)
 baselines = checks.baselines(study, headline, danplus, n_boot, seed, face_prior)
 print(baselines.description())
 baselines.table().round(3)

@@ -105,7 +105,7 @@ def test_compare_with_planted_and_correlation_matrix():
 
 
 def test_planted_weights_paper_share_and_r2():
-    weights = traits.planted_weights()
+    weights = traits.planted_au_weights()
     assert weights.shape == (5, 17) and list(weights.columns) == list(aus_openface.AU_COLUMNS)
     for trait, planted in core_planted.TRAIT_WEIGHTS.items():
         for column, value in planted.items():

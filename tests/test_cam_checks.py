@@ -97,7 +97,7 @@ def test_map_scores_summarise_each_set_of_maps():
     assert values["a", "pointing_game"] == pytest.approx(2 / 3)
     assert values["b", "mean_overlap"] == 1.0 and values["a", "box_area"] == 16 / 64
     assert table.set_index(["map", "measure"]).loc[("a", "box_area"), "value_low"] != 0  # NaN
-    assert len(table) == 2 * (len(checks.MEASURES) + 1)
+    assert len(table) == 2 * (len(checks.MAP_MEASURES) + 1)
 
 
 def test_danplus_maps_are_its_gradient_maps_of_its_top_frames():

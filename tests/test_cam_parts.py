@@ -28,7 +28,7 @@ def test_region_shares_and_trait_difference():
     maps = np.zeros((2, 7, 7))
     maps[0, 5, 3] = 1.0  # low in the face: the mouth
     maps[1, 2, 2] = 1.0
-    shares = cam_parts.region_shares(maps, np.stack([shape, shape]), size)
+    shares = cam_parts.map_part_shares(maps, np.stack([shape, shape]), size)
     assert set(shares.columns) >= {"eyes", "mouth", "elsewhere", "mouth_area"}
     np.testing.assert_allclose(
         shares[["eyebrows", "eyes", "nose", "mouth", "elsewhere"]].sum(axis=1), 1
@@ -69,7 +69,7 @@ def test_face_parts_finds_the_trait_that_looks_at_the_mouth():
     # Each trait's share is the mean over its own top crops of its own map.
     for t, trait in enumerate(TRAITS):
         rows = tops[trait]
-        by_hand = cam_parts.region_shares(maps[rows, t], landmarks[rows], size)
+        by_hand = cam_parts.map_part_shares(maps[rows, t], landmarks[rows], size)
         for region in (*cam_parts.PARTS, "elsewhere"):
             assert parts.mass_table.loc[trait, region] == pytest.approx(by_hand[region].mean())
     mouth = parts.mass_table["mouth"].drop("area of the part")

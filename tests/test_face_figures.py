@@ -92,6 +92,6 @@ def test_face_part_masks_draw_the_grid_and_a_legend_per_part():
 
 
 def test_face_masks_of_one_face():
-    figure = face_panels.face_masks(_face_store(5), 2)
+    figure = face_panels.face_masks_figure(_face_store(5), 2)
     assert [trace.type for trace in figure.data] == ["image", "scatter", "image"]
     assert figure.layout.title.text.endswith("clip02.mp4")

@@ -17,7 +17,7 @@ def test_planted_weights_drop_the_features_that_drive_nothing():
     matrix = np.zeros((5, 3))
     matrix[0, 0], matrix[4, 2] = 0.5, -0.25
     ground = {"weight_matrix": matrix.tolist(), "features": ["AU01", "AU02", "poster"]}
-    weights = truth.planted_weights(ground)
+    weights = truth.planted_weight_table(ground)
     assert list(weights.columns) == ["AU01", "poster"]
     assert list(weights.index) == list(vocabulary.TRAITS)
     assert weights.loc["neuroticism", "poster"] == -0.25
@@ -25,7 +25,7 @@ def test_planted_weights_drop_the_features_that_drive_nothing():
 
 def test_planted_shares_are_traits_by_source():
     ground = {"planted_shares": {"openness": {"eyes": 0.1, "context": 0.6}}}
-    shares = truth.planted_shares(ground)
+    shares = truth.planted_share_table(ground)
     assert shares.loc["openness", "context"] == 0.6 and list(shares.columns) == ["eyes", "context"]
 
 

@@ -20,7 +20,7 @@ from personality_utils.aus.traits import (
     fit_au_ridge,
     fit_dataset_au_model,
     paper_gain_share,
-    planted_weights,
+    planted_au_weights,
     r2_by_trait,
     trait_au_correlation,
 )
@@ -127,7 +127,7 @@ class AUModelComparison:
     def trait_matrices(self) -> dict[str, pd.DataFrame]:
         """Traits x AUs matrices for heatmaps: the correlation of each trait with each
         clip-mean AU over the training clips, and on the synthetic set the same from the planted
-        AUs and the planted weights (:func:`planted_weights`)."""
+        AUs and the planted weights (:func:`~personality_utils.aus.traits.planted_au_weights`)."""
         train = self.labels["train"]
         label = _SOURCE_LABELS[self.au_source]
         matrices = {
@@ -141,7 +141,7 @@ class AUModelComparison:
                 matrices["correlation, planted AUs (training clips)"] = trait_au_correlation(
                     planted["train"], train
                 )
-            matrices["planted weights of the labels"] = planted_weights()
+            matrices["planted weights of the labels"] = planted_au_weights()
         return matrices
 
     def planted_comparison(self) -> pd.DataFrame:

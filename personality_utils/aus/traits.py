@@ -29,7 +29,7 @@ __all__ = [
     "fit_dataset_au_model",
     "paper_gain_share",
     "paper_record",
-    "planted_weights",
+    "planted_au_weights",
     "r2_by_trait",
     "trait_au_correlation",
 ]
@@ -214,7 +214,7 @@ def compare_with_planted(coefficients: pd.DataFrame) -> pd.DataFrame:
     """
     columns = [column for column in coefficients.columns if column in AU_COLUMNS]
     traits = [trait for trait in TRAITS if trait in coefficients.index]
-    planted = planted_weights().loc[traits, columns]
+    planted = planted_au_weights().loc[traits, columns]
     fitted = coefficients.loc[traits, columns].astype(float)
 
     def compare(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -254,7 +254,7 @@ def coefficient_r(
     x = ((x_train[columns] - model.feature_mean) / model.feature_std).fillna(0.0).to_numpy()
     y = y_train.loc[x_train.index, traits].to_numpy(dtype=np.float64)
     point = float(compare_with_planted(model.coefficients).loc["overall", "correlation"])
-    planted = planted_weights().reindex(index=traits, columns=columns).fillna(0.0).to_numpy()
+    planted = planted_au_weights().reindex(index=traits, columns=columns).fillna(0.0).to_numpy()
     au = np.array([column in AU_COLUMNS for column in columns])
     penalty = model.alpha * np.eye(len(columns))
     draws = []
@@ -298,7 +298,7 @@ def trait_au_correlation(
     )
 
 
-def planted_weights() -> pd.DataFrame:
+def planted_au_weights() -> pd.DataFrame:
     """Traits x AUs, the planted weights of the synthetic labels on the standardised clip-mean
     AUs (:data:`~personality_utils.core.planted.TRAIT_WEIGHTS`, 0 where an AU has none)."""
 

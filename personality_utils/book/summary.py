@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from personality_utils.book.chapters import CHAPTERS, SUMMARY
 from personality_utils.claims import catalogue
 from personality_utils.core import paper, results
 from personality_utils.core.verdicts import READINGS, VERDICTS
@@ -22,7 +23,7 @@ from personality_utils.core.vocabulary import TRAITS
 from personality_utils.data.synthetic.labels import face_driven
 
 __all__ = [
-    "CHAPTERS",
+    "CHAPTERS_READ",
     "RECORD_FIELDS",
     "claims_frame",
     "disagreements",
@@ -38,15 +39,8 @@ __all__ = [
 ]
 
 #: The chapters whose results the summary reads, in book order.
-CHAPTERS: tuple[str, ...] = (
-    "01_data",
-    "02_faces",
-    "03_full_frames",
-    "04_faces_model",
-    "05_cam",
-    "06_units",
-    "07_action_units",
-)
+#: The chapters whose results the summary reads: every chapter of the registry but itself.
+CHAPTERS_READ: tuple[str, ...] = tuple(stem for stem in CHAPTERS if stem != SUMMARY)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -66,7 +60,7 @@ def _number(value: Any) -> float:
 
 
 def load_chapters(
-    directory: str | os.PathLike | None = None, stems: Sequence[str] = CHAPTERS
+    directory: str | os.PathLike | None = None, stems: Sequence[str] = CHAPTERS_READ
 ) -> dict[str, dict | None]:
     """Every chapter's results, ``None`` for a chapter whose file is absent or unreadable.
 

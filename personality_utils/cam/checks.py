@@ -58,7 +58,7 @@ __all__ = [
 #: The measures of :func:`map_scores`, as :func:`~personality_utils.cam.maps.summarise_overlap`
 # names
 #: them.
-MEASURES = ("share_ge_0_9", "mean_overlap", "pointing_game", "energy_in_box")
+MAP_MEASURES = ("share_ge_0_9", "mean_overlap", "pointing_game", "energy_in_box")
 #: How the chapter names the ``torchcam`` methods.
 _METHOD_NAMES = {"GradCAM": "Grad-CAM"}
 
@@ -98,7 +98,7 @@ def map_scores(
         scored["clip"] = clips[rows]
         overlaps[name] = scored["overlap"].to_numpy()
         summary = summarise_overlap(scored, n_boot=n_boot, seed=seed, by=None).loc["all"]
-        for measure in MEASURES:
+        for measure in MAP_MEASURES:
             table.append(
                 {
                     "map": name,

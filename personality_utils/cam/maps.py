@@ -34,7 +34,7 @@ __all__ = [
     "top_videos",
     "top_images",
     "score_top",
-    "store_boxes",
+    "dlib_boxes",
     "score_maps",
     "threshold_curve",
     "summarise_overlap",
@@ -370,7 +370,7 @@ def score_top(
     return pd.concat(parts, ignore_index=True)
 
 
-def store_boxes(store) -> np.ndarray:
+def dlib_boxes(store) -> np.ndarray:
     """dlib's face boxes (left, top, right, bottom) in frame-store pixels, NaN where no face."""
     if store.detections is None:
         raise ValueError(f"{store.path}: this frame store was built without faces")

@@ -33,7 +33,7 @@ __all__ = [
     "FaceParts",
     "face_parts",
     "region_mass",
-    "region_shares",
+    "map_part_shares",
     "trait_difference_test",
     "trait_part_values",
 ]
@@ -58,7 +58,7 @@ def region_mass(cam: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, floa
     return shares
 
 
-def region_shares(
+def map_part_shares(
     maps: np.ndarray,
     landmarks: np.ndarray,
     size: int,
@@ -92,7 +92,7 @@ def trait_part_values(
     parts)``, the paired data of :func:`trait_difference_test` (one crop, five maps)."""
     return np.stack(
         [
-            region_shares(maps[:, t], landmarks, size, upsampling)[list(regions)].to_numpy()
+            map_part_shares(maps[:, t], landmarks, size, upsampling)[list(regions)].to_numpy()
             for t in range(maps.shape[1])
         ],
         axis=1,
@@ -229,7 +229,7 @@ def face_parts(
     per_trait = []
     for t, trait in enumerate(TRAITS):
         rows = tops[trait]
-        shares = region_shares(maps[rows, t], landmarks[rows], size, upsampling)
+        shares = map_part_shares(maps[rows, t], landmarks[rows], size, upsampling)
         shares["trait"], shares["clip"] = trait, clips[rows]
         per_trait.append(shares)
     table = pd.concat(per_trait, ignore_index=True)

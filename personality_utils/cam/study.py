@@ -351,7 +351,7 @@ def from_maps(
 ) -> CamStudy:
     """The study of :func:`prepare` from maps and predictions already computed: the stores'
     face boxes and the images mapped per trait (frames compete only with a face box)."""
-    boxes = cam.store_boxes(store)
+    boxes = cam.dlib_boxes(store)
     has_face = np.isfinite(boxes).all(axis=1)
     return CamStudy(
         store,

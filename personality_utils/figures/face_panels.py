@@ -29,7 +29,7 @@ __all__ = [
     "detection_against_truth",
     "detections_grid",
     "error_histograms",
-    "face_masks",
+    "face_masks_figure",
     "face_part_masks",
 ]
 
@@ -198,7 +198,7 @@ def face_part_masks(
     return figure
 
 
-def face_masks(face_store: FaceStore, index: int) -> go.Figure:
+def face_masks_figure(face_store: FaceStore, index: int) -> go.Figure:
     """One aligned face of a store with its own landmarks, and the face-part masks drawn from
     them (:func:`~personality_utils.faces.regions.region_masks`, as the unit chapter scores
     them)."""

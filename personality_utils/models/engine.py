@@ -16,12 +16,43 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["Batch", "Epochs", "run_epochs"]
+__all__ = ["Batch", "Epochs", "TrainingContext", "run_epochs"]
+
+
+class TrainingContext(Protocol):
+    """Where a trait regressor trains: one process
+    (:class:`~personality_utils.models.training.OneProcess`) or every rank of a torchrun job
+    (:class:`~personality_utils.models.distributed.DistributedContext`). The loop asks it for
+    the device, how to wrap the model, what to resume from, this rank's share of a batch, the
+    epoch's loss over all ranks, and to wait for the others at the end."""
+
+    rank: int
+    world_size: int
+
+    @property
+    def is_main(self) -> bool: ...
+
+    def device(self, wanted: str) -> torch.device: ...
+
+    def prepare(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module: ...
+
+    def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module: ...
+
+    def resume(self, checkpoint: Path | None, config: Any, device: torch.device) -> dict | None: ...
+
+    def shard(self, batch: Any) -> Any: ...
+
+    def end_epoch(
+        self, model: torch.nn.Module, running: float, seen: int, device: torch.device
+    ) -> tuple[float, float]: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ __all__ = [
     "SplitScores",
     "Experiment",
     "SeedRuns",
-    "evaluate",
+    "evaluate_model",
     "lane_share",
     "pretrained_from",
     "starting_weights",
@@ -199,7 +199,7 @@ class SeedRuns:
         }
 
 
-def evaluate(
+def evaluate_model(
     trained: TrainedModel,
     images: np.ndarray,
     meta: pd.DataFrame,

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from personality_utils.core.files import write_atomic
 from personality_utils.core.profiles import TrainConfig, get_profile
 from personality_utils.core.vocabulary import TRAITS, DataError
-from personality_utils.models.engine import Batch, Epochs, run_epochs
+from personality_utils.models.engine import Batch, Epochs, TrainingContext, run_epochs
 from personality_utils.models.networks import (
     VGG_FACE_MEAN,
     WeightsError,
@@ -37,6 +37,7 @@ from personality_utils.models.networks import (
 )
 
 __all__ = [
+    "OneProcess",
     "TrainConfig",
     "TrainedModel",
     "epoch_plan",
@@ -245,7 +246,7 @@ def same_recipe(saved: dict, wanted: dict) -> bool:
     }
 
 
-class _OneProcess:
+class OneProcess:
     """The training loop's ``context`` when one process trains: what
     :class:`~personality_utils.models.distributed.DistributedContext` does across ranks, done
     alone."""
@@ -302,7 +303,7 @@ def train_model(
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
     stop_after_epoch: int | None = None,
-    context=None,
+    context: TrainingContext | None = None,
 ) -> TrainedModel:
     """Train one model on uint8 images and their trait targets: the one training loop of the
     book, in one process or, with a ``context``, on every rank of a ``torchrun`` job.
@@ -323,7 +324,7 @@ def train_model(
         The trained model (unwrapped), in eval mode; the same on every rank.
     """
 
-    context = context or _OneProcess()
+    context = context or OneProcess()
     targets = np.asarray(targets, dtype=np.float32)
     if len(images) != len(targets) or targets.shape[1:] != (len(TRAITS),):
         raise ValueError(f"{len(images)} images but targets of shape {targets.shape}")

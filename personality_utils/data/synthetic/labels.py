@@ -14,7 +14,7 @@ from personality_utils.core.vocabulary import TRAITS
 from personality_utils.faces.facs import AU_REGIONS
 
 __all__ = [
-    "REGIONS",
+    "PLANTED_REGIONS",
     "NOISE_SHARE",
     "trait_scores",
     "outside_face_shares",
@@ -23,7 +23,7 @@ __all__ = [
     "FACE_DRIVEN_OUTSIDE",
 ]
 
-REGIONS: tuple[str, ...] = ("eyes", "eyebrows", "nose", "mouth", "glasses", "context")
+PLANTED_REGIONS: tuple[str, ...] = ("eyes", "eyebrows", "nose", "mouth", "glasses", "context")
 #: Share of each label's variance that is noise: no image model can explain it. Calibrated
 #: (generator version 5; 0.3 before): at 0.3 the CPU models gained under half the paper's MA over
 #: the constant predictor; the same images relabelled at 0.1 gave faces +0.022 to +0.025 and full
@@ -102,7 +102,7 @@ def planted_shares() -> dict[str, dict[str, float]]:
     matrix = _weight_matrix()
     shares = {}
     for row, trait in enumerate(TRAITS):
-        share = {region: 0.0 for region in REGIONS}
+        share = {region: 0.0 for region in PLANTED_REGIONS}
         for column, name in enumerate(FEATURES):
             if name.startswith("AU"):
                 region = AU_REGIONS[int(name[2:])]

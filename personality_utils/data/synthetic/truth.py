@@ -36,8 +36,8 @@ __all__ = [
     "landmark_agreement",
     "load_frame_truth",
     "load_ground_truth",
-    "planted_shares",
-    "planted_weights",
+    "planted_share_table",
+    "planted_weight_table",
     "store_boxes",
     "true_eye_alignment_errors",
 ]
@@ -186,7 +186,7 @@ def fit_labels(features, labels, weight_matrix: np.ndarray) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 
 
-def planted_weights(ground_truth: dict) -> pd.DataFrame:
+def planted_weight_table(ground_truth: dict) -> pd.DataFrame:
     """The planted weights **W** (traits x standardised features, before the label scale),
     keeping only the features that drive at least one trait."""
     import pandas as pd
@@ -197,7 +197,7 @@ def planted_weights(ground_truth: dict) -> pd.DataFrame:
     return weights.loc[:, (weights != 0).any(axis=0)]
 
 
-def planted_shares(ground_truth: dict) -> pd.DataFrame:
+def planted_share_table(ground_truth: dict) -> pd.DataFrame:
     """Share of each label's variance planted per source (traits x sources)."""
     import pandas as pd
 
