@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import cam_images, tiny_cam_model
 
 from personality_utils.cam import maps as cam
 
@@ -94,24 +95,9 @@ def test_bicubic_upsampling_is_matlabs_imresize():
 # ----------------------------------------------------------------------------------------------
 
 
-def _tiny_trained(kind: str = "cam_fig4", size: int = 32, seed: int = 0):
-    import torch
-
-    from personality_utils.models import networks, training
-
-    torch.manual_seed(seed)
-    model = networks.build_model(kind, width_divisor=16).eval()
-    config = training.TrainConfig(kind=kind, width_divisor=16, input_size=size, device="cpu")
-    return training.TrainedModel(model, config, torch.full((3, size, size), 120.0), 60.0)
-
-
-def _images(n: int = 6, size: int = 32, seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-
-
 def test_cam_equals_grad_cam_up_to_a_positive_scale_for_gap_linear():
-    trained = _tiny_trained("cam_fig4")
-    images = _images()
+    trained = tiny_cam_model("cam_fig4")
+    images = cam_images()
     maps, predictions = cam.class_activation_maps(trained, images, batch_size=4)
     grid = maps.shape[-1]
     assert maps.shape == (6, 5, grid, grid) and predictions.shape == (6, 5)
@@ -126,15 +112,15 @@ def test_cam_equals_grad_cam_up_to_a_positive_scale_for_gap_linear():
 
 
 def test_grad_cam_runs_on_danplus_and_rejects_unknown_layers():
-    trained = _tiny_trained("danplus")
-    grad = cam.gradient_maps(trained, _images(3), "GradCAM", layer="relu5_3")
+    trained = tiny_cam_model("danplus")
+    grad = cam.gradient_maps(trained, cam_images(3), "GradCAM", layer="relu5_3")
     assert grad.shape == (3, 5, 2, 2) and np.isfinite(grad).all() and (grad >= 0).all()
-    layer = cam.gradient_maps(trained, _images(3), "LayerCAM", layer="relu4_3")
+    layer = cam.gradient_maps(trained, cam_images(3), "LayerCAM", layer="relu4_3")
     assert layer.shape == (3, 5, 4, 4)
     with pytest.raises(ValueError, match="relu9_9"):
-        cam.gradient_maps(trained, _images(3), layer="relu9_9")
+        cam.gradient_maps(trained, cam_images(3), layer="relu9_9")
     with pytest.raises(TypeError, match="CAM head"):
-        cam.class_activation_maps(trained, _images(3))
+        cam.class_activation_maps(trained, cam_images(3))
 
 
 def test_top_predicted_orders_breaks_ties_and_respects_eligibility():

@@ -8,8 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from test_cam import _images, _tiny_trained
-from test_cam_study import SIZE, fake_dataset, hand_study
+from helpers import CAM_SIZE, cam_images, fake_dataset, hand_cam_study, tiny_cam_model
 
 from personality_utils.cam import checks
 from personality_utils.cam import maps as cam
@@ -38,8 +37,8 @@ def test_centre_prior_and_random_map():
 
 
 def test_randomisation_changes_the_maps_and_leaves_the_model_alone():
-    trained = _tiny_trained("cam_fig4", seed=3)
-    images = _images(8)
+    trained = tiny_cam_model("cam_fig4", seed=3)
+    images = cam_images(8)
     before = {k: v.clone() for k, v in trained.model.state_dict().items()}
     reference, _ = cam.class_activation_maps(trained, images)
     stages = cam_randomisation.randomisation_stages(trained.model)
@@ -101,8 +100,8 @@ def test_map_scores_summarise_each_set_of_maps():
 
 
 def test_danplus_maps_are_its_gradient_maps_of_its_top_frames():
-    study = hand_study(top_n=2)
-    danplus = SimpleNamespace(trained=_tiny_trained("danplus", seed=4), checkpoint=None)
+    study = hand_cam_study(top_n=2)
+    danplus = SimpleNamespace(trained=tiny_cam_model("danplus", seed=4), checkpoint=None)
     mapped = checks.danplus_maps(study, danplus)
     predictions = training.predict(danplus.trained, study.store.frames)
     top = cam.top_images(study.store.meta, predictions, 2, "videos", study.has_face)
@@ -123,7 +122,7 @@ def _on_the_face(study):
 
 
 def test_baselines_score_image_blind_maps_on_the_same_frames():
-    study = _on_the_face(hand_study(top_n=4))
+    study = _on_the_face(hand_cam_study(top_n=4))
     headline = study.overlap(n_boot=50)
     same = {"GradCAM": study.frame_maps[headline.rows, headline.traits]}
     danplus = checks.DanplusMaps(None, headline.rows, headline.traits, same)
@@ -133,9 +132,9 @@ def test_baselines_score_image_blind_maps_on_the_same_frames():
     np.testing.assert_allclose(table.loc["DAN+ Grad-CAM"], table.loc["CAM model"])
     assert table.loc["CAM model", "mean_overlap"] == pytest.approx(1.0)
     prior = cam.score_maps(
-        np.broadcast_to(checks.centre_prior(SIZE), (len(headline.rows), SIZE, SIZE)),
+        np.broadcast_to(checks.centre_prior(CAM_SIZE), (len(headline.rows), CAM_SIZE, CAM_SIZE)),
         study.boxes[headline.rows],
-        SIZE,
+        CAM_SIZE,
     )["overlap"]
     assert table.loc["centre prior", "mean_overlap"] == pytest.approx(np.nanmean(prior))
     assert result.against["centre prior"]["value"] == pytest.approx(np.nanmean(1.0 - prior))
@@ -146,15 +145,15 @@ def test_baselines_score_image_blind_maps_on_the_same_frames():
         "cam_minus_centre_prior",
         "cam_minus_random_map",
     }
-    assert result.record()["box_area"] == pytest.approx(16 * 20 / SIZE**2)
+    assert result.record()["box_area"] == pytest.approx(16 * 20 / CAM_SIZE**2)
     assert "box_area" not in set(result.scores()["measure"])
     assert result.description().startswith("mean overlap, CAM minus")
     # The face-location prior: the share of training frames whose box covers each pixel. Here
     # every frame has the same box, so the prior is that box's own mask and overlaps it fully.
     boxes = np.vstack([study.boxes, np.full((1, 4), np.nan)])  # a frame with no face: left out
-    face_prior = checks.face_location_prior(boxes, SIZE)
+    face_prior = checks.face_location_prior(boxes, CAM_SIZE)
     finite = study.boxes[np.isfinite(study.boxes).all(axis=1)]
-    by_hand = np.mean([cam.box_mask(box, SIZE) for box in finite], axis=0)
+    by_hand = np.mean([cam.box_mask(box, CAM_SIZE) for box in finite], axis=0)
     np.testing.assert_allclose(face_prior, by_hand)
     with_prior = checks.baselines(study, headline, danplus, n_boot=200, face_prior=face_prior)
     assert "cam_minus_face_prior" in with_prior.measurements()
@@ -162,12 +161,12 @@ def test_baselines_score_image_blind_maps_on_the_same_frames():
         with_prior.table().loc["face-location prior", "mean_overlap"]
     )
     with pytest.raises(ValueError, match="no training frame"):
-        checks.face_location_prior(np.full((2, 4), np.nan), SIZE)
+        checks.face_location_prior(np.full((2, 4), np.nan), CAM_SIZE)
 
 
 def test_gradcam_agreement_of_the_fig4_head_is_its_cam():
     dataset = fake_dataset()
-    model = _tiny_trained(seed=5)
+    model = tiny_cam_model(seed=5)
     study = cam_study.prepare(dataset, model, model, top_n=3)
     headline = study.overlap(n_boot=20)
     agreement = checks.gradcam_agreement(study, headline, model, "cam_fig4", limit=4)
@@ -180,11 +179,11 @@ def test_gradcam_agreement_of_the_fig4_head_is_its_cam():
 
 def test_randomisation_runs_both_cascades():
     dataset = fake_dataset(n_clips=2, per_clip=1)
-    model = _tiny_trained(seed=6)
+    model = tiny_cam_model(seed=6)
     study = cam_study.prepare(dataset, model, model, top_n=1)
     headline = study.overlap(n_boot=20)
     danplus = checks.danplus_maps(
-        study, SimpleNamespace(trained=_tiny_trained("danplus", seed=7), checkpoint=None)
+        study, SimpleNamespace(trained=tiny_cam_model("danplus", seed=7), checkpoint=None)
     )
     result = cam_randomisation.randomisation(study, headline, model, danplus, seed=0)
     stages = ["trained", *cam_randomisation.randomisation_stages(model.model)]
@@ -201,7 +200,7 @@ def test_randomisation_runs_both_cascades():
 
 
 def test_ground_truth_finds_maps_on_the_planted_poster(monkeypatch):
-    study = hand_study()
+    study = hand_cam_study()
     maps = np.full_like(study.frame_maps, 0.1)
     maps[:, TRAITS.index("openness"), 0, 0] = 5.0  # openness looks at the top-left corner
     study = dataclasses.replace(study, frame_maps=maps)
@@ -215,9 +214,9 @@ def test_ground_truth_finds_maps_on_the_planted_poster(monkeypatch):
     table = found.table
     energy = table["energy in the poster box"]
     assert energy.idxmax() == "openness"
-    mask = cam.box_mask(poster[0], SIZE)
+    mask = cam.box_mask(poster[0], CAM_SIZE)
     rows = np.flatnonzero(study.has_face)
-    by_hand = np.mean([cam.energy_in_box(cam.upsample(maps[r, 0], SIZE), mask) for r in rows])
+    by_hand = np.mean([cam.energy_in_box(cam.upsample(maps[r, 0], CAM_SIZE), mask) for r in rows])
     assert energy["openness"] == pytest.approx(by_hand)
     # A flat map's energy in the box is the box's share of the frame.
     assert found.flat_poster_energy == pytest.approx(mask.mean())

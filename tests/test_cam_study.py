@@ -2,75 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_cam import _tiny_trained
+from helpers import CAM_SIZE, MISSING_FACE_ROWS, fake_dataset, hand_cam_study, tiny_cam_model
 
 from personality_utils.cam import maps as cam
 from personality_utils.cam import study as cam_study
 from personality_utils.core import paper, results, stats, verdicts
 from personality_utils.core.vocabulary import TRAITS
-from personality_utils.data.stores import FaceStore, FrameStore
-from personality_utils.faces import facs
-
-SIZE = 32
-MISSING = (0, 7)  # frame rows without a face box (row 0: clip 0's first frame)
-
-
-def _clip(index: int) -> str:
-    return f"{index:011d}.000.mp4"  # a YouTube id of 11 characters: one person per clip
-
-
-def fake_dataset(n_clips: int = 6, per_clip: int = 3, seed: int = 0, synthetic: bool = False):
-    """A test split of ``n_clips`` clips: frames, dlib-like face boxes (none on the
-    :data:`MISSING` rows) and a face store of the frames with a box."""
-    rng = np.random.default_rng(seed)
-    n = n_clips * per_clip
-    meta = pd.DataFrame(
-        {
-            "clip": np.repeat([_clip(i) for i in range(n_clips)], per_clip),
-            "frame_index": np.tile(np.arange(per_clip), n_clips),
-        }
-    )
-    boxes = np.tile([8.0, 6.0, 24.0, 26.0], (n, 1))
-    boxes[[row for row in MISSING if row < n]] = np.nan
-    frames = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
-    store = FrameStore(frames, meta, {}, Path("fake"), {"box_store": boxes})
-    kept = np.flatnonzero(np.isfinite(boxes).all(axis=1))
-    shape = facs.MEAN_SHAPE * SIZE * 0.25 + SIZE / 2
-    shape = shape - shape.mean(axis=0) + SIZE / 2
-    faces = FaceStore(
-        rng.integers(0, 256, (len(kept), SIZE, SIZE, 3), dtype=np.uint8),
-        meta.iloc[kept].reset_index(drop=True).assign(frame_row=kept),
-        np.repeat(shape[None], len(kept), axis=0),
-        Path("fake"),
-    )
-    return SimpleNamespace(
-        store=lambda split: store, faces=lambda split: faces, synthetic=synthetic, root=None
-    )
-
-
-def hand_study(top_n: int = 3, ranking: str = "videos", grid: int = 4, seed: int = 0):
-    """A study of ``fake_dataset`` with random positive maps (every map has an activated
-    region, so an overlap is missing only where the frame has no box)."""
-    dataset = fake_dataset(seed=seed)
-    store, faces = dataset.store("test"), dataset.faces("test")
-    rng = np.random.default_rng(seed)
-    frame_maps = (rng.random((len(store), 5, grid, grid)) + 0.1).astype(np.float32)
-    face_maps = (rng.random((len(faces), 5, grid, grid)) + 0.1).astype(np.float32)
-    frame_predictions, face_predictions = rng.random((len(store), 5)), rng.random((len(faces), 5))
-    return cam_study.from_maps(
-        store, faces, frame_maps, frame_predictions, face_maps, face_predictions, top_n, ranking
-    )
 
 
 def test_prepare_maps_both_models_and_picks_the_top_images():
     dataset = fake_dataset()
-    frames_model, faces_model = _tiny_trained(seed=1), _tiny_trained(seed=2)
+    frames_model, faces_model = tiny_cam_model(seed=1), tiny_cam_model(seed=2)
     study = cam_study.prepare(dataset, frames_model, faces_model, 2, "frames", "bicubic")
     store = dataset.store("test")
     maps, predictions = cam.class_activation_maps(frames_model, store.frames)
@@ -81,7 +28,7 @@ def test_prepare_maps_both_models_and_picks_the_top_images():
     # Ranking frames: only frames with a face box compete.
     for trait in TRAITS:
         assert len(study.top_frames[trait]) == 2
-        assert not set(study.top_frames[trait]) & set(MISSING)
+        assert not set(study.top_frames[trait]) & set(MISSING_FACE_ROWS)
         best = np.argmax(np.where(study.has_face, predictions[:, TRAITS.index(trait)], -1))
         assert study.top_frames[trait][0] == best
     assert (study.size, study.face_size, study.grid) == (32, 32, maps.shape[-1])
@@ -90,19 +37,19 @@ def test_prepare_maps_both_models_and_picks_the_top_images():
 
 
 def test_overlap_scores_each_traits_top_frames_and_counts_missing_boxes():
-    study = hand_study(top_n=4)
+    study = hand_cam_study(top_n=4)
     headline = study.overlap(n_boot=50)
     assert headline.ranking == "videos" and len(headline.scores) == 5 * 4
     # Each map is the map of its own trait, of a frame among that trait's top ones.
     for row, trait, t in zip(headline.rows, headline.scores["trait"], headline.traits, strict=True):
         assert TRAITS[t] == trait and row in study.top_frames[trait]
     expected = cam.score_maps(
-        study.frame_maps[headline.rows, headline.traits], study.boxes[headline.rows], SIZE
+        study.frame_maps[headline.rows, headline.traits], study.boxes[headline.rows], CAM_SIZE
     )
     np.testing.assert_allclose(headline.scores["overlap"], expected["overlap"])
     # Videos map their first frame, whatever it shows: clip 0's has no box.
     mapped = set(headline.rows.tolist())
-    assert headline.without_box() == len(mapped & set(MISSING))
+    assert headline.without_box() == len(mapped & set(MISSING_FACE_ROWS))
     assert list(headline.table.index) == ["all", *TRAITS]
     assert headline.table.loc["all", "mean_overlap"] == pytest.approx(
         np.nanmean(expected["overlap"])
@@ -116,7 +63,7 @@ def test_overlap_scores_each_traits_top_frames_and_counts_missing_boxes():
     # The other ranking ranks frames with a face box only.
     check = study.overlap(study.other_ranking, n_boot=50, by=None)
     assert check.ranking == "frames" and list(check.table.index) == ["all"]
-    assert check.without_box() == 0 and not set(check.rows.tolist()) & set(MISSING)
+    assert check.without_box() == 0 and not set(check.rows.tolist()) & set(MISSING_FACE_ROWS)
     assert check.check_record()["ranking"] == "frames"
     protocols = cam_study.protocol_table(headline, check)
     assert list(protocols.columns) == ["top 4 videos (headline)", "top 4 frames (check)"]
@@ -146,7 +93,7 @@ def test_maps_left_out_say_why():
 
 
 def test_threshold_curve_is_the_headline_maps_curve():
-    study = hand_study()
+    study = hand_cam_study()
     headline = study.overlap(n_boot=20)
     curve = study.threshold_curve(headline, fractions=(0.5, 0.8))
     maps = np.stack(
@@ -155,13 +102,13 @@ def test_threshold_curve_is_the_headline_maps_curve():
             for row, trait in headline.scores[["row", "trait"]].itertuples(index=False)
         ]
     )
-    expected = cam.threshold_curve(maps, study.boxes[headline.rows], SIZE, fractions=(0.5, 0.8))
+    expected = cam.threshold_curve(maps, study.boxes[headline.rows], CAM_SIZE, fractions=(0.5, 0.8))
     np.testing.assert_allclose(curve["mean_overlap"], expected["mean_overlap"])
     assert curve["label"].tolist()[0] == "CAM model, full frames (raw)"
 
 
 def test_panels_draw_each_models_top_images():
-    study = hand_study(top_n=3)
+    study = hand_cam_study(top_n=3)
     panels = study.panels(n=2, display_size=16)
     assert len(panels) == 10 and "faces · openness" in panels
     assert all(len(tiles) == 2 for tiles in panels.values())
@@ -184,14 +131,14 @@ def test_measurements_and_record_carry_what_the_claims_and_summary_read():
     from personality_utils.cam import checks
     from personality_utils.cam import randomisation as cam_randomisation
 
-    study = hand_study()
+    study = hand_cam_study()
     headline = study.overlap(n_boot=20)
     check = study.overlap(study.other_ranking, n_boot=20, by=None)
     named = {
         name: (study.frame_maps[headline.rows, headline.traits], headline.rows)
         for name in ("CAM model", "centre prior", "random map", "DAN+ Grad-CAM")
     }
-    comparison, _ = checks.map_scores(named, study.boxes, study.clips, SIZE, n_boot=20)
+    comparison, _ = checks.map_scores(named, study.boxes, study.clips, CAM_SIZE, n_boot=20)
     same = checks.Baselines(
         comparison, {"centre prior": {"value": 0.0}, "random map": {"value": 0.0}}
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import write_noisy_mp4, write_video
 
 from personality_utils.core import files as core_files
 from personality_utils.core import vocabulary
@@ -200,24 +201,9 @@ def test_sampler_on_real_clips(shared_data):
         assert np.abs(sampled.frames[0].astype(int) - sampled.frames[-1]).mean() > 1
 
 
-def _write_video(path: Path, n_frames: int, size=(64, 48), fps=24, container="mp4"):
-    import av
-
-    with av.open(str(path), "w", format=container) as output:
-        stream = output.add_stream("libx264" if container == "mp4" else "mpeg4", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        for index in range(n_frames):
-            image = np.full((size[1], size[0], 3), index * 10 % 250, dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                output.mux(packet)
-        for packet in stream.encode():
-            output.mux(packet)
-
-
 def test_sampler_counts_decoded_frames_when_the_header_has_none(tmp_path):
     path = tmp_path / "clip.mkv"  # Matroska stores no frame count: the header says 0
-    _write_video(path, 23, container="matroska")
+    write_video(path, 23, container="matroska")
     sampled = data_video.read_sampled_frames(path)
     assert sampled.n_decoded == 23
     assert sampled.indices == data_video.sample_frame_indices(23)
@@ -229,7 +215,7 @@ def test_sampler_counts_decoded_frames_when_the_header_has_none(tmp_path):
 
 def test_portrait_clip(tmp_path):
     path = tmp_path / "portrait.mp4"
-    _write_video(path, 30, size=(48, 64))
+    write_video(path, 30, size=(48, 64))
     sampled = data_video.read_sampled_frames(path)
     assert sampled.frames.shape[1:] == (64, 48, 3)
 
@@ -270,27 +256,9 @@ def test_sampled_frames_are_bit_identical_to_a_full_decode(shared_data):
             assert np.array_equal(frame, reference[index]), f"{name} frame {index} differs"
 
 
-def _write_noisy_mp4(path: Path, n_frames: int, faststart: bool = True) -> None:
-    """Random frames (large packets), with B-frames, the index at the front when ``faststart``."""
-    import av
-
-    options = {"movflags": "faststart"} if faststart else {}
-    rng = np.random.default_rng(0)
-    with av.open(str(path), "w", format="mp4", options=options) as output:
-        stream = output.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.options = {"bf": "3", "threads": "1"}
-        for _ in range(n_frames):
-            image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                output.mux(packet)
-        for packet in stream.encode():
-            output.mux(packet)
-
-
 def test_skipping_unneeded_frames_changes_nothing(tmp_path):
     path = tmp_path / "bframes.mp4"
-    _write_noisy_mp4(path, 97)
+    write_noisy_mp4(path, 97)
     fast = data_video.read_sampled_frames(path)
     full = data_video.read_sampled_frames(path, skip_unneeded=False)
     count, reference = _full_decode(path, fast.indices)
@@ -306,7 +274,7 @@ def test_truncated_clip_is_sampled_from_what_decodes_and_flagged_short(tmp_path)
     # The index (moov) at the front promises 120 frames; the file is cut after a third of its
     # bytes, as an interrupted download leaves it.
     whole = tmp_path / "whole.mp4"
-    _write_noisy_mp4(whole, 120)
+    write_noisy_mp4(whole, 120)
     cut = tmp_path / "cut.mp4"
     payload = whole.read_bytes()
     cut.write_bytes(payload[: len(payload) // 3])

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from test_training import TINY, _toy
+from helpers import TINY_CONFIG, toy_images
 
 from personality_utils.core import stats, vocabulary
 from personality_utils.models import experiments, reporting, training
@@ -30,10 +30,10 @@ def test_checkpoint_folders_keep_weights_apart(tmp_path):
 
 
 def test_split_predictions_are_kept_beside_the_checkpoint_until_it_changes(tmp_path, monkeypatch):
-    images, targets = _toy(n=24)
+    images, targets = toy_images(n=24)
     np.save(tmp_path / "frames.npy", images)
     stored = np.load(tmp_path / "frames.npy", mmap_mode="r")
-    config = training.TrainConfig(**{**TINY, "epochs": 1})
+    config = training.TrainConfig(**{**TINY_CONFIG, "epochs": 1})
     folder = tmp_path / "model"
     trained = training.train_model(config, images, targets, folder, progress=False)
     first = experiments.split_predictions(trained, stored, folder, "frames-test")
@@ -51,7 +51,7 @@ def test_split_predictions_are_kept_beside_the_checkpoint_until_it_changes(tmp_p
     # Retraining the model (a new checkpoint file) or other images make them stale.
     monkeypatch.setattr(training, "predict", real_predict)
     retrained = training.train_model(
-        training.TrainConfig(**{**TINY, "epochs": 1, "seed": 2}),
+        training.TrainConfig(**{**TINY_CONFIG, "epochs": 1, "seed": 2}),
         images,
         targets,
         tmp_path / "other",

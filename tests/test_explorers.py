@@ -8,8 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from test_cam_study import MISSING, hand_study
-from test_unit_study import make_study
+from helpers import MISSING_FACE_ROWS, hand_cam_study, make_unit_study
 
 from personality_utils.book import explorers
 from personality_utils.cam import maps
@@ -133,7 +132,7 @@ def _scores(study, row: int, trait: str, threshold: float):
 
 
 def test_cam_explorer_redraws_the_overlap_for_each_choice():
-    study = hand_study(top_n=3)
+    study = hand_cam_study(top_n=3)
     explorer = explorers.cam_explorer(study, force=True)
     row = int(study.top_frames["agreeableness"][0])  # the paper's Fig. 5 trait
     assert explorer.values()["row"] == row and explorer.values()["threshold"] == 0.8
@@ -157,10 +156,10 @@ def test_cam_explorer_redraws_the_overlap_for_each_choice():
     )
 
     # A clip's frames follow the clip; a frame without a face box has no overlap.
-    clip = study.store.meta["clip"].iloc[MISSING[0]]
+    clip = study.store.meta["clip"].iloc[MISSING_FACE_ROWS[0]]
     explorer.controls["clip"].value = clip
     assert [value for _, value in explorer.controls["row"].options] == [0, 1, 2]
-    explorer.controls["row"].value = MISSING[0]
+    explorer.controls["row"].value = MISSING_FACE_ROWS[0]
     assert explorer.view.numbers["overlap"] == "no face box (left out)"
     assert "shapes" not in shown(explorer)["layout"] or not shown(explorer)["layout"]["shapes"]
 
@@ -182,7 +181,7 @@ def test_cam_explorer_redraws_the_overlap_for_each_choice():
 
 @pytest.fixture(scope="module")
 def unit_study_(smoke_dataset, tmp_path_factory):
-    return make_study(smoke_dataset, tmp_path_factory.mktemp("explorer-units"))
+    return make_unit_study(smoke_dataset, tmp_path_factory.mktemp("explorer-units"))
 
 
 def test_unit_explorer_shows_n_prime_against_the_random_null(unit_study_):

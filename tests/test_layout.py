@@ -87,3 +87,15 @@ def test_the_readme_and_the_book_show_the_current_map():
         if not path.exists() or path.read_text() != text
     ]
     assert not stale, f"run python -m personality_utils layout --write: {stale}"
+
+
+def test_no_test_module_imports_another():
+    """Shared factories live in tests/helpers.py; a test module imports no other test module."""
+    tests = Path(__file__).parent
+    crossing = [
+        f"{path.name} imports {node.module}"
+        for path in sorted(tests.glob("test_*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("test_")
+    ]
+    assert not crossing

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import hand_accumulator
 from scipy.stats import spearmanr
-from test_units import _hand_accumulator
 
 from personality_utils.faces import regions
 from personality_utils.units import netdissect, semantics
@@ -28,7 +28,7 @@ def _stats(top_left: bool):
     masks["eyes"][:, 3, 3] = True
     masks["nose"][:, 2, 1] = True
     masks["eyebrows"][:, 1, 3] = True
-    accumulator = _hand_accumulator(maps, 3, masks=masks, iou_layers=["conv5_3"], quantile=0.76)
+    accumulator = hand_accumulator(maps, 3, masks=masks, iou_layers=["conv5_3"], quantile=0.76)
     return accumulator.result()
 
 

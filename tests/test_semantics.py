@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_units import (
-    BATCH,
-    INPUT,
-    _hand_accumulator,
-    _images,
-    _landmarks,
-    _tiny_trained,
+from helpers import (
+    UNIT_BATCH,
+    UNIT_INPUT,
+    hand_accumulator,
+    tiny_unit_model,
+    unit_images,
+    unit_landmarks,
 )
 
 from personality_utils.faces import regions as faces_regions
@@ -69,7 +69,7 @@ def test_entropy_of_one_hot_and_uniform():
     assert math.isnan(semantics.histogram_entropy(np.zeros((grid, grid))))
     maps = np.zeros((4, 1, grid, grid), dtype=np.float32)
     maps[:, 0, 2, 2] = 1.0
-    entropy = semantics.layer_entropy(_hand_accumulator(maps, 2, top_n=4, grid=grid).result())
+    entropy = semantics.layer_entropy(hand_accumulator(maps, 2, top_n=4, grid=grid).result())
     assert list(entropy.index) == ["conv5_3"] and entropy["conv5_3"] == 0.0
 
 
@@ -87,7 +87,7 @@ def test_iou_on_hand_made_maps_and_masks():
     eyes = np.zeros((4, 4, 4), dtype=bool)
     eyes[:, 3, 3] = True  # never active
     masks = {"mouth": mouth, "eyes": eyes}
-    stats = _hand_accumulator(maps, 3, masks=masks, iou_layers=["conv5_3"], quantile=0.76)
+    stats = hand_accumulator(maps, 3, masks=masks, iou_layers=["conv5_3"], quantile=0.76)
     stats = stats.result()
     assert stats.regions == ("eyes", "mouth") and stats.mask_size == 4
     threshold = stats.thresholds["conv5_3"][0]
@@ -105,7 +105,7 @@ def test_attribute_units_precision_and_chance():
     maps = np.zeros((10, 2, 2, 2), dtype=np.float32)
     maps[:, 0, 0, 0] = np.arange(10)  # unit 0: top 3 are images 9, 8, 7
     maps[:, 1, 1, 1] = 10 - np.arange(10)  # unit 1: top 3 are images 0, 1, 2
-    stats = _hand_accumulator(maps, 4, top_n=3, grid=2).result()
+    stats = hand_accumulator(maps, 4, top_n=3, grid=2).result()
     glasses = np.zeros(10, dtype=bool)
     glasses[[7, 8, 9, 0]] = True
     table = semantics.attribute_units(stats, "conv5_3", glasses)
@@ -130,9 +130,11 @@ def test_unit_segmentation_and_top_maps():
     assert not semantics.unit_segmentation(np.zeros((4, 4)), 16).any()
     assert semantics.unit_segmentation(peak, 16, threshold=1.0).sum() < mask.sum()
 
-    trained = _tiny_trained()
-    images = _images(20)
-    stats = passes.unit_statistics(trained, images, layers=["conv5_3"], top_n=6, batch_size=BATCH)
+    trained = tiny_unit_model()
+    images = unit_images(20)
+    stats = passes.unit_statistics(
+        trained, images, layers=["conv5_3"], top_n=6, batch_size=UNIT_BATCH
+    )
     found = semantics.top_unit_maps(trained, images, stats, "conv5_3", [0, 5], n=4)
     assert found.maps.shape == (2, 4, 3, 3)
     np.testing.assert_array_equal(found.image_indices, stats.images["conv5_3"][[0, 5], :4])
@@ -140,7 +142,7 @@ def test_unit_segmentation_and_top_maps():
 
 
 def test_random_like_has_the_shape_but_not_the_weights():
-    trained = _tiny_trained(seed=0)
+    trained = tiny_unit_model(seed=0)
     null = populations.random_like(trained, seed=3)
     again = populations.random_like(trained, seed=3)
     own, fresh = trained.model.state_dict(), null.model.state_dict()
@@ -155,9 +157,9 @@ def test_random_like_has_the_shape_but_not_the_weights():
 
 
 def test_pretrained_like_loads_the_backbone_before_fine_tuning(tmp_path):
-    from test_unit_study import write_identity_backbone
+    from helpers import write_identity_backbone
 
-    trained = _tiny_trained(seed=0)
+    trained = tiny_unit_model(seed=0)
     assert populations.pretrained_like(trained) is None  # trained from random weights
     path = write_identity_backbone(tmp_path / "backbone.pt", seed=5)
     trained.config.backbone_weights = str(path)
@@ -181,7 +183,7 @@ def test_region_shares_pool_to_the_masks_grid():
     # One unit, four images: maxima at (0, 0), (1, 1), (3, 3) of a 4x4 map and one silent image.
     maps = np.zeros((4, 1, 4, 4), dtype=np.float32)
     maps[0, 0, 0, 0], maps[1, 0, 1, 1], maps[2, 0, 3, 3] = 3, 2, 1
-    stats = _hand_accumulator(maps, 2, top_n=4, grid=2).result()
+    stats = hand_accumulator(maps, 2, top_n=4, grid=2).result()
     fine = {"eyes": np.eye(4, dtype=bool), "mouth": np.zeros((4, 4), dtype=bool)}
     shares = semantics.region_shares(stats, "conv5_3", fine)  # the layer's own 4x4 grid
     assert shares.loc[0, "eyes"] == pytest.approx(3 / 4)
@@ -195,11 +197,11 @@ def test_region_shares_pool_to_the_masks_grid():
 
 
 def test_contributions_add_up_to_the_logits():
-    trained = _tiny_trained()
+    trained = tiny_unit_model()
     with torch.no_grad():  # a head with some weight on every slot
         trained.model.head.weight.normal_(generator=torch.Generator().manual_seed(1))
         trained.model.head.bias.fill_(0.25)
-    images = _images(12)
+    images = unit_images(12)
     contributions = summaries.unit_contributions(trained, images, "conv5_3")
     relu52 = summaries.unit_contributions(trained, images, "conv5_2")
     with torch.inference_mode():
@@ -216,9 +218,9 @@ def test_contributions_of_the_fig4_head_and_the_authors_head():
         torch.manual_seed(0)
         fig4 = networks.CAMModel(width_divisor=16, head="fig4", batch_norm=True).eval()
         authors = networks.CAMModel(width_divisor=16, head="authors", batch_norm=True).eval()
-    config = TrainConfig(kind="cam_fig4", width_divisor=16, input_size=INPUT, batch_norm=True)
-    trained = TrainedModel(fig4, config, torch.full((3, INPUT, INPUT), 127.5), 64.0)
-    images = _images(6)
+    config = TrainConfig(kind="cam_fig4", width_divisor=16, input_size=UNIT_INPUT, batch_norm=True)
+    trained = TrainedModel(fig4, config, torch.full((3, UNIT_INPUT, UNIT_INPUT), 127.5), 64.0)
+    images = unit_images(6)
     with torch.inference_mode():
         logits = fig4.logits(trained.prepare(images)).double().numpy()
     contributions = summaries.unit_contributions(trained, images)
@@ -273,9 +275,9 @@ def test_emerged_units_counts_above_the_random_ceiling():
 
 
 def test_face_masks_scale_the_landmarks():
-    landmarks = np.stack([_landmarks(), _landmarks()])
+    landmarks = np.stack([unit_landmarks(), unit_landmarks()])
     masks = semantics.face_masks(landmarks, crop_size=16, mask_size=32)([1])
-    direct = faces_regions.region_masks(_landmarks() * 2, 32)
+    direct = faces_regions.region_masks(unit_landmarks() * 2, 32)
     assert set(masks) == set(faces_regions.REGIONS)
     for region in faces_regions.REGIONS:
         assert masks[region].shape == (1, 32, 32)

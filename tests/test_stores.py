@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_data import _write_video
+from helpers import write_video
 
 from personality_utils.core import vocabulary
 from personality_utils.data import stores, video
@@ -19,7 +19,7 @@ def _tiny_dataset(root: Path, n_clips: int = 3, broken: str | None = None) -> di
     root.mkdir(parents=True, exist_ok=True)
     names = [f"abcdefghij{k}.00{k}.mp4" for k in range(n_clips)]
     for k, name in enumerate(names):
-        _write_video(root / name, 20 + k)
+        write_video(root / name, 20 + k)
     if broken:
         names.append(broken)
         (root / broken).write_bytes(b"garbage")
@@ -93,12 +93,12 @@ def test_open_missing_store_is_clear(tmp_path):
 
 
 def test_short_clips_are_named_counted_and_can_be_skipped(tmp_path, caplog, capsys):
-    from test_data import _write_noisy_mp4
+    from helpers import write_noisy_mp4
 
     root = tmp_path / "fi"
     _tiny_dataset(root, n_clips=2)
     whole = tmp_path / "whole.mp4"
-    _write_noisy_mp4(whole, 120)
+    write_noisy_mp4(whole, 120)
     payload = whole.read_bytes()
     (root / "truncated00.001.mp4").write_bytes(payload[: len(payload) // 3])
     content = pickle.loads((root / "annotation_training.pkl").read_bytes())

@@ -6,33 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import TINY_CONFIG, toy_images
 
 from personality_utils.core import vocabulary
 from personality_utils.models import training
-
-TINY = dict(
-    kind="danplus",
-    width_divisor=16,
-    input_size=32,
-    epochs=3,
-    batch_size=8,
-    lr_start=1e-3,
-    lr_end=1e-4,
-    optimizer="adam",
-    weight_decay=0.0,
-    input_mean="standardised",
-    device="cpu",
-    seed=1,
-)
-
-
-def _toy(n=48, seed=0):
-    """Images whose brightness on the left half encodes the first trait."""
-    rng = np.random.default_rng(seed)
-    targets = rng.uniform(0.2, 0.8, size=(n, 5)).astype(np.float32)
-    images = rng.integers(0, 40, size=(n, 32, 32, 3)).astype(np.uint8)
-    images[:, :, :16] += (targets[:, 0] * 200).astype(np.uint8)[:, None, None, None]
-    return images, targets
 
 
 def test_euclidean_loss_and_schedule():
@@ -55,10 +32,12 @@ def test_euclidean_loss_and_schedule():
 
 
 def test_resumed_training_equals_uninterrupted(tmp_path):
-    images, targets = _toy()
-    config = training.TrainConfig(**TINY)
+    images, targets = toy_images()
+    config = training.TrainConfig(**TINY_CONFIG)
     whole = training.train_model(config, images, targets, tmp_path / "whole", progress=False)
-    config_cam = training.TrainConfig(**{**TINY, "kind": "cam"})  # dropout draws random numbers
+    config_cam = training.TrainConfig(
+        **{**TINY_CONFIG, "kind": "cam"}
+    )  # dropout draws random numbers
     whole_cam = training.train_model(
         config_cam, images, targets, tmp_path / "whole_cam", progress=False
     )
@@ -80,12 +59,12 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
 
 
 def test_a_tiny_model_learns_a_planted_signal():
-    images, targets = _toy(n=160)
+    images, targets = toy_images(n=160)
     config = training.TrainConfig(
-        **{**TINY, "epochs": 12, "lr_start": 3e-3, "lr_end": 3e-4, "flip_probability": 0.0}
+        **{**TINY_CONFIG, "epochs": 12, "lr_start": 3e-3, "lr_end": 3e-4, "flip_probability": 0.0}
     )
     trained = training.train_model(config, images, targets, progress=False)
-    test_images, test_targets = _toy(n=64, seed=5)
+    test_images, test_targets = toy_images(n=64, seed=5)
     predictions = training.predict(trained, test_images)
     r = np.corrcoef(predictions[:, 0], test_targets[:, 0])[0, 1]
     assert r > 0.8  # the planted trait is learned
@@ -110,7 +89,7 @@ def test_resizing_once_equals_resizing_each_batch():
 
 
 def test_input_normalisations():
-    images, _ = _toy(n=16)
+    images, _ = toy_images(n=16)
     mean, std = training.mean_image(images, 32)
     expected = {
         "mean_image": (mean, 1.0),
@@ -139,7 +118,7 @@ def test_input_normalisations():
 
 
 def test_weight_decay_reaches_the_optimiser():
-    config = training.TrainConfig(**{**TINY, "optimizer": "sgd", "weight_decay": 5e-4})
+    config = training.TrainConfig(**{**TINY_CONFIG, "optimizer": "sgd", "weight_decay": 5e-4})
     model = torch.nn.Linear(2, 2)
     optimiser = training._optimizer(config, model)
     assert optimiser.param_groups[0]["weight_decay"] == 5e-4
@@ -164,8 +143,8 @@ def test_precision_is_resolved_recorded_and_checked(monkeypatch):
         training.TrainConfig(precision="half")
     # The authors trained in single precision: the paper recipe says so, the CPU book does not.
     assert training.TrainConfig().precision == "float32"
-    images, targets = _toy(n=16)
-    config = training.TrainConfig(**{**TINY, "epochs": 1, "precision": "bfloat16"})
+    images, targets = toy_images(n=16)
+    config = training.TrainConfig(**{**TINY_CONFIG, "epochs": 1, "precision": "bfloat16"})
     trained = training.train_model(config, images, targets, progress=False)
     assert trained.history[0]["precision"] == "bfloat16"
     assert training.history_precision(pd.DataFrame(trained.history)) == "bfloat16"
@@ -176,7 +155,7 @@ def test_precision_is_resolved_recorded_and_checked(monkeypatch):
     conv = next(m for m in trained.model.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous()
     float32 = training.train_model(
-        training.TrainConfig(**{**TINY, "epochs": 1}), images, targets, progress=False
+        training.TrainConfig(**{**TINY_CONFIG, "epochs": 1}), images, targets, progress=False
     )
     assert float32.history[0]["precision"] == "float32"
     np.testing.assert_allclose(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from test_unit_study import make_study
+from helpers import make_unit_study
 
 from personality_utils.core.vocabulary import TRAITS
 from personality_utils.faces import regions
@@ -19,7 +19,7 @@ from personality_utils.units import study as unit_study
 
 @pytest.fixture(scope="module")
 def study(smoke_dataset, tmp_path_factory):
-    return make_study(smoke_dataset, tmp_path_factory.mktemp("unit-figures"))
+    return make_unit_study(smoke_dataset, tmp_path_factory.mktemp("unit-figures"))
 
 
 def _menu_labels(figure: go.Figure) -> list[str]:

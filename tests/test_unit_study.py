@@ -9,14 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from helpers import UNIT_SIZE, make_unit_study, tiny_face_model
 
 from personality_utils.claims import catalogue
 from personality_utils.core import verdicts
 from personality_utils.core.vocabulary import TRAITS
 from personality_utils.faces import regions
-from personality_utils.models import networks as models
-from personality_utils.models.training import TrainConfig, TrainedModel
 from personality_utils.units import emergence as unit_emergence
 from personality_utils.units import (
     ground_truth,
@@ -28,67 +26,10 @@ from personality_utils.units import (
 )
 from personality_utils.units import study as unit_study
 
-SIZE = 64  # the smoke profile's input: conv5_3 is 4 x 4, conv4_3 8 x 8
-
-
-def write_identity_backbone(path: Path, seed: int = 1, width_divisor: int = 16) -> Path:
-    """A fake identity-pretrained backbone file (:data:`~personality_utils.models.networks.
-    IDENTITY_BACKBONE_FORMAT`): seeded random batch-normalised VGG features of the tiny width."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        backbone = models.VGGBackbone(width_divisor, batch_norm=True)
-    state = {
-        "format": models.IDENTITY_BACKBONE_FORMAT,
-        "features": backbone.features.state_dict(),
-        "width_divisor": width_divisor,
-        "batch_norm": True,
-        "input_size": SIZE,
-        "mean": [127.5, 127.5, 127.5],
-        "std": 64.0,
-    }
-    torch.save(state, path)
-    return path
-
-
-def _tiny_face_model(seed: int = 0, backbone_weights: str | None = None) -> TrainedModel:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = models.DANPlus(width_divisor=16, batch_norm=True).eval()
-    config = TrainConfig(
-        kind="danplus",
-        width_divisor=16,
-        input_size=SIZE,
-        batch_norm=True,
-        device="cpu",
-        backbone_weights=backbone_weights,
-    )
-    return TrainedModel(model, config, torch.full((3, SIZE, SIZE), 127.5), 64.0)
-
-
-def make_study(
-    dataset, folder: Path, top_n: int = 50, pretrained: bool = True
-) -> unit_study.UnitStudy:
-    """A study of the smoke dataset's test faces with a tiny random-init DAN+ as the "trained"
-    model, its statistics cached in ``folder`` (a fake checkpoint); with ``pretrained`` the
-    model says it was fine-tuned from a fake identity backbone (another seeded network), so the
-    study has a pretrained network too."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "checkpoint.pt").write_bytes(b"not a model")
-    backbone = write_identity_backbone(folder / "backbone.pt") if pretrained else None
-    r2 = pd.Series([0.5, 0.05, 0.3, 0.2, 0.0], index=list(TRAITS))
-    scores = SimpleNamespace(mean_accuracy=0.875, metrics={"r2": r2})
-    run = SimpleNamespace(
-        trained=_tiny_face_model(backbone_weights=None if backbone is None else str(backbone)),
-        checkpoint=folder,
-        test=SimpleNamespace(all=scores),
-    )
-    settings = SimpleNamespace(unit_population="first_face_per_clip", model_input_size=SIZE)
-    return unit_study.prepare(dataset, run, settings, top_n=top_n, seed=3)
-
 
 @pytest.fixture(scope="module")
 def study(smoke_dataset, tmp_path_factory):
-    return make_study(smoke_dataset, tmp_path_factory.mktemp("unit-study"))
+    return make_unit_study(smoke_dataset, tmp_path_factory.mktemp("unit-study"))
 
 
 def test_prepare_opens_the_population_and_both_networks(study, smoke_dataset):
@@ -126,8 +67,8 @@ def test_prepare_opens_the_population_and_both_networks(study, smoke_dataset):
             study.pretrained_shares[layer],
             semantics.region_shares(study.pretrained_stats, layer, study.masks[layer]),
         )
-    assert study.mean_face_small.shape == (SIZE, SIZE, 3)
-    assert study.mean_landmarks.max() <= SIZE
+    assert study.mean_face_small.shape == (UNIT_SIZE, UNIT_SIZE, 3)
+    assert study.mean_landmarks.max() <= UNIT_SIZE
     lines = study.description().splitlines()
     assert len(lines) == 3 and "test MA 0.8750" in lines[1] and "4x4 grid" in lines[1]
     record = study.record()
@@ -237,7 +178,7 @@ def _seed_runs(study, folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "checkpoint.pt").write_bytes(b"another model")
     second = SimpleNamespace(
-        trained=_tiny_face_model(1, study.trained.config.backbone_weights), checkpoint=folder
+        trained=tiny_face_model(1, study.trained.config.backbone_weights), checkpoint=folder
     )
     return {0: study.run, 1: second}
 
@@ -327,7 +268,7 @@ def test_measurements_feed_every_claim_of_the_chapter(study, tmp_path):
 
 
 def test_a_model_trained_from_random_weights_has_no_pretrained_network(smoke_dataset, tmp_path):
-    study = make_study(smoke_dataset, tmp_path / "bare", pretrained=False)
+    study = make_unit_study(smoke_dataset, tmp_path / "bare", pretrained=False)
     assert study.pretrained_stats is None and study.pretrained_shares is None
     assert list(study.networks()) == ["trained", "random"]
     assert list(unit_study.rankings(study, top=2)) == ["trained", "random"]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from test_units import BATCH, _hand_accumulator, _images, _tiny_trained
+from helpers import UNIT_BATCH, hand_accumulator, tiny_unit_model, unit_images
 
 from personality_utils.core.vocabulary import TRAITS
 from personality_utils.data.synthetic import labels, truth
@@ -30,7 +30,7 @@ def _glasses():
     maps = np.zeros((10, 2, 2, 2), dtype=np.float32)
     maps[:, 0, 0, 0] = np.arange(10)  # unit 0: top 3 are images 9, 8, 7
     maps[:, 1, 1, 1] = 10 - np.arange(10)  # unit 1: top 3 are images 0, 1, 2
-    stats = _hand_accumulator(maps, 4, top_n=3, grid=2).result()
+    stats = hand_accumulator(maps, 4, top_n=3, grid=2).result()
     wears = np.zeros(10, dtype=bool)
     wears[[7, 8, 9, 0]] = True
     return stats, wears
@@ -95,9 +95,11 @@ def test_planted_cue_table_shares_the_face_signal():
 
 
 def test_planted_cue_check_on_a_tiny_network():
-    trained = _tiny_trained()
-    images = _images(40)
-    stats = passes.unit_statistics(trained, images, layers=["conv5_3"], top_n=6, batch_size=BATCH)
+    trained = tiny_unit_model()
+    images = unit_images(40)
+    stats = passes.unit_statistics(
+        trained, images, layers=["conv5_3"], top_n=6, batch_size=UNIT_BATCH
+    )
     grid = stats.layer_sizes["conv5_3"][0]  # 3
     masks = {region: np.zeros((grid, grid), dtype=bool) for region in regions.REGIONS}
     masks["eyes"][0] = masks["nose"][1] = masks["mouth"][2] = True  # rows; no eyebrows

@@ -8,40 +8,20 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import (
+    UNIT_BATCH,
+    UNIT_INPUT,
+    hand_accumulator,
+    tiny_unit_model,
+    unit_images,
+    unit_landmarks,
+)
 
 from personality_utils.faces import regions as faces_regions
 from personality_utils.models import experiments, networks
-from personality_utils.models.training import TrainConfig, TrainedModel
+from personality_utils.models.training import TrainedModel
 from personality_utils.units import activations as units
 from personality_utils.units import passes
-
-INPUT = 48  # conv5 maps of 3 x 3: G = 3
-BATCH = 7  # does not divide the 40 images
-
-
-def _tiny_trained(seed: int = 0) -> TrainedModel:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = networks.DANPlus(width_divisor=16, batch_norm=True).eval()
-    config = TrainConfig(
-        kind="danplus",
-        width_divisor=16,
-        input_size=INPUT,
-        batch_norm=True,
-        device="cpu",
-    )
-    return TrainedModel(model, config, torch.full((3, INPUT, INPUT), 127.5), 64.0)
-
-
-def _images(n: int = 40, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(n, INPUT, INPUT, 3), dtype=np.uint8)
-    # Exact duplicates in other batches and a few black frames: ties in every unit.
-    if n >= 40:
-        images[30] = images[3]
-        images[17] = images[9]
-        images[[5, 12, 26]] = 0
-    return images
 
 
 def _brute_force_activations(trained, images, layers, batch):
@@ -56,21 +36,16 @@ def _brute_force_activations(trained, images, layers, batch):
     return {name: np.concatenate(arrays) for name, arrays in out.items()}
 
 
-def _hand_accumulator(maps: np.ndarray, batch: int, masks=None, **kwargs):
-    """Feed (n, units, h, w) hand-made maps to an accumulator as conv5_3, in batches."""
-    accumulator = passes.UnitAccumulator(["conv5_3"], **kwargs)
-    for start in range(0, len(maps), batch):
-        part = masks and {r: m[start : start + batch] for r, m in masks.items()}
-        accumulator.update({"conv5_3": torch.as_tensor(maps[start : start + batch])}, part)
-    return accumulator
-
-
 @pytest.fixture(scope="module")
 def tiny():
     """The tiny network, 40 images and every activation of every conv layer (brute force)."""
-    trained = _tiny_trained()
-    images = _images()
-    return trained, images, _brute_force_activations(trained, images, networks.CONV_NAMES, BATCH)
+    trained = tiny_unit_model()
+    images = unit_images()
+    return (
+        trained,
+        images,
+        _brute_force_activations(trained, images, networks.CONV_NAMES, UNIT_BATCH),
+    )
 
 
 def _check_against_brute_force(stats, activations, top_n):
@@ -100,19 +75,19 @@ def _check_against_brute_force(stats, activations, top_n):
 
 def test_streaming_top_k_equals_brute_force(tiny):
     trained, images, activations = tiny
-    stats = passes.unit_statistics(trained, images, top_n=10, batch_size=BATCH)
-    assert stats.layers == networks.CONV_NAMES and stats.grid == INPUT // 16
+    stats = passes.unit_statistics(trained, images, top_n=10, batch_size=UNIT_BATCH)
+    assert stats.layers == networks.CONV_NAMES and stats.grid == UNIT_INPUT // 16
     assert stats.n_images == len(images)
     _check_against_brute_force(stats, activations, top_n=10)
 
 
 def test_streaming_top_k_pads_when_n_exceeds_the_images(tiny):
     _, images, activations = tiny
-    accumulator = passes.UnitAccumulator(networks.CONV_NAMES, top_n=45, grid=INPUT // 16)
-    for start in range(0, len(images), BATCH):  # relu names, as the backbone gives them
+    accumulator = passes.UnitAccumulator(networks.CONV_NAMES, top_n=45, grid=UNIT_INPUT // 16)
+    for start in range(0, len(images), UNIT_BATCH):  # relu names, as the backbone gives them
         accumulator.update(
             {
-                "relu" + k[4:]: torch.as_tensor(v[start : start + BATCH])
+                "relu" + k[4:]: torch.as_tensor(v[start : start + UNIT_BATCH])
                 for k, v in activations.items()
             }
         )
@@ -125,7 +100,7 @@ def test_ties_keep_the_lower_image_and_first_position():
     maps[:, 0, 2, 0] = 1.0  # ... and again at (2, 0): row-major first is (1, 2)
     maps[7, 0, 0, 0] = 2.0  # image 7 beats the rest
     # unit 1 stays silent: all zeros, locations undefined
-    stats = _hand_accumulator(maps, batch=3, top_n=4, grid=3).result()
+    stats = hand_accumulator(maps, batch=3, top_n=4, grid=3).result()
     np.testing.assert_array_equal(stats.images["conv5_3"][0], [7, 0, 1, 2])
     np.testing.assert_array_equal(stats.values["conv5_3"][0], [2, 1, 1, 1])
     np.testing.assert_array_equal(stats.locations["conv5_3"][0], [[0, 0], [1, 2], [1, 2], [1, 2]])
@@ -160,9 +135,9 @@ def test_iou_and_quantile_match_brute_force_with_upsampling(small_pieces, monkey
         "nose": (blob > 0.1) & (blob < 0.4),
         "mouth": blob > 0.9,
     }
-    accumulator = _hand_accumulator(
+    accumulator = hand_accumulator(
         maps,
-        BATCH,
+        UNIT_BATCH,
         masks=masks,
         iou_layers=["conv5_3"],
         quantile=0.95,
@@ -189,46 +164,32 @@ def test_iou_and_quantile_match_brute_force_with_upsampling(small_pieces, monkey
 
 
 def test_memory_is_flat_in_the_number_of_images():
-    trained = _tiny_trained()
-    small, large = _images(6, seed=1), _images(24, seed=2)
+    trained = tiny_unit_model()
+    small, large = unit_images(6, seed=1), unit_images(24, seed=2)
 
     def masks(indices):
-        grid = faces_regions.region_masks(_landmarks(), 16)
+        grid = faces_regions.region_masks(unit_landmarks(), 16)
         return {r: np.broadcast_to(m, (len(indices), 16, 16)) for r, m in grid.items()}
 
     kept = [
-        passes.unit_statistics(trained, images, top_n=8, masks=masks, batch_size=BATCH).nbytes_kept
+        passes.unit_statistics(
+            trained, images, top_n=8, masks=masks, batch_size=UNIT_BATCH
+        ).nbytes_kept
         for images in (small, large)
     ]
     assert kept[0] == kept[1]
     bins = len(units.histogram_edges()) + 1
     channels = [64 // 16] * 2 + [128 // 16] * 2 + [256 // 16] * 3 + [512 // 16] * 6
-    grid = INPUT // 16
+    grid = UNIT_INPUT // 16
     top_part = sum(c * 8 * (4 + 8 + 2 * 2) for c in channels) + grid * grid * 8 * 13
     # conv5_3: 32 units x (native, upsampled and 4 region histograms), thresholds, IoU
     iou_part = 32 * bins * 8 * (1 + 1 + 4) + 32 * 4 + 32 * 4 * 8
     assert kept[0] == top_part + iou_part + (bins - 1) * 4 + 4 * 8  # + bin edges, |M|
 
 
-def _landmarks() -> np.ndarray:
-    """Plausible 68 landmarks in a 16-pixel image: a scaled copy of a simple template."""
-    points = np.zeros((68, 2))
-    points[17:27] = np.column_stack([np.linspace(3, 13, 10), np.full(10, 5)])  # brows
-    points[27:36] = np.column_stack([np.full(9, 8), np.linspace(6, 10, 9)])  # nose
-    for start, centre in ((36, 5.5), (42, 10.5)):
-        angles = np.linspace(0, 2 * np.pi, 6, endpoint=False)
-        points[start : start + 6] = np.column_stack(
-            [centre + 1.2 * np.cos(angles), 6.5 + 0.4 * np.sin(angles)]
-        )
-    points[36, 0], points[39, 0], points[42, 0], points[45, 0] = 4.3, 6.7, 9.3, 11.7
-    angles = np.linspace(0, 2 * np.pi, 20, endpoint=False)
-    points[48:68] = np.column_stack([8 + 2.5 * np.cos(angles), 12 + 0.8 * np.sin(angles)])
-    return points
-
-
 def test_save_load_round_trip_and_cache(tmp_path):
-    trained = _tiny_trained()
-    images = _images(12)
+    trained = tiny_unit_model()
+    images = unit_images(12)
     rng = np.random.default_rng(0)
     masks = {r: rng.random((12, 8, 8)) < 0.3 for r in faces_regions.REGIONS}
     path = tmp_path / "units.npz"
@@ -311,12 +272,12 @@ def test_argument_checks():
 
 
 def test_unit_histograms_on_a_layers_own_grid_and_unit_rows():
-    from personality_utils.figures import unit_images
+    from personality_utils.figures import unit_images as unit_image_figures
 
-    trained = _tiny_trained()
-    crops = _images(20)
+    trained = tiny_unit_model()
+    crops = unit_images(20)
     stats = passes.unit_statistics(
-        trained, crops, layers=["conv4_3", "conv5_3"], top_n=5, batch_size=BATCH
+        trained, crops, layers=["conv4_3", "conv5_3"], top_n=5, batch_size=UNIT_BATCH
     )
     side = stats.layer_sizes["conv4_3"][0]  # finer than the statistics' grid
     fine = units.unit_histograms(stats, "conv4_3", side)
@@ -324,7 +285,9 @@ def test_unit_histograms_on_a_layers_own_grid_and_unit_rows():
     coarse = units.unit_histograms(stats, "conv4_3")
     assert coarse.shape[1:] == (stats.grid, stats.grid)
     np.testing.assert_array_equal(coarse.sum(axis=(1, 2)), fine.sum(axis=(1, 2)))
-    background = np.full((INPUT, INPUT, 3), 128, dtype=np.uint8)
-    rows = unit_images.unit_rows(trained, crops, stats, "conv5_3", [0, 3], background, 10, tile=16)
+    background = np.full((UNIT_INPUT, UNIT_INPUT, 3), 128, dtype=np.uint8)
+    rows = unit_image_figures.unit_rows(
+        trained, crops, stats, "conv5_3", [0, 3], background, 10, tile=16
+    )
     # two rows of the statistics' N = 5 crops (not 10) and a histogram tile, 2-pixel gaps
     assert rows.shape[:2] == (2 * 16 + 2, 6 * 16 + 5 * 2)
