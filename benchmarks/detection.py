@@ -1,7 +1,6 @@
 """Face detection rate on the sampled frames of the real clips: the finer-search rule of
 :func:`personality_utils.faces.detection.needs_finer_search` against the old rule (finer search
-only when
-the coarse pass finds nothing), same frames.
+only when the coarse pass finds nothing), same frames.
 
 Prints, for each rule, frames with a face, the detection rate, how many frames ran the finer
 search, and CPU seconds per frame of detection (landmarks included). Run:

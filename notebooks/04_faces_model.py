@@ -173,8 +173,7 @@ print(f"wrote {csv_path.name}")
 # every row must beat, and the paired interval says whether the difference between faces and
 # full frames is larger than the noise of the test set. The claims below are judged by the rules
 # of `personality_utils.claims.catalogue` from this run's measurements (the summary page judges the
-# same
-# rows from the same record); chapter 5 asks whether the full-frame model's maps ever leave the
+# same rows from the same record); chapter 5 asks whether the full-frame model's maps ever leave the
 # face.
 
 # %%

@@ -350,11 +350,10 @@ measures.perturbation_curves(tests.perturbation.mean_curves()).show()
 # are not where the trait's positive evidence is, and the rows below say so.
 #
 # The chapter's claims, judged by the rules of `personality_utils.claims.catalogue` from the
-# measurements
-# below (the summary page judges the same rows from the same record). "The same face parts" is a
-# claim of sameness: it holds only if the interval of the largest difference between traits
-# lies inside a margin, never because a test failed to find a difference. On the synthetic set,
-# the rows whose answer the generator's planted weights decide are checks of the method, not
+# measurements below (the summary page judges the same rows from the same record). "The same face
+# parts" is a claim of sameness: it holds only if the interval of the largest difference between
+# traits lies inside a margin, never because a test failed to find a difference. On the synthetic
+# set, the rows whose answer the generator's planted weights decide are checks of the method, not
 # findings; the summary page sets the paper's overlap against the causal tests and says which
 # one the ground truth supports.
 

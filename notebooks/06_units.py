@@ -388,8 +388,7 @@ unit_panels.ablation_heatmap(ablation).show()
 # the CPU profile's 7x7 grid it cannot tell eyebrows from eyes. A test that misses
 # significance is *inconclusive*, with the smallest effect it could have detected, never "did
 # not hold". The claims below are judged by the rules of `personality_utils.claims.catalogue` from
-# this
-# run's measurements (the summary page judges the same rows from the same record); chapter 7
+# this run's measurements (the summary page judges the same rows from the same record); chapter 7
 # asks whether some units detect facial action units. The ablation is the only causal test
 # here: a label earns its name if silencing the units that carry it moves the traits whose
 # planted cue it is, and moves them more than as many matched random units do.

@@ -405,10 +405,9 @@ agreement[au_source].round(3)
 # ## What held
 #
 # The chapter's claims, judged by the rules of `personality_utils.claims.catalogue` from the
-# measurements
-# below (the summary page judges the same rows from the same record). Table 2's significance is
-# judged after Benjamini–Hochberg across the AUs, at each level: one face per test clip (the
-# paper's population), every test frame, and clips; an AU that misses significance is
+# measurements below (the summary page judges the same rows from the same record). Table 2's
+# significance is judged after Benjamini–Hochberg across the AUs, at each level: one face per test
+# clip (the paper's population), every test frame, and clips; an AU that misses significance is
 # *inconclusive* (with the smallest k that would have passed), not a refutation. The AU model is
 # judged against the constant prediction and against the face CNN's gain over it (the mean over
 # its training seeds, with an interval on the share).

@@ -25,8 +25,7 @@
 # produced them, and by judging its own claims. This page reads those files, and only those: it
 # trains nothing and types no result in. It judges every claim again with the same rules from
 # the same saved measurements (`personality_utils.claims.catalogue`), so each row here is the row
-# its
-# chapter printed: for each claim of the paper (and each check this book adds) the paper's
+# its chapter printed: for each claim of the paper (and each check this book adds) the paper's
 # figure beside ours and beside the baseline that the claim must beat on the same data, the
 # rule, and the verdict.
 #

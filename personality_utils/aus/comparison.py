@@ -393,7 +393,7 @@ def glasses_covariate(
     """Each source's AU model refitted with the clip's glasses as one more feature, and a model
     of glasses alone, scored on the same test clips: if the AUs' gain on ``trait`` is glasses
     read through the landmarks (glasses move dlib's points,
-    :func:`~personality_utils.data.synthetic.truth.
+    :func:`~personality_utils.aus.glasses.
     glasses_landmark_shift`), it vanishes once glasses are a covariate.
 
     Args:

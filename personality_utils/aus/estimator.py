@@ -335,8 +335,7 @@ def truth_intensities(data_root: str | os.PathLike, meta: pd.DataFrame) -> pd.Da
     """The planted AU intensities of the sampled frames of a synthetic dataset.
 
     Reads each clip's sidecar (:func:`~personality_utils.data.synthetic.truth.load_frame_truth`)
-    once and
-    takes the rows of the store's 0-based ``frame_index``.
+    once and takes the rows of the store's 0-based ``frame_index``.
 
     Raises:
         DataError: If a clip has no ground truth or a frame index is out of its range.

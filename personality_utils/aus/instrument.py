@@ -1,8 +1,8 @@
 """How good chapter 07's AU intensities are (7.1): what the landmark estimator of
 :mod:`~personality_utils.aus.estimator` can and cannot see, and on the synthetic set how well it
-follows the
-planted intensities, from dlib's landmarks, from the planted landmarks (the estimator without
-dlib's error) and over clip means, beside dlib's landmark error and the size of one AU's move.
+follows the planted intensities, from dlib's landmarks, from the planted landmarks (the estimator
+without dlib's error) and over clip means, beside dlib's landmark error and the size of one AU's
+move.
 """
 
 from __future__ import annotations
@@ -201,9 +201,8 @@ def score_estimator(study) -> EstimatorScores:
     """Score the landmark estimator against the planted AUs of a synthetic study.
 
     Per AU, the Pearson r (:func:`~personality_utils.aus.estimator.estimator_correlation`) of the
-    planted
-    intensity of every test face frame with the estimate from dlib's landmarks, from the planted
-    landmarks, and of their clip means; with OpenFace as the source, also OpenFace's.
+    planted intensity of every test face frame with the estimate from dlib's landmarks, from the
+    planted landmarks, and of their clip means; with OpenFace as the source, also OpenFace's.
 
     Args:
         study: An :class:`~personality_utils.aus.study.AUStudy` with ``truth_aus`` and

@@ -109,8 +109,7 @@ def unit_overlap(
     clips in :func:`clip_unit_overlap`): ``unit_top[u]`` holds the positions (0-based rows of
     ``intensities``, not index labels) of unit u's ``N`` highest activations, e.g.
     ``UnitStats.images["conv5_3"]`` of :mod:`personality_utils.units.activations` computed on the
-    same
-    store (-1 entries, its padding, are ignored; its ties go to the lower index, as here). The
+    same store (-1 entries, its padding, are ignored; its ties go to the lower index, as here). The
     population F is every row. An AU with fewer than ``n_top`` finite values (AU14 from the
     geometric estimator) is left out.
 

@@ -24,7 +24,7 @@ __all__ = ["REFERENCES", "SOURCES", "AUStudy", "load_study", "resolve_source"]
 #: Where AU intensities come from (:func:`~personality_utils.aus.estimator.au_intensities`).
 SOURCES = ("landmarks", "openface", "truth")
 #: The landmark estimator's neutral face
-# (:func:`~personality_utils.aus.estimator.estimate_from_landmarks`).
+#: (:func:`~personality_utils.aus.estimator.estimate_from_landmarks`).
 REFERENCES = ("population", "clip_median")
 
 

@@ -490,8 +490,7 @@ def unit_view(
 ) -> View:
     """One unit of chapter 06: its ten top crops segmented as the authors did, with its peak
     histogram over the average face (:func:`~personality_utils.figures.unit_images.unit_rows`), and
-    its N'
-    per face part beside the 95th percentile of N' over every unit of the same layer in each
+    its N' per face part beside the 95th percentile of N' over every unit of the same layer in each
     null network (:func:`unit_nulls`).
 
     Args:

@@ -2,12 +2,11 @@
 the test clips, and a small self-contained HTML report shows what it looked at
 (``python -m personality_utils predict VIDEO... --checkpoint DIR``).
 
-The clip is sampled by the authors' rule (10 frames, :func:`~personality_utils.data.release.
+The clip is sampled by the authors' rule (10 frames, :func:`~personality_utils.data.video.
 read_sampled_frames`), each sampled frame goes through the face pipeline of the stores
 (:func:`~personality_utils.faces.detection.align_frame`), and the model sees what it was trained
-on: the
-whole frame squashed to 224x224 (``frames``) or the aligned face crop (``faces``, frames without
-a face left out). The clip's score is the mean over its frames, as in the chapters, with the
+on: the whole frame squashed to 224x224 (``frames``) or the aligned face crop (``faces``, frames
+without a face left out). The clip's score is the mean over its frames, as in the chapters, with the
 spread over the frames beside it. For a model with a CAM head the report draws its class
 activation maps per trait over each frame the model saw.
 """

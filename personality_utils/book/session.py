@@ -4,8 +4,7 @@ A chapter opens with :func:`start` (after its papermill ``parameters`` cell): th
 dataset (made or read on first use), plotly's output mode, the device and backbone weights, and
 a line saying which data produced every number below. It ends with :meth:`Chapter.finish`:
 its claims judged and printed (:func:`personality_utils.claims.catalogue.report`) and its results
-file
-written, with the measurements the summary judges the same claims from.
+file written, with the measurements the summary judges the same claims from.
 """
 
 from __future__ import annotations

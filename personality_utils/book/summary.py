@@ -381,8 +381,7 @@ def table1_rows(chapters: Mapping[str, dict | None]) -> pd.DataFrame:
 
     Returns:
         Rows by name, columns :data:`~personality_utils.core.paper.TABLE1_COLUMNS` plus ``source``
-        (``"paper (real data)"``
-        or the chapter's data description) and ``profile``.
+        (``"paper (real data)"`` or the chapter's data description) and ``profile``.
     """
     rows = {
         f"{name} (paper)": {**values, "source": "paper (real First Impressions)", "profile": None}

@@ -55,9 +55,8 @@ __all__ = [
     "rank_correlation",
 ]
 
-#: The measures of :func:`map_scores`, as :func:`~personality_utils.cam.maps.summarise_overlap`
-# names
-#: them.
+#: The measures of :func:`map_scores`, as
+#: :func:`~personality_utils.cam.maps.summarise_overlap` names them.
 MAP_MEASURES = ("share_ge_0_9", "mean_overlap", "pointing_game", "energy_in_box")
 #: How the chapter names the ``torchcam`` methods.
 _METHOD_NAMES = {"GradCAM": "Grad-CAM"}
@@ -436,8 +435,7 @@ def ground_truth(
     glasses, readable through who the person is), the headline's mean face overlap, and
     the share of the maps' positive mass inside the poster's true box
     (:func:`~personality_utils.data.synthetic.truth.store_boxes`) and inside the face box, over
-    every test
-    frame with a face box. None on real data (nothing planted).
+    every test frame with a face box. None on real data (nothing planted).
 
     Args:
         r2: The CAM model's test R² per trait.

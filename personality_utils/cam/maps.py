@@ -178,8 +178,7 @@ def class_activation_maps(
     Returns:
         ``(maps, predictions)``: float32 (n, 5, g, g) CAMs at the conv5_3 resolution (trait
         order of :data:`~personality_utils.core.vocabulary.TRAITS`; raw, signed values) and the (n,
-        5)
-        sigmoid predictions of the same forward pass.
+        5) sigmoid predictions of the same forward pass.
     """
     import torch
 

@@ -6,8 +6,7 @@ q-value of a named ``test``), the ``bar`` it is judged against and the ``smalles
 interest, the parts it combines (one per trait, AU or unit set) and the instruments it rests on.
 :func:`derive` reads those fields, and only those, so anyone can re-derive a verdict from a
 saved row. :mod:`~personality_utils.claims.catalogue` holds every claim and the judges that build
-its
-evidence from a chapter's measurements.
+its evidence from a chapter's measurements.
 
 The verdicts mean the same thing everywhere:
 

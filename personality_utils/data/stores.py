@@ -70,8 +70,7 @@ class FrameStore:
         path: Folder of the store.
         short: Clips that decode far fewer frames than their container promises
             (:attr:`~personality_utils.data.video.SampledClip.short`): ``{clip: (decoded,
-            promised)}``,
-            kept in the store unless it was built with ``skip_short``.
+            promised)}``, kept in the store unless it was built with ``skip_short``.
         detections: Face records per frame when the store was built with faces
             (:data:`DETECTION_FIELDS`; boxes are (left, top, right, bottom); NaN where no face).
     """

@@ -2,9 +2,8 @@
 part each one moves, a mean 68-point face, and each AU as a displacement of its landmarks.
 
 The synthetic generator (:mod:`~personality_utils.data.synthetic.generator`) deforms faces with it
-and chapter
-07's landmark estimator (:mod:`~personality_utils.aus.estimator`) reads AUs back from landmarks
-with it;
+and chapter 07's landmark estimator (:mod:`~personality_utils.aus.estimator`) reads AUs back from
+landmarks with it;
 neither imports the other.
 """
 

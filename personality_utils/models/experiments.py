@@ -1,8 +1,7 @@
 """Experiments: a model of chapters 03-07 trained on a dataset's frames or faces, and scored.
 
 :func:`run_experiment` trains a model with :func:`~personality_utils.models.training.train_model`
-(or
-reloads the finished checkpoint of the same recipe) and scores it on the validation and test
+(or reloads the finished checkpoint of the same recipe) and scores it on the validation and test
 splits, all clips and the identity-disjoint ones, with the measures of :mod:`stats`; an
 :class:`Experiment` holds the model and its :class:`Scores`. Tables of several experiments
 (Table 1, metrics, identity-disjoint subsets) and the record chapters save are built here too.

@@ -56,8 +56,8 @@ __all__ = [
 
 
 #: The pooled values :func:`pooled_units` keeps of DAN+, in
-# :meth:`~personality_utils.models.networks.
-#: DANPlus.pooled`'s order; the last two (pool5) carry conv5_3's units.
+#: :meth:`~personality_utils.models.networks.DANPlus.pooled`'s order; the last two (pool5) carry
+#: conv5_3's units.
 _DANPLUS_POOLED = ("relu5_2_max", "relu5_2_mean", "pool5_max", "pool5_mean")
 #: Added to an effect and its null mean before their ratio (trait scores are 0-1).
 _FLOOR = 1e-9
@@ -70,8 +70,7 @@ def pooled_units(trained, images: np.ndarray, batch_size: int = 64) -> dict[str,
     Returns:
         For DAN+: ``relu5_2_max``, ``relu5_2_mean``, ``pool5_max``, ``pool5_mean`` (n, units),
         before their L2 normalisation (:meth:`~personality_utils.models.networks.DANPlus.pooled`).
-        For
-        the Fig. 4 CAM model: ``conv5_3_mean`` (n, units), the global average of its maps.
+        For the Fig. 4 CAM model: ``conv5_3_mean`` (n, units), the global average of its maps.
 
     Raises:
         TypeError: For the authors' CAM head (units mixed before pooling).
@@ -128,8 +127,7 @@ def detector_sets(
     N'/N on the part (the paper's reading of Fig. 9) and, with ``glasses_precision`` (per unit,
     the share of glasses crops among its top N), the ``size`` most precise glasses units.
     ``shares`` is :func:`~personality_utils.units.semantics.region_shares` of conv5_3; a part made
-    of
-    several of its columns (``"eyes & brows"``) sums them."""
+    of several of its columns (``"eyes & brows"``) sums them."""
     sets = {}
     for part in parts:
         columns = ["eyes", "eyebrows"] if part == "eyes & brows" else [part]

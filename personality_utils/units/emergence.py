@@ -9,8 +9,7 @@ network is measured from one dense pass (every crop's maximum and its position, 
 (the crops' multiplicities) without running a network again. A network is summarised by the tail
 of its units' distribution (the mean over the layer's most selective eighth,
 :func:`~personality_utils.units.ground_truth.top_units`), not by its single best unit, and the
-trained
-networks by their mean over the fine-tuning seeds, which each draw resamples too: the
+trained networks by their mean over the fine-tuning seeds, which each draw resamples too: the
 trained-minus-null difference then has an interval over people and seeds (:func:`compare`).
 """
 

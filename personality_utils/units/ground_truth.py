@@ -57,8 +57,7 @@ def glasses_flags_by_clip(dataset) -> dict[str, bool] | None:
 class GlassesUnits:
     """A layer's units ranked by the share of glasses faces among their top N
     (:func:`~personality_utils.units.semantics.attribute_units`): the trained network, the network
-    it
-    was fine-tuned from (when there is one) and a random one.
+    it was fine-tuned from (when there is one) and a random one.
 
     Attributes:
         ranked: The trained network's ranking (best first).

@@ -51,8 +51,8 @@ def random_like(trained, seed: int = 0):
 def pretrained_like(trained, seed: int = 0):
     """The network ``trained`` was fine-tuned from, as a
     :class:`~personality_utils.models.training.TrainedModel` with the same architecture,
-    configuration
-    and input normalisation: its backbone loaded from ``trained.config.backbone_weights`` (the
+    configuration and input normalisation: its backbone loaded from
+    ``trained.config.backbone_weights`` (the
     identity-pretrained backbone of the CPU profiles, VGG-Face or ImageNet on the paper's), its
     head freshly initialised (``seed``; the units do not depend on it). This is the fair null of
     an emergence claim: what the units were before fine-tuning on the traits.
@@ -82,7 +82,7 @@ def pretrained_like(trained, seed: int = 0):
 NETWORKS = ("trained", "pretrained", "random")
 
 #: The test crops a unit study ranks
-# (:attr:`~personality_utils.core.profiles.Profile.unit_population`).
+#: (:attr:`~personality_utils.core.profiles.Profile.unit_population`).
 POPULATIONS = ("first_face_per_clip", "all_faces")
 
 
@@ -127,8 +127,7 @@ def face_unit_statistics(
         trained: The trained face model (DAN+ or a CAM model).
         checkpoint_dir: Its checkpoint folder
             (:func:`~personality_utils.models.experiments.experiment_dir`); retraining invalidates
-            the
-            cache.
+            the cache.
         split: Which split's crops.
         random_seed: If given, the statistics of a randomly initialised network of the same
             shape (:func:`random_like`) instead of the trained one (the same as

@@ -2,8 +2,7 @@
 (face, hair, eyes, brows, nose, lips, glasses, shirt) with shading.
 
 :mod:`~personality_utils.data.synthetic.generator` renders its clips with it; nothing here knows
-how labels are
-made.
+how labels are made.
 """
 
 from __future__ import annotations
