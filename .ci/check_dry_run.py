@@ -11,11 +11,11 @@ and Table 2 lists all 17 of the paper's AUs. Prints one line per problem and exi
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+from executed import executed_record
 
 from personality_utils.core import profiles
 from personality_utils.core.results import RESULT_KEYS
@@ -34,15 +34,10 @@ def check(condition: bool, message: str) -> None:
 
 saved: dict[str, dict] = {}
 for stem in stems:
-    notebook = folder / f"{stem}.ipynb"
     results = folder / "results" / f"{stem}.json"
-    if not notebook.is_file() or not results.is_file():
-        problems.append(f"{stem}: no executed notebook or results file in {folder}")
+    record = executed_record(folder, stem, problems)
+    if record is None:
         continue
-    cells = json.loads(notebook.read_text())["cells"]
-    errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    check(not errors, f"{notebook}: {len(errors)} error outputs")
-    record = json.loads(results.read_text())
     saved[stem] = record
     check(record.get("profile") == "paper-tiny", f"{results}: profile {record.get('profile')!r}")
     missing = RESULT_KEYS.get(stem, set()) - set(record)

@@ -22,11 +22,11 @@ Prints one line per problem and exits 1 if any; otherwise prints the figures.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+from executed import executed_record
 
 from personality_utils.core import vocabulary
 from personality_utils.data import datasets, release
@@ -45,14 +45,11 @@ def check(condition: bool, message: str) -> None:
 
 saved: dict[str, dict] = {}
 for stem in ("01_data", "02_faces"):
-    notebook, results = folder / f"{stem}.ipynb", folder / "results" / f"{stem}.json"
-    if not notebook.is_file() or not results.is_file():
-        problems.append(f"{stem}: no executed notebook or results file in {folder}")
+    results = folder / "results" / f"{stem}.json"
+    record = executed_record(folder, stem, problems)
+    if record is None:
         continue
-    cells = json.loads(notebook.read_text())["cells"]
-    errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    check(not errors, f"{notebook}: {len(errors)} error outputs")
-    saved[stem] = json.loads(results.read_text())
+    saved[stem] = record
     check(saved[stem].get("profile") == "paper", f"{results}: profile {saved[stem].get('profile')}")
     check(str(data_root) in saved[stem].get("data", ""), f"{results}: not run on {data_root}")
 if problems:

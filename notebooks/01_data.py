@@ -118,9 +118,9 @@ if why:
 # gained +0.022 to +0.025 (faces) and +0.020 (full frames), one training seed each. The book
 # uses 5%, keeping a little label variance that no image explains; chapters 3–4 print the gains
 # it gives over three seeds, and whether they reach the paper's. What a model cannot learn here
-# is then mostly what it fails to see, not what no one could predict (`synthetic.NOISE_SHARE`;
-# `benchmarks/noise_calibration.py` relabels the same images at any share and prints these
-# gains).
+# is then mostly what it fails to see, not what no one could predict
+# (`data.synthetic.labels.NOISE_SHARE`; `benchmarks/noise_calibration.py` relabels the same
+# images at any share and prints these gains).
 
 # %%
 ground_truth = truth.load_ground_truth(dataset.root) if dataset.synthetic else None

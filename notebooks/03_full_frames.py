@@ -74,7 +74,7 @@ chapter.compare_with_authors()
 # values, 1e-3 down to about 1.17e-4, not 1e-6. The full-frame model's input is each frame
 # minus the training set's mean image on the 0–255 scale; the layers added on the backbone
 # start from 0.05·randn with zero biases. The `paper` profile is exactly that recipe, each
-# item a setting of `profiles.TrainConfig`; on it the `same` column is true throughout.
+# item a setting of `core.profiles.TrainConfig`; on it the `same` column is true throughout.
 #
 # The CPU profiles keep the topology (13 convolutions, 5 poolings, the same heads) and change
 # what a 2-core budget forces, each choice measured on the synthetic set before it was made

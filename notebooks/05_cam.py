@@ -90,7 +90,7 @@ cam_study.model_table(runs).round(4)
 # layer on the conv5_3 maps, chapter 3 says why) at 112-pixel input, so a map has 7x7 cells of
 # 32 frame pixels each, twice as coarse as the paper's 14x14; the `paper` profile trains the
 # authors' head at 224 pixels. Every profile upsamples the maps as the authors did (MATLAB's
-# bicubic `imresize`, `cam.upsample`).
+# bicubic `imresize`, `cam.maps.upsample`).
 #
 # ## 5.1 Figures 5 and 6
 #

@@ -99,7 +99,7 @@ chapter.compare_with_authors()
 # landmarks of each crop are aligned to a level face in inter-ocular units, reduced to brow,
 # lid, nostril, lip, corner, chin and jaw measures, and their change from a neutral face is
 # unmixed into the non-negative AU intensities that explain it best under a FACS displacement
-# model (`aus.estimate_from_landmarks`). What geometry cannot see is said, not hidden:
+# model (`aus.estimator.estimate_from_landmarks`). What geometry cannot see is said, not hidden:
 
 # %%
 status = instrument.geometry_status()

@@ -50,18 +50,27 @@ UNIT_INPUT = 48  # conv5 maps of 3 x 3: G = 3
 UNIT_BATCH = 7  # does not divide the 40 images
 
 
-def tiny_unit_model(seed: int = 0) -> TrainedModel:
+def tiny_danplus(
+    seed: int = 0, input_size: int = 48, backbone_weights: str | None = None
+) -> TrainedModel:
+    """A 1/16-width DAN+ with batch norm, seeded, untrained, as a trained model at
+    ``input_size``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = networks.DANPlus(width_divisor=16, batch_norm=True).eval()
     config = TrainConfig(
         kind="danplus",
         width_divisor=16,
-        input_size=UNIT_INPUT,
+        input_size=input_size,
         batch_norm=True,
         device="cpu",
+        backbone_weights=backbone_weights,
     )
-    return TrainedModel(model, config, torch.full((3, UNIT_INPUT, UNIT_INPUT), 127.5), 64.0)
+    return TrainedModel(model, config, torch.full((3, input_size, input_size), 127.5), 64.0)
+
+
+def tiny_unit_model(seed: int = 0) -> TrainedModel:
+    return tiny_danplus(seed, UNIT_INPUT)
 
 
 def unit_images(n: int = 40, seed: int = 0) -> np.ndarray:
@@ -123,18 +132,7 @@ def write_identity_backbone(path: Path, seed: int = 1, width_divisor: int = 16) 
 
 
 def tiny_face_model(seed: int = 0, backbone_weights: str | None = None) -> TrainedModel:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = networks.DANPlus(width_divisor=16, batch_norm=True).eval()
-    config = TrainConfig(
-        kind="danplus",
-        width_divisor=16,
-        input_size=UNIT_SIZE,
-        batch_norm=True,
-        device="cpu",
-        backbone_weights=backbone_weights,
-    )
-    return TrainedModel(model, config, torch.full((3, UNIT_SIZE, UNIT_SIZE), 127.5), 64.0)
+    return tiny_danplus(seed, UNIT_SIZE, backbone_weights)
 
 
 def make_unit_study(

@@ -123,6 +123,8 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
         # No claim reads a measurement its chapter's record does not have (a renamed key
         # would otherwise turn a row into "not testable here" without anyone noticing).
         assert {row["key"]: row["missing"] for row in rows if row["missing"]} == {}
+        # The chapter filled every field of its typed record (core.records).
+        assert saved["measurements_omitted"] == []
     if source.stem == "08_summary":
         from personality_utils.core import verdicts
 

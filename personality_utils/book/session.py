@@ -15,7 +15,7 @@ from typing import Any
 
 from personality_utils.book import chapters
 from personality_utils.claims import catalogue
-from personality_utils.core import profiles, results
+from personality_utils.core import profiles, records, results
 from personality_utils.core.profiles import Profile
 from personality_utils.core.vocabulary import DataError
 from personality_utils.data import datasets
@@ -104,10 +104,24 @@ class Chapter:
         return path
 
     def finish(self, measurements: dict[str, Any], record: dict[str, Any] | None = None) -> list:
-        """ "What held": judge and print the chapter's claims from ``measurements``, then save
-        them with ``record`` (:meth:`save`). Returns the claim rows."""
+        """ "What held": fill the chapter's record
+        (:data:`~personality_utils.core.records.RECORDS`) from ``measurements``, judge and print
+        the chapter's claims from it, then save both with ``record`` (:meth:`save`), with the
+        fields left unfilled (``measurements_omitted``). Returns the claim rows."""
+        omitted: list[str] = []
+        kind = records.RECORDS.get(self.stem)
+        if kind is not None:  # the chapter's typed record: an undeclared key is an error
+            filled, omitted = kind.fill(self.stem, measurements)
+            measurements = filled.to_dict()
         rows = catalogue.report(self.stem, measurements, self.dataset.synthetic)
-        self.save({**(record or {}), "measurements": measurements, "claims": rows})
+        self.save(
+            {
+                **(record or {}),
+                "measurements": measurements,
+                "measurements_omitted": omitted,
+                "claims": rows,
+            }
+        )
         return rows
 
 

@@ -12,6 +12,7 @@ from personality_utils.claims.model_rows import _FACE_ROW
 from personality_utils.claims.unit_rows import _null_gap
 from personality_utils.core import paper
 from personality_utils.core.planted import TRAIT_WEIGHTS
+from personality_utils.core.records import AU
 from personality_utils.core.verdicts import (
     ALPHA,
     Claim,
@@ -31,7 +32,7 @@ _SOURCES = {"measured": "measured AUs", "planted": "planted AUs"}
 
 
 def _table2(measurements: Mapping[str, Any], source: str) -> Mapping[str, Any]:
-    table = get(measurements, "table2", source)
+    table = get(measurements, AU.table2, source)
     if not table.get("aus"):
         raise Untestable(f"no AU measured ({_SOURCES[source]})")
     return table
@@ -106,9 +107,9 @@ def _lip_corners(source: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
         _table2(measurements, source)
         evidence, value, low, high = _estimate(
-            measurements, "table2", source, "lip_corner_gap", scale="share"
+            measurements, AU.table2, source, "lip_corner_gap", scale="share"
         )
-        winners = ", ".join(get(measurements, "table2", source, "best_matched"))
+        winners = ", ".join(get(measurements, AU.table2, source, "best_matched"))
         return Judgement(
             evidence,
             winners,
@@ -122,9 +123,9 @@ def _lip_corners(source: str) -> Callable[[Mapping[str, Any]], Judgement]:
 
 def _au_model(source: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        model = get(measurements, "au_model", source)
+        model = get(measurements, AU.au_model, source)
         evidence, value, low, high = _estimate(
-            measurements, "au_model", source, "gain_over_constant", scale="accuracy"
+            measurements, AU.au_model, source, "gain_over_constant", scale="accuracy"
         )
         accuracy = number(model["accuracy"])
         return Judgement(
@@ -140,11 +141,11 @@ def _au_model(source: str) -> Callable[[Mapping[str, Any]], Judgement]:
 
 def _au_near_cnn(source: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        cnn, cnn_low, _ = interval(measurements, "cnn_gain")
+        cnn, cnn_low, _ = interval(measurements, AU.cnn_gain)
         if cnn_low <= 0:
             raise Untestable(f"the CNN is not shown above the constant (gain {cnn:+.4f})")
         evidence, value, low, high = _estimate(
-            measurements, "au_model", source, "gain_share", scale="ratio", bar=0.5, null=None
+            measurements, AU.au_model, source, "gain_share", scale="ratio", bar=0.5, null=None
         )
         return Judgement(
             evidence,
@@ -159,9 +160,9 @@ def _au_near_cnn(source: str) -> Callable[[Mapping[str, Any]], Judgement]:
 
 def _beyond_glasses(source: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        trait = get(measurements, "au_beyond_glasses_trait")
+        trait = get(measurements, AU.au_beyond_glasses_trait)
         evidence, value, low, high = _estimate(
-            measurements, "au_beyond_glasses", source, scale="accuracy"
+            measurements, AU.au_beyond_glasses, source, scale="accuracy"
         )
         return Judgement(
             evidence,
@@ -175,9 +176,9 @@ def _beyond_glasses(source: str) -> Callable[[Mapping[str, Any]], Judgement]:
 
 
 def _estimator(measurements: Mapping[str, Any]) -> Judgement:
-    bar = number(get(measurements, "estimator_bar"))
+    bar = number(get(measurements, AU.estimator_bar))
     evidence, value, low, high = _estimate(
-        measurements, "estimator_r", scale="correlation", bar=bar, null=None
+        measurements, AU.estimator_r, scale="correlation", bar=bar, null=None
     )
     return Judgement(
         evidence,
@@ -190,7 +191,7 @@ def _estimator(measurements: Mapping[str, Any]) -> Judgement:
 
 def _coefficients(measurements: Mapping[str, Any]) -> Judgement:
     evidence, value, low, high = _estimate(
-        measurements, "coefficient_r", scale="correlation", bar=0.5, null=None
+        measurements, AU.coefficient_r, scale="correlation", bar=0.5, null=None
     )
     return Judgement(
         evidence,
@@ -203,7 +204,7 @@ def _coefficients(measurements: Mapping[str, Any]) -> Judgement:
 
 def _links(source: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        row = get(measurements, "region_links", source)
+        row = get(measurements, AU.region_links, source)
         testable = int(number(row["n_testable"]))
         if testable == 0:
             raise Untestable("no AU's part has a cell on the grid")
@@ -398,7 +399,7 @@ AU_CLAIMS: tuple[Claim, ...] = (
         None,
         "0",
         "mean best k/N gap",
-        _null_gap("best_k_gap", "mean best k/N over the AUs", "share"),
+        _null_gap(AU.best_k_gap, "mean best k/N over the AUs", "share"),
         check=True,
         cues=_AUS,
         rests_on=("AU source", "model gain"),

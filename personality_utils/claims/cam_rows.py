@@ -7,6 +7,7 @@ from typing import Any
 
 from personality_utils.claims.common import _ALL, _FACE, _estimate, _gain, _per_trait, r2_gate
 from personality_utils.core import paper
+from personality_utils.core.records import CAM
 from personality_utils.core.verdicts import (
     EQUIVALENCE_MARGIN,
     Claim,
@@ -22,10 +23,10 @@ from personality_utils.core.verdicts import (
 
 
 def _cam_share(measurements: Mapping[str, Any]) -> Judgement:
-    prior = number(get(measurements, "centre_prior_share"))
+    prior = number(get(measurements, CAM.centre_prior_share))
     bar = max(0.5, prior)
     evidence, value, low, high = _estimate(
-        measurements, "share_ge_0_9", scale="share", bar=bar, null=prior
+        measurements, CAM.share_ge_0_9, scale="share", bar=bar, null=prior
     )
     return Judgement(
         evidence,
@@ -41,14 +42,14 @@ def _cam_randomisation(measurements: Mapping[str, Any]) -> Judgement:
     part per map (the CAM model's, DAN+'s Grad-CAM) and randomisation stage: the paired
     interval of the trained maps' mean overlap minus the randomised network's, on the same
     frames, must lie above 0 at every stage."""
-    gaps = get(measurements, "randomised_overlap_gap")
-    correlation = measurements.get("randomised_rank_correlation") or {}
+    gaps = get(measurements, CAM.randomised_overlap_gap)
+    correlation = measurements.get(CAM.randomised_rank_correlation) or {}
     parts, words = [], []
     for label, stages in gaps.items():
         closest = None
         for stage in stages:
             evidence, value, low, high = _estimate(
-                measurements, "randomised_overlap_gap", label, stage, scale="share"
+                measurements, CAM.randomised_overlap_gap, label, stage, scale="share"
             )
             parts.append((f"{label}, {stage}", evidence))
             if closest is None or value < closest[1]:
@@ -77,7 +78,7 @@ def _context_gap(key: str, direction: str, what: str) -> Callable[..., Judgement
     or highest) from a people bootstrap."""
 
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        context = get(measurements, "context_trait")
+        context = get(measurements, CAM.context_trait)
         evidence, value, low, high = _estimate(
             measurements, key, scale="share", direction=direction
         )
@@ -95,11 +96,11 @@ def _context_gap(key: str, direction: str, what: str) -> Callable[..., Judgement
 
 
 def _cam_parts(measurements: Mapping[str, Any]) -> Judgement:
-    region = get(measurements, "part_spread_region")
-    p_value = number(get(measurements, "part_difference_p"))
+    region = get(measurements, CAM.part_spread_region)
+    p_value = number(get(measurements, CAM.part_difference_p))
     evidence, value, low, high = _estimate(
         measurements,
-        "part_spread",
+        CAM.part_spread,
         scale="share",
         bar=EQUIVALENCE_MARGIN,
         direction="below",
@@ -115,9 +116,9 @@ def _cam_parts(measurements: Mapping[str, Any]) -> Judgement:
 
 
 def _poster_occlusion(measurements: Mapping[str, Any]) -> Judgement:
-    trait = get(measurements, "occlusion_context_trait")
+    trait = get(measurements, CAM.occlusion_context_trait)
     evidence, value, low, high = _estimate(
-        measurements, "occlusion_poster_minus_face", trait, scale="score"
+        measurements, CAM.occlusion_poster_minus_face, trait, scale="score"
     )
     return Judgement(
         evidence.gated(r2_gate(measurements, trait)),
@@ -154,9 +155,9 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         "centre prior mean overlap",
         "CAM mean overlap",
         _gain(
-            "cam_minus_centre_prior",
+            CAM.cam_minus_centre_prior,
             "mean overlap, CAM vs centre prior",
-            ("mean_overlap", "value"),
+            (CAM.mean_overlap, "value"),
             "share",
         ),
         check=True,
@@ -174,9 +175,9 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         "face-location prior mean overlap",
         "CAM vs face-location prior",
         _gain(
-            "cam_minus_face_prior",
+            CAM.cam_minus_face_prior,
             "mean overlap, CAM vs face-location prior",
-            ("mean_overlap", "value"),
+            (CAM.mean_overlap, "value"),
             "share",
         ),
         check=True,
@@ -210,7 +211,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         None,
         "0",
         "overlap, context trait − lowest other",
-        _context_gap("context_overlap_gap", "below", "mean overlap"),
+        _context_gap(CAM.context_overlap_gap, "below", "mean overlap"),
         check=True,
         cues=("context_cue",),
         rests_on=_CAM_MODEL,
@@ -224,7 +225,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         None,
         "0",
         "poster mass, context trait − highest other",
-        _context_gap("context_poster_gap", "above", "share of map mass on the poster"),
+        _context_gap(CAM.context_poster_gap, "above", "share of map mass on the poster"),
         check=True,
         cues=("context_cue",),
         rests_on=_CAM_MODEL,
@@ -254,10 +255,10 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         "traits tested",
         "traits held, face vs off-face occlusion",
         _per_trait(
-            "occlusion_face_minus_off_face",
+            CAM.occlusion_face_minus_off_face,
             "face minus off-face, mean |change|",
             "score",
-            "face_driven_traits",
+            CAM.face_driven_traits,
             gate=True,
         ),
         check=True,
@@ -286,7 +287,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         None,
         "0",
         "MA face only − context only",
-        _gain("face_only_minus_context_only", "MA, face only minus context only"),
+        _gain(CAM.face_only_minus_context_only, "MA, face only minus context only"),
         check=True,
         cues=_ALL,
         rests_on=_CAM_MODEL,
@@ -302,7 +303,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         "traits tested",
         "traits held, deletion CAM vs random",
         _per_trait(
-            "deletion_cam_minus_random",
+            CAM.deletion_cam_minus_random,
             "deletion AUC, CAM minus random",
             "logit",
             direction="below",
@@ -322,7 +323,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         "traits tested",
         "traits held, deletion CAM vs centre",
         _per_trait(
-            "deletion_cam_minus_centre_prior",
+            CAM.deletion_cam_minus_centre_prior,
             "deletion AUC, CAM minus centre prior",
             "logit",
             direction="below",

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from personality_utils.core.planted import FEATURES, planted_features
+from personality_utils.core.records import GATES
 from personality_utils.core.verdicts import (
     HELD,
     R2_GATE,
@@ -50,7 +51,7 @@ def planted(claim: Claim) -> bool:
 def instrument(measurements: Mapping[str, Any], name: str) -> Instrument:
     """The instrument ``name`` as the chapter checked it (``measurements["instruments"]``);
     unchecked when the chapter has no check of it."""
-    item = (measurements.get("instruments") or {}).get(name)
+    item = (measurements.get(GATES.instruments) or {}).get(name)
     if not isinstance(item, Mapping):
         return Instrument(name, None, None, "unchecked", "not checked on this data")
     return Instrument(
@@ -65,7 +66,7 @@ def instrument(measurements: Mapping[str, Any], name: str) -> Instrument:
 def r2_gate(measurements: Mapping[str, Any], trait: str) -> Instrument:
     """The trait's test R² (``measurements["trait_r2"]``) against :data:`R2_GATE`: a trait the
     model barely learned has no maps, units or AUs that say anything about it."""
-    value = (measurements.get("trait_r2") or {}).get(trait)
+    value = (measurements.get(GATES.trait_r2) or {}).get(trait)
     if value is None:
         return Instrument(f"R² of {trait}", None, R2_GATE, "unchecked", "no R² recorded")
     r2 = number(value)

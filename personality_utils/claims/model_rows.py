@@ -9,6 +9,7 @@ from typing import Any
 
 from personality_utils.claims.common import _ALL, _estimate, _gain, _per_trait
 from personality_utils.core import paper
+from personality_utils.core.records import FACES_MODEL, MODEL
 from personality_utils.core.verdicts import (
     Claim,
     Evidence,
@@ -23,7 +24,7 @@ from personality_utils.core.vocabulary import TRAITS
 
 
 def _audio_video(measurements: Mapping[str, Any]) -> Judgement:
-    accuracy = number(get(measurements, "accuracy", "value"))
+    accuracy = number(get(measurements, MODEL.accuracy, "value"))
     reason = "this book trains no audio model, so the gap cannot be measured"
     return Judgement(
         Evidence(absent=reason), None, None, f"{reason} (video alone: MA {accuracy:.4f})"
@@ -31,8 +32,10 @@ def _audio_video(measurements: Mapping[str, Any]) -> Judgement:
 
 
 def _identity_disjoint(measurements: Mapping[str, Any]) -> Judgement:
-    evidence, value, low, high = _estimate(measurements, "identity_disjoint_gain", scale="accuracy")
-    clips = int(number(get(measurements, "identity_disjoint_clips")))
+    evidence, value, low, high = _estimate(
+        measurements, MODEL.identity_disjoint_gain, scale="accuracy"
+    )
+    clips = int(number(get(measurements, MODEL.identity_disjoint_clips)))
     return Judgement(
         evidence,
         value,
@@ -53,7 +56,7 @@ MODEL_CLAIMS: tuple[Claim, ...] = (
         _IMG["MA"],
         "training-mean constant",
         "full frames MA",
-        _gain("gain_over_constant", "MA vs the constant", ("accuracy", "value")),
+        _gain(MODEL.gain_over_constant, "MA vs the constant", (MODEL.accuracy, "value")),
         cues=_ALL,
         plot=True,
     ),
@@ -75,7 +78,7 @@ MODEL_CLAIMS: tuple[Claim, ...] = (
         _FACE_ROW["MA"],
         "training-mean constant",
         "faces MA",
-        _gain("gain_over_constant", "MA vs the constant", ("accuracy", "value")),
+        _gain(MODEL.gain_over_constant, "MA vs the constant", (MODEL.accuracy, "value")),
         cues=_ALL,
         plot=True,
     ),
@@ -88,7 +91,7 @@ MODEL_CLAIMS: tuple[Claim, ...] = (
         _FACE_ROW["MA"] - _IMG["MA"],
         "no difference",
         "MA faces − frames",
-        _gain("faces_minus_frames", "MA(faces) − MA(full frames), same clips"),
+        _gain(FACES_MODEL.faces_minus_frames, "MA(faces) − MA(full frames), same clips"),
         cues=_ALL,
     ),
     Claim(
@@ -99,7 +102,7 @@ MODEL_CLAIMS: tuple[Claim, ...] = (
         float(sum(_FACE_ROW[t[0].upper()] > _IMG[t[0].upper()] for t in TRAITS)),
         "5 traits",
         "traits faces > frames",
-        _per_trait("faces_minus_frames_per_trait", "per trait", "accuracy"),
+        _per_trait(FACES_MODEL.faces_minus_frames_per_trait, "per trait", "accuracy"),
         cues=_ALL,
     ),
     Claim(

@@ -9,6 +9,7 @@ from typing import Any
 
 from personality_utils.claims.common import _FACE, _estimate, r2_gate
 from personality_utils.core.planted import TRAIT_WEIGHTS
+from personality_utils.core.records import UNITS
 from personality_utils.core.verdicts import (
     ALPHA,
     Claim,
@@ -28,7 +29,7 @@ _NULL_NAMES = {"pretrained": "the network before fine-tuning", "random": "random
 
 
 def _emergence_null(measurements: Mapping[str, Any]) -> str:
-    null = get(measurements, "emergence_null")
+    null = get(measurements, UNITS.emergence_null)
     if null not in _NULL_NAMES:
         raise Untestable(f"unknown null network {null!r}")
     return null
@@ -38,7 +39,7 @@ def _null_note(measurements: Mapping[str, Any]) -> str:
     """What the evidence says of the null: the seeds and random networks behind the
     interval, and the fallback when there is no pretrained network."""
     null = _emergence_null(measurements)
-    design = measurements.get("emergence_design") or {}
+    design = measurements.get(UNITS.emergence_design) or {}
     seeds = design.get("trained_seeds")
     randoms = design.get("random_networks")
     note = f"against {_NULL_NAMES[null]}"
@@ -57,17 +58,17 @@ def _parts_emerge(layer: str) -> Callable[[Mapping[str, Any]], Judgement]:
     null network's, people and seeds resampled."""
 
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        gaps = get(measurements, "emergence", layer)
+        gaps = get(measurements, UNITS.emergence, layer)
         if not gaps:
             raise Untestable(f"no face part has a cell on the {layer} grid")
         parts, words = [], []
         for part in gaps:
             evidence, value, low, high = _estimate(
-                measurements, "emergence", layer, part, scale="share"
+                measurements, UNITS.emergence, layer, part, scale="share"
             )
             parts.append((part, evidence))
             words.append(f"{part} {with_interval(value, low, high, 3)}")
-        levels = (measurements.get("emergence_levels") or {}).get(layer) or {}
+        levels = (measurements.get(UNITS.emergence_levels) or {}).get(layer) or {}
         trained = [number(v["trained"]) for v in levels.values() if v.get("trained") is not None]
         return Judgement(
             Evidence(parts=tuple(parts)),
@@ -107,9 +108,9 @@ def _null_gap(
 
 def _spikier(measurements: Mapping[str, Any]) -> Judgement:
     evidence, value, low, high = _estimate(
-        measurements, "entropy_depth_spearman", scale="correlation", direction="below"
+        measurements, UNITS.entropy_depth_spearman, scale="correlation", direction="below"
     )
-    others = measurements.get("entropy_depth_spearman_levels") or {}
+    others = measurements.get(UNITS.entropy_depth_spearman_levels) or {}
     return Judgement(
         evidence,
         value,
@@ -124,7 +125,7 @@ def _spikier(measurements: Mapping[str, Any]) -> Judgement:
 
 
 def _glasses(measurements: Mapping[str, Any]) -> Judgement:
-    best = get(measurements, "glasses_best")
+    best = get(measurements, UNITS.glasses_best)
     precision, base = number(best["precision"]), number(best["base_rate"])
     p_value = number(best["p_layer"])
     detectable = best.get("detectable_precision")
@@ -150,7 +151,7 @@ def _glasses(measurements: Mapping[str, Any]) -> Judgement:
 
 def _carries_cue(trait: str) -> Callable[[Mapping[str, Any]], Judgement]:
     def judge_(measurements: Mapping[str, Any]) -> Judgement:
-        row = get(measurements, "planted_cues", trait)
+        row = get(measurements, UNITS.planted_cues, trait)
         top, everyone = number(row["top"]), number(row["all"])
         critical = row.get("critical")
         # No q where the R² gate left the trait out of the correction: the gate says why.
@@ -180,7 +181,7 @@ def _carries_cue(trait: str) -> Callable[[Mapping[str, Any]], Judgement]:
 
 
 def _ablation_causal(measurements: Mapping[str, Any]) -> Judgement:
-    sets = get(measurements, "ablation_min_q")
+    sets = get(measurements, UNITS.ablation_min_q)
     if not sets:
         raise Untestable("no labelled unit set")
     parts = []
@@ -216,7 +217,7 @@ def _ablation_causal(measurements: Mapping[str, Any]) -> Judgement:
 
 
 def _ablation_planted(measurements: Mapping[str, Any]) -> Judgement:
-    agreement = get(measurements, "ablation_planted_agreement")
+    agreement = get(measurements, UNITS.ablation_planted_agreement)
     rho, p_value = number(agreement["spearman"]), number(agreement["p"])
     matched = f"{agreement['matched']} of {agreement['cues']} sets move their planted trait most"
     return Judgement(
@@ -287,7 +288,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         None,
         "0",
         "conv5_3 entropy gap (bits)",
-        _null_gap("deepest_entropy_gap", "conv5_3 entropy (bits)", "bits", "below"),
+        _null_gap(UNITS.deepest_entropy_gap, "conv5_3 entropy (bits)", "bits", "below"),
         check=True,
         rests_on=_UNITS,
     ),
@@ -300,7 +301,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         None,
         "0",
         "conv5_3 top-unit IoU gap",
-        _null_gap("netdissect_gap", "top-unit IoU", "share"),
+        _null_gap(UNITS.netdissect_gap, "top-unit IoU", "share"),
         check=True,
         rests_on=_UNITS,
     ),
@@ -327,7 +328,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         None,
         "0",
         "glasses precision gap",
-        _null_gap("glasses_gap", "top-unit glasses precision at N", "share"),
+        _null_gap(UNITS.glasses_gap, "top-unit glasses precision at N", "share"),
         check=True,
         cues=("glasses",),
         rests_on=_UNITS,
