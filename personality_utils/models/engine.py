@@ -75,10 +75,9 @@ class Epochs:
     rates: Sequence[float]
     #: PyTorch's seed for an epoch (everything random in it derives from the seed).
     seed_of: Callable[[int], int]
-    #: The epoch's batches, prepared lazily.
-    batches_of: Callable[[int], Iterable[Batch]]
-    #: How many batches the epoch has (for the progress bar).
-    count_of: Callable[[int], int]
+    #: The epoch's plan: how many batches it has (for the progress bar) and the batches,
+    #: prepared lazily.
+    batches_of: Callable[[int], tuple[int, Iterable[Batch]]]
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     #: The arithmetic, as the history records it, and the context a forward pass runs in
     #: (:func:`~personality_utils.models.training.autocast` of it on the device).
@@ -109,13 +108,13 @@ def run_epochs(
     for epoch in range(first_epoch, plan.epochs):
         started = time.perf_counter()
         torch.manual_seed(plan.seed_of(epoch))
-        batches = plan.batches_of(epoch)
+        count, batches = plan.batches_of(epoch)
         for group in optimizer.param_groups:
             group["lr"] = float(plan.rates[epoch]) * group.get("lr_scale", 1.0)
         network.train()
         running, seen = 0.0, 0
         bar = tqdm(
-            total=plan.count_of(epoch),
+            total=count,
             desc=plan.description(epoch),
             disable=not plan.progress,
             leave=False,

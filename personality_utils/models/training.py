@@ -366,27 +366,24 @@ def train_model(
     network = context.wrap(model, device)
     mean_device = mean.to(device)
     precision = resolved_precision(config.precision, device)
-    plans: dict[int, tuple] = {}
+
+    def prepared(batch: np.ndarray, flip: bool) -> Batch:
+        local = context.shard(batch)
+        inputs = _prepare(images[local], config.input_size, mean_device, scale, device)
+        if flip:
+            inputs = inputs.flip(-1)
+        # DDP averages gradients over the ranks: scaling each rank's mean by its share of the
+        # global batch makes that average the gradient of the global batch's mean loss.
+        return Batch(
+            inputs.contiguous(memory_format=torch.channels_last),
+            torch.as_tensor(targets[local], device=device),
+            len(local),
+            len(local) * world_size / len(batch),
+        )
 
     def batches_of(epoch: int):
-        batches, flips = plans.pop(epoch)
-        for batch, flip in zip(batches, flips, strict=True):
-            local = context.shard(batch)
-            inputs = _prepare(images[local], config.input_size, mean_device, scale, device)
-            if flip:
-                inputs = inputs.flip(-1)
-            # DDP averages gradients over the ranks: scaling each rank's mean by its share of
-            # the global batch makes that average the gradient of the global batch's mean loss.
-            yield Batch(
-                inputs.contiguous(memory_format=torch.channels_last),
-                torch.as_tensor(targets[local], device=device),
-                len(local),
-                len(local) * world_size / len(batch),
-            )
-
-    def count_of(epoch: int) -> int:
-        plans[epoch] = epoch_plan(config, len(images), epoch, world_size)
-        return len(plans[epoch][0])
+        batches, flips = epoch_plan(config, len(images), epoch, world_size)
+        return len(batches), (prepared(b, f) for b, f in zip(batches, flips, strict=True))
 
     def save(epoch: int, history: list[dict]) -> None:
         if checkpoint is not None and context.is_main:
@@ -411,7 +408,6 @@ def train_model(
         # resuming replays it exactly.
         seed_of=lambda epoch: config.seed * 10_007 + epoch + 1_000_003 * context.rank,
         batches_of=batches_of,
-        count_of=count_of,
         loss=euclidean_loss,
         precision=precision,
         autocast=lambda: autocast(precision, device),
