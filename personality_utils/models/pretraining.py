@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -89,7 +90,6 @@ _DRAWN_ROOMS: dict[tuple, tuple[np.ndarray, dict]] = {}
 
 
 def _room(profile: Profile, seed: int, index: int) -> tuple[np.ndarray, dict]:
-
     key = (profile.synthetic_frame_size, seed, index)
     if key in _DRAWN_ROOMS:
         return _DRAWN_ROOMS[key]
@@ -172,7 +172,6 @@ def _settings_of(profile: Profile) -> IdentityPretraining:
 
 
 def _key(profile: Profile) -> dict:
-
     recipe = profile.recipe
     return {
         "version": PRETRAINING_VERSION,
@@ -292,22 +291,20 @@ def pretrain(
                 optimizer.load_state_dict(state["optimizer"])
                 history = json.loads(state["history"])
                 first = int(state["epoch"]) + 1
-        orders: dict[int, tuple] = {}
 
-        def count_of(epoch: int) -> int:
-            rng = np.random.default_rng([settings.seed, epoch])
-            order = rng.permutation(len(train_images))
-            orders[epoch] = (order, rng.random(len(order)) < 0.5)
-            return len(range(0, len(order), settings.batch_size))
+        def prepared(index: np.ndarray, flips: np.ndarray) -> Batch:
+            inputs = _normalise(train_images[index], mean, std)
+            flip = torch.from_numpy(flips[index])
+            inputs = torch.where(flip.view(-1, 1, 1, 1), inputs.flip(-1), inputs)
+            return Batch(inputs, torch.from_numpy(train_labels[index]).long(), len(index))
 
         def batches_of(epoch: int):
-            order, flips = orders.pop(epoch)
-            for start in range(0, len(order), settings.batch_size):
-                index = np.sort(order[start : start + settings.batch_size])
-                inputs = _normalise(train_images[index], mean, std)
-                flip = torch.from_numpy(flips[index])
-                inputs = torch.where(flip.view(-1, 1, 1, 1), inputs.flip(-1), inputs)
-                yield Batch(inputs, torch.from_numpy(train_labels[index]).long(), len(index))
+            rng = np.random.default_rng([settings.seed, epoch])
+            order = rng.permutation(len(train_images))
+            flips = rng.random(len(order)) < 0.5
+            starts = range(0, len(order), settings.batch_size)
+            indices = (np.sort(order[start : start + settings.batch_size]) for start in starts)
+            return len(starts), (prepared(index, flips) for index in indices)
 
         def save(epoch: int, history: list[dict]) -> None:
             payload = {
@@ -324,7 +321,6 @@ def pretrain(
             rates=rates,
             seed_of=lambda epoch: settings.seed * 10_007 + epoch,
             batches_of=batches_of,
-            count_of=count_of,
             loss=nn.CrossEntropyLoss(),
             precision=precision,
             autocast=lambda: autocast(precision, device),
@@ -418,7 +414,6 @@ def weight_change(path: str | os.PathLike, model: nn.Module):
     ``||W_fine-tuned - W_pretrained|| / ||W_pretrained||`` (Frobenius norm of the kernel) between
     a fine-tuned model and the backbone it started from (a pandas Series, conv1_1 ... conv5_3).
     """
-    import pandas as pd
 
     state = read_identity_backbone(path)
     backbone = model.backbone
