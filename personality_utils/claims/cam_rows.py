@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from personality_utils.claims.common import _ALL, _FACE, _estimate, _gain, _per_trait, r2_gate
+from personality_utils.claims.common import (
+    _ALL,
+    _FACE,
+    MODEL_INSTRUMENTS,
+    _estimate,
+    _gain,
+    _per_trait,
+    r2_gate,
+)
 from personality_utils.core import paper
 from personality_utils.core.records import CAM
 from personality_utils.core.verdicts import (
@@ -129,8 +137,6 @@ def _poster_occlusion(measurements: Mapping[str, Any]) -> Judgement:
     )
 
 
-_CAM_MODEL = ("face detection", "model gain")
-
 CAM_CLAIMS: tuple[Claim, ...] = (
     Claim(
         "cam_share_ge_0_9",
@@ -144,7 +150,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         _cam_share,
         cues=_ALL,
         plot=True,
-        rests_on=_CAM_MODEL,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "cam_above_centre_prior",
@@ -163,7 +169,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         check=True,
         cues=_ALL,
         plot=True,
-        rests_on=_CAM_MODEL,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "cam_above_face_prior",
@@ -183,7 +189,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         check=True,
         cues=_ALL,
         plot=True,
-        rests_on=_CAM_MODEL,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "cam_sanity_check",
@@ -199,7 +205,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         "overlap, trained − randomised",
         _cam_randomisation,
         check=True,
-        rests_on=_CAM_MODEL,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "cam_finds_context",
@@ -214,7 +220,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         _context_gap(CAM.context_overlap_gap, "below", "mean overlap"),
         check=True,
         cues=("context_cue",),
-        rests_on=_CAM_MODEL,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "cam_finds_poster",
@@ -228,7 +234,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         _context_gap(CAM.context_poster_gap, "above", "share of map mass on the poster"),
         check=True,
         cues=("context_cue",),
-        rests_on=_CAM_MODEL,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "cam_face_parts_same",
@@ -263,7 +269,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         ),
         check=True,
         cues=_FACE,
-        rests_on=_CAM_MODEL,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "occlusion_poster",
@@ -277,7 +283,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         _poster_occlusion,
         check=True,
         cues=("context_cue",),
-        rests_on=_CAM_MODEL,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "face_alone_beats_context",
@@ -290,7 +296,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
         _gain(CAM.face_only_minus_context_only, "MA, face only minus context only"),
         check=True,
         cues=_ALL,
-        rests_on=_CAM_MODEL,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "deletion_cam_beats_random",
@@ -310,7 +316,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
             gate=True,
         ),
         check=True,
-        rests_on=_CAM_MODEL,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "deletion_cam_beats_centre",
@@ -330,7 +336,7 @@ CAM_CLAIMS: tuple[Claim, ...] = (
             gate=True,
         ),
         check=True,
-        rests_on=_CAM_MODEL,
+        rests_on=MODEL_INSTRUMENTS,
     ),
 )
 

@@ -39,6 +39,9 @@ _FACE = (*_AUS, "glasses")
 #: (chapter 05 reads two: the CAM model on frames, and on faces for the face parts).
 #: Each trait's test R² (``trait_r2``) gates the per-trait parts (:func:`r2_gate`).
 INSTRUMENTS = ("AU source", "face detection", "model gain", "face model gain")
+#: What the claims of chapters 05 and 06 rest on: dlib's face boxes and the model's gain over
+#: the constant.
+MODEL_INSTRUMENTS = ("face detection", "model gain")
 
 
 def planted(claim: Claim) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from personality_utils.claims.common import _FACE, _estimate, r2_gate
+from personality_utils.claims.common import _FACE, MODEL_INSTRUMENTS, _estimate, r2_gate
 from personality_utils.core.planted import TRAIT_WEIGHTS
 from personality_utils.core.records import UNITS
 from personality_utils.core.verdicts import (
@@ -237,8 +237,6 @@ def _ablation_planted(measurements: Mapping[str, Any]) -> Judgement:
     )
 
 
-_UNITS = ("face detection", "model gain")
-
 UNIT_CLAIMS: tuple[Claim, ...] = (
     Claim(
         "units_face_parts",
@@ -253,7 +251,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         "worst part's top-unit N'/N",
         _parts_emerge("conv5_3"),
         plot=True,
-        rests_on=_UNITS,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "units_face_parts_conv4_3",
@@ -265,7 +263,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         "conv4_3 worst part's top-unit N'/N",
         _parts_emerge("conv4_3"),
         check=True,
-        rests_on=_UNITS,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "units_spikier_with_depth",
@@ -277,7 +275,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         "—",
         "Spearman(depth, entropy)",
         _spikier,
-        rests_on=_UNITS,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "units_deepest_spikier",
@@ -290,7 +288,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         "conv5_3 entropy gap (bits)",
         _null_gap(UNITS.deepest_entropy_gap, "conv5_3 entropy (bits)", "bits", "below"),
         check=True,
-        rests_on=_UNITS,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "units_netdissect",
@@ -303,7 +301,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         "conv5_3 top-unit IoU gap",
         _null_gap(UNITS.netdissect_gap, "top-unit IoU", "share"),
         check=True,
-        rests_on=_UNITS,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "units_glasses",
@@ -316,7 +314,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         "glasses units",
         _glasses,
         cues=("glasses",),
-        rests_on=_UNITS,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "units_glasses_learned",
@@ -331,7 +329,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         _null_gap(UNITS.glasses_gap, "top-unit glasses precision at N", "share"),
         check=True,
         cues=("glasses",),
-        rests_on=_UNITS,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     *(
         Claim(
@@ -345,7 +343,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
             _carries_cue(trait),
             check=True,
             cues=tuple(TRAIT_WEIGHTS[trait]),
-            rests_on=_UNITS,
+            rests_on=MODEL_INSTRUMENTS,
         )
         for trait in TRAITS
     ),
@@ -361,7 +359,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         "sets moving a trait",
         _ablation_causal,
         check=True,
-        rests_on=_UNITS,
+        rests_on=MODEL_INSTRUMENTS,
     ),
     Claim(
         "units_ablation_planted",
@@ -375,7 +373,7 @@ UNIT_CLAIMS: tuple[Claim, ...] = (
         _ablation_planted,
         check=True,
         cues=_FACE,
-        rests_on=_UNITS,
+        rests_on=MODEL_INSTRUMENTS,
     ),
 )
 
