@@ -142,7 +142,6 @@ def _dataset(arguments: argparse.Namespace, progress: bool = True) -> datasets.D
 
 
 def _train(arguments: argparse.Namespace) -> int:
-
     profile = get_profile(arguments.profile)
     config = training.config_for(
         profile,
@@ -192,7 +191,6 @@ def _training_seed(arguments: argparse.Namespace) -> int:
 
 
 def _pretrain(arguments: argparse.Namespace) -> int:
-
     path = pretraining.ensure_backbone(arguments.profile)
     if path is None:
         print(f"profile {arguments.profile} has no identity pretraining (nothing to do)")
@@ -207,7 +205,6 @@ def _pretrain(arguments: argparse.Namespace) -> int:
 
 
 def _training_plan(arguments: argparse.Namespace) -> int:
-
     jobs = experiments.training_plan(arguments.profile)
     for kind, source, seed in experiments.lane_share(jobs, arguments.lanes, arguments.lane):
         print(kind, source, seed)
@@ -215,7 +212,6 @@ def _training_plan(arguments: argparse.Namespace) -> int:
 
 
 def _checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> Path:
-
     if arguments.out is not None:
         return arguments.out
     folder = experiments.experiment_dir(
@@ -233,7 +229,6 @@ def _checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> 
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
-
     dataset = _dataset(arguments)
     checkpoint = arguments.checkpoint or experiments.experiment_dir(
         dataset,
@@ -270,7 +265,6 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
 
 def _predict(arguments: argparse.Namespace) -> int:
-
     trained = training.load_trained(arguments.checkpoint, arguments.device)
     source = arguments.source or predict.guess_source(arguments.checkpoint)
     failed = 0
@@ -305,7 +299,6 @@ def _random_vgg_face(arguments: argparse.Namespace) -> int:
 
 
 def _chapters(arguments: argparse.Namespace) -> int:
-
     sources = chapters.chapter_sources(arguments.notebooks)
     if arguments.only:
         unknown = set(arguments.only) - {source.stem for source in sources}

@@ -5,9 +5,9 @@ the same frame with and without glasses (chapter 07's instrument check).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from personality_utils.aus import estimator
 from personality_utils.core.profiles import get_profile
@@ -15,10 +15,6 @@ from personality_utils.core.stats import bootstrap_interval, estimate
 from personality_utils.data.synthetic.recipes import draw_identity, make_clip_recipe
 from personality_utils.data.synthetic.render import clip_landmarks, render_frame, scene
 from personality_utils.faces.detection import detect_face
-
-if TYPE_CHECKING:
-    import pandas as pd
-
 
 # ----------------------------------------------------------------------------------------------
 # The landmark shift that glasses cause (chapter 07)
@@ -76,8 +72,6 @@ def glasses_landmark_shift(
         n_boot: Clip-bootstrap resamples of the interval.
     """
     import dataclasses
-
-    import pandas as pd
 
     profile = get_profile(profile)
     rng = np.random.default_rng(seed)

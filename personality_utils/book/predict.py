@@ -195,7 +195,6 @@ def report_path(video: str | os.PathLike, out_dir: str | os.PathLike | None = No
 
 
 def _img(image: np.ndarray, title: str, size: int = 160) -> str:
-
     uri = image_uri(thumbnail(image, size), "jpeg")
     text = html.escape(title)
     return (

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 __all__ = [
     "INPUT_MEANS",
@@ -507,7 +508,6 @@ def compare_with_authors(profile: str | Profile, chapter: str | None = None):
         profile: The profile in use.
         chapter: Keep only the settings that concern this chapter (``"05"`` ...).
     """
-    import pandas as pd
 
     ours, authors = _settings(get_profile(profile)), _settings(PROFILES["paper"])
     settings = {

@@ -151,7 +151,6 @@ def _read_meta(path: Path) -> pd.DataFrame:
 
 
 def _face_records(frames: np.ndarray, size: int, face_size: int) -> dict[str, np.ndarray]:
-
     aligned = [align_frame(frame, store_size=size, face_size=face_size) for frame in frames]
     nan_box = np.full(4, np.nan, dtype=np.float32)
     records = {

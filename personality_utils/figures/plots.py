@@ -7,9 +7,9 @@ embedded as PNG data URIs so that pages stay small.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io._base_renderers import HtmlRenderer
@@ -17,9 +17,6 @@ from plotly.subplots import make_subplots
 
 from personality_utils.core.images import REGION_COLOURS, TRAIT_COLOURS, image_uri
 from personality_utils.core.vocabulary import TRAITS
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = [
     "setup",
@@ -386,7 +383,6 @@ def stacked_shares(shares: pd.DataFrame, title: str, yaxis_title: str) -> go.Fig
 def pretraining_curves(history: Sequence[Mapping]) -> go.Figure:
     """Identity pretraining per epoch: the training loss (cross-entropy over the identities)
     and the held-out identification accuracy (chapter 03)."""
-    import pandas as pd
 
     table = pd.DataFrame(list(history))
     figure = make_subplots(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from personality_utils.core.stats import (
     LEVEL,
@@ -271,7 +272,6 @@ class Emergence:
 
     def table(self):
         """One row per comparison: the estimate with its interval and each group's level."""
-        import pandas as pd
 
         rows = []
 

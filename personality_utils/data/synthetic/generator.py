@@ -95,7 +95,6 @@ def render_clip(recipe: ClipRecipe, path: str | os.PathLike) -> dict[str, np.nda
 
 
 def _render_sampled(task: tuple[ClipRecipe, int, int]) -> np.ndarray:
-
     recipe, frames_per_clip, size = task
     landmarks, intensities = clip_landmarks(recipe)
     background, _ = scene(recipe)

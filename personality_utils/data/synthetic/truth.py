@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from personality_utils.core.planted import FEATURES
 from personality_utils.core.vocabulary import TRAITS
@@ -22,8 +23,6 @@ from personality_utils.faces.alignment import eye_alignment_error, landmark_erro
 from personality_utils.faces.detection import detect_face
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from personality_utils.faces.detection import FaceDetection
 
 __all__ = [
@@ -146,7 +145,6 @@ def label_fit(data_root: str | os.PathLike) -> pd.DataFrame:
         1 - NOISE_SHARE when the labels are right) and ``weight_corr`` (correlation between
         recovered and planted weights).
     """
-    import pandas as pd
 
     truth = load_ground_truth(data_root)
     labels = pd.concat(load_split_labels(data_root).values())[list(TRAITS)]
@@ -162,7 +160,6 @@ def fit_labels(features, labels, weight_matrix: np.ndarray) -> pd.DataFrame:
         labels: DataFrame, same rows, one column per trait.
         weight_matrix: Planted weights (traits x features).
     """
-    import pandas as pd
 
     features = features[list(FEATURES)].astype(float)
     standardised = (features - features.mean()) / features.std().replace(0, 1)
@@ -189,7 +186,6 @@ def fit_labels(features, labels, weight_matrix: np.ndarray) -> pd.DataFrame:
 def planted_weight_table(ground_truth: dict) -> pd.DataFrame:
     """The planted weights **W** (traits x standardised features, before the label scale),
     keeping only the features that drive at least one trait."""
-    import pandas as pd
 
     weights = pd.DataFrame(
         ground_truth["weight_matrix"], index=list(TRAITS), columns=ground_truth["features"]
@@ -199,7 +195,6 @@ def planted_weight_table(ground_truth: dict) -> pd.DataFrame:
 
 def planted_share_table(ground_truth: dict) -> pd.DataFrame:
     """Share of each label's variance planted per source (traits x sources)."""
-    import pandas as pd
 
     return pd.DataFrame(ground_truth["planted_shares"]).T
 
@@ -300,7 +295,6 @@ def alignment_quality(
         and ``{split: true eye error of each frame with a face}`` (empty without
         ``data_root``).
     """
-    import pandas as pd
 
     rows, per_frame = {}, {}
     for split, store in stores.items():
