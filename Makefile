@@ -68,10 +68,12 @@ models: prepared
 	lane() { \
 		log=$(PERSONALITY_UTILS_CACHE)/logs/train-$(PROFILE)-lane$$1.log; : > $$log; \
 		$(PY) -m personality_utils training-plan --profile $(PROFILE) --lanes $(LANES) --lane $$1 \
+			--pending $(if $(FORCE),--force) \
+			$(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS)) \
 		| while read -r kind source seed; do \
 			echo "== training $$kind on $$source, seed $$seed ($$threads threads)"; \
 			OMP_NUM_THREADS=$$threads $(PY) -m personality_utils train --profile $(PROFILE) \
-				--kind $$kind --source $$source --training-seed $$seed \
+				--kind $$kind --source $$source --training-seed $$seed $(if $(FORCE),--fresh) \
 				$(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS)) \
 				< /dev/null 2>>$$log | sed "s/^/   $$kind $$source $$seed: /" \
 				|| { tail -n 20 $$log; exit 1; }; \
@@ -89,7 +91,7 @@ notebooks: $(STAMP) models
 	cp "$$($(PY) -c 'import plotly, pathlib; print(pathlib.Path(plotly.__file__).parent / "package_data" / "plotly.min.js")')" _static/plotly.min.js
 	@start=$$(date +%s); \
 	$(PY) -m personality_utils chapters --profile $(PROFILE) --book-dir $(BOOK_DIR) \
-		--lanes $(LANES) --threads $(LANE_THREADS) \
+		--lanes $(LANES) --threads $(LANE_THREADS) $(if $(FORCE),--force) \
 		$(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS)) || status=1; \
 	echo "== notebooks: $$(( $$(date +%s) - start )) s"; exit $${status:-0}
 

@@ -22,9 +22,10 @@ import json
 import logging
 import os
 import sys
+import textwrap
 from pathlib import Path
 
-from personality_utils.book import chapters, layout, predict
+from personality_utils.book import chapters, layout, predict, stamps
 from personality_utils.core import files, vocabulary
 from personality_utils.core.profiles import PROFILES, get_profile
 from personality_utils.data import datasets, release
@@ -111,9 +112,10 @@ def _prepare(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _report(experiment) -> None:
-    """Print the checkpoint and each split's mean accuracy, interval, baseline and R²."""
-    print(f"checkpoint: {experiment.checkpoint}")
+def _report(experiment) -> str:
+    """Print the checkpoint and each split's mean accuracy, interval, baseline and R²; return
+    the same lines."""
+    lines = [f"checkpoint: {experiment.checkpoint}"]
     for split in ("validation", "test"):
         scores = experiment.split(split)
         if scores is None:
@@ -125,10 +127,12 @@ def _report(experiment) -> None:
             if scored is None:
                 continue
             low, high = scored.intervals.loc["mean"]
-            print(
+            lines.append(
                 f"{label}: MA {scored.mean_accuracy:.4f} [{low:.4f}, {high:.4f}] (constant "
                 f"{scored.constant_accuracy:.4f}, R² {scored.mean_r2:.3f}, {scored.clips} clips)"
             )
+    print("\n".join(lines))
+    return "\n".join(lines)
 
 
 def _dataset(arguments: argparse.Namespace, progress: bool = True) -> datasets.Dataset:
@@ -158,6 +162,19 @@ def _train(arguments: argparse.Namespace) -> int:
     context = distributed.from_environment()
     if context is None:
         dataset = _dataset(arguments)
+        folder = _checkpoint_dir(arguments, dataset, config, profile)
+        stamp = stamps.training_stamp(
+            profile,
+            arguments.kind,
+            arguments.source,
+            _training_seed(arguments),
+            dataset.store_dir,
+            config.backbone_weights,
+        )
+        if arguments.out is None:
+            why = stamps.start_training(folder, stamp, arguments.fresh)
+            if why:
+                print(f"training from scratch ({why}): {folder}", file=sys.stderr)
         experiment = experiments.run_experiment(
             dataset,
             profile,
@@ -165,9 +182,9 @@ def _train(arguments: argparse.Namespace) -> int:
             arguments.kind,
             seed=_training_seed(arguments),
             config=config,
-            checkpoint_dir=_checkpoint_dir(arguments, dataset, config, profile),
+            checkpoint_dir=folder,
         )
-        _report(experiment)
+        stamps.finish_training(folder, stamp, _report(experiment))
         return 0
     distributed.setup(context, arguments.device, arguments.timeout_minutes)
     try:
@@ -206,7 +223,20 @@ def _pretrain(arguments: argparse.Namespace) -> int:
 
 def _training_plan(arguments: argparse.Namespace) -> int:
     jobs = experiments.training_plan(arguments.profile)
-    for kind, source, seed in experiments.lane_share(jobs, arguments.lanes, arguments.lane):
+    share = experiments.lane_share(jobs, arguments.lanes, arguments.lane)
+    if arguments.pending and share:
+        profile = get_profile(arguments.profile)
+        dataset = _dataset(arguments, progress=False)
+        weights = experiments.starting_weights(profile, arguments.backbone_weights)
+    for kind, source, seed in share:
+        if arguments.pending:
+            folder = experiments.experiment_dir(dataset, profile, kind, source, seed, weights)
+            stamp = stamps.training_stamp(profile, kind, source, seed, dataset.store_dir, weights)
+            report = stamps.finished_training(folder, stamp)
+            if report is not None and not arguments.force:
+                print(f"== up to date: {kind} on {source}, seed {seed}", file=sys.stderr)
+                print(textwrap.indent(report, f"   {kind} {source} {seed}: "), file=sys.stderr)
+                continue
         print(kind, source, seed)
     return 0
 
@@ -310,6 +340,9 @@ def _chapters(arguments: argparse.Namespace) -> int:
     def skipped(stem: str, reason: str) -> None:
         print(f"== {stem} ({arguments.profile}): not run: {reason}", flush=True)
 
+    def current(stem: str, done: str) -> None:
+        print(f"== {stem} ({arguments.profile}): {done}", flush=True)
+
     def report(run) -> None:
         if run.returncode != 0:
             failed.append(run.stem)
@@ -327,6 +360,8 @@ def _chapters(arguments: argparse.Namespace) -> int:
         on_finish=report,
         data_root=arguments.data_root,
         on_skip=skipped,
+        force=arguments.force,
+        on_current=current,
     )
     if failed:
         print(f"error: chapters failed: {', '.join(failed)}", file=sys.stderr)
@@ -437,6 +472,11 @@ def main(argv: list[str] | None = None) -> int:
         help="checkpoint folder (default: under the stores)",
     )
     train.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: delete the checkpoint folder first (make book FORCE=1)",
+    )
+    train.add_argument(
         "--timeout-minutes",
         type=float,
         default=120,
@@ -500,6 +540,17 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--profile", default="default", choices=sorted(PROFILES))
     plan.add_argument("--lanes", type=int, default=1, help="lanes the trainings are shared by")
     plan.add_argument("--lane", type=int, default=0, help="print this lane's share (from 0)")
+    plan.add_argument(
+        "--pending",
+        action="store_true",
+        help="leave out the trainings whose stamp matches their code, data and starting weights "
+        "(their scores go to stderr)",
+    )
+    plan.add_argument("--force", action="store_true", help="with --pending: leave none out")
+    plan.add_argument("--data-root", type=Path, default=None)
+    plan.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
+    plan.add_argument("--cache-dir", type=Path, default=None)
+    plan.add_argument("--backbone-weights", default=None)
     plan.set_defaults(run=_training_plan)
     run = commands.add_parser(
         "chapters", help="execute the book's chapters with papermill, in dependency order"
@@ -518,6 +569,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="a real dataset's folder, for the chapters' data_root (default: the synthetic set)",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run every chapter, even those whose stamp says nothing they read has changed",
     )
     run.set_defaults(run=_chapters)
     package_map = commands.add_parser(

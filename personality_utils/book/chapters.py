@@ -8,6 +8,10 @@ from an output folder whose ``results/`` receives what the chapters save. Chapte
 at a time, each with its share of the cores: much of a chapter is one-thread Python, so on two
 cores two side by side take a quarter less time than one after another. A chapter starts once
 the chapters it reads from have finished; of those ready, the longest start first.
+
+A chapter whose stamp (:mod:`.stamps`: its code cells, the package code it runs, the chapters it
+reads, the data and models) matches its last successful run is not run again; when only its
+prose changed, its executed page gets the new text and keeps its outputs.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from personality_utils.book import stamps
+from personality_utils.core.profiles import get_profile
 from personality_utils.data import datasets
+from personality_utils.models import experiments, pretraining
 
 
 @dataclass(frozen=True)
@@ -198,6 +206,55 @@ def run_chapter(
     )
 
 
+def upstream(stem: str, stems: Sequence[str]) -> frozenset[str]:
+    """The chapters of ``stems`` whose results ``stem`` reads (the summary reads them all)."""
+    if stem == SUMMARY:
+        return frozenset(set(stems) - {stem})
+    return frozenset(NEEDS.get(stem, frozenset()) & set(stems))
+
+
+def inputs_digest(
+    profile: str,
+    data_root: str | os.PathLike | None = None,
+    backbone_weights: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> str:
+    """What the chapters read besides code (:func:`.stamps.inputs_digest`): the stores of the
+    dataset (absent when not prepared yet: every chapter then runs), the checkpoints of the
+    profile's training plan and the weights the models start from."""
+    settings = get_profile(profile)
+    store_dir = datasets.store_dir_for(settings, data_root, cache_dir=cache_dir)
+    weights = backbone_weights
+    if weights is None and settings.pretraining is not None:
+        weights = str(pretraining.backbone_path(settings, cache_dir))
+    where = SimpleNamespace(store_dir=store_dir)  # what experiment_dir reads of a dataset
+    folders = [
+        experiments.experiment_dir(where, settings, kind, source, seed, weights)
+        for kind, source, seed in experiments.training_plan(settings)
+    ]
+    return stamps.inputs_digest(settings, store_dir, folders, [weights] if weights else [])
+
+
+def chapter_stamps(
+    sources: Sequence[Path], profile: str, parameters: Mapping[str, object], inputs: str
+) -> dict[str, stamps.Stamp]:
+    """The stamp of each chapter of ``sources`` (:func:`.stamps.chapter_stamp`); the chapters
+    each reads are taken from the same folder, so a chapter run alone still depends on them."""
+    folder = Path(sources[0]).parent if sources else Path("notebooks")
+    everything = {path.stem: path for path in chapter_sources(folder)}
+    everything.update({Path(path).stem: Path(path) for path in sources})
+    made: dict[str, stamps.Stamp] = {}
+    for stem in schedule(list(everything)):
+        read = {name: made[name].code for name in upstream(stem, list(everything))}
+        text = everything[stem].read_text(encoding="utf-8")
+        chosen = {"profile": profile}
+        for name, value in parameters.items():
+            if f"\n{name} = " in text:
+                chosen[name] = value
+        made[stem] = stamps.chapter_stamp(everything[stem], chosen, read, inputs)
+    return {Path(path).stem: made[Path(path).stem] for path in sources}
+
+
 def run_chapters(
     sources: Sequence[Path],
     out_dir: str | os.PathLike,
@@ -210,6 +267,8 @@ def run_chapters(
     data_root: str | os.PathLike | None = None,
     unrunnable: Mapping[str, str] | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    force: bool = True,
+    on_current: Callable[[str, str], None] | None = None,
 ) -> dict[str, ChapterRun]:
     """Execute chapters ``lanes`` at a time in an order that respects :data:`NEEDS`.
 
@@ -231,6 +290,10 @@ def run_chapters(
         unrunnable: Chapters not to start, each with why (default: :func:`cannot_run` on the
             stores of ``data_root``, prepared here first; none on the synthetic set).
         on_skip: Called with each of those and its reason.
+        force: Run every chapter. False: run only those whose stamp (:func:`chapter_stamps`)
+            differs from their last successful run's, refresh the text of those whose prose
+            alone changed, and save the stamp of each chapter that succeeds.
+        on_current: Called with each chapter not run and what was done instead.
 
     Returns:
         ``{stem: ChapterRun}``.
@@ -246,10 +309,34 @@ def run_chapters(
             del by_stem[stem]
             if on_skip is not None:
                 on_skip(stem, reason)
+    out = Path(out_dir)
+    cache = (environment or os.environ).get("PERSONALITY_UTILS_CACHE")
+    parameters = {
+        "backbone_weights": stamps.file_digest(backbone_weights) if backbone_weights else None,
+        "data_root": str(Path(data_root).resolve()) if data_root is not None else None,
+    }
+    parameters = {name: value for name, value in parameters.items() if value is not None}
+    if not force and any(stamps.stamp_path(out, stem).is_file() for stem in by_stem):
+        inputs = inputs_digest(profile, data_root, backbone_weights, cache)
+        current = chapter_stamps(list(by_stem.values()), profile, parameters, inputs)
+        for stem in list(by_stem):
+            saved = stamps.read_stamp(stamps.stamp_path(out, stem))
+            executed = out / f"{stem}.ipynb"
+            if saved is None or saved.code != current[stem].code or not executed.is_file():
+                continue
+            if saved.prose == current[stem].prose:
+                done = "up to date"
+            elif stamps.refresh_prose(by_stem[stem], executed):
+                stamps.write_stamp(stamps.stamp_path(out, stem), current[stem])
+                done = "text refreshed, outputs kept"
+            else:
+                continue
+            del by_stem[stem]
+            if on_current is not None:
+                on_current(stem, done)
     required = needs(list(by_stem))
     waiting = schedule(list(by_stem))
     finished: dict[str, ChapterRun] = {}
-    out = Path(out_dir)
     with ThreadPoolExecutor(max_workers=max(1, lanes)) as pool:
         running: dict = {}
         while waiting or running:
@@ -274,4 +361,17 @@ def run_chapters(
                 finished[running.pop(future)] = run
                 if on_finish is not None:
                     on_finish(run)
+    failed = {stem for stem, run in finished.items() if run.returncode != 0}
+    succeeded = [
+        stem
+        for stem, run in finished.items()
+        if run.returncode == 0 and not upstream(stem, list(finished)) & failed
+    ]
+    if not force and succeeded:
+        # Stamped with what they read, as it is now that they have run (a chapter may train a
+        # model it reads on first use).
+        inputs = inputs_digest(profile, data_root, backbone_weights, cache)
+        made = chapter_stamps([by_stem[stem] for stem in succeeded], profile, parameters, inputs)
+        for stem in succeeded:
+            stamps.write_stamp(stamps.stamp_path(out, stem), made[stem])
     return finished

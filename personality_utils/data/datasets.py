@@ -116,20 +116,32 @@ def prepare_dataset(
         return _prepare_dataset(profile, data_root, seed, cache, progress, skip_short)
 
 
+def store_dir_for(
+    profile, data_root: str | os.PathLike | None = None, seed: int = 0, cache_dir=None
+) -> Path:
+    """Where :func:`prepare_dataset` puts (or has put) a dataset's stores, without preparing
+    anything."""
+    cache = Path(cache_dir) if cache_dir is not None else generator.default_cache_dir()
+    if data_root is None:
+        key = generator.dataset_key(profile, seed)
+    else:
+        root = Path(data_root).expanduser().resolve()
+        key = "real-" + hashlib.sha1(str(root).encode()).hexdigest()[:10]
+    return cache / "stores" / key
+
+
 def _prepare_dataset(profile, data_root, seed, cache, progress, skip_short) -> Dataset:
     if data_root is None:
         root = generator.ensure_dataset(profile, seed, cache, progress=progress)
-        key = root.name
         description = f"synthetic planted-signal set ({profile.name} profile, seed {seed})"
         is_synthetic = True
     else:
         root = Path(data_root).expanduser().resolve()
         if not root.is_dir():
             raise DataError(f"{root}: data_root is not a folder")
-        key = "real-" + hashlib.sha1(str(root).encode()).hexdigest()[:10]
         description = f"First Impressions at {root}"
         is_synthetic = (root / "ground_truth.json").is_file()
-    store_dir = cache / "stores" / key
+    store_dir = store_dir_for(profile, data_root, seed, cache)
     build_frame_store(
         root,
         store_dir,

@@ -100,12 +100,47 @@ def native_bfloat16(device: torch.device) -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
+#: Set to ``float32`` (or ``bfloat16``) to decide what ``"auto"`` means, whatever the CPU: with
+#: ``ONEDNN_MAX_CPU_ISA=AVX2`` and ``ATEN_CPU_CAPABILITY=avx2`` it makes a machine with AMX
+#: compute as one with AVX2 only does (benchmarks/build_stages.py).
+PRECISION_ENV = "PERSONALITY_UTILS_PRECISION"
+
+
 def resolved_precision(precision: str, device: torch.device) -> str:
     """``"float32"`` or ``"bfloat16"``: what a :attr:`TrainConfig.precision` means on
-    ``device`` (``"auto"``: bfloat16 where :func:`native_bfloat16`)."""
+    ``device`` (``"auto"``: bfloat16 where :func:`native_bfloat16`, unless
+    ``$PERSONALITY_UTILS_PRECISION`` says which)."""
     if precision == "auto":
+        forced = os.environ.get(PRECISION_ENV, "").strip()
+        if forced:
+            if forced not in ("float32", "bfloat16"):
+                raise ValueError(f"${PRECISION_ENV} must be float32 or bfloat16, got {forced!r}")
+            return forced
         return "bfloat16" if native_bfloat16(device) else "float32"
     return precision
+
+
+def cpu_summary() -> str:
+    """One line on the CPU's kernels and the arithmetic ``"auto"`` resolves to there, for the
+    build's timing line (which budget applies: the speed issue's AMX and AVX2 machines)."""
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    found = [name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f")) if flag in flags]
+    found += ["AMX"] if "amx_tile" in flags else []
+    kernels = torch.backends.cpu.get_cpu_capability()
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return (
+        f"cpu {'/'.join(found) or 'no AVX2'}, {os.cpu_count()} cores; torch kernels {kernels}"
+        + (f", oneDNN limited to {isa}" if isa else "")
+        + f"; auto arithmetic {resolved_precision('auto', torch.device('cpu'))}"
+    )
 
 
 def autocast(precision: str, device: torch.device):
