@@ -113,7 +113,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf _build book/*.ipynb book/results _static/plotly.min.js $(DRY_RUN) $(REAL_CLIPS)
+	rm -rf _build book/*.ipynb book/results book/.stamps _static/plotly.min.js $(DRY_RUN) $(REAL_CLIPS)
 
 # CI's dry run of the paper path on the CPU: the `paper-tiny` profile (every model and recipe
 # setting of `paper`: full-width VGG-16 at 224 px, the authors' CAM head, SGD with their schedule,
