@@ -293,7 +293,9 @@ truth.table.round(3) if truth else None
 # %%
 danplus_frames = chapter.experiment("frames").trained
 models = {"CAM model": runs["frames"].trained, "DAN+": danplus_frames}
-tests = causal.run(study, chapter.dataset, models, n_boot=n_boot, seed=seed)
+tests = causal.run(
+    study, chapter.dataset, models, settings.perturbation_images, n_boot=n_boot, seed=seed
+)
 print(tests.description())
 tests.occlusion_table().round(4)
 
