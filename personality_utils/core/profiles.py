@@ -235,8 +235,8 @@ class Profile:
             chapters 03-04 fine-tune it (:class:`IdentityPretraining`); None: the models start
             from ``backbone_weights`` when given (VGG-Face, the paper) or from random weights.
         perturbation_images: Top test frames per trait in chapter 05's deletion and insertion
-            curves (each costs 88 forward passes of the CAM model: 2 modes x 4 pixel orders x
-            11 steps).
+            curves (each costs 74 forward passes of the CAM model: 2 modes x 4 pixel orders x
+            9 inner steps, and the two ends).
     """
 
     name: str
@@ -396,10 +396,11 @@ PROFILES: dict[str, Profile] = {
         synthetic_seconds=(2.0, 2.4),
         synthetic_frame_size=(640, 360),
         recipe=dataclasses.replace(_PAPER.recipe, epochs=1),
-        # The deletion and insertion curves on 4 top frames per trait rather than 20: with the
-        # full-width VGG-16 at 224 px on the CPU, 20 took most of the dry run (about 100 frames
-        # x 88 passes); 4 still run every order, mode and step of the paper path.
-        perturbation_images=4,
+        # The deletion and insertion curves on the top frame of each trait: at 0.43 s per
+        # forward pass of the full-width VGG-16 on one AVX2 core, the 3 test clips' top frames
+        # (14 rows x 74 passes) took 460 of the 717 s of chapter 05 in the dry run; one per
+        # trait still runs every order, mode and step of the paper path.
+        perturbation_images=1,
     ),
 }
 
