@@ -140,6 +140,8 @@ def fake_runs(monkeypatch):
         ran.append(source.stem)
         output = out_dir / f"{source.stem}.ipynb"
         _executed(source, output)
+        (out_dir / "results").mkdir(exist_ok=True)
+        (out_dir / "results" / f"{source.stem}.json").write_text("{}")
         return chapters.ChapterRun(source.stem, output, 0, "", 0.0)
 
     monkeypatch.setattr(chapters, "run_chapter", run_chapter)
@@ -179,6 +181,8 @@ def test_runner_reruns_what_changed_and_what_reads_it(tmp_path, fake_runs):
     assert build()[0] == ["07_action_units"]
     (book / "01_data.ipynb").unlink()
     assert build()[0] == ["01_data"]
+    (book / "results" / "06_units.json").unlink()
+    assert build()[0] == ["06_units"]  # its results are gone; what 07 reads is the same code
     assert build(force=True)[0] == ["01_data", "06_units", "07_action_units"]
 
 

@@ -291,8 +291,9 @@ def run_chapters(
             stores of ``data_root``, prepared here first; none on the synthetic set).
         on_skip: Called with each of those and its reason.
         force: Run every chapter. False: run only those whose stamp (:func:`chapter_stamps`)
-            differs from their last successful run's, refresh the text of those whose prose
-            alone changed, and save the stamp of each chapter that succeeds.
+            differs from their last successful run's (or whose executed notebook or results
+            file is missing), refresh the text of those whose prose alone changed, and save the
+            stamp of each chapter that succeeds.
         on_current: Called with each chapter not run and what was done instead.
 
     Returns:
@@ -311,6 +312,11 @@ def run_chapters(
                 on_skip(stem, reason)
     out = Path(out_dir)
     cache = (environment or os.environ).get("PERSONALITY_UTILS_CACHE")
+    results = (environment or os.environ).get("PERSONALITY_UTILS_RESULTS")
+    results_dir = Path(results) if results else out / "results"
+    results_dir = Path(
+        (environment or os.environ).get("PERSONALITY_UTILS_RESULTS") or out / "results"
+    )
     parameters = {
         "backbone_weights": stamps.file_digest(backbone_weights) if backbone_weights else None,
         "data_root": str(Path(data_root).resolve()) if data_root is not None else None,
@@ -322,7 +328,10 @@ def run_chapters(
         for stem in list(by_stem):
             saved = stamps.read_stamp(stamps.stamp_path(out, stem))
             executed = out / f"{stem}.ipynb"
-            if saved is None or saved.code != current[stem].code or not executed.is_file():
+            outputs = (executed, results_dir / f"{stem}.json")
+            if saved is None or saved.code != current[stem].code:
+                continue
+            if not all(path.is_file() for path in outputs):
                 continue
             if saved.prose == current[stem].prose:
                 done = "up to date"
