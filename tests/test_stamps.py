@@ -227,3 +227,23 @@ def test_a_training_resumes_with_its_stamp_and_starts_over_with_another(tmp_path
     (folder / "checkpoint.pt").write_bytes(b"new")
     assert stamps.start_training(folder, other, fresh=True) == "--fresh"
     assert not (folder / "checkpoint.pt").exists()
+
+
+def test_retrained_models_rerun_the_chapters_that_read_them_only(tmp_path, fake_runs, monkeypatch):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for stem in ("01_data", "03_full_frames"):
+        _chapter(folder, stem)
+    state = {"models": "first training"}
+
+    def digest(profile, data_root=None, backbone_weights=None, cache_dir=None, models=True):
+        return f"data; {state['models']}" if models else "data"
+
+    monkeypatch.setattr(chapters, "inputs_digest", digest)
+    sources = chapters.chapter_sources(folder)
+    chapters.run_chapters(sources, tmp_path / "book", "smoke", lanes=1, force=False)
+    assert sorted(fake_runs) == ["01_data", "03_full_frames"]
+    fake_runs.clear()
+    state["models"] = "retrained"
+    chapters.run_chapters(sources, tmp_path / "book", "smoke", lanes=1, force=False)
+    assert fake_runs == ["03_full_frames"]

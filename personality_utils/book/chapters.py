@@ -45,6 +45,9 @@ class ChapterSpec:
     #: study the test split, chapter 07 also chooses its ridge penalty on validation. Chapters
     #: 01, 02 and 08 work with whatever splits have clips.
     splits: tuple[str, ...] = ()
+    #: Whether it reads the trained models (and the weights they start from): chapters 01-02
+    #: read the data alone, so retraining does not make them run again (:func:`inputs_digest`).
+    models: bool = True
 
 
 #: The book's chapters, the one place that says what each reads and needs. The summary
@@ -52,8 +55,8 @@ class ChapterSpec:
 CHAPTERS: dict[str, ChapterSpec] = {
     spec.stem: spec
     for spec in (
-        ChapterSpec("01_data"),
-        ChapterSpec("02_faces"),
+        ChapterSpec("01_data", models=False),
+        ChapterSpec("02_faces", models=False),
         ChapterSpec("03_full_frames", splits=("test",)),
         ChapterSpec("04_faces_model", frozenset({"03_full_frames"}), ("test",)),
         ChapterSpec("05_cam", splits=("test",)),
@@ -218,12 +221,16 @@ def inputs_digest(
     data_root: str | os.PathLike | None = None,
     backbone_weights: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    models: bool = True,
 ) -> str:
     """What the chapters read besides code (:func:`.stamps.inputs_digest`): the stores of the
     dataset (absent when not prepared yet: every chapter then runs), the checkpoints of the
-    profile's training plan and the weights the models start from."""
+    profile's training plan and the weights the models start from (with ``models`` only: the
+    data alone otherwise)."""
     settings = get_profile(profile)
     store_dir = datasets.store_dir_for(settings, data_root, cache_dir=cache_dir)
+    if not models:
+        return stamps.inputs_digest(settings, store_dir, [], [])
     weights = backbone_weights
     if weights is None and settings.pretraining is not None:
         weights = str(pretraining.backbone_path(settings, cache_dir))
@@ -236,10 +243,15 @@ def inputs_digest(
 
 
 def chapter_stamps(
-    sources: Sequence[Path], profile: str, parameters: Mapping[str, object], inputs: str
+    sources: Sequence[Path],
+    profile: str,
+    parameters: Mapping[str, object],
+    inputs: Callable[[bool], str],
 ) -> dict[str, stamps.Stamp]:
-    """The stamp of each chapter of ``sources`` (:func:`.stamps.chapter_stamp`); the chapters
-    each reads are taken from the same folder, so a chapter run alone still depends on them."""
+    """The stamp of each chapter of ``sources`` (:func:`.stamps.chapter_stamp`), with
+    ``inputs(models)`` what it reads besides code (:func:`inputs_digest`, by
+    :attr:`ChapterSpec.models`); the chapters each reads are taken from the same folder, so a
+    chapter run alone still depends on them."""
     folder = Path(sources[0]).parent if sources else Path("notebooks")
     everything = {path.stem: path for path in chapter_sources(folder)}
     everything.update({Path(path).stem: Path(path) for path in sources})
@@ -251,7 +263,8 @@ def chapter_stamps(
         for name, value in parameters.items():
             if f"\n{name} = " in text:
                 chosen[name] = value
-        made[stem] = stamps.chapter_stamp(everything[stem], chosen, read, inputs)
+        reads_models = CHAPTERS.get(stem, ChapterSpec(stem)).models
+        made[stem] = stamps.chapter_stamp(everything[stem], chosen, read, inputs(reads_models))
     return {Path(path).stem: made[Path(path).stem] for path in sources}
 
 
@@ -322,9 +335,16 @@ def run_chapters(
         "data_root": str(Path(data_root).resolve()) if data_root is not None else None,
     }
     parameters = {name: value for name, value in parameters.items() if value is not None}
+
+    def inputs() -> Callable[[bool], str]:
+        digests = {
+            models: inputs_digest(profile, data_root, backbone_weights, cache, models)
+            for models in (False, True)
+        }
+        return digests.__getitem__
+
     if not force and any(stamps.stamp_path(out, stem).is_file() for stem in by_stem):
-        inputs = inputs_digest(profile, data_root, backbone_weights, cache)
-        current = chapter_stamps(list(by_stem.values()), profile, parameters, inputs)
+        current = chapter_stamps(list(by_stem.values()), profile, parameters, inputs())
         for stem in list(by_stem):
             saved = stamps.read_stamp(stamps.stamp_path(out, stem))
             executed = out / f"{stem}.ipynb"
@@ -379,8 +399,7 @@ def run_chapters(
     if not force and succeeded:
         # Stamped with what they read, as it is now that they have run (a chapter may train a
         # model it reads on first use).
-        inputs = inputs_digest(profile, data_root, backbone_weights, cache)
-        made = chapter_stamps([by_stem[stem] for stem in succeeded], profile, parameters, inputs)
+        made = chapter_stamps([by_stem[s] for s in succeeded], profile, parameters, inputs())
         for stem in succeeded:
             stamps.write_stamp(stamps.stamp_path(out, stem), made[stem])
     return finished
