@@ -148,6 +148,12 @@ def _priority(stem: str) -> tuple[int, str]:
     return (rank.get(stem, len(rank)), stem)
 
 
+def has_parameter(text: str, name: str) -> bool:
+    """Whether a chapter's source (its text) assigns ``name`` at the top level, as its
+    ``parameters`` cell does for each parameter papermill may set."""
+    return f"\n{name} = " in text
+
+
 def papermill_command(
     source: Path,
     notebook: Path,
@@ -161,9 +167,9 @@ def papermill_command(
     command = [sys.executable, "-m", "papermill", str(notebook), str(output)]
     command += ["-p", "profile", profile]
     text = source.read_text(encoding="utf-8")
-    if backbone_weights and "\nbackbone_weights = " in text:
+    if backbone_weights and has_parameter(text, "backbone_weights"):
         command += ["-p", "backbone_weights", str(backbone_weights)]
-    if data_root is not None and "\ndata_root = " in text:
+    if data_root is not None and has_parameter(text, "data_root"):
         command += ["-p", "data_root", str(Path(data_root).resolve())]
     command += ["--cwd", str(output.parent), "--kernel", "python3", "--language", "python"]
     command += ["--no-progress-bar"]
@@ -209,13 +215,6 @@ def run_chapter(
     )
 
 
-def upstream(stem: str, stems: Sequence[str]) -> frozenset[str]:
-    """The chapters of ``stems`` whose results ``stem`` reads (the summary reads them all)."""
-    if stem == SUMMARY:
-        return frozenset(set(stems) - {stem})
-    return frozenset(NEEDS.get(stem, frozenset()) & set(stems))
-
-
 def inputs_digest(
     profile: str,
     data_root: str | os.PathLike | None = None,
@@ -256,13 +255,12 @@ def chapter_stamps(
     everything = {path.stem: path for path in chapter_sources(folder)}
     everything.update({Path(path).stem: Path(path) for path in sources})
     made: dict[str, stamps.Stamp] = {}
+    reads = needs(list(everything))
     for stem in schedule(list(everything)):
-        read = {name: made[name].code for name in upstream(stem, list(everything))}
+        read = {name: made[name].code for name in reads[stem]}
         text = everything[stem].read_text(encoding="utf-8")
         chosen = {"profile": profile}
-        for name, value in parameters.items():
-            if f"\n{name} = " in text:
-                chosen[name] = value
+        chosen.update({k: v for k, v in parameters.items() if has_parameter(text, k)})
         reads_models = CHAPTERS.get(stem, ChapterSpec(stem)).models
         made[stem] = stamps.chapter_stamp(everything[stem], chosen, read, inputs(reads_models))
     return {Path(path).stem: made[Path(path).stem] for path in sources}
@@ -327,9 +325,6 @@ def run_chapters(
     cache = (environment or os.environ).get("PERSONALITY_UTILS_CACHE")
     results = (environment or os.environ).get("PERSONALITY_UTILS_RESULTS")
     results_dir = Path(results) if results else out / "results"
-    results_dir = Path(
-        (environment or os.environ).get("PERSONALITY_UTILS_RESULTS") or out / "results"
-    )
     parameters = {
         "backbone_weights": stamps.file_digest(backbone_weights) if backbone_weights else None,
         "data_root": str(Path(data_root).resolve()) if data_root is not None else None,
@@ -391,10 +386,9 @@ def run_chapters(
                 if on_finish is not None:
                     on_finish(run)
     failed = {stem for stem, run in finished.items() if run.returncode != 0}
+    read = needs(list(finished))
     succeeded = [
-        stem
-        for stem, run in finished.items()
-        if run.returncode == 0 and not upstream(stem, list(finished)) & failed
+        stem for stem, run in finished.items() if run.returncode == 0 and not read[stem] & failed
     ]
     if not force and succeeded:
         # Stamped with what they read, as it is now that they have run (a chapter may train a

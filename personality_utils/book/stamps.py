@@ -62,12 +62,21 @@ def digest(*parts: object) -> str:
 
 
 def file_digest(path: str | os.PathLike | None) -> str:
-    """SHA-256 of a file's bytes; ``"absent"`` when there is no such file, ``"none"`` for None."""
+    """SHA-256 of a file's bytes; ``"absent"`` when there is no such file, ``"none"`` for None.
+    A file is read once per state in a process (a build asks for a VGG-Face weight file, some
+    500 MB, for every training and chapter); the memo's key is its path, inode, size and time,
+    the digest is of its bytes."""
     if path is None:
         return "none"
-    path = Path(path)
+    path = Path(path).resolve()
     if not path.is_file():
         return "absent"
+    info = path.stat()
+    return _file_digest(str(path), info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_digest(path: str, inode: int, size: int, mtime: int) -> str:
     hasher = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
