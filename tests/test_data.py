@@ -501,3 +501,62 @@ def test_every_label_source_refuses_a_score_that_is_not_a_number_in_0_1(tmp_path
     message = str(refused.value)
     assert str(csv_path) in message and "abcdefghijk.003.mp4" in message
     assert "conscientiousness" in message
+
+
+def _faststart_copy(source: Path, target: Path) -> None:
+    """The clip's packets, unchanged, in an mp4 whose index (moov) sits at the front."""
+    import av
+
+    with av.open(str(source)) as given:
+        stream = given.streams.video[0]
+        with av.open(str(target), "w", format="mp4", options={"movflags": "faststart"}) as out:
+            copied = out.add_stream_from_template(stream)
+            for packet in given.demux(stream):
+                if packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                packet.stream = copied
+                out.mux(packet)
+
+
+def test_a_truncated_real_clip_is_named_with_both_counts_on_every_read(
+    shared_data, tmp_path, caplog, capsys
+):
+    # A real training clip, index at the front, cut after 40% of its bytes: the container still
+    # promises every frame, the decoder gives fewer and no error. Reading it directly (predict,
+    # a synthetic clip's truth), building a store, reopening that store (the chapters) and
+    # `prepare` run again all name it with both counts.
+    import pickle
+
+    from personality_utils.__main__ import main
+    from personality_utils.data import stores
+
+    clip = sorted((shared_data / "firstimpressions" / "train").glob("*.mp4"))[0]
+    whole = tmp_path / "whole.mp4"
+    _faststart_copy(clip, whole)
+    root = tmp_path / "fi"
+    root.mkdir()
+    name = "cutcutcutcu.001.mp4"
+    payload = whole.read_bytes()
+    (root / name).write_bytes(payload[: len(payload) * 2 // 5])
+    with caplog.at_level("WARNING", logger="personality_utils.data.video"):
+        sampled = data_video.read_sampled_frames(root / name, 4)
+    assert sampled.short and 0 < sampled.n_decoded < 0.9 * sampled.n_promised
+    counts = f"decodes {sampled.n_decoded} frames where its container promises {sampled.n_promised}"
+    read = [r.getMessage() for r in caplog.records if r.name == "personality_utils.data.video"]
+    assert len(read) == 1 and name in read[0] and counts in read[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="personality_utils.data.video"):
+        assert data_video.read_sampled_frames(whole, 4).short is False
+        data_video.read_sampled_frames(root / name, 4, warn=False)
+    assert not [r for r in caplog.records if r.name == "personality_utils.data.video"]
+
+    labels = {trait: {name: 0.5} for trait in vocabulary.TRAITS}
+    (root / "annotation_training.pkl").write_bytes(pickle.dumps(labels, protocol=2))
+    stores.build_frame_store(root, tmp_path / "store", n_samples=4, size=32, progress=False)
+    reopened = {"train": stores.open_frame_store(tmp_path / "store", "train")}
+    assert [line for line in stores.skip_report(reopened) if counts in line and name in line]
+    options = ["prepare", "--data-root", str(root), "--profile", "smoke", "--workers", "1"]
+    capsys.readouterr()
+    assert main([*options, "--out", str(tmp_path / "store"), "--no-faces"]) == 0
+    err = capsys.readouterr().err
+    assert f"train: {name} {counts}" in err and "1 clips decode far fewer frames" in err

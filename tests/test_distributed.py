@@ -62,11 +62,15 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _torchrun(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Two CPU processes under torchrun (gloo), on the loopback interface."""
+def _loopback_environment() -> dict[str, str]:
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     if sys.platform.startswith("linux"):
         environment.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    return environment
+
+
+def _torchrun(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Two CPU processes under torchrun (gloo), on the loopback interface."""
     command = [
         sys.executable,
         "-m",
@@ -82,8 +86,67 @@ def _torchrun(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess:
         *arguments,
     ]
     return subprocess.run(
-        command, capture_output=True, text=True, check=False, cwd=cwd, env=environment
+        command, capture_output=True, text=True, check=False, cwd=cwd, env=_loopback_environment()
     )
+
+
+def _torchrun_nodes(arguments: list[str], cwd: Path, timeout: float = 300) -> list[tuple]:
+    """Two "nodes" on this machine: two torchrun agents, one process each, that meet by the
+    static rendezvous on 127.0.0.1, as ``srun torchrun --nnodes 2 --node-rank $SLURM_NODEID``
+    starts them on two machines. Returns each agent's (return code, stdout, stderr)."""
+    port = str(_free_port())
+    agents = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--nproc-per-node",
+                "1",
+                "--node-rank",
+                str(node),
+                "--master-addr",
+                "127.0.0.1",
+                "--master-port",
+                port,
+                *arguments,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+            env=_loopback_environment(),
+        )
+        for node in (0, 1)
+    ]
+    finished = []
+    try:
+        for agent in agents:
+            stdout, stderr = agent.communicate(timeout=timeout)
+            finished.append((agent.returncode, stdout, stderr))
+    finally:
+        for agent in agents:
+            if agent.poll() is None:
+                agent.kill()
+                agent.communicate()
+    return finished
+
+
+def _single_plain(n: int = 40) -> dict[str, torch.Tensor]:
+    """The PLAIN recipe in one process on the first ``n`` toy images, having checked that it
+    moved the weights (a test of equality between two untrained models proves nothing)."""
+    images, targets = _toy(41)
+    torch.set_num_threads(1)
+    single = training.train_model(
+        training.TrainConfig(**PLAIN), images[:n], targets[:n], progress=False
+    ).model.state_dict()
+    torch.manual_seed(PLAIN["seed"])
+    initial = training.build_model("danplus", PLAIN["width_divisor"]).state_dict()
+    moved = max(float((single[k] - initial[k]).abs().max()) for k in single)
+    assert moved > 1e-3
+    return single
 
 
 def test_environment_and_shards():
@@ -128,17 +191,24 @@ def test_two_processes_agree_resume_and_match_one(tmp_path):
     assert state["world_size"] == 2
     assert not list((tmp_path / "whole").glob(".*"))  # no temporary left behind
     # Two ranks sharing each global batch follow the single-process recipe.
-    images, targets = _toy(41)
-    torch.set_num_threads(1)
-    single = training.train_model(
-        training.TrainConfig(**PLAIN), images[:40], targets[:40], progress=False
-    ).model.state_dict()
-    torch.manual_seed(PLAIN["seed"])
-    initial = training.build_model("danplus", PLAIN["width_divisor"]).state_dict()
-    moved = max(float((single[k] - initial[k]).abs().max()) for k in single)
-    assert moved > 1e-3
-    for key, value in single.items():
+    for key, value in _single_plain().items():
         torch.testing.assert_close(ranks[0]["plain"][key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_two_nodes_match_one_process(tmp_path):
+    # Two "machines" of one process each: the same global batch of 8 split 4 + 4 across them,
+    # the gradients averaged over the network, must give the one-process model.
+    script = [str(Path(__file__).resolve()), str(tmp_path), "plain"]
+    agents = _torchrun_nodes(script, cwd=tmp_path)
+    for code, stdout, stderr in agents:
+        assert code == 0, stdout[-3000:] + stderr[-3000:]
+    nodes = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    # Node 1's process is global rank 1 but the first (local rank 0) on its machine.
+    assert [node["where"] for node in nodes] == [[0, 0, 2], [1, 0, 2]]
+    for key, value in nodes[0]["plain"].items():
+        assert torch.equal(value, nodes[1]["plain"][key]), key  # the nodes agree
+    for key, value in _single_plain().items():
+        torch.testing.assert_close(nodes[0]["plain"][key], value, rtol=1e-4, atol=1e-5)
 
 
 def test_train_command_under_torchrun(tmp_path, smoke_dataset):
@@ -166,13 +236,28 @@ def test_train_command_under_torchrun(tmp_path, smoke_dataset):
     assert release.load_challenge_csv(tmp_path / "model" / "predictions_test.csv").shape[0] == 6
 
 
-def _worker(out: Path) -> None:
-    """One rank of test_two_processes_agree_resume_and_match_one."""
+def _worker(out: Path, only_plain: bool = False) -> None:
+    """One rank of test_two_processes_agree_resume_and_match_one, or with ``only_plain`` of
+    test_two_nodes_match_one_process."""
     context = distributed.from_environment()
     distributed.setup(context, "cpu")
     torch.set_num_threads(1)
     try:
         images, targets = _toy(41)  # the last batch of 1 cannot be shared: dropped
+        if only_plain:
+            plain = training.train_model(
+                training.TrainConfig(**PLAIN),
+                images[:40],
+                targets[:40],
+                None,
+                False,
+                context=context,
+            )
+            where = [context.rank, context.local_rank, context.world_size]
+            torch.save(
+                {"plain": plain.model.state_dict(), "where": where}, out / f"rank{context.rank}.pt"
+            )
+            return
         config = training.TrainConfig(**TINY)
         saved = {}
         whole = training.train_model(
@@ -197,4 +282,4 @@ def _worker(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    _worker(Path(sys.argv[1]))
+    _worker(Path(sys.argv[1]), only_plain=sys.argv[2:] == ["plain"])

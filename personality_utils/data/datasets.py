@@ -95,6 +95,9 @@ def prepare_dataset(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     skip_short: bool = False,
+    part: int | None = None,
+    parts: int = 1,
+    merge: bool = False,
 ) -> Dataset:
     """Resolve ``data_root`` (None = the synthetic set, generated on first use) and build its
     frame and face stores with the profile's sampling and sizes (one decoding per clip).
@@ -107,13 +110,24 @@ def prepare_dataset(
         progress: Show progress bars.
         skip_short: Leave out clips that decode far fewer frames than their container promises
             (see :func:`~personality_utils.data.stores.build_frame_store`).
+        part: Sample only this share of ``parts`` of the clips and assemble nothing (see
+            :func:`~personality_utils.data.stores.build_frame_store`); its stores are then
+            not ready to open.
+        parts: How many shares the clips are dealt into.
+        merge: Assemble the parts' shards, refusing when some clips have none.
     """
     profile = get_profile(profile)
     cache = Path(cache_dir) if cache_dir is not None else generator.default_cache_dir()
     # Chapters started side by side on a cold cache take turns (the first builds, the others
-    # find it built).
+    # find it built). Parts take turns only to find or generate the data: their shards are
+    # written atomically, one file per clip, side by side.
     with file_lock(cache / ".prepare.lock"):
-        return _prepare_dataset(profile, data_root, seed, cache, progress, skip_short)
+        dataset = _resolve_dataset(profile, data_root, seed, cache, progress)
+        if part is None:
+            _build_stores(dataset, profile, progress, skip_short, merge=merge)
+            return dataset
+    _build_stores(dataset, profile, progress, skip_short, part=part, parts=parts)
+    return dataset
 
 
 def store_dir_for(
@@ -130,7 +144,7 @@ def store_dir_for(
     return cache / "stores" / key
 
 
-def _prepare_dataset(profile, data_root, seed, cache, progress, skip_short) -> Dataset:
+def _resolve_dataset(profile, data_root, seed, cache, progress) -> Dataset:
     if data_root is None:
         root = generator.ensure_dataset(profile, seed, cache, progress=progress)
         description = f"synthetic planted-signal set ({profile.name} profile, seed {seed})"
@@ -142,17 +156,21 @@ def _prepare_dataset(profile, data_root, seed, cache, progress, skip_short) -> D
         description = f"First Impressions at {root}"
         is_synthetic = (root / "ground_truth.json").is_file()
     store_dir = store_dir_for(profile, data_root, seed, cache)
+    return Dataset(root=root, store_dir=store_dir, synthetic=is_synthetic, description=description)
+
+
+def _build_stores(dataset: Dataset, profile, progress, skip_short, **sharing) -> None:
     build_frame_store(
-        root,
-        store_dir,
+        dataset.root,
+        dataset.store_dir,
         n_samples=profile.frames_per_clip,
         size=profile.store_size,
         workers=profile.workers,
         progress=progress,
         face_size=profile.face_size,
         skip_short=skip_short,
+        **sharing,
     )
-    return Dataset(root=root, store_dir=store_dir, synthetic=is_synthetic, description=description)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -18,8 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from personality_utils.core.files import write_atomic
+from personality_utils.core.files import file_lock, write_atomic
 from personality_utils.core.vocabulary import SPLITS, TRAITS, DataError
+from personality_utils.data.parts import (
+    check_part,
+    clock,
+    part_clips,
+    part_record,
+    unfinished,
+    write_part_record,
+)
 from personality_utils.data.release import find_clips, load_split_labels
 from personality_utils.data.video import SHORT_CLIP_RATIO, read_sampled_frames, square_frame
 from personality_utils.faces.detection import align_frame
@@ -41,6 +49,8 @@ __all__ = [
 
 
 _STORE_VERSION = 3  # 3: frames resized bicubically, as the authors' imresize
+#: Beside a clip's shard name: the file holding why that clip could not be decoded.
+_FAILED = ".failed.txt"
 #: The reason recorded for a labelled clip whose video is not on disk (a partial download).
 NO_VIDEO = "labelled but no video file found"
 #: The file beside a split's store that lists its labelled clips without a video, one a line.
@@ -180,7 +190,7 @@ def _face_records(frames: np.ndarray, size: int, face_size: int) -> dict[str, np
 def _shard_clip(task: tuple) -> tuple[str, str | None]:
     clip, video, shard_path, n_samples, size, face_size = task
     try:
-        sampled = read_sampled_frames(video, n_samples)
+        sampled = read_sampled_frames(video, n_samples, warn=False)  # warned per split
     except DataError as error:
         return clip, str(error)
     arrays = {"frames": np.stack([square_frame(frame, size) for frame in sampled.frames])}
@@ -214,6 +224,9 @@ def build_frame_store(
     progress: bool = True,
     face_size: int = 0,
     skip_short: bool = False,
+    part: int | None = None,
+    parts: int = 1,
+    merge: bool = False,
 ) -> dict[str, FrameStore]:
     """Sample every labelled clip and write one memory-mappable frame store per split, and with
     ``face_size`` its aligned faces too, from a single decoding of each clip.
@@ -223,6 +236,13 @@ def build_frame_store(
     cannot be decoded, or has labels but no video, is reported by name in ``skipped`` and the
     others continue. Frames without a detected face stay in the frame store (flagged in its
     ``detections``) and are absent from the face store: never replaced or duplicated.
+
+    With ``part`` the call samples only its share of the clips
+    (:func:`~personality_utils.data.parts.part_clips`) into the
+    shards and assembles nothing, so that ``parts`` calls on as many machines sharing
+    ``out_dir`` split the work side by side; a later call without ``part`` assembles every
+    split from the shards they left (sampling any clip still missing, or with ``merge``
+    refusing to).
 
     Args:
         data_root: Dataset root (annotation pickles plus clips, extracted or zipped).
@@ -237,15 +257,32 @@ def build_frame_store(
             (:attr:`~personality_utils.data.video.SampledClip.short`, a truncated download); either
             way each is named in a warning with both counts and listed in the store's
             ``short``.
+        part: This call's share, from 0 to ``parts - 1`` (None = every clip, then assemble).
+        parts: How many shares the clips are dealt into.
+        merge: Assemble from the shards only: refuse, naming the clips and their parts, when a
+            part has not finished (instead of sampling those clips here).
 
     Returns:
-        ``{split: FrameStore}``; open the faces with :func:`open_face_store`.
+        ``{split: FrameStore}``; open the faces with :func:`open_face_store`. A ``part`` call
+        returns ``{}`` and leaves a record of its work beside the shards
+        (:func:`~personality_utils.data.parts.part_records`).
+
+    Raises:
+        ValueError: If ``part`` is not one of ``parts``, or comes with ``merge``.
+        DataError: With ``merge``, if some clips have no shard yet.
     """
     from tqdm.auto import tqdm
 
+    if part is not None:
+        check_part(part, parts)
+        if merge:
+            raise ValueError("merge assembles the parts' shards: it takes no part")
     out_dir = Path(out_dir)
     labels = load_split_labels(data_root)
-    clips = find_clips(data_root, extract_dir=out_dir / "_extracted")
+    # Parts started side by side extract a zipped release once (the others find it extracted).
+    with file_lock(out_dir / ".extract.lock"):
+        clips = find_clips(data_root, extract_dir=out_dir / "_extracted")
+    share = part_clips(labels, part, parts) if part is not None else None
     workers = workers or os.cpu_count() or 1
     stores = {}
     for split in splits:
@@ -261,6 +298,8 @@ def build_frame_store(
             "skip_short": skip_short,
         }
         if final.is_file() and _read_json(split_dir / "store.json").get("settings") == settings:
+            if part is not None:
+                continue  # assembled already: nothing left to share
             stores[split] = open_frame_store(out_dir, split)
             if not (split_dir / MISSING_LIST).is_file():  # a store built before the list was
                 _write_missing_list(split_dir, stores[split].skipped)
@@ -269,28 +308,43 @@ def build_frame_store(
         skipped: dict[str, str] = {}
         tasks = []
         for clip in labels[split].index:
+            if share is not None and clip not in share:
+                continue
             if clip not in clips:
                 skipped[clip] = NO_VIDEO
                 continue
             shard = shard_dir / f"{clip}.npz"
-            if not shard.is_file():
+            failure = shard_dir / f"{clip}{_FAILED}"
+            if failure.is_file():  # a clip that could not be decoded, by this or another part
+                skipped[clip] = failure.read_text()
+            elif not shard.is_file():
                 tasks.append((clip, str(clips[clip]), shard, n_samples, size, face_size))
+        if merge and tasks:
+            raise DataError(unfinished(split, shard_dir, [task[0] for task in tasks], labels))
+        started = clock()
         if tasks:
             what = "frames + faces" if face_size else "frames"
-            bar = tqdm(total=len(tasks), desc=f"{what} {split}", disable=not progress)
+            share_name = f" (part {part} of {parts})" if part is not None else ""
+            bar = tqdm(total=len(tasks), desc=f"{what} {split}{share_name}", disable=not progress)
             if workers > 1 and len(tasks) > 1:
                 with ProcessPoolExecutor(max_workers=workers) as pool:
                     for clip, error in pool.map(_shard_clip, tasks, chunksize=2):
                         if error:
                             skipped[clip] = error
+                            _record_failure(shard_dir, clip, error)
                         bar.update()
             else:
                 for task in tasks:
                     clip, error = _shard_clip(task)
                     if error:
                         skipped[clip] = error
+                        _record_failure(shard_dir, clip, error)
                     bar.update()
             bar.close()
+        if part is not None:
+            record = part_record(part, parts, share, labels[split].index, len(tasks), skipped)
+            write_part_record(shard_dir, record, workers, started)
+            continue
         _assemble_split(split, labels[split], shard_dir, split_dir, skipped, settings)
         stores[split] = open_frame_store(out_dir, split)
         for clip, (decoded, promised) in sorted(stores[split].short.items()):
@@ -309,6 +363,14 @@ def build_frame_store(
         # The assembled split is complete; its shards were only needed to resume.
         shutil.rmtree(shard_dir, ignore_errors=True)
     return stores
+
+
+def _record_failure(shard_dir: Path, clip: str, error: str) -> None:
+    """A clip that could not be decoded is done too: its reason replaces its shard, so that the
+    assembly (maybe another part's) reports it without decoding it again."""
+    write_atomic(
+        shard_dir / f"{clip}{_FAILED}", lambda temporary: Path(temporary).write_text(error)
+    )
 
 
 def _assemble_split(
@@ -384,7 +446,8 @@ def _assemble_split(
     write_atomic(split_dir / "meta.csv", lambda temporary: meta.to_csv(temporary, index=False))
     record = {
         "settings": settings,
-        "skipped": skipped,
+        # By clip: the same record whether one run or several parts found them.
+        "skipped": dict(sorted(skipped.items())),
         "short": short,
         "n_frames": total,
         "n_clips": len(shards),
@@ -438,15 +501,30 @@ def missing_summary(store: FrameStore, split: str, shown: int = 3) -> str | None
 
 
 def skip_report(stores: Mapping[str, FrameStore], shown: int = 5) -> list[str]:
-    """What the stores left out, in a few lines whatever the count: per split one
-    :func:`missing_summary` line, and the clips that could not be decoded (the first
-    ``shown`` by name with the reason, then how many more; all are in ``store.json``)."""
+    """What the stores left out or hold damaged, in a few lines whatever the count: per split
+    one :func:`missing_summary` line, the clips that decode far fewer frames than their
+    container promises (:attr:`FrameStore.short`, both counts), and the clips that could not be
+    decoded (each kind: the first ``shown`` by name, then how many more; all are in
+    ``store.json``). The command line and every chapter print it for each store they open, so a
+    truncated download is named on every read, not only when the store is built."""
     lines = []
     for split, store in stores.items():
         summary = missing_summary(store, split)
         if summary:
             lines.append(summary)
-        undecoded = sorted(store.undecoded.items())
+        short = sorted(store.short.items())
+        for clip, (decoded, promised) in short[:shown]:
+            kept = "skipped" if clip in store.skipped else "sampled from the frames it has"
+            lines.append(
+                f"{split}: {clip} decodes {decoded} frames where its container promises "
+                f"{promised} (truncated or damaged file?); {kept}"
+            )
+        if len(short) > shown:
+            lines.append(
+                f"{split}: and {len(short) - shown} more clips decode far fewer frames than "
+                f"their container promises (each in {store.path / 'store.json'})"
+            )
+        undecoded = sorted(i for i in store.undecoded.items() if i[0] not in store.short)
         for clip, reason in undecoded[:shown]:
             lines.append(f"{split}: skipped {clip}: {reason}")
         if len(undecoded) > shown:

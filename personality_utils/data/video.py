@@ -117,7 +117,7 @@ class _PacketIndex:
 
 
 def read_sampled_frames(
-    path: str | os.PathLike, n_samples: int = 10, skip_unneeded: bool = True
+    path: str | os.PathLike, n_samples: int = 10, skip_unneeded: bool = True, warn: bool = True
 ) -> SampledClip:
     """Decode a clip with PyAV and keep the frames the authors' rule selects.
 
@@ -133,11 +133,14 @@ def read_sampled_frames(
 
     A decoding error after some frames (a truncated file) ends the clip there; compare
     :attr:`SampledClip.n_decoded` with :attr:`SampledClip.n_promised` (:attr:`SampledClip.short`).
+    A short clip is sampled from the frames it has and, with ``warn``, named in a warning with
+    both counts, whoever reads it (``predict``, the ground truth of a synthetic clip, a store).
 
     Args:
         path: The video file (anything FFmpeg reads: mp4, mov, mkv, ...).
         n_samples: ``n_samples`` of the authors' rule.
         skip_unneeded: Decode only what the sampled frames need (False: decode every frame).
+        warn: Log a warning when the clip is short (the stores warn once per split instead).
 
     Raises:
         DataError: If the file is missing or empty, cannot be opened, has no video stream or
@@ -182,7 +185,10 @@ def read_sampled_frames(
     except (av.FFmpegError, OSError, ValueError) as error:
         raise DataError(f"{path}: cannot decode video ({error})") from None
     frames = np.stack([kept[index] for index in indices])
-    return SampledClip(frames, indices, n_decoded, index.fps, index.n_promised)
+    sampled = SampledClip(frames, indices, n_decoded, index.fps, index.n_promised)
+    if warn and sampled.short:
+        log.warning("%s: %s; sampled from the frames it has", path, sampled.shortfall())
+    return sampled
 
 
 def _packet_index(path: Path) -> _PacketIndex:
