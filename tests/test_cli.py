@@ -283,3 +283,67 @@ def test_a_zip_bomb_exits_2_with_one_line_and_leaves_nothing(tmp_path, shared_da
     line = _refusal(capsys.readouterr(), "training80_01.zip", "abcdefghijk.001.mp4")
     assert "-fold" in line and "8.0 MiB" in line
     assert not list(stores.rglob("*.mp4")) and not list(stores.rglob(".training80_01-*"))
+
+
+def test_the_provenance_record_of_a_real_and_a_synthetic_root(tmp_path):
+    """What ``train`` records (:func:`provenance.training_record`) and the lines ``predict``
+    shows from it: real data without a warning, a synthetic set given as a root with one, a
+    record whose checkpoint was rewritten as unknown."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from personality_utils.models import experiments, provenance, training
+
+    rng = np.random.default_rng(0)
+    clips = [f"person{index:02d}xxxx.00{index % 3}.mp4" for index in range(12)]
+    truth = pd.DataFrame(rng.uniform(0.3, 0.7, (12, 5)), index=clips, columns=vocabulary.TRAITS)
+    guesses = (truth + rng.normal(0, 0.02, truth.shape)).clip(0, 1)
+    config = training.config_for("smoke", "cam", None, "cpu", 3, "faces")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "checkpoint.pt").write_bytes(b"weights")
+    experiment = experiments.Experiment(
+        trained=None,
+        config=config,
+        history=pd.DataFrame([{"epoch": 0, "seconds": 1.0, "precision": "float32"}]),
+        checkpoint=folder,
+        dropped_frames=0,
+        fallback_clips={},
+        test=experiments.SplitScores(all=experiments._score(guesses, truth, truth)),
+    )
+    real = SimpleNamespace(
+        synthetic=False, root=Path("/data/fi"), description="First Impressions at /data/fi"
+    )
+    record = provenance.training_record(experiment, real, "smoke", "faces", data_seed=0)
+    assert record["dataset"] == {
+        "kind": "real",
+        "root": "/data/fi",
+        "description": "First Impressions at /data/fi",
+    }
+    assert (record["kind"], record["source"], record["training_seed"]) == ("cam", "faces", 3)
+    assert record["backbone"]["start"] == "random" and list(record["scores"]) == ["test"]
+    assert record["scores"]["test"]["clips"] == 12 and "config" not in record["scores"]["test"]
+    provenance.write_provenance(folder, record)
+    shown = provenance.load_provenance(folder)
+    assert shown.known and not shown.synthetic and shown.warning == ""
+    assert shown.lines[0] == "provenance: trained on real data: First Impressions at /data/fi"
+    assert shown.lines[2].startswith("provenance: test: MA 0.") and "12 clips" in shown.lines[2]
+    assert not any(line.startswith("WARNING") for line in shown.lines)
+
+    # A synthetic set given as a data root (it has ground_truth.json): said to be synthetic.
+    planted = SimpleNamespace(
+        synthetic=True, root=Path("/data/synth"), description="First Impressions at /data/synth"
+    )
+    provenance.record_training(folder, experiment, planted, "smoke", "faces", data_seed=0)
+    shown = provenance.load_provenance(folder)
+    assert shown.synthetic and "say nothing about a real person" in shown.lines[-1]
+    assert shown.lines[0] == (
+        "provenance: trained on SYNTHETIC data only: the synthetic set at /data/synth"
+    )
+    (folder / "checkpoint.pt").write_bytes(b"retrained")
+    shown = provenance.load_provenance(folder)
+    assert not shown.known and not shown.synthetic
+    assert shown.lines[-1].startswith("WARNING: Provenance unknown")

@@ -4,7 +4,10 @@ scored by a checkpoint trained here (tiny smoke-profile recipe, one epoch)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +15,9 @@ import pytest
 from personality_utils.__main__ import main
 from personality_utils.book import predict
 from personality_utils.core import vocabulary
+from personality_utils.data import release
 from personality_utils.data import video as data_video
-from personality_utils.models import training
+from personality_utils.models import experiments, provenance, training
 
 CLIP = "-AmMDnVl4s8.003"
 
@@ -110,9 +114,138 @@ def test_predict_refuses_bad_input_with_one_line(checkpoints, tmp_path, capsys):
         (garbage, "cannot decode video"),
         (tmp_path / "absent.mp4", "not found"),
     ):
-        assert main(["predict", str(video), *options]) == 2
+        assert main(["predict", str(video), *options]) == 1  # the exit status counts failures
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and str(video) in err
         assert message in err
     assert main(["predict", str(empty), "--checkpoint", str(tmp_path / "none")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def _top(page: str) -> str:
+    """What a page shows before its first section (the scores, or the table of clips)."""
+    return page[: page.index("<h2>")] if "<h2>" in page else page[: page.index("<table>")]
+
+
+def test_predict_with_the_books_synthetic_checkpoint_says_so_first(
+    shared_data, smoke_dataset, tmp_path, capsys
+):
+    """``train`` with the book's defaults (the synthetic set; the smoke recipe for speed) records
+    what it trained on; ``predict`` on a real clip refuses it unless --allow-synthetic, and
+    either way says first, in the terminal and at the top of the page, that the model has only
+    seen synthetic people."""
+    cache = str(smoke_dataset.store_dir.parents[1])
+    assert main(["train", "--profile", "smoke", "--device", "cpu", "--cache-dir", cache]) == 0
+    folder = experiments.experiment_dir(
+        smoke_dataset, "smoke", "danplus", "frames", 0, experiments.starting_weights("smoke")
+    )
+    record = json.loads((folder / provenance.PROVENANCE).read_text())
+    assert record["dataset"]["kind"] == "synthetic" and record["dataset"]["seed"] == 0
+    assert (record["profile"], record["source"], record["kind"]) == ("smoke", "frames", "danplus")
+    test = record["scores"]["test"]
+    low, high = test["mean_accuracy_interval"]
+    assert low <= test["mean_accuracy"] <= high and 0 < test["constant_baseline_accuracy"] < 1
+    assert record["backbone"]["start"] in ("random", "identity-pretrained")
+    capsys.readouterr()
+
+    video = shared_data / "firstimpressions" / "train" / f"{CLIP}.mp4"
+    options = ["--checkpoint", str(folder), "--device", "cpu", "--out-dir", str(tmp_path)]
+    assert main(["predict", str(video), *options]) == 2
+    refused = capsys.readouterr()
+    first = refused.out.splitlines()
+    assert first[0].startswith("provenance: trained on SYNTHETIC data only: synthetic")
+    assert first[-1] == (
+        "WARNING: This model has only ever seen synthetic people (the generated planted-signal "
+        "set): its scores say nothing about a real person."
+    )
+    assert any(line.startswith("provenance: test: MA 0.") for line in first)
+    assert refused.err.count("\n") == 1 and "--allow-synthetic" in refused.err
+    assert not list(tmp_path.iterdir())  # nothing scored, nothing written
+
+    assert main(["predict", str(video), *options, "--allow-synthetic"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[: len(first)] == first  # the provenance first, then the scores
+    assert lines[len(first)].startswith(f"{video}: 10 frames sampled")
+    top = _top((tmp_path / f"{CLIP}.personality.html").read_text())
+    assert "its scores say nothing about a real person" in top
+    assert "trained on SYNTHETIC data only" in top and "test: MA 0." in top
+
+    # A record that is not the checkpoint's (rewritten since), or none (an older checkpoint):
+    # the provenance is unknown, said as plainly, and the model runs.
+    stale = tmp_path / "stale"
+    shutil.copytree(folder, stale)
+    record["checkpoint_sha256"] = "0" * 64
+    provenance.write_provenance(stale, record)
+    assert not provenance.load_provenance(stale).known
+    assert "belongs to another checkpoint.pt" in provenance.load_provenance(stale).details[0]
+    (stale / provenance.PROVENANCE).unlink()
+    assert (
+        main(
+            ["predict", str(video), "--checkpoint", str(stale), "--device", "cpu"]
+            + ["--out-dir", str(tmp_path / "old")]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("provenance: unknown (provenance.json missing")
+    assert lines[1].startswith("WARNING: Provenance unknown")
+    top = _top((tmp_path / "old" / f"{CLIP}.personality.html").read_text())
+    assert "Provenance unknown" in top
+
+
+def test_predict_on_a_folder_writes_the_csv_the_index_and_counts_failures(
+    shared_data, checkpoints, tmp_path, capsys
+):
+    real = shared_data / "firstimpressions" / "train"
+    clips = tmp_path / "clips"
+    (clips / "day2").mkdir(parents=True)
+    (clips / f"{CLIP}.mp4").symlink_to(real / f"{CLIP}.mp4")
+    other = sorted(name for name in real.glob("*.mp4") if name.stem != CLIP)[0]
+    (clips / "day2" / other.name).symlink_to(other)
+    damaged = clips / "day2" / "damaged.mp4"
+    damaged.write_bytes(np.random.default_rng(0).bytes(5000))
+    (clips / "notes.txt").write_text("not a video")  # not searched for
+    (clips / ".hidden.mp4").write_bytes(b"resource fork")  # hidden: left out
+    out = tmp_path / "out"
+    options = ["--checkpoint", str(checkpoints["frames"]), "--device", "cpu"]
+    assert main(["predict", str(clips), *options, "--out-dir", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("provenance: unknown")
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(damaged) in errors[0]
+    assert "2 of 3 videos scored, 1 failed" in captured.out
+
+    table = release.load_challenge_csv(out / "predictions.csv")
+    assert sorted(table.index) == sorted([f"{CLIP}.mp4", other.name])
+    assert ((table > 0) & (table < 1)).all().all()
+    page = (out / "index.html").read_text()
+    assert "Provenance unknown" in _top(page)
+    links = re.findall(r'href="([^"]+)"', page)
+    assert len(links) == 2 and all(not Path(link).is_absolute() for link in links)
+    assert {(out / link).resolve() for link in links} == {
+        (out / f"{CLIP}.personality.html").resolve(),
+        (out / "day2" / f"{other.stem}.personality.html").resolve(),
+    }
+    assert all((out / link).is_file() for link in links)
+    failed = page[page.index("<h2>Failed (1)</h2>") :]
+    assert str(damaged) in failed and "cannot decode" in failed
+    assert not (out / "day2" / "damaged.personality.html").exists()
+
+
+def test_predict_exit_status_is_the_number_of_failed_videos(checkpoints, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for index in range(3):
+        (broken / f"clip{index}.mp4").write_bytes(b"\0" * (index + 1) * 100)
+    out = tmp_path / "out"
+    options = ["--checkpoint", str(checkpoints["frames"]), "--device", "cpu", "--out-dir"]
+    assert main(["predict", str(broken), *options, str(out)]) == 3
+    captured = capsys.readouterr()
+    assert captured.err.count("error: ") == 3 and "0 of 3 videos scored" in captured.out
+    assert (
+        not (out / "predictions.csv").exists()
+        and "<h2>Failed (3)</h2>" in (out / "index.html").read_text()
+    )
+    assert predict.MAX_EXIT == 125
+    assert main(["predict", str(tmp_path / "out"), *options, str(out)]) == 2
+    assert "no video in this folder" in capsys.readouterr().err

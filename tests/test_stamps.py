@@ -219,6 +219,10 @@ def test_a_training_resumes_with_its_stamp_and_starts_over_with_another(tmp_path
     assert stamps.start_training(folder, first) is None  # resumes: kept
     assert (folder / "checkpoint.pt").exists()
     stamps.finish_training(folder, first, "test: MA 0.9")
+    # Finished, but without the provenance record predict shows: train must write it (it
+    # reloads the finished model, scores it and writes the record; nothing retrains).
+    assert stamps.finished_training(folder, first) is None
+    (folder / "provenance.json").write_text("{}")
     assert stamps.finished_training(folder, first) == "test: MA 0.9"
     other = stamps.Stamp(code="b", parts=(("code", "2"), ("data", "1")))
     assert stamps.finished_training(folder, other) is None

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from personality_utils.book import layout
 from personality_utils.core import files
+from personality_utils.models import provenance
 
 __all__ = [
     "PACKAGE_ROOT",
@@ -340,9 +341,12 @@ def finish_training(folder: str | os.PathLike, stamp: Stamp, report: str) -> Non
 
 def finished_training(folder: str | os.PathLike, stamp: Stamp) -> str | None:
     """The scores a finished training with ``stamp`` printed; None when the folder holds no
-    finished model with that stamp (it must train)."""
+    finished model with that stamp (it must train), or no provenance record (``train`` then
+    reloads the finished model, scores it and writes the record that ``predict`` shows)."""
     saved = read_stamp(Path(folder) / _TRAINING)
     if saved is None or not saved.report or saved.code != stamp.code:
+        return None
+    if not (Path(folder) / provenance.PROVENANCE).is_file():
         return None
     return saved.report if (Path(folder) / "checkpoint.pt").is_file() else None
 
