@@ -11,15 +11,28 @@ PROFILE ?= default
 # from (an absolute path; empty: random initialisation).
 BOOK_DIR ?= book
 BACKBONE_WEIGHTS ?=
+# The real study: DATA_ROOT (First Impressions as downloaded: label pickles and clips or zips),
+# OPENFACE_DIR (OpenFace's CSVs, for chapter 07's action units) and ONLY (some chapters, e.g.
+# ONLY="01_data 02_faces"; the models the others read are then not trained). Empty: the
+# synthetic set, the offline AU estimator, every chapter. Relative paths are made absolute.
+DATA_ROOT ?=
+OPENFACE_DIR ?=
+ONLY ?=
+DATA_ARG = $(if $(DATA_ROOT),--data-root $(abspath $(DATA_ROOT)))
+WEIGHTS_ARG = $(if $(BACKBONE_WEIGHTS),--backbone-weights $(abspath $(BACKBONE_WEIGHTS)))
+OPENFACE_ARG = $(if $(OPENFACE_DIR),--openface-dir $(abspath $(OPENFACE_DIR)))
+ONLY_ARG = $(if $(ONLY),--only $(ONLY))
 export PERSONALITY_UTILS_CACHE ?= $(CURDIR)/.cache
+# The book's public repository, for its Binder and Colab buttons (_config.yml; empty: none).
+export BOOK_REPOSITORY_URL ?=
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Two lanes side by side (training, then the chapters), each with half the cores.
 CORES := $(shell nproc 2>/dev/null || echo 2)
 LANE_THREADS := $(shell echo $$(( ($(CORES) + 1) / 2 )))
-LANES := $(if $(filter 1,$(CORES)),1,2)
+LANES ?= $(if $(filter 1,$(CORES)),1,2)
 
-.PHONY: book test lint install data backbone prepared models notebooks html clean dry-run \
-	real-clips
+.PHONY: book test lint install preflight data backbone prepared models notebooks html clean \
+	dry-run real-clips
 
 install: $(STAMP)
 
@@ -28,16 +41,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[book,test]'
 	touch $(STAMP)
 
-# The synthetic dataset and its frame and face stores (every core), where the notebooks read them.
-data: $(STAMP)
+# Every argument of the run checked before any work starts: a missing or wrong one is one line
+# (python -m personality_utils check-run; personality_utils.book.preflight).
+preflight: $(STAMP)
+	@echo "== checking the run's arguments"; \
+	$(PY) -m personality_utils check-run --profile $(PROFILE) $(DATA_ARG) $(WEIGHTS_ARG) \
+		$(OPENFACE_ARG) $(ONLY_ARG)
+
+# The dataset's frame and face stores (every core), where the notebooks read them: the synthetic
+# set, generated first, or with DATA_ROOT the real one.
+data: preflight
 	@start=$$(date +%s); set -e; \
-	$(PY) -m personality_utils synth --profile $(PROFILE); \
-	$(PY) -m personality_utils prepare --profile $(PROFILE) 2>&1 | grep -v "frames + faces"; \
+	$(if $(DATA_ROOT),,$(PY) -m personality_utils synth --profile $(PROFILE);) \
+	$(PY) -m personality_utils prepare --profile $(PROFILE) $(DATA_ARG) 2>&1 \
+		| grep -v "frames + faces"; \
 	echo "== data: $$(( $$(date +%s) - start )) s"
 
 # The CPU profiles' backbone pretrained on synthetic identities (their VGG-Face; nothing to do
 # when BACKBONE_WEIGHTS is given). Its progress goes to .cache/logs/.
-backbone: $(STAMP)
+backbone: preflight
 	@$(if $(BACKBONE_WEIGHTS),true,set -o pipefail; mkdir -p $(PERSONALITY_UTILS_CACHE)/logs; \
 	start=$$(date +%s); \
 	$(PY) -m personality_utils pretrain --profile $(PROFILE) \
@@ -68,13 +90,12 @@ models: prepared
 	lane() { \
 		log=$(PERSONALITY_UTILS_CACHE)/logs/train-$(PROFILE)-lane$$1.log; : > $$log; \
 		$(PY) -m personality_utils training-plan --profile $(PROFILE) --lanes $(LANES) --lane $$1 \
-			--pending $(if $(FORCE),--force) \
-			$(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS)) \
+			--pending $(if $(FORCE),--force) $(WEIGHTS_ARG) $(DATA_ARG) $(ONLY_ARG) \
 		| while read -r kind source seed; do \
 			echo "== training $$kind on $$source, seed $$seed ($$threads threads)"; \
 			OMP_NUM_THREADS=$$threads $(PY) -m personality_utils train --profile $(PROFILE) \
 				--kind $$kind --source $$source --training-seed $$seed $(if $(FORCE),--fresh) \
-				$(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS)) \
+				$(WEIGHTS_ARG) $(DATA_ARG) \
 				< /dev/null 2>>$$log | sed "s/^/   $$kind $$source $$seed: /" \
 				|| { tail -n 20 $$log; exit 1; }; \
 		done; }; \
@@ -92,17 +113,21 @@ notebooks: $(STAMP) models
 	@start=$$(date +%s); \
 	$(PY) -m personality_utils chapters --profile $(PROFILE) --book-dir $(BOOK_DIR) \
 		--lanes $(LANES) --threads $(LANE_THREADS) $(if $(FORCE),--force) \
-		$(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS)) || status=1; \
+		$(WEIGHTS_ARG) $(DATA_ARG) $(OPENFACE_ARG) $(ONLY_ARG) || status=1; \
 	echo "== notebooks: $$(( $$(date +%s) - start )) s"; exit $${status:-0}
 
 run-%: $(STAMP)
 	$(PY) -m personality_utils chapters --only $* --profile $(PROFILE) --book-dir $(BOOK_DIR) \
-		--lanes 1 $(if $(BACKBONE_WEIGHTS),--backbone-weights $(BACKBONE_WEIGHTS))
+		--lanes 1 $(WEIGHTS_ARG) $(DATA_ARG) $(OPENFACE_ARG)
 
+# The HTML is built from book/ (_toc.yml); a run into another BOOK_DIR (CI's dry run and real
+# clips) stops after its chapters.
 html: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-book: notebooks html
+book: notebooks
+	@$(if $(filter book,$(BOOK_DIR)),$(MAKE) --no-print-directory html,\
+		echo "== HTML not built: it is built from book/, the chapters went to $(BOOK_DIR)/")
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -129,14 +154,15 @@ $(DRY_WEIGHTS): | $(STAMP)
 
 dry-run: $(STAMP) $(DRY_WEIGHTS)
 	@start=$$(date +%s); set -e; \
-	$(MAKE) --no-print-directory data models notebooks PROFILE=paper-tiny \
-		BACKBONE_WEIGHTS=$(DRY_WEIGHTS) BOOK_DIR=$(DRY_RUN); \
+	$(MAKE) --no-print-directory book PROFILE=paper-tiny BACKBONE_WEIGHTS=$(DRY_WEIGHTS) \
+		BOOK_DIR=$(DRY_RUN); \
 	$(PY) .ci/check_dry_run.py $(DRY_RUN); \
 	echo "== dry run: $$(( $$(date +%s) - start )) s"
 
 # CI's run on real clips: chapters 01 and 02 on the 24 real First Impressions training clips of
 # the shared data folder, with the `paper` profile (10 frames per clip, 224 px), through the
-# chapters' data_root. The data root (.ci/real_clips_root.py: the clips linked, never copied,
+# real study's own line (make book PROFILE=paper DATA_ROOT=... with ONLY the two chapters that
+# need no model, so no VGG-Face weights). The data root (.ci/real_clips_root.py: the clips linked, never copied,
 # split by person 16/4/4, with their real labels), the executed chapters, their results/ and
 # their stores all go to $(REAL_CLIPS)/: the book's are never touched. .ci/check_real_clips.py
 # then checks the sampling, the detection rate, the average face and the constant baseline.
@@ -147,8 +173,8 @@ real-clips: $(STAMP)
 	@start=$$(date +%s); set -e; rm -rf $(REAL_CLIPS); \
 	export PERSONALITY_UTILS_CACHE=$(CURDIR)/$(REAL_CLIPS)/cache; \
 	$(PY) .ci/real_clips_root.py $(SHARED_DATA) $(REAL_CLIPS)/data; \
-	$(PY) -m personality_utils chapters --profile paper --only 01_data 02_faces \
-		--book-dir $(REAL_CLIPS) --lanes 1 --data-root $(REAL_CLIPS)/data; \
+	$(MAKE) --no-print-directory book PROFILE=paper DATA_ROOT=$(REAL_CLIPS)/data \
+		ONLY="01_data 02_faces" BOOK_DIR=$(REAL_CLIPS); \
 	$(PY) .ci/check_real_clips.py $(REAL_CLIPS); \
 	echo "== real clips: $$(( $$(date +%s) - start )) s"
 

@@ -17,21 +17,18 @@ chapters with papermill in their order (:mod:`personality_utils.book.chapters`).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import logging
 import os
 import sys
-import textwrap
 from pathlib import Path
 
-from personality_utils.book import chapters, layout, predict, stamps
+from personality_utils.book import chapters, layout, predict, preflight, steps
 from personality_utils.core import files, vocabulary
 from personality_utils.core.profiles import PROFILES, get_profile
-from personality_utils.data import datasets, release
+from personality_utils.data import datasets
+from personality_utils.data.parts import PARTS_VARIABLE, part_lines, resolve_part
 from personality_utils.data.stores import build_frame_store, skip_report
 from personality_utils.data.synthetic import generator
-from personality_utils.models import distributed, experiments, pretraining, reporting, training
 from personality_utils.models.networks import random_vgg_face
 
 
@@ -60,7 +57,10 @@ def _prepare(arguments: argparse.Namespace) -> int:
     # 0 or unset (in the option and the profile) = every core available to this process.
     workers = arguments.workers or profile.workers or _available_cores()
     profile = profile.replace(workers=workers)
-    print(f"sampling clips with {workers} processes", file=sys.stderr)
+    part, parts, source = resolve_part(arguments.part, arguments.parts, arguments.merge)
+    sharing = {"part": part, "parts": parts} if part is not None else {"merge": arguments.merge}
+    share = f", part {part} of {parts} ({source})" if part is not None else ""
+    print(f"sampling clips with {workers} processes{share}", file=sys.stderr)
     if arguments.out is None:
         if arguments.no_faces:
             raise ValueError("--no-faces needs --out: train and evaluate read stores with faces")
@@ -72,15 +72,18 @@ def _prepare(arguments: argparse.Namespace) -> int:
             seed=arguments.seed,
             cache_dir=arguments.cache_dir,
             skip_short=arguments.skip_short,
+            **sharing,
         )
+        store_dir = dataset.store_dir
         stores = {
             split: dataset.store(split)
             for split in vocabulary.SPLITS
-            if (dataset.store_dir / split / "frames.npy").is_file()
+            if part is None and (dataset.store_dir / split / "frames.npy").is_file()
         }
     else:
         if arguments.data_root is None:
             raise ValueError("--out needs --data-root: the dataset whose clips it samples")
+        store_dir = arguments.out
         stores = build_frame_store(
             arguments.data_root,
             arguments.out,
@@ -89,7 +92,14 @@ def _prepare(arguments: argparse.Namespace) -> int:
             workers=profile.workers,
             face_size=0 if arguments.no_faces else profile.face_size,
             skip_short=arguments.skip_short,
+            **sharing,
         )
+    if part is not None:  # the stores are written by a merge, once every part has finished
+        lines = part_lines(store_dir, part, parts, vocabulary.SPLITS)
+        print("\n".join(lines) or f"part {part} of {parts}: nothing to do, stores assembled")
+        if lines:
+            print("then: prepare --merge (or without a part) writes the stores", file=sys.stderr)
+        return 0
     short = 0
     for split, store in stores.items():
         faces_found = int(store.detections["found"].sum()) if store.detections is not None else 0
@@ -112,210 +122,16 @@ def _prepare(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _report(experiment) -> str:
-    """Print the checkpoint and each split's mean accuracy, interval, baseline and R²; return
-    the same lines."""
-    lines = [f"checkpoint: {experiment.checkpoint}"]
-    for split in ("validation", "test"):
-        scores = experiment.split(split)
-        if scores is None:
-            continue
-        for scored, label in (
-            (scores.all, split),
-            (scores.identity_disjoint, f"{split} (new identities)"),
-        ):
-            if scored is None:
-                continue
-            low, high = scored.intervals.loc["mean"]
-            lines.append(
-                f"{label}: MA {scored.mean_accuracy:.4f} [{low:.4f}, {high:.4f}] (constant "
-                f"{scored.constant_accuracy:.4f}, R² {scored.mean_r2:.3f}, {scored.clips} clips)"
-            )
-    print("\n".join(lines))
-    return "\n".join(lines)
-
-
-def _dataset(arguments: argparse.Namespace, progress: bool = True) -> datasets.Dataset:
-    return datasets.prepare_dataset(
-        arguments.profile,
-        data_root=arguments.data_root,
-        seed=arguments.seed,
-        cache_dir=arguments.cache_dir,
-        progress=progress,
-    )
-
-
-def _train(arguments: argparse.Namespace) -> int:
-    profile = get_profile(arguments.profile)
-    config = training.config_for(
-        profile,
-        arguments.kind,
-        experiments.starting_weights(profile, arguments.backbone_weights),
-        arguments.device,
-        _training_seed(arguments),
-        arguments.source,
-    )
-    if arguments.batch_size is not None:
-        if arguments.batch_size < 1:
-            raise ValueError(f"--batch-size must be positive, got {arguments.batch_size}")
-        config = dataclasses.replace(config, batch_size=arguments.batch_size)
-    context = distributed.from_environment()
-    if context is None:
-        dataset = _dataset(arguments)
-        folder = _checkpoint_dir(arguments, dataset, config, profile)
-        stamp = stamps.training_stamp(
-            profile,
-            arguments.kind,
-            arguments.source,
-            _training_seed(arguments),
-            dataset.store_dir,
-            config.backbone_weights,
-        )
-        if arguments.out is None:
-            why = stamps.start_training(folder, stamp, arguments.fresh)
-            if why:
-                print(f"training from scratch ({why}): {folder}", file=sys.stderr)
-        experiment = experiments.run_experiment(
-            dataset,
-            profile,
-            arguments.source,
-            arguments.kind,
-            seed=_training_seed(arguments),
-            config=config,
-            checkpoint_dir=folder,
-        )
-        stamps.finish_training(folder, stamp, _report(experiment))
-        return 0
-    distributed.setup(context, arguments.device, arguments.timeout_minutes)
-    try:
-        dataset = distributed.main_first(context, lambda: _dataset(arguments, context.is_main))
-        folder = _checkpoint_dir(arguments, dataset, config, profile)
-        images, meta = experiments.source_arrays(dataset, "train", arguments.source)
-        training.train_model(
-            config, images, meta[list(vocabulary.TRAITS)].to_numpy(), folder, context=context
-        )
-    finally:
-        distributed.teardown()
-    if context.is_main:
-        _report(experiments.load_experiment(dataset, folder, arguments.source, arguments.device))
-    return 0
-
-
-def _training_seed(arguments: argparse.Namespace) -> int:
-    """The seed of the training: ``--training-seed``, or the data's ``--seed``."""
-    chosen = getattr(arguments, "training_seed", None)
-    return arguments.seed if chosen is None else chosen
-
-
-def _pretrain(arguments: argparse.Namespace) -> int:
-    path = pretraining.ensure_backbone(arguments.profile)
-    if path is None:
-        print(f"profile {arguments.profile} has no identity pretraining (nothing to do)")
-        return 0
-    learned = pretraining.summary(path)
-    print(
-        f"{learned['identities']} identities, {learned['training_crops']} training crops: "
-        f"held-out identification {learned['held_out_accuracy']:.1%} (chance "
-        f"{learned['chance']:.2%}), {learned['seconds']:.0f} s of training -> {path}"
-    )
-    return 0
-
-
-def _training_plan(arguments: argparse.Namespace) -> int:
-    jobs = experiments.training_plan(arguments.profile)
-    share = experiments.lane_share(jobs, arguments.lanes, arguments.lane)
-    if arguments.pending and share:
-        profile = get_profile(arguments.profile)
-        dataset = _dataset(arguments, progress=False)
-        weights = experiments.starting_weights(profile, arguments.backbone_weights)
-    for kind, source, seed in share:
-        if arguments.pending:
-            folder = experiments.experiment_dir(dataset, profile, kind, source, seed, weights)
-            stamp = stamps.training_stamp(profile, kind, source, seed, dataset.store_dir, weights)
-            report = stamps.finished_training(folder, stamp)
-            if report is not None and not arguments.force:
-                print(f"== up to date: {kind} on {source}, seed {seed}", file=sys.stderr)
-                print(textwrap.indent(report, f"   {kind} {source} {seed}: "), file=sys.stderr)
-                continue
-        print(kind, source, seed)
-    return 0
-
-
-def _checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> Path:
-    if arguments.out is not None:
-        return arguments.out
-    folder = experiments.experiment_dir(
-        dataset,
-        profile,
-        arguments.kind,
-        arguments.source,
-        _training_seed(arguments),
-        config.backbone_weights,
-    )
-    if config.batch_size != profile.recipe.batch_size:
-        # Not the profile's recipe: keep it apart from the profile's own checkpoint.
-        folder = folder.with_name(f"{folder.name}-batch{config.batch_size}")
-    return folder
-
-
-def _evaluate(arguments: argparse.Namespace) -> int:
-    dataset = _dataset(arguments)
-    checkpoint = arguments.checkpoint or experiments.experiment_dir(
-        dataset,
-        arguments.profile,
-        arguments.kind,
-        arguments.source,
-        _training_seed(arguments),
-        experiments.starting_weights(arguments.profile, arguments.backbone_weights),
-    )
-    experiment = experiments.load_experiment(
-        dataset, checkpoint, arguments.source, arguments.device
-    )
-    _report(experiment)
-    splits = [s for s in ("validation", "test") if experiment.split(s) is not None]
-    csv_dir = arguments.csv_dir or Path(checkpoint)
-    for split in splits:
-        path = release.write_challenge_csv(
-            experiment.split(split).all.predictions, csv_dir / f"predictions_{split}.csv"
-        )
-        print(f"{split} predictions (challenge format): {path}")
-    if arguments.out is not None:
-        record = {
-            "checkpoint": str(checkpoint),
-            "dataset": dataset.description,
-            "source": arguments.source,
-            "splits": {split: reporting.results_record(experiment, split) for split in splits},
-        }
-        files.write_atomic(
-            arguments.out,
-            lambda temporary: Path(temporary).write_text(json.dumps(record, indent=2) + "\n"),
-        )
-        print(f"metrics: {arguments.out}")
-    return 0
-
-
 def _predict(arguments: argparse.Namespace) -> int:
-    trained = training.load_trained(arguments.checkpoint, arguments.device)
-    source = arguments.source or predict.guess_source(arguments.checkpoint)
-    failed = 0
-    for video in arguments.videos:
-        try:
-            result = predict.predict_video(video, trained, source)
-            path = predict.report_path(video, arguments.out_dir)
-            try:
-                predict.write_report(result, path)
-            except OSError as error:
-                raise vocabulary.DataError(
-                    f"{path}: cannot write the report ({error.strerror}); choose a folder with "
-                    "--out-dir"
-                ) from None
-        except (vocabulary.DataError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            failed += 1
-            continue
-        print(result.summary())
-        print(f"  report: {path}")
-    return 2 if failed else 0
+    # Exit status: the number of videos that failed (at most 125); 2 for a refusal up front.
+    return predict.predict_command(
+        arguments.videos,
+        arguments.checkpoint,
+        arguments.source,
+        arguments.device,
+        arguments.out_dir,
+        arguments.allow_synthetic,
+    )
 
 
 def _random_vgg_face(arguments: argparse.Namespace) -> int:
@@ -362,10 +178,24 @@ def _chapters(arguments: argparse.Namespace) -> int:
         on_skip=skipped,
         force=arguments.force,
         on_current=current,
+        openface_dir=arguments.openface_dir,
     )
     if failed:
         print(f"error: chapters failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _check_run(arguments: argparse.Namespace) -> int:
+    for line in preflight.check_run(
+        arguments.profile,
+        arguments.data_root,
+        arguments.backbone_weights,
+        arguments.openface_dir,
+        arguments.only,
+        arguments.notebooks,
+    ):
+        print(f"   {line}")
+    return 0
 
 
 def _layout(arguments: argparse.Namespace) -> int:
@@ -426,6 +256,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     prepare.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
     prepare.add_argument("--cache-dir", type=Path, default=None)
+    prepare.add_argument(
+        "--part",
+        type=int,
+        help="sample only this share of the clips, from 0 to --parts - 1, and write no store "
+        "(default: the Slurm array task's or Kubernetes indexed Job's index, if any)",
+    )
+    prepare.add_argument(
+        "--parts",
+        type=int,
+        help=f"how many shares (default: SLURM_ARRAY_TASK_COUNT, or {PARTS_VARIABLE})",
+    )
+    prepare.add_argument(
+        "--merge",
+        action="store_true",
+        help="write the stores from the parts' shards; refuse, naming the unfinished parts, "
+        "when some clips have none (without it, prepare samples them here)",
+    )
     prepare.set_defaults(run=_prepare)
     train = commands.add_parser(
         "train",
@@ -482,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         default=120,
         help="under torchrun: longest wait for the other processes",
     )
-    train.set_defaults(run=_train)
+    train.set_defaults(run=steps.train)
     evaluate.add_argument(
         "--checkpoint",
         type=Path,
@@ -496,12 +343,20 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="folder of predictions_<split>.csv (default: the checkpoint folder)",
     )
-    evaluate.set_defaults(run=_evaluate)
+    evaluate.set_defaults(run=steps.evaluate)
     guess = commands.add_parser(
         "predict",
-        help="score your own videos with a trained checkpoint, with an HTML report beside each",
+        help="score your own videos (or folders of them) with a trained checkpoint, with an HTML "
+        "report beside each; exit status: the number of videos that failed (at most 125)",
     )
-    guess.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="mp4, mov, ...")
+    guess.add_argument(
+        "videos",
+        nargs="+",
+        type=Path,
+        metavar="VIDEO",
+        help="mp4, mov, ... or a folder (searched recursively); several give predictions.csv "
+        "and index.html in --out-dir",
+    )
     guess.add_argument(
         "--checkpoint", type=Path, required=True, help="a trained model's folder (checkpoint.pt)"
     )
@@ -517,7 +372,14 @@ def main(argv: list[str] | None = None) -> int:
         "--out-dir",
         type=Path,
         default=None,
-        help="folder of the reports (default: beside each video, <stem>.personality.html)",
+        help="folder of the reports (default: beside each video, <stem>.personality.html) and, "
+        "for several videos, of predictions.csv and index.html (default: the current folder)",
+    )
+    guess.add_argument(
+        "--allow-synthetic",
+        action="store_true",
+        help="score with a model trained on the synthetic set (refused by default: its scores "
+        "say nothing about a real person)",
     )
     guess.set_defaults(run=_predict)
     weights = commands.add_parser(
@@ -532,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         help="pretrain the profile's backbone on synthetic identities (the CPU VGG-Face)",
     )
     pretrain.add_argument("--profile", default="default", choices=sorted(PROFILES))
-    pretrain.set_defaults(run=_pretrain)
+    pretrain.set_defaults(run=steps.pretrain)
     plan = commands.add_parser(
         "training-plan",
         help="the models make trains before the chapters, one 'kind source seed' per line",
@@ -551,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
     plan.add_argument("--cache-dir", type=Path, default=None)
     plan.add_argument("--backbone-weights", default=None)
-    plan.set_defaults(run=_training_plan)
+    plan.add_argument("--only", nargs="*", default=None, help="the models these chapters read")
+    plan.set_defaults(run=steps.training_plan)
     run = commands.add_parser(
         "chapters", help="execute the book's chapters with papermill, in dependency order"
     )
@@ -565,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of each")
     run.add_argument("--backbone-weights", default=None, help="for chapters with that parameter")
     run.add_argument(
+        "--openface-dir", type=Path, default=None, help="OpenFace CSVs for chapter 07's AUs"
+    )
+    run.add_argument(
         "--data-root",
         type=Path,
         default=None,
@@ -576,6 +442,17 @@ def main(argv: list[str] | None = None) -> int:
         help="run every chapter, even those whose stamp says nothing they read has changed",
     )
     run.set_defaults(run=_chapters)
+    check = commands.add_parser(
+        "check-run",
+        help="check a book run's arguments before any work (make book's first step)",
+    )
+    check.add_argument("--profile", default="default", choices=sorted(PROFILES))
+    check.add_argument("--data-root", type=Path, default=None)
+    check.add_argument("--backbone-weights", default=None)
+    check.add_argument("--openface-dir", type=Path, default=None)
+    check.add_argument("--only", nargs="*", default=None, help="these chapters only (stems)")
+    check.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="their folder")
+    check.set_defaults(run=_check_run)
     package_map = commands.add_parser(
         "layout",
         help="the package's map; exit 1 when the README's or the book's copy is stale",

@@ -154,6 +154,15 @@ def has_parameter(text: str, name: str) -> bool:
     return f"\n{name} = " in text
 
 
+def kernel_path(path: str | os.PathLike, output: Path) -> str:
+    """``path`` (absolute, or relative to this process's working directory) as the chapter
+    executed into ``output`` reaches it: relative to ``output``'s folder, the kernel's working
+    directory. Papermill writes the parameters into the executed notebook, which the book shows,
+    so an absolute path there would print the build machine's folders in a page."""
+    here = os.path.abspath(Path(path).expanduser())
+    return os.path.relpath(here, os.path.abspath(output.parent))
+
+
 def papermill_command(
     source: Path,
     notebook: Path,
@@ -161,16 +170,24 @@ def papermill_command(
     profile: str,
     backbone_weights: str | None = None,
     data_root: str | os.PathLike | None = None,
+    openface_dir: str | os.PathLike | None = None,
 ) -> list[str]:
-    """The papermill call for one chapter; ``backbone_weights`` and ``data_root`` (None: the
-    synthetic set) only where the chapter has that parameter."""
+    """The papermill call for one chapter; ``backbone_weights``, ``data_root`` (None: the
+    synthetic set) and ``openface_dir`` (OpenFace's CSVs, with ``au_source`` set to read them)
+    only where the chapter has that parameter."""
     command = [sys.executable, "-m", "papermill", str(notebook), str(output)]
     command += ["-p", "profile", profile]
     text = source.read_text(encoding="utf-8")
     if backbone_weights and has_parameter(text, "backbone_weights"):
-        command += ["-p", "backbone_weights", str(backbone_weights)]
+        weights = str(backbone_weights)
+        if weights != "imagenet":  # a file: reached from the kernel's folder (kernel_path)
+            weights = kernel_path(weights, output)
+        command += ["-p", "backbone_weights", weights]
     if data_root is not None and has_parameter(text, "data_root"):
-        command += ["-p", "data_root", str(Path(data_root).resolve())]
+        command += ["-p", "data_root", kernel_path(data_root, output)]
+    if openface_dir is not None and has_parameter(text, "openface_dir"):
+        command += ["-p", "openface_dir", kernel_path(openface_dir, output)]
+        command += ["-p", "au_source", "openface"]
     command += ["--cwd", str(output.parent), "--kernel", "python3", "--language", "python"]
     command += ["--no-progress-bar"]
     return command + ["--log-level", "WARNING"]
@@ -184,6 +201,7 @@ def run_chapter(
     environment: dict[str, str] | None = None,
     threads: int | None = None,
     data_root: str | os.PathLike | None = None,
+    openface_dir: str | os.PathLike | None = None,
 ) -> ChapterRun:
     """Convert one chapter to ``.ipynb`` and execute it into ``out_dir/<stem>.ipynb``
     (``data_root``: a real dataset's folder instead of the synthetic set)."""
@@ -202,7 +220,9 @@ def run_chapter(
         env["OMP_NUM_THREADS"] = str(threads)
     try:
         done = subprocess.run(
-            papermill_command(source, unexecuted, output, profile, backbone_weights, data_root),
+            papermill_command(
+                source, unexecuted, output, profile, backbone_weights, data_root, openface_dir
+            ),
             env=env,
             capture_output=True,
             check=False,
@@ -280,6 +300,7 @@ def run_chapters(
     on_skip: Callable[[str, str], None] | None = None,
     force: bool = True,
     on_current: Callable[[str, str], None] | None = None,
+    openface_dir: str | os.PathLike | None = None,
 ) -> dict[str, ChapterRun]:
     """Execute chapters ``lanes`` at a time in an order that respects :data:`NEEDS`.
 
@@ -306,6 +327,8 @@ def run_chapters(
             file is missing), refresh the text of those whose prose alone changed, and save the
             stamp of each chapter that succeeds.
         on_current: Called with each chapter not run and what was done instead.
+        openface_dir: OpenFace's CSVs for the chapter that reads action units (None: its
+            default, the offline estimator).
 
     Returns:
         ``{stem: ChapterRun}``.
@@ -328,6 +351,7 @@ def run_chapters(
     parameters = {
         "backbone_weights": stamps.file_digest(backbone_weights) if backbone_weights else None,
         "data_root": str(Path(data_root).resolve()) if data_root is not None else None,
+        "openface_dir": str(Path(openface_dir).resolve()) if openface_dir is not None else None,
     }
     parameters = {name: value for name, value in parameters.items() if value is not None}
 
@@ -376,6 +400,7 @@ def run_chapters(
                     environment,
                     threads,
                     data_root,
+                    openface_dir,
                 )
                 running[future] = stem
                 waiting.remove(stem)
