@@ -17,7 +17,8 @@
 # **The question.** What does the paper train on, what does a model see of each clip, and
 # what score does a model that ignores its input already reach?
 #
-# **The paper's claim.** The paper trains on ChaLearn First Impressions v2: 10,000 clips of
+# **The paper's claim.** The paper trains on ChaLearn First Impressions v2
+# {cite:p}`poncelopez2016chalearn,escalante2016chalearn`: 10,000 clips of
 # about 15 s, 6,000 for training and 2,000 each for validation and test, each labelled with five
 # apparent traits in [0, 1]. It keeps 10 frames per clip and squashes whole frames to 224x224.
 #
@@ -155,12 +156,13 @@ else:
 # ## 1.4 Does dlib see these faces?
 #
 # The later chapters find faces with dlib's HOG frontal detector and its 68-point shape
-# predictor, exactly as on real video (chapter 2 describes the pipeline). Synthetic faces are
-# only useful if dlib treats them as faces: here the detections that the real detector and
-# predictor made on every sampled validation frame, at full resolution, are compared with the
-# ground truth, in units of the inter-ocular distance (IOD). The bar: at least 95% detected,
-# mean error under 0.10 IOD. (When no validation clip is on disk, as in a partial download,
-# the training frames are measured instead, and the line below says so.)
+# predictor {cite:p}`king2009dlib,dalal2005histograms,kazemi2014one`, exactly as on real video
+# (chapter 2 describes the pipeline). Synthetic faces are only useful if dlib treats them as faces:
+# here the detections that the real detector and predictor made on every sampled validation frame,
+# at full resolution, are compared with the ground truth, in units of the inter-ocular distance
+# (IOD). The bar: at least 95% detected, mean error under 0.10 IOD. (When no validation clip is on
+# disk, as in a partial download, the training frames are measured instead, and the line below says
+# so.)
 
 # %%
 checked, why = datasets.split_for(stores, "validation")

@@ -19,7 +19,8 @@
 #
 # **The paper's claim.** The second half of the paper works on faces: the authors crop every
 # sampled frame around the detected face and "use the estimated location of the eyes to align
-# and normalize" it to 224x224. The authors took faces and eyes from OpenFace (the paper's [2]),
+# and normalize" it to 224x224. The authors took faces and eyes from OpenFace (the paper's [2];
+# {cite:p}`baltrusaitis2016openface`),
 # whose 1.x face detector is dlib's HOG detector, with its own landmark model. Their Fig. 8
 # draws the face-part masks that the CAM and unit chapters score against.
 #

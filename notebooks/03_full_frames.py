@@ -18,16 +18,17 @@
 # how much of that is more than predicting the average?
 #
 # **The paper's claim.** The paper's first experiment (Section 4.1, Table 1 "img") trains
-# DAN+, the visual half of the 2016 challenge winner, on whole frames squashed to 224x224, 10
-# frames per clip, and reaches a mean accuracy of 0.909 on the test set. To see *where* such a
-# network looks, the authors then replace its head by a class-activation-map (CAM) head (their
-# Fig. 3b).
+# DAN+, the visual half of the 2016 challenge winner {cite:p}`zhang2016deep`, on whole frames
+# squashed to 224x224, 10 frames per clip, and reaches a mean accuracy of 0.909 on the test set. To
+# see *where* such a network looks, the authors then replace its head by a class-activation-map
+# (CAM) head {cite:p}`zhou2016learning` (their Fig. 3b).
 #
 # **Method.** Both models are trained on full frames and scored the way the challenge did,
 # next to the constant predictor and with the measures that accuracy hides (R², Pearson r,
 # concordance correlation), with intervals that resample people.
 #
-# **The models** (`personality_utils.models.networks`), on torchvision's VGG-16 `features`:
+# **The models** (`personality_utils.models.networks`), on torchvision's VGG-16 `features`
+# {cite:p}`simonyan2015very`:
 #
 # * **DAN+**: global max and global average pooling of relu5_2 and of pool5, each
 #   L2-normalised, concatenated, one linear layer to the five traits, sigmoid;
@@ -163,7 +164,7 @@ if changes:
 # Accuracy alone hides a lot in this band: the constant predictor (the training mean) already
 # scores about 0.88. R² says how much of the label variance a model explains (0 for the
 # constant), Pearson r whether it orders clips correctly, and Lin's concordance correlation
-# (CCC) whether its predictions also match the scale of the labels.
+# (CCC; {cite:t}`lin1989concordance`) whether its predictions also match the scale of the labels.
 
 # %%
 test_scores = {kind: run.test.all for kind, run in runs.items()}
@@ -199,7 +200,9 @@ seed_runs.table().round(4)
 #
 # The official splits share YouTube ids: the same person appears in training and test (82% of
 # the real test ids occur in training), so a network can score by recognising people. Scoring
-# only the test clips whose id never occurs in training removes that help.
+# only the test clips whose id never occurs in training removes that help (a later study of face
+# against background on First Impressions used identity-disjoint splits too,
+# {cite:p}`ras2019background`).
 
 # %%
 reporting.subset_table(runs).round(4)

@@ -26,10 +26,10 @@
 #
 # **Method.** This chapter reproduces both, then asks what the paper did not: how much of that
 # overlap a map that ignores the image would get (a centre prior, the dataset's face-location
-# prior, random maps), whether the overlap survives randomising the network (Adebayo et al.,
-# 2018), whether Grad-CAM on DAN+ itself agrees, whether hiding a region moves the prediction,
-# and, on the synthetic set, whether the maps find the cue that was planted *outside* the
-# face.
+# prior, random maps), whether the overlap survives randomising the network
+# {cite:p}`adebayo2018sanity`, whether Grad-CAM on DAN+ itself agrees, whether hiding a region
+# moves the prediction, and, on the synthetic set, whether the maps find the cue that was planted
+# *outside* the face.
 #
 # **The authors' protocol** (their `find_highest_activation_images.m` and
 # `localization_highest_images.m`): rank the test *videos* by the predicted trait, a video's
@@ -40,14 +40,14 @@
 # headline figures below (`cam_ranking = "videos"` on every profile). Ranking single frames
 # instead (the paper's text says "the 50 images") is a check in 5.2.
 #
-# **Definitions.** A CAM of trait t is the sum of the last convolutional maps weighted by the
-# output layer's weights for t. It is signed: the raw binarisation keeps pixels at or above
-# 0.8·max, so negative evidence never passes (a map with no positive value has no activated
-# region and is left out); the min–max variant rescales the map to [0, 1] first. The overlap is
-# |M_face ∩ M_CAM| / |M_CAM|, a recall of the map by the face box. A mapped frame in which dlib
-# found no face has no box: it is left out of the overlap and counted. Intervals are 95%
-# bootstrap intervals that resample *clips*, since the frames of a clip are far from
-# independent.
+# **Definitions.** A CAM {cite:p}`zhou2016learning` of trait t is the sum of the last convolutional
+# maps weighted by the output layer's weights for t. It is signed: the raw binarisation keeps pixels
+# at or above 0.8·max, so negative evidence never passes (a map with no positive value has no
+# activated region and is left out); the min–max variant rescales the map to [0, 1] first.
+# The overlap is |M_face ∩ M_CAM| / |M_CAM|, a recall of the map by the face box. A mapped frame in
+# which dlib found no face has no box: it is left out of the overlap and counted. Intervals are 95%
+# bootstrap intervals {cite:p}`efron1993introduction` that resample *clips*, since the frames of a
+# clip are far from independent.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke (seconds, tests), default (the book, CPU) or paper (real data, GPU)
@@ -178,7 +178,8 @@ measures.measure_bars(
 ).show()
 
 # %% [markdown]
-# Grad-CAM and LayerCAM (through `torchcam`) explain DAN+, the model behind Table 1, without
+# Grad-CAM {cite:p}`selvaraju2017gradcam` and LayerCAM {cite:p}`jiang2021layercam`, computed
+# with `torchcam` {cite:p}`fernandez2020torchcam`, explain DAN+, the model behind Table 1, without
 # changing its architecture; their target is the network's pre-sigmoid output of the trait
 # (a regression has no class score; the sigmoid would only shrink gradients near 0 and 1). For
 # a global-average-pooling + linear head the CAM and Grad-CAM are the same map up to a positive
@@ -191,7 +192,7 @@ print(agreement.description())
 # %% [markdown]
 # ## 5.4 Sanity check: cascading randomisation
 #
-# Adebayo et al. (2018) re-initialise a trained network from the top down and recompute the
+# {cite:t}`adebayo2018sanity` re-initialise a trained network from the top down and recompute the
 # maps after each step. An explanation of *the model* must change as the weights it explains
 # are destroyed; a map that stays the same is showing the input's structure (edges, the face
 # itself), not what was learned. Below: the Spearman correlation of the maps with the trained

@@ -30,15 +30,15 @@
 # **Method.** This chapter reproduces those figures from one streaming pass over the test
 # crops, then asks what the paper did not: did the detectors emerge with fine-tuning on the
 # traits, or were they already in the network it was fine-tuned from? The fair null is that
-# pretrained network before fine-tuning (VGG-Face in the paper, a network pretrained on synthetic
-# identities on the CPU profiles): it has learned to tell faces apart, so it may have face-part
-# units before it ever sees a trait. A network with *random* weights is a second, weaker
-# reference (a straw man for an emergence claim): the aligned faces put every eye at the same
-# place, so any network's peaks may land there. Where a model was trained from random weights
-# there is no pretrained network, and the random one is the only null. Do the units pass the
-# usual NetDissect test against each face's own part masks? Are glasses units real, measured
-# against chance? And, on the synthetic set, do the units that drive each trait sit on the face
-# parts that were planted to drive it?
+# pretrained network before fine-tuning (VGG-Face {cite:p}`parkhi2015deep` in the paper, a network
+# pretrained on synthetic identities on the CPU profiles): it has learned to tell faces apart, so it
+# may have face-part units before it ever sees a trait. A network with *random* weights is a second,
+# weaker reference (a straw man for an emergence claim): the aligned faces put every eye at the same
+# place, so any network's peaks may land there. Where a model was trained from random weights there
+# is no pretrained network, and the random one is the only null. Do the units pass the usual
+# NetDissect test against each face's own part masks? Are glasses units real, measured against
+# chance? And, on the synthetic set, do the units that drive each trait sit on the face parts that
+# were planted to drive it?
 #
 # **The population.** The authors' `activation_unit_highest_faces.m` scans one face image per
 # test video, the first one with a face, so their F is 2000, the number of test clips. That
@@ -47,14 +47,14 @@
 # did before it followed the authors' code. N is the paper's 50 where the population allows it,
 # and a tenth of the population where it is smaller (the paper's top sets are 2.5% of F).
 #
-# **Definitions.** A unit is one channel of a layer, after its ReLU. Its top-N crops are the N
-# crops of the population with the highest maximum of its map; its peak in a crop is the
-# position of that maximum. N' for a region is how many of the N peaks fall in the region's
-# mask, drawn on the average face's landmarks on the layer's grid (a cell belongs to the part
-# that covers most of it). The NetDissect IoU thresholds a unit's upsampled maps at its own top
-# 0.5% activation level and compares them with each crop's own part masks; a unit "detects" its
-# best part when the IoU exceeds 0.04 (Bau et al., 2017). The units analysed are those of the
-# DAN+ face model of chapter 4, the model behind Table 1.
+# **Definitions.** A unit is one channel of a layer, after its ReLU. Its top-N crops (as in
+# {cite:t}`zhou2015object`) are the N crops of the population with the highest maximum of its map;
+# its peak in a crop is the position of that maximum. N' for a region is how many of the N peaks
+# fall in the region's mask, drawn on the average face's landmarks on the layer's grid (a cell
+# belongs to the part that covers most of it). The NetDissect IoU thresholds a unit's upsampled maps
+# at its own top 0.5% activation level and compares them with each crop's own part masks; a unit
+# "detects" its best part when the IoU exceeds 0.04 {cite:p}`bau2017network`. The units analysed are
+# those of the DAN+ face model of chapter 4, the model behind Table 1.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke (seconds, tests), default (the book, CPU) or paper (real data, GPU)

@@ -14,8 +14,8 @@
 # %% [markdown]
 # # 7. Action units: do units detect expressions, and do expressions predict traits?
 #
-# **The question.** Do facial action units (AUs) emerge as detectors inside the face model, and
-# do the AUs alone predict the traits?
+# **The question.** Do facial action units (AUs; {cite:t}`ekman1978facial`) emerge as detectors
+# inside the face model, and do the AUs alone predict the traits?
 #
 # **The paper's claim.** Section 4.5 of the paper runs OpenFace on the aligned faces to get the
 # intensity of 17 facial action units, and asks both. For each AU it takes the N = 50 test faces
@@ -180,16 +180,15 @@ instrument.reference_comparison(study).round(3) if estimator is not None else No
 # test clip) against each conv5_3 unit's N top faces, the unit with the largest intersection,
 # and the paper's p with F = the population and U = the number of conv5_3 units here. Beside
 # it, the paper's own row, the p its own formula gives for the paper's k (F = 2000, N = 50,
-# U = 512), a permutation p and Benjamini–Hochberg q across the AUs, and, as references, the
-# best intersection the same AU reaches with the units of the network before fine-tuning
-# (`k_pretrained_network`: VGG-Face in the paper, the identity-pretrained network on the CPU
-# profiles; absent where the model was trained from random weights), of a randomly initialised
-# network of the same shape (`k_random_network`) and (on the synthetic set) from the planted
-# AUs. The pretrained network is the fair null of "the unit became an AU detector with
-# fine-tuning": a face network may match expressions before it sees a trait; the random
-# network is the weaker reference, and the claims below fall back on it only when there is no
-# pretrained network. An AU the source cannot
-# measure keeps its row, marked, with the planted column filled.
+# U = 512), a permutation p and Benjamini–Hochberg q {cite:p}`benjamini1995controlling` across the
+# AUs, and, as references, the best intersection the same AU reaches with the units of the network
+# before fine-tuning (`k_pretrained_network`: VGG-Face in the paper, the identity-pretrained network
+# on the CPU profiles; absent where the model was trained from random weights), of a randomly
+# initialised network of the same shape (`k_random_network`) and (on the synthetic set) from the
+# planted AUs. The pretrained network is the fair null of "the unit became an AU detector with
+# fine-tuning": a face network may match expressions before it sees a trait; the random network is
+# the weaker reference, and the claims below fall back on it only when there is no pretrained
+# network. An AU the source cannot measure keeps its row, marked, with the planted column filled.
 
 
 # %%

@@ -61,7 +61,7 @@ seed = 0  # unused; kept so that all notebooks share parameters
 import pandas as pd
 
 from personality_utils.book import summary
-from personality_utils.core import profiles, results
+from personality_utils.core import files, profiles, results
 from personality_utils.figures import plots, tables
 
 plots.setup()
@@ -69,7 +69,7 @@ pd.set_option("display.max_colwidth", None)
 settings = profiles.get_profile(profile)
 chapters = summary.load_chapters()
 sources = summary.provenance(chapters, profile=settings.name)
-print(f"results read from {results.results_dir()}")
+print(f"results read from {files.shown_path(results.results_dir())}")
 print("\n".join(summary.provenance_notes(sources, settings.name)))
 sources.fillna("—")
 

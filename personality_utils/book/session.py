@@ -16,6 +16,7 @@ from typing import Any
 from personality_utils.book import chapters
 from personality_utils.claims import catalogue
 from personality_utils.core import profiles, records, results
+from personality_utils.core.files import shown_path
 from personality_utils.core.profiles import Profile
 from personality_utils.core.vocabulary import DataError
 from personality_utils.data import datasets
@@ -100,7 +101,7 @@ class Chapter:
             profile=self.settings.name,
             data=self.dataset.description,
         )
-        print(f"saved {path}")
+        print(f"saved {shown_path(path)}")
         return path
 
     def finish(self, measurements: dict[str, Any], record: dict[str, Any] | None = None) -> list:
@@ -155,7 +156,10 @@ def start(
     for line in skip_report(stores):  # a few lines, however many clips are missing
         print(line)
     if models:
-        print(f"device: {resolve_device(device)}; backbone weights: {backbone_weights or 'random'}")
+        weights = backbone_weights or "random"
+        if weights not in ("random", "imagenet"):
+            weights = shown_path(weights)  # no absolute path of this machine in the page
+        print(f"device: {resolve_device(device)}; backbone weights: {weights}")
     lacking = chapters.missing_splits(stem, stores)
     if lacking:
         raise DataError(

@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "write_atomic",
     "follow_umask",
+    "shown_path",
 ]
 
 
@@ -78,3 +79,17 @@ def write_atomic(path: str | os.PathLike, write) -> None:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a page may print it, with no absolute path of the machine that built it:
+    under ``$PERSONALITY_UTILS_CACHE`` as ``$PERSONALITY_UTILS_CACHE/...``, otherwise relative
+    to the working directory (a chapter's is its book folder, so ``results/05_cam.json``).
+    ``.ci/check_paths.py`` fails the build on any absolute path left in a page."""
+    target = Path(os.path.abspath(path))
+    cache = os.environ.get("PERSONALITY_UTILS_CACHE")
+    if cache:
+        with contextlib.suppress(ValueError):
+            inside = target.relative_to(os.path.abspath(cache))
+            return str(Path("$PERSONALITY_UTILS_CACHE") / inside)
+    return os.path.relpath(target)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from personality_utils.core import paper
+from personality_utils.core.files import shown_path
 from personality_utils.faces.regions import mean_face, region_masks
 from personality_utils.units.activations import UnitStats
 from personality_utils.units.ground_truth import glasses_flags
@@ -119,7 +120,7 @@ class UnitStudy:
                 f"units on a {side['conv5_3']}x{side['conv5_3']} grid, conv4_3: "
                 f"{stats.n_units('conv4_3')} units on {side['conv4_3']}x{side['conv4_3']}",
                 f"kept by the streaming pass: {stats.nbytes_kept / 1e6:.2f} MB "
-                f"(cached in {self.run.checkpoint})",
+                f"(cached in {shown_path(self.run.checkpoint)})",
             ]
         )
 
