@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from personality_utils.core import vocabulary
+from personality_utils.core.profiles import get_profile
 from personality_utils.data import datasets, stores
 
 
@@ -133,3 +134,28 @@ def test_dataset_opens_every_split_it_built(smoke_dataset):
     assert list(frame_stores) == list(face_stores) == list(vocabulary.SPLITS)
     for split, store in frame_stores.items():
         assert len(face_stores[split]) == int(store.detections["found"].sum())
+
+
+def test_a_real_root_and_its_stores_are_shown_without_this_machines_folders(tmp_path, monkeypatch):
+    # A chapter runs in its book folder; what it prints of the data root and of the stores goes
+    # into the page, so neither may be an absolute path (.ci/check_paths.py fails on one).
+    import pickle
+
+    from helpers import write_video
+
+    root = tmp_path / "fi"
+    root.mkdir()
+    write_video(root / "abcdefghijk.001.mp4", 12)
+    names = ["abcdefghijk.001.mp4", "zzzzzzzzzzz.001.mp4"]  # the second has no video
+    labels = {trait: dict.fromkeys(names, 0.5) for trait in vocabulary.TRAITS}
+    (root / "annotation_training.pkl").write_bytes(pickle.dumps(labels, protocol=2))
+    book = tmp_path / "book"
+    book.mkdir()
+    monkeypatch.chdir(book)
+    monkeypatch.setenv("PERSONALITY_UTILS_CACHE", str(tmp_path / "cache"))
+    settings = get_profile("smoke").replace(store_size=32, face_size=0, workers=1)
+    dataset = datasets.prepare_dataset(settings, data_root=root, progress=False)
+    assert dataset.description == "First Impressions at ../fi"
+    lines = stores.skip_report(dataset.stores())
+    assert lines and all(str(tmp_path) not in line for line in lines)
+    assert "full list in $PERSONALITY_UTILS_CACHE/stores/real-" in lines[0]

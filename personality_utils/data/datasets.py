@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from personality_utils.core.files import file_lock
+from personality_utils.core.files import file_lock, shown_path
 from personality_utils.core.profiles import get_profile
 from personality_utils.core.vocabulary import SPLITS, TRAITS, DataError
 from personality_utils.data.release import find_clips
@@ -153,7 +153,8 @@ def _resolve_dataset(profile, data_root, seed, cache, progress) -> Dataset:
         root = Path(data_root).expanduser().resolve()
         if not root.is_dir():
             raise DataError(f"{root}: data_root is not a folder")
-        description = f"First Impressions at {root}"
+        # Shown in the chapters and the summary: no absolute path of this machine in a page.
+        description = f"First Impressions at {shown_path(root)}"
         is_synthetic = (root / "ground_truth.json").is_file()
     store_dir = store_dir_for(profile, data_root, seed, cache)
     return Dataset(root=root, store_dir=store_dir, synthetic=is_synthetic, description=description)

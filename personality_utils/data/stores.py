@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from personality_utils.core.files import file_lock, write_atomic
+from personality_utils.core.files import file_lock, shown_path, write_atomic
 from personality_utils.core.vocabulary import SPLITS, TRAITS, DataError
 from personality_utils.data.parts import (
     check_part,
@@ -496,7 +496,7 @@ def missing_summary(store: FrameStore, split: str, shown: int = 3) -> str | None
     names = ", ".join(missing[:shown]) + (", ..." if len(missing) > shown else "")
     return (
         f"{split}: {len(missing)} of {labelled} labelled clips have no video ({names}); "
-        f"full list in {store.path / MISSING_LIST}"
+        f"full list in {shown_path(store.path / MISSING_LIST)}"
     )
 
 
@@ -522,7 +522,7 @@ def skip_report(stores: Mapping[str, FrameStore], shown: int = 5) -> list[str]:
         if len(short) > shown:
             lines.append(
                 f"{split}: and {len(short) - shown} more clips decode far fewer frames than "
-                f"their container promises (each in {store.path / 'store.json'})"
+                f"their container promises (each in {shown_path(store.path / 'store.json')})"
             )
         undecoded = sorted(i for i in store.undecoded.items() if i[0] not in store.short)
         for clip, reason in undecoded[:shown]:
@@ -530,7 +530,7 @@ def skip_report(stores: Mapping[str, FrameStore], shown: int = 5) -> list[str]:
         if len(undecoded) > shown:
             lines.append(
                 f"{split}: and {len(undecoded) - shown} more clips could not be decoded "
-                f"(each with its reason in {store.path / 'store.json'})"
+                f"(each with its reason in {shown_path(store.path / 'store.json')})"
             )
     return lines
 
