@@ -255,3 +255,18 @@ def write_noisy_mp4(path: Path, n_frames: int, faststart: bool = True) -> None:
                 output.mux(packet)
         for packet in stream.encode():
             output.mux(packet)
+
+
+def faststart_copy(source: Path, target: Path) -> None:
+    """The clip's packets, unchanged, in an mp4 whose index (moov) sits at the front."""
+    import av
+
+    with av.open(str(source)) as given:
+        stream = given.streams.video[0]
+        with av.open(str(target), "w", format="mp4", options={"movflags": "faststart"}) as out:
+            copied = out.add_stream_from_template(stream)
+            for packet in given.demux(stream):
+                if packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                packet.stream = copied
+                out.mux(packet)

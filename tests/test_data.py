@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import write_noisy_mp4, write_video
+from helpers import faststart_copy, write_noisy_mp4, write_video
 
 from personality_utils.core import files as core_files
 from personality_utils.core import vocabulary
@@ -503,21 +503,6 @@ def test_every_label_source_refuses_a_score_that_is_not_a_number_in_0_1(tmp_path
     assert "conscientiousness" in message
 
 
-def _faststart_copy(source: Path, target: Path) -> None:
-    """The clip's packets, unchanged, in an mp4 whose index (moov) sits at the front."""
-    import av
-
-    with av.open(str(source)) as given:
-        stream = given.streams.video[0]
-        with av.open(str(target), "w", format="mp4", options={"movflags": "faststart"}) as out:
-            copied = out.add_stream_from_template(stream)
-            for packet in given.demux(stream):
-                if packet.dts is None:  # the demuxer's end-of-stream marker
-                    continue
-                packet.stream = copied
-                out.mux(packet)
-
-
 def test_a_truncated_real_clip_is_named_with_both_counts_on_every_read(
     shared_data, tmp_path, caplog, capsys
 ):
@@ -532,7 +517,7 @@ def test_a_truncated_real_clip_is_named_with_both_counts_on_every_read(
 
     clip = sorted((shared_data / "firstimpressions" / "train").glob("*.mp4"))[0]
     whole = tmp_path / "whole.mp4"
-    _faststart_copy(clip, whole)
+    faststart_copy(clip, whole)
     root = tmp_path / "fi"
     root.mkdir()
     name = "cutcutcutcu.001.mp4"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import faststart_copy
 
 from personality_utils.__main__ import main
 from personality_utils.book import predict
@@ -249,3 +250,22 @@ def test_predict_exit_status_is_the_number_of_failed_videos(checkpoints, tmp_pat
     assert predict.MAX_EXIT == 125
     assert main(["predict", str(tmp_path / "out"), *options, str(out)]) == 2
     assert "no video in this folder" in capsys.readouterr().err
+
+
+def test_predict_names_a_truncated_clip_with_both_counts(
+    shared_data, checkpoints, tmp_path, caplog, capsys
+):
+    # A truncated download that keeps its index at the front decodes without an error: predict
+    # says so on the terminal (the package's warning and the clip's note) and on the page.
+    whole = tmp_path / "whole.mp4"
+    faststart_copy(shared_data / "firstimpressions" / "train" / f"{CLIP}.mp4", whole)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 5])
+    options = ["--checkpoint", str(checkpoints["frames"]), "--device", "cpu"]
+    with caplog.at_level("WARNING", logger="personality_utils.data.video"):
+        assert main(["predict", str(cut), *options, "--out-dir", str(tmp_path)]) == 0
+    warned = [r.getMessage() for r in caplog.records if "cut.mp4" in r.getMessage()]
+    counts = re.search(r"decodes (\d+) frames where its container promises 459", warned[0])
+    assert len(warned) == 1 and counts and int(counts.group(1)) < 0.9 * 459
+    assert f"note: the clip {counts.group(0)}" in capsys.readouterr().out
+    assert counts.group(0) in (tmp_path / "cut.personality.html").read_text()
