@@ -193,7 +193,8 @@ def describe(record: dict) -> list[str]:
         )
         trained_on = f"SYNTHETIC data only: {described}"
     else:
-        trained_on = f"real data: {data['description']}"
+        # The root as recorded (absolute): the description is relative to where train ran.
+        trained_on = f"real data: First Impressions at {data['root']}"
     backbone = record["backbone"]
     lines = [
         f"trained on {trained_on}",
