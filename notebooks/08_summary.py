@@ -157,4 +157,4 @@ saved = results.save_results(
     profile=settings.name,
     data=summary.summary_data(chapters),
 )
-print(f"saved {saved}")
+print(f"saved {files.shown_path(saved)}")
