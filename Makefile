@@ -49,11 +49,14 @@ preflight: $(STAMP)
 		$(OPENFACE_ARG) $(ONLY_ARG)
 
 # The dataset's frame and face stores (every core), where the notebooks read them: the synthetic
-# set, generated first, or with DATA_ROOT the real one.
+# set, generated first, or with DATA_ROOT the real one. Every clip, even when make runs inside a
+# Slurm array task or a Kubernetes indexed Job (prepare would read a share from their variables:
+# the book's "Scale out" appendix).
 data: preflight
 	@start=$$(date +%s); set -e; \
 	$(if $(DATA_ROOT),,$(PY) -m personality_utils synth --profile $(PROFILE);) \
-	$(PY) -m personality_utils prepare --profile $(PROFILE) $(DATA_ARG) 2>&1 \
+	env -u SLURM_ARRAY_TASK_ID -u JOB_COMPLETION_INDEX \
+		$(PY) -m personality_utils prepare --profile $(PROFILE) $(DATA_ARG) 2>&1 \
 		| grep -v "frames + faces"; \
 	echo "== data: $$(( $$(date +%s) - start )) s"
 

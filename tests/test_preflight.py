@@ -5,6 +5,7 @@ study's arguments to every step."""
 from __future__ import annotations
 
 import pickle
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -110,6 +111,11 @@ def test_make_book_checks_first_and_passes_the_real_study_to_every_step(tmp_path
     check = text.index("personality_utils check-run --profile paper")
     assert check < text.index("personality_utils prepare --profile paper " + data)
     assert "personality_utils synth" not in text  # the real data: nothing synthetic made
+    # The book prepares every clip even inside an array job (whose variables give a share).
+    unset = (
+        r"env -u SLURM_ARRAY_TASK_ID -u JOB_COMPLETION_INDEX \\\s+\S+ -m personality_utils prepare"
+    )
+    assert re.search(unset, text)
     plan = text[text.index("personality_utils training-plan") :]
     assert data in plan and "--only 01_data 07_action_units" in plan
     train = text[text.index("personality_utils train ") :]
