@@ -51,7 +51,10 @@ for stem in ("01_data", "02_faces"):
         continue
     saved[stem] = record
     check(saved[stem].get("profile") == "paper", f"{results}: profile {saved[stem].get('profile')}")
-    check(str(data_root) in saved[stem].get("data", ""), f"{results}: not run on {data_root}")
+    # The chapters name the data root relative to their folder (no build path in a page).
+    named = saved[stem].get("data", "").removeprefix("First Impressions at ")
+    ran_on = (folder / named).resolve() if named else None
+    check(ran_on == data_root.resolve(), f"{results}: not run on {data_root} but on {named!r}")
 if problems:
     print("\n".join(problems))
     sys.exit(1)
