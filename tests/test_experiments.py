@@ -150,3 +150,17 @@ def test_seed_runs_mean_spread_and_table1():
     assert table1.loc[row, "MA"] == pytest.approx(0.85)
     assert table1.loc[row, "MA sd"] == pytest.approx(np.std([0.9, 0.8], ddof=1))
     assert np.isnan(table1.loc["face (ours, DAN+ faces)", "MA sd"])
+
+
+def test_a_weight_file_is_the_same_recipe_however_its_path_is_written(tmp_path, monkeypatch):
+    # train gets the weights' absolute path, a chapter the same file relative to its folder:
+    # both must record one recipe, or the chapter retrains over train's checkpoint.
+    weights = tmp_path / "weights" / "vgg_face_dag.pth"
+    weights.parent.mkdir()
+    weights.write_bytes(b"PK")
+    (tmp_path / "book").mkdir()
+    monkeypatch.chdir(tmp_path / "book")
+    given = experiments.starting_weights("paper", str(weights))
+    assert experiments.starting_weights("paper", "../weights/vgg_face_dag.pth") == given
+    assert given == str(weights.resolve())
+    assert experiments.starting_weights("paper", "imagenet") == "imagenet"

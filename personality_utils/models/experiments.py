@@ -249,9 +249,14 @@ def starting_weights(
 ) -> str | None:
     """What chapters 03-04's models start from: ``backbone_weights`` when given (VGG-Face,
     the paper), else the profile's identity-pretrained backbone (the CPU profiles' VGG-Face,
-    pretrained first if it is not cached), else None (random weights)."""
-    if backbone_weights is not None:
+    pretrained first if it is not cached), else None (random weights). A weight file's path is
+    made absolute and resolved: the recipe a checkpoint records must be the same whether the
+    file was named from the repository (``train``) or relative to a chapter's folder (the book
+    passes its parameters that way), or the chapter would retrain over ``train``'s model."""
+    if backbone_weights == "imagenet":
         return backbone_weights
+    if backbone_weights is not None:
+        return str(Path(backbone_weights).expanduser().resolve())
     path = ensure_backbone(get_profile(profile), progress=progress)
     return None if path is None else str(path)
 
