@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -14,6 +15,7 @@ __all__ = [
     "write_atomic",
     "follow_umask",
     "shown_path",
+    "read_json",
 ]
 
 
@@ -93,3 +95,12 @@ def shown_path(path: str | os.PathLike) -> str:
             inside = target.relative_to(os.path.abspath(cache))
             return str(Path("$PERSONALITY_UTILS_CACHE") / inside)
     return os.path.relpath(target)
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """A JSON file's object; ``{}`` when it is missing, unreadable or not JSON (a record that a
+    run was interrupted before writing counts as absent)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}

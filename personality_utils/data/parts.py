@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from personality_utils.core.files import write_atomic
+from personality_utils.core.files import read_json, write_atomic
 
 try:
     import resource
@@ -167,7 +167,7 @@ def part_records(out_dir: str | os.PathLike, split: str) -> list[dict]:
 
 
 def _records(shard_dir: Path) -> list[dict]:
-    records = (_read_json(path) for path in sorted(shard_dir.glob(f"{_PART_RECORD}*.json")))
+    records = (read_json(path) for path in sorted(shard_dir.glob(f"{_PART_RECORD}*.json")))
     return [record for record in records if "part" in record and "parts" in record]
 
 
@@ -262,10 +262,3 @@ def part_lines(
                     f"{record['workers']} workers -> {Path(out_dir) / split}"
                 )
     return lines
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from personality_utils.core.files import file_lock, shown_path, write_atomic
+from personality_utils.core.files import file_lock, read_json, shown_path, write_atomic
 from personality_utils.core.vocabulary import SPLITS, TRAITS, DataError
 from personality_utils.data.parts import (
     check_part,
@@ -297,7 +297,7 @@ def build_frame_store(
             "face_size": face_size,
             "skip_short": skip_short,
         }
-        if final.is_file() and _read_json(split_dir / "store.json").get("settings") == settings:
+        if final.is_file() and read_json(split_dir / "store.json").get("settings") == settings:
             if part is not None:
                 continue  # assembled already: nothing left to share
             stores[split] = open_frame_store(out_dir, split)
@@ -535,13 +535,6 @@ def skip_report(stores: Mapping[str, FrameStore], shown: int = 5) -> list[str]:
     return lines
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def open_frame_store(store_dir: str | os.PathLike, split: str) -> FrameStore:
     """Open a split written by :func:`build_frame_store` (frames memory-mapped, read-only).
 
@@ -549,7 +542,7 @@ def open_frame_store(store_dir: str | os.PathLike, split: str) -> FrameStore:
         DataError: If the split's files are missing or disagree with each other.
     """
     split_dir = Path(store_dir) / split
-    record = _read_json(split_dir / "store.json")
+    record = read_json(split_dir / "store.json")
     if not record or not (split_dir / "frames.npy").is_file():
         raise DataError(f"{split_dir}: no frame store here (run build_frame_store first)")
     frames = np.load(split_dir / "frames.npy", mmap_mode="r", allow_pickle=False)
