@@ -30,6 +30,7 @@ from personality_utils.data.parts import PARTS_VARIABLE, part_lines, resolve_par
 from personality_utils.data.stores import build_frame_store, skip_report
 from personality_utils.data.synthetic import generator
 from personality_utils.models.networks import random_vgg_face
+from personality_utils.models.variants import VARIANTS
 
 
 def _synth(arguments: argparse.Namespace) -> int:
@@ -322,6 +323,13 @@ def main(argv: list[str] | None = None) -> int:
         "--fresh",
         action="store_true",
         help="start over: delete the checkpoint folder first (make book FORCE=1)",
+    )
+    train.add_argument(
+        "--variant",
+        default=None,
+        choices=list(VARIANTS),
+        help="a control training of the attribution chapter (personality_utils.models.variants): "
+        "labels without the poster's signal, or random starting weights; its own folder",
     )
     train.add_argument(
         "--timeout-minutes",

@@ -514,3 +514,94 @@ def test_a_chapter_and_the_summary_give_the_same_rows(capsys):
     assert catalogue.counts(summary_rows) == {HELD: len(printed)}
     json.dumps(summary_rows)
     assert all(np.isfinite(row["paper"]) for row in summary_rows if isinstance(row["paper"], float))
+
+
+def _attribution(**changes):
+    from personality_utils.core.vocabulary import ATTRIBUTION_METHODS
+
+    good = stats.estimate(0.1, 0.06, 0.14)
+    measured = {
+        "localisation_gain": {
+            "CAM model": {m: dict.fromkeys(TRAITS, good) for m in ATTRIBUTION_METHODS}
+        },
+        "false_positive_drop": dict.fromkeys(ATTRIBUTION_METHODS, good),
+        "randomisation_drop": {m: dict.fromkeys(TRAITS, good) for m in ATTRIBUTION_METHODS},
+        "removal_against_null": {
+            m: {t: {**stats.estimate(0.8, 0.5, 1.1), "bar": 0.2} for t in TRAITS}
+            for m in ATTRIBUTION_METHODS
+        },
+        "fill_agreement": {"spearman": 0.9, "p": 1e-6, "cells": 55},
+        "overlap_against_cause": {
+            "all traits": stats.estimate(0.5, 0.2, 0.7),
+            **dict.fromkeys(TRAITS, stats.estimate(0.5, 0.2, 0.7)),
+        },
+        "backbone_gain": dict.fromkeys(ATTRIBUTION_METHODS, good),
+        "context_trait": "openness",
+        "trait_r2": _R2,
+        "instruments": _INSTRUMENTS,
+    }
+    measured.update(changes)
+    return measured
+
+
+def test_attribution_claims():
+    from personality_utils.core.vocabulary import ATTRIBUTION_METHODS
+
+    rows = _judge("05b_attribution", _attribution())
+    # One localisation row per method, then the controls, the removal, the overlap question
+    # and the backbone: every one held on these measurements, each a check this book adds.
+    assert len(rows) == len(ATTRIBUTION_METHODS) + 5
+    assert {row["verdict"] for row in rows.values()} == {HELD}
+    assert all(claim.check for claim in catalogue.claims_of("05b_attribution"))
+    # One trait whose interval lies below the face-location prior's: the method did not hold;
+    # one that straddles 0 beyond the margin: inconclusive.
+    below = _attribution()
+    below["localisation_gain"]["CAM model"]["Saliency"] = {
+        **dict.fromkeys(TRAITS, stats.estimate(0.1, 0.06, 0.14)),
+        "extraversion": stats.estimate(-0.1, -0.14, -0.06),
+    }
+    below["localisation_gain"]["CAM model"]["Occlusion"] = {
+        **dict.fromkeys(TRAITS, stats.estimate(0.1, 0.06, 0.14)),
+        "extraversion": stats.estimate(0.02, -0.07, 0.11),
+    }
+    rows = _judge("05b_attribution", below)
+    assert rows["attribution_localises_saliency"]["verdict"] == NOT_HELD
+    assert rows["attribution_localises_occlusion"]["verdict"] == INCONCLUSIVE
+    assert rows["attribution_localises_grad_campp"]["verdict"] == HELD
+    # A trait the CAM model did not learn is left out, not counted against a method.
+    unlearned = _attribution(trait_r2={**_R2, "extraversion": 0.01})
+    rows = _judge("05b_attribution", {**below, "trait_r2": unlearned["trait_r2"]})
+    assert rows["attribution_localises_saliency"]["verdict"] == HELD
+    # The removal score is judged against the random orders' band, not against 0.
+    inside = _attribution(
+        removal_against_null={
+            m: {t: {**stats.estimate(0.25, 0.15, 0.3), "bar": 0.2} for t in TRAITS}
+            for m in ATTRIBUTION_METHODS
+        }
+    )
+    assert _judge("05b_attribution", inside)["attribution_removal"]["verdict"] == NOT_HELD
+    # The paper's overlap must reward the cause for every trait: the poster trait's
+    # correlation below 0 is a did-not-hold, whatever the pooled figure says.
+    poster = _attribution()
+    poster["overlap_against_cause"] = {
+        **poster["overlap_against_cause"],
+        "openness": stats.estimate(-0.6, -0.8, -0.3),
+    }
+    row = _judge("05b_attribution", poster)["attribution_overlap_rewards_cause"]
+    assert row["verdict"] == NOT_HELD and "all traits +0.500" in row["evidence"]
+    # The false-positive control rests on the context trait's R².
+    gated = _judge("05b_attribution", _attribution(trait_r2={**_R2, "openness": 0.01}))
+    assert gated["attribution_false_positive"]["verdict"] == UNTESTABLE
+    # On real data nothing is planted: the rows that need the truth are not testable.
+    real = _attribution(
+        localisation_gain={},
+        false_positive_drop={},
+        randomisation_drop={},
+        backbone_gain={},
+        overlap_against_cause={},
+    )
+    rows = _judge("05b_attribution", real, synthetic=False)
+    assert rows["attribution_localises_cam"]["verdict"] == UNTESTABLE
+    assert rows["attribution_false_positive"]["verdict"] == UNTESTABLE
+    assert rows["attribution_overlap_rewards_cause"]["verdict"] == UNTESTABLE
+    assert rows["attribution_removal"]["verdict"] == HELD

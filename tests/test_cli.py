@@ -345,6 +345,14 @@ def test_the_provenance_record_of_a_real_and_a_synthetic_root(tmp_path):
     assert shown.lines[0] == (
         "provenance: trained on SYNTHETIC data only: the synthetic set at /data/synth"
     )
+    assert "variant" not in json.loads((folder / provenance.PROVENANCE).read_text())
+    # A control training of the attribution chapter is recorded and shown as one.
+    provenance.record_training(
+        folder, experiment, planted, "smoke", "faces", data_seed=0, variant="random_init"
+    )
+    shown = provenance.load_provenance(folder)
+    assert shown.record["variant"] == "random_init"
+    assert shown.lines[2].startswith("provenance: control training random_init: ")
     (folder / "checkpoint.pt").write_bytes(b"retrained")
     shown = provenance.load_provenance(folder)
     assert not shown.known and not shown.synthetic

@@ -145,6 +145,28 @@ def test_notebook_runs_on_smoke(source, chapter_runs):
         # The authors' protocol is the headline: top videos, bicubic maps.
         assert (saved["cam_ranking"], saved["cam_upsampling"]) == ("videos", "bicubic")
         assert saved["ranking_check"]["ranking"] == "frames"
+    if source.stem == "05b_attribution":
+        from personality_utils.core.vocabulary import ATTRIBUTION_METHODS, TRAITS
+
+        # Every method beyond the CAM (at least six, from torchcam and captum) on every trait
+        # of the CAM model, each score with its interval, removal scores per fill and the
+        # controls' effects; the image-blind maps separately.
+        scores = saved["scores"]
+        assert len(set(ATTRIBUTION_METHODS) - {"CAM"}) >= 6
+        # (beside the methods, the model's removal scores in the image-blind maps' orders)
+        assert set(ATTRIBUTION_METHODS) <= set(scores["CAM model"])
+        assert "CAM" not in scores["DAN+"]
+        for method in ATTRIBUTION_METHODS:
+            for trait in TRAITS:
+                cell = scores["CAM model"][method][trait]
+                for measure in ("relevance_mass", "rank_accuracy", "pointing_game"):
+                    assert {"value", "low", "high"} <= set(cell[measure])
+                assert set(cell["srg"]) == {"training mean", "blur"}
+                assert {"false_positive_drop", "randomisation"} <= set(cell)
+        measured = saved["measurements"]
+        assert set(measured["false_positive_drop"]) == set(ATTRIBUTION_METHODS)
+        assert set(measured["backbone_gain"]) == set(ATTRIBUTION_METHODS)
+        assert measured["fill_agreement"]["cells"] > 0
     if source.stem == "06_units":
         assert len(saved["layer_entropy"]) == 13
         # One face per test clip (the authors' F): F = the test clips with a face.

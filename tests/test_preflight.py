@@ -83,7 +83,16 @@ def test_only_the_models_the_chosen_chapters_read_are_trained(capsys):
     assert (
         main(["training-plan", "--profile", "smoke", "--only", "02_faces", "03_full_frames"]) == 0
     )
-    assert "danplus frames 0" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "danplus frames 0" in printed
+    # The attribution chapter's controls are trained for it alone (models.variants.CHAPTER).
+    assert "no_poster" not in printed and "random_init" not in printed
+    assert main(["training-plan", "--profile", "smoke"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-2:] == ["cam_fig4 frames 0 no_poster", "cam_fig4 frames 0 random_init"]
+    assert "danplus frames 0" in printed  # the chapters' own models: "kind source seed"
+    assert main(["training-plan", "--profile", "smoke", "--only", "05b_attribution"]) == 0
+    assert "cam_fig4 frames 0 no_poster" in capsys.readouterr().out
 
 
 def test_check_run_is_one_error_line(tmp_path, capsys):

@@ -52,6 +52,8 @@ def test_paper_tiny_differs_from_paper_only_in_size_and_epochs():
     )
     assert all(getattr(tiny, name) == getattr(paper, name) for name in same)
     assert sum(tiny.synthetic_clips.values()) <= 12
+    # The CPU dry run trains no attribution controls (the smoke tests run their code path).
+    assert paper.attribution_controls and not tiny.attribution_controls
     # Short clips still give the authors' 10 (or 11) frames: 1:round((N-1)/10):N.
     from personality_utils.data.video import sample_frame_indices
 

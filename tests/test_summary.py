@@ -126,7 +126,7 @@ def test_claims_frame_evidence_and_format_value():
     assert summary.format_value(0.87254) == "0.8725"
     frame = summary.claims_frame(rows)
     assert len(frame) == len(catalogue.CLAIMS)
-    assert set(frame.index) == {"3", "4", "5", "6", "7"}
+    assert set(frame.index) == {"3", "4", "5", "5b", "6", "7"}
     assert {"rule", "verdict", "reading"} <= set(frame.columns)
     lines = summary.evidence_lines(rows)
     assert lines[0].startswith(

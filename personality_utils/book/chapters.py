@@ -60,6 +60,7 @@ CHAPTERS: dict[str, ChapterSpec] = {
         ChapterSpec("03_full_frames", splits=("test",)),
         ChapterSpec("04_faces_model", frozenset({"03_full_frames"}), ("test",)),
         ChapterSpec("05_cam", splits=("test",)),
+        ChapterSpec("05b_attribution", splits=("train", "test")),
         ChapterSpec("06_units", splits=("test",)),
         ChapterSpec("07_action_units", frozenset({"06_units"}), ("validation", "test")),
         ChapterSpec("08_summary"),
@@ -72,7 +73,7 @@ NEEDS: dict[str, frozenset[str]] = {
 #: The chapter that reads every other chapter's results.
 SUMMARY = "08_summary"
 #: Started first when ready (the longest on the 2-core CI machine).
-LONGEST: tuple[str, ...] = ("05_cam", "06_units", "03_full_frames")
+LONGEST: tuple[str, ...] = ("05b_attribution", "05_cam", "06_units", "03_full_frames")
 
 
 def missing_splits(stem: str, stores: Mapping[str, Any]) -> list[str]:
@@ -255,8 +256,10 @@ def inputs_digest(
         weights = str(pretraining.backbone_path(settings, cache_dir))
     where = SimpleNamespace(store_dir=store_dir)  # what experiment_dir reads of a dataset
     folders = [
-        experiments.experiment_dir(where, settings, kind, source, seed, weights)
-        for kind, source, seed in experiments.training_plan(settings)
+        experiments.experiment_dir(where, settings, kind, source, seed, weights, variant)
+        for kind, source, seed, variant in experiments.training_plan(
+            settings, synthetic=data_root is None
+        )
     ]
     return stamps.inputs_digest(settings, store_dir, folders, [weights] if weights else [])
 

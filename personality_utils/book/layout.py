@@ -35,6 +35,7 @@ LAYERS: tuple[str, ...] = (
     "data",
     "models",
     "cam",
+    "attribution",
     "units",
     "aus",
     "claims",

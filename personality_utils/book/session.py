@@ -48,12 +48,18 @@ class Chapter:
         return profiles.compare_with_authors(self.settings, chapter=self.number)
 
     def experiment(
-        self, source: str, kind: str = "danplus", training_seed: int | None = None
+        self,
+        source: str,
+        kind: str = "danplus",
+        training_seed: int | None = None,
+        variant: str | None = None,
     ) -> experiments.Experiment:
         """A model of chapters 03-04 on ``frames`` or ``faces``: trained on first use, then
         reloaded from its checkpoint and scored
         (:func:`~personality_utils.models.experiments.run_experiment`). ``training_seed`` None: the
-        chapter's seed (the first of :attr:`training_seeds`)."""
+        chapter's seed (the first of :attr:`training_seeds`). ``variant``: one of the
+        attribution chapter's control trainings (:mod:`~personality_utils.models.variants`),
+        None for the chapters' own model."""
         return experiments.run_experiment(
             self.dataset,
             self.settings,
@@ -63,6 +69,7 @@ class Chapter:
             self.device,
             self.seed if training_seed is None else training_seed,
             progress=False,
+            variant=variant,
         )
 
     def pretrained_backbone(self) -> Path | None:

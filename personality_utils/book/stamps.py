@@ -306,9 +306,13 @@ def store_digest(store_dir: str | os.PathLike) -> str:
     return digest(*(f"{s}/{n}:{file_digest(root / s / n)}" for s in splits for n in names))
 
 
-def training_stamp(profile, kind: str, source: str, seed: int, store_dir, weights) -> Stamp:
+def training_stamp(
+    profile, kind: str, source: str, seed: int, store_dir, weights, variant: str | None = None
+) -> Stamp:
     """The stamp of one training: its code, the profile's settings, which model, the stores and
-    the starting weights' bytes."""
+    the starting weights' bytes (those of the chapters' own model: they decide the network of
+    a ``random_init`` control too); a control training (``variant``, :mod:`~personality_utils.
+    models.variants`) adds its name, the chapters' own model (None) stamps as it always did."""
     parts = (
         ("code", package_digest(TRAINING_CODE)),
         ("profile", digest(repr(profile))),
@@ -316,6 +320,8 @@ def training_stamp(profile, kind: str, source: str, seed: int, store_dir, weight
         ("data", store_digest(store_dir)),
         ("starting weights", file_digest(weights)),
     )
+    if variant is not None:
+        parts += (("variant", variant),)
     return Stamp(code=digest(*(f"{k}={v}" for k, v in parts)), parts=parts)
 
 

@@ -23,7 +23,14 @@ from personality_utils.book import preflight, stamps
 from personality_utils.core import files, vocabulary
 from personality_utils.core.profiles import get_profile
 from personality_utils.data import datasets, release
-from personality_utils.models import distributed, experiments, pretraining, reporting, training
+from personality_utils.models import (
+    distributed,
+    experiments,
+    pretraining,
+    reporting,
+    training,
+    variants,
+)
 from personality_utils.models.provenance import record_training
 
 __all__ = ["evaluate", "pretrain", "report", "train", "training_plan"]
@@ -64,10 +71,14 @@ def dataset_of(arguments: argparse.Namespace, progress: bool = True) -> datasets
 
 def train(arguments: argparse.Namespace) -> int:
     profile = get_profile(arguments.profile)
+    variant = variants.check_variant(getattr(arguments, "variant", None))
+    # What the chapters' own model starts from: a control (--variant) is named and stamped by
+    # it, and a random_init control keeps its network (variants.variant_config).
+    weights = experiments.starting_weights(profile, arguments.backbone_weights)
     config = training.config_for(
         profile,
         arguments.kind,
-        experiments.starting_weights(profile, arguments.backbone_weights),
+        weights,
         arguments.device,
         training_seed(arguments),
         arguments.source,
@@ -76,17 +87,19 @@ def train(arguments: argparse.Namespace) -> int:
         if arguments.batch_size < 1:
             raise ValueError(f"--batch-size must be positive, got {arguments.batch_size}")
         config = dataclasses.replace(config, batch_size=arguments.batch_size)
+    config = variants.variant_config(config, variant)
     context = distributed.from_environment()
     if context is None:
         dataset = dataset_of(arguments)
-        folder = checkpoint_dir(arguments, dataset, config, profile)
+        folder = checkpoint_dir(arguments, dataset, config, profile, weights)
         stamp = stamps.training_stamp(
             profile,
             arguments.kind,
             arguments.source,
             training_seed(arguments),
             dataset.store_dir,
-            config.backbone_weights,
+            weights,
+            variant,
         )
         if arguments.out is None:
             why = stamps.start_training(folder, stamp, arguments.fresh)
@@ -100,18 +113,22 @@ def train(arguments: argparse.Namespace) -> int:
             seed=training_seed(arguments),
             config=config,
             checkpoint_dir=folder,
+            variant=variant,
         )
         stamps.finish_training(folder, stamp, report(experiment))
-        record_training(folder, experiment, dataset, profile, arguments.source, arguments.seed)
+        record_training(
+            folder, experiment, dataset, profile, arguments.source, arguments.seed, variant
+        )
         return 0
     distributed.setup(context, arguments.device, arguments.timeout_minutes)
     try:
         dataset = distributed.main_first(context, lambda: dataset_of(arguments, context.is_main))
-        folder = checkpoint_dir(arguments, dataset, config, profile)
+        folder = checkpoint_dir(arguments, dataset, config, profile, weights)
         images, meta = experiments.source_arrays(dataset, "train", arguments.source)
-        training.train_model(
-            config, images, meta[list(vocabulary.TRAITS)].to_numpy(), folder, context=context
+        labels = variants.variant_labels(
+            dataset, meta, meta[list(vocabulary.TRAITS)].to_numpy(), variant, config.seed
         )
+        training.train_model(config, images, labels, folder, context=context)
     finally:
         distributed.teardown()
     if context.is_main:
@@ -119,7 +136,9 @@ def train(arguments: argparse.Namespace) -> int:
             dataset, folder, arguments.source, arguments.device
         )
         report(experiment)
-        record_training(folder, experiment, dataset, profile, arguments.source, arguments.seed)
+        record_training(
+            folder, experiment, dataset, profile, arguments.source, arguments.seed, variant
+        )
     return 0
 
 
@@ -144,28 +163,44 @@ def pretrain(arguments: argparse.Namespace) -> int:
 
 
 def training_plan(arguments: argparse.Namespace) -> int:
-    jobs = experiments.training_plan(arguments.profile)
+    """Print the trainings ``make models`` runs, one ``kind source seed`` line each, with the
+    variant after them for a control training (:mod:`personality_utils.models.variants`)."""
+    jobs = experiments.training_plan(arguments.profile, synthetic=arguments.data_root is None)
     if not preflight.trains_models(arguments.only):
         jobs = []  # the chapters asked for read no model (make book ONLY="01_data 02_faces")
+    elif arguments.only and variants.CHAPTER not in arguments.only:
+        jobs = [job for job in jobs if job[3] is None]  # only the attribution chapter reads them
     share = experiments.lane_share(jobs, arguments.lanes, arguments.lane)
     if arguments.pending and share:
         profile = get_profile(arguments.profile)
         dataset = dataset_of(arguments, progress=False)
         weights = experiments.starting_weights(profile, arguments.backbone_weights)
-    for kind, source, seed in share:
+    for kind, source, seed, variant in share:
+        model = f"{kind} {source} {seed}" + ("" if variant is None else f" {variant}")
         if arguments.pending:
-            folder = experiments.experiment_dir(dataset, profile, kind, source, seed, weights)
-            stamp = stamps.training_stamp(profile, kind, source, seed, dataset.store_dir, weights)
+            folder = experiments.experiment_dir(
+                dataset, profile, kind, source, seed, weights, variant
+            )
+            stamp = stamps.training_stamp(
+                profile, kind, source, seed, dataset.store_dir, weights, variant
+            )
             report = stamps.finished_training(folder, stamp)
             if report is not None and not arguments.force:
-                print(f"== up to date: {kind} on {source}, seed {seed}", file=sys.stderr)
-                print(textwrap.indent(report, f"   {kind} {source} {seed}: "), file=sys.stderr)
+                named = "" if variant is None else f" ({variant})"
+                print(f"== up to date: {kind}{named} on {source}, seed {seed}", file=sys.stderr)
+                print(textwrap.indent(report, f"   {model}: "), file=sys.stderr)
                 continue
-        print(kind, source, seed)
+        print(model)
     return 0
 
 
-def checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> Path:
+def checkpoint_dir(
+    arguments: argparse.Namespace, dataset, config, profile, weights: str | None
+) -> Path:
+    """The folder ``train`` trains in: ``--out``, else :func:`~personality_utils.models.
+    experiments.experiment_dir` of the options (``weights``: what the chapters' own model
+    starts from; ``--variant``'s suffix), with ``-batch<N>`` for a batch other than the
+    profile's."""
     if arguments.out is not None:
         return arguments.out
     folder = experiments.experiment_dir(
@@ -174,7 +209,8 @@ def checkpoint_dir(arguments: argparse.Namespace, dataset, config, profile) -> P
         arguments.kind,
         arguments.source,
         training_seed(arguments),
-        config.backbone_weights,
+        weights,
+        getattr(arguments, "variant", None),
     )
     if config.batch_size != profile.recipe.batch_size:
         # Not the profile's recipe: keep it apart from the profile's own checkpoint.

@@ -142,8 +142,9 @@ def format_value(value: Any) -> str:
 
 
 def _chapter_number(stem: str) -> str:
-    prefix = stem.split("_", 1)[0]
-    return str(int(prefix)) if prefix.isdigit() else stem
+    prefix = stem.split("_", 1)[0]  # "05", or "05b" for a chapter between 05 and 06
+    number = prefix.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return str(int(number)) + prefix[len(number) :] if number.isdigit() else stem
 
 
 def claims_frame(records: Sequence[Mapping]) -> pd.DataFrame:

@@ -220,9 +220,12 @@ class _Logits:
 def gradient_maps(
     trained,
     images: np.ndarray,
-    method: Literal["GradCAM", "LayerCAM", "XGradCAM"] = "GradCAM",
+    method: Literal["GradCAM", "GradCAMpp", "LayerCAM", "XGradCAM"] = "GradCAM",
     layer: str = "relu5_3",
     batch_size: int = 32,
+    signed: bool = False,
+    target_sign: int = 1,
+    device=None,
 ) -> np.ndarray:
     """Gradient-based maps of every trait through ``torchcam`` (no change to the network).
 
@@ -235,6 +238,11 @@ def gradient_maps(
         images: uint8 (n, h, w, 3).
         method: ``torchcam.methods`` class name.
         layer: Backbone layer the maps are taken at (its ReLU output, e.g. ``relu5_3``).
+        signed: Keep the map's sign: torchcam's final ReLU (applied in ``_CAM.compute_cams``
+            when the extractor's ``_relu`` flag is set, which every gradient method sets and no
+            public switch clears) is turned off (chapter 05b).
+        target_sign: +1 explains each trait's output, -1 its negation (chapter 05b's test).
+        device: Where the inputs go (default: the model's device).
 
     Returns:
         float32 (n, 5, g, g) maps at that layer's resolution.
@@ -248,13 +256,16 @@ def gradient_maps(
         raise ValueError(f"layer {layer!r} is not in the backbone ({names[0]} ... {names[-1]})")
     wrapper = _Logits.wrap(model)
     target = f"model.backbone.features.{names.index(layer)}"
-    device = next(model.parameters()).device
+    device = next(model.parameters()).device if device is None else device
     out = []
     extractor_class = getattr(torchcam.methods, method)
     with extractor_class(wrapper, target_layer=target) as extractor:
+        if signed:
+            extractor._relu = False
         for start in range(0, len(images), batch_size):
             inputs = trained.prepare(images[start : start + batch_size], device)
-            scores = wrapper(inputs)
+            inputs.requires_grad_(True)  # a graph even if the parameters are frozen
+            scores = wrapper(inputs) if target_sign == 1 else -wrapper(inputs)
             per_trait = []
             for trait in range(scores.shape[1]):
                 last = trait == scores.shape[1] - 1

@@ -14,7 +14,8 @@ check is *not testable here*. On the synthetic set, a claim whose answer the gen
 weights decide (:func:`planted`) is read as a check of the method, not as a finding.
 
 Each chapter's judges sit just above its rows, in one module per chapter (``model_rows``,
-``cam_rows``, ``unit_rows``, ``au_rows``); the helpers they share are in ``common``.
+``cam_rows``, ``attribution_rows``, ``unit_rows``, ``au_rows``); the helpers they share are in
+``common``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from personality_utils.claims.attribution_rows import ATTRIBUTION_CLAIMS
 from personality_utils.claims.au_rows import AU_CLAIMS
 from personality_utils.claims.cam_rows import CAM_CLAIMS
 from personality_utils.claims.common import INSTRUMENTS, instrument, planted, r2_gate
@@ -50,7 +52,13 @@ __all__ = [
 
 #: The planted features every cue group names (synthetic.FEATURES).
 
-CLAIMS: tuple[Claim, ...] = (*MODEL_CLAIMS, *CAM_CLAIMS, *UNIT_CLAIMS, *AU_CLAIMS)
+CLAIMS: tuple[Claim, ...] = (
+    *MODEL_CLAIMS,
+    *CAM_CLAIMS,
+    *ATTRIBUTION_CLAIMS,
+    *UNIT_CLAIMS,
+    *AU_CLAIMS,
+)
 
 
 # ----------------------------------------------------------------------------------------------

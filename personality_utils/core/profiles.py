@@ -19,6 +19,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from personality_utils.core.attribution_settings import AttributionSettings
+
 __all__ = [
     "INPUT_MEANS",
     "PRECISIONS",
@@ -237,6 +239,10 @@ class Profile:
         perturbation_images: Top test frames per trait in chapter 05's deletion and insertion
             curves (each costs 74 forward passes of the CAM model: 2 modes x 4 pixel orders x
             9 inner steps, and the two ends).
+        attribution_controls: Whether ``make models`` trains the attribution chapter's two
+            control trainings of the CAM model on frames (:mod:`~personality_utils.models.
+            variants`: labels without the poster's signal, and random starting weights).
+        attribution: How many images and passes chapter 05b's attribution methods get.
     """
 
     name: str
@@ -258,6 +264,8 @@ class Profile:
     seeds: int = 1
     pretraining: IdentityPretraining | None = None
     perturbation_images: int = 20
+    attribution_controls: bool = True
+    attribution: AttributionSettings = field(default_factory=AttributionSettings)
 
     def __post_init__(self) -> None:
         if self.seeds < 1:
@@ -315,6 +323,17 @@ _PAPER = Profile(
     recipe=TrainConfig(),
     face_input_mean="mean_image_unit_scale",
     cam_kind="cam",
+    # Chapter 05b on a GPU: 100 test clips, 50 of them with removal curves over 7x7 patches.
+    attribution=AttributionSettings(
+        images=100,
+        removal_images=50,
+        ig_steps=32,
+        window=32,
+        stride=16,
+        patch=32,
+        steps=7,
+        random_orders=20,
+    ),
 )
 
 PROFILES: dict[str, Profile] = {
@@ -340,6 +359,16 @@ PROFILES: dict[str, Profile] = {
         seeds=2,
         pretraining=IdentityPretraining(
             identities=12, images_per_identity=4, held_out_per_identity=1, epochs=1, batch_size=16
+        ),
+        attribution=AttributionSettings(
+            images=4,
+            removal_images=3,
+            ig_steps=2,
+            window=16,
+            stride=16,
+            patch=16,
+            steps=2,
+            random_orders=3,
         ),
     ),
     # The book on 2 CPU cores. Measured trade-offs (chapter 03 states them, and
@@ -401,6 +430,23 @@ PROFILES: dict[str, Profile] = {
         # (14 rows x 74 passes) took 460 of the 717 s of chapter 05 in the dry run; one per
         # trait still runs every order, mode and step of the paper path.
         perturbation_images=1,
+        # Every method and score of chapter 05b on one test image, with removal curves of the
+        # CAM model over 4x4 patches: the paper path at the dry run's size (a forward pass of
+        # the full-width VGG-16 takes about 0.4 s on one AVX2 core).
+        attribution=AttributionSettings(
+            images=1,
+            removal_images=1,
+            ig_steps=2,
+            window=56,
+            stride=56,
+            patch=56,
+            steps=2,
+            random_orders=2,
+            removal_models=("CAM model",),
+        ),
+        # The CPU dry run's budget: two more full-width VGG-16 trainings would not fit it, and
+        # the controls are the same code path the smoke tests run.
+        attribution_controls=False,
     ),
 }
 

@@ -23,6 +23,7 @@ from typing import Any
 from personality_utils.core.vocabulary import DataError
 
 __all__ = [
+    "ATTRIBUTION",
     "AU",
     "CAM",
     "FACES_MODEL",
@@ -31,6 +32,7 @@ __all__ = [
     "RECORDS",
     "UNITS",
     "AURecord",
+    "AttributionRecord",
     "CamRecord",
     "FacesModelRecord",
     "ModelRecord",
@@ -175,11 +177,30 @@ class AURecord(Record):
     instruments: Value = None
 
 
+@dataclass
+class AttributionRecord(Record):
+    """Chapter 05b: each attribution method's mass on the planted causes against the
+    face-location prior, the false-positive control, the randomisation check, the removal
+    scores against random orders, the paper's overlap against the causes, and the backbone."""
+
+    localisation_gain: Value = None
+    false_positive_drop: Value = None
+    randomisation_drop: Value = None
+    removal_against_null: Value = None
+    fill_agreement: Value = None
+    overlap_against_cause: Value = None
+    backbone_gain: Value = None
+    context_trait: Value = None
+    trait_r2: Value = None
+    instruments: Value = None
+
+
 #: The record each chapter with claims fills.
 RECORDS: dict[str, type[Record]] = {
     "03_full_frames": ModelRecord,
     "04_faces_model": FacesModelRecord,
     "05_cam": CamRecord,
+    "05b_attribution": AttributionRecord,
     "06_units": UnitRecord,
     "07_action_units": AURecord,
 }
@@ -187,10 +208,11 @@ RECORDS: dict[str, type[Record]] = {
 #: it checked and each trait's R² (the gate of per-trait claims).
 GATES = SimpleNamespace(instruments="instruments", trait_r2="trait_r2")
 #: The field names the claims read, one namespace per record.
-MODEL, FACES_MODEL, CAM, UNITS, AU = (
+MODEL, FACES_MODEL, CAM, ATTRIBUTION, UNITS, AU = (
     ModelRecord.names(),
     FacesModelRecord.names(),
     CamRecord.names(),
+    AttributionRecord.names(),
     UnitRecord.names(),
     AURecord.names(),
 )

@@ -55,6 +55,16 @@ RESULT_KEYS: dict[str, set[str]] = {
         "measurements",
         "claims",
     },
+    "05b_attribution": {
+        "methods",
+        "priors",
+        "scores",
+        "rank_correlation_randomised",
+        "backbone_gain",
+        "settings",
+        "measurements",
+        "claims",
+    },
     "06_units": {
         "units_per_region_top5",
         "layer_entropy",

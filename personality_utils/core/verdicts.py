@@ -131,6 +131,12 @@ SCALES: dict[str, Scale] = {
             "maps, so its figures could not tell closer shares apart",
         ),
         Scale(
+            "spread",
+            0.1,
+            "a difference of a trait's output in units of its spread over the images (chapter "
+            "05b's removal scores): a tenth of it; the paper gives no figure",
+        ),
+        Scale(
             "correlation",
             0.1,
             "a correlation: 0.1, the conventional 'small' correlation (Cohen); the paper "

@@ -1,5 +1,6 @@
-"""The study's vocabulary: the Big Five in the paper's order, the splits, the one
-error every bad input raises, and a clip's person (its YouTube video).
+"""The study's vocabulary: the Big Five in the paper's order, the splits, the attribution
+methods chapter 05b compares, the one error every bad input raises, and a clip's person (its
+YouTube video).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ __all__ = [
     "TRAITS",
     "TRAIT_LETTERS",
     "SPLITS",
+    "ATTRIBUTION_METHODS",
     "DataError",
     "video_id",
 ]
@@ -26,6 +28,20 @@ TRAITS: tuple[str, ...] = (
 )
 TRAIT_LETTERS: dict[str, str] = {trait: trait[0].upper() for trait in TRAITS}
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
+#: The attribution methods of chapter 05b, in its tables' order: the CAM (CAM models only), three
+#: CAM-family maps (torchcam) and four input-level ones (captum). The claims name a row after
+#: each (:mod:`personality_utils.claims.attribution_rows`);
+#: :mod:`personality_utils.attribution.methods` computes them.
+ATTRIBUTION_METHODS: tuple[str, ...] = (
+    "CAM",
+    "Grad-CAM",
+    "Grad-CAM++",
+    "LayerCAM",
+    "Integrated Gradients",
+    "Saliency",
+    "Occlusion",
+    "Feature ablation",
+)
 
 
 class DataError(ValueError):

@@ -38,6 +38,12 @@ from personality_utils.models.training import (
     predict,
     train_model,
 )
+from personality_utils.models.variants import (
+    VARIANTS,
+    check_variant,
+    variant_config,
+    variant_labels,
+)
 
 __all__ = [
     "Scores",
@@ -114,6 +120,8 @@ class Experiment:
         dropped_frames: Training frames without a face (face models).
         fallback_clips: Per split, clips with no usable frame, given the training mean.
         validation, test: The scored splits the dataset has (None when absent).
+        variant: The control training it is (:mod:`~personality_utils.models.variants`), None
+            for the chapters' own model.
     """
 
     trained: TrainedModel
@@ -124,6 +132,7 @@ class Experiment:
     fallback_clips: dict[str, int]
     validation: SplitScores | None = None
     test: SplitScores | None = None
+    variant: str | None = None
 
     def split(self, name: str) -> SplitScores | None:
         """``validation`` or ``test`` by name."""
@@ -272,7 +281,8 @@ def run_experiment(
     progress: bool = True,
     config: TrainConfig | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
-) -> dict:
+    variant: str | None = None,
+) -> Experiment:
     """Train (or resume, or reload) one model on a dataset's train split and score it on
     validation and test, all clips and the identity-disjoint subset.
 
@@ -282,45 +292,69 @@ def run_experiment(
     ``config`` and ``checkpoint_dir`` override the profile's recipe and that folder
     (``python -m personality_utils train --batch-size/--out``).
 
+    A ``variant`` (:mod:`~personality_utils.models.variants`) trains a control in a folder of
+    its own: on the labels of :func:`~personality_utils.models.variants.variant_labels` (the
+    permutation drawn with ``seed``) and from the weights of
+    :func:`~personality_utils.models.variants.variant_config`; it is scored on the true labels
+    of validation and test like any model. A ``config`` given with a variant is taken as the
+    variant's recipe as it is (``train`` makes it with ``variant_config``); without
+    ``checkpoint_dir`` its folder is then named from ``config.backbone_weights``.
+
     Returns:
         The :class:`Experiment`.
     """
 
     profile = get_profile(profile)
+    check_variant(variant)
     if config is None:
         weights = starting_weights(profile, backbone_weights, progress)
-        config = config_for(profile, kind, weights, device, seed, source)
+        config = variant_config(config_for(profile, kind, weights, device, seed, source), variant)
+    else:
+        weights = config.backbone_weights
     images, meta = source_arrays(dataset, "train", source)
     train_store = dataset.store("train")
     if checkpoint_dir is None:
-        folder = experiment_dir(dataset, profile, kind, source, seed, config.backbone_weights)
+        folder = experiment_dir(dataset, profile, kind, source, seed, weights, variant)
     else:
         folder = Path(checkpoint_dir)
-    trained = train_model(config, images, meta[list(TRAITS)].to_numpy(), folder, progress=progress)
+    labels = variant_labels(dataset, meta, meta[list(TRAITS)].to_numpy(), variant, seed)
+    trained = train_model(config, images, labels, folder, progress=progress)
     return Experiment(
         trained=trained,
         config=config,
         history=pd.DataFrame(trained.history),
         checkpoint=folder,
         dropped_frames=int(len(train_store) - len(meta)),
+        variant=variant,
         **score_splits(dataset, trained, source, folder),
     )
 
 
-def training_plan(profile, seed: int = 0) -> list[tuple[str, str, int]]:
-    """The models chapters 03-07 read, as ``(kind, source, training seed)``: DAN+ and the
-    profile's CAM model on frames and on faces with the first seed, then DAN+ on both with
-    each further seed of the profile (``seeds``). ``make models`` trains them before the
-    chapters run; a chapter trains a missing one on first use."""
+def training_plan(
+    profile, seed: int = 0, synthetic: bool = True
+) -> list[tuple[str, str, int, str | None]]:
+    """The models the chapters read, as ``(kind, source, training seed, variant)``: DAN+ and
+    the profile's CAM model on frames and on faces with the first seed, then DAN+ on both with
+    each further seed of the profile (``seeds``), all with variant None; then, when the
+    profile's ``attribution_controls`` is set, the CAM model's control trainings on frames with
+    the first seed (:data:`~personality_utils.models.variants.VARIANTS`; ``no_poster`` only
+    when the data are ``synthetic``: it needs their ground truth). ``make models`` trains them
+    before the chapters run; a chapter trains a missing one on first use."""
     profile = get_profile(profile)
-    jobs = [
-        ("danplus", "frames", seed),
-        (profile.cam_kind, "frames", seed),
-        ("danplus", "faces", seed),
-        (profile.cam_kind, "faces", seed),
+    jobs: list[tuple[str, str, int, str | None]] = [
+        ("danplus", "frames", seed, None),
+        (profile.cam_kind, "frames", seed, None),
+        ("danplus", "faces", seed, None),
+        (profile.cam_kind, "faces", seed, None),
     ]
     for extra in range(seed + 1, seed + profile.seeds):
-        jobs += [("danplus", "frames", extra), ("danplus", "faces", extra)]
+        jobs += [("danplus", "frames", extra, None), ("danplus", "faces", extra, None)]
+    if profile.attribution_controls:
+        jobs += [
+            (profile.cam_kind, "frames", seed, variant)
+            for variant in VARIANTS
+            if synthetic or variant != "no_poster"
+        ]
     return jobs
 
 
@@ -333,22 +367,33 @@ def lane_share(jobs: list, lanes: int, lane: int) -> list:
 
 
 def experiment_dir(
-    dataset, profile, kind: str, source: str, seed: int = 0, backbone_weights: str | None = None
+    dataset,
+    profile,
+    kind: str,
+    source: str,
+    seed: int = 0,
+    backbone_weights: str | None = None,
+    variant: str | None = None,
 ) -> Path:
     """The checkpoint folder :func:`run_experiment` uses for one model of a dataset.
 
     Models started from pretrained weights get a folder of their own (``-imagenet``, or ``-w``
     and a hash of the weights file's path), so that a run with other weights never retrains
-    over an earlier model.
+    over an earlier model. A control training (``variant``) adds ``-<variant>``, so it never
+    shares a folder with the chapters' own model; ``backbone_weights`` is then what the
+    chapters' own model starts from (a ``random_init`` model keeps that model's network).
     """
     import hashlib
 
+    check_variant(variant)
     name = f"{get_profile(profile).name}-{kind}-{source}-seed{seed}"
     if backbone_weights == "imagenet":
         name += "-imagenet"
     elif backbone_weights is not None:
         resolved = str(Path(backbone_weights).expanduser().resolve())
         name += "-w" + hashlib.sha1(resolved.encode()).hexdigest()[:8]
+    if variant is not None:
+        name += f"-{variant}"
     return dataset.store_dir / "models" / name
 
 

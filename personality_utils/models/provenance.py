@@ -24,6 +24,8 @@ from personality_utils.core.profiles import get_profile
 from personality_utils.models.experiments import pretrained_from
 from personality_utils.models.networks import is_identity_backbone
 from personality_utils.models.reporting import results_record
+from personality_utils.models.variants import check_variant
+from personality_utils.models.variants import describe as describe_variant
 
 __all__ = [
     "PROVENANCE",
@@ -69,7 +71,9 @@ def _backbone(config) -> dict:
     return {"weights": weights, "start": start, "described": pretrained_from(config)}
 
 
-def training_record(experiment, dataset, profile, source: str, data_seed: int) -> dict:
+def training_record(
+    experiment, dataset, profile, source: str, data_seed: int, variant: str | None = None
+) -> dict:
     """The provenance of a trained, scored model.
 
     Args:
@@ -79,7 +83,11 @@ def training_record(experiment, dataset, profile, source: str, data_seed: int) -
         profile: The profile (or its name).
         source: ``"frames"`` or ``"faces"``.
         data_seed: The seed of the synthetic set (kept only when the data are synthetic).
+        variant: The control training it is (:mod:`~personality_utils.models.variants`):
+            recorded with its description as ``variant`` and ``variant_description``; None
+            (the chapters' own model) records neither.
     """
+    check_variant(variant)
     config = experiment.config
     if dataset.synthetic:
         data = {"kind": "synthetic", "root": str(dataset.root), "description": dataset.description}
@@ -93,7 +101,11 @@ def training_record(experiment, dataset, profile, source: str, data_seed: int) -
             scored.pop("config", None)  # the checkpoint holds it
             scores[split] = scored
     checkpoint = Path(experiment.checkpoint) / "checkpoint.pt"
+    control = {}
+    if variant is not None:
+        control = {"variant": variant, "variant_description": describe_variant(variant)}
     return {
+        **control,
         "version": _VERSION,
         "dataset": data,
         "profile": get_profile(profile).name,
@@ -117,11 +129,17 @@ def write_provenance(folder: str | os.PathLike, record: dict) -> Path:
 
 
 def record_training(
-    folder: str | os.PathLike, experiment, dataset, profile, source: str, data_seed: int
+    folder: str | os.PathLike,
+    experiment,
+    dataset,
+    profile,
+    source: str,
+    data_seed: int,
+    variant: str | None = None,
 ) -> Path:
     """:func:`training_record` written beside the checkpoint (``train`` calls it)."""
     return write_provenance(
-        folder, training_record(experiment, dataset, profile, source, data_seed)
+        folder, training_record(experiment, dataset, profile, source, data_seed, variant)
     )
 
 
@@ -201,6 +219,8 @@ def describe(record: dict) -> list[str]:
         f"model: {record['kind']} on {record['source']}, {record['profile']} profile, training "
         f"seed {record['training_seed']}, started from {backbone['described']}",
     ]
+    if record.get("variant"):
+        lines.append(f"control training {record['variant']}: {record['variant_description']}")
     lines += [
         _scores_line(split, record["scores"][split])
         for split in _SPLITS

@@ -383,15 +383,20 @@ def train_model(
     # Channels-last weights and batches: the faster convolutions on CUDA and on the CPU
     # (benchmarks/train_throughput.py); the model is handed back in the usual layout.
     model = context.prepare(model, device).to(device).to(memory_format=torch.channels_last)
-    # Resizing once instead of every epoch (CPU profiles train at 112 from a 224 store).
-    images = _resized_store(images, config.input_size)
-    mean, scale = _normalisation(config, images)
+    checkpoint = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
+    state = context.resume(checkpoint, config, device)
+    if state is not None and int(state["epoch"]) + 1 >= config.epochs:
+        # A finished model is reloaded with the normalisation it was trained with, without
+        # resizing the store (the chapters reload every model; that took ~10 s a model).
+        mean, scale = state["mean"].to("cpu"), float(state["scale"])
+    else:
+        # Resizing once instead of every epoch (CPU profiles train at 112 from a 224 store).
+        images = _resized_store(images, config.input_size)
+        mean, scale = _normalisation(config, images)
     optimizer = _optimizer(config, model)
     rates = learning_rates(config)
     history: list[dict] = []
     first_epoch = 0
-    checkpoint = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
-    state = context.resume(checkpoint, config, device)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

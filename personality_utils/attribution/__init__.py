@@ -1,0 +1,1 @@
+"""Chapter 05b: attribution methods scored against the planted causes."""
