@@ -94,12 +94,12 @@ models: prepared
 		log=$(PERSONALITY_UTILS_CACHE)/logs/train-$(PROFILE)-lane$$1.log; : > $$log; \
 		$(PY) -m personality_utils training-plan --profile $(PROFILE) --lanes $(LANES) --lane $$1 \
 			--pending $(if $(FORCE),--force) $(WEIGHTS_ARG) $(DATA_ARG) $(ONLY_ARG) \
-		| while read -r kind source seed; do \
-			echo "== training $$kind on $$source, seed $$seed ($$threads threads)"; \
+		| while read -r kind source seed variant; do \
+			echo "== training $$kind$${variant:+ ($$variant)} on $$source, seed $$seed ($$threads threads)"; \
 			OMP_NUM_THREADS=$$threads $(PY) -m personality_utils train --profile $(PROFILE) \
 				--kind $$kind --source $$source --training-seed $$seed $(if $(FORCE),--fresh) \
-				$(WEIGHTS_ARG) $(DATA_ARG) \
-				< /dev/null 2>>$$log | sed "s/^/   $$kind $$source $$seed: /" \
+				$(WEIGHTS_ARG) $(DATA_ARG) $${variant:+--variant $$variant} \
+				< /dev/null 2>>$$log | sed "s/^/   $$kind $$source $$seed$${variant:+ $$variant}: /" \
 				|| { tail -n 20 $$log; exit 1; }; \
 		done; }; \
 	pids=; for index in $$(seq 0 $$(( $(LANES) - 1 ))); do lane $$index & pids="$$pids $$!"; done; \

@@ -19,6 +19,7 @@ from executed import executed_record
 
 from personality_utils.core import profiles
 from personality_utils.core.results import RESULT_KEYS
+from personality_utils.core.vocabulary import ATTRIBUTION_METHODS
 from personality_utils.models import training
 
 root = Path(__file__).resolve().parents[1]
@@ -75,6 +76,15 @@ if "05_cam" in saved:
     check(cam.get("cam_kind") == "cam", "05_cam: not the authors' CAM head")
     check(cam.get("cam_upsampling") == "bicubic", "05_cam: maps not upsampled bicubically")
     check(cam.get("cam_ranking") == "videos", "05_cam: top images not ranked by video")
+if "05b_attribution" in saved:
+    # Every attribution method ran on the authors' CAM head at 224 px, with removal curves.
+    cam_scores = saved["05b_attribution"].get("scores", {}).get("CAM model", {})
+    missing = set(ATTRIBUTION_METHODS) - set(cam_scores)
+    check(not missing, f"05b_attribution: methods not run on the CAM model: {sorted(missing)}")
+    check(
+        all("srg" in cell for cell in cam_scores.get("Grad-CAM", {}).values()),
+        "05b_attribution: no removal score for Grad-CAM",
+    )
 if "06_units" in saved:
     unit = saved["06_units"]
     check(unit.get("layer_grid", {}).get("conv5_3") == 14, "06_units: conv5_3 is not 14x14")

@@ -140,6 +140,16 @@ print("\n".join(summary.disagreements(records, chapters)))
 summary.outside_face_table(chapters)
 
 # %% [markdown]
+# ## 8.4 Which explanation can you trust?
+#
+# Chapter 5b puts the paper's instrument beside seven other attribution methods and scores all
+# of them against the causes the generator planted. Its verdict rows (the leaderboard itself,
+# per trait, is in that chapter):
+
+# %%
+summary.claims_frame([row for row in records if row["chapter"] == "05b_attribution"])
+
+# %% [markdown]
 # ## What held
 #
 # Every row above is recomputed from the chapters' results whenever this page is built, so it
