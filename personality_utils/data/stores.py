@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from personality_utils.core.files import file_lock, read_json, shown_path, write_atomic
+from personality_utils.core.pools import process_pool
 from personality_utils.core.vocabulary import SPLITS, TRAITS, DataError
 from personality_utils.data.parts import (
     check_part,
@@ -327,7 +327,7 @@ def build_frame_store(
             share_name = f" (part {part} of {parts})" if part is not None else ""
             bar = tqdm(total=len(tasks), desc=f"{what} {split}{share_name}", disable=not progress)
             if workers > 1 and len(tasks) > 1:
-                with ProcessPoolExecutor(max_workers=workers) as pool:
+                with process_pool(workers) as pool:
                     for clip, error in pool.map(_shard_clip, tasks, chunksize=2):
                         if error:
                             skipped[clip] = error

@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import torch
 from torch import nn
 
 from personality_utils.core.files import file_lock, write_atomic
+from personality_utils.core.pools import process_pool
 from personality_utils.core.profiles import IdentityPretraining, Profile, get_profile
 from personality_utils.core.vocabulary import DataError
 from personality_utils.data.synthetic.generator import GENERATOR_VERSION, default_cache_dir
@@ -147,7 +147,7 @@ def identity_crops(
     crops = []
     size = profile.recipe.input_size  # resized as training resizes a store
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             for result in pool.map(_identity_task, tasks, chunksize=4):
                 crops.append(_resized_store(result, size))
                 bar.update()

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import pickle
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from personality_utils.core.files import write_atomic
 from personality_utils.core.planted import AU_IDS, AU_NAMES, FEATURES, TRAIT_WEIGHTS
+from personality_utils.core.pools import process_pool
 from personality_utils.core.profiles import Profile, get_profile
 from personality_utils.core.vocabulary import SPLITS, TRAITS
 from personality_utils.data.release import ANNOTATION_FILES
@@ -133,7 +133,7 @@ def render_samples(
     ]
     tasks = [(recipe, profile.frames_per_clip, size) for recipe in recipes]
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             clips = list(pool.map(_render_sampled, tasks))
     else:
         clips = [_render_sampled(task) for task in tasks]
@@ -280,7 +280,7 @@ def generate_dataset(
     workers = workers or os.cpu_count() or 1
     with tqdm(total=len(tasks), desc="synthetic clips", disable=not progress) as bar:
         if workers > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with process_pool(workers) as pool:
                 for _ in pool.map(_render_task, tasks, chunksize=2):
                     bar.update()
         else:
